@@ -1,0 +1,49 @@
+#!/bin/sh
+# Entrypoint of the mentoring-platform image: one process per container.
+#
+#   entrypoint.sh api <service>      HTTP API (gunicorn) on :8000
+#   entrypoint.sh worker <service>   Kafka consumer + event relay, metrics/healthz on :9100
+#
+# <service> is one of: matching sessions feedback notifications.
+# Extra arguments are passed on to gunicorn / the worker module.
+set -eu
+
+usage() {
+    echo "usage: entrypoint.sh {api|worker} {matching|sessions|feedback|notifications} [args...]" >&2
+    exit 64
+}
+
+[ "$#" -ge 2 ] || usage
+role=$1
+svc=$2
+shift 2
+
+case "$svc" in
+    matching|sessions|feedback|notifications) ;;
+    *) echo "unknown service: $svc" >&2; usage ;;
+esac
+
+export SERVICE_NAME="${SERVICE_NAME:-$svc}"
+
+# prometheus-client multiprocess mode: the directory must exist and must not
+# hold files of an earlier run (they would be summed into this run's metrics).
+export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-/tmp/prometheus}"
+rm -rf "$PROMETHEUS_MULTIPROC_DIR"
+mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+
+case "$role" in
+    api)
+        # The gunicorn config ships inside the installed package, hence the
+        # python: form; the bind address is the container contract (:8000).
+        exec gunicorn -c python:services.gunicorn_conf \
+            --bind "0.0.0.0:${PORT:-8000}" \
+            "services.${svc}.api:create_app()" "$@"
+        ;;
+    worker)
+        exec python -m "services.${svc}.worker" "$@"
+        ;;
+    *)
+        echo "unknown role: $role" >&2
+        usage
+        ;;
+esac

@@ -1,0 +1,553 @@
+"""Mentor/mentee assignment of a cohort: pure domain, no I/O.
+
+The cohort matching is a maximum-weight bipartite b-matching: every mentee takes at most one
+mentor, every mentor at most ``capacity - seats_taken`` mentees, only pairs that pass the hard
+constraints of :class:`MatchingRules` may be proposed.  :func:`assign` solves it *exactly*:
+
+* every pair is scored with numpy (bitsets for topics and languages, lookup tables for time
+  zones and level gaps), giving an integer score matrix ``S`` (score * 10_000, -1 = ineligible);
+* the optimiser works on integer edge weights so that ties and rounding cannot hide a better
+  assignment: ``maximize_score`` uses ``w = S * (n_mentees + 1) + 1`` (best total score, and among
+  equal totals the most matches), ``maximize_coverage`` uses ``w = M + S`` with
+  ``M > n_mentees * 10_000`` (most matches, then best total score);
+* a sparse candidate graph (the ``k`` best mentors of every mentee) is solved exactly as a
+  min-cost assignment with SciPy's LAPJVsp (:func:`scipy.sparse.csgraph.min_weight_full_bipartite_matching`)
+  after splitting every mentor into seats and giving every mentee a private "stay unmatched" column;
+* optimality over *all* pairs is then proved with LP duality: node potentials are computed with
+  Bellman-Ford on the residual graph of the sparse solution (it has no negative cycle because the
+  solution is optimal there), and every eligible pair of the full matrix must have a
+  non-negative reduced cost ``pi[mentee] - pi[mentor] - w >= 0``.  Pairs that violate it are
+  added to the candidate graph and the problem is solved again, until none violates.  The result
+  is therefore optimal for the full problem, never just for the pruned one.
+
+Everything is deterministic: candidates are put in id order first, the solvers are deterministic,
+and greedy ties are broken by (mentee id, mentor id).
+"""
+from __future__ import annotations
+
+import hashlib
+import heapq
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from functools import lru_cache
+from typing import Iterable, Sequence
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from scipy import sparse
+from scipy.sparse.csgraph import bellman_ford, min_weight_full_bipartite_matching
+
+from services.matching.domain.rules import MatchingRules
+
+MODES = ("maximize_score", "maximize_coverage")
+SCORE_SCALE = 10_000  # scores are rounded to 4 decimals: integer score = round(score * 10_000)
+DEFAULT_REFERENCE_INSTANT = datetime(2026, 1, 15, 12, 0, tzinfo=timezone.utc)
+
+# Names of the hard-constraint rules, in the order eligibility_violations reports them.
+RULE_INACTIVE = "inactive"
+RULE_SELF = "self_pairing"
+RULE_LEVEL = "min_level_gap"
+RULE_LANGUAGE = "shared_language"
+RULE_CHAIN = "management_chain"
+RULE_EXCLUDE = "exclude_list"
+RULE_CAPACITY = "capacity"
+RULE_DECLINED = "declined_before"
+RULE_NAMES = (
+    RULE_INACTIVE,
+    RULE_SELF,
+    RULE_LEVEL,
+    RULE_LANGUAGE,
+    RULE_CHAIN,
+    RULE_EXCLUDE,
+    RULE_CAPACITY,
+    RULE_DECLINED,
+)
+
+UNMATCHED_INACTIVE = "inactive"
+UNMATCHED_NO_ELIGIBLE = "no_eligible_mentor"
+UNMATCHED_SEATS = "seats_exhausted"
+
+
+# --------------------------------------------------------------------------- data types
+
+
+@dataclass(frozen=True)
+class MenteeCandidate:
+    employee_id: str
+    level: int
+    languages: Sequence[str] = ()
+    timezone: str = "UTC"
+    department: str = ""
+    management_chain: Sequence[str] = ()  # ancestors from the HRIS manager chain, nearest first
+    topics: Sequence[str] = ()  # wanted
+    exclude: Sequence[str] = ()  # employee ids never to pair with
+    preferred_mentors: Sequence[str] = ()
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class MentorCandidate:
+    employee_id: str
+    level: int
+    languages: Sequence[str] = ()
+    timezone: str = "UTC"
+    department: str = ""
+    management_chain: Sequence[str] = ()
+    topics: Sequence[str] = ()  # offered
+    skills: Sequence[str] = ()  # HRIS skills; count for topic overlap like offered topics
+    capacity: int = 1
+    seats_taken: int = 0  # proposed + active pairings already held in this cohort
+    exclude: Sequence[str] = ()
+    active: bool = True
+
+    @property
+    def free_seats(self) -> int:
+        return max(0, int(self.capacity) - int(self.seats_taken))
+
+
+@dataclass(frozen=True)
+class Proposal:
+    mentor_id: str
+    mentee_id: str
+    score: float  # in [0, 1], rounded to 4 decimals
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Unmatched:
+    code: str  # "inactive" | "no_eligible_mentor" | "seats_exhausted"
+    text: str
+
+
+@dataclass(frozen=True)
+class MatchingTotals:
+    matched: int
+    unmatched: int
+    total_score: float  # sum of the (rounded) proposal scores, rounded to 4 decimals
+    mean_score: float
+    seats_free: int  # seats that were free before this run
+
+
+@dataclass(frozen=True)
+class MatchingResult:
+    assignments: list[Proposal]  # sorted by mentee_id
+    unmatched: dict[str, Unmatched]  # mentee_id -> reason, sorted by mentee_id
+    totals: MatchingTotals
+    input_hash: str
+    mode: str
+    method: str  # "exact" | "greedy"
+    stats: dict = field(default_factory=dict)  # solver diagnostics (rounds, edges, ...)
+
+    def to_dict(self) -> dict:
+        return {
+            "assignments": [
+                {"mentor_id": p.mentor_id, "mentee_id": p.mentee_id, "score": p.score,
+                 "reasons": list(p.reasons)}
+                for p in self.assignments
+            ],
+            "unmatched": {k: {"code": u.code, "text": u.text} for k, u in self.unmatched.items()},
+            "totals": asdict(self.totals),
+            "input_hash": self.input_hash,
+            "mode": self.mode,
+            "method": self.method,
+        }
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _topic_key(topic: str) -> str:
+    return "-".join(str(topic).strip().lower().replace("_", "-").split())
+
+
+def _topic_label(key: str) -> str:
+    return key.replace("-", " ")
+
+
+def _lang_key(lang: str) -> str:
+    return str(lang).strip().lower()
+
+
+@lru_cache(maxsize=4096)
+def _utc_offset_minutes(tz_name: str, instant: datetime) -> int | None:
+    try:
+        off = instant.astimezone(ZoneInfo(tz_name)).utcoffset()
+    except Exception:  # unknown or malformed zone name
+        return None
+    return int(off.total_seconds() // 60) if off is not None else None
+
+
+def _tz_distance_minutes(a: int | None, b: int | None) -> int | None:
+    if a is None or b is None:
+        return None
+    d = abs(a - b) % 1440
+    return min(d, 1440 - d)
+
+
+def _fmt_hours(minutes: int) -> str:
+    h = minutes / 60
+    txt = f"{h:g}" if minutes % 30 == 0 else f"{h:.1f}"
+    return f"{txt} hour{'' if h == 1 else 's'} apart"
+
+
+def _level_component(gap: np.ndarray) -> np.ndarray:
+    g = gap.astype(np.float64)
+    return np.where(g <= 0, 0.0, np.where(g <= 2, 1.0, np.maximum(0.0, 1.0 - (g - 2.0) / 6.0)))
+
+
+def _reference(reference_instant: datetime | None) -> datetime:
+    inst = reference_instant or DEFAULT_REFERENCE_INSTANT
+    if inst.tzinfo is None:
+        inst = inst.replace(tzinfo=timezone.utc)
+    return inst.astimezone(timezone.utc)
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+
+
+# --------------------------------------------------------------------------- hashing
+
+
+def _candidate_json(c: MenteeCandidate | MentorCandidate) -> dict:
+    d = asdict(c)
+    for k, v in d.items():
+        if isinstance(v, (list, tuple)):
+            d[k] = [str(x) for x in v]
+    return d
+
+
+def compute_input_hash(
+    mentors: Iterable[MentorCandidate],
+    mentees: Iterable[MenteeCandidate],
+    rules: MatchingRules | None = None,
+    forbidden_pairs: Iterable[tuple[str, str]] = (),
+    mode: str = "maximize_score",
+    reference_instant: datetime | None = None,
+) -> str:
+    """sha256 of a canonical JSON of all inputs (candidate order does not matter)."""
+    payload = {
+        "rules": (rules or MatchingRules()).to_dict(),
+        "mode": mode,
+        "reference_instant": _reference(reference_instant).isoformat(),
+        "mentors": sorted((_candidate_json(m) for m in mentors), key=lambda d: d["employee_id"]),
+        "mentees": sorted((_candidate_json(m) for m in mentees), key=lambda d: d["employee_id"]),
+        "forbidden_pairs": sorted({(str(a), str(b)) for a, b in forbidden_pairs}),
+    }
+    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+# --------------------------------------------------------------------------- encoding
+
+
+class _Vocab:
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
+
+    def ids(self, items: Iterable[str]) -> list[int]:
+        out = []
+        for it in items:
+            i = self.index.get(it)
+            if i is None:
+                i = self.index[it] = len(self.index)
+            out.append(i)
+        return out
+
+
+def _onehot(id_lists: list[list[int]], width: int) -> np.ndarray:
+    """0/1 float32 matrix (exact small-integer dot products through BLAS)."""
+    out = np.zeros((len(id_lists), max(width, 1)), dtype=np.float32)
+    rows = [r for r, ids in enumerate(id_lists) for _ in ids]
+    cols = [b for ids in id_lists for b in ids]
+    if cols:
+        out[np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)] = 1.0
+    return out
+
+
+class _Problem:
+    """Numeric encoding of one matching problem (candidates in id order)."""
+
+    def __init__(
+        self,
+        mentors: Sequence[MentorCandidate],
+        mentees: Sequence[MenteeCandidate],
+        rules: MatchingRules,
+        forbidden_pairs: Iterable[tuple[str, str]],
+        reference_instant: datetime | None,
+    ) -> None:
+        self.rules = rules
+        self.mentors = sorted(mentors, key=lambda c: c.employee_id)
+        self.mentees = sorted(mentees, key=lambda c: c.employee_id)
+        for role, cands in (("mentor", self.mentors), ("mentee", self.mentees)):
+            for a, b in zip(cands, cands[1:]):
+                if a.employee_id == b.employee_id:
+                    raise ValueError(f"duplicate {role} id {a.employee_id!r}")
+        self.instant = _reference(reference_instant)
+        self.mentor_pos = {c.employee_id: j for j, c in enumerate(self.mentors)}
+        self.mentee_pos = {c.employee_id: i for i, c in enumerate(self.mentees)}
+        m, n = len(self.mentors), len(self.mentees)
+        self.n, self.m = n, m
+
+        topics, langs, depts, zones = _Vocab(), _Vocab(), _Vocab(), _Vocab()
+        want = [sorted(set(topics.ids({_topic_key(t) for t in c.topics}))) for c in self.mentees]
+        offer = [
+            sorted(set(topics.ids({_topic_key(t) for t in (*c.topics, *c.skills)})))
+            for c in self.mentors
+        ]
+        self.e_topics = _onehot(want, len(topics.index))  # n x T
+        self.m_topics = _onehot(offer, len(topics.index)).T.copy()  # T x m
+        self.e_nwant = np.array([len(w) for w in want], dtype=np.int64)
+        e_lang = [sorted(set(langs.ids({_lang_key(x) for x in c.languages}))) for c in self.mentees]
+        m_lang = [sorted(set(langs.ids({_lang_key(x) for x in c.languages}))) for c in self.mentors]
+        lang_sets = _Vocab()
+        self.e_langset = np.array(lang_sets.ids(tuple(x) for x in e_lang), dtype=np.int64)
+        self.langset_onehot = _onehot([list(k) for k in lang_sets.index], len(langs.index))
+        self.m_lang = _onehot(m_lang, len(langs.index)).T.copy()  # L x m
+        self.e_dept = np.array(depts.ids(c.department for c in self.mentees), dtype=np.int64)
+        self.m_dept = np.array(depts.ids(c.department for c in self.mentors), dtype=np.int64)
+        self.e_level = np.array([int(c.level) for c in self.mentees], dtype=np.int64)
+        self.m_level = np.array([int(c.level) for c in self.mentors], dtype=np.int64)
+        self.e_active = np.array([bool(c.active) for c in self.mentees], dtype=bool)
+        self.m_active = np.array([bool(c.active) for c in self.mentors], dtype=bool)
+        self.m_free = np.array([c.free_seats for c in self.mentors], dtype=np.int64)
+        # time zones -> index; closeness table between zone indices
+        self.e_tz = np.array(zones.ids(c.timezone for c in self.mentees), dtype=np.int64)
+        self.m_tz = np.array(zones.ids(c.timezone for c in self.mentors), dtype=np.int64)
+        names = list(zones.index)
+        offs = [_utc_offset_minutes(z, self.instant) for z in names]
+        k = len(names)
+        self.tz_table = np.zeros((max(k, 1), max(k, 1)), dtype=np.float64)
+        for a in range(k):
+            for b in range(k):
+                d = _tz_distance_minutes(offs[a], offs[b])
+                self.tz_table[a, b] = 0.0 if d is None else 1.0 - (d / 60.0) / 12.0
+
+        # sparse pair relations (mentee index, mentor index)
+        def pairs_to_arrays(pairs: set[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+            if not pairs:
+                return np.zeros(0, np.int64), np.zeros(0, np.int64)
+            arr = np.array(sorted(pairs), dtype=np.int64)
+            return arr[:, 0], arr[:, 1]
+
+        mp, ep = self.mentor_pos, self.mentee_pos
+        chain: set[tuple[int, int]] = set()
+        excl: set[tuple[int, int]] = set()
+        selfp: set[tuple[int, int]] = set()
+        pref: set[tuple[int, int]] = set()
+        forb: set[tuple[int, int]] = set()
+        for i, c in enumerate(self.mentees):
+            chain.update((i, mp[a]) for a in c.management_chain if a in mp)
+            excl.update((i, mp[a]) for a in c.exclude if a in mp)
+            pref.update((i, mp[a]) for a in c.preferred_mentors if a in mp)
+            if c.employee_id in mp:
+                selfp.add((i, mp[c.employee_id]))
+        for j, c in enumerate(self.mentors):
+            chain.update((ep[a], j) for a in c.management_chain if a in ep)
+            excl.update((ep[a], j) for a in c.exclude if a in ep)
+        for mentor_id, mentee_id in forbidden_pairs:
+            if mentor_id in mp and mentee_id in ep:
+                forb.add((ep[mentee_id], mp[mentor_id]))
+        banned = set(selfp) | forb
+        if rules.exclude_management_chain:
+            banned |= chain
+        if rules.respect_exclude_list:
+            banned |= excl
+        self.banned = pairs_to_arrays(banned)
+        self.preferred = pairs_to_arrays(pref)
+        self.weights = rules.weights
+        self.weight_sum = float(sum(self.weights.values()))
+
+    # ---- vectorised scoring ------------------------------------------------------------
+    def block(self, lo: int, hi: int, with_capacity: bool = True) -> np.ndarray:
+        """Integer scores (0..10_000) of mentees [lo, hi) x all mentors; -1 = ineligible.
+
+        The score is ``round(10_000 * sum_k(w_k * c_k) / sum_k(w_k))``; the parts that depend
+        only on a mentee's (time zone, level, department) are computed once per distinct
+        combination in the block, topic overlaps come from an exact 0/1 matrix product.
+        """
+        r = self.rules
+        rows = hi - lo
+        if rows <= 0 or self.m == 0:
+            return np.full((max(rows, 0), self.m), -1, dtype=np.int16)
+        e = slice(lo, hi)
+        unit = SCORE_SCALE / self.weight_sum
+        wts = self.weights
+        # --- part shared by mentees with the same (tz, level, dept)
+        keys = np.stack([self.e_tz[e], self.e_level[e], self.e_dept[e]], axis=1)
+        ukeys, inv = np.unique(keys, axis=0, return_inverse=True)
+        inv = inv.reshape(-1)
+        gap = self.m_level[None, :] - ukeys[:, 1, None]
+        same_dept = ukeys[:, 2, None] == self.m_dept[None, :]
+        c_dept = (~same_dept if r.cross_department == "bonus" else same_dept).astype(np.float64)
+        base = (
+            (wts["timezone"] * unit) * self.tz_table[ukeys[:, 0, None], self.m_tz[None, :]]
+            + (wts["department"] * unit) * c_dept
+            + (wts["level_gap"] * unit) * _level_component(gap)
+            + 0.5  # rounding: floor(x + 0.5)
+        )
+        # --- eligibility shared by mentees with the same (level, language set, active)
+        ekeys = np.stack(
+            [self.e_level[e], self.e_langset[e], self.e_active[e].astype(np.int64)], axis=1
+        )
+        uek, einv = np.unique(ekeys, axis=0, return_inverse=True)
+        einv = einv.reshape(-1)
+        ok_u = np.ones((len(uek), self.m), dtype=bool)
+        if r.require_active:
+            ok_u &= (uek[:, 2, None] == 1) & self.m_active[None, :]
+        if r.level_gap_enabled:
+            ok_u &= (self.m_level[None, :] - uek[:, 0, None]) >= int(r.min_level_gap)
+        if r.require_shared_language:
+            ok_u &= (self.langset_onehot[uek[:, 1]] @ self.m_lang) > 0.5
+        if with_capacity:
+            ok_u &= (self.m_free > 0)[None, :]
+        ok = ok_u[einv]
+        bi, bj = self.banned
+        sel = (bi >= lo) & (bi < hi)
+        ok[bi[sel] - lo, bj[sel]] = False
+        # --- per-pair part
+        overlap = self.e_topics[e] @ self.m_topics  # exact small integers
+        coef = np.where(
+            self.e_nwant[e] > 0, (wts["topics"] * unit) / np.maximum(self.e_nwant[e], 1), 0.0
+        )
+        total = base[inv]
+        total += overlap * coef[:, None]
+        pi, pj = self.preferred
+        sel = (pi >= lo) & (pi < hi)
+        total[pi[sel] - lo, pj[sel]] += wts["preferred"] * unit
+        s = total.astype(np.int16)  # values are >= 0.5, so truncation == floor
+        np.putmask(s, ~ok, -1)
+        return s
+
+    def score_matrix(self, with_capacity: bool = True, chunk_cells: int = 4_000_000) -> np.ndarray:
+        out = np.empty((self.n, self.m), dtype=np.int16)
+        step = max(1, chunk_cells // max(self.m, 1))
+        for lo in range(0, self.n, step):
+            hi = min(self.n, lo + step)
+            out[lo:hi] = self.block(lo, hi, with_capacity)
+        return out
+
+    # ---- reasons -----------------------------------------------------------------------
+    def reasons(self, i: int, j: int) -> tuple[str, ...]:
+        e, m = self.mentees[i], self.mentors[j]
+        out: list[str] = []
+        offered = {_topic_key(t) for t in (*m.topics, *m.skills)}
+        wanted: list[str] = []
+        for t in e.topics:
+            k = _topic_key(t)
+            if k not in wanted:
+                wanted.append(k)
+        shared = [k for k in wanted if k in offered]
+        if shared:
+            n = len(shared)
+            out.append(
+                f"shares {n} topic{'' if n == 1 else 's'}: "
+                + ", ".join(_topic_label(k) for k in shared)
+            )
+        elif wanted:
+            out.append("no shared topics")
+        d = _tz_distance_minutes(
+            _utc_offset_minutes(e.timezone, self.instant), _utc_offset_minutes(m.timezone, self.instant)
+        )
+        if d is None:
+            out.append("time zone unknown")
+        elif d == 0:
+            out.append("same time zone")
+        else:
+            out.append(_fmt_hours(d))
+        out.append("same department" if e.department == m.department else "different department")
+        gap = int(m.level) - int(e.level)
+        if gap > 0:
+            out.append(f"{gap} level{'' if gap == 1 else 's'} senior")
+        elif gap == 0:
+            out.append("same level")
+        else:
+            out.append(f"{-gap} level{'' if gap == -1 else 's'} junior")
+        if m.employee_id in set(e.preferred_mentors):
+            out.append("a preferred mentor")
+        return tuple(out)
+
+
+# --------------------------------------------------------------------------- exact solver
+
+
+def _solve_candidate_graph(
+    n: int, free: np.ndarray, ei: np.ndarray, ej: np.ndarray, w: np.ndarray
+) -> np.ndarray:
+    """Exact max-weight b-matching on the candidate edges; returns a 0/1 flow per edge.
+
+    Every mentor j becomes ``free[j]`` identical seat columns, every mentee i gets a private
+    "unmatched" column of cost C0; seat edges cost ``C0 - w`` (all costs >= 1, integers far
+    below 2**53 so float64 arithmetic is exact).  A minimum-cost full matching of the mentee
+    rows is then a maximum-weight b-matching.  Edges are (mentee, mentor) with w >= 1.
+    """
+    x = np.zeros(len(ei), dtype=bool)
+    if len(ei) == 0:
+        return x
+    rows_used, row_of = np.unique(ei, return_inverse=True)
+    nr = len(rows_used)
+    seat_off = np.concatenate([[0], np.cumsum(free)])
+    n_seats = int(seat_off[-1])
+    reps = free[ej]
+    e_rep = np.repeat(np.arange(len(ei)), reps)
+    within = np.arange(len(e_rep)) - np.repeat(np.cumsum(reps) - reps, reps)
+    cols = seat_off[ej[e_rep]] + within
+    c0 = float(w.max()) + 1.0
+    r_all = np.concatenate([row_of[e_rep], np.arange(nr)])
+    c_all = np.concatenate([cols, n_seats + np.arange(nr)])
+    v_all = np.concatenate([c0 - w[e_rep].astype(np.float64), np.full(nr, c0)])
+    g = sparse.csr_matrix((v_all, (r_all, c_all)), shape=(nr, n_seats + nr))
+    row_ind, col_ind = min_weight_full_bipartite_matching(g)
+    matched = col_ind < n_seats
+    seat_mentor = np.repeat(np.arange(len(free)), free)
+    mi = rows_used[row_ind[matched]]
+    mj = seat_mentor[col_ind[matched]]
+    # map matched (mentee, mentor) back to edge indices
+    key = ei.astype(np.int64) * (len(free) + 1) + ej
+    order = np.argsort(key)
+    pos = np.searchsorted(key[order], mi.astype(np.int64) * (len(free) + 1) + mj)
+    x[order[pos]] = True
+    return x
+
+
+def _potentials(
+    n: int, m: int, free: np.ndarray, ei: np.ndarray, ej: np.ndarray, w: np.ndarray, x: np.ndarray
+) -> np.ndarray:
+    """Node potentials proving optimality of flow x on the candidate graph.
+
+    Flow network: s -> mentee (cap 1), mentee -> mentor (cost -w), mentor -> t (cap free),
+    s -> t (bypass, so that any number of mentees may stay unmatched).  Shortest distances
+    from a virtual root (0-cost arcs to every node) in the residual graph are valid potentials:
+    every residual arc (u, v) has ``cost + pi[u] - pi[v] >= 0``.  Raises if x is not optimal
+    (negative cycle).  Nodes: mentees 0..n-1, mentors n..n+m-1, s, t, root.
+    """
+    s_node, t_node, root = n + m, n + m + 1, n + m + 2
+    matched_mentee = np.zeros(n, dtype=bool)
+    matched_mentee[ei[x]] = True
+    load = np.bincount(ej[x], minlength=m)
+    src, dst, cost = [], [], []
+
+    def add(u, v, c):
+        src.append(np.asarray(u, dtype=np.int64))
+        dst.append(np.asarray(v, dtype=np.int64))
+        cost.append(np.broadcast_to(np.asarray(c, dtype=np.float64), np.shape(u)))
+
+    idx = np.arange(n)
+    add(np.full((~matched_mentee).sum(), s_node), idx[~matched_mentee], 0.0)
+    add(idx[matched_mentee], np.full(matched_mentee.sum(), s_node), 0.0)
+    add(ei[~x], n + ej[~x], -w[~x].astype(np.float64))
+    add(n + ej[x], ei[x], w[x].astype(np.float64))
+    jdx = np.arange(m)
+    add(n + jdx[load < free], np.full((load < free).sum(), t_node), 0.0)
+    add(np.full((load > 0).sum(), t_node), n + jdx[load > 0], 0.0)
+    add(np.array([s_node]), np.array([t_node]), 0.0)
+    if int(matched_mentee.sum()) < n:  # bypass carries the unmatched mentees' flow
+        add(np.array([t_node]), np.array([s_node]), 0.0)
+    add(np.full(n + m + 2, root), np.arange(n + m + 2), 0.0)
+    g = sparse.csr_matrix(
+        (np.concatenate(cost), (np.concatenate(src), np.concatenate(dst))),
+        shape=(n + m + 3, n + m + 3),
+    )
+    return bellman_ford(g, directed=True, indices=root)

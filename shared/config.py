@@ -1,0 +1,70 @@
+"""Every setting the services read, in one place (the README lists the same table).
+
+Settings come from the environment only, so `make run`, CI, a container and a test can each
+point the same code at different servers without editing anything.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    service_name: str
+    mongo_url: str = "mongodb://127.0.0.1:27017/"
+    # Database name defaults to "mentoring_<service>": each service owns its own database.
+    mongo_database: str = ""
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # Prepended to every topic name; empty in production. Tests use it to isolate runs
+    # on one shared broker without changing the contract's topic names.
+    kafka_topic_prefix: str = ""
+    jwt_secret: str | None = None
+    jwt_jwks_url: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    log_level: str = "INFO"
+    relay_poll_interval_s: float = 0.05
+    relay_gap_timeout_s: float = 5.0
+    relay_lease_ttl_s: float = 10.0
+    consumer_max_poll_records: int = 200
+    worker_metrics_port: int = 0
+    smtp_url: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def database(self) -> str:
+        return self.mongo_database or f"mentoring_{self.service_name}"
+
+    @classmethod
+    def from_env(cls, service_name: str | None = None) -> "Settings":
+        env = os.environ
+        name = service_name or env.get("SERVICE_NAME", "service")
+        return cls(
+            service_name=name,
+            mongo_url=env.get("MONGO_URL", cls.mongo_url),
+            mongo_database=env.get("MONGO_DATABASE", ""),
+            kafka_bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS", cls.kafka_bootstrap_servers),
+            kafka_topic_prefix=env.get("KAFKA_TOPIC_PREFIX", ""),
+            jwt_secret=env.get("JWT_SECRET") or None,
+            jwt_jwks_url=env.get("JWT_JWKS_URL") or None,
+            jwt_issuer=env.get("JWT_ISSUER") or None,
+            jwt_audience=env.get("JWT_AUDIENCE") or None,
+            log_level=env.get("LOG_LEVEL", "INFO"),
+            relay_poll_interval_s=_float("RELAY_POLL_INTERVAL_S", cls.relay_poll_interval_s),
+            relay_gap_timeout_s=_float("RELAY_GAP_TIMEOUT_S", cls.relay_gap_timeout_s),
+            relay_lease_ttl_s=_float("RELAY_LEASE_TTL_S", cls.relay_lease_ttl_s),
+            consumer_max_poll_records=_int("CONSUMER_MAX_POLL_RECORDS", cls.consumer_max_poll_records),
+            worker_metrics_port=_int("WORKER_METRICS_PORT", 0),
+            smtp_url=env.get("SMTP_URL") or None,
+        )

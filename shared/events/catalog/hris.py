@@ -1,0 +1,49 @@
+"""Inbound HRIS events on `hris.employees.v1` (contract section 3)."""
+from __future__ import annotations
+
+from marshmallow import EXCLUDE, Schema, fields, validate
+
+from shared.events.registry import EventRegistry
+
+
+def _iana_zone(name: str) -> bool:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+class EmployeeUpsertedV1(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    employee_id = fields.String(required=True, validate=validate.Length(min=1))
+    email = fields.Email(load_default=None, allow_none=True)
+    display_name = fields.String(load_default=None, allow_none=True)
+    title = fields.String(load_default=None, allow_none=True)
+    department = fields.String(load_default=None, allow_none=True)
+    level = fields.Integer(load_default=None, allow_none=True, strict=True, validate=validate.Range(min=1, max=10))
+    manager_id = fields.String(load_default=None, allow_none=True)
+    location = fields.String(load_default=None, allow_none=True)
+    timezone = fields.String(
+        load_default=None, allow_none=True, validate=_iana_zone
+    )
+    languages = fields.List(fields.String(validate=validate.Length(equal=2)), load_default=list)
+    skills = fields.List(fields.String(), load_default=list)
+    hire_date = fields.Date(load_default=None, allow_none=True)
+
+
+class EmployeeTerminatedV1(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    employee_id = fields.String(required=True, validate=validate.Length(min=1))
+    terminated_on = fields.Date(required=True)
+
+
+def register(registry: EventRegistry) -> None:
+    registry.register("EmployeeUpserted", 1, EmployeeUpsertedV1)
+    registry.register("EmployeeTerminated", 1, EmployeeTerminatedV1)

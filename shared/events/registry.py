@@ -1,0 +1,128 @@
+"""Event types known to this code base: one marshmallow schema per (type, version), and upcasters.
+
+Decoding a Kafka record goes through `EventRegistry.decode`, which is the single place that
+turns bytes into a validated, current-version `Envelope` or says precisely why it cannot:
+bad JSON, a bad envelope, an unknown schema version, or data that fails its schema. Those
+are poison records: the consumer dead-letters them. Unknown event *types* are not errors:
+the contract says consumers skip them.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Callable
+
+from marshmallow import Schema, ValidationError
+
+from shared.events.envelope import Envelope
+
+Upcaster = Callable[[dict], dict]
+
+
+class PoisonRecord(Exception):
+    """A record that can never be processed; `reason` is a short machine-readable code."""
+
+    reason = "invalid"
+
+    def __init__(self, message: str, details: object = None):
+        super().__init__(message)
+        self.details = details
+
+
+class InvalidJson(PoisonRecord):
+    reason = "invalid_json"
+
+
+class InvalidEnvelope(PoisonRecord):
+    reason = "invalid_envelope"
+
+
+class UnknownSchemaVersion(PoisonRecord):
+    reason = "unknown_schema_version"
+
+
+class InvalidData(PoisonRecord):
+    reason = "invalid_data"
+
+
+@dataclass(frozen=True)
+class UnknownEventType:
+    """Decoded envelope of a type this registry does not know: to be skipped, not dead-lettered."""
+
+    envelope: Envelope
+
+
+class EventRegistry:
+    def __init__(self) -> None:
+        self._schemas: dict[tuple[str, int], type[Schema]] = {}
+        self._upcasters: dict[tuple[str, int], Upcaster] = {}
+        self._current: dict[str, int] = {}
+
+    def register(self, event_type: str, version: int, schema: type[Schema]) -> None:
+        key = (event_type, version)
+        if key in self._schemas and self._schemas[key] is not schema:
+            raise ValueError(f"{event_type} v{version} is already registered")
+        self._schemas[key] = schema
+        self._current[event_type] = max(version, self._current.get(event_type, 0))
+
+    def register_upcaster(self, event_type: str, from_version: int, upcaster: Upcaster) -> None:
+        """`upcaster` turns data of `from_version` into data of `from_version + 1`."""
+        self._upcasters[(event_type, from_version)] = upcaster
+
+    def knows(self, event_type: str) -> bool:
+        return event_type in self._current
+
+    def current_version(self, event_type: str) -> int:
+        return self._current[event_type]
+
+    def event_types(self) -> list[str]:
+        return sorted(self._current)
+
+    def validate_data(self, event_type: str, version: int, data: dict) -> dict:
+        """Validate `data` against its schema; returns the serialisable (JSON) form."""
+        schema_cls = self._schemas.get((event_type, version))
+        if schema_cls is None:
+            raise UnknownSchemaVersion(f"{event_type} v{version} is not a known schema version")
+        schema = schema_cls()
+        try:
+            loaded = schema.load(data)
+        except ValidationError as exc:
+            raise InvalidData(f"{event_type} v{version} data failed validation", exc.messages) from exc
+        return schema.dump(loaded)
+
+    def upcast(self, envelope: Envelope) -> Envelope:
+        """Validate the stored version, then lift data version by version to the current one."""
+        version = envelope.schema_version
+        data = self.validate_data(envelope.event_type, version, envelope.data)
+        current = self.current_version(envelope.event_type)
+        while version < current:
+            upcaster = self._upcasters.get((envelope.event_type, version))
+            if upcaster is None:
+                raise UnknownSchemaVersion(
+                    f"no upcaster for {envelope.event_type} v{version} -> v{version + 1}"
+                )
+            data = upcaster(dict(data))
+            version += 1
+            data = self.validate_data(envelope.event_type, version, data)
+        if version != envelope.schema_version or data != envelope.data:
+            return envelope.with_data(data, version)
+        return envelope
+
+    def decode(self, value: bytes | None, *, inbound_hris: bool = False) -> Envelope | UnknownEventType:
+        try:
+            raw = json.loads(value.decode("utf-8")) if value is not None else None
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InvalidJson(f"record value is not UTF-8 JSON: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise InvalidJson("record value is not a JSON object")
+        try:
+            envelope = Envelope.from_hris(raw) if inbound_hris else Envelope.from_dict(raw)
+        except ValidationError as exc:
+            raise InvalidEnvelope("envelope failed validation", exc.messages) from exc
+        if not self.knows(envelope.event_type):
+            return UnknownEventType(envelope)
+        if envelope.schema_version > self.current_version(envelope.event_type):
+            raise UnknownSchemaVersion(
+                f"{envelope.event_type} v{envelope.schema_version} is newer than this code knows"
+            )
+        return self.upcast(envelope)

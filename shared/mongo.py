@@ -1,0 +1,59 @@
+"""MongoDB access shared by every service.
+
+FerretDB v1 (the local default) answers a filter with an index only when the filter is exactly
+`{"_id": <string>}`; any other filter scans the whole collection, and bulk updates of more than
+a few dozen documents can stall it. So every hot path here reads and writes single documents by
+string `_id`, and wider queries are kept to small collections or to paths that may be slow.
+On a real mongod the secondary indexes created below serve those wider queries.
+"""
+from __future__ import annotations
+
+import threading
+
+from pymongo import MongoClient
+from pymongo.errors import AutoReconnect, ConnectionFailure, NetworkTimeout, NotPrimaryError, ServerSelectionTimeoutError
+
+from shared.config import Settings
+
+# Errors after which the same operation may succeed later: retried, never dead-lettered.
+TRANSIENT_ERRORS = (AutoReconnect, ConnectionFailure, NetworkTimeout, NotPrimaryError, ServerSelectionTimeoutError)
+
+_clients: dict[str, MongoClient] = {}
+_lock = threading.Lock()
+
+
+def client_for(url: str) -> MongoClient:
+    """One pooled client per URL per process (MongoClient is thread-safe; never share across fork)."""
+    with _lock:
+        client = _clients.get(url)
+        if client is None:
+            client = MongoClient(
+                url,
+                serverSelectionTimeoutMS=5000,
+                connectTimeoutMS=5000,
+                socketTimeoutMS=30000,
+                retryWrites=True,
+                tz_aware=True,
+            )
+            _clients[url] = client
+        return client
+
+
+def database_for(settings: Settings):
+    return client_for(settings.mongo_url)[settings.database]
+
+
+def reset_clients() -> None:
+    """Forget pooled clients (after fork, or between tests that restart the server)."""
+    with _lock:
+        for client in _clients.values():
+            client.close()
+        _clients.clear()
+
+
+def ping(database) -> bool:
+    try:
+        database.command("ping")
+        return True
+    except Exception:  # noqa: BLE001 - readiness only reports, never raises
+        return False

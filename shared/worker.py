@@ -1,0 +1,95 @@
+"""A service's background process: the relay, the consumer runner and periodic jobs.
+
+One process per service (scaled by replicas: the consumer group shares partitions, the relay
+lease lets one replica publish). SIGTERM and SIGINT stop everything cleanly: the consumer
+finishes the record in hand and commits, the relay finishes its batch.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from dataclasses import dataclass, field
+from typing import Callable
+
+from prometheus_client import start_http_server
+
+from shared.config import Settings
+from shared.consumer import ConsumerRunner
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PeriodicJob:
+    name: str
+    interval_s: float
+    run: Callable[[], object]
+
+
+@dataclass
+class Worker:
+    settings: Settings
+    consumer: ConsumerRunner | None = None
+    relay: object | None = None
+    jobs: list[PeriodicJob] = field(default_factory=list)
+
+    def __post_init__(self):
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start_background(self) -> None:
+        if self.relay is not None:
+            self._spawn("relay", lambda: self.relay.run(self._stop))
+        for job in self.jobs:
+            self._spawn(job.name, lambda job=job: self._run_periodic(job))
+
+    def _spawn(self, name: str, target) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _run_periodic(self, job: PeriodicJob) -> None:
+        while not self._stop.is_set():
+            try:
+                job.run()
+            except Exception:  # noqa: BLE001 - a failing job retries at its next tick
+                log.exception("periodic job %s failed", job.name)
+            self._stop.wait(job.interval_s)
+
+    def run_forever(self) -> None:
+        """Block until stopped (signal or stop()); the consumer, if any, runs on this thread."""
+        self.start_background()
+        try:
+            if self.consumer is not None:
+                self.consumer.run()
+            else:
+                self._stop.wait()
+        finally:
+            self.stop()
+            for thread in self._threads:
+                thread.join(timeout=15)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.consumer is not None:
+            self.consumer.stop()
+
+
+def serve(worker: Worker) -> None:
+    """Process entry point: logging, metrics endpoint, signals, then run until told to stop."""
+    settings = worker.settings
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    if settings.worker_metrics_port:
+        start_http_server(settings.worker_metrics_port, addr="0.0.0.0")
+
+    def _terminate(signum, frame):
+        log.info("signal %s: stopping", signum)
+        worker.stop()
+
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _terminate)
+    log.info("%s worker started", settings.service_name)
+    worker.run_forever()
+    log.info("%s worker stopped", settings.service_name)

@@ -1,0 +1,65 @@
+"""Small helpers for tests that talk to the real Kafka."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+
+from kafka import KafkaConsumer, TopicPartition
+
+from shared import topics
+
+
+def read_topic(settings, contract_topic: str, *, expect: int, timeout_s: float = 30) -> list:
+    """All records on a topic from offset 0, waiting until at least `expect` are there."""
+    name = topics.resolve(contract_topic, settings.kafka_topic_prefix)
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","),
+                             enable_auto_commit=False, group_id=None)
+    try:
+        partitions = [TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name) or [])]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        records = []
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=300).values():
+                records.extend(batch)
+            if len(records) >= expect:
+                # one more short poll so "more than expected" shows up too
+                for batch in consumer.poll(timeout_ms=300).values():
+                    records.extend(batch)
+                break
+        return records
+    finally:
+        consumer.close()
+
+
+def decode(record) -> dict:
+    return json.loads(record.value)
+
+
+def wait_until(predicate, *, timeout_s: float = 30, interval_s: float = 0.1, message: str = "condition"):
+    deadline = time.monotonic() + timeout_s
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {message} (last: {last!r})")
+
+
+def run_in_thread(target) -> threading.Thread:
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    return thread
+
+
+def hris_upsert(employee_id: str, *, occurred_at: str, **data) -> dict:
+    payload = {"employee_id": employee_id, "display_name": f"Person {employee_id}", "level": 5,
+               "languages": ["en"], "skills": ["python"], "timezone": "Europe/London", "department": "Engineering",
+               "manager_id": None}
+    payload.update(data)
+    return {"event_id": str(uuid.uuid4()), "event_type": "EmployeeUpserted", "schema_version": 1,
+            "occurred_at": occurred_at, "source": "workday", "data": payload}
