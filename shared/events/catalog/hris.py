@@ -1,19 +1,19 @@
 """Inbound HRIS events on `hris.employees.v1` (contract section 3)."""
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, Schema, fields, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from shared.events.registry import EventRegistry
 
 
-def _iana_zone(name: str) -> bool:
+def _iana_zone(name: str) -> None:
+    """Marshmallow 4 ignores a validator's return value: it must raise."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationError("Not an IANA time zone name.") from exc
 
 
 class EmployeeUpsertedV1(Schema):

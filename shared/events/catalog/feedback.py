@@ -1,0 +1,77 @@
+"""Events of the feedback service on `mentoring.feedback.v1` (docs/events.md).
+
+Ids, not personal data: a feedback comment travels only when its author chose to share it,
+and a kudos note never does (the recipient reads it in the feedback service).
+"""
+from __future__ import annotations
+
+from marshmallow import EXCLUDE, Schema, fields, validate
+
+from shared.events.registry import EventRegistry
+
+_ID = dict(required=True, validate=validate.Length(min=1))
+
+
+class _Base(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+
+class FeedbackGivenV1(_Base):
+    feedback_id = fields.String(**_ID)
+    pairing_id = fields.String(**_ID)
+    cohort_id = fields.String(**_ID)
+    meeting_id = fields.String(required=True, allow_none=True)
+    from_id = fields.String(**_ID)
+    about_id = fields.String(**_ID)
+    rating = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=5))
+    good_fit = fields.Boolean(load_default=None, allow_none=True)
+    comment_shared = fields.Boolean(required=True)
+    comment = fields.String(load_default=None, allow_none=True)
+
+
+class ReviewRequestedV1(_Base):
+    review_id = fields.String(**_ID)
+    pairing_id = fields.String(**_ID)
+    cohort_id = fields.String(**_ID)
+    employee_id = fields.String(**_ID)
+    due_on = fields.Date(required=True)
+
+
+class ReviewSubmittedV1(_Base):
+    review_id = fields.String(**_ID)
+    pairing_id = fields.String(**_ID)
+    cohort_id = fields.String(**_ID)
+    employee_id = fields.String(**_ID)
+    goal_progress = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=5))
+    satisfaction = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=5))
+
+
+class SurveyRequestedV1(_Base):
+    survey_id = fields.String(**_ID)
+    cohort_id = fields.String(**_ID)
+    employee_id = fields.String(**_ID)
+
+
+class SurveyAnsweredV1(_Base):
+    survey_id = fields.String(**_ID)
+    cohort_id = fields.String(**_ID)
+    employee_id = fields.String(**_ID)
+    recommend_score = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=10))
+
+
+class KudosSentV1(_Base):
+    kudos_id = fields.String(**_ID)
+    pairing_id = fields.String(**_ID)
+    cohort_id = fields.String(**_ID)
+    from_id = fields.String(**_ID)
+    to_id = fields.String(**_ID)
+
+
+def register(registry: EventRegistry) -> None:
+    registry.register("FeedbackGiven", 1, FeedbackGivenV1)
+    registry.register("ReviewRequested", 1, ReviewRequestedV1)
+    registry.register("ReviewSubmitted", 1, ReviewSubmittedV1)
+    registry.register("SurveyRequested", 1, SurveyRequestedV1)
+    registry.register("SurveyAnswered", 1, SurveyAnsweredV1)
+    registry.register("KudosSent", 1, KudosSentV1)

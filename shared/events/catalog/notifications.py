@@ -1,0 +1,34 @@
+"""Events of the notifications service on `mentoring.notifications.v1` (docs/events.md).
+
+One event per delivery outcome: `NotificationSent` when a message reached its channel,
+`NotificationFailed` when it cannot (a permanent error, or retries exhausted). Neither carries
+personal data: ids, the channel, the category and a short error code/message only.
+"""
+from __future__ import annotations
+
+from marshmallow import EXCLUDE, Schema, fields, validate
+
+from shared.events.registry import EventRegistry
+
+CHANNELS = ("email", "chat", "inapp")
+
+
+class NotificationSentV1(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    notification_id = fields.String(required=True, validate=validate.Length(min=1))
+    recipient_id = fields.String(required=True, validate=validate.Length(min=1))
+    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+    category = fields.String(required=True, validate=validate.Length(min=1))
+    source_event_id = fields.String(required=True, validate=validate.Length(min=1))
+    source_event_type = fields.String(required=True, validate=validate.Length(min=1))
+
+
+class NotificationFailedV1(NotificationSentV1):
+    error = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+def register(registry: EventRegistry) -> None:
+    registry.register("NotificationSent", 1, NotificationSentV1)
+    registry.register("NotificationFailed", 1, NotificationFailedV1)
