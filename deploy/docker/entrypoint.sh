@@ -25,14 +25,13 @@ esac
 
 export SERVICE_NAME="${SERVICE_NAME:-$svc}"
 
-# prometheus-client multiprocess mode: the directory must exist and must not
-# hold files of an earlier run (they would be summed into this run's metrics).
-export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-/tmp/prometheus}"
-rm -rf "$PROMETHEUS_MULTIPROC_DIR"
-mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
-
 case "$role" in
     api)
+        # prometheus-client multiprocess mode (several gunicorn workers): the
+        # directory must exist and hold no files of an earlier run.
+        export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-/tmp/prometheus}"
+        rm -rf "$PROMETHEUS_MULTIPROC_DIR"
+        mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
         # The gunicorn config ships inside the installed package, hence the
         # python: form; the bind address is the container contract (:8000).
         exec gunicorn -c python:services.gunicorn_conf \
@@ -40,6 +39,10 @@ case "$role" in
             "services.${svc}.api:create_app()" "$@"
         ;;
     worker)
+        # One process with its own registry: no multiprocess mode; metrics and
+        # /healthz on WORKER_METRICS_PORT (the container contract is 9100).
+        unset PROMETHEUS_MULTIPROC_DIR
+        export WORKER_METRICS_PORT="${WORKER_METRICS_PORT:-9100}"
         exec python -m "services.${svc}.worker" "$@"
         ;;
     *)

@@ -60,12 +60,14 @@ def selector(svc: str, component: str) -> dict:
     return {"app.kubernetes.io/name": svc, "app.kubernetes.io/component": component}
 
 
-def env(svc: str) -> list:
+def env(svc: str, component: str) -> list:
     out = [
         {"name": "SERVICE_NAME", "value": svc},
         {"name": "MONGO_URL", "valueFrom": {"secretKeyRef": {"name": SECRET, "key": "MONGO_URL"}}},
         {"name": "JWT_SECRET", "valueFrom": {"secretKeyRef": {"name": SECRET, "key": "JWT_SECRET"}}},
     ]
+    if component == "worker":
+        out.append({"name": "WORKER_METRICS_PORT", "value": str(METRICS_PORT)})
     if svc == "notifications":
         out.append({"name": "SMTP_URL", "valueFrom": {"secretKeyRef": {"name": SECRET, "key": "SMTP_URL"}}})
     return out
@@ -111,7 +113,7 @@ def container(svc: str, component: str) -> dict:
         "imagePullPolicy": "IfNotPresent",
         "args": [component, svc],
         "envFrom": [{"configMapRef": {"name": CONFIGMAP}}],
-        "env": env(svc),
+        "env": env(svc, component),
         "securityContext": container_security(),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }

@@ -12,7 +12,7 @@ constraints of :class:`MatchingRules` may be proposed.  :func:`assign` solves it
   ``M > n_mentees * 10_000`` (most matches, then best total score);
 * a sparse candidate graph (the ``k`` best mentors of every mentee) is solved exactly as a
   min-cost assignment with SciPy's LAPJVsp (:func:`scipy.sparse.csgraph.min_weight_full_bipartite_matching`)
-  after splitting every mentor into seats and giving every mentee a private "stay unmatched" column;
+  after splitting every mentor into seat rows and giving every seat a private "stays empty" column;
 * optimality over *all* pairs is then proved with LP duality: node potentials are computed with
   Bellman-Ford on the residual graph of the sparse solution (it has no negative cycle because the
   solution is optimal there), and every eligible pair of the full matrix must have a
@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 from scipy import sparse
-from scipy.sparse.csgraph import bellman_ford, min_weight_full_bipartite_matching
+from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
 from services.matching.domain.rules import MatchingRules
 
@@ -361,18 +361,23 @@ class _Problem:
         self.weight_sum = float(sum(self.weights.values()))
 
     # ---- vectorised scoring ------------------------------------------------------------
-    def block(self, lo: int, hi: int, with_capacity: bool = True) -> np.ndarray:
-        """Integer scores (0..10_000) of mentees [lo, hi) x all mentors; -1 = ineligible.
+    def block(
+        self, rows: np.ndarray, constraints: bool = True, with_capacity: bool = True
+    ) -> np.ndarray:
+        """Integer scores (0..10_000) of mentees ``rows`` x all mentors; -1 = ineligible.
 
         The score is ``round(10_000 * sum_k(w_k * c_k) / sum_k(w_k))``; the parts that depend
         only on a mentee's (time zone, level, department) are computed once per distinct
         combination in the block, topic overlaps come from an exact 0/1 matrix product.
+        ``constraints=False`` returns the raw score of every pair.
         """
         r = self.rules
-        rows = hi - lo
-        if rows <= 0 or self.m == 0:
-            return np.full((max(rows, 0), self.m), -1, dtype=np.int16)
-        e = slice(lo, hi)
+        e = np.asarray(rows, dtype=np.int64)
+        nrows = len(e)
+        if nrows == 0 or self.m == 0:
+            return np.full((nrows, self.m), -1, dtype=np.int16)
+        local = np.full(self.n, -1, dtype=np.int64)
+        local[e] = np.arange(nrows)
         unit = SCORE_SCALE / self.weight_sum
         wts = self.weights
         # --- part shared by mentees with the same (tz, level, dept)
@@ -389,6 +394,8 @@ class _Problem:
             + 0.5  # rounding: floor(x + 0.5)
         )
         # --- eligibility shared by mentees with the same (level, language set, active)
+        if not constraints:
+            with_capacity = False
         ekeys = np.stack(
             [self.e_level[e], self.e_langset[e], self.e_active[e].astype(np.int64)], axis=1
         )
@@ -405,8 +412,8 @@ class _Problem:
             ok_u &= (self.m_free > 0)[None, :]
         ok = ok_u[einv]
         bi, bj = self.banned
-        sel = (bi >= lo) & (bi < hi)
-        ok[bi[sel] - lo, bj[sel]] = False
+        sel = local[bi] >= 0
+        ok[local[bi[sel]], bj[sel]] = False
         # --- per-pair part
         overlap = self.e_topics[e] @ self.m_topics  # exact small integers
         coef = np.where(
@@ -415,10 +422,11 @@ class _Problem:
         total = base[inv]
         total += overlap * coef[:, None]
         pi, pj = self.preferred
-        sel = (pi >= lo) & (pi < hi)
-        total[pi[sel] - lo, pj[sel]] += wts["preferred"] * unit
+        sel = local[pi] >= 0
+        total[local[pi[sel]], pj[sel]] += wts["preferred"] * unit
         s = total.astype(np.int16)  # values are >= 0.5, so truncation == floor
-        np.putmask(s, ~ok, -1)
+        if constraints:
+            np.putmask(s, ~ok, -1)
         return s
 
     def score_matrix(self, with_capacity: bool = True, chunk_cells: int = 4_000_000) -> np.ndarray:
@@ -426,7 +434,7 @@ class _Problem:
         step = max(1, chunk_cells // max(self.m, 1))
         for lo in range(0, self.n, step):
             hi = min(self.n, lo + step)
-            out[lo:hi] = self.block(lo, hi, with_capacity)
+            out[lo:hi] = self.block(np.arange(lo, hi), with_capacity=with_capacity)
         return out
 
     # ---- reasons -----------------------------------------------------------------------
@@ -478,36 +486,42 @@ def _solve_candidate_graph(
 ) -> np.ndarray:
     """Exact max-weight b-matching on the candidate edges; returns a 0/1 flow per edge.
 
-    Every mentor j becomes ``free[j]`` identical seat columns, every mentee i gets a private
-    "unmatched" column of cost C0; seat edges cost ``C0 - w`` (all costs >= 1, integers far
-    below 2**53 so float64 arithmetic is exact).  A minimum-cost full matching of the mentee
-    rows is then a maximum-weight b-matching.  Edges are (mentee, mentor) with w >= 1.
+    Every mentor j becomes ``free[j]`` identical seat rows, every seat gets a private
+    "stays empty" column of cost C0 next to the n mentee columns; a seat-mentee edge costs
+    ``C0 - w`` (all costs >= 1 and integers far below 2**53, so float64 arithmetic is exact).
+    A minimum-cost matching saturating every seat row is then a maximum-weight b-matching.
+    Edges are unique (mentee, mentor) pairs with w >= 1.
     """
     x = np.zeros(len(ei), dtype=bool)
     if len(ei) == 0:
         return x
-    rows_used, row_of = np.unique(ei, return_inverse=True)
-    nr = len(rows_used)
-    seat_off = np.concatenate([[0], np.cumsum(free)])
+    m = len(free)
+    seat_off = np.zeros(m + 1, dtype=np.int64)
+    np.cumsum(free, out=seat_off[1:])
     n_seats = int(seat_off[-1])
     reps = free[ej]
     e_rep = np.repeat(np.arange(len(ei)), reps)
     within = np.arange(len(e_rep)) - np.repeat(np.cumsum(reps) - reps, reps)
-    cols = seat_off[ej[e_rep]] + within
+    seat_rows = seat_off[ej[e_rep]] + within
     c0 = float(w.max()) + 1.0
-    r_all = np.concatenate([row_of[e_rep], np.arange(nr)])
-    c_all = np.concatenate([cols, n_seats + np.arange(nr)])
-    v_all = np.concatenate([c0 - w[e_rep].astype(np.float64), np.full(nr, c0)])
-    g = sparse.csr_matrix((v_all, (r_all, c_all)), shape=(nr, n_seats + nr))
+    g = sparse.csr_matrix(
+        (
+            np.concatenate([c0 - w[e_rep].astype(np.float64), np.full(n_seats, c0)]),
+            (
+                np.concatenate([seat_rows, np.arange(n_seats)]),
+                np.concatenate([ei[e_rep], n + np.arange(n_seats)]),
+            ),
+        ),
+        shape=(n_seats, n + n_seats),
+    )
     row_ind, col_ind = min_weight_full_bipartite_matching(g)
-    matched = col_ind < n_seats
-    seat_mentor = np.repeat(np.arange(len(free)), free)
-    mi = rows_used[row_ind[matched]]
-    mj = seat_mentor[col_ind[matched]]
-    # map matched (mentee, mentor) back to edge indices
-    key = ei.astype(np.int64) * (len(free) + 1) + ej
-    order = np.argsort(key)
-    pos = np.searchsorted(key[order], mi.astype(np.int64) * (len(free) + 1) + mj)
+    used = col_ind < n
+    seat_mentor = np.repeat(np.arange(m), free)
+    mi = col_ind[used].astype(np.int64)
+    mj = seat_mentor[row_ind[used]]
+    key = ei.astype(np.int64) * (m + 1) + ej
+    order = np.argsort(key, kind="stable")
+    pos = np.searchsorted(key[order], mi * (m + 1) + mj)
     x[order[pos]] = True
     return x
 
@@ -545,9 +559,307 @@ def _potentials(
     add(np.array([s_node]), np.array([t_node]), 0.0)
     if int(matched_mentee.sum()) < n:  # bypass carries the unmatched mentees' flow
         add(np.array([t_node]), np.array([s_node]), 0.0)
-    add(np.full(n + m + 2, root), np.arange(n + m + 2), 0.0)
-    g = sparse.csr_matrix(
-        (np.concatenate(cost), (np.concatenate(src), np.concatenate(dst))),
-        shape=(n + m + 3, n + m + 3),
+    return _bellman_ford_all(
+        n + m + 2, np.concatenate(src), np.concatenate(dst), np.concatenate(cost)
     )
-    return bellman_ford(g, directed=True, indices=root)
+
+
+def _bellman_ford_all(n_nodes: int, src: np.ndarray, dst: np.ndarray, cost: np.ndarray) -> np.ndarray:
+    """Distances from a virtual root with 0-cost arcs to every node (queue-based, vectorised).
+
+    Only arcs leaving nodes whose distance changed in the previous pass are relaxed.  Raises
+    ArithmeticError on a negative cycle (more than n_nodes passes).
+    """
+    order = np.argsort(src, kind="stable")
+    src, dst, cost = src[order], dst[order], cost[order]
+    indptr = np.zeros(n_nodes + 1, dtype=np.int64)
+    np.cumsum(np.bincount(src, minlength=n_nodes), out=indptr[1:])
+    d = np.zeros(n_nodes, dtype=np.float64)
+    active = np.arange(n_nodes)
+    for _ in range(n_nodes + 1):
+        starts, ends = indptr[active], indptr[active + 1]
+        counts = ends - starts
+        total = int(counts.sum())
+        if total == 0:
+            return d
+        arc = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(total)
+        cand = d[src[arc]] + cost[arc]
+        tgt = dst[arc]
+        better = cand < d[tgt]
+        if not better.any():
+            return d
+        cand, tgt = cand[better], tgt[better]
+        best = np.full(n_nodes, np.inf)
+        np.minimum.at(best, tgt, cand)
+        active = np.unique(tgt)
+        d[active] = best[active]
+    raise ArithmeticError("negative cycle: the candidate solution is not optimal")
+
+
+def _edge_weights(scores: np.ndarray, n: int, mode: str) -> np.ndarray:
+    """Integer objective weights (see module doc); all >= 1 for eligible pairs."""
+    s = scores.astype(np.int64)
+    if mode == "maximize_coverage":
+        return s + (n * SCORE_SCALE + 1)
+    return s * (n + 1) + 1
+
+
+def _exact_solve(
+    S: np.ndarray,
+    free: np.ndarray,
+    mode: str,
+    k_mentee: int = 8,
+    k_mentor_per_seat: int = 3,
+    add_per_mentee: int = 5,
+    chunk_rows: int = 1000,
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Optimal (mentee, mentor) pairs over the full score matrix S (-1 = ineligible)."""
+    n, m = S.shape
+    stats: dict = {"rounds": 0, "candidate_edges": 0, "eligible_pairs": 0}
+    if n == 0 or m == 0 or int(free.sum()) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), stats
+    # ---- initial sparse candidate graph: the best mentors of each mentee and the best
+    # mentees of each mentor (a few per seat)
+    parts_i, parts_j = [], []
+    k = min(m, k_mentee)
+    top = np.argpartition(S, m - k, axis=1)[:, m - k:] if k < m else np.tile(np.arange(m), (n, 1))
+    parts_i.append(np.repeat(np.arange(n), top.shape[1]))
+    parts_j.append(top.reshape(-1))
+    kc = min(n, k_mentor_per_seat * int(free.max()))
+    if kc > 0:
+        ST = np.ascontiguousarray(S.T)
+        topc = np.argpartition(ST, n - kc, axis=1)[:, n - kc:] if kc < n else np.tile(np.arange(n), (m, 1))
+        parts_i.append(topc.reshape(-1))
+        parts_j.append(np.repeat(np.arange(m), topc.shape[1]))
+        del ST
+    ei = np.concatenate(parts_i)
+    ej = np.concatenate(parts_j)
+    keep = (S[ei, ej] >= 0) & (free[ej] > 0)
+    key = np.unique(ei[keep].astype(np.int64) * m + ej[keep])
+    ei, ej = key // m, key % m
+    in_graph = np.zeros((n, m), dtype=bool)
+    in_graph[ei, ej] = True
+    w = _edge_weights(S[ei, ej], n, mode)
+    stats["eligible_pairs"] = int(np.count_nonzero(S >= 0))
+    while True:
+        stats["rounds"] += 1
+        x = _solve_candidate_graph(n, free, ei, ej, w)
+        pi = _potentials(n, m, free, ei, ej, w, x)
+        # ---- optimality proof over ALL eligible pairs: reduced cost pi_i - pi_j - w >= 0
+        add_i, add_j = [], []
+        n_viol = 0
+        pj = pi[n : n + m]
+        for lo in range(0, n, chunk_rows):
+            hi = min(n, lo + chunk_rows)
+            Sc = S[lo:hi]
+            slack = (pi[lo:hi, None] - pj[None, :]) - _edge_weights(Sc, n, mode)
+            bad = (slack < 0) & (Sc >= 0) & ~in_graph[lo:hi] & (free > 0)[None, :]
+            cnt = int(np.count_nonzero(bad))
+            if cnt == 0:
+                continue
+            n_viol += cnt
+            slack[~bad] = np.inf
+            kk = min(add_per_mentee, m)
+            worst = np.argpartition(slack, kk - 1, axis=1)[:, :kk] if kk < m else np.tile(np.arange(m), (hi - lo, 1))
+            r = np.repeat(np.arange(hi - lo), worst.shape[1])
+            c = worst.reshape(-1)
+            sel = bad[r, c]
+            add_i.append(r[sel] + lo)
+            add_j.append(c[sel])
+        stats.setdefault("violations_per_round", []).append(n_viol)
+        if n_viol == 0:
+            break
+        vi, vj = np.concatenate(add_i), np.concatenate(add_j)
+        in_graph[vi, vj] = True
+        ei, ej = np.concatenate([ei, vi]), np.concatenate([ej, vj])
+        w = np.concatenate([w, _edge_weights(S[vi, vj], n, mode)])
+    stats["candidate_edges"] = int(len(ei))
+    return ei[x], ej[x], stats
+
+
+# --------------------------------------------------------------------------- greedy
+
+
+def _greedy_solve(S: np.ndarray, free: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Best score first; ties by (mentee id, mentor id).  Lazy heap of each mentee's best."""
+    n, m = S.shape
+    if n == 0 or m == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    left = free.astype(np.int64).copy()
+    open_cols = left > 0
+    best = np.argmax(S, axis=1)
+    heap = [(-int(S[i, best[i]]), i, int(best[i])) for i in range(n) if S[i, best[i]] >= 0]
+    heapq.heapify(heap)
+    out_i, out_j = [], []
+    while heap:
+        neg, i, j = heapq.heappop(heap)
+        if left[j] > 0:
+            out_i.append(i)
+            out_j.append(j)
+            left[j] -= 1
+            if left[j] == 0:
+                open_cols[j] = False
+            continue
+        row = np.where(open_cols, S[i], -1)
+        j2 = int(np.argmax(row))
+        if row[j2] >= 0:
+            heapq.heappush(heap, (-int(row[j2]), i, j2))
+    return np.asarray(out_i, dtype=np.int64), np.asarray(out_j, dtype=np.int64)
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def _run(
+    method: str,
+    mentors: Sequence[MentorCandidate],
+    mentees: Sequence[MenteeCandidate],
+    rules: MatchingRules | None,
+    forbidden_pairs: Iterable[tuple[str, str]],
+    mode: str,
+    reference_instant: datetime | None,
+) -> MatchingResult:
+    _check_mode(mode)
+    rules = rules or MatchingRules()
+    forbidden = {(str(a), str(b)) for a, b in forbidden_pairs}
+    input_hash = compute_input_hash(mentors, mentees, rules, forbidden, mode, reference_instant)
+    prob = _Problem(mentors, mentees, rules, forbidden, reference_instant)
+    S = prob.score_matrix(with_capacity=True)
+    if method == "exact":
+        mi, mj, stats = _exact_solve(S, prob.m_free, mode)
+    else:
+        mi, mj = _greedy_solve(S, prob.m_free)
+        stats = {}
+    order = np.argsort(mi, kind="stable")  # mentees are in id order
+    mi, mj = mi[order], mj[order]
+    int_scores = S[mi, mj].astype(np.int64)
+    assignments = [
+        Proposal(
+            mentor_id=prob.mentors[j].employee_id,
+            mentee_id=prob.mentees[i].employee_id,
+            score=int(sc) / SCORE_SCALE,
+            reasons=prob.reasons(int(i), int(j)),
+        )
+        for i, j, sc in zip(mi.tolist(), mj.tolist(), int_scores.tolist())
+    ]
+    matched = np.zeros(prob.n, dtype=bool)
+    matched[mi] = True
+    unmatched_rows = np.nonzero(~matched)[0]
+    unmatched: dict[str, Unmatched] = {}
+    if len(unmatched_rows):
+        S_nocap = np.concatenate(
+            [
+                prob.block(unmatched_rows[lo : lo + 2000], with_capacity=False)
+                for lo in range(0, len(unmatched_rows), 2000)
+            ]
+        ) if prob.m else np.full((len(unmatched_rows), 0), -1, dtype=np.int16)
+        n_elig = (S_nocap >= 0).sum(axis=1) if prob.m else np.zeros(len(unmatched_rows), int)
+        for r, i in enumerate(unmatched_rows.tolist()):
+            c = prob.mentees[i]
+            if rules.require_active and not c.active:
+                unmatched[c.employee_id] = Unmatched(UNMATCHED_INACTIVE, "mentee is not active")
+            elif n_elig[r] == 0:
+                unmatched[c.employee_id] = Unmatched(
+                    UNMATCHED_NO_ELIGIBLE,
+                    "no mentor passes the hard constraints (level gap, shared language, "
+                    "management chain, exclude lists, declined pairs)",
+                )
+            else:
+                k = int(n_elig[r])
+                unmatched[c.employee_id] = Unmatched(
+                    UNMATCHED_SEATS,
+                    f"{k} eligible mentor{'' if k == 1 else 's'}, but all their seats went to "
+                    "other mentees",
+                )
+    total_int = int(int_scores.sum())
+    totals = MatchingTotals(
+        matched=len(assignments),
+        unmatched=len(unmatched),
+        total_score=round(total_int / SCORE_SCALE, 4),
+        mean_score=round(total_int / SCORE_SCALE / len(assignments), 4) if assignments else 0.0,
+        seats_free=int(prob.m_free.sum()),
+    )
+    stats = dict(stats, total_score_units=total_int)
+    return MatchingResult(assignments, unmatched, totals, input_hash, mode, method, stats)
+
+
+def assign(
+    mentors: Sequence[MentorCandidate],
+    mentees: Sequence[MenteeCandidate],
+    rules: MatchingRules | None = None,
+    forbidden_pairs: Iterable[tuple[str, str]] = (),
+    mode: str = "maximize_score",
+    reference_instant: datetime | None = None,
+) -> MatchingResult:
+    """Exact optimal assignment.
+
+    ``forbidden_pairs``: (mentor_id, mentee_id) never to propose.  ``mode``:
+    "maximize_score" (highest total score; among equal totals the most matches) or
+    "maximize_coverage" (most matched mentees; among those the highest total score).
+    ``reference_instant``: instant at which UTC offsets are taken (default
+    DEFAULT_REFERENCE_INSTANT, so results never depend on the wall clock).
+    """
+    return _run("exact", mentors, mentees, rules, forbidden_pairs, mode, reference_instant)
+
+
+def greedy_assignment(
+    mentors: Sequence[MentorCandidate],
+    mentees: Sequence[MenteeCandidate],
+    rules: MatchingRules | None = None,
+    forbidden_pairs: Iterable[tuple[str, str]] = (),
+    mode: str = "maximize_score",
+    reference_instant: datetime | None = None,
+) -> MatchingResult:
+    """Baseline: repeatedly take the best-scoring eligible pair whose mentor has a free seat
+    (ties by mentee id then mentor id).  ``mode`` is only recorded."""
+    return _run("greedy", mentors, mentees, rules, forbidden_pairs, mode, reference_instant)
+
+
+def eligibility_violations(
+    mentor: MentorCandidate,
+    mentee: MenteeCandidate,
+    rules: MatchingRules | None = None,
+    forbidden_pairs: Iterable[tuple[str, str]] = (),
+) -> list[str]:
+    """Names of the hard-constraint rules the pair breaks, in RULE_NAMES order ([] = eligible)."""
+    rules = rules or MatchingRules()
+    out: list[str] = []
+    if rules.require_active and not (mentor.active and mentee.active):
+        out.append(RULE_INACTIVE)
+    if mentor.employee_id == mentee.employee_id:
+        out.append(RULE_SELF)
+    if rules.level_gap_enabled and int(mentor.level) - int(mentee.level) < int(rules.min_level_gap):
+        out.append(RULE_LEVEL)
+    if rules.require_shared_language and not (
+        {_lang_key(x) for x in mentor.languages} & {_lang_key(x) for x in mentee.languages}
+    ):
+        out.append(RULE_LANGUAGE)
+    if rules.exclude_management_chain and (
+        mentor.employee_id in set(mentee.management_chain)
+        or mentee.employee_id in set(mentor.management_chain)
+    ):
+        out.append(RULE_CHAIN)
+    if rules.respect_exclude_list and (
+        mentor.employee_id in set(mentee.exclude) or mentee.employee_id in set(mentor.exclude)
+    ):
+        out.append(RULE_EXCLUDE)
+    if mentor.free_seats <= 0:
+        out.append(RULE_CAPACITY)
+    if (mentor.employee_id, mentee.employee_id) in {(str(a), str(b)) for a, b in forbidden_pairs}:
+        out.append(RULE_DECLINED)
+    return out
+
+
+def score_pair(
+    mentor: MentorCandidate,
+    mentee: MenteeCandidate,
+    rules: MatchingRules | None = None,
+    reference_instant: datetime | None = None,
+) -> tuple[float, list[str]]:
+    """Score in [0, 1] (4 decimals) and readable reasons; ignores the hard constraints."""
+    rules = rules or MatchingRules()
+    # ids are per role: give the lone mentee a distinct id so a person may score against
+    # their own mentor record (the self_pairing rule is eligibility_violations' business)
+    prob = _Problem([mentor], [mentee], rules, (), reference_instant)
+    s = int(prob.block(np.arange(1), constraints=False)[0, 0])
+    return s / SCORE_SCALE, list(prob.reasons(0, 0))

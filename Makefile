@@ -1,0 +1,57 @@
+# Two commands matter: `make run` (the whole system, locally) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STATE := .local
+ORG_DATA ?= ../shared/data/org-20k
+# Local runs only: a real deployment sets JWT_SECRET (or JWT_JWKS_URL) itself.
+export JWT_SECRET ?= local-development-secret-change-me-0123456789
+
+.PHONY: install up down wipe status run test test-unit bench dev-token deploy-check deploy-generate
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed  ## Python packages, Kafka's jars, FerretDB (cached)
+	$(PY) scripts/devstack.py install
+
+up: install  ## start Kafka and MongoDB (FerretDB) and wait until they are ready
+	$(PY) scripts/devstack.py up
+
+down:  ## stop the servers `up` started
+	@if [ -x $(PY) ]; then $(PY) scripts/devstack.py down; else $(PYTHON) scripts/devstack.py down; fi
+
+wipe:  ## stop the servers and delete their data
+	$(PYTHON) scripts/devstack.py wipe
+
+status:
+	$(PYTHON) scripts/devstack.py status
+
+run: up  ## servers, every service (API + worker), Prometheus, the org-20k HRIS load
+	$(PY) -m shared.cli ensure-topics
+	$(PY) -m shared.cli load-hris $(ORG_DATA)/hris-employees.jsonl
+	$(PY) scripts/procfile.py $(STATE) > $(STATE)/Procfile
+	@$(PY) scripts/banner.py
+	exec $(VENV)/bin/honcho -f $(STATE)/Procfile -d . start
+
+test: up  ## the whole test suite against the real servers
+	$(PY) -m pytest
+
+test-unit: install
+	$(PY) -m pytest tests/unit
+
+bench: up  ## benchmarks, each printed as a ratio against a baseline measured in the same run
+	$(PY) -m bench
+
+dev-token: install  ## make dev-token SUB=E000001 ROLES="admin participant"
+	@$(PY) -m shared.cli dev-token $(or $(SUB),E000001) $(or $(ROLES),participant)
+
+deploy-check: install  ## offline checks of deploy/ (promtool, kubectl kustomize, kubernetes-validate)
+	$(PY) -m pytest -q tests/deploy
+
+deploy-generate: install  ## regenerate k8s per-service manifests, PrometheusRule and the Grafana dashboard
+	$(PY) deploy/k8s/generate.py && $(PY) deploy/grafana/build_dashboard.py

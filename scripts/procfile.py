@@ -1,0 +1,36 @@
+#!/usr/bin/env python3
+"""Write the Procfile `make run` hands to honcho: an API and a worker for every service that exists."""
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES = {"matching": (8001, 9101), "sessions": (8002, 9102), "feedback": (8003, 9103), "notifications": (8004, 9104)}
+
+
+def lines(state: Path) -> list[str]:
+    out = []
+    for name, (api_port, metrics_port) in SERVICES.items():
+        folder = ROOT / "services" / name
+        if (folder / "api.py").exists():
+            prom = state / "prometheus-multiproc" / name
+            out.append(
+                f"{name}-api: mkdir -p {prom} && SERVICE_NAME={name} PROMETHEUS_MULTIPROC_DIR={prom} "
+                f"exec .venv/bin/gunicorn -c services/gunicorn_conf.py -b 127.0.0.1:{api_port} "
+                f"'services.{name}.api:create_app()'"
+            )
+        if (folder / "worker.py").exists():
+            out.append(f"{name}-worker: SERVICE_NAME={name} WORKER_METRICS_PORT={metrics_port} "
+                       f"exec .venv/bin/python -m services.{name}.worker")
+    if shutil.which("prometheus"):
+        out.append(f"prometheus: exec prometheus --config.file=deploy/prometheus/prometheus.yml "
+                   f"--storage.tsdb.path={state / 'data' / 'prometheus'} --web.listen-address=127.0.0.1:9090 "
+                   f"--log.level=warn")
+    return out
+
+
+if __name__ == "__main__":
+    state = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / ".local"
+    print("\n".join(lines(state.resolve())))

@@ -1,0 +1,158 @@
+"""The pairing aggregate: proposed -> accepted by both -> active -> ended; or declined / expired.
+
+Pure: state + command -> events, or a DomainError. Every event carries the pairing fields.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from shared.aggregate import NewEvent
+from shared.clock import parse_rfc3339, rfc3339
+from shared.events.envelope import Envelope
+from services.matching.domain.errors import Forbidden, Invalid, InvalidState
+
+OPEN = ("proposed", "active")
+END_REASONS = ("completed", "not_a_fit", "participant_left", "by_admin")
+DECLINE_REASONS = ("no_time", "not_a_fit", "other")
+
+
+@dataclass
+class PairingState:
+    pairing_id: str | None = None
+    cohort_id: str | None = None
+    mentor_id: str | None = None
+    mentee_id: str | None = None
+    status: str | None = None
+    score: float = 0.0
+    answer_by: str | None = None
+    mentor_accepted: bool = False
+    mentee_accepted: bool = False
+    reasons: tuple = ()
+    proposed_by: str | None = None
+    matching_run_id: str | None = None
+    end_reason: str | None = None
+    decline_reason: str | None = None
+
+    @property
+    def exists(self) -> bool:
+        return self.pairing_id is not None
+
+    @classmethod
+    def from_events(cls, events: list[Envelope]) -> "PairingState":
+        state = cls()
+        for event in events:
+            state.apply(event.event_type, event.data)
+        return state
+
+    def apply(self, event_type: str, data: dict) -> None:
+        if event_type == "PairingProposed":
+            self.pairing_id, self.cohort_id = data["pairing_id"], data["cohort_id"]
+            self.mentor_id, self.mentee_id = data["mentor_id"], data["mentee_id"]
+            self.status, self.score, self.answer_by = "proposed", data["score"], data["answer_by"]
+            self.reasons = tuple(data["reasons"])
+            self.proposed_by, self.matching_run_id = data["proposed_by"], data["matching_run_id"]
+        elif event_type == "PairingAccepted":
+            if data["role"] == "mentor":
+                self.mentor_accepted = True
+            else:
+                self.mentee_accepted = True
+        elif event_type == "PairingActivated":
+            self.status = "active"
+        elif event_type == "PairingDeclined":
+            self.status = "declined"
+            self.decline_reason = data.get("reason")
+        elif event_type == "PairingExpired":
+            self.status = "expired"
+        elif event_type == "PairingEnded":
+            self.status = "ended"
+            self.end_reason = data["reason"]
+
+    def fields(self) -> dict:
+        return {"pairing_id": self.pairing_id, "cohort_id": self.cohort_id, "mentor_id": self.mentor_id,
+                "mentee_id": self.mentee_id}
+
+    def role_of(self, employee_id: str) -> str | None:
+        if employee_id == self.mentor_id:
+            return "mentor"
+        if employee_id == self.mentee_id:
+            return "mentee"
+        return None
+
+
+def propose(*, pairing_id: str, cohort_id: str, mentor_id: str, mentee_id: str, score: float, reasons: list,
+            proposed_by: str, matching_run_id: str | None, answer_by: datetime) -> list[NewEvent]:
+    return [NewEvent("PairingProposed", {
+        "pairing_id": pairing_id, "cohort_id": cohort_id, "mentor_id": mentor_id, "mentee_id": mentee_id,
+        "score": score, "reasons": list(reasons), "proposed_by": proposed_by, "matching_run_id": matching_run_id,
+        "answer_by": rfc3339(answer_by)})]
+
+
+def _require(state: PairingState) -> None:
+    if not state.exists:
+        raise InvalidState("pairing_unknown", "no such pairing")
+
+
+def _party_role(state: PairingState, actor: str, is_admin: bool, role: str | None) -> str:
+    """The role answered for: the actor's own, or (admins only) the one they name."""
+    own = state.role_of(actor)
+    if own is not None and (role is None or role == own):
+        return own
+    if not is_admin:
+        raise Forbidden("not_a_party", "only the mentor, the mentee or an admin can answer this proposal")
+    if role not in ("mentor", "mentee"):
+        raise Invalid("role", "an admin answering for a party names the party's role (mentor or mentee)",
+                      field="role")
+    return role
+
+
+def _require_proposed(state: PairingState, action: str) -> None:
+    _require(state)
+    if state.status != "proposed":
+        raise InvalidState("not_proposed", f"the pairing is {state.status}; only a proposal can be {action}")
+
+
+def accept(state: PairingState, *, actor: str, is_admin: bool, role: str | None, now: datetime) -> list[NewEvent]:
+    _require_proposed(state, "accepted")
+    role = _party_role(state, actor, is_admin, role)
+    already = state.mentor_accepted if role == "mentor" else state.mentee_accepted
+    if already:
+        return []
+    party = state.mentor_id if role == "mentor" else state.mentee_id
+    events = [NewEvent("PairingAccepted", {**state.fields(), "accepted_by": party, "role": role})]
+    other_accepted = state.mentee_accepted if role == "mentor" else state.mentor_accepted
+    if other_accepted:
+        events.append(NewEvent("PairingActivated", {**state.fields(), "activated_at": rfc3339(now)}))
+    return events
+
+
+def decline(state: PairingState, *, actor: str, is_admin: bool, role: str | None,
+            reason: str | None) -> list[NewEvent]:
+    _require_proposed(state, "declined")
+    role = _party_role(state, actor, is_admin, role)
+    if reason is not None and reason not in DECLINE_REASONS:
+        raise Invalid("reason", f"reason must be one of {', '.join(DECLINE_REASONS)}", field="reason")
+    party = state.mentor_id if role == "mentor" else state.mentee_id
+    return [NewEvent("PairingDeclined", {**state.fields(), "declined_by": party, "reason": reason})]
+
+
+def expire(state: PairingState, now: datetime) -> list[NewEvent]:
+    """Expire an unanswered proposal past its deadline; anything else changes nothing."""
+    if not state.exists or state.status != "proposed" or parse_rfc3339(state.answer_by) > now:
+        return []
+    return [NewEvent("PairingExpired", {**state.fields(), "answer_by": state.answer_by})]
+
+
+def end(state: PairingState, *, reason: str, ended_by: str, actor_is_admin: bool = False,
+        actor_is_party: bool = True) -> list[NewEvent]:
+    """End a proposed or active pairing; ending an already closed one changes nothing."""
+    _require(state)
+    if reason not in END_REASONS:
+        raise Invalid("reason", f"reason must be one of {', '.join(END_REASONS)}", field="reason")
+    if not (actor_is_admin or actor_is_party):
+        raise Forbidden("not_a_party", "only the mentor, the mentee or an admin can end this pairing")
+    if reason == "by_admin" and not actor_is_admin:
+        raise Forbidden("admin_only", "only an admin ends a pairing with reason by_admin")
+    if state.status not in OPEN:
+        return []
+    return [NewEvent("PairingEnded", {**state.fields(), "reason": reason, "ended_by": ended_by})]

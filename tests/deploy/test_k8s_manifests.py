@@ -1,0 +1,343 @@
+"""Kubernetes manifests (issue 7): render each kustomize overlay and check it
+offline.  Needs `kubectl` (with built-in kustomize) on PATH.
+
+Core kinds are validated strictly (unknown fields rejected) against the
+Kubernetes OpenAPI schemas shipped with kubernetes-validate.  It has no schemas
+for the custom resources (Strimzi, MongoDB community operator, Prometheus
+operator), so their structure is asserted here by hand.
+"""
+from __future__ import annotations
+
+import copy
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from ._tools import CONTRACT_TOPICS, DEPLOY, SERVICES, require_tool, run
+
+K8S_VERSION = "1.33"
+OVERLAYS = ["dev", "prod"]
+KUBECTL_HINT = ("the machine image ships kubectl (Google Cloud SDK's package); elsewhere install a kubectl >= 1.27 "
+                "(its built-in kustomize v5 is needed: Debian's kubernetes-client 1.20 is too old)")
+
+# Custom resources: kind -> (apiVersion, spec keys that must be present)
+CUSTOM_KINDS = {
+    "Kafka": ("kafka.strimzi.io/v1beta2", {"kafka"}),
+    "KafkaNodePool": ("kafka.strimzi.io/v1beta2", {"replicas", "roles", "storage"}),
+    "KafkaTopic": ("kafka.strimzi.io/v1beta2", {"partitions", "replicas", "topicName"}),
+    "MongoDBCommunity": ("mongodbcommunity.mongodb.com/v1", {"members", "type", "version", "security", "users"}),
+    "ServiceMonitor": ("monitoring.coreos.com/v1", {"selector", "endpoints"}),
+    "PrometheusRule": ("monitoring.coreos.com/v1", {"groups"}),
+}
+
+
+@pytest.fixture(scope="module")
+def kubectl() -> str:
+    return require_tool("kubectl", KUBECTL_HINT)
+
+
+_rendered: dict[str, list[dict]] = {}
+
+
+@pytest.fixture(scope="module", params=OVERLAYS)
+def overlay(request, kubectl) -> tuple[str, list[dict]]:
+    name = request.param
+    if name not in _rendered:
+        res = run([kubectl, "kustomize", str(DEPLOY / "k8s" / "overlays" / name)])
+        assert res.returncode == 0, f"kubectl kustomize overlays/{name} failed:\n{res.stderr}"
+        docs = [d for d in yaml.safe_load_all(res.stdout) if d]
+        assert docs, f"overlays/{name} rendered nothing"
+        _rendered[name] = docs
+    return name, _rendered[name]
+
+
+def _of(docs, kind):
+    return [d for d in docs if d["kind"] == kind]
+
+
+def _by_name(docs, kind):
+    return {d["metadata"]["name"]: d for d in _of(docs, kind)}
+
+
+def _matches(selector: dict, labels: dict) -> bool:
+    return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
+
+
+def _containers(deploy):
+    spec = deploy["spec"]["template"]["spec"]
+    return spec.get("initContainers", []) + spec["containers"]
+
+
+# ---------------------------------------------------------------- schemas --
+
+def test_core_objects_validate_strictly(overlay):
+    name, docs = overlay
+    errors, validated = [], 0
+    for d in docs:
+        if d["kind"] in CUSTOM_KINDS:
+            continue
+        try:
+            kubernetes_validate.validate(d, K8S_VERSION, strict=True)
+            validated += 1
+        except kubernetes_validate.SchemaNotFoundError:
+            errors.append(f"{d['kind']}/{d['metadata']['name']}: no schema (unknown kind or apiVersion {d['apiVersion']})")
+        except kubernetes_validate.ValidationError as e:
+            errors.append(f"{d['kind']}/{d['metadata']['name']}: {e.message} at {'/'.join(map(str, e.path))}")
+    assert not errors, f"overlays/{name}:\n" + "\n".join(errors)
+    assert validated >= 40
+
+
+def test_strict_validation_rejects_a_broken_deployment(overlay):
+    # Guards the check above: a misspelt field must not pass.
+    _, docs = overlay
+    bad = copy.deepcopy(_of(docs, "Deployment")[0])
+    bad["spec"]["template"]["spec"]["containers"][0]["readOnlyRootFilesytem"] = True
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(bad, K8S_VERSION, strict=True)
+
+
+def test_custom_resources_have_the_required_structure(overlay):
+    name, docs = overlay
+    seen = set()
+    for d in docs:
+        if d["kind"] not in CUSTOM_KINDS:
+            continue
+        api_version, spec_keys = CUSTOM_KINDS[d["kind"]]
+        where = f"overlays/{name} {d['kind']}/{d['metadata'].get('name')}"
+        seen.add(d["kind"])
+        assert d["apiVersion"] == api_version, where
+        assert d["metadata"].get("name") and d["metadata"].get("namespace"), where
+        assert isinstance(d.get("spec"), dict), where
+        assert spec_keys <= set(d["spec"]), f"{where}: spec lacks {spec_keys - set(d['spec'])}"
+    assert seen == set(CUSTOM_KINDS), f"missing custom resources: {set(CUSTOM_KINDS) - seen}"
+
+
+def test_everything_lands_in_one_namespace(overlay):
+    name, docs = overlay
+    (ns,) = _of(docs, "Namespace")
+    ns_name = ns["metadata"]["name"]
+    assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    for d in docs:
+        if d["kind"] != "Namespace":
+            assert d["metadata"].get("namespace") == ns_name, f"{d['kind']}/{d['metadata']['name']}"
+
+
+# --------------------------------------------------------------- workloads --
+
+def test_one_api_and_one_worker_deployment_per_service(overlay):
+    _, docs = overlay
+    deployments = _by_name(docs, "Deployment")
+    assert set(deployments) == {f"{s}-{c}" for s in SERVICES for c in ("api", "worker")}
+    for svc in SERVICES:
+        for comp in ("api", "worker"):
+            (c,) = deployments[f"{svc}-{comp}"]["spec"]["template"]["spec"]["containers"]
+            assert c["args"] == [comp, svc]
+            env = {e["name"]: e for e in c.get("env", [])}
+            assert env["SERVICE_NAME"]["value"] == svc
+            for secret in ["JWT_SECRET", "MONGO_URL"] + (["SMTP_URL"] if svc == "notifications" else []):
+                assert env[secret]["valueFrom"]["secretKeyRef"]["name"] == "mentoring-secrets", secret
+            assert ("SMTP_URL" in env) == (svc == "notifications")
+            if comp == "worker":
+                assert env["WORKER_METRICS_PORT"]["value"] == "9100"
+            assert any("configMapRef" in s for s in c.get("envFrom", []))
+
+
+def test_shared_config_has_the_non_secret_settings(overlay):
+    _, docs = overlay
+    (cm,) = [d for d in _of(docs, "ConfigMap") if d["metadata"]["name"].startswith("mentoring-config")]
+    assert {"KAFKA_BOOTSTRAP_SERVERS", "JWT_JWKS_URL", "JWT_ISSUER", "JWT_AUDIENCE", "LOG_LEVEL",
+            "PROMETHEUS_MULTIPROC_DIR"} <= set(cm["data"])
+    assert not {"JWT_SECRET", "SMTP_URL", "MONGO_URL"} & set(cm["data"]), "secrets in a ConfigMap"
+
+
+def test_every_container_is_locked_down(overlay):
+    name, docs = overlay
+    for d in _of(docs, "Deployment"):
+        pod = d["spec"]["template"]["spec"]
+        psc = pod.get("securityContext", {})
+        assert psc.get("runAsNonRoot") is True and psc.get("seccompProfile", {}).get("type") == "RuntimeDefault"
+        assert pod.get("automountServiceAccountToken") is False
+        volumes = {v["name"]: v for v in pod.get("volumes", [])}
+        for c in _containers(d):
+            where = f"overlays/{name} {d['metadata']['name']}/{c['name']}"
+            sc = c.get("securityContext", {})
+            assert sc.get("runAsNonRoot") is True, where
+            assert sc.get("runAsUser") == 10001, where
+            assert sc.get("readOnlyRootFilesystem") is True, where
+            assert sc.get("allowPrivilegeEscalation") is False, where
+            assert sc.get("capabilities", {}).get("drop") == ["ALL"], where
+            assert not sc.get("capabilities", {}).get("add"), where
+            assert sc.get("seccompProfile", {}).get("type") == "RuntimeDefault", where
+            res = c.get("resources", {})
+            for kind in ("requests", "limits"):
+                assert {"cpu", "memory"} <= set(res.get(kind, {})), f"{where}: {kind}"
+            tmp = [m for m in c.get("volumeMounts", []) if m["mountPath"] == "/tmp"]
+            assert tmp and "emptyDir" in volumes[tmp[0]["name"]], f"{where}: /tmp is no emptyDir"
+            assert ":" in c["image"] and not c["image"].endswith(":latest"), f"{where}: untagged image"
+
+
+def test_probes(overlay):
+    name, docs = overlay
+    for d in _of(docs, "Deployment"):
+        comp = d["metadata"]["labels"]["app.kubernetes.io/component"]
+        (c,) = d["spec"]["template"]["spec"]["containers"]
+        ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+        where = f"overlays/{name} {d['metadata']['name']}"
+        live, ready = c.get("livenessProbe"), c.get("readinessProbe")
+        assert live and ready, f"{where}: probes missing"
+        if comp == "api":
+            assert ports == {"http": 8000}, where
+            assert live["httpGet"] == {"path": "/healthz", "port": "http"}, where
+            assert ready["httpGet"] == {"path": "/readyz", "port": "http"}, where
+        else:
+            assert ports == {"metrics": 9100}, where
+            assert live["httpGet"] == {"path": "/healthz", "port": "metrics"}, where
+
+
+def test_every_deployment_has_a_pdb_and_every_api_an_hpa(overlay):
+    name, docs = overlay
+    pdbs, hpas = _of(docs, "PodDisruptionBudget"), _of(docs, "HorizontalPodAutoscaler")
+    for d in _of(docs, "Deployment"):
+        labels = d["spec"]["template"]["metadata"]["labels"]
+        matching = [p for p in pdbs if _matches(p["spec"]["selector"], labels)]
+        assert len(matching) == 1, f"overlays/{name} {d['metadata']['name']}: {len(matching)} PDBs"
+        spec = matching[0]["spec"]
+        replicas = d["spec"]["replicas"]
+        if "minAvailable" in spec:  # a PDB must never forbid every eviction
+            assert spec["minAvailable"] < replicas, f"{d['metadata']['name']}: minAvailable >= replicas"
+        else:
+            assert spec["maxUnavailable"] >= 1
+        if labels["app.kubernetes.io/component"] == "api":
+            targets = [h for h in hpas if h["spec"]["scaleTargetRef"]["name"] == d["metadata"]["name"]]
+            assert len(targets) == 1, f"overlays/{name} {d['metadata']['name']}: no HPA"
+            assert targets[0]["spec"]["scaleTargetRef"]["kind"] == "Deployment"
+            assert targets[0]["spec"]["minReplicas"] <= targets[0]["spec"]["maxReplicas"]
+
+
+def test_overlay_specifics(overlay):
+    name, docs = overlay
+    deployments = _of(docs, "Deployment")
+    hpas = _of(docs, "HorizontalPodAutoscaler")
+    if name == "dev":
+        assert all(d["spec"]["replicas"] == 1 for d in deployments)
+        assert {s["metadata"]["name"] for s in _of(docs, "Secret")} == {"mentoring-secrets", "mentoring-mongodb-password"}
+        assert _of(docs, "KafkaNodePool")[0]["spec"]["replicas"] == 1
+        assert all(t["spec"]["replicas"] == 1 for t in _of(docs, "KafkaTopic"))
+    else:
+        assert not _of(docs, "Secret"), "prod must not ship Secrets"
+        assert all(h["spec"]["minReplicas"] >= 3 for h in hpas)
+        for d in deployments:
+            tsc = d["spec"]["template"]["spec"].get("topologySpreadConstraints", [])
+            keys = {t["topologyKey"] for t in tsc}
+            assert {"kubernetes.io/hostname", "topology.kubernetes.io/zone"} <= keys, d["metadata"]["name"]
+            if d["metadata"]["labels"]["app.kubernetes.io/component"] == "api":
+                assert d["spec"]["replicas"] >= 3
+        for p in _of(docs, "PodDisruptionBudget"):
+            if p["metadata"]["labels"]["app.kubernetes.io/component"] == "api":
+                assert p["spec"].get("minAvailable", 0) >= 2
+        (mdb,) = _of(docs, "MongoDBCommunity")
+        assert mdb["spec"]["members"] == 3 and mdb["spec"]["type"] == "ReplicaSet"
+
+
+# ------------------------------------------------------------------ network --
+
+def test_default_deny_network_policy(overlay):
+    _, docs = overlay
+    deny = [n for n in _of(docs, "NetworkPolicy")
+            if n["spec"]["podSelector"] in ({}, None)
+            and set(n["spec"].get("policyTypes", [])) == {"Ingress", "Egress"}
+            and not n["spec"].get("ingress") and not n["spec"].get("egress")]
+    assert deny, "no default-deny NetworkPolicy"
+
+
+def _policies_for(docs, labels):
+    return [n for n in _of(docs, "NetworkPolicy")
+            if n["spec"]["podSelector"].get("matchLabels") and _matches(n["spec"]["podSelector"], labels)]
+
+
+def _egress_ports(policies) -> set[int]:
+    return {p["port"] for n in policies for rule in n["spec"].get("egress", []) for p in rule.get("ports", [])}
+
+
+def _ingress_ports(policies) -> set[int]:
+    return {p["port"] for n in policies for rule in n["spec"].get("ingress", []) for p in rule.get("ports", [])}
+
+
+def test_each_process_is_allowed_exactly_what_it_needs(overlay):
+    name, docs = overlay
+    for d in _of(docs, "Deployment"):
+        labels = d["spec"]["template"]["metadata"]["labels"]
+        svc, comp = labels["app.kubernetes.io/name"], labels["app.kubernetes.io/component"]
+        policies = _policies_for(docs, labels)
+        where = f"overlays/{name} {d['metadata']['name']}"
+        assert policies, f"{where}: no NetworkPolicy allows anything"
+        egress = _egress_ports(policies)
+        assert {53, 9092, 27017} <= egress, f"{where}: egress {egress}"
+        assert (587 in egress) == (svc == "notifications" and comp == "worker"), f"{where}: SMTP egress"
+        assert _ingress_ports(policies) == ({8000} if comp == "api" else {9100}), where
+        prometheus_allowed = any(
+            peer.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name") == "monitoring"
+            for n in policies for rule in n["spec"].get("ingress", []) for peer in rule.get("from", []))
+        assert prometheus_allowed, f"{where}: Prometheus cannot scrape"
+
+
+# --------------------------------------------------------- kafka / mongodb --
+
+def test_kafka_is_kraft_with_node_pools(overlay):
+    _, docs = overlay
+    (kafka,) = _of(docs, "Kafka")
+    ann = kafka["metadata"].get("annotations", {})
+    assert ann.get("strimzi.io/kraft") == "enabled" and ann.get("strimzi.io/node-pools") == "enabled"
+    assert "zookeeper" not in kafka["spec"]
+    (pool,) = _of(docs, "KafkaNodePool")
+    assert pool["metadata"]["labels"]["strimzi.io/cluster"] == kafka["metadata"]["name"]
+    assert {"controller", "broker"} <= set(pool["spec"]["roles"])
+    ports = {listener["port"] for listener in kafka["spec"]["kafka"]["listeners"]}
+    assert 9092 in ports
+
+
+def test_a_kafka_topic_for_every_contract_topic_and_its_dlq(overlay):
+    _, docs = overlay
+    (kafka,) = _of(docs, "Kafka")
+    topics = {}
+    for t in _of(docs, "KafkaTopic"):
+        assert t["metadata"]["labels"]["strimzi.io/cluster"] == kafka["metadata"]["name"]
+        topics[t["spec"]["topicName"]] = t
+    expected = {name for t in CONTRACT_TOPICS for name in (t, f"{t}.dlq")}
+    assert set(topics) == expected
+    pool_replicas = _of(docs, "KafkaNodePool")[0]["spec"]["replicas"]
+    for t in topics.values():
+        assert 1 <= t["spec"]["replicas"] <= pool_replicas
+        assert int(t["spec"]["config"]["min.insync.replicas"]) <= t["spec"]["replicas"]
+
+
+def test_mongodb_replica_set_and_its_password_secret_reference(overlay):
+    _, docs = overlay
+    (mdb,) = _of(docs, "MongoDBCommunity")
+    assert mdb["spec"]["type"] == "ReplicaSet" and mdb["spec"]["members"] >= 1
+    for user in mdb["spec"]["users"]:
+        assert user["passwordSecretRef"]["name"] == "mentoring-mongodb-password"
+        assert user["roles"] and user["scramCredentialsSecretName"]
+
+
+# --------------------------------------------------------------- monitoring --
+
+def test_service_monitors_scrape_all_eight_processes_as_their_jobs(overlay):
+    _, docs = overlay
+    services = _of(docs, "Service")
+    jobs = set()
+    for sm in _of(docs, "ServiceMonitor"):
+        selected = [s for s in services if _matches(sm["spec"]["selector"], s["metadata"]["labels"])]
+        assert len(selected) == 1, sm["metadata"]["name"]
+        jobs.add(selected[0]["metadata"]["name"])  # Prometheus operator: job = Service name
+        port_names = {p["name"] for p in selected[0]["spec"]["ports"]}
+        for ep in sm["spec"]["endpoints"]:
+            assert ep["port"] in port_names and ep["path"] == "/metrics"
+            assert any(r.get("targetLabel") == "service" for r in ep.get("relabelings", []))
+    assert jobs == {f"{s}-{c}" for s in SERVICES for c in ("api", "worker")}
+
+
+def test_kustomize_base_renders_too(kubectl):
+    res = run([kubectl, "kustomize", str(DEPLOY / "k8s" / "base")])
+    assert res.returncode == 0, res.stderr

@@ -1,0 +1,318 @@
+"""Property and example tests of the pure-domain matching algorithm."""
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from services.matching.domain.assignment import (
+    MenteeCandidate,
+    MentorCandidate,
+    assign,
+    eligibility_violations,
+    greedy_assignment,
+    score_pair,
+)
+from services.matching.domain.rules import MatchingRules
+
+TOPICS = ["python", "system-design", "leadership", "hiring", "sales"]
+ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Asia/Tokyo"]
+LANGS = ["en", "fr", "de"]
+DEPTS = ["Eng", "Sales", "Data"]
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+@st.composite
+def cohorts(draw, max_mentees=8, max_mentors=4, max_cap=3):
+    n_e = draw(st.integers(0, max_mentees))
+    n_m = draw(st.integers(0, max_mentors))
+    mentor_ids = [f"M{j}" for j in range(n_m)]
+    # a person may be enrolled in both roles: mentee "P0" vs mentor "P0"
+    if n_m and draw(st.booleans()):
+        mentor_ids[0] = "P0"
+    mentee_ids = [f"E{i}" for i in range(n_e)]
+    if n_e and draw(st.booleans()):
+        mentee_ids[0] = "P0"
+    everyone = mentor_ids + mentee_ids
+    sub = lambda pool, k=3: st.lists(st.sampled_from(pool), max_size=k, unique=True) if pool else st.just([])  # noqa: E731
+    mentors = [
+        MentorCandidate(
+            employee_id=mid,
+            level=draw(st.integers(1, 10)),
+            languages=draw(st.lists(st.sampled_from(LANGS), min_size=0, max_size=2, unique=True)),
+            timezone=draw(st.sampled_from(ZONES)),
+            department=draw(st.sampled_from(DEPTS)),
+            management_chain=draw(sub(everyone, 2)),
+            topics=draw(sub(TOPICS)),
+            skills=draw(sub(TOPICS, 2)),
+            capacity=draw(st.integers(0, max_cap)),
+            seats_taken=draw(st.integers(0, 1)),
+            exclude=draw(sub(mentee_ids, 1)),
+            active=draw(st.booleans() | st.just(True)),
+        )
+        for mid in mentor_ids
+    ]
+    mentees = [
+        MenteeCandidate(
+            employee_id=eid,
+            level=draw(st.integers(1, 10)),
+            languages=draw(st.lists(st.sampled_from(LANGS), min_size=0, max_size=2, unique=True)),
+            timezone=draw(st.sampled_from(ZONES)),
+            department=draw(st.sampled_from(DEPTS)),
+            management_chain=draw(sub(everyone, 2)),
+            topics=draw(sub(TOPICS)),
+            exclude=draw(sub(mentor_ids, 1)),
+            preferred_mentors=draw(sub(mentor_ids, 2)),
+            active=draw(st.booleans() | st.just(True)),
+        )
+        for eid in mentee_ids
+    ]
+    pairs = [(m, e) for m in mentor_ids for e in mentee_ids]
+    forbidden = set(draw(st.lists(st.sampled_from(pairs), max_size=3))) if pairs else set()
+    rules = draw(
+        st.builds(
+            MatchingRules,
+            min_level_gap=st.sampled_from([None, 0, 1, 2]),
+            require_shared_language=st.booleans(),
+            cross_department=st.sampled_from(["bonus", "malus"]),
+        )
+    )
+    return mentors, mentees, rules, forbidden
+
+
+def units(score: float) -> int:
+    return round(score * 10_000)
+
+
+def check_feasible(result, mentors, mentees, rules, forbidden):
+    by_m = {m.employee_id: m for m in mentors}
+    by_e = {e.employee_id: e for e in mentees}
+    seen = set()
+    load: dict[str, int] = {}
+    for p in result.assignments:
+        assert p.mentee_id not in seen
+        seen.add(p.mentee_id)
+        load[p.mentor_id] = load.get(p.mentor_id, 0) + 1
+        assert (p.mentor_id, p.mentee_id) not in forbidden
+        m, e = by_m[p.mentor_id], by_e[p.mentee_id]
+        assert eligibility_violations(m, e, rules, forbidden) == []
+        assert 0.0 <= p.score <= 1.0
+        assert p.score == round(p.score, 4)
+        assert (p.score, list(p.reasons)) == score_pair(m, e, rules)
+    for mid, k in load.items():
+        assert k <= by_m[mid].capacity - by_m[mid].seats_taken
+    assert [p.mentee_id for p in result.assignments] == sorted(seen)
+    assert set(result.unmatched) == set(by_e) - seen
+    assert result.totals.matched == len(result.assignments)
+    assert units(result.totals.total_score) == sum(units(p.score) for p in result.assignments)
+
+
+def brute_force(mentors, mentees, rules, forbidden):
+    """(max total score units, max matched count, best score units among max-cardinality)."""
+    options = []
+    for e in mentees:
+        opts = [None]
+        for m in mentors:
+            if not eligibility_violations(m, e, rules, forbidden):
+                opts.append((m.employee_id, units(score_pair(m, e, rules)[0])))
+        options.append(opts)
+    cap = {m.employee_id: m.capacity - m.seats_taken for m in mentors}
+    best_score, best_card, best_cov = 0, 0, (0, 0)
+    for combo in itertools.product(*options):
+        load: dict[str, int] = {}
+        ok = True
+        for c in combo:
+            if c is not None:
+                load[c[0]] = load.get(c[0], 0) + 1
+                if load[c[0]] > cap[c[0]]:
+                    ok = False
+                    break
+        if not ok:
+            continue
+        total = sum(c[1] for c in combo if c is not None)
+        card = sum(c is not None for c in combo)
+        best_score = max(best_score, total)
+        best_card = max(best_card, card)
+        best_cov = max(best_cov, (card, total))
+    return best_score, best_card, best_cov[1]
+
+
+@SETTINGS
+@given(cohorts())
+def test_exact_is_feasible_and_beats_greedy(case):
+    mentors, mentees, rules, forbidden = case
+    for mode in ("maximize_score", "maximize_coverage"):
+        exact = assign(mentors, mentees, rules, forbidden, mode=mode)
+        check_feasible(exact, mentors, mentees, rules, forbidden)
+        greedy = greedy_assignment(mentors, mentees, rules, forbidden)
+        check_feasible(greedy, mentors, mentees, rules, forbidden)
+        if mode == "maximize_score":
+            assert units(exact.totals.total_score) >= units(greedy.totals.total_score)
+        else:
+            assert exact.totals.matched >= greedy.totals.matched
+
+
+@SETTINGS
+@given(cohorts(max_mentees=5, max_mentors=3, max_cap=2))
+def test_exact_equals_brute_force(case):
+    mentors, mentees, rules, forbidden = case
+    best_score, best_card, best_cov_score = brute_force(mentors, mentees, rules, forbidden)
+    by_score = assign(mentors, mentees, rules, forbidden, mode="maximize_score")
+    by_cov = assign(mentors, mentees, rules, forbidden, mode="maximize_coverage")
+    assert units(by_score.totals.total_score) == best_score
+    assert by_cov.totals.matched == best_card
+    assert units(by_cov.totals.total_score) == best_cov_score
+    assert by_cov.totals.matched >= by_score.totals.matched
+
+
+@SETTINGS
+@given(cohorts(), st.randoms(use_true_random=False))
+def test_deterministic_and_order_independent(case, rnd):
+    mentors, mentees, rules, forbidden = case
+    a = assign(mentors, mentees, rules, forbidden)
+    b = assign(mentors, mentees, rules, forbidden)
+    sm, se = list(mentors), list(mentees)
+    rnd.shuffle(sm)
+    rnd.shuffle(se)
+    c = assign(sm, se, rules, set(forbidden))
+    assert a == b == c
+    assert a.input_hash == c.input_hash
+    g1, g2 = greedy_assignment(mentors, mentees, rules, forbidden), greedy_assignment(sm, se, rules, forbidden)
+    assert g1.assignments == g2.assignments
+
+
+def test_larger_random_cohort_beats_greedy_and_is_deterministic():
+    rng = random.Random(7)
+    mentors = [
+        MentorCandidate(f"M{j:03d}", level=rng.randint(4, 9), languages=["en"],
+                        timezone=rng.choice(ZONES), department=rng.choice(DEPTS),
+                        topics=rng.sample(TOPICS, 2), skills=rng.sample(TOPICS, 1),
+                        capacity=rng.randint(1, 3))
+        for j in range(40)
+    ]
+    mentees = [
+        MenteeCandidate(f"E{i:03d}", level=rng.randint(1, 6), languages=["en"],
+                        timezone=rng.choice(ZONES), department=rng.choice(DEPTS),
+                        topics=rng.sample(TOPICS, 3))
+        for i in range(150)
+    ]
+    exact = assign(mentors, mentees)
+    greedy = greedy_assignment(mentors, mentees)
+    check_feasible(exact, mentors, mentees, MatchingRules(), set())
+    assert units(exact.totals.total_score) >= units(greedy.totals.total_score)
+    assert exact.totals.matched >= greedy.totals.matched
+    assert assign(list(reversed(mentors)), mentees) == exact
+
+
+# --------------------------------------------------------------------------- examples
+
+
+def mentor(**kw):
+    base = dict(employee_id="M1", level=6, languages=["en"], timezone="Europe/Berlin",
+                department="Eng", topics=["python", "system-design"], skills=["leadership"],
+                capacity=1)
+    base.update(kw)
+    return MentorCandidate(**base)
+
+
+def mentee(**kw):
+    base = dict(employee_id="E1", level=3, languages=["en", "fr"], timezone="Europe/London",
+                department="Sales", topics=["python", "system-design", "leadership", "hiring"])
+    base.update(kw)
+    return MenteeCandidate(**base)
+
+
+def test_eligibility_violations_name_rules():
+    assert eligibility_violations(mentor(), mentee()) == []
+    assert eligibility_violations(mentor(level=3), mentee()) == ["min_level_gap"]
+    assert eligibility_violations(mentor(level=3), mentee(), MatchingRules(min_level_gap=None)) == []
+    assert eligibility_violations(mentor(languages=["de"]), mentee()) == ["shared_language"]
+    assert eligibility_violations(mentor(), mentee(management_chain=["X", "M1"])) == ["management_chain"]
+    assert eligibility_violations(mentor(management_chain=["E1"]), mentee()) == ["management_chain"]
+    assert eligibility_violations(mentor(), mentee(exclude=["M1"])) == ["exclude_list"]
+    assert eligibility_violations(mentor(exclude=["E1"]), mentee()) == ["exclude_list"]
+    assert eligibility_violations(mentor(active=False), mentee()) == ["inactive"]
+    assert eligibility_violations(mentor(capacity=2, seats_taken=2), mentee()) == ["capacity"]
+    assert eligibility_violations(mentor(), mentee(), forbidden_pairs={("M1", "E1")}) == ["declined_before"]
+    assert eligibility_violations(mentor(employee_id="P"), mentee(employee_id="P")) == ["self_pairing"]
+    assert eligibility_violations(
+        mentor(level=2, languages=["de"]), mentee(exclude=["M1"])
+    ) == ["min_level_gap", "shared_language", "exclude_list"]
+
+
+def test_score_and_reasons_are_readable():
+    score, reasons = score_pair(mentor(), mentee(preferred_mentors=["M1"]))
+    # topics 3/4, 1 hour apart (Berlin vs London in January), different dept, gap 3
+    expected = (0.5 * 0.75 + 0.2 * (1 - 1 / 12) + 0.1 * 1 + 0.1 * (1 - 1 / 6) + 0.1 * 1) / 1.0
+    assert score == round(expected, 4)
+    assert reasons == [
+        "shares 3 topics: python, system design, leadership",
+        "1 hour apart",
+        "different department",
+        "3 levels senior",
+        "a preferred mentor",
+    ]
+    s2, r2 = score_pair(mentor(department="Sales", timezone="Europe/London"), mentee(),
+                        MatchingRules(cross_department="malus"))
+    assert "same department" in r2 and "same time zone" in r2
+    assert 0 <= s2 <= 1
+    # half-hour offsets wrap around 24h: Kolkata (+5:30) vs Los Angeles (-8) = 10.5 hours
+    _, r3 = score_pair(mentor(timezone="America/Los_Angeles"), mentee(timezone="Asia/Kolkata"))
+    assert "10.5 hours apart" in r3
+    _, r4 = score_pair(mentor(timezone="Pacific/Kiritimati"), mentee(timezone="Pacific/Pago_Pago"))
+    assert "1 hour apart" in r4  # +14 vs -11 -> 25h -> wraps to 1h
+
+
+def test_unmatched_reasons():
+    mentors = [mentor(employee_id="M1", capacity=1)]
+    mentees = [
+        mentee(employee_id="E1"),
+        mentee(employee_id="E2", topics=["hiring"]),  # eligible, loses the only seat
+        mentee(employee_id="E3", level=6),  # no eligible mentor (level gap)
+        mentee(employee_id="E4", active=False),
+    ]
+    res = assign(mentors, mentees)
+    assert [(p.mentor_id, p.mentee_id) for p in res.assignments] == [("M1", "E1")]
+    assert res.unmatched["E2"].code == "seats_exhausted"
+    assert res.unmatched["E3"].code == "no_eligible_mentor"
+    assert res.unmatched["E4"].code == "inactive"
+    full = assign([mentor(capacity=1, seats_taken=1)], [mentee()])
+    assert full.assignments == [] and full.unmatched["E1"].code == "seats_exhausted"
+
+
+def test_exact_beats_greedy_on_classic_trap():
+    # greedy gives E1 its best mentor M1 (the only one E2 may take) and leaves E2 unmatched
+    m1 = mentor(employee_id="M1", topics=["python", "hiring"], skills=[])
+    m2 = mentor(employee_id="M2", topics=["python"], skills=[], languages=["en", "fr"])
+    e1 = mentee(employee_id="E1", topics=["python", "hiring"], languages=["en", "fr"])
+    e2 = mentee(employee_id="E2", topics=["hiring"], languages=["en"], exclude=["M2"])
+    g = greedy_assignment([m1, m2], [e1, e2])
+    x = assign([m1, m2], [e1, e2])
+    assert g.totals.matched == 1
+    assert x.totals.matched == 2
+    assert units(x.totals.total_score) > units(g.totals.total_score)
+
+
+def test_modes_and_hash():
+    res_a = assign([mentor()], [mentee()])
+    res_b = assign([mentor()], [mentee()], mode="maximize_coverage")
+    assert res_a.input_hash != res_b.input_hash
+    assert res_a.input_hash == assign([mentor()], [mentee()]).input_hash
+    with pytest.raises(ValueError):
+        assign([mentor()], [mentee()], mode="nope")
+    with pytest.raises(ValueError):
+        assign([mentor(), mentor()], [mentee()])
+
+
+def test_rules_round_trip():
+    r = MatchingRules(min_level_gap=None, cross_department="malus", weight_topics=1.0)
+    assert MatchingRules.from_dict(r.to_dict()) == r
+    assert MatchingRules.from_dict({}) == MatchingRules()
+    with pytest.raises(ValueError):
+        MatchingRules.from_dict({"weights": {"bogus": 1}})
+    with pytest.raises(ValueError):
+        MatchingRules(cross_department="both")
