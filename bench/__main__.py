@@ -1,0 +1,61 @@
+"""`make bench`: every benchmark, each figure beside a baseline measured in the same run.
+
+Prints one table and writes bench/results/summary.json. Nothing here is a pass/fail assertion.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from bench import bench_backbone, bench_matching
+
+ROOT = Path(__file__).resolve().parents[1]
+ORG = Path(os.environ.get("ORG_DATA", ROOT.parent / "shared" / "data" / "org-20k"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "summary.json"))
+    parser.add_argument("--hris-limit", type=int, default=None, help="ingest only the first N HRIS records")
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows: list[dict] = []
+    rows += bench_backbone.bench_event_store()
+    rows += bench_backbone.bench_hris_ingest(ORG / "hris-employees.jsonl", limit=args.hris_limit)
+    matching = bench_matching.run(str(out.parent / "matching.json"))
+    rows += _matching_rows(matching)
+    out.write_text(json.dumps(rows, indent=2))
+    _print(rows)
+    print(f"\nwritten to {out}")
+
+
+def _matching_rows(result: dict) -> list[dict]:
+    exact, greedy = result["methods"]["exact"], result["methods"]["greedy"]
+    return [
+        {"benchmark": "matching org-20k: total score", "unit": "score", "value": exact["total_score"],
+         "baseline": "greedy (best score first)", "baseline_value": greedy["total_score"],
+         "ratio": round(exact["total_score"] / greedy["total_score"], 4)},
+        {"benchmark": "matching org-20k: matched mentees", "unit": "mentees", "value": exact["matched"],
+         "baseline": "greedy", "baseline_value": greedy["matched"], "ratio": round(exact["matched"] / greedy["matched"], 4)},
+        {"benchmark": "matching org-20k: wall time", "unit": "s", "value": exact["seconds"], "baseline": "greedy",
+         "baseline_value": greedy["seconds"], "ratio": round(exact["seconds"] / greedy["seconds"], 3)},
+        {"benchmark": "matching org-20k: peak traced memory", "unit": "MiB", "value": exact["peak_mib_tracemalloc"],
+         "baseline": "greedy", "baseline_value": greedy["peak_mib_tracemalloc"],
+         "ratio": round(exact["peak_mib_tracemalloc"] / greedy["peak_mib_tracemalloc"], 3)},
+    ]
+
+
+def _print(rows: list[dict]) -> None:
+    header = f"{'benchmark':58} {'value':>12} {'unit':>9}   {'baseline':38} {'baseline':>12} {'ratio':>8}"
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        print(f"{row['benchmark'][:58]:58} {row['value']!s:>12} {row['unit']:>9}   {row['baseline'][:38]:38} "
+              f"{row['baseline_value']!s:>12} {row['ratio']!s:>8}")
+
+
+if __name__ == "__main__":
+    main()
