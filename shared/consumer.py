@@ -58,6 +58,19 @@ class Projection(ABC):
     def reset(self) -> None:
         """Drop the projection's own data."""
 
+    def apply_batch(self, envelopes: list[Envelope]) -> None:
+        """Apply a run of consecutive events in one go (same effect as one by one, in order).
+
+        Optional: a projection that can write many events in one round trip overrides this and
+        lists the event types in `batchable`. On any non-transient error the runner falls back
+        to the per-event handlers, so a single bad event is isolated and dead-lettered.
+        """
+        handlers = self.handlers()
+        for envelope in envelopes:
+            handlers[envelope.event_type](envelope)
+
+    batchable: frozenset[str] = frozenset()
+
 
 class HandlerFailed(Exception):
     reason = "handler_error"
@@ -202,31 +215,81 @@ class ConsumerRunner:
     def _process_partition(self, consumer, tp: TopicPartition, records, *, commit: bool) -> None:
         contract_topic = self._physical_to_contract[tp.topic]
         watermark = self.watermarks.get(tp.topic, tp.partition)
-        next_offset = None
-        last_occurred_at = None
-        for record in records:
-            if record.offset < watermark:
-                EVENTS_CONSUMED.labels(self.settings.service_name, self.group_id, contract_topic, "", "duplicate").inc()
-                continue
-            try:
-                occurred_at = self._process_record(contract_topic, record)
-            except _Rewind:
-                if not commit:
-                    raise RuntimeError("replay interrupted: MongoDB stayed unavailable") from None
-                consumer.seek(tp, record.offset)
-                break
-            if occurred_at:
-                last_occurred_at = occurred_at
-            next_offset = record.offset + 1
-            self.processed += 1
-        if next_offset is None:
+        done = _Progress()
+        run: list[tuple[object, Envelope]] = []  # consecutive records one batch-capable projection takes
+        try:
+            for record in records:
+                if record.offset < watermark:
+                    EVENTS_CONSUMED.labels(self.settings.service_name, self.group_id, contract_topic, "", "duplicate").inc()
+                    continue
+                batch_projection, envelope = self._batch_route(contract_topic, record)
+                if batch_projection is not None:
+                    if run and self._batch_owner(contract_topic, run[-1][1]) is not batch_projection:
+                        self._flush_run(contract_topic, run, done)
+                    run.append((record, envelope))
+                    continue
+                self._flush_run(contract_topic, run, done)
+                done.mark(record, self._process_record(contract_topic, record))
+            self._flush_run(contract_topic, run, done)
+        except _Rewind as rewind:
+            if not commit:
+                raise RuntimeError("replay interrupted: MongoDB stayed unavailable") from None
+            consumer.seek(tp, rewind.offset)
+        self.processed += done.count
+        if done.next_offset is None:
             return
-        self.watermarks.save(tp.topic, tp.partition, next_offset, last_occurred_at)
+        self.watermarks.save(tp.topic, tp.partition, done.next_offset, done.last_occurred_at)
         if commit:
-            consumer.commit({tp: OffsetAndMetadata(next_offset, "", -1)})
-        if last_occurred_at:
-            staleness = (utcnow() - parse_rfc3339(last_occurred_at)).total_seconds()
+            consumer.commit({tp: OffsetAndMetadata(done.next_offset, "", -1)})
+        if done.last_occurred_at:
+            staleness = (utcnow() - parse_rfc3339(done.last_occurred_at)).total_seconds()
             PROJECTION_STALENESS.labels(self.settings.service_name, self.group_id).set(max(0.0, staleness))
+
+    def _batch_owner(self, contract_topic: str, envelope: Envelope):
+        handlers = self._routes.get((contract_topic, envelope.event_type), [])
+        owners = [p for p in self.projections if contract_topic in p.topics and envelope.event_type in p.batchable]
+        return owners[0] if len(owners) == 1 and len(handlers) == 1 else None
+
+    def _batch_route(self, contract_topic: str, record):
+        """(projection, envelope) when the record can join a batch; (None, None) otherwise."""
+        if not any(p.batchable for p in self.projections):
+            return None, None
+        try:
+            decoded = self.registry.decode(record.value, inbound_hris=contract_topic == topics.HRIS_EMPLOYEES)
+        except PoisonRecord:
+            return None, None  # the per-record path dead-letters it
+        if isinstance(decoded, UnknownEventType):
+            return None, None
+        return self._batch_owner(contract_topic, decoded), decoded
+
+    def _flush_run(self, contract_topic: str, run: list, done: "_Progress") -> None:
+        if not run:
+            return
+        projection = self._batch_owner(contract_topic, run[0][1])
+        envelopes = [envelope for _, envelope in run]
+        delay, failures = 0.2, 0
+        while True:
+            try:
+                projection.apply_batch(envelopes)
+                break
+            except TRANSIENT_ERRORS as exc:
+                failures += 1
+                if failures > self.transient_retries or self._stop.is_set():
+                    log.warning("transient failure persists on a batch at %s@%s: %s", contract_topic, run[0][0].offset, exc)
+                    raise _Rewind(run[0][0].offset) from exc
+                self._stop.wait(delay)
+                delay = min(delay * 2, 5)
+            except Exception:  # noqa: BLE001 - isolate the bad event one by one
+                log.warning("batch of %s failed; applying one by one", len(run), exc_info=True)
+                for record, _ in run:
+                    done.mark(record, self._process_record(contract_topic, record))
+                run.clear()
+                return
+        for record, envelope in run:
+            EVENTS_CONSUMED.labels(self.settings.service_name, self.group_id, contract_topic, envelope.event_type,
+                                   "applied").inc()
+            done.mark(record, envelope.occurred_at)
+        run.clear()
 
     def _process_record(self, contract_topic: str, record) -> str | None:
         """Apply one record; returns its occurred_at when applied. Raises _Rewind on persistent transient errors."""
@@ -263,7 +326,7 @@ class ConsumerRunner:
                 transient_failures += 1
                 if transient_failures > self.transient_retries or self._stop.is_set():
                     log.warning("transient failure persists on %s@%s; will retry later: %s", contract_topic, record.offset, exc)
-                    raise _Rewind() from exc
+                    raise _Rewind(record.offset) from exc
                 self._stop.wait(delay)
                 delay = min(delay * 2, 5)
             except PoisonRecord:
@@ -355,7 +418,26 @@ class ConsumerRunner:
 
 
 class _Rewind(Exception):
-    """Internal: stop this partition's batch and retry the record later."""
+    """Internal: stop this partition's batch and retry from `offset` later."""
+
+    def __init__(self, offset: int):
+        super().__init__(offset)
+        self.offset = offset
+
+
+class _Progress:
+    """How far a partition's batch got: next offset to commit, last occurred_at applied."""
+
+    def __init__(self):
+        self.next_offset: int | None = None
+        self.last_occurred_at: str | None = None
+        self.count = 0
+
+    def mark(self, record, occurred_at: str | None) -> None:
+        self.next_offset = record.offset + 1
+        self.count += 1
+        if occurred_at:
+            self.last_occurred_at = occurred_at
 
 
 class _Handled(Exception):

@@ -7,6 +7,8 @@ A later upsert after a termination (a rehire) makes the person active again.
 """
 from __future__ import annotations
 
+from pymongo.errors import BulkWriteError
+
 from shared import topics
 from shared.clock import parse_rfc3339
 from shared.consumer import Projection
@@ -35,6 +37,19 @@ class ParticipantsRepository:
     def put(self, doc: dict) -> None:
         self.collection.find_one_and_replace({"_id": doc["_id"]}, doc, upsert=True)
 
+    def insert_new(self, docs: list[dict]) -> set[str]:
+        """Insert documents in one round trip; returns the ids that already existed."""
+        if not docs:
+            return set()
+        try:
+            self.collection.insert_many(docs, ordered=False)
+            return set()
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(error.get("code") != 11000 for error in errors):
+                raise
+            return {docs[error["index"]]["_id"] for error in errors}
+
     def drop(self) -> None:
         self.collection.drop()
 
@@ -48,47 +63,83 @@ class ParticipantsProjection(Projection):
         # Called once per termination that changed the person's status (matching ends pairings).
         self.on_terminated = on_terminated
 
+    batchable = frozenset({"EmployeeUpserted", "EmployeeTerminated"})
+
     def handlers(self):
         return {"EmployeeUpserted": self.upserted, "EmployeeTerminated": self.terminated}
+
+    def apply_batch(self, envelopes: list[Envelope]) -> None:
+        """A run of HRIS records: people seen for the first time are inserted in one round trip.
+
+        The records of each person are folded in order onto an empty profile; if the person is
+        new, that folded profile is inserted as it is. People who already exist get the same
+        records through the one-by-one handlers, which compare against what is stored.
+        """
+        by_person: dict[str, list[Envelope]] = {}
+        for envelope in envelopes:
+            by_person.setdefault(envelope.data["employee_id"], []).append(envelope)
+        folded = {person: self._fold_new(events) for person, events in by_person.items()}
+        for person, (doc, terminations) in folded.items():
+            for termination in terminations:
+                if self.on_terminated is not None:
+                    self.on_terminated(termination)
+        existing = self.repository.insert_new([doc for doc, _ in folded.values()])
+        for person in sorted(existing):
+            for envelope in by_person[person]:
+                self.handlers()[envelope.event_type](envelope)
+
+    @staticmethod
+    def _fold_new(events: list[Envelope]) -> tuple[dict, list[Envelope]]:
+        doc = _empty(events[0].data["employee_id"])
+        terminations = [envelope for envelope in events if apply_record(doc, envelope)[1]]
+        return doc, terminations
 
     def reset(self) -> None:
         self.repository.drop()
 
     def upserted(self, envelope: Envelope) -> None:
-        data = envelope.data
-        employee_id = data["employee_id"]
-        stamp = _stamp(envelope)
-        doc = self.repository.get(employee_id) or {"_id": employee_id, "employee_id": employee_id}
-        changed = False
-        if doc.get("profile_stamp") is None or stamp > doc["profile_stamp"]:
-            for name in PROFILE_FIELDS:
-                doc[name] = data.get(name)
-            doc["profile_stamp"] = stamp
-            doc["profile_occurred_at"] = envelope.occurred_at
-            changed = True
-        if doc.get("status_stamp") is None or stamp > doc["status_stamp"]:
-            doc["status"] = "active"
-            doc["terminated_on"] = None
-            doc["status_stamp"] = stamp
-            changed = True
+        self._apply_one(envelope)
+
+    def terminated(self, envelope: Envelope) -> None:
+        self._apply_one(envelope)
+
+    def _apply_one(self, envelope: Envelope) -> None:
+        employee_id = envelope.data["employee_id"]
+        doc = self.repository.get(employee_id) or _empty(employee_id)
+        changed, newly_terminated = apply_record(doc, envelope)
+        # The follow-up (ending pairings) runs before the status is saved: if we crash in
+        # between, the redelivered record finds the status unchanged and runs it again.
+        if newly_terminated and self.on_terminated is not None:
+            self.on_terminated(envelope)
         if changed:
             self.repository.put(doc)
 
-    def terminated(self, envelope: Envelope) -> None:
-        data = envelope.data
-        employee_id = data["employee_id"]
-        stamp = _stamp(envelope)
-        doc = self.repository.get(employee_id) or {"_id": employee_id, "employee_id": employee_id}
-        if doc.get("status_stamp") is not None and stamp <= doc["status_stamp"]:
-            return
-        # The follow-up (ending pairings) runs before the status is saved: if we crash in
-        # between, the redelivered record finds the status unchanged and runs it again.
-        if doc.get("status") != "terminated" and self.on_terminated is not None:
-            self.on_terminated(envelope)
-        doc["status"] = "terminated"
-        doc["terminated_on"] = data["terminated_on"]
-        doc["status_stamp"] = stamp
-        self.repository.put(doc)
+
+def _empty(employee_id: str) -> dict:
+    return {"_id": employee_id, "employee_id": employee_id}
+
+
+def apply_record(doc: dict, envelope: Envelope) -> tuple[bool, bool]:
+    """Newest wins, separately for the profile and for the employment status.
+
+    Mutates `doc`; returns (changed, newly_terminated).
+    """
+    stamp = _stamp(envelope)
+    changed = newly_terminated = False
+    newer_status = doc.get("status_stamp") is None or stamp > doc["status_stamp"]
+    if envelope.event_type == "EmployeeUpserted":
+        if doc.get("profile_stamp") is None or stamp > doc["profile_stamp"]:
+            doc.update({name: envelope.data.get(name) for name in PROFILE_FIELDS})
+            doc.update(profile_stamp=stamp, profile_occurred_at=envelope.occurred_at)
+            changed = True
+        if newer_status:
+            doc.update(status="active", terminated_on=None, status_stamp=stamp)
+            changed = True
+    elif newer_status:
+        newly_terminated = doc.get("status") != "terminated"
+        doc.update(status="terminated", terminated_on=envelope.data["terminated_on"], status_stamp=stamp)
+        changed = True
+    return changed, newly_terminated
 
 
 def public_profile(doc: dict) -> dict:

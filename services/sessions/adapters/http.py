@@ -1,0 +1,377 @@
+"""HTTP: meetings, goals and cohort engagement (contract section 5).
+
+Only the pairing's two parties and admins touch its meetings and goals (403 otherwise; 404 for
+an unknown pairing or meeting). Private notes are readable and writable by the two parties only.
+"""
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from flask import Response, current_app, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, ValidationError, fields, validate
+
+from shared.clock import rfc3339
+from shared.http.app import request_causation
+from shared.http.auth import current_principal, require
+from shared.http.problems import ProblemError
+from services.sessions.adapters.ics import meeting_invitation
+from services.sessions.adapters.repositories import to_doc
+from services.sessions.application.meetings import MeetingNotFound
+from services.sessions.domain.errors import Conflict, DomainError, Invalid
+from services.sessions.domain.meetings import USER_CANCEL_REASONS
+from services.sessions.domain.goals import STATUSES as GOAL_STATUSES
+
+blp = Blueprint("sessions", __name__, url_prefix="/v1", description="Meetings, goals and engagement")
+
+
+def _context():
+    return current_app.extensions["sessions"]
+
+
+def _iana(name: str) -> None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError("Not a known IANA time zone.")
+
+
+# -- schemas ---------------------------------------------------------------------------------
+
+class ScheduleMeetingIn(Schema):
+    starts_at = fields.AwareDateTime(required=True, metadata={"description": "RFC 3339 with an offset"})
+    duration_minutes = fields.Integer(required=True, strict=True)
+    agenda = fields.String(validate=validate.Length(max=2000), load_default=None, allow_none=True)
+    timezone = fields.String(validate=_iana, load_default=None, allow_none=True,
+                             metadata={"description": "IANA zone for the invitation; default the organiser's"})
+
+
+class RescheduleMeetingIn(Schema):
+    starts_at = fields.AwareDateTime(required=True)
+    duration_minutes = fields.Integer(strict=True, load_default=None, allow_none=True)
+
+
+class CancelMeetingIn(Schema):
+    reason = fields.String(required=True, validate=validate.OneOf(USER_CANCEL_REASONS))
+
+
+class CompleteMeetingIn(Schema):
+    held_at = fields.AwareDateTime(load_default=None, allow_none=True)
+    duration_minutes = fields.Integer(strict=True, load_default=None, allow_none=True)
+    attendees = fields.List(fields.String(), load_default=None, allow_none=True)
+    notes = fields.String(validate=validate.Length(max=10000), load_default=None, allow_none=True)
+
+
+class NoShowIn(Schema):
+    absent_ids = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
+
+
+class MeetingOut(Schema):
+    meeting_id = fields.String()
+    pairing_id = fields.String()
+    cohort_id = fields.String()
+    mentor_id = fields.String()
+    mentee_id = fields.String()
+    organizer_id = fields.String()
+    starts_at = fields.String()
+    ends_at = fields.String()
+    duration_minutes = fields.Integer()
+    timezone = fields.String()
+    status = fields.String(metadata={"description": "scheduled | cancelled | held | no_show"})
+    cancel_reason = fields.String(allow_none=True)
+    held_at = fields.String(allow_none=True)
+    held_minutes = fields.Integer(allow_none=True)
+    attendees = fields.List(fields.String())
+    absent_ids = fields.List(fields.String())
+    version = fields.Integer()
+    agenda = fields.String(allow_none=True, metadata={"description": "shown to the two parties only"})
+
+
+class MeetingListOut(Schema):
+    items = fields.List(fields.Nested(MeetingOut))
+    next = fields.String(allow_none=True)
+
+
+class NotesOut(Schema):
+    meeting_id = fields.String()
+    notes = fields.String(allow_none=True)
+
+
+class ListArgs(Schema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    cursor = fields.String(load_default=None)
+
+
+class GoalIn(Schema):
+    goal_id = fields.String(load_default=None, allow_none=True)
+    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    status = fields.String(required=True, validate=validate.OneOf(GOAL_STATUSES))
+    target_date = fields.Date(load_default=None, allow_none=True)
+    progress = fields.Integer(strict=True, load_default=None, allow_none=True, validate=validate.Range(min=0, max=100))
+
+
+class GoalsIn(Schema):
+    expected_revision = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    goals = fields.List(fields.Nested(GoalIn), required=True)
+
+
+class GoalOut(Schema):
+    goal_id = fields.String()
+    title = fields.String()
+    status = fields.String()
+    target_date = fields.String(allow_none=True)
+    progress = fields.Integer()
+
+
+class GoalsOut(Schema):
+    pairing_id = fields.String()
+    revision = fields.Integer()
+    revised_by = fields.String(allow_none=True)
+    revised_at = fields.String(allow_none=True)
+    goals = fields.List(fields.Nested(GoalOut))
+
+
+class RevisionOut(Schema):
+    revision = fields.Integer()
+    revised_by = fields.String()
+    revised_at = fields.String()
+    goals = fields.List(fields.Nested(GoalOut))
+
+
+class RevisionListOut(Schema):
+    items = fields.List(fields.Nested(RevisionOut))
+    next = fields.String(allow_none=True)
+
+
+class EngagementItemOut(Schema):
+    pairing_id = fields.String()
+    mentor_id = fields.String()
+    mentee_id = fields.String()
+    status = fields.String(metadata={"description": "on_track | needs_check_in | at_risk | too_early"})
+    last_meeting_at = fields.String(allow_none=True)
+    meetings_held = fields.Integer()
+    meetings_per_week = fields.Float()
+    mentoring_hours = fields.Float()
+
+
+class EngagementOut(Schema):
+    cohort_id = fields.String()
+    cadence_days = fields.Integer()
+    as_of = fields.String()
+    summary = fields.Dict()
+    items = fields.List(fields.Nested(EngagementItemOut))
+    next = fields.String(allow_none=True)
+
+
+# -- authorization and errors ------------------------------------------------------------------
+
+def _pairing_for_party(pairing_id: str):
+    """The pairing if it exists (404) and the caller is one of its parties or an admin (403)."""
+    pairing = _context().pairings.get(pairing_id)
+    if pairing is None:
+        raise ProblemError(404, "Not Found", f"no pairing {pairing_id} is known")
+    principal = current_principal()
+    if not (principal.is_admin or principal.subject in pairing.parties):
+        raise ProblemError(403, "Forbidden", "only the pairing's mentor, its mentee and admins may do this")
+    return pairing
+
+
+def _meeting_for_party(meeting_id: str):
+    try:
+        meeting = _context().meetings.load(meeting_id)
+    except MeetingNotFound:
+        raise ProblemError(404, "Not Found", f"no meeting {meeting_id}")
+    principal = current_principal()
+    if not (principal.is_admin or principal.subject in meeting.parties):
+        raise ProblemError(403, "Forbidden", "only the pair's mentor, its mentee and admins may do this")
+    return meeting
+
+
+def _domain(call):
+    try:
+        return call()
+    except Invalid as error:
+        raise ProblemError(422, "Unprocessable Entity", error.message, errors={error.field: [error.message]})
+    except Conflict as error:
+        raise ProblemError(409, "Conflict", error.message, **error.extra)
+    except DomainError as error:  # any other rule
+        raise ProblemError(409, "Conflict", str(error))
+
+
+def _meeting_out(meeting) -> dict:
+    out = to_doc(meeting)
+    if current_principal().subject in meeting.parties:
+        out["agenda"] = _context().texts.get(meeting.meeting_id).get("agenda")
+    return out
+
+
+# -- meetings ----------------------------------------------------------------------------------
+
+@blp.route("/pairings/<pairing_id>/meetings")
+class PairingMeetings(MethodView):
+    @require()
+    @blp.arguments(ScheduleMeetingIn)
+    @blp.response(201, MeetingOut)
+    def post(self, body, pairing_id):
+        """Schedule a meeting (a party or an admin; the pairing must be active)."""
+        pairing = _pairing_for_party(pairing_id)
+        principal = current_principal()
+        organizer = principal.subject if principal.subject in pairing.parties else pairing.mentor_id
+        zone = body["timezone"] or ((_context().participants.get(organizer) or {}).get("timezone")) or "UTC"
+        meeting = _domain(lambda: _context().meetings.schedule(
+            pairing, organizer_id=organizer, starts_at=body["starts_at"], duration_minutes=body["duration_minutes"],
+            timezone=zone, agenda=body["agenda"], causation=request_causation()))
+        return _meeting_out(meeting)
+
+    @require()
+    @blp.arguments(ListArgs, location="query")
+    @blp.response(200, MeetingListOut)
+    def get(self, args, pairing_id):
+        """The pairing's meetings, earliest first."""
+        _pairing_for_party(pairing_id)
+        docs = _context().meetings_view.for_pairing(pairing_id)
+        start = int(args["cursor"]) if args["cursor"] and args["cursor"].isdigit() else 0
+        page = docs[start:start + args["limit"]]
+        following = start + args["limit"]
+        return {"items": page, "next": str(following) if following < len(docs) else None}
+
+
+@blp.route("/meetings/<meeting_id>")
+class MeetingResource(MethodView):
+    @require()
+    @blp.response(200, MeetingOut)
+    def get(self, meeting_id):
+        """One meeting."""
+        return _meeting_out(_meeting_for_party(meeting_id))
+
+
+@blp.route("/meetings/<meeting_id>.ics")
+@require()
+@blp.response(200, content_type="text/calendar")
+def meeting_ics(meeting_id):
+    """The meeting as an RFC 5545 invitation in the organiser's time zone."""
+    meeting = _meeting_for_party(meeting_id)
+    participants = {pid: _context().participants.get(pid) for pid in {meeting.organizer_id, *meeting.parties}}
+    body = meeting_invitation(meeting, participants, stamp=_context().clock.now())
+    return Response(body, mimetype="text/calendar",
+                    headers={"Content-Type": "text/calendar; charset=utf-8",
+                             "Content-Disposition": f'attachment; filename="meeting-{meeting_id}.ics"'})
+
+
+@blp.route("/meetings/<meeting_id>/reschedule", methods=["POST"])
+@require()
+@blp.arguments(RescheduleMeetingIn)
+@blp.response(200, MeetingOut)
+def reschedule_meeting(body, meeting_id):
+    """Move a scheduled meeting (still in the future, 15-240 minutes)."""
+    meeting = _meeting_for_party(meeting_id)
+    updated = _domain(lambda: _context().meetings.reschedule(
+        meeting, by=current_principal().subject, starts_at=body["starts_at"],
+        duration_minutes=body["duration_minutes"], causation=request_causation()))
+    return _meeting_out(updated)
+
+
+@blp.route("/meetings/<meeting_id>/cancel", methods=["POST"])
+@require()
+@blp.arguments(CancelMeetingIn)
+@blp.response(200, MeetingOut)
+def cancel_meeting(body, meeting_id):
+    """Cancel a scheduled meeting with a reason code (cancelling twice changes nothing)."""
+    meeting = _meeting_for_party(meeting_id)
+    updated = _domain(lambda: _context().meetings.cancel(
+        meeting, by=current_principal().subject, reason=body["reason"], causation=request_causation()))
+    return _meeting_out(updated)
+
+
+@blp.route("/meetings/<meeting_id>/complete", methods=["POST"])
+@require()
+@blp.arguments(CompleteMeetingIn)
+@blp.response(200, MeetingOut)
+def complete_meeting(body, meeting_id):
+    """Record that the meeting was held (emits MeetingHeld); notes are private to the two parties."""
+    meeting = _meeting_for_party(meeting_id)
+    principal = current_principal()
+    if body["notes"] and principal.subject not in meeting.parties:
+        raise ProblemError(403, "Forbidden", "only the mentor and the mentee write the meeting's private notes")
+    updated = _domain(lambda: _context().meetings.complete(
+        meeting, by=principal.subject, held_at=body["held_at"], duration_minutes=body["duration_minutes"],
+        attendees=body["attendees"], notes=body["notes"], causation=request_causation()))
+    return _meeting_out(updated)
+
+
+@blp.route("/meetings/<meeting_id>/no-show", methods=["POST"])
+@require()
+@blp.arguments(NoShowIn)
+@blp.response(200, MeetingOut)
+def record_no_show(body, meeting_id):
+    """Record that one or both of the pair did not come."""
+    meeting = _meeting_for_party(meeting_id)
+    updated = _domain(lambda: _context().meetings.no_show(
+        meeting, by=current_principal().subject, absent_ids=body["absent_ids"], causation=request_causation()))
+    return _meeting_out(updated)
+
+
+@blp.route("/meetings/<meeting_id>/notes")
+@require()
+@blp.response(200, NotesOut)
+def meeting_notes(meeting_id):
+    """The meeting's private notes: the mentor and the mentee only (not even admins)."""
+    meeting = _meeting_for_party(meeting_id)
+    if current_principal().subject not in meeting.parties:
+        raise ProblemError(403, "Forbidden", "private notes are readable by the mentor and the mentee only")
+    return {"meeting_id": meeting_id, "notes": _context().texts.get(meeting_id).get("notes")}
+
+
+# -- goals -------------------------------------------------------------------------------------
+
+def _goals_out(pairing_id: str, state) -> dict:
+    return {"pairing_id": pairing_id, "revision": state.revision, "revised_by": state.revised_by,
+            "revised_at": state.revised_at, "goals": state.goals}
+
+
+@blp.route("/pairings/<pairing_id>/goals")
+class PairingGoals(MethodView):
+    @require()
+    @blp.response(200, GoalsOut)
+    def get(self, pairing_id):
+        """The current goal list and its revision (0 before the first)."""
+        _pairing_for_party(pairing_id)
+        return _goals_out(pairing_id, _context().goals.current(pairing_id))
+
+    @require()
+    @blp.arguments(GoalsIn)
+    @blp.response(200, GoalsOut)
+    def put(self, body, pairing_id):
+        """Replace the goal list; a stale `expected_revision` gets 409 with `current_revision`."""
+        pairing = _pairing_for_party(pairing_id)
+        state = _domain(lambda: _context().goals.revise(
+            pairing, expected_revision=body["expected_revision"], goals=body["goals"],
+            by=current_principal().subject, causation=request_causation()))
+        return _goals_out(pairing_id, state)
+
+
+@blp.route("/pairings/<pairing_id>/goals/revisions")
+@require()
+@blp.arguments(ListArgs, location="query")
+@blp.response(200, RevisionListOut)
+def goal_revisions(args, pairing_id):
+    """Every revision of the goal list, oldest first."""
+    _pairing_for_party(pairing_id)
+    history = _context().goals.current(pairing_id).history
+    start = int(args["cursor"]) if args["cursor"] and args["cursor"].isdigit() else 0
+    following = start + args["limit"]
+    return {"items": history[start:following], "next": str(following) if following < len(history) else None}
+
+
+# -- engagement --------------------------------------------------------------------------------
+
+@blp.route("/cohorts/<cohort_id>/engagement")
+@require("admin")
+@blp.response(200, EngagementOut)
+def cohort_engagement(cohort_id):
+    """Each active pair as on track, needs check-in, at risk or too early; meetings per week; hours."""
+    report = _context().engagement.cohort_report(cohort_id, _context().clock.now())
+    if report is None:
+        raise ProblemError(404, "Not Found", f"no cohort {cohort_id} is known")
+    return report

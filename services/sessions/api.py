@@ -1,0 +1,28 @@
+"""The sessions service's HTTP API (gunicorn: `services.sessions.api:create_app()`)."""
+from __future__ import annotations
+
+from shared.config import Settings
+from shared.http.app import create_service_app
+from shared.kafka import kafka_reachable
+from shared.mongo import ping
+from services.sessions import bootstrap
+from services.sessions.adapters.http import blp as sessions_blp
+
+
+def create_app(settings: Settings | None = None, clock=None):
+    context = bootstrap.build(settings, clock=clock)
+    context.ensure_indexes()
+
+    def configure(app):
+        app.extensions["sessions"] = context
+
+    return create_service_app(
+        context.settings,
+        title="Mentoring — sessions",
+        blueprints=[sessions_blp],
+        readiness_checks={
+            "mongodb": lambda: ping(context.database),
+            "kafka": lambda: kafka_reachable(context.settings),
+        },
+        configure=configure,
+    )

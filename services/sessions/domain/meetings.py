@@ -1,0 +1,166 @@
+"""Meeting rules: schedule, reschedule, cancel, complete (held), no-show.
+
+Pure: a meeting's state is folded from its events; each command takes the state and returns
+the new events (type, data) or raises a domain error. No I/O, time comes in as `now`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from shared.aggregate import NewEvent
+from shared.clock import parse_rfc3339, rfc3339
+from services.sessions.domain.errors import Conflict, Invalid
+from services.sessions.domain.pairing import PairingInfo
+
+MIN_MINUTES = 15
+MAX_MINUTES = 240
+MAX_HELD_MINUTES = 480
+USER_CANCEL_REASONS = ("conflict", "no_longer_needed", "other")
+PAIRING_ENDED = "pairing_ended"
+
+
+@dataclass
+class Meeting:
+    meeting_id: str
+    pairing_id: str = ""
+    cohort_id: str = ""
+    mentor_id: str = ""
+    mentee_id: str = ""
+    organizer_id: str = ""
+    starts_at: datetime | None = None
+    duration_minutes: int = 0
+    timezone: str = "UTC"
+    status: str = "new"  # new | scheduled | cancelled | held | no_show
+    sequence: int = 0  # reschedules, for calendars (iCalendar SEQUENCE)
+    cancel_reason: str | None = None
+    cancelled_by: str | None = None
+    held_at: datetime | None = None
+    held_minutes: int | None = None
+    attendees: list[str] = field(default_factory=list)
+    absent_ids: list[str] = field(default_factory=list)
+    version: int = 0
+    updated_at: str | None = None
+
+    @property
+    def parties(self) -> tuple[str, str]:
+        return (self.mentor_id, self.mentee_id)
+
+    def base(self) -> dict:
+        return {"meeting_id": self.meeting_id, "pairing_id": self.pairing_id, "cohort_id": self.cohort_id,
+                "mentor_id": self.mentor_id, "mentee_id": self.mentee_id}
+
+    def ends_at(self) -> datetime:
+        return self.starts_at + timedelta(minutes=self.duration_minutes)
+
+
+def fold(meeting_id: str, events) -> Meeting:
+    """The meeting's state from its stored events (Envelopes)."""
+    meeting = Meeting(meeting_id=meeting_id)
+    for event in events:
+        apply(meeting, event.event_type, event.data)
+        meeting.version = event.aggregate_version
+        meeting.updated_at = event.occurred_at
+    return meeting
+
+
+def apply(meeting: Meeting, event_type: str, data: dict) -> None:
+    if event_type in ("MeetingScheduled", "MeetingRescheduled"):
+        for name in ("pairing_id", "cohort_id", "mentor_id", "mentee_id", "organizer_id", "duration_minutes",
+                     "timezone"):
+            setattr(meeting, name, data[name])
+        meeting.starts_at = parse_rfc3339(data["starts_at"])
+        meeting.status = "scheduled"
+        if event_type == "MeetingRescheduled":
+            meeting.sequence += 1
+    elif event_type == "MeetingCancelled":
+        meeting.status = "cancelled"
+        meeting.cancel_reason = data["reason"]
+        meeting.cancelled_by = data["cancelled_by"]
+        meeting.sequence += 1
+    elif event_type == "MeetingHeld":
+        meeting.status = "held"
+        meeting.held_at = parse_rfc3339(data["held_at"])
+        meeting.held_minutes = data["duration_minutes"]
+        meeting.attendees = list(data["attendees"])
+    elif event_type == "MeetingNoShow":
+        meeting.status = "no_show"
+        meeting.absent_ids = list(data["absent_ids"])
+
+
+def _check_slot(starts_at: datetime, duration_minutes: int, now: datetime) -> None:
+    if starts_at <= now:
+        raise Invalid("starts_at", "must be in the future")
+    if not MIN_MINUTES <= duration_minutes <= MAX_MINUTES:
+        raise Invalid("duration_minutes", f"must be between {MIN_MINUTES} and {MAX_MINUTES} minutes")
+
+
+def schedule(pairing: PairingInfo, *, meeting_id: str, organizer_id: str, starts_at: datetime,
+             duration_minutes: int, timezone: str, now: datetime) -> list[NewEvent]:
+    if not pairing.is_active:
+        raise Conflict(f"pairing {pairing.pairing_id} is {pairing.status}; meetings need an active pairing")
+    if organizer_id not in pairing.parties:
+        raise Invalid("organizer_id", "the organiser must be the mentor or the mentee")
+    _check_slot(starts_at, duration_minutes, now)
+    data = dict(pairing.fields(), meeting_id=meeting_id, organizer_id=organizer_id, starts_at=rfc3339(starts_at),
+                duration_minutes=duration_minutes, timezone=timezone)
+    return [NewEvent("MeetingScheduled", data)]
+
+
+def _require_scheduled(meeting: Meeting, action: str) -> None:
+    if meeting.status != "scheduled":
+        raise Conflict(f"a {meeting.status} meeting cannot be {action}", meeting_status=meeting.status)
+
+
+def reschedule(meeting: Meeting, pairing: PairingInfo, *, by: str, starts_at: datetime, duration_minutes: int | None,
+               now: datetime) -> list[NewEvent]:
+    _require_scheduled(meeting, "rescheduled")
+    if not pairing.is_active:
+        raise Conflict(f"pairing {pairing.pairing_id} is {pairing.status}; meetings need an active pairing")
+    duration = duration_minutes if duration_minutes is not None else meeting.duration_minutes
+    _check_slot(starts_at, duration, now)
+    data = dict(meeting.base(), organizer_id=meeting.organizer_id, starts_at=rfc3339(starts_at),
+                duration_minutes=duration, timezone=meeting.timezone, rescheduled_by=by)
+    return [NewEvent("MeetingRescheduled", data)]
+
+
+def cancel(meeting: Meeting, *, by: str, reason: str) -> list[NewEvent]:
+    """Cancelling a cancelled meeting changes nothing (no event): the command is idempotent."""
+    if meeting.status == "cancelled":
+        return []
+    _require_scheduled(meeting, "cancelled")
+    return [NewEvent("MeetingCancelled", dict(meeting.base(), cancelled_by=by, reason=reason))]
+
+
+def cancel_for_ended_pairing(meeting: Meeting, *, ended_at: datetime) -> list[NewEvent]:
+    """A pairing ended: its meetings still to come are cancelled; past or closed ones stay as they are."""
+    if meeting.status != "scheduled" or meeting.starts_at <= ended_at:
+        return []
+    return [NewEvent("MeetingCancelled", dict(meeting.base(), cancelled_by="system", reason=PAIRING_ENDED))]
+
+
+def complete(meeting: Meeting, *, by: str, now: datetime, held_at: datetime | None = None,
+             duration_minutes: int | None = None, attendees: list[str] | None = None) -> list[NewEvent]:
+    _require_scheduled(meeting, "completed")
+    held = held_at or meeting.starts_at
+    if held > now:
+        raise Invalid("held_at", "a meeting cannot be recorded as held before it happens")
+    minutes = duration_minutes if duration_minutes is not None else meeting.duration_minutes
+    if not 1 <= minutes <= MAX_HELD_MINUTES:
+        raise Invalid("duration_minutes", f"must be between 1 and {MAX_HELD_MINUTES} minutes")
+    present = list(attendees) if attendees is not None else list(meeting.parties)
+    if not present:
+        raise Invalid("attendees", "at least one of the pair attended a held meeting")
+    if any(a not in meeting.parties for a in present) or len(set(present)) != len(present):
+        raise Invalid("attendees", "attendees are the mentor and/or the mentee, each once")
+    data = dict(meeting.base(), held_at=rfc3339(held), duration_minutes=minutes, attendees=present)
+    return [NewEvent("MeetingHeld", data)]
+
+
+def no_show(meeting: Meeting, *, by: str, absent_ids: list[str], now: datetime) -> list[NewEvent]:
+    _require_scheduled(meeting, "marked as a no-show")
+    if meeting.starts_at > now:
+        raise Conflict("a no-show can only be recorded once the meeting has started")
+    if not absent_ids or any(a not in meeting.parties for a in absent_ids) or len(set(absent_ids)) != len(absent_ids):
+        raise Invalid("absent_ids", "list the absent mentor and/or mentee, each once")
+    return [NewEvent("MeetingNoShow", dict(meeting.base(), absent_ids=list(absent_ids), recorded_by=by))]

@@ -1,0 +1,103 @@
+"""The sessions worker: ended pairings cancel their future meetings, idempotently; the risk
+clock; the cohort engagement report; and a rebuild that replays the topics to the same state."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from shared.clock import ManualClock, rfc3339, utcnow
+from shared.kafka import make_producer
+from shared.metrics import PAIRS_AT_RISK
+from services.sessions.api import create_app
+from services.sessions.worker import build_consumer
+from tests.integration.sessions._support import (
+    Feed, RunningConsumer, activated_pairing, cohort_created, envelope, headers, pairing_data, wait_for_pairing,
+)
+from tests.helpers import wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def _stream_types(context, stream_id):
+    return [e.event_type for e in context.store.load(stream_id).events]
+
+
+def _projection_state(context):
+    pairings = sorted(context.database["pairings"].find({}), key=lambda d: d["_id"])
+    cohorts = sorted(context.database["cohorts"].find({}), key=lambda d: d["_id"])
+    people = sorted(context.database["participants"].find({}), key=lambda d: d["_id"])
+    return pairings, cohorts, people
+
+
+def test_ending_a_pairing_cancels_future_meetings_once_and_rebuild_gives_the_same_state(make_settings):
+    settings = make_settings("sessions")
+    feed = Feed(settings)
+    start = utcnow() - timedelta(days=20)
+    clock = ManualClock(utcnow())
+    app = create_app(settings, clock=clock)
+    client = app.test_client()
+    context = app.extensions["sessions"]
+    mentor = headers(settings, "mentor-1")
+    admin = headers(settings, "admin-1", "admin")
+    feed.hris("mentor-1", timezone="Asia/Tokyo")
+    feed.matching(cohort_created("c1", cadence=7), *activated_pairing("p1", activated_at=rfc3339(start)),
+                  *activated_pairing("p2", mentor="mentor-2", mentee="mentee-2", activated_at=rfc3339(start)))
+
+    with RunningConsumer(settings) as worker:
+        wait_for_pairing(context, "p1")
+        wait_for_pairing(context, "p2")
+        soon = clock.now() + timedelta(days=2)
+        ids = [client.post("/v1/pairings/p1/meetings", headers=mentor,
+                           json={"starts_at": (soon + timedelta(days=i)).isoformat(),
+                                 "duration_minutes": 30}).get_json()["meeting_id"] for i in range(2)]
+
+        # risk clock: p1 and p2 activated 20 days ago with a 7-day cadence and no meeting held
+        assert context.engagement.check_all(clock.now()) == {"c1": 2}
+        assert context.engagement.check_all(clock.now() + timedelta(hours=1)) == {"c1": 2}
+        assert _stream_types(context, "p2") == ["PairingAtRisk"]  # once per lapse, not per check
+        assert PAIRS_AT_RISK.labels("c1")._value.get() == 2
+
+        # p2 holds a meeting -> back on track, with its event
+        m2 = client.post("/v1/pairings/p2/meetings", headers=admin,
+                         json={"starts_at": (clock.now() + timedelta(hours=1)).isoformat(), "duration_minutes": 90})
+        clock.advance(hours=3)
+        assert client.post(f"/v1/meetings/{m2.get_json()['meeting_id']}/complete", json={},
+                           headers=admin).status_code == 200
+        assert _stream_types(context, "p2") == ["PairingAtRisk", "PairingBackOnTrack"]
+        assert context.engagement.check_all(clock.now()) == {"c1": 1}
+
+        report = client.get("/v1/cohorts/c1/engagement", headers=admin)
+        assert report.status_code == 200
+        by_pair = {item["pairing_id"]: item for item in report.get_json()["items"]}
+        assert by_pair["p1"]["status"] == "at_risk" and by_pair["p2"]["status"] == "on_track"
+        assert by_pair["p2"]["mentoring_hours"] == 1.5 and by_pair["p2"]["meetings_held"] == 1
+        assert report.get_json()["summary"]["at_risk"] == 1
+        assert client.get("/v1/cohorts/c1/engagement", headers=mentor).status_code == 403
+        assert client.get("/v1/cohorts/zzz/engagement", headers=admin).status_code == 404
+
+        # the pairing ends; the same PairingEnded arrives twice (redelivery)
+        ended = envelope("PairingEnded", "pairing", "p1", 3, pairing_data("p1", reason="by_admin", ended_by="admin-1"),
+                         occurred_at=rfc3339(utcnow()))
+        feed.matching(ended, ended)
+        wait_for_pairing(context, "p1", "ended")
+        wait_until(lambda: all(_stream_types(context, m)[-1] == "MeetingCancelled" for m in ids),
+                   message="future meetings cancelled")
+        worker.runner.stop()
+    for meeting_id in ids:
+        assert _stream_types(context, meeting_id) == ["MeetingScheduled", "MeetingCancelled"]
+        cancelled = context.store.load(meeting_id).events[-1]
+        assert cancelled.data["reason"] == "pairing_ended" and cancelled.causation_id == ended["event_id"]
+    listing = client.get("/v1/pairings/p1/meetings", headers=mentor).get_json()
+    assert {m["status"] for m in listing["items"]} == {"cancelled"}
+    assert client.post("/v1/pairings/p1/meetings", headers=mentor, json={
+        "starts_at": (utcnow() + timedelta(days=1)).isoformat(), "duration_minutes": 30}).status_code == 409
+
+    # replay everything into a rebuilt projection: same state, and no second cancellation
+    before = _projection_state(context)
+    assert before[0] and before[1] and before[2]
+    replayed = build_consumer(settings, make_producer(settings), context=context).rebuild()
+    assert replayed == 8  # 1 HRIS upsert + 1 cohort + 2 x 2 pairing events + PairingEnded twice
+    assert _projection_state(context) == before
+    for meeting_id in ids:
+        assert _stream_types(context, meeting_id) == ["MeetingScheduled", "MeetingCancelled"]
