@@ -1,0 +1,262 @@
+"""HTTP: feedback, progress reviews, the cohort survey, kudos, and privacy-preserving insight."""
+from __future__ import annotations
+
+import csv
+import io
+
+from flask import Response, current_app
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from shared.http.app import request_causation
+from shared.http.auth import current_principal, require
+from shared.http.problems import ProblemError
+from services.feedback.domain.rules import GiveFeedback, Rejected
+
+blp = Blueprint("feedback", __name__, url_prefix="/v1", description="Feedback, reviews, surveys and kudos")
+
+
+def _service():
+    return current_app.extensions["feedback"].service
+
+
+def _problem(rejected: Rejected) -> ProblemError:
+    titles = {404: "Not Found", 403: "Forbidden", 409: "Conflict", 422: "Unprocessable Entity"}
+    errors = {rejected.field: [str(rejected)]} if rejected.field and rejected.status == 422 else None
+    return ProblemError(rejected.status, titles[rejected.status], str(rejected), errors=errors)
+
+
+def _list(items: list) -> dict:
+    return {"items": items, "next": None}
+
+
+# -- schemas ------------------------------------------------------------------------------------
+
+
+class FeedbackRequest(Schema):
+    rating = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=5))
+    meeting_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1))
+    comment = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000),
+                            metadata={"description": "private to the author unless share_comment is true"})
+    share_comment = fields.Boolean(load_default=False)
+    good_fit = fields.Boolean(load_default=None, allow_none=True,
+                              metadata={"description": "false ends the pairing (matching answers FeedbackGiven)"})
+
+
+class FeedbackCreated(Schema):
+    feedback_id = fields.String()
+
+
+class FeedbackAboutMe(Schema):
+    feedback_id = fields.String()
+    pairing_id = fields.String()
+    cohort_id = fields.String()
+    meeting_id = fields.String(allow_none=True)
+    from_id = fields.String()
+    rating = fields.Integer()
+    good_fit = fields.Boolean(allow_none=True)
+    comment = fields.String(allow_none=True, metadata={"description": "only when its author shared it"})
+    given_at = fields.String(allow_none=True)
+
+
+class FeedbackAboutMeList(Schema):
+    items = fields.List(fields.Nested(FeedbackAboutMe))
+    next = fields.String(allow_none=True)
+
+
+class ReviewAnswer(Schema):
+    goal_progress = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=5))
+    satisfaction = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=5))
+
+
+class ReviewAnswered(Schema):
+    review_id = fields.String()
+
+
+class Review(Schema):
+    review_id = fields.String()
+    pairing_id = fields.String()
+    cohort_id = fields.String()
+    due_on = fields.String()
+    submitted = fields.Boolean()
+
+
+class ReviewList(Schema):
+    items = fields.List(fields.Nested(Review))
+    next = fields.String(allow_none=True)
+
+
+class SurveyAnswer(Schema):
+    recommend_score = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=10))
+
+
+class SurveyAnswered(Schema):
+    survey_id = fields.String()
+
+
+class Survey(Schema):
+    survey_id = fields.String()
+    cohort_id = fields.String()
+    answered = fields.Boolean()
+
+
+class SurveyList(Schema):
+    items = fields.List(fields.Nested(Survey))
+    next = fields.String(allow_none=True)
+
+
+class KudosRequest(Schema):
+    note = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+class KudosCreated(Schema):
+    kudos_id = fields.String()
+
+
+class Kudos(Schema):
+    kudos_id = fields.String()
+    pairing_id = fields.String()
+    cohort_id = fields.String()
+    from_id = fields.String()
+    note = fields.String()
+    sent_at = fields.String()
+
+
+class KudosList(Schema):
+    items = fields.List(fields.Nested(Kudos))
+    next = fields.String(allow_none=True)
+
+
+# -- feedback -----------------------------------------------------------------------------------
+
+
+@blp.route("/pairings/<pairing_id>/feedback", methods=["POST"])
+@require()
+@blp.arguments(FeedbackRequest)
+@blp.response(201, FeedbackCreated)
+def give_feedback(body: dict, pairing_id: str):
+    """Rate a held meeting (once per party) or the pairing; the comment stays private unless shared."""
+    principal = current_principal()
+    command = GiveFeedback(pairing_id=pairing_id, from_id=principal.subject, rating=body["rating"],
+                           meeting_id=body.get("meeting_id"), comment=body.get("comment"),
+                           share_comment=body.get("share_comment", False), good_fit=body.get("good_fit"))
+    try:
+        feedback_id = _service().give_feedback(command, request_causation())
+    except Rejected as rejected:
+        raise _problem(rejected) from None
+    return {"feedback_id": feedback_id}
+
+
+@blp.route("/me/feedback", methods=["GET"])
+@require()
+@blp.response(200, FeedbackAboutMeList)
+def feedback_about_me():
+    """Feedback about the caller: ratings, and comments only where their authors shared them."""
+    return _list(_service().feedback_about(current_principal().subject))
+
+
+@blp.route("/me/feedback/summary", methods=["GET"])
+@require()
+def my_summary():
+    """The caller's own summary (e.g. a mentor's ratings across their mentees)."""
+    return {"employee_id": current_principal().subject, **_service().personal_summary(current_principal().subject)}
+
+
+# -- insight for admins ---------------------------------------------------------------------------
+
+
+@blp.route("/cohorts/<cohort_id>/feedback/summary", methods=["GET"])
+@require("admin")
+def cohort_summary(cohort_id: str):
+    """Response rates, ratings, NPS and review satisfaction over time; breakdowns over fewer
+    than 5 respondents are withheld (null and listed in `withheld`); never comments."""
+    summary = _service().cohort_summary(cohort_id)
+    if summary is None:
+        raise ProblemError(404, "Not Found", f"no cohort {cohort_id} is known to the feedback service")
+    return summary
+
+
+EXPORT_COLUMNS = ("pairing_id", "mentor_id", "mentee_id", "status", "meetings_held", "last_meeting_at", "ratings",
+                  "mean_rating")
+
+
+@blp.route("/cohorts/<cohort_id>/feedback/export.csv", methods=["GET"])
+@require("admin")
+def cohort_export(cohort_id: str):
+    """CSV: one row per pairing with meeting count, last meeting, mean rating and status."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in _service().export_rows(cohort_id):
+        writer.writerow(row)
+    return Response(buffer.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="cohort-{cohort_id}-feedback.csv"'})
+
+
+# -- progress reviews and the survey --------------------------------------------------------------
+
+
+@blp.route("/me/reviews", methods=["GET"])
+@require()
+@blp.response(200, ReviewList)
+def my_reviews():
+    items = sorted(_service().models.reviews_of(current_principal().subject), key=lambda r: str(r.get("due_on")))
+    return _list(items)
+
+
+@blp.route("/reviews/<review_id>/answers", methods=["POST"])
+@require()
+@blp.arguments(ReviewAnswer)
+@blp.response(201, ReviewAnswered)
+def answer_review(body: dict, review_id: str):
+    """Answer a progress review asked of the caller (once)."""
+    try:
+        _service().submit_review(review_id, current_principal().subject, body["goal_progress"],
+                                 body["satisfaction"], request_causation())
+    except Rejected as rejected:
+        raise _problem(rejected) from None
+    return {"review_id": review_id}
+
+
+@blp.route("/me/surveys", methods=["GET"])
+@require()
+@blp.response(200, SurveyList)
+def my_surveys():
+    return _list(_service().models.surveys_of(current_principal().subject))
+
+
+@blp.route("/surveys/<survey_id>/answers", methods=["POST"])
+@require()
+@blp.arguments(SurveyAnswer)
+@blp.response(201, SurveyAnswered)
+def answer_survey(body: dict, survey_id: str):
+    """Answer the end-of-cohort survey (0–10: would you recommend this programme?), once."""
+    try:
+        _service().answer_survey(survey_id, current_principal().subject, body["recommend_score"], request_causation())
+    except Rejected as rejected:
+        raise _problem(rejected) from None
+    return {"survey_id": survey_id}
+
+
+# -- kudos --------------------------------------------------------------------------------------
+
+
+@blp.route("/pairings/<pairing_id>/kudos", methods=["POST"])
+@require()
+@blp.arguments(KudosRequest)
+@blp.response(201, KudosCreated)
+def send_kudos(body: dict, pairing_id: str):
+    """Thank the other party of a pairing; the note stays here, the recipient is told."""
+    try:
+        kudos_id = _service().send_kudos(pairing_id, current_principal().subject, body["note"], request_causation())
+    except Rejected as rejected:
+        raise _problem(rejected) from None
+    return {"kudos_id": kudos_id}
+
+
+@blp.route("/me/kudos", methods=["GET"])
+@require()
+@blp.response(200, KudosList)
+def my_kudos():
+    """Kudos sent to the caller, with their notes."""
+    return _list(_service().kudos_for(current_principal().subject))

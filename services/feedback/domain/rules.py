@@ -1,0 +1,224 @@
+"""Feedback rules: who may rate what and when, the review rhythm, and what events carry.
+
+Pure functions over plain dicts (views of meetings and pairings that the service projected
+from matching and sessions events) and dataclasses; no I/O.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from shared.aggregate import NewEvent
+
+DEFAULT_FIRST_REVIEW_DAYS = 30
+DEFAULT_REVIEW_EVERY_DAYS = 60
+
+_IDS = uuid.UUID("6f1f0c56-6c7e-4b8e-9f8e-0d1c8f3a9b21")
+
+
+class Rejected(Exception):
+    """A command the rules refuse. `kind` maps to an HTTP status in the adapter."""
+
+    STATUS = {"not_found": 404, "forbidden": 403, "conflict": 409, "invalid": 422}
+
+    def __init__(self, kind: str, message: str, field: str | None = None):
+        super().__init__(message)
+        self.kind = kind
+        self.field = field
+
+    @property
+    def status(self) -> int:
+        return self.STATUS[self.kind]
+
+
+def derived_id(*parts: str) -> str:
+    """A stable id from its parts, so "once per X" is one event stream per X."""
+    return str(uuid.uuid5(_IDS, "|".join(parts)))
+
+
+def meeting_feedback_id(meeting_id: str, from_id: str) -> str:
+    return derived_id("feedback", meeting_id, from_id)
+
+
+def review_id_for(pairing_id: str, employee_id: str, due_on: date) -> str:
+    return derived_id("review", pairing_id, employee_id, due_on.isoformat())
+
+
+def survey_id_for(cohort_id: str, employee_id: str) -> str:
+    return derived_id("survey", cohort_id, employee_id)
+
+
+# -- feedback ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GiveFeedback:
+    pairing_id: str
+    from_id: str
+    rating: int
+    meeting_id: str | None = None
+    comment: str | None = None
+    share_comment: bool = False
+    good_fit: bool | None = None
+
+
+def _parties(view: dict) -> tuple[str, str]:
+    return view["mentor_id"], view["mentee_id"]
+
+
+def decide_feedback(
+    command: GiveFeedback,
+    *,
+    feedback_id: str,
+    pairing: dict | None,
+    meeting: dict | None,
+    held_meetings: int,
+    already_given: bool,
+) -> NewEvent:
+    """FeedbackGiven, or Rejected.
+
+    `pairing` and `meeting` are the projected views (None when unknown); `held_meetings` counts
+    the pairing's held meetings; `already_given` says whether this author already rated this
+    meeting.
+    """
+    if not 1 <= command.rating <= 5:
+        raise Rejected("invalid", "rating must be 1 to 5", "rating")
+    if command.meeting_id is not None:
+        if meeting is None or meeting.get("pairing_id") != command.pairing_id:
+            raise Rejected("not_found", f"no meeting {command.meeting_id} is known for this pairing", "meeting_id")
+        subject = meeting
+        if command.from_id not in _parties(meeting):
+            raise Rejected("forbidden", "only the meeting's mentor and mentee may rate it")
+        if not meeting.get("held_at"):
+            raise Rejected("conflict", "the meeting has not been held yet")
+        if already_given:
+            raise Rejected("conflict", "you already rated this meeting")
+    else:
+        if pairing is None:
+            raise Rejected("not_found", f"no pairing {command.pairing_id} is known")
+        subject = pairing
+        if command.from_id not in _parties(pairing):
+            raise Rejected("forbidden", "only the pairing's mentor and mentee may give feedback on it")
+        if held_meetings < 1:
+            raise Rejected("conflict", "feedback opens after the pair's first held meeting")
+    status = (pairing or {}).get("status")
+    if status in ("proposed", "declined", "expired"):
+        raise Rejected("conflict", f"the pairing is {status}")
+    if command.good_fit is not None and status == "ended":
+        raise Rejected("conflict", "the pairing has already ended", "good_fit")
+    mentor_id, mentee_id = _parties(subject)
+    about_id = mentee_id if command.from_id == mentor_id else mentor_id
+    comment = (command.comment or "").strip() or None
+    shared = bool(command.share_comment and comment)
+    data = {
+        "feedback_id": feedback_id,
+        "pairing_id": command.pairing_id,
+        "cohort_id": subject["cohort_id"],
+        "meeting_id": command.meeting_id,
+        "from_id": command.from_id,
+        "about_id": about_id,
+        "rating": command.rating,
+        "good_fit": command.good_fit,
+        "comment_shared": shared,
+    }
+    if shared:
+        data["comment"] = comment
+    return NewEvent("FeedbackGiven", data)
+
+
+def visible_to_subject(feedback: dict) -> dict:
+    """What the person a feedback is about may see: never an unshared comment."""
+    return {
+        "feedback_id": feedback["feedback_id"],
+        "pairing_id": feedback["pairing_id"],
+        "cohort_id": feedback["cohort_id"],
+        "meeting_id": feedback.get("meeting_id"),
+        "from_id": feedback["from_id"],
+        "rating": feedback["rating"],
+        "good_fit": feedback.get("good_fit"),
+        "comment": feedback.get("comment") if feedback.get("comment_shared") else None,
+        "given_at": feedback.get("given_at"),
+    }
+
+
+# -- progress reviews -------------------------------------------------------------------------
+
+
+def review_due_dates(activated_on: date, today: date, *, first_after_days: int = DEFAULT_FIRST_REVIEW_DAYS,
+                     every_days: int = DEFAULT_REVIEW_EVERY_DAYS, ends_on: date | None = None) -> list[date]:
+    """Every review date on the rhythm that has come by `today` (and not after the cohort's end)."""
+    dates = []
+    due = activated_on + timedelta(days=first_after_days)
+    while due <= today and (ends_on is None or due <= ends_on):
+        dates.append(due)
+        due += timedelta(days=max(1, every_days))
+    return dates
+
+
+def latest_review_due(activated_on: date, today: date, **rhythm) -> date | None:
+    dates = review_due_dates(activated_on, today, **rhythm)
+    return dates[-1] if dates else None
+
+
+def decide_review_answer(requested: dict | None, submitted: bool, employee_id: str,
+                         goal_progress: int, satisfaction: int) -> NewEvent:
+    if requested is None:
+        raise Rejected("not_found", "no such review")
+    if requested["employee_id"] != employee_id:
+        raise Rejected("forbidden", "this review was asked of someone else")
+    if submitted:
+        raise Rejected("conflict", "you already answered this review")
+    for name, value in (("goal_progress", goal_progress), ("satisfaction", satisfaction)):
+        if not 1 <= value <= 5:
+            raise Rejected("invalid", f"{name} must be 1 to 5", name)
+    return NewEvent("ReviewSubmitted", {
+        "review_id": requested["review_id"], "pairing_id": requested["pairing_id"],
+        "cohort_id": requested["cohort_id"], "employee_id": employee_id,
+        "goal_progress": goal_progress, "satisfaction": satisfaction,
+    })
+
+
+# -- end-of-cohort survey ---------------------------------------------------------------------
+
+
+def survey_due(cohort: dict, today: date) -> bool:
+    """The survey goes out when the cohort closes or the day after its `ends_on`."""
+    if cohort.get("status") == "closed":
+        return True
+    ends_on = cohort.get("ends_on")
+    return bool(ends_on) and today > date.fromisoformat(ends_on)
+
+
+def decide_survey_answer(requested: dict | None, answered: bool, employee_id: str, recommend_score: int) -> NewEvent:
+    if requested is None:
+        raise Rejected("not_found", "no such survey")
+    if requested["employee_id"] != employee_id:
+        raise Rejected("forbidden", "this survey was sent to someone else")
+    if answered:
+        raise Rejected("conflict", "you already answered this survey")
+    if not 0 <= recommend_score <= 10:
+        raise Rejected("invalid", "recommend_score must be 0 to 10", "recommend_score")
+    return NewEvent("SurveyAnswered", {
+        "survey_id": requested["survey_id"], "cohort_id": requested["cohort_id"],
+        "employee_id": employee_id, "recommend_score": recommend_score,
+    })
+
+
+# -- kudos ------------------------------------------------------------------------------------
+
+
+def decide_kudos(pairing: dict | None, from_id: str, kudos_id: str, note: str) -> NewEvent:
+    if pairing is None:
+        raise Rejected("not_found", "no such pairing")
+    if from_id not in _parties(pairing):
+        raise Rejected("forbidden", "only the pairing's mentor and mentee may send kudos in it")
+    if pairing.get("status") not in ("active", "ended"):
+        raise Rejected("conflict", f"the pairing is {pairing.get('status')}")
+    if not note.strip():
+        raise Rejected("invalid", "say something in the note", "note")
+    mentor_id, mentee_id = _parties(pairing)
+    return NewEvent("KudosSent", {
+        "kudos_id": kudos_id, "pairing_id": pairing["pairing_id"], "cohort_id": pairing["cohort_id"],
+        "from_id": from_id, "to_id": mentee_id if from_id == mentor_id else mentor_id,
+    })
