@@ -1,0 +1,387 @@
+"""HTTP: programmes, cohorts, enrolments, matching runs and the pairing lifecycle (contract §5)."""
+from __future__ import annotations
+
+from flask import current_app
+from flask_smorest import Blueprint
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from shared.http.app import request_causation
+from shared.http.auth import current_principal, require
+from shared.http.problems import ProblemError
+from services.matching.application.service import Actor, MatchingService
+from services.matching.domain.assignment import MODES
+from services.matching.domain.cohort import DEFAULT_ANSWER_DEADLINE_DAYS, DEFAULT_CADENCE_DAYS, STATUSES
+from services.matching.domain.pairing import DECLINE_REASONS, END_REASONS
+from services.matching.domain.rules import CROSS_DEPARTMENT_MODES, DEFAULT_WEIGHTS, MatchingRules
+
+blp = Blueprint("matching", __name__, url_prefix="/v1", description="Programmes, cohorts, enrolment and pairings")
+
+PAIRING_STATUSES = ("proposed", "active", "declined", "expired", "ended")
+_nonempty = validate.Length(min=1)
+
+
+def _service() -> MatchingService:
+    return current_app.extensions["matching"].service
+
+
+def _actor() -> Actor:
+    principal = current_principal()
+    return Actor(principal.subject, principal.is_admin)
+
+
+# ------------------------------------------------------------------------------- schemas
+
+class ProgramIn(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    description = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+
+
+class ProgramCreated(Schema):
+    program_id = fields.String()
+
+
+class WeightsIn(Schema):
+    topics = fields.Float(validate=validate.Range(min=0, max=10))
+    timezone = fields.Float(validate=validate.Range(min=0, max=10))
+    department = fields.Float(validate=validate.Range(min=0, max=10))
+    level_gap = fields.Float(validate=validate.Range(min=0, max=10))
+    preferred = fields.Float(validate=validate.Range(min=0, max=10))
+
+
+class RulesIn(Schema):
+    """Hard constraints (each switchable; mentor capacity always applies) and score weights."""
+
+    min_level_gap = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=0, max=9),
+                                   metadata={"description": "mentor at least N levels above mentee; 0/null: off"})
+    require_shared_language = fields.Boolean()
+    exclude_management_chain = fields.Boolean()
+    respect_exclude_list = fields.Boolean()
+    require_active = fields.Boolean()
+    cross_department = fields.String(validate=validate.OneOf(CROSS_DEPARTMENT_MODES),
+                                     metadata={"description": "bonus: prefer different departments; malus: the same"})
+    weights = fields.Nested(WeightsIn)
+
+    @validates_schema
+    def _some_weight(self, data, **kwargs):
+        weights = {**DEFAULT_WEIGHTS, **(data.get("weights") or {})}
+        if sum(weights.values()) <= 0:
+            raise ValidationError("at least one weight must be positive", field_name="weights")
+
+
+class CohortIn(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    starts_on = fields.Date(required=True)
+    ends_on = fields.Date(required=True)
+    meeting_cadence_days = fields.Integer(strict=True, load_default=DEFAULT_CADENCE_DAYS,
+                                          validate=validate.Range(min=1, max=365))
+    answer_deadline_days = fields.Integer(strict=True, load_default=DEFAULT_ANSWER_DEADLINE_DAYS,
+                                          validate=validate.Range(min=1, max=90))
+    rules = fields.Nested(RulesIn, load_default=dict)
+
+    @validates_schema
+    def _dates(self, data, **kwargs):
+        if data.get("starts_on") and data.get("ends_on") and data["ends_on"] <= data["starts_on"]:
+            raise ValidationError("must be after starts_on", field_name="ends_on")
+
+
+class CohortOut(Schema):
+    cohort_id = fields.String()
+    program_id = fields.String()
+    name = fields.String()
+    status = fields.String()
+    starts_on = fields.String()
+    ends_on = fields.String()
+    meeting_cadence_days = fields.Integer()
+    answer_deadline_days = fields.Integer()
+    rules = fields.Dict()
+    runs = fields.List(fields.String())
+
+
+class StatusIn(Schema):
+    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+
+
+class PreferencesIn(Schema):
+    same_timezone = fields.Boolean()
+    languages = fields.List(fields.String(validate=validate.Length(equal=2)))
+    exclude = fields.List(fields.String(validate=_nonempty))
+    preferred_mentors = fields.List(fields.String(validate=_nonempty))
+
+
+class EnrollmentIn(Schema):
+    """One line of cohort-enrollments.jsonl."""
+
+    employee_id = fields.String(required=True, validate=_nonempty)
+    role = fields.String(required=True, validate=validate.OneOf(("mentor", "mentee")))
+    capacity = fields.Integer(strict=True, validate=validate.Range(min=0, max=50))
+    topics = fields.List(fields.String(validate=_nonempty), required=True)
+    goals_summary = fields.String(allow_none=True, validate=validate.Length(max=2000))
+    preferences = fields.Nested(PreferencesIn)
+
+    @validates_schema
+    def _capacity(self, data, **kwargs):
+        if data.get("role") == "mentor" and not data.get("capacity"):
+            raise ValidationError("a mentor needs a capacity of at least 1", field_name="capacity")
+        if data.get("role") == "mentee" and data.get("capacity"):
+            raise ValidationError("a mentee has no capacity", field_name="capacity")
+
+
+class EnrollmentOut(Schema):
+    enrollment_id = fields.String()
+    cohort_id = fields.String()
+    employee_id = fields.String()
+    role = fields.String()
+
+
+class RunIn(Schema):
+    mode = fields.String(load_default="maximize_score", validate=validate.OneOf(MODES))
+    dry_run = fields.Boolean(load_default=False)
+
+
+class UnmatchedOut(Schema):
+    mentee_id = fields.String()
+    reason = fields.String()
+    detail = fields.String()
+
+
+class ProposalOut(Schema):
+    pairing_id = fields.String(allow_none=True)
+    mentor_id = fields.String()
+    mentee_id = fields.String()
+    score = fields.Float()
+    reasons = fields.List(fields.String())
+
+
+class RunOut(Schema):
+    run_id = fields.String(allow_none=True)
+    cohort_id = fields.String()
+    mode = fields.String()
+    dry_run = fields.Boolean()
+    input_hash = fields.String()
+    matched = fields.Integer()
+    unmatched = fields.List(fields.Nested(UnmatchedOut))
+    total_score = fields.Float()
+    answer_by = fields.String(allow_none=True)
+    proposals = fields.List(fields.Nested(ProposalOut))
+
+
+class ManualProposalIn(Schema):
+    mentor_id = fields.String(required=True, validate=_nonempty)
+    mentee_id = fields.String(required=True, validate=_nonempty)
+
+
+class PairingOut(Schema):
+    pairing_id = fields.String()
+    cohort_id = fields.String()
+    mentor_id = fields.String()
+    mentee_id = fields.String()
+    status = fields.String()
+    score = fields.Float()
+    reasons = fields.List(fields.String())
+    proposed_by = fields.String()
+    matching_run_id = fields.String(allow_none=True)
+    answer_by = fields.String(allow_none=True)
+    mentor_accepted = fields.Boolean()
+    mentee_accepted = fields.Boolean()
+    end_reason = fields.String(allow_none=True)
+    decline_reason = fields.String(allow_none=True)
+
+
+class PairingPage(Schema):
+    items = fields.List(fields.Nested(PairingOut))
+    next = fields.String(allow_none=True)
+
+
+class PairingQuery(Schema):
+    status = fields.String(validate=validate.OneOf(PAIRING_STATUSES))
+    cursor = fields.String(validate=_nonempty)
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+class AnswerIn(Schema):
+    role = fields.String(validate=validate.OneOf(("mentor", "mentee")),
+                         metadata={"description": "the party an admin answers for"})
+
+
+class DeclineIn(AnswerIn):
+    reason = fields.String(allow_none=True, validate=validate.OneOf(DECLINE_REASONS))
+
+
+class EndIn(Schema):
+    reason = fields.String(required=True, validate=validate.OneOf(END_REASONS))
+
+
+class StatsOut(Schema):
+    cohort_id = fields.String()
+    enrolled = fields.Integer()
+    mentors = fields.Integer()
+    mentees = fields.Integer()
+    proposed = fields.Integer()
+    active = fields.Integer()
+    unmatched = fields.Integer(metadata={"description": "enrolled mentees with no proposed or active pairing"})
+    waiting_for_answers = fields.Integer(metadata={"description": "answers still owed on open proposals"})
+
+
+# ------------------------------------------------------------------------------- routes
+
+@blp.route("/programs", methods=["POST"])
+@require("admin")
+@blp.arguments(ProgramIn)
+@blp.response(201, ProgramCreated)
+def create_program(body):
+    """Create a programme (admin)."""
+    return {"program_id": _service().create_program(body["name"], body.get("description"), _actor(),
+                                                    request_causation())}
+
+
+@blp.route("/programs/<program_id>/cohorts", methods=["POST"])
+@require("admin")
+@blp.arguments(CohortIn)
+@blp.response(201, CohortOut)
+def create_cohort(body, program_id):
+    """Create a cohort in a programme: dates, cadence, answer deadline and matching rules (admin)."""
+    rules = MatchingRules.from_dict(body.get("rules") or {})
+    service = _service()
+    cohort_id = service.create_cohort(
+        program_id, name=body["name"], starts_on=body["starts_on"], ends_on=body["ends_on"],
+        meeting_cadence_days=body["meeting_cadence_days"], answer_deadline_days=body["answer_deadline_days"],
+        rules=rules, actor=_actor(), causation=request_causation())
+    return service.cohorts.get(cohort_id)
+
+
+@blp.route("/cohorts/<cohort_id>", methods=["GET"])
+@require()
+@blp.response(200, CohortOut)
+def get_cohort(cohort_id):
+    """A cohort (any authenticated employee)."""
+    doc = _service().cohorts.get(cohort_id)
+    if doc is None:
+        raise ProblemError(404, "Not Found", f"no cohort {cohort_id}")
+    return doc
+
+
+@blp.route("/cohorts/<cohort_id>/status", methods=["POST"])
+@require("admin")
+@blp.arguments(StatusIn)
+@blp.response(200, CohortOut)
+def change_status(body, cohort_id):
+    """Move a cohort to its next status (draft → enrolling → matching → active → closed) (admin)."""
+    return _service().change_cohort_status(cohort_id, body["status"], _actor(), request_causation())
+
+
+@blp.route("/cohorts/<cohort_id>/enrollments", methods=["POST"])
+@require("admin", "participant")
+@blp.arguments(EnrollmentIn)
+@blp.response(201, EnrollmentOut)
+def enroll(body, cohort_id):
+    """Enrol an employee as mentor or mentee (admins anyone, participants themselves)."""
+    actor = _actor()
+    if not actor.is_admin and body["employee_id"] != actor.subject:
+        raise ProblemError(403, "Forbidden", "a participant enrols only themselves")
+    return _service().enroll(cohort_id, body, request_causation())
+
+
+@blp.route("/cohorts/<cohort_id>/enrollments/<employee_id>/withdraw", methods=["POST"])
+@require("admin", "participant")
+@blp.response(200, EnrollmentOut)
+def withdraw(cohort_id, employee_id):
+    """Withdraw an enrolment (the person, or an admin); their open pairings in the cohort end."""
+    actor = _actor()
+    if not actor.is_admin and employee_id != actor.subject:
+        raise ProblemError(403, "Forbidden", "a participant withdraws only themselves")
+    reason = "withdrawn" if employee_id == actor.subject else "by_admin"
+    service = _service()
+    service.withdraw(cohort_id, employee_id, reason, actor, request_causation())
+    doc = service.enrollments.get(service.enrollments.key(cohort_id, employee_id))
+    return doc
+
+
+@blp.route("/cohorts/<cohort_id>/matching-runs", methods=["POST"])
+@require("admin")
+@blp.arguments(RunIn)
+@blp.response(201, RunOut)
+@blp.alt_response(200, schema=RunOut, description="dry run: the preview, nothing stored")
+def run_matching(body, cohort_id):
+    """Compute the optimal assignment and propose it to everyone unpaired (admin); `dry_run` previews."""
+    summary = _service().run_matching(cohort_id, mode=body["mode"], dry_run=body["dry_run"], actor=_actor(),
+                                      causation=request_causation())
+    return (summary, 200) if body["dry_run"] else summary
+
+
+@blp.route("/cohorts/<cohort_id>/pairings", methods=["POST"])
+@require("admin")
+@blp.arguments(ManualProposalIn)
+@blp.response(201, PairingOut)
+def propose(body, cohort_id):
+    """Propose a specific pair by hand (admin); a broken hard constraint gets 422 naming the rule."""
+    return _service().propose_manually(cohort_id, body["mentor_id"], body["mentee_id"], _actor(),
+                                       request_causation())
+
+
+@blp.route("/cohorts/<cohort_id>/pairings", methods=["GET"])
+@require()
+@blp.arguments(PairingQuery, location="query")
+@blp.response(200, PairingPage)
+def list_pairings(query, cohort_id):
+    """Pairings of a cohort, by status, paginated (admins see all, participants their own)."""
+    actor = _actor()
+    items, cursor = _service().pairings.page(cohort_id, status=query.get("status"),
+                                             party=None if actor.is_admin else actor.subject,
+                                             after=query.get("cursor"), limit=query["limit"])
+    return {"items": items, "next": cursor}
+
+
+def _visible_pairing(pairing_id: str) -> dict:
+    doc = _service().pairings.get(pairing_id)
+    if doc is None:
+        raise ProblemError(404, "Not Found", f"no pairing {pairing_id}")
+    actor = _actor()
+    if not actor.is_admin and actor.subject not in (doc["mentor_id"], doc["mentee_id"]):
+        raise ProblemError(403, "Forbidden", "only the pair and admins see a pairing")
+    return doc
+
+
+@blp.route("/pairings/<pairing_id>", methods=["GET"])
+@require()
+@blp.response(200, PairingOut)
+def get_pairing(pairing_id):
+    """One pairing (its mentor, its mentee, or an admin)."""
+    return _visible_pairing(pairing_id)
+
+
+@blp.route("/pairings/<pairing_id>/accept", methods=["POST"])
+@require()
+@blp.arguments(AnswerIn)
+@blp.response(200, PairingOut)
+def accept(body, pairing_id):
+    """A party (or an admin for a named role) accepts; both accepted makes the pairing active."""
+    _visible_pairing(pairing_id)
+    return _service().accept(pairing_id, _actor(), body.get("role"), request_causation())
+
+
+@blp.route("/pairings/<pairing_id>/decline", methods=["POST"])
+@require()
+@blp.arguments(DeclineIn)
+@blp.response(200, PairingOut)
+def decline(body, pairing_id):
+    """A party (or an admin) declines; the pair is never proposed again in this cohort."""
+    _visible_pairing(pairing_id)
+    return _service().decline(pairing_id, _actor(), body.get("role"), body.get("reason"), request_causation())
+
+
+@blp.route("/pairings/<pairing_id>/end", methods=["POST"])
+@require()
+@blp.arguments(EndIn)
+@blp.response(200, PairingOut)
+def end(body, pairing_id):
+    """A party or an admin ends a proposed or active pairing, with a reason."""
+    _visible_pairing(pairing_id)
+    return _service().end(pairing_id, body["reason"], _actor(), request_causation())
+
+
+@blp.route("/cohorts/<cohort_id>/stats", methods=["GET"])
+@require("admin")
+@blp.response(200, StatsOut)
+def stats(cohort_id):
+    """Enrolled, proposed, active, unmatched and answers still awaited (admin)."""
+    return _service().stats(cohort_id)
