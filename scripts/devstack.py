@@ -12,7 +12,8 @@ Central) in KRaft mode, one node, 127.0.0.1:9092.
 MongoDB: `mongod` when it is on PATH; otherwise FerretDB v1.24.2 (SQLite backend) built once
 from its Go module, on 127.0.0.1:27017.
 If KAFKA_BOOTSTRAP_SERVERS or MONGO_URL is set, that server is used as it is: nothing is
-started for it, `up` only waits for it.
+started for it, `up` only waits for it. DEVSTACK_KAFKA_PORT, DEVSTACK_MONGO_PORT and
+MENTORING_STATE run a second, independent set (fault-injection tests restart their own).
 
 Cache (outside git): $MENTORING_CACHE or ~/.cache/mentoring. Data, logs and PIDs: .local/ in
 the repository (git-ignored), or $MENTORING_STATE.
@@ -40,7 +41,10 @@ LOG4J_VERSION = "2.24.3"
 SLF4J_VERSION = "2.0.17"
 FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
 FERRETDB_VERSION = "v1.24.2"
-KAFKA_PORT, KAFKA_CONTROLLER_PORT, MONGO_PORT = 9092, 9093, 27017
+# Overridable so a test can run a second, private set of servers it may restart at will.
+KAFKA_PORT = int(os.environ.get("DEVSTACK_KAFKA_PORT", 9092))
+KAFKA_CONTROLLER_PORT = int(os.environ.get("DEVSTACK_KAFKA_CONTROLLER_PORT", KAFKA_PORT + 1))
+MONGO_PORT = int(os.environ.get("DEVSTACK_MONGO_PORT", 27017))
 
 KAFKA_LIBS = CACHE / f"kafka-{KAFKA_VERSION}" / "libs"
 FERRETDB_BIN = CACHE / "bin" / f"ferretdb-{FERRETDB_VERSION}-idfix"
@@ -330,8 +334,8 @@ def status() -> None:
 
 
 COMMANDS = {"install": install, "up": up, "down": down, "wipe": wipe, "status": status,
-            "restart-kafka": lambda: (stop("kafka"), start_kafka(), wait_ready()),
-            "restart-mongo": lambda: (stop("mongo"), start_mongo(), wait_ready())}
+            "stop-kafka": lambda: stop("kafka"), "start-kafka": lambda: (start_kafka(), wait_ready()),
+            "stop-mongo": lambda: stop("mongo"), "start-mongo": lambda: (start_mongo(), wait_ready())}
 
 if __name__ == "__main__":
     if len(sys.argv) != 2 or sys.argv[1] not in COMMANDS:
