@@ -1,0 +1,191 @@
+"""Delivery channels: email over SMTP, chat incoming webhooks (Slack/Teams), the in-app inbox.
+
+Each channel's `send(message)` either returns (delivered), or raises `TransientFailure` (worth
+retrying later: SMTP 4xx, a webhook 5xx or timeout, a server that cannot be reached) or
+`PermanentFailure` (retrying cannot help: SMTP 5xx, a webhook 4xx, no address to send to).
+"""
+from __future__ import annotations
+
+import email.policy
+import smtplib
+import ssl
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import formataddr, formatdate
+from urllib.parse import parse_qs, unquote, urlparse
+
+import requests
+
+from shared.clock import utcnow
+
+
+class DeliveryFailure(Exception):
+    """`code` is short and machine-readable; the message never holds personal data."""
+
+    def __init__(self, code: str, message: str = ""):
+        super().__init__(f"{code}: {message}" if message else code)
+        self.code = code
+
+
+class TransientFailure(DeliveryFailure):
+    pass
+
+
+class PermanentFailure(DeliveryFailure):
+    pass
+
+
+@dataclass
+class OutgoingMessage:
+    notification_id: str
+    recipient_id: str
+    category: str
+    subject: str
+    text: str
+    html: str
+    email: str | None = None
+    display_name: str | None = None
+    webhook_url: str | None = None
+    unsubscribe_url: str | None = None
+    link: str | None = None
+    attachments: list = field(default_factory=list)  # (filename, "type/subtype", text)
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    starttls: bool = False
+    ssl: bool = False
+    sender: str = "mentoring@localhost"
+    timeout_s: float = 10.0
+
+    @classmethod
+    def from_url(cls, url: str) -> "SmtpConfig":
+        """smtp://user:pass@host:port?starttls=true&from=addr ; smtps:// for implicit TLS."""
+        parsed = urlparse(url)
+        if parsed.scheme not in ("smtp", "smtps"):
+            raise ValueError("SMTP_URL must start with smtp:// or smtps://")
+        query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+        truthy = ("1", "true", "yes", "on")
+        return cls(
+            host=parsed.hostname or "127.0.0.1",
+            port=parsed.port or (465 if parsed.scheme == "smtps" else 25),
+            username=unquote(parsed.username) if parsed.username else None,
+            password=unquote(parsed.password) if parsed.password else None,
+            starttls=query.get("starttls", "false").lower() in truthy,
+            ssl=parsed.scheme == "smtps",
+            sender=query.get("from", "mentoring@localhost"),
+            timeout_s=float(query.get("timeout", 10)),
+        )
+
+
+# Long subjects stay on one header line (RFC 5322 allows 998): Python's folding of a long first
+# word would otherwise reach clients as a subject with a leading space.
+_EMAIL_POLICY = email.policy.SMTP.clone(max_line_length=998)
+
+
+def build_email(message: OutgoingMessage, sender: str) -> EmailMessage:
+    mail = EmailMessage(policy=_EMAIL_POLICY)
+    mail["Subject"] = message.subject
+    mail["From"] = sender
+    mail["To"] = formataddr((message.display_name or "", message.email))
+    mail["Date"] = formatdate(utcnow().timestamp(), usegmt=True)
+    # The same id on a duplicate (see application/delivery.py) lets mail clients fold it away.
+    mail["Message-ID"] = f"<{message.notification_id}@mentoring.notifications>"
+    mail["X-Notification-Id"] = message.notification_id
+    mail["X-Notification-Category"] = message.category
+    if message.unsubscribe_url:
+        mail["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
+        mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    mail.set_content(message.text)
+    mail.add_alternative(message.html, subtype="html")
+    for filename, content_type, body in message.attachments:
+        maintype, subtype = content_type.split("/", 1)
+        params = {"method": "REQUEST"} if content_type == "text/calendar" else {}
+        mail.add_attachment(body.encode("utf-8"), maintype=maintype, subtype=subtype, filename=filename,
+                            params=params)
+    return mail
+
+
+class EmailChannel:
+    name = "email"
+
+    def __init__(self, smtp_url: str | None):
+        self.config = SmtpConfig.from_url(smtp_url) if smtp_url else None
+
+    def send(self, message: OutgoingMessage) -> None:
+        if self.config is None:
+            raise PermanentFailure("smtp_not_configured", "SMTP_URL is not set")
+        if not message.email:
+            raise TransientFailure("no_address", "no email address known yet for the recipient")
+        mail = build_email(message, self.config.sender)
+        config = self.config
+        try:
+            if config.ssl:
+                client = smtplib.SMTP_SSL(config.host, config.port, timeout=config.timeout_s,
+                                          context=ssl.create_default_context())
+            else:
+                client = smtplib.SMTP(config.host, config.port, timeout=config.timeout_s)
+            with client:
+                if config.starttls:
+                    client.starttls(context=ssl.create_default_context())
+                if config.username:
+                    client.login(config.username, config.password or "")
+                client.send_message(mail)
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _ in exc.recipients.values()]
+            self._raise_for(min(codes) if codes else 550, "recipient refused")
+        except smtplib.SMTPResponseException as exc:
+            self._raise_for(exc.smtp_code, "smtp error")
+        except (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, OSError) as exc:
+            raise TransientFailure("smtp_unreachable", type(exc).__name__) from exc
+
+    @staticmethod
+    def _raise_for(code: int, what: str):
+        if 400 <= code < 500:
+            raise TransientFailure(f"smtp_{code}", what)
+        raise PermanentFailure(f"smtp_{code}", what)
+
+
+class ChatChannel:
+    """Incoming-webhook JSON both Slack and Microsoft Teams accept: a `text` field (markdown)."""
+
+    name = "chat"
+
+    def __init__(self, timeout_s: float = 5.0):
+        self.timeout_s = timeout_s
+
+    @staticmethod
+    def payload(message: OutgoingMessage) -> dict:
+        text = f"*{message.subject}*\n{message.text}"
+        return {"text": text, "notification_id": message.notification_id, "category": message.category}
+
+    def send(self, message: OutgoingMessage) -> None:
+        if not message.webhook_url:
+            raise PermanentFailure("no_webhook", "no chat webhook URL configured")
+        try:
+            response = requests.post(message.webhook_url, json=self.payload(message), timeout=self.timeout_s)
+        except requests.Timeout as exc:
+            raise TransientFailure("webhook_timeout", "the webhook did not answer in time") from exc
+        except requests.RequestException as exc:
+            raise TransientFailure("webhook_unreachable", type(exc).__name__) from exc
+        if response.status_code >= 500 or response.status_code == 429:
+            raise TransientFailure(f"webhook_{response.status_code}", "webhook server error")
+        if response.status_code >= 400:
+            raise PermanentFailure(f"webhook_{response.status_code}", "webhook refused the message")
+
+
+class InAppChannel:
+    """Writes the message into the recipient's inbox; keyed by notification id, so idempotent."""
+
+    name = "inapp"
+
+    def __init__(self, inbox):
+        self.inbox = inbox
+
+    def send(self, message: OutgoingMessage) -> None:
+        self.inbox.put(message)

@@ -1,0 +1,212 @@
+"""HTTP: the caller's inbox and preferences, unsubscribe links, and the delivery log (admins)."""
+from __future__ import annotations
+
+import re
+
+from flask import current_app
+from flask_smorest import Blueprint
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from shared.clock import utcnow
+from shared.http.auth import current_principal, require
+from shared.http.problems import ProblemError
+from services.notifications.adapters.mongo import decode_cursor
+from services.notifications.application.links import verify_unsubscribe_token
+from services.notifications.domain.preferences import CHANNELS, DEFAULT_DIGEST_HOUR
+from services.notifications.domain.routing import CATEGORIES
+
+blp = Blueprint("notifications", __name__, url_prefix="/v1", description="Inbox, preferences and delivery log")
+
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+def _context():
+    return current_app.extensions["notifications"]
+
+
+# -- schemas ------------------------------------------------------------------------------------
+
+class InboxQuerySchema(Schema):
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    cursor = fields.String(load_default=None)
+    unread = fields.Boolean(load_default=False, metadata={"description": "only unread notifications"})
+
+
+class NotificationSchema(Schema):
+    notification_id = fields.String()
+    category = fields.String()
+    subject = fields.String()
+    body = fields.String()
+    link = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    read_at = fields.DateTime(allow_none=True)
+    read = fields.Boolean()
+
+
+class InboxPageSchema(Schema):
+    items = fields.List(fields.Nested(NotificationSchema))
+    next = fields.String(allow_none=True)
+    unread_count = fields.Integer()
+
+
+class ChannelTogglesSchema(Schema):
+    email = fields.Boolean()
+    chat = fields.Boolean()
+    inapp = fields.Boolean()
+
+
+class QuietHoursSchema(Schema):
+    start = fields.String(required=True, validate=validate.Regexp(_HHMM, error="Use HH:MM (24 h)."))
+    end = fields.String(required=True, validate=validate.Regexp(_HHMM, error="Use HH:MM (24 h)."))
+
+
+class PreferencesSchema(Schema):
+    channels = fields.Dict(keys=fields.String(validate=validate.OneOf(sorted(CATEGORIES))),
+                           values=fields.Nested(ChannelTogglesSchema), load_default=dict,
+                           metadata={"description": "category -> {email, chat, inapp}: on/off; absent means on"})
+    email_enabled = fields.Boolean(load_default=True, metadata={"description": "false: no email at all (unsubscribed)"})
+    digest = fields.Boolean(load_default=False, metadata={"description": "non-urgent messages in one daily digest"})
+    digest_hour = fields.Integer(load_default=DEFAULT_DIGEST_HOUR, validate=validate.Range(min=0, max=23))
+    quiet_hours = fields.Nested(QuietHoursSchema, load_default=None, allow_none=True,
+                                metadata={"description": "local time in the caller's HRIS time zone"})
+    chat_webhook_url = fields.Url(load_default=None, allow_none=True, schemes={"http", "https"}, require_tld=False)
+    language = fields.String(load_default=None, allow_none=True, validate=validate.Length(equal=2))
+
+    @validates_schema
+    def _quiet_hours_differ(self, data, **kwargs):
+        quiet = data.get("quiet_hours")
+        if quiet and quiet["start"] == quiet["end"]:
+            raise ValidationError("start and end must differ", "quiet_hours")
+
+
+class UnsubscribeQuerySchema(Schema):
+    token = fields.String(required=True)
+
+
+class UnsubscribedSchema(Schema):
+    employee_id = fields.String()
+    email_enabled = fields.Boolean()
+
+
+class AttemptSchema(Schema):
+    at = fields.DateTime()
+    outcome = fields.String()
+    error = fields.String(allow_none=True)
+
+
+class DeliverySchema(Schema):
+    delivery_id = fields.String()
+    notification_id = fields.String()
+    recipient_id = fields.String()
+    channel = fields.String(validate=validate.OneOf(CHANNELS))
+    category = fields.String()
+    status = fields.String(metadata={"description": "new|sending|sent|retry|deferred|digest|failed|cancelled"})
+    attempts = fields.Integer()
+    error = fields.String(allow_none=True)
+    source_event_type = fields.String()
+    created_at = fields.DateTime()
+    sent_at = fields.DateTime(allow_none=True)
+    next_attempt_at = fields.DateTime(allow_none=True)
+    history = fields.List(fields.Nested(AttemptSchema))
+
+
+class DeliveryLogSchema(Schema):
+    items = fields.List(fields.Nested(DeliverySchema))
+    next = fields.String(allow_none=True)
+
+
+# -- routes -------------------------------------------------------------------------------------
+
+def _public(doc: dict) -> dict:
+    return {"notification_id": doc["_id"], "category": doc.get("category"), "subject": doc.get("subject"),
+            "body": doc.get("body"), "link": doc.get("link"), "created_at": doc.get("created_at"),
+            "read_at": doc.get("read_at"), "read": doc.get("read_at") is not None}
+
+
+@blp.route("/me/notifications")
+@require()
+@blp.arguments(InboxQuerySchema, location="query")
+@blp.response(200, InboxPageSchema)
+def list_notifications(query):
+    """The caller's in-app inbox, newest first, with the unread count."""
+    me = current_principal().subject
+    if query["cursor"]:
+        try:
+            decode_cursor(query["cursor"])
+        except (ValueError, TypeError):
+            raise ProblemError(422, "Unprocessable Entity", "The request has invalid fields.",
+                               errors={"cursor": ["Not a cursor this API returned."]})
+    inbox = _context().inbox
+    docs, next_cursor = inbox.page(me, limit=query["limit"], cursor=query["cursor"], unread_only=query["unread"])
+    return {"items": [_public(d) for d in docs], "next": next_cursor, "unread_count": inbox.unread_count(me)}
+
+
+@blp.route("/me/notifications/<notification_id>/read", methods=["POST"])
+@require()
+@blp.response(200, NotificationSchema)
+def mark_read(notification_id: str):
+    """Mark one of the caller's notifications read."""
+    me = current_principal().subject
+    inbox = _context().inbox
+    doc = inbox.get(notification_id)
+    if doc is None or doc.get("recipient_id") != me:
+        raise ProblemError(404, "Not Found", "no such notification in your inbox")
+    return _public(inbox.mark_read(notification_id, utcnow()))
+
+
+@blp.route("/me/preferences", methods=["GET"])
+@require()
+@blp.response(200, PreferencesSchema)
+def get_preferences():
+    """The caller's notification preferences (defaults when never set)."""
+    doc = _context().preferences.get(current_principal().subject) or {}
+    return PreferencesSchema().load({k: v for k, v in doc.items() if k in PreferencesSchema().fields})
+
+
+@blp.route("/me/preferences", methods=["PUT"])
+@require()
+@blp.arguments(PreferencesSchema)
+@blp.response(200, PreferencesSchema)
+def put_preferences(body):
+    """Replace the caller's preferences: channels per category, digest, quiet hours, chat webhook."""
+    _context().preferences.put(current_principal().subject, body)
+    return body
+
+
+def _unsubscribe(token: str) -> dict:
+    context = _context()
+    employee_id = verify_unsubscribe_token(context.config.link_secret, token)
+    if employee_id is None:
+        raise ProblemError(400, "Bad Request", "this unsubscribe link is not valid")
+    context.preferences.set_fields(employee_id, {"email_enabled": False})
+    return {"employee_id": employee_id, "email_enabled": False}
+
+
+@blp.route("/unsubscribe", methods=["GET"])
+@blp.arguments(UnsubscribeQuerySchema, location="query")
+@blp.response(200, UnsubscribedSchema)
+def unsubscribe(query):
+    """The link in every email: turns email off for that person (the signed token is the credential)."""
+    return _unsubscribe(query["token"])
+
+
+@blp.route("/unsubscribe", methods=["POST"])
+@blp.arguments(UnsubscribeQuerySchema, location="query")
+@blp.response(200, UnsubscribedSchema)
+def unsubscribe_one_click(query):
+    """RFC 8058 one-click unsubscribe (List-Unsubscribe-Post)."""
+    return _unsubscribe(query["token"])
+
+
+@blp.route("/events/<event_id>/deliveries")
+@require("admin")
+@blp.response(200, DeliveryLogSchema)
+def delivery_log(event_id: str):
+    """Every delivery an event caused, with each attempt (admins)."""
+    docs = _context().deliveries.for_event(event_id)
+    items = []
+    for doc in docs:
+        items.append({**{k: doc.get(k) for k in DeliverySchema().fields}, "delivery_id": doc["_id"],
+                      "history": [{"at": h.get("at"), "outcome": h.get("outcome"), "error": h.get("error")}
+                                  for h in doc.get("history", [])]})
+    return {"items": items, "next": None}

@@ -1,0 +1,70 @@
+"""Jinja2 templates: one file per (language, category) with `subject`, `text` and `html` blocks.
+
+`templates/<lang>/<category>.j2`; the HTML block escapes (it sits in an autoescape block), the
+layouts `layout.txt.j2` / `layout.html.j2` add the footer with the unsubscribe link. A
+recipient gets the first of their languages that has a template for the category, else English.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, TemplateNotFound, select_autoescape
+from markupsafe import Markup
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+FALLBACK = "en"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    language: str
+    subject: str
+    text: str
+    html: str
+
+
+class TemplateRenderer:
+    def __init__(self, folder: Path = TEMPLATES):
+        self.env = Environment(
+            loader=FileSystemLoader(str(folder)),
+            autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False, default=False),
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+        self.folder = folder
+
+    def has(self, language: str, category: str) -> bool:
+        return (self.folder / language / f"{category}.j2").is_file()
+
+    def language_for(self, category: str, languages) -> str:
+        for language in languages or ():
+            if language and self.has(language, category):
+                return language
+        return FALLBACK
+
+    def render(self, category: str, languages, context: dict) -> Rendered:
+        language = self.language_for(category, languages)
+        try:
+            template = self.env.get_template(f"{language}/{category}.j2")
+        except TemplateNotFound:
+            raise LookupError(f"no template for category {category}") from None
+        values = {**context, "lang": language}
+        block_context = template.new_context(values)
+
+        def block(name: str) -> str:
+            return "".join(template.blocks[name](block_context)).strip()
+
+        subject = " ".join(block("subject").split())
+        text_body = block("text")
+        html_body = block("html")
+        layout_values = {**values, "subject": subject}
+        text = self.env.get_template(f"{language}/layout.txt.j2" if self.has_layout(language) else "en/layout.txt.j2").render(
+            body=text_body, **layout_values)
+        html = self.env.get_template(f"{language}/layout.html.j2" if self.has_layout(language) else "en/layout.html.j2").render(
+            body=Markup(html_body), **layout_values)
+        return Rendered(language=language, subject=subject, text=text, html=html)
+
+    def has_layout(self, language: str) -> bool:
+        return (self.folder / language / "layout.txt.j2").is_file() and (self.folder / language / "layout.html.j2").is_file()

@@ -1,0 +1,148 @@
+"""Who is told what: a pure function from one event (plus a few facts) to notification intents.
+
+The rules (issue 6):
+- `PairingProposed` -> mentor and mentee, with how to accept or decline.
+- `PairingActivated` -> both parties.
+- `PairingDeclined`, `PairingExpired` -> the mentee and the cohort's admins.
+- `MeetingScheduled`, `MeetingRescheduled` -> both parties, the `.ics` invite attached.
+- a reminder 24 hours before a meeting (built by the reminder job, see `reminder_intents`).
+- `MeetingHeld` -> both parties, asked for feedback.
+- `GoalsRevised` -> the mentor.
+- `PairingAtRisk` -> both parties and the cohort's admins.
+- `ReviewRequested` -> that person.
+- `KudosSent` -> the recipient.
+- `PairingEnded` -> the other party (both when an admin or the system ended it) and the admins.
+- a party left the company (`EmployeeTerminated`, or `PairingEnded` with reason
+  `participant_left`) -> the other party and the admins, once per pairing whichever of the two
+  events arrives first (both share the dedupe key `participant-left:<pairing_id>`).
+
+A cohort's admin is whoever created it (`CohortCreated.created_by`). Nobody known to have left
+the company is notified. One intent per (dedupe key, recipient): an admin who is also a party
+gets the party's message.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# category -> urgent? Urgent messages skip the daily digest.
+CATEGORIES: dict[str, bool] = {
+    "pairing_proposed": True,
+    "pairing_activated": False,
+    "pairing_declined": True,
+    "pairing_expired": True,
+    "meeting_scheduled": True,
+    "meeting_reminder": True,
+    "feedback_request": False,
+    "goals_revised": False,
+    "pairing_at_risk": True,
+    "review_due": False,
+    "kudos": False,
+    "pairing_ended": True,
+    "participant_left": True,
+}
+
+
+def is_urgent(category: str) -> bool:
+    return CATEGORIES.get(category, True)
+
+
+@dataclass(frozen=True)
+class Intent:
+    recipient_id: str
+    category: str
+    dedupe_key: str
+    role: str  # mentor | mentee | admin | recipient
+    context: dict = field(default_factory=dict)
+    attach_ics: bool = False
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What routing needs beyond the event itself, loaded by the application layer."""
+
+    cohort_admins: dict = field(default_factory=dict)  # cohort_id -> list of employee ids
+    terminated: frozenset = frozenset()  # employee ids known to have left the company
+    pairings_of_leaver: tuple = ()  # for EmployeeTerminated: open/active pairings of that person
+
+
+class _Builder:
+    def __init__(self, facts: Facts):
+        self.facts = facts
+        self.intents: list[Intent] = []
+        self._seen: set[tuple[str, str]] = set()
+
+    def add(self, recipient_id, category, dedupe_key, role, context, attach_ics=False):
+        if not recipient_id or recipient_id in self.facts.terminated:
+            return
+        key = (dedupe_key, recipient_id)
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        self.intents.append(Intent(recipient_id, category, dedupe_key, role, dict(context), attach_ics))
+
+    def parties(self, data, category, key, *, ics=False, only=("mentor", "mentee")):
+        for role in only:
+            me, other = data.get(f"{role}_id"), data.get("mentee_id" if role == "mentor" else "mentor_id")
+            self.add(me, category, key, role, {**data, "other_id": other}, ics)
+
+    def admins(self, data, category, key):
+        for admin in self.facts.cohort_admins.get(data.get("cohort_id"), []):
+            self.add(admin, category, key, "admin", dict(data))
+
+
+def _other_party(data: dict, who: str | None) -> tuple[str, ...]:
+    if who == data.get("mentor_id"):
+        return ("mentee",)
+    if who == data.get("mentee_id"):
+        return ("mentor",)
+    return ("mentor", "mentee")
+
+
+def route(event_type: str, event_id: str, data: dict, facts: Facts | None = None) -> list[Intent]:
+    """The intents one event causes; [] for events nobody is told about."""
+    b = _Builder(facts or Facts())
+    if event_type == "PairingProposed":
+        b.parties(data, "pairing_proposed", event_id)
+    elif event_type == "PairingActivated":
+        b.parties(data, "pairing_activated", event_id)
+    elif event_type in ("PairingDeclined", "PairingExpired"):
+        category = "pairing_declined" if event_type == "PairingDeclined" else "pairing_expired"
+        b.parties(data, category, event_id, only=("mentee",))
+        b.admins(data, category, event_id)
+    elif event_type in ("MeetingScheduled", "MeetingRescheduled"):
+        b.parties({**data, "rescheduled": event_type == "MeetingRescheduled"}, "meeting_scheduled", event_id, ics=True)
+    elif event_type == "MeetingHeld":
+        b.parties(data, "feedback_request", event_id)
+    elif event_type == "GoalsRevised":
+        b.parties(data, "goals_revised", event_id, only=("mentor",))
+    elif event_type == "PairingAtRisk":
+        b.parties(data, "pairing_at_risk", event_id)
+        b.admins(data, "pairing_at_risk", event_id)
+    elif event_type == "ReviewRequested":
+        b.add(data.get("employee_id"), "review_due", event_id, "recipient", data)
+    elif event_type == "KudosSent":
+        b.add(data.get("to_id"), "kudos", event_id, "recipient", data)
+    elif event_type == "PairingEnded":
+        if data.get("reason") == "participant_left":
+            key = f"participant-left:{data['pairing_id']}"
+            b.parties(data, "participant_left", key)
+            b.admins(data, "participant_left", key)
+        else:
+            b.parties(data, "pairing_ended", event_id, only=_other_party(data, data.get("ended_by")))
+            b.admins(data, "pairing_ended", event_id)
+    elif event_type == "EmployeeTerminated":
+        leaver = data["employee_id"]
+        for pairing in b.facts.pairings_of_leaver:
+            key = f"participant-left:{pairing['pairing_id']}"
+            context = {**pairing, "left_id": leaver}
+            b.parties(context, "participant_left", key, only=_other_party(pairing, leaver))
+            b.admins(context, "participant_left", key)
+    return b.intents
+
+
+def reminder_intents(meeting: dict, facts: Facts | None = None) -> list[Intent]:
+    """The 24-hours-before reminder of one scheduled meeting (dedupe: meeting and start time)."""
+    b = _Builder(facts or Facts())
+    key = f"reminder:{meeting['meeting_id']}:{meeting['starts_at']}"
+    b.parties(meeting, "meeting_reminder", key, ics=True)
+    return b.intents

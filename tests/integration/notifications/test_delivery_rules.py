@@ -1,0 +1,147 @@
+"""Retries with backoff, permanent failures, reminders, digest and unsubscribe, on real MongoDB, SMTP and
+webhook servers; events are fed straight into the projection's handlers (Kafka is covered in test_once)."""
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from urllib.parse import urlparse
+
+import pytest
+
+from shared.clock import ManualClock, parse_rfc3339, rfc3339, utcnow
+from services.notifications import bootstrap
+from services.notifications.api import create_app
+from tests.integration.notifications.servers import SmtpSink, WebhookSink, envelope, person
+from tests.integration.notifications.test_once import PAIRING, pairing_events, token
+
+pytestmark = pytest.mark.integration
+
+
+def feed(context, raw: dict, *, hris: bool = False):
+    decoded = bootstrap.registry().decode(json.dumps(raw).encode(), inbound_hris=hris)
+    context.projection.handlers()[decoded.event_type](decoded)
+    return decoded
+
+
+def outcome_events(context):
+    return [e for c in context.store.read_all() for e in c.events]
+
+
+def statuses(context, event_id):
+    return {(d["recipient_id"], d["channel"]): d["status"] for d in context.deliveries.for_event(event_id)}
+
+
+def kudos(to_id):
+    return envelope("KudosSent", {"kudos_id": f"K-{to_id}", "pairing_id": "P1", "cohort_id": "C1",
+                                  "from_id": "E1" if to_id == "M1" else "M1", "to_id": to_id},
+                    producer="feedback", aggregate_type="kudos", aggregate_id=f"K-{to_id}")
+
+
+def test_transient_failures_retry_with_backoff_and_permanent_ones_are_recorded(make_settings):
+    with SmtpSink() as smtp, WebhookSink() as hooks:
+        settings = make_settings("notifications", smtp_url=smtp.url,
+                                 extra={"NOTIFICATIONS_RETRY_BASE_S": "60", "NOTIFICATIONS_MAX_ATTEMPTS": "3"})
+        clock = ManualClock(utcnow())
+        context = bootstrap.build(settings, clock=clock)
+        context.ensure_indexes()
+        client = create_app(settings).test_client()
+        for who in ("M1", "E1"):
+            feed(context, person(who), hris=True)
+            assert client.put("/v1/me/preferences", headers=token(settings, who),
+                              json={"chat_webhook_url": hooks.url(f"/hooks/{who.lower()}")}).status_code == 200
+        smtp.replies = ["451 4.3.0 try again later"]
+        hooks.statuses = {"/hooks/m1": [503, 503], "/hooks/e1": [404]}
+
+        (proposed, _), _ = pairing_events()
+        feed(context, proposed)
+        event_id = proposed["event_id"]
+        assert statuses(context, event_id) == {("M1", "email"): "retry", ("M1", "chat"): "retry", ("M1", "inapp"): "sent",
+                                               ("E1", "email"): "sent", ("E1", "chat"): "failed", ("E1", "inapp"): "sent"}
+        assert [rcpts for rcpts, _ in smtp.messages] == [["e1@example.com"]]
+
+        assert context.notifier.process_queue() == 0  # not due yet
+        clock.advance(seconds=61)
+        context.notifier.process_queue()
+        assert len(smtp.to("m1@example.com")) == 1 and statuses(context, event_id)[("M1", "email")] == "sent"
+        assert statuses(context, event_id)[("M1", "chat")] == "retry"  # second 503: backoff doubles to 120 s
+        clock.advance(seconds=61)
+        assert context.notifier.process_queue() == 0
+        clock.advance(seconds=60)
+        context.notifier.process_queue()
+        assert statuses(context, event_id)[("M1", "chat")] == "sent" and len(hooks.at("/hooks/m1")) == 1
+
+        events = outcome_events(context)
+        failed = [e for e in events if e.event_type == "NotificationFailed"]
+        assert len(failed) == 1 and failed[0].data["recipient_id"] == "E1" and failed[0].data["channel"] == "chat"
+        assert failed[0].data["error"].startswith("webhook_404") and failed[0].data["source_event_id"] == event_id
+        assert sum(e.event_type == "NotificationSent" for e in events) == 5
+
+        log = client.get(f"/v1/events/{event_id}/deliveries", headers=token(settings, "A9", "admin")).get_json()
+        mentor_chat = next(d for d in log["items"] if d["recipient_id"] == "M1" and d["channel"] == "chat")
+        assert [h["outcome"] for h in mentor_chat["history"]] == ["retry", "retry", "sent"] and mentor_chat["attempts"] == 3
+
+
+def test_reminder_digest_unsubscribe_and_preference_validation(make_settings):
+    with SmtpSink() as smtp:
+        settings = make_settings("notifications", smtp_url=smtp.url)
+        clock = ManualClock(utcnow())
+        context = bootstrap.build(settings, clock=clock)
+        context.ensure_indexes()
+        client = create_app(settings).test_client()
+        for who in ("M1", "E1"):
+            feed(context, person(who), hris=True)
+
+        # the 24-hours-before reminder, once, from the periodic job
+        _, scheduled = pairing_events()
+        feed(context, scheduled)
+        assert len(smtp.messages) == 2
+        assert context.reminders.send_due() == 0
+        clock.set(parse_rfc3339(scheduled["data"]["starts_at"]) - timedelta(hours=23))
+        assert context.reminders.send_due() == 1
+        assert context.reminders.send_due() == 0
+        reminders = [m for _, m in smtp.messages if m["Subject"].startswith("Reminder: mentoring meeting")]
+        assert sorted(m["To"] for m in reminders) == ["Person E1 <e1@example.com>", "Person M1 <m1@example.com>"]
+        clock.set(utcnow())
+
+        # unsubscribe through the link in an email: no more email, the inbox still gets it
+        text = smtp.to("e1@example.com")[0].get_body(("plain",)).get_content()
+        link = urlparse(next(word for word in text.split() if "/v1/unsubscribe?token=" in word))
+        assert client.get(f"{link.path}?{link.query}").get_json() == {"employee_id": "E1", "email_enabled": False}
+        assert client.get("/v1/unsubscribe?token=E1.forged").status_code == 400
+        before = len(smtp.messages)
+        feed(context, kudos("E1"))
+        assert len(smtp.messages) == before
+        assert client.get("/v1/me/notifications", headers=token(settings, "E1")).get_json()["items"][0]["category"] == "kudos"
+
+        # daily digest: non-urgent messages wait for the digest hour, then go out as one email
+        assert client.put("/v1/me/preferences", headers=token(settings, "M1"),
+                          json={"digest": True, "digest_hour": 8}).status_code == 200
+        first, second = kudos("M1"), envelope("GoalsRevised", {**PAIRING, "revision": 1, "revised_by": "E1", "goals": [
+            {"goal_id": "G1", "title": "Public speaking", "status": "open", "target_date": None, "progress": 10}]},
+            producer="sessions", aggregate_type="pairing-goals", aggregate_id="P1")
+        feed(context, first)
+        feed(context, second)
+        assert len(smtp.messages) == before
+        context.notifier.process_queue()
+        assert len(smtp.messages) == before
+        clock.advance(hours=24)
+        context.notifier.process_queue()
+        digests = [m for m in smtp.to("m1@example.com") if m["Subject"].startswith("Your mentoring digest")]
+        assert len(digests) == 1 and digests[0]["Subject"] == "Your mentoring digest: 2 updates"
+        body = digests[0].get_body(("plain",)).get_content()
+        assert "Person E1 sent you kudos" in body and "Public speaking" in body
+        assert statuses(context, first["event_id"])[("M1", "email")] == "sent"
+
+        # validation and auth
+        bad = client.put("/v1/me/preferences", headers=token(settings, "M1"), json={"digest": True, "sms": True})
+        assert bad.status_code == 422 and "sms" in bad.get_json()["errors"]
+        assert bad.headers["Content-Type"].startswith("application/problem+json")
+        bad_quiet = client.put("/v1/me/preferences", headers=token(settings, "M1"),
+                               json={"quiet_hours": {"start": "25:00", "end": "07:00"}})
+        assert bad_quiet.status_code == 422 and "quiet_hours" in bad_quiet.get_json()["errors"]
+        bad_category = client.put("/v1/me/preferences", headers=token(settings, "M1"),
+                                  json={"channels": {"no_such_category": {"email": False}}})
+        assert bad_category.status_code == 422
+        assert client.get("/v1/me/notifications").status_code == 401
+        saved = client.get("/v1/me/preferences", headers=token(settings, "M1")).get_json()
+        assert saved["digest"] is True and saved["email_enabled"] is True

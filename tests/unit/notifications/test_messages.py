@@ -1,0 +1,63 @@
+"""Templates (language fallback, escaping, unsubscribe footer), the .ics invite, SMTP URLs, tokens."""
+from __future__ import annotations
+
+from services.notifications.adapters.channels import OutgoingMessage, SmtpConfig, build_email
+from services.notifications.adapters.templates import TemplateRenderer
+from services.notifications.application.links import unsubscribe_token, verify_unsubscribe_token
+from services.notifications.domain.ics import build_ics
+from services.notifications.domain.routing import CATEGORIES
+
+BASE = {"recipient_name": "Ada", "other_name": "Bob <b>", "role": "mentee", "reasons": ["Both speak German"],
+        "answer_by_local": "2026-01-03 10:00 CET", "accept_url": "https://app/p/1?action=accept",
+        "decline_url": "https://app/p/1?action=decline", "unsubscribe_url": "https://n/v1/unsubscribe?token=t"}
+
+
+def test_recipient_language_is_used_where_a_template_exists_else_english():
+    renderer = TemplateRenderer()
+    german = renderer.render("pairing_proposed", ["de", "en"], BASE)
+    assert german.language == "de" and german.subject.startswith("Ihr Mentoring-Vorschlag")
+    assert "Annehmen: https://app/p/1?action=accept" in german.text
+    fallback = renderer.render("kudos", ["de"], {**BASE, "from_name": "Bob", "kudos_url": "u"})
+    assert fallback.language == "en" and fallback.subject == "Bob sent you kudos"
+
+
+def test_every_category_has_an_english_template_with_unsubscribe_footer_and_html_is_escaped():
+    renderer = TemplateRenderer()
+    for category in CATEGORIES:
+        rendered = renderer.render(category, ["en"], BASE)
+        assert rendered.subject and "https://n/v1/unsubscribe?token=t" in rendered.text, category
+        assert 'href="https://n/v1/unsubscribe?token=t"' in rendered.html, category
+    html = renderer.render("pairing_proposed", ["en"], BASE).html
+    assert "Bob &lt;b&gt;" in html and "Bob <b>" not in html
+
+
+def test_ics_invite_from_the_meeting_event_data():
+    ics = build_ics({"meeting_id": "MT1", "starts_at": "2026-01-02T10:00:00Z", "duration_minutes": 45,
+                     "timezone": "Europe/Berlin"}, sequence=1, dtstamp="2026-01-01T09:00:00.000Z",
+                    attendees=[("Ada", "ada@example.com"), ("Bob", None)], organizer=("Ada", "ada@example.com"))
+    lines = ics.split("\r\n")
+    assert "UID:MT1@mentoring" in lines and "DTSTART:20260102T100000Z" in lines and "DTEND:20260102T104500Z" in lines
+    assert "SEQUENCE:1" in lines and "METHOD:REQUEST" in lines
+    assert any(line.startswith("ATTENDEE;CN=Ada") and line.endswith("mailto:ada@example.com") for line in lines)
+    assert sum(line.startswith("ATTENDEE") for line in lines) == 1
+
+
+def test_smtp_url_parsing_and_the_email_carries_unsubscribe_and_invite():
+    config = SmtpConfig.from_url("smtp://user%40x:p%3Ass@mail.example:2525?starttls=true&from=noreply@x.org")
+    assert (config.host, config.port, config.username, config.password, config.starttls, config.sender) == (
+        "mail.example", 2525, "user@x", "p:ss", True, "noreply@x.org")
+    assert SmtpConfig.from_url("smtps://mail.example").port == 465
+    mail = build_email(OutgoingMessage("nid", "E1", "meeting_scheduled", "Subj", "text", "<p>html</p>",
+                                       email="e@x.org", unsubscribe_url="https://u",
+                                       attachments=[("invite.ics", "text/calendar", "BEGIN:VCALENDAR\r\n")]), "s@x")
+    assert mail["List-Unsubscribe"] == "<https://u>" and mail["Message-ID"] == "<nid@mentoring.notifications>"
+    parts = {part.get_content_type() for part in mail.walk()}
+    assert {"text/plain", "text/html", "text/calendar"} <= parts
+
+
+def test_unsubscribe_tokens_are_signed():
+    token = unsubscribe_token("secret", "E42")
+    assert verify_unsubscribe_token("secret", token) == "E42"
+    assert verify_unsubscribe_token("other-secret", token) is None
+    assert verify_unsubscribe_token("secret", unsubscribe_token("secret", "E43").split(".")[0] + "." + token.split(".")[1]) is None
+    assert verify_unsubscribe_token("secret", "garbage") is None
