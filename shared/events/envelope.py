@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
@@ -62,6 +62,11 @@ class InboundHrisEnvelopeSchema(EnvelopeSchema):
     source = fields.String(load_default=None, allow_none=True)
 
 
+# Reused instances: building a Schema costs more than loading with it.
+_OUTBOUND = EnvelopeSchema()
+_INBOUND_HRIS = InboundHrisEnvelopeSchema()
+
+
 @dataclass(frozen=True)
 class Envelope:
     event_id: str
@@ -83,21 +88,19 @@ class Envelope:
         return json.dumps(self.to_dict(), separators=(",", ":"), sort_keys=True).encode("utf-8")
 
     def with_data(self, data: dict, schema_version: int) -> "Envelope":
-        values = self.to_dict()
-        values.update(data=data, schema_version=schema_version)
-        return Envelope(**values)
+        return replace(self, data=data, schema_version=schema_version)
 
     @classmethod
     def from_dict(cls, raw: dict) -> "Envelope":
         """Validate an outbound-shaped envelope; raises marshmallow.ValidationError."""
-        loaded = EnvelopeSchema().load(raw)
+        loaded = _OUTBOUND.load(raw)
         loaded["event_id"] = str(loaded["event_id"])
         return cls(**loaded)
 
     @classmethod
     def from_hris(cls, raw: dict) -> "Envelope":
         """Validate an inbound HRIS envelope and fill the fields an HRIS may omit."""
-        loaded = InboundHrisEnvelopeSchema().load(raw)
+        loaded = _INBOUND_HRIS.load(raw)
         event_id = str(loaded["event_id"])
         data = loaded["data"]
         employee_id = data.get("employee_id") if isinstance(data, dict) else None

@@ -55,6 +55,9 @@ class UnknownEventType:
 class EventRegistry:
     def __init__(self) -> None:
         self._schemas: dict[tuple[str, int], type[Schema]] = {}
+        # Building a marshmallow Schema deep-copies its fields: far dearer than a load. One
+        # instance per (type, version) serves every load and dump (they keep no per-call state).
+        self._instances: dict[tuple[str, int], Schema] = {}
         self._upcasters: dict[tuple[str, int], Upcaster] = {}
         self._current: dict[str, int] = {}
 
@@ -80,10 +83,12 @@ class EventRegistry:
 
     def validate_data(self, event_type: str, version: int, data: dict) -> dict:
         """Validate `data` against its schema; returns the serialisable (JSON) form."""
-        schema_cls = self._schemas.get((event_type, version))
-        if schema_cls is None:
-            raise UnknownSchemaVersion(f"{event_type} v{version} is not a known schema version")
-        schema = schema_cls()
+        schema = self._instances.get((event_type, version))
+        if schema is None:
+            schema_cls = self._schemas.get((event_type, version))
+            if schema_cls is None:
+                raise UnknownSchemaVersion(f"{event_type} v{version} is not a known schema version")
+            schema = self._instances.setdefault((event_type, version), schema_cls())
         try:
             loaded = schema.load(data)
         except ValidationError as exc:

@@ -84,11 +84,201 @@ def start_api(service: str, env: dict, tmp_path: Path) -> tuple[Process, str]:
         api_env, tmp_path / f"{service}-api.log",
     ).start()
     base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90  # a loaded 2-core machine can take a while to import and fork
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{base}/healthz", timeout=5).status_code == 200:
+                return process, base
+        except requests.RequestException:
+            time.sleep(0.2)
+    raise AssertionError(f"{service} API did not come up:\n{process.log()}")
+
+
+# -- a private Kafka + MongoDB for fault tests (scripts/devstack.py, own ports and state) -------
+
+def free_port_pair() -> int:
+    """A port p with p and p+1 both free (Kafka's listener and its KRaft controller)."""
+    for _ in range(50):
+        port = free_port()
+        try:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", port + 1))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no two consecutive free ports")
+
+
+class PrivateStack:
+    """A second Kafka and MongoDB-compatible server that a test may stop, start and wipe at will."""
+
+    def __init__(self, state_dir: Path):
+        self.state_dir = state_dir
+        self.kafka_port = free_port_pair()
+        self.mongo_port = free_port()
+        env = dict(os.environ, MENTORING_STATE=str(state_dir), DEVSTACK_KAFKA_PORT=str(self.kafka_port),
+                   DEVSTACK_MONGO_PORT=str(self.mongo_port))
+        env.pop("DEVSTACK_KAFKA_CONTROLLER_PORT", None)
+        env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+        env.pop("MONGO_URL", None)
+        self.env = env
+
+    @property
+    def kafka(self) -> str:
+        return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def mongo_url(self) -> str:
+        return f"mongodb://127.0.0.1:{self.mongo_port}/"
+
+    def run(self, command: str, timeout_s: float = 180) -> None:
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "devstack.py"), command], env=self.env,
+                       check=True, timeout=timeout_s, stdout=subprocess.DEVNULL)
+
+    def up(self) -> "PrivateStack":
+        self.run("up")
+        return self
+
+    def stop_kafka(self) -> None:
+        self.run("stop-kafka")
+
+    def start_kafka(self) -> None:
+        self.run("start-kafka")
+
+    def stop_mongo(self) -> None:
+        self.run("stop-mongo")
+
+    def start_mongo(self) -> None:
+        self.run("start-mongo")
+
+    def wipe(self) -> None:
+        self.run("wipe")
+
+
+# -- a real SMTP server, a real Prometheus (added for tests/e2e/test_journey.py) ---------------
+
+class SmtpSink:
+    """A real SMTP server (aiosmtpd) on a free loopback port; keeps every message it accepts.
+
+    `url` is what a notifications process takes as SMTP_URL. `messages()` returns the parsed
+    messages (email.message.EmailMessage) received so far.
+    """
+
+    def __init__(self):
+        import threading
+
+        self.port = free_port()
+        self._lock = threading.Lock()
+        self._messages: list = []
+        self._controller = None
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler hook
+        import email
+        import email.policy
+
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self._lock:
+            self._messages.append(message)
+        return "250 Message accepted for delivery"
+
+    def messages(self) -> list:
+        with self._lock:
+            return list(self._messages)
+
+    def start(self) -> "SmtpSink":
+        from aiosmtpd.controller import Controller
+
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+
+def start_prometheus(tmp_path: Path, jobs: dict[str, str], *, scrape_interval: str = "1s") -> tuple[Process, str]:
+    """Debian's `prometheus` scraping `jobs` (job name -> "host:port" serving /metrics).
+
+    Configuration and TSDB live in tmp_path; listens on a free loopback port. Returns the process
+    and its base URL once /-/ready answers.
+    """
+    import json
+    import shutil
+
+    binary = shutil.which("prometheus")
+    if binary is None:
+        raise AssertionError("prometheus is not installed (Debian package `prometheus`)")
+    port = free_port()
+    config = {
+        "global": {"scrape_interval": scrape_interval, "scrape_timeout": scrape_interval,
+                   "evaluation_interval": scrape_interval},
+        "scrape_configs": [{"job_name": job, "static_configs": [{"targets": [target]}]}
+                           for job, target in sorted(jobs.items())],
+    }
+    config_path = tmp_path / "prometheus.yml"
+    config_path.write_text(json.dumps(config, indent=2))  # JSON is YAML
+    process = Process(
+        [binary, f"--config.file={config_path}", f"--web.listen-address=127.0.0.1:{port}",
+         f"--storage.tsdb.path={tmp_path / 'prometheus-data'}"],
+        dict(os.environ), tmp_path / "prometheus.log",
+    ).start()
+    base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
+            if requests.get(f"{base}/-/ready", timeout=1).status_code == 200:
                 return process, base
         except requests.ConnectionError:
+            pass
+        if process.popen.poll() is not None:
+            break
+        time.sleep(0.2)
+    process.stop()
+    raise AssertionError(f"prometheus did not come up:\n{process.log()}")
+
+
+def prometheus_query(base: str, expr: str) -> list[dict]:
+    """The instant vector of a PromQL expression (a list of {metric, value})."""
+    response = requests.get(f"{base}/api/v1/query", params={"query": expr}, timeout=10)
+    response.raise_for_status()
+    body = response.json()
+    assert body["status"] == "success", body
+    return body["data"]["result"]
+
+
+def prometheus_value(base: str, expr: str) -> float | None:
+    """The single value of an expression (e.g. a sum), None if the vector is empty."""
+    result = prometheus_query(base, expr)
+    return float(result[0]["value"][1]) if result else None
+
+
+def start_api_patiently(service: str, env: dict, tmp_path: Path, timeout_s: float = 60) -> tuple[Process, str]:
+    """start_api for a loaded machine: a /healthz that answers slowly (read timeout) is retried,
+    not an error (start_api only retries refused connections)."""
+    port = free_port()
+    prom = tmp_path / f"prom-{service}-{port}"
+    prom.mkdir()
+    api_env = dict(env, PROMETHEUS_MULTIPROC_DIR=str(prom), WEB_CONCURRENCY="2")
+    process = Process(
+        [str(Path(sys.executable).with_name("gunicorn")), "-c", str(ROOT / "services" / "gunicorn_conf.py"),
+         "-b", f"127.0.0.1:{port}", f"services.{service}.api:create_app()"],
+        api_env, tmp_path / f"{service}-api.log",
+    ).start()
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{base}/healthz", timeout=5).status_code == 200:
+                return process, base
+        except (requests.ConnectionError, requests.Timeout):
             time.sleep(0.2)
+        if process.popen.poll() is not None:
+            break
+    process.stop()
     raise AssertionError(f"{service} API did not come up:\n{process.log()}")

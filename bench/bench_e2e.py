@@ -1,0 +1,134 @@
+"""End to end: a `MeetingHeld` command accepted by the sessions API to its effect visible in the
+feedback service's projection, at a fixed offered rate; beside the raw Kafka produce-to-consume
+latency at the same rate (the floor any event-driven path pays)."""
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from bench.harness import drop, isolated_settings, new_run, percentiles, seed_active_pairings
+from shared import topics
+from shared.http.auth import mint_token
+from shared.mongo import database_for
+from tests.e2e.processes import service_env, start_api, start_worker
+
+RATE_PER_S, SECONDS, PAIRINGS = 4, 20, 20
+
+
+def _raw_kafka_latency(settings, count: int) -> list[float]:
+    topic = topics.resolve(topics.NOTIFICATIONS + ".dlq", settings.kafka_topic_prefix)  # an idle topic of this run
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","), group_id=None,
+                             enable_auto_commit=False)
+    partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+    consumer.assign(partitions)
+    consumer.seek_to_end(*partitions)
+    for tp in partitions:
+        consumer.position(tp)
+    sent: dict[bytes, float] = {}
+    latencies: list[float] = []
+    done = threading.Event()
+
+    def consume():
+        while not done.is_set() and len(latencies) < count:
+            for batch in consumer.poll(timeout_ms=100).values():
+                for record in batch:
+                    latencies.append(time.perf_counter() - sent[record.value])
+
+    thread = threading.Thread(target=consume, daemon=True)
+    thread.start()
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","), acks="all", linger_ms=0)
+    for i in range(count):
+        value = uuid.uuid4().bytes
+        sent[value] = time.perf_counter()
+        producer.send(topic, value=value)
+        producer.flush()
+        time.sleep(1 / RATE_PER_S)
+    thread.join(timeout=30)
+    done.set()
+    producer.close()
+    consumer.close()
+    return latencies
+
+
+def run() -> list[dict]:
+    run_id = new_run()
+    sessions, feedback = isolated_settings("sessions", run_id), isolated_settings("feedback", run_id)
+    workdir = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
+    count = RATE_PER_S * SECONDS
+    seed_active_pairings(sessions, PAIRINGS)
+    sessions_env, feedback_env = service_env(sessions, workdir), service_env(feedback, workdir)
+    api, base = start_api("sessions", sessions_env, workdir)
+    processes = [api, start_worker("sessions", sessions_env, workdir), start_worker("feedback", feedback_env, workdir)]
+    headers = {"Authorization": f"Bearer {mint_token(sessions.jwt_secret, 'E000001', ['admin'])}"}
+    held_view = database_for(feedback)["fb_meetings"]
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # the sessions worker has projected the pairings once scheduling works
+            response = requests.post(f"{base}/v1/pairings/bench-p0/meetings", headers=headers, timeout=10,
+                                     json={"starts_at": "2030-06-01T10:00:00Z", "duration_minutes": 30})
+            if response.status_code == 201 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        meetings = []
+        for i in range(count):
+            response = requests.post(f"{base}/v1/pairings/bench-p{i % PAIRINGS}/meetings", headers=headers, timeout=30,
+                                     json={"starts_at": "2030-06-01T10:00:00Z", "duration_minutes": 30})
+            response.raise_for_status()
+            meetings.append(response.json()["meeting_id"])
+        accepted: dict[str, float] = {}
+        latencies: list[float] = []
+        lock = threading.Lock()
+
+        def complete(meeting_id: str) -> None:
+            response = requests.post(f"{base}/v1/meetings/{meeting_id}/complete", headers=headers, timeout=30,
+                                      json={"held_at": "2026-01-01T10:00:00Z"})
+            response.raise_for_status()
+            with lock:
+                accepted[meeting_id] = time.perf_counter()
+
+        def watch() -> None:
+            pending = set(meetings)
+            stop_at = time.monotonic() + SECONDS + 120
+            while pending and time.monotonic() < stop_at:
+                with lock:
+                    ready = [m for m in pending if m in accepted]
+                for meeting_id in ready:
+                    if held_view.find_one({"_id": meeting_id}, {"_id": 1}) is not None:
+                        latencies.append(time.perf_counter() - accepted[meeting_id])
+                        pending.discard(meeting_id)
+                time.sleep(0.005)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        with ThreadPoolExecutor(max_workers=8) as pool:  # open loop: a fixed offered rate
+            for meeting_id in meetings:
+                pool.submit(complete, meeting_id)
+                time.sleep(1 / RATE_PER_S)
+        watcher.join()
+        baseline = _raw_kafka_latency(sessions, count)
+    finally:
+        for process in processes:
+            process.stop()
+        drop(sessions, feedback)
+    ours, raw = percentiles(latencies), percentiles(baseline)
+    rows = []
+    for cut in ("p50", "p95", "p99"):
+        rows.append({"benchmark": f"MeetingHeld accepted -> visible in feedback, {cut}", "unit": "ms",
+                     "value": round(ours[cut] * 1000, 1) if ours[cut] is not None else None,
+                     "baseline": "raw Kafka produce->consume, same rate",
+                     "baseline_value": round(raw[cut] * 1000, 1) if raw[cut] is not None else None,
+                     "ratio": round(ours[cut] / raw[cut], 2) if ours[cut] and raw[cut] else None,
+                     "note": f"{RATE_PER_S}/s offered for {SECONDS}s; {ours['n']}/{count} observed"})
+    return rows
+
+
+if __name__ == "__main__":
+    for row in run():
+        print(row)

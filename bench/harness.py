@@ -1,0 +1,72 @@
+"""What the service benchmarks share: isolated settings, seeded pairings, latency statistics."""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import uuid
+from dataclasses import replace
+
+from kafka import KafkaProducer
+
+from shared import topics
+from shared.clock import utcnow
+from shared.config import Settings
+from shared.events.envelope import new_event
+from shared.kafka import ensure_topics
+from shared.mongo import client_for
+
+
+def isolated_settings(service: str, run: str) -> Settings:
+    os.environ.setdefault("JWT_SECRET", "benchmark-secret-0123456789abcdef0123456789")
+    base = Settings.from_env(service)
+    return replace(base, service_name=service, mongo_database=f"bench_{run}_{service}", kafka_topic_prefix=f"bench{run}.")
+
+
+def new_run() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+def drop(*settings: Settings) -> None:
+    for s in settings:
+        client_for(s.mongo_url).drop_database(s.database)
+
+
+def seed_active_pairings(settings: Settings, count: int, cohort_id: str = "bench-cohort") -> list[dict]:
+    """Publish, as the matching service would, a cohort and `count` active pairings."""
+    ensure_topics(settings)
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","))
+    topic = topics.resolve(topics.MATCHING, settings.kafka_topic_prefix)
+    now = utcnow()
+
+    def send(event):
+        producer.send(topic, key=event.aggregate_id.encode(), value=event.to_json())
+
+    send(new_event(event_type="CohortCreated", schema_version=1, producer="matching", aggregate_type="cohort",
+                   aggregate_id=cohort_id, aggregate_version=1, correlation_id="bench", causation_id=None,
+                   data={"cohort_id": cohort_id, "program_id": "bench-program", "name": "Bench", "starts_on": "2026-01-01",
+                         "ends_on": "2027-12-31", "status": "active", "meeting_cadence_days": 14,
+                         "answer_deadline_days": 7, "rules": {}, "created_by": "E000001"}))
+    pairings = []
+    for i in range(count):
+        pairing = {"pairing_id": f"bench-p{i}", "cohort_id": cohort_id, "mentor_id": f"E{100000 + i}",
+                   "mentee_id": f"E{200000 + i}"}
+        send(new_event(event_type="PairingProposed", schema_version=1, producer="matching", aggregate_type="pairing",
+                       aggregate_id=pairing["pairing_id"], aggregate_version=1, correlation_id="bench", causation_id=None,
+                       data={**pairing, "score": 0.8, "reasons": ["bench"], "proposed_by": "algorithm",
+                             "matching_run_id": None, "answer_by": "2030-01-01T00:00:00.000Z"}))
+        send(new_event(event_type="PairingActivated", schema_version=1, producer="matching", aggregate_type="pairing",
+                       aggregate_id=pairing["pairing_id"], aggregate_version=2, correlation_id="bench", causation_id=None,
+                       data={**pairing, "activated_at": json.loads(json.dumps(now.strftime("%Y-%m-%dT%H:%M:%S.000Z")))}))
+        pairings.append(pairing)
+    producer.flush()
+    producer.close()
+    return pairings
+
+
+def percentiles(samples: list[float]) -> dict:
+    ordered = sorted(samples)
+    if not ordered:
+        return {"p50": None, "p95": None, "p99": None, "n": 0}
+    cuts = statistics.quantiles(ordered, n=100, method="inclusive") if len(ordered) > 1 else [ordered[0]] * 99
+    return {"p50": cuts[49], "p95": cuts[94], "p99": cuts[98], "n": len(ordered)}
