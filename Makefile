@@ -45,6 +45,7 @@ test-unit: install
 	$(PY) -m pytest tests/unit
 
 bench: up  ## benchmarks, each printed as a ratio against a baseline measured in the same run
+	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 	$(PY) -m bench
 
 dev-token: install  ## make dev-token SUB=E000001 ROLES="admin participant"

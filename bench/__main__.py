@@ -9,7 +9,7 @@ import json
 import os
 from pathlib import Path
 
-from bench import bench_backbone, bench_matching
+from bench import bench_backbone, bench_e2e, bench_http, bench_matching, bench_rebuild
 
 ROOT = Path(__file__).resolve().parents[1]
 ORG = Path(os.environ.get("ORG_DATA", ROOT.parent / "shared" / "data" / "org-20k"))
@@ -19,14 +19,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "summary.json"))
     parser.add_argument("--hris-limit", type=int, default=None, help="ingest only the first N HRIS records")
+    parser.add_argument("--only", nargs="*", default=None,
+                        help="run only these: store ingest matching http e2e rebuild")
     args = parser.parse_args()
+    wanted = set(args.only or ["store", "ingest", "matching", "http", "e2e", "rebuild"])
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
-    rows += bench_backbone.bench_event_store()
-    rows += bench_backbone.bench_hris_ingest(ORG / "hris-employees.jsonl", limit=args.hris_limit)
-    matching = bench_matching.run(str(out.parent / "matching.json"))
-    rows += _matching_rows(matching)
+    if "store" in wanted:
+        rows += bench_backbone.bench_event_store()
+    if "ingest" in wanted:
+        rows += bench_backbone.bench_hris_ingest(ORG / "hris-employees.jsonl", limit=args.hris_limit)
+    if "matching" in wanted:
+        rows += _matching_rows(bench_matching.run(str(out.parent / "matching.json"), data_dir=ORG))
+    if "http" in wanted:
+        rows += bench_http.run()
+    if "e2e" in wanted:
+        rows += bench_e2e.run()
+    if "rebuild" in wanted:
+        rows += bench_rebuild.run()
     out.write_text(json.dumps(rows, indent=2))
     _print(rows)
     print(f"\nwritten to {out}")
@@ -55,6 +66,9 @@ def _print(rows: list[dict]) -> None:
     for row in rows:
         print(f"{row['benchmark'][:58]:58} {row['value']!s:>12} {row['unit']:>9}   {row['baseline'][:38]:38} "
               f"{row['baseline_value']!s:>12} {row['ratio']!s:>8}")
+    notes = [f"- {row['benchmark']}: {row['note']}" for row in rows if row.get("note")]
+    if notes:
+        print("\n" + "\n".join(notes))
 
 
 if __name__ == "__main__":

@@ -69,17 +69,15 @@ def run() -> list[dict]:
     headers = {"Authorization": f"Bearer {mint_token(sessions.jwt_secret, 'E000001', ['admin'])}"}
     held_view = database_for(feedback)["fb_meetings"]
     try:
-        deadline = time.monotonic() + 120
-        while True:  # the sessions worker has projected the pairings once scheduling works
-            response = requests.post(f"{base}/v1/pairings/bench-p0/meetings", headers=headers, timeout=10,
-                                     json={"starts_at": "2030-06-01T10:00:00Z", "duration_minutes": 30})
-            if response.status_code == 201 or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
         meetings = []
+        deadline = time.monotonic() + 120
         for i in range(count):
-            response = requests.post(f"{base}/v1/pairings/bench-p{i % PAIRINGS}/meetings", headers=headers, timeout=30,
-                                     json={"starts_at": "2030-06-01T10:00:00Z", "duration_minutes": 30})
+            while True:  # 404 until the sessions worker has projected that pairing
+                response = requests.post(f"{base}/v1/pairings/bench-p{i % PAIRINGS}/meetings", headers=headers,
+                                         timeout=30, json={"starts_at": "2030-06-01T10:00:00Z", "duration_minutes": 30})
+                if response.status_code != 404 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
             response.raise_for_status()
             meetings.append(response.json()["meeting_id"])
         accepted: dict[str, float] = {}
