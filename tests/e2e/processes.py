@@ -91,6 +91,7 @@ def start_api(service: str, env: dict, tmp_path: Path) -> tuple[Process, str]:
                 return process, base
         except requests.RequestException:
             time.sleep(0.2)
+    process.stop()
     raise AssertionError(f"{service} API did not come up:\n{process.log()}")
 
 
@@ -280,5 +281,6 @@ def start_api_patiently(service: str, env: dict, tmp_path: Path, timeout_s: floa
             time.sleep(0.2)
         if process.popen.poll() is not None:
             break
+    process.stop()
     process.stop()
     raise AssertionError(f"{service} API did not come up:\n{process.log()}")
