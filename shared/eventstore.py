@@ -20,6 +20,8 @@ again, so no commit can ever appear behind the relay's cursor.
 """
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
@@ -66,12 +68,17 @@ class Commit:
 
 
 class EventStore:
-    def __init__(self, database, *, max_position_retries: int = 20):
+    def __init__(self, database, *, max_position_retries: int = 20, cached_streams: int = 2048):
         self.db = database
         self.commits = database[COMMITS]
         self.streams = database[STREAMS]
         self.counters = database[COUNTERS]
         self.max_position_retries = max_position_retries
+        # Streams only ever grow, so a prefix read once stays true: `load` keeps the last
+        # `cached_streams` streams it read and fetches only the commits written since.
+        self._prefixes: OrderedDict[str, tuple[int, tuple[Envelope, ...]]] = OrderedDict()
+        self._prefix_limit = cached_streams
+        self._prefix_lock = threading.Lock()
 
     def ensure_indexes(self) -> None:
         self.commits.create_index(
@@ -157,8 +164,9 @@ class EventStore:
     # -- reading -----------------------------------------------------------------------------
 
     def load(self, stream_id: str) -> LoadedStream:
-        events: list[Envelope] = []
-        version = 0
+        with self._prefix_lock:
+            version, known = self._prefixes.get(stream_id, (0, ()))
+        events: list[Envelope] = list(known)
         while True:
             pointer = self.streams.find_one({"_id": stream_key(stream_id, version + 1)})
             if pointer is None:
@@ -168,6 +176,12 @@ class EventStore:
                 break
             events.extend(Envelope(**raw) for raw in commit["events"])
             version = commit["last_version"]
+        if version:
+            with self._prefix_lock:
+                self._prefixes[stream_id] = (version, tuple(events))
+                self._prefixes.move_to_end(stream_id)
+                while len(self._prefixes) > self._prefix_limit:
+                    self._prefixes.popitem(last=False)
         return LoadedStream(stream_id=stream_id, version=version, events=events)
 
     def commit_at(self, position: int) -> dict | None:

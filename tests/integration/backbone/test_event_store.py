@@ -124,3 +124,15 @@ def test_only_the_lease_holder_publishes(store):
     assert not second.lease.acquire()
     first.lease.release()
     assert second.lease.acquire()
+
+
+def test_a_cached_stream_still_sees_what_other_processes_appended(store):
+    settings, store = store
+    other_process = EventStore(database_for(settings))
+    store.append("long", 0, _events("long", 1, 2))
+    assert store.load("long").version == 2  # now cached in this instance
+    other_process.append("long", 2, _events("long", 3, 1))
+    loaded = store.load("long")
+    assert loaded.version == 3 and [e.data["n"] for e in loaded.events] == [1, 2, 3]
+    with pytest.raises(ConcurrencyError):
+        store.append("long", 2, _events("long", 3, 1))
