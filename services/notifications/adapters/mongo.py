@@ -12,6 +12,7 @@ import json
 from datetime import datetime
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.errors import BulkWriteError
 
 from shared.clock import parse_rfc3339
 
@@ -50,6 +51,19 @@ class Directory:
 
     def put_person(self, doc: dict) -> None:
         self.people.find_one_and_replace({"_id": doc["_id"]}, doc, upsert=True)
+
+    def insert_new_people(self, docs: list[dict]) -> set[str]:
+        """Insert people in one round trip; returns the ids that already existed."""
+        if not docs:
+            return set()
+        try:
+            self.people.insert_many(docs, ordered=False)
+            return set()
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(error.get("code") != 11000 for error in errors):
+                raise
+            return {docs[error["index"]]["_id"] for error in errors}
 
     # cohorts
     def admins_of(self, cohort_id: str) -> list[str]:

@@ -63,15 +63,35 @@ class NotificationsProjection(Projection):
 
     # -- directory -----------------------------------------------------------------------------
 
+    batchable = frozenset({"EmployeeUpserted"})
+
+    @staticmethod
+    def _person(doc: dict, data: dict, stamp) -> dict:
+        doc.update(email=data.get("email"), display_name=data.get("display_name"), timezone=data.get("timezone"),
+                   languages=data.get("languages") or [], status="active", stamp=stamp)
+        return doc
+
+    def apply_batch(self, envelopes: list[Envelope]) -> None:
+        """A run of upserts (the org load): people seen for the first time are inserted in one round
+        trip with their newest record; people already known take the records one by one."""
+        newest: dict = {}
+        for envelope in envelopes:
+            employee_id, stamp = envelope.data["employee_id"], stamp_of(envelope.occurred_at, envelope.event_id)
+            if employee_id not in newest or stamp > newest[employee_id][0]:
+                newest[employee_id] = (stamp, envelope)
+        existing = self.directory.insert_new_people(
+            [self._person({"_id": employee_id}, envelope.data, stamp) for employee_id, (stamp, envelope) in newest.items()])
+        for envelope in envelopes:
+            if envelope.data["employee_id"] in existing:
+                self.employee_upserted(envelope)
+
     def employee_upserted(self, envelope: Envelope) -> None:
         data = envelope.data
         stamp = stamp_of(envelope.occurred_at, envelope.event_id)
         doc = self.directory.person(data["employee_id"]) or {"_id": data["employee_id"]}
         if doc.get("stamp") is not None and stamp <= doc["stamp"]:
             return
-        doc.update(email=data.get("email"), display_name=data.get("display_name"), timezone=data.get("timezone"),
-                   languages=data.get("languages") or [], status="active", stamp=stamp)
-        self.directory.put_person(doc)
+        self.directory.put_person(self._person(doc, data, stamp))
 
     def employee_terminated(self, envelope: Envelope) -> None:
         leaver = envelope.data["employee_id"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pymongo import ASCENDING
+from pymongo.errors import BulkWriteError
 
 from shared.clock import parse_rfc3339, rfc3339
 from services.sessions.domain.meetings import Meeting
@@ -25,6 +26,19 @@ class ParticipantsRepository:
 
     def put(self, doc: dict) -> None:
         self.collection.find_one_and_replace({"_id": doc["_id"]}, doc, upsert=True)
+
+    def insert_new(self, docs: list[dict]) -> set[str]:
+        """Insert documents in one round trip; returns the ids that already existed."""
+        if not docs:
+            return set()
+        try:
+            self.collection.insert_many(docs, ordered=False)
+            return set()
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(error.get("code") != 11000 for error in errors):
+                raise
+            return {docs[error["index"]]["_id"] for error in errors}
 
     def drop(self) -> None:
         self.collection.drop()

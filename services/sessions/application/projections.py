@@ -15,6 +15,7 @@ from shared import topics
 from shared.clock import parse_rfc3339
 from shared.consumer import Projection
 from shared.events.envelope import Envelope
+from shared.metrics import PAIRINGS_ACTIVE
 from services.sessions.adapters.repositories import PairingsRepository, ParticipantsRepository
 
 PAIRING_STATUS = {
@@ -38,11 +39,34 @@ class ParticipantsProjection(Projection):
     def __init__(self, repository: ParticipantsRepository):
         self.repository = repository
 
+    batchable = frozenset({"EmployeeUpserted"})
+
     def handlers(self):
         return {"EmployeeUpserted": self.upserted, "EmployeeTerminated": self.terminated}
 
     def reset(self) -> None:
         self.repository.drop()
+
+    @staticmethod
+    def _profile(doc: dict, envelope: Envelope, stamp: list) -> dict:
+        data = envelope.data
+        doc.update(display_name=data.get("display_name"), email=data.get("email"), timezone=data.get("timezone"),
+                   status="active", stamp=stamp)
+        return doc
+
+    def apply_batch(self, envelopes: list[Envelope]) -> None:
+        """A run of upserts (the org load): people seen for the first time are inserted in one round
+        trip with their newest record; people already stored take the records one by one."""
+        newest: dict[str, tuple[list, Envelope]] = {}
+        for envelope in envelopes:
+            employee_id, stamp = envelope.data["employee_id"], _stamp(envelope)
+            if employee_id not in newest or stamp > newest[employee_id][0]:
+                newest[employee_id] = (stamp, envelope)
+        existing = self.repository.insert_new(
+            [self._profile({"_id": employee_id}, envelope, stamp) for employee_id, (stamp, envelope) in newest.items()])
+        for envelope in envelopes:
+            if envelope.data["employee_id"] in existing:
+                self.upserted(envelope)
 
     def upserted(self, envelope: Envelope) -> None:
         data = envelope.data
@@ -50,9 +74,7 @@ class ParticipantsProjection(Projection):
         doc = self.repository.get(data["employee_id"]) or {"_id": data["employee_id"]}
         if doc.get("stamp") is not None and stamp <= doc["stamp"]:
             return
-        doc.update(display_name=data.get("display_name"), email=data.get("email"), timezone=data.get("timezone"),
-                   status="active", stamp=stamp)
-        self.repository.put(doc)
+        self.repository.put(self._profile(doc, envelope, stamp))
 
     def terminated(self, envelope: Envelope) -> None:
         stamp = _stamp(envelope)
@@ -94,6 +116,7 @@ class PairingsProjection(Projection):
         if doc is not None and doc.get("version", 0) >= envelope.aggregate_version:
             return  # already applied (redelivery or replay)
         doc = doc or {"_id": data["pairing_id"], "status": "proposed", "activated_at": None, "ended_at": None}
+        was_active = doc["status"] == "active"
         doc.update(cohort_id=data["cohort_id"], mentor_id=data["mentor_id"], mentee_id=data["mentee_id"],
                    version=envelope.aggregate_version)
         status = PAIRING_STATUS[envelope.event_type]
@@ -106,3 +129,6 @@ class PairingsProjection(Projection):
             if self.on_pairing_ended is not None:
                 self.on_pairing_ended(envelope)
         self.repository.put(doc)
+        if was_active != (doc["status"] == "active"):  # the gauge moves now, not at the next risk check
+            active = sum(1 for p in self.repository.of_cohort(data["cohort_id"]) if p.is_active)
+            PAIRINGS_ACTIVE.labels(data["cohort_id"]).set(active)
