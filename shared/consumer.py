@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from shared import topics
@@ -194,6 +195,7 @@ class ConsumerRunner:
         backoff = 0.5
         try:
             while not self._stop.is_set():
+                batches = {}
                 try:
                     batches = consumer.poll(timeout_ms=500)
                     for tp, records in batches.items():
@@ -203,7 +205,14 @@ class ConsumerRunner:
                     self._report_lag(consumer)
                     backoff = 0.5
                 except TRANSIENT_ERRORS as exc:
+                    self._rewind_polled(consumer, batches)
                     log.warning("consumer %s: MongoDB unavailable, retrying in %.1fs: %s", self.group_id, backoff, exc)
+                    self._stop.wait(backoff)
+                    backoff = min(backoff * 2, 10)
+                except KafkaError as exc:
+                    # Kafka down or restarting (a commit, a dead-letter send): never crash the worker.
+                    self._rewind_polled(consumer, batches)
+                    log.warning("consumer %s: Kafka unavailable, retrying in %.1fs: %s", self.group_id, backoff, exc)
                     self._stop.wait(backoff)
                     backoff = min(backoff * 2, 10)
         finally:
@@ -211,6 +220,21 @@ class ConsumerRunner:
 
     def stop(self) -> None:
         self._stop.set()
+
+    @staticmethod
+    def _rewind_polled(consumer, batches) -> None:
+        """After a failure mid-poll, read every polled partition again from its first polled record.
+
+        poll() has already moved the positions past those records; without this, a partition whose
+        records were not (all) applied would be skipped. Records already applied are below the
+        watermark and are skipped on the second read.
+        """
+        for tp, records in batches.items():
+            if records:
+                try:
+                    consumer.seek(tp, records[0].offset)
+                except Exception:  # noqa: BLE001 - partition no longer assigned: its next owner reads it
+                    pass
 
     def _process_partition(self, consumer, tp: TopicPartition, records, *, commit: bool) -> None:
         contract_topic = self._physical_to_contract[tp.topic]

@@ -23,6 +23,7 @@ import time
 import uuid
 from datetime import timedelta
 
+from kafka import KafkaProducer
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
@@ -30,6 +31,7 @@ from shared import topics
 from shared.clock import SystemClock
 from shared.config import Settings
 from shared.eventstore import EventStore
+from shared.kafka import make_producer
 from shared.metrics import EVENTS_PUBLISHED, RELAY_BACKLOG
 from shared.mongo import TRANSIENT_ERRORS
 
@@ -83,10 +85,18 @@ class EventRelay:
         topic: str | None = None,
         batch_size: int = 500,
         clock=None,
+        producer_factory=None,
     ):
         self.settings = settings
         self.store = store
         self.producer = producer
+        # A KafkaProducer whose sends failed across a broker restart can stay stuck for good
+        # (kafka-python: expired batches of an idempotent producer are never retried, every
+        # later flush times out). After a failed publish the relay starts over with a new one.
+        if producer_factory is None and isinstance(producer, KafkaProducer):
+            producer_factory = lambda: make_producer(settings)  # noqa: E731
+        self.producer_factory = producer_factory
+        self._owns_producer = False
         contract_topic = topic or topics.BY_PRODUCER[settings.service_name]
         self.topic = topics.resolve(contract_topic, settings.kafka_topic_prefix)
         self.contract_topic = contract_topic
@@ -186,6 +196,7 @@ class EventRelay:
                 backoff = min(backoff * 2, 10)
             except Exception as exc:  # noqa: BLE001 - Kafka down or any other fault: retry, never skip
                 log.warning("relay: publish failed, retrying in %.1fs: %s", backoff, exc)
+                self._renew_producer()
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 10)
         try:
@@ -195,6 +206,24 @@ class EventRelay:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def _renew_producer(self) -> None:
+        """Replace the producer after a failed publish (the cursor has not moved: nothing is skipped)."""
+        if self.producer_factory is None:
+            return
+        try:
+            fresh = self.producer_factory()
+        except Exception as exc:  # noqa: BLE001 - Kafka still down: keep the old one, try again next time
+            log.warning("relay: could not create a new producer yet: %s", exc)
+            return
+        old, self.producer = self.producer, fresh
+        if self._owns_producer:  # the one passed in may be shared (dead letters): never close that
+            try:
+                old.close(timeout=0)
+            except Exception:  # noqa: BLE001
+                pass
+        self._owns_producer = True
+        log.info("relay: replaced its Kafka producer after a failed publish")
 
 
 def _json(event: dict) -> bytes:
