@@ -11,7 +11,9 @@ from __future__ import annotations
 import threading
 
 from pymongo import MongoClient
-from pymongo.errors import AutoReconnect, ConnectionFailure, NetworkTimeout, NotPrimaryError, ServerSelectionTimeoutError
+from pymongo.errors import (
+    AutoReconnect, BulkWriteError, ConnectionFailure, NetworkTimeout, NotPrimaryError, ServerSelectionTimeoutError,
+)
 
 from shared.config import Settings
 
@@ -57,3 +59,21 @@ def ping(database) -> bool:
         return True
     except Exception:  # noqa: BLE001 - readiness only reports, never raises
         return False
+
+
+def insert_new(collection, docs: list[dict]) -> set[str]:
+    """Insert documents in one round trip; returns the `_id`s that already existed.
+
+    The fast path of projections fed by bulk loads: first sightings are inserted together, and
+    the caller applies records for the returned ids one by one against what is stored.
+    """
+    if not docs:
+        return set()
+    try:
+        collection.insert_many(docs, ordered=False)
+        return set()
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(error.get("code") != 11000 for error in errors):
+            raise
+        return {docs[error["index"]]["_id"] for error in errors}

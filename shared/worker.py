@@ -16,6 +16,8 @@ from prometheus_client import start_http_server
 
 from shared.config import Settings
 from shared.consumer import ConsumerRunner
+from shared.kafka import ensure_topics, make_producer
+from shared.relay import EventRelay
 
 log = logging.getLogger(__name__)
 
@@ -93,3 +95,35 @@ def serve(worker: Worker) -> None:
     log.info("%s worker started", settings.service_name)
     worker.run_forever()
     log.info("%s worker stopped", settings.service_name)
+
+
+def consumer_for(context, *, group_id: str, registry, producer=None) -> ConsumerRunner:
+    """A service's consumer runner over its context's projections (also what `rebuild` replays with).
+
+    `context` is a service's wiring (bootstrap.build): settings, database, projections().
+    """
+    return ConsumerRunner(
+        context.settings,
+        group_id=group_id,
+        projections=context.projections(),
+        registry=registry,
+        database=context.database,
+        producer=producer or make_producer(context.settings),
+    )
+
+
+def service_worker(context, build_consumer, jobs=()) -> Worker:
+    """The standard worker of a service: topics and indexes ensured, consumer, relay, periodic jobs.
+
+    The relay and the consumer share one producer (the relay replaces its own after failures).
+    """
+    settings = context.settings
+    ensure_topics(settings)
+    context.ensure_indexes()
+    producer = make_producer(settings)
+    return Worker(
+        settings=settings,
+        consumer=build_consumer(settings, producer, context=context),
+        relay=EventRelay(settings, context.store, producer),
+        jobs=list(jobs),
+    )

@@ -4,25 +4,16 @@ from __future__ import annotations
 
 from shared.config import Settings
 from shared.consumer import ConsumerRunner
-from shared.kafka import ensure_topics, make_producer
-from shared.relay import EventRelay
-from shared.worker import PeriodicJob, Worker, serve
+from shared.worker import PeriodicJob, Worker, consumer_for, serve, service_worker
 from services.feedback import bootstrap
 
 SCHEDULE_INTERVAL_S = 300.0
 
 
-def build_consumer(settings: Settings | None = None, producer=None, clock=None) -> ConsumerRunner:
+def build_consumer(settings: Settings | None = None, producer=None, clock=None, context=None) -> ConsumerRunner:
     """The consumer group's runner; also what `python -m shared.cli rebuild feedback` replays with."""
-    context = bootstrap.build(settings, clock)
-    return ConsumerRunner(
-        context.settings,
-        group_id=bootstrap.CONSUMER_GROUP,
-        projections=context.projections(),
-        registry=bootstrap.registry(),
-        database=context.database,
-        producer=producer or make_producer(context.settings),
-    )
+    context = context or bootstrap.build(settings, clock)
+    return consumer_for(context, group_id=bootstrap.CONSUMER_GROUP, registry=bootstrap.registry(), producer=producer)
 
 
 def jobs(context: bootstrap.FeedbackContext) -> list[PeriodicJob]:
@@ -34,13 +25,7 @@ def jobs(context: bootstrap.FeedbackContext) -> list[PeriodicJob]:
 
 def build_worker(settings: Settings | None = None) -> Worker:
     context = bootstrap.build(settings)
-    settings = context.settings
-    ensure_topics(settings)
-    context.ensure_indexes()
-    producer = make_producer(settings)
-    consumer = build_consumer(settings, producer)
-    relay = EventRelay(settings, context.store, producer)
-    return Worker(settings=settings, consumer=consumer, relay=relay, jobs=jobs(context))
+    return service_worker(context, build_consumer, jobs=jobs(context))
 
 
 def main() -> None:

@@ -3,23 +3,14 @@ from __future__ import annotations
 
 from shared.config import Settings
 from shared.consumer import ConsumerRunner
-from shared.kafka import ensure_topics, make_producer
-from shared.relay import EventRelay
-from shared.worker import PeriodicJob, Worker, serve
+from shared.worker import PeriodicJob, Worker, consumer_for, serve, service_worker
 from services.matching import bootstrap
 
 
 def build_consumer(settings: Settings | None = None, producer=None, context=None) -> ConsumerRunner:
     """The consumer group's runner; also what `python -m shared.cli rebuild matching` replays with."""
     context = context or bootstrap.build(settings)
-    return ConsumerRunner(
-        context.settings,
-        group_id=bootstrap.CONSUMER_GROUP,
-        projections=context.projections(),
-        registry=bootstrap.registry(),
-        database=context.database,
-        producer=producer or make_producer(context.settings),
-    )
+    return consumer_for(context, group_id=bootstrap.CONSUMER_GROUP, registry=bootstrap.registry(), producer=producer)
 
 
 def expiry_job(context) -> PeriodicJob:
@@ -29,13 +20,7 @@ def expiry_job(context) -> PeriodicJob:
 
 def build_worker(settings: Settings | None = None) -> Worker:
     context = bootstrap.build(settings)
-    settings = context.settings
-    ensure_topics(settings)
-    context.ensure_indexes()
-    producer = make_producer(settings)
-    consumer = build_consumer(settings, producer, context=context)
-    relay = EventRelay(settings, context.store, producer)
-    return Worker(settings=settings, consumer=consumer, relay=relay, jobs=[expiry_job(context)])
+    return service_worker(context, build_consumer, jobs=[expiry_job(context)])
 
 
 def main() -> None:

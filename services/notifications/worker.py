@@ -7,9 +7,7 @@ from __future__ import annotations
 
 from shared.config import Settings
 from shared.consumer import ConsumerRunner
-from shared.kafka import ensure_topics, make_producer
-from shared.relay import EventRelay
-from shared.worker import PeriodicJob, Worker, serve
+from shared.worker import PeriodicJob, Worker, consumer_for, serve, service_worker
 from services.notifications import bootstrap
 
 
@@ -17,14 +15,7 @@ def build_consumer(settings: Settings | None = None, producer=None, *, context=N
                    group_id: str = bootstrap.CONSUMER_GROUP) -> ConsumerRunner:
     """The consumer group's runner; also what `python -m shared.cli rebuild notifications` replays with."""
     context = context or bootstrap.build(settings)
-    return ConsumerRunner(
-        context.settings,
-        group_id=group_id,
-        projections=context.projections(),
-        registry=bootstrap.registry(),
-        database=context.database,
-        producer=producer or make_producer(context.settings),
-    )
+    return consumer_for(context, group_id=group_id, registry=bootstrap.registry(), producer=producer)
 
 
 def jobs(context) -> list[PeriodicJob]:
@@ -36,13 +27,7 @@ def jobs(context) -> list[PeriodicJob]:
 
 def build_worker(settings: Settings | None = None) -> Worker:
     context = bootstrap.build(settings)
-    settings = context.settings
-    ensure_topics(settings)
-    context.ensure_indexes()
-    producer = make_producer(settings)
-    consumer = build_consumer(settings, producer, context=context)
-    relay = EventRelay(settings, context.store, producer)
-    return Worker(settings=settings, consumer=consumer, relay=relay, jobs=jobs(context))
+    return service_worker(context, build_consumer, jobs=jobs(context))
 
 
 def main() -> None:

@@ -7,12 +7,12 @@ A later upsert after a termination (a rehire) makes the person active again.
 """
 from __future__ import annotations
 
-from pymongo.errors import BulkWriteError
 
 from shared import topics
 from shared.clock import parse_rfc3339
 from shared.consumer import Projection
 from shared.events.envelope import Envelope
+from shared.mongo import insert_new
 
 PROFILE_FIELDS = (
     "email", "display_name", "title", "department", "level", "manager_id", "location", "timezone",
@@ -39,16 +39,7 @@ class ParticipantsRepository:
 
     def insert_new(self, docs: list[dict]) -> set[str]:
         """Insert documents in one round trip; returns the ids that already existed."""
-        if not docs:
-            return set()
-        try:
-            self.collection.insert_many(docs, ordered=False)
-            return set()
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(error.get("code") != 11000 for error in errors):
-                raise
-            return {docs[error["index"]]["_id"] for error in errors}
+        return insert_new(self.collection, docs)
 
     def drop(self) -> None:
         self.collection.drop()

@@ -12,9 +12,9 @@ import json
 from datetime import datetime
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
-from pymongo.errors import BulkWriteError
 
 from shared.clock import parse_rfc3339
+from shared.mongo import insert_new
 
 PEOPLE, COHORTS, PAIRINGS, MEETINGS = "people", "cohorts", "pairings", "meetings"
 PREFERENCES, DELIVERIES, QUEUE, INBOX = "preferences", "deliveries", "delivery_queue", "inbox"
@@ -54,16 +54,7 @@ class Directory:
 
     def insert_new_people(self, docs: list[dict]) -> set[str]:
         """Insert people in one round trip; returns the ids that already existed."""
-        if not docs:
-            return set()
-        try:
-            self.people.insert_many(docs, ordered=False)
-            return set()
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(error.get("code") != 11000 for error in errors):
-                raise
-            return {docs[error["index"]]["_id"] for error in errors}
+        return insert_new(self.people, docs)
 
     # cohorts
     def admins_of(self, cohort_id: str) -> list[str]:

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from pymongo import ASCENDING
-from pymongo.errors import BulkWriteError
 
 from shared.clock import parse_rfc3339, rfc3339
+from shared.mongo import insert_new
 from services.sessions.domain.meetings import Meeting
 from services.sessions.domain.pairing import PairingInfo
 
@@ -29,16 +29,7 @@ class ParticipantsRepository:
 
     def insert_new(self, docs: list[dict]) -> set[str]:
         """Insert documents in one round trip; returns the ids that already existed."""
-        if not docs:
-            return set()
-        try:
-            self.collection.insert_many(docs, ordered=False)
-            return set()
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(error.get("code") != 11000 for error in errors):
-                raise
-            return {docs[error["index"]]["_id"] for error in errors}
+        return insert_new(self.collection, docs)
 
     def drop(self) -> None:
         self.collection.drop()
