@@ -110,6 +110,15 @@ class DeliveriesRepository:
     def __init__(self, database):
         self.collection = database[DELIVERIES]
         self.queue = database[QUEUE]
+        # Source events already routed: a replay (a new consumer group, a rebuild) must not route
+        # them again, even where what the projection knows now would pick other recipients.
+        self.routed_events = database["routed_events"]
+
+    def was_routed(self, event_id: str) -> bool:
+        return self.routed_events.find_one({"_id": event_id}) is not None
+
+    def mark_routed(self, event_id: str) -> None:
+        self.routed_events.find_one_and_update({"_id": event_id}, {"$setOnInsert": {"event_id": event_id}}, upsert=True)
 
     def ensure_indexes(self) -> None:
         self.collection.create_index([("source_event_id", ASCENDING)])

@@ -104,8 +104,8 @@ class NotificationsProjection(Projection):
             if p.get("status") in ("proposed", "active")
             or (p.get("status") == "ended" and p.get("reason") == "participant_left")
         )
-        facts = self._facts(envelope.data, pairings)
-        self.notifier.notify(route("EmployeeTerminated", envelope.event_id, envelope.data, facts), Source.of(envelope))
+        self._route_once(envelope, lambda: route("EmployeeTerminated", envelope.event_id, envelope.data,
+                                                 self._facts(envelope.data, pairings)))
         if doc.get("stamp") is None or stamp > doc["stamp"]:
             doc.update(status="terminated", stamp=stamp)
             self.directory.put_person(doc)
@@ -156,8 +156,20 @@ class NotificationsProjection(Projection):
             self.pairing_event(envelope)
         elif envelope.event_type in MEETING_STATUS:
             self.meeting_event(envelope)
-        intents = route(envelope.event_type, envelope.event_id, envelope.data, self._facts(envelope.data))
-        self.notifier.notify(intents, Source.of(envelope))
+        self._route_once(envelope, lambda: route(envelope.event_type, envelope.event_id, envelope.data,
+                                                 self._facts(envelope.data)))
+
+    def _route_once(self, envelope: Envelope, intents) -> None:
+        """Route a source event to its recipients once, however often it is replayed.
+
+        The mark is written after delivering: a crash in between routes the event again, and the
+        per-delivery records (same dedupe keys) keep that from sending anything twice.
+        """
+        deliveries = self.notifier.deliveries
+        if deliveries.was_routed(envelope.event_id):
+            return
+        self.notifier.notify(intents(), Source.of(envelope))
+        deliveries.mark_routed(envelope.event_id)
 
 
 class Reminders:
