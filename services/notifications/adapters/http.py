@@ -13,7 +13,7 @@ from shared.http.problems import ProblemError
 from services.notifications.adapters.mongo import decode_cursor
 from services.notifications.application.links import verify_unsubscribe_token
 from services.notifications.domain.preferences import CHANNELS, DEFAULT_DIGEST_HOUR
-from services.notifications.domain.routing import CATEGORIES
+from services.notifications.domain.routing import CATEGORIES, cohort_recipient
 
 blp = Blueprint("notifications", __name__, url_prefix="/v1", description="Inbox, preferences and delivery log")
 
@@ -170,6 +170,30 @@ def get_preferences():
 def put_preferences(body):
     """Replace the caller's preferences: channels per category, digest, quiet hours, chat webhook."""
     _context().preferences.put(current_principal().subject, body)
+    return body
+
+
+class CohortChannelSchema(Schema):
+    chat_webhook_url = fields.Url(required=True, allow_none=True, schemes={"http", "https"}, require_tld=False,
+                                  metadata={"description": "Slack- or Teams-compatible incoming webhook; null removes it"})
+
+
+@blp.route("/cohorts/<cohort_id>/chat-channel", methods=["GET"])
+@require("admin")
+@blp.response(200, CohortChannelSchema)
+def get_cohort_channel(cohort_id):
+    """The cohort's chat channel (admins): what its admins are told is also posted there."""
+    doc = _context().preferences.get(cohort_recipient(cohort_id)) or {}
+    return {"chat_webhook_url": doc.get("chat_webhook_url")}
+
+
+@blp.route("/cohorts/<cohort_id>/chat-channel", methods=["PUT"])
+@require("admin")
+@blp.arguments(CohortChannelSchema)
+@blp.response(200, CohortChannelSchema)
+def put_cohort_channel(body, cohort_id):
+    """Set or remove the cohort's chat channel (admins)."""
+    _context().preferences.put(cohort_recipient(cohort_id), {"only_chat": True, **body})
     return body
 
 

@@ -325,7 +325,7 @@ class Notifier:
 
         ctx.update(
             role=doc.get("role"),
-            recipient_name=person.get("display_name") or recipient_id,
+            recipient_name=person.get("display_name") or ("all" if recipient_id.startswith("cohort:") else recipient_id),
             other_name=self._name(ctx.get("other_id")),
             mentor_name=self._name(ctx.get("mentor_id")),
             mentee_name=self._name(ctx.get("mentee_id")),

@@ -19,7 +19,7 @@ from shared.consumer import Projection
 from shared.events.envelope import Envelope
 from services.notifications.adapters.mongo import stamp_of
 from services.notifications.application.delivery import Notifier, Source
-from services.notifications.domain.routing import Facts, reminder_intents, route
+from services.notifications.domain.routing import Facts, cohort_recipient, reminder_intents, route
 
 PAIRING_STATUS = {
     "PairingProposed": "proposed", "PairingAccepted": "proposed", "PairingActivated": "active",
@@ -149,7 +149,12 @@ class NotificationsProjection(Projection):
         terminated = frozenset(
             i for i in ids if i and (self.directory.person(i) or {}).get("status") == "terminated"
         )
-        return Facts(cohort_admins=admins, terminated=terminated, pairings_of_leaver=pairings_of_leaver)
+        channels = frozenset(
+            c for c in cohorts
+            if c and (self.notifier.preferences.get(cohort_recipient(c)) or {}).get("chat_webhook_url")
+        )
+        return Facts(cohort_admins=admins, terminated=terminated, pairings_of_leaver=pairings_of_leaver,
+                     cohort_channels=channels)
 
     def routed_event(self, envelope: Envelope) -> None:
         if envelope.event_type in PAIRING_STATUS:

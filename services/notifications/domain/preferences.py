@@ -2,6 +2,7 @@
 
 - Channels: `email` and `inapp` are on by default for every category; `chat` is on once the
   person has set a chat webhook URL. Each channel can be switched on or off per category.
+  A cohort's chat channel is a recipient of its own whose preferences say `only_chat`.
 - Unsubscribing (the link in every email) turns email off for every category at once.
 - Daily digest: messages that are not urgent wait for the person's digest hour (local time)
   and go out together; urgent ones go immediately.
@@ -29,6 +30,7 @@ class Preferences:
     quiet_hours: tuple | None = None  # (start "HH:MM", end "HH:MM") in the person's zone
     chat_webhook_url: str | None = None
     language: str | None = None
+    only_chat: bool = False  # a cohort's chat channel: no email, no inbox
 
     @classmethod
     def from_doc(cls, doc: dict | None) -> "Preferences":
@@ -43,6 +45,7 @@ class Preferences:
             quiet_hours=(quiet["start"], quiet["end"]) if quiet else None,
             chat_webhook_url=doc.get("chat_webhook_url"),
             language=doc.get("language"),
+            only_chat=bool(doc.get("only_chat", False)),
         )
 
 
@@ -53,6 +56,8 @@ class Decision:
 
 
 def channel_enabled(prefs: Preferences, category: str, channel: str) -> bool:
+    if prefs.only_chat and channel != "chat":
+        return False
     if channel == "email" and not prefs.email_enabled:
         return False
     if channel == "chat" and not prefs.chat_webhook_url:

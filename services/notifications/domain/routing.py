@@ -61,6 +61,7 @@ class Facts:
     """What routing needs beyond the event itself, loaded by the application layer."""
 
     cohort_admins: dict = field(default_factory=dict)  # cohort_id -> list of employee ids
+    cohort_channels: frozenset = frozenset()  # cohort ids whose admins set up a cohort chat channel
     terminated: frozenset = frozenset()  # employee ids known to have left the company
     pairings_of_leaver: tuple = ()  # for EmployeeTerminated: open/active pairings of that person
 
@@ -88,6 +89,14 @@ class _Builder:
     def admins(self, data, category, key):
         for admin in self.facts.cohort_admins.get(data.get("cohort_id"), []):
             self.add(admin, category, key, "admin", dict(data))
+        # What the admins are told also goes to the cohort's chat channel, when it has one.
+        if data.get("cohort_id") in self.facts.cohort_channels:
+            self.add(cohort_recipient(data["cohort_id"]), category, key, "admin", dict(data))
+
+
+def cohort_recipient(cohort_id: str) -> str:
+    """The recipient id of a cohort's chat channel (its preferences hold the webhook URL)."""
+    return f"cohort:{cohort_id}"
 
 
 def _other_party(data: dict, who: str | None) -> tuple[str, ...]:

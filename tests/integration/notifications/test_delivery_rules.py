@@ -145,3 +145,31 @@ def test_reminder_digest_unsubscribe_and_preference_validation(make_settings):
         assert client.get("/v1/me/notifications").status_code == 401
         saved = client.get("/v1/me/preferences", headers=token(settings, "M1")).get_json()
         assert saved["digest"] is True and saved["email_enabled"] is True
+
+
+def test_a_cohort_chat_channel_hears_what_the_admins_hear(make_settings):
+    with SmtpSink() as smtp, WebhookSink() as hooks:
+        settings = make_settings("notifications", smtp_url=smtp.url)
+        context = bootstrap.build(settings)
+        context.ensure_indexes()
+        client = create_app(settings).test_client()
+        for who in ("M1", "E1", "A9"):
+            feed(context, person(who), hris=True)
+        feed(context, envelope("CohortCreated", {"cohort_id": "C1", "program_id": "PR1", "name": "Cohort", "starts_on": "2026-01-01",
+                                                 "ends_on": "2026-12-31", "status": "active", "meeting_cadence_days": 14,
+                                                 "answer_deadline_days": 7, "rules": {}, "created_by": "A9"},
+                               producer="matching", aggregate_type="cohort", aggregate_id="C1"))
+        channel = {"chat_webhook_url": hooks.url("/hooks/cohort-c1")}
+        assert client.put("/v1/cohorts/C1/chat-channel", headers=token(settings, "E1"), json=channel).status_code == 403
+        assert client.put("/v1/cohorts/C1/chat-channel", headers=token(settings, "A9", "admin"), json=channel).status_code == 200
+        assert client.get("/v1/cohorts/C1/chat-channel", headers=token(settings, "A9", "admin")).get_json() == channel
+
+        (proposed, at_risk), _ = pairing_events()
+        feed(context, proposed)
+        assert hooks.at("/hooks/cohort-c1") == []  # the pair's own proposal is not the cohort's business
+        feed(context, at_risk)
+        feed(context, at_risk)  # redelivered: still one post
+        posts = hooks.at("/hooks/cohort-c1")
+        assert len(posts) == 1 and "at risk" in json.dumps(posts[0]).lower()
+        assert len(smtp.to("a9@example.com")) == 1  # the admin is still told in person
+        assert not [m for rcpts, m in smtp.messages if any(r.startswith("cohort:") for r in rcpts)]

@@ -48,3 +48,9 @@ def test_daytime_quiet_hours_and_unknown_zone_falls_back_to_utc():
     prefs = Preferences(quiet_hours=("12:00", "13:00"))
     at_noon = datetime(2026, 1, 5, 12, 30, tzinfo=UTC)
     assert decide(prefs, "kudos", "email", at_noon, "Not/AZone").not_before == datetime(2026, 1, 5, 13, 0, tzinfo=UTC)
+
+
+def test_a_cohort_channel_gets_chat_only():
+    channel = Preferences.from_doc({"only_chat": True, "chat_webhook_url": "https://chat.example/hook"})
+    assert enabled_channels(channel, "pairing_at_risk") == ["chat"]
+    assert enabled_channels(Preferences.from_doc({"only_chat": True}), "pairing_at_risk") == []

@@ -83,3 +83,14 @@ def test_unrouted_events_tell_nobody_and_reminders_go_to_both():
                                 "duration_minutes": 30})
     assert who(intents) == [("E", "mentee", "meeting_reminder"), ("M", "mentor", "meeting_reminder")]
     assert {i.dedupe_key for i in intents} == {"reminder:MT:2026-01-02T10:00:00Z"}
+
+
+def test_what_admins_are_told_also_goes_to_the_cohort_chat_channel_when_it_has_one():
+    with_channel = Facts(cohort_admins={"C1": ["A1"]}, cohort_channels=frozenset({"C1"}))
+    at_risk = route("PairingAtRisk", "ev", {**PAIRING, "days_without_meeting": 30, "detected_at": "2026-01-01T00:00:00Z"},
+                    with_channel)
+    assert ("cohort:C1", "admin", "pairing_at_risk") in who(at_risk)
+    proposed = route("PairingProposed", "ev2", {**PAIRING, "score": 0.9, "reasons": [], "proposed_by": "algorithm",
+                                                "matching_run_id": None, "answer_by": "2026-01-01T00:00:00Z"}, with_channel)
+    assert "cohort:C1" not in {i.recipient_id for i in proposed}  # the parties' own news stays theirs
+    assert "cohort:C1" not in {i.recipient_id for i in route("PairingAtRisk", "ev3", {**PAIRING}, ADMINS)}
