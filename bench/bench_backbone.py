@@ -8,16 +8,14 @@
 """
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
 
-from kafka import KafkaConsumer, TopicPartition
 
-from shared import topics
+from bench.bench_rebuild import raw_consume_rate
 from shared.cli import load_hris
 from shared.config import Settings
 from shared.events.envelope import new_event
@@ -93,23 +91,8 @@ def bench_hris_ingest(data_file: Path, limit: int | None = None) -> list[dict]:
                 dst.write(line)
         source = tmp
     total = load_hris(str(source), settings)
-    topic = topics.resolve(topics.HRIS_EMPLOYEES, settings.kafka_topic_prefix)
     try:
-        consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","), group_id=None,
-                                 enable_auto_commit=False, max_poll_records=settings.consumer_max_poll_records)
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        seen = 0
-        started = time.perf_counter()
-        while seen < total:
-            for batch in consumer.poll(timeout_ms=500).values():
-                for record in batch:
-                    json.loads(record.value)
-                seen += sum(1 for _ in batch)
-        raw_rate = total / (time.perf_counter() - started)
-        consumer.close()
-
+        raw_rate = raw_consume_rate(settings, total)
         runner = build_consumer(settings)
         started = time.perf_counter()
         applied = runner.rebuild(idle_timeout_s=30)

@@ -35,7 +35,8 @@ def _publish(settings, count: int) -> None:
     producer.close()
 
 
-def _raw_consume(settings, count: int) -> float:
+def raw_consume_rate(settings, count: int) -> float:
+    """Records per second a bare kafka-python consumer reads (and json-decodes) the HRIS topic from 0."""
     topic = topics.resolve(topics.HRIS_EMPLOYEES, settings.kafka_topic_prefix)
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","), group_id=None,
                              enable_auto_commit=False, max_poll_records=settings.consumer_max_poll_records)
@@ -63,7 +64,7 @@ def run() -> list[dict]:
         started = time.perf_counter()
         _publish(settings, EVENTS)
         publish_s = time.perf_counter() - started
-        raw_rate = _raw_consume(settings, EVENTS)
+        raw_rate = raw_consume_rate(settings, EVENTS)
         started = time.perf_counter()
         applied = build_consumer(settings).rebuild(idle_timeout_s=60)
         rebuild_rate = applied / (time.perf_counter() - started)

@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 from shared.config import Settings
-from shared.http.app import create_service_app
-from shared.kafka import kafka_reachable
-from shared.mongo import ping
+from shared.http.app import create_service_app, standard_readiness
 from services.feedback import bootstrap
 from services.feedback.adapters.http import blp as feedback_blp
 
@@ -19,9 +17,6 @@ def create_app(settings: Settings | None = None, clock=None):
         context.settings,
         title="Mentoring — feedback",
         blueprints=[feedback_blp],
-        readiness_checks={
-            "mongodb": lambda: ping(context.database),
-            "kafka": lambda: kafka_reachable(context.settings),
-        },
+        readiness_checks=standard_readiness(context.settings, context.database),
         configure=configure,
     )

@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 from shared.config import Settings
-from shared.http.app import create_service_app
+from shared.http.app import create_service_app, standard_readiness
 from shared.http.problems import problem_response
-from shared.kafka import kafka_reachable
-from shared.mongo import ping
 from services.matching import bootstrap
 from services.matching.adapters.http_matching import blp as matching_blp
 from services.matching.adapters.http_participants import blp as participants_blp
@@ -39,9 +37,6 @@ def create_app(settings: Settings | None = None, clock=None):
         context.settings,
         title="Mentoring — matching",
         blueprints=[participants_blp, matching_blp],
-        readiness_checks={
-            "mongodb": lambda: ping(context.database),
-            "kafka": lambda: kafka_reachable(context.settings),
-        },
+        readiness_checks=standard_readiness(context.settings, context.database),
         configure=configure,
     )

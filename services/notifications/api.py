@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 from shared.config import Settings
-from shared.http.app import create_service_app
-from shared.kafka import kafka_reachable
-from shared.mongo import ping
+from shared.http.app import create_service_app, standard_readiness
 from services.notifications import bootstrap
 from services.notifications.adapters.http import blp
 
@@ -19,9 +17,6 @@ def create_app(settings: Settings | None = None):
         context.settings,
         title="Mentoring — notifications",
         blueprints=[blp],
-        readiness_checks={
-            "mongodb": lambda: ping(context.database),
-            "kafka": lambda: kafka_reachable(context.settings),
-        },
+        readiness_checks=standard_readiness(context.settings, context.database),
         configure=configure,
     )

@@ -46,6 +46,14 @@ def request_causation() -> Causation:
     return Causation(correlation_id=g.correlation_id, causation_id=g.request_id)
 
 
+def standard_readiness(settings: Settings, database) -> dict[str, Callable[[], bool]]:
+    """What every service needs to serve: its MongoDB database and the Kafka brokers."""
+    from shared.kafka import kafka_reachable
+    from shared.mongo import ping
+
+    return {"mongodb": lambda: ping(database), "kafka": lambda: kafka_reachable(settings)}
+
+
 def create_service_app(
     settings: Settings,
     *,
