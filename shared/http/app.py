@@ -8,6 +8,7 @@ the `correlation_id` of every event a request causes, and a latency histogram pe
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from typing import Callable, Iterable
@@ -18,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 
 from shared.aggregate import Causation
 from shared.config import Settings
+from shared.errors import DomainError
 from shared.eventstore import ConcurrencyError
 from shared.http.auth import TokenVerifier
 from shared.http.problems import ProblemError, flatten_webargs_errors, problem_response
@@ -27,6 +29,15 @@ log = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "X-Request-ID"
 CORRELATION_HEADER = "X-Correlation-ID"
+# A client-sent id ends up in every event and log line the request causes: accept only short,
+# inert tokens (a UUID, a trace id), never free text that could forge log lines or headers.
+_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+MAX_REQUEST_BYTES = 64 * 1024
+
+
+def _client_id(header: str) -> str | None:
+    value = request.headers.get(header)
+    return value if value and _SAFE_ID.fullmatch(value) else None
 
 
 class ProblemApi(Api):
@@ -70,6 +81,9 @@ def create_service_app(
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
         JSON_SORT_KEYS=False,
+        # Bodies past this are refused with 413 before anything parses them; a route that takes
+        # bulk uploads raises its own limit (flask.Request.max_content_length) deliberately.
+        MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
         API_SPEC_OPTIONS={
             "components": {
                 "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
@@ -88,8 +102,8 @@ def create_service_app(
     @app.before_request
     def _start():
         g.started = time.perf_counter()
-        g.request_id = request.headers.get(REQUEST_ID_HEADER) or str(uuid.uuid4())
-        g.correlation_id = request.headers.get(CORRELATION_HEADER) or g.request_id
+        g.request_id = _client_id(REQUEST_ID_HEADER) or str(uuid.uuid4())
+        g.correlation_id = _client_id(CORRELATION_HEADER) or g.request_id
 
     @app.after_request
     def _finish(response: Response):
@@ -105,6 +119,12 @@ def create_service_app(
     @app.errorhandler(ProblemError)
     def _problem(error: ProblemError):
         return problem_response(error.status, error.title, error.detail, errors=error.errors, headers=error.headers,
+                                **error.extra)
+
+    @app.errorhandler(DomainError)
+    def _refused(error: DomainError):
+        errors = {error.field: [error.message]} if error.field else None
+        return problem_response(error.status, error.title, error.message, errors=errors, code=error.code,
                                 **error.extra)
 
     @app.errorhandler(ConcurrencyError)

@@ -1,0 +1,56 @@
+"""The shared Flask factory: one error model, safe request ids, bounded bodies (no servers)."""
+from __future__ import annotations
+
+from flask import Blueprint
+
+from shared.config import Settings
+from shared.errors import Conflict, Invalid, NotFound
+from shared.http.app import MAX_REQUEST_BYTES, create_service_app
+
+
+def _client():
+    blueprint = Blueprint("probe", __name__)
+
+    @blueprint.post("/v1/probe/<kind>")
+    def probe(kind):
+        from flask import request
+
+        request.get_data()
+        if kind == "invalid":
+            raise Invalid("capacity_too_high", "capacity may be at most 3", field="capacity")
+        if kind == "conflict":
+            raise Conflict("stale_revision", "goals changed since revision 2", current_revision=3)
+        if kind == "missing":
+            raise NotFound("no_such_pairing", "no pairing p-1")
+        return {"ok": True}
+
+    settings = Settings(service_name="probe", jwt_secret="x" * 40)
+    app = create_service_app(settings, title="probe", blueprints=[], readiness_checks={},
+                             configure=lambda app: app.register_blueprint(blueprint))
+    return app.test_client()
+
+
+def test_domain_errors_become_problem_documents_naming_code_and_field():
+    client = _client()
+    invalid = client.post("/v1/probe/invalid", json={})
+    assert invalid.status_code == 422 and invalid.content_type == "application/problem+json"
+    assert invalid.json["code"] == "capacity_too_high"
+    assert invalid.json["errors"] == {"capacity": ["capacity may be at most 3"]}
+    conflict = client.post("/v1/probe/conflict", json={})
+    assert conflict.status_code == 409 and conflict.json["current_revision"] == 3
+    assert client.post("/v1/probe/missing", json={}).status_code == 404
+
+
+def test_client_request_ids_are_kept_only_when_they_are_short_safe_tokens():
+    client = _client()
+    assert client.get("/healthz", headers={"X-Request-ID": "req-4711"}).headers["X-Request-ID"] == "req-4711"
+    for hostile in ("two words", "<script>", "a" * 200, "id;drop"):
+        echoed = client.get("/healthz", headers={"X-Request-ID": hostile}).headers["X-Request-ID"]
+        assert echoed != hostile and len(echoed) == 36  # replaced by a fresh UUID
+
+
+def test_oversized_bodies_are_refused_with_413_problem_json():
+    client = _client()
+    response = client.post("/v1/probe/ok", data=b"x" * (MAX_REQUEST_BYTES + 1), content_type="application/json")
+    assert response.status_code == 413 and response.content_type == "application/problem+json"
+    assert client.post("/v1/probe/ok", json={"small": True}).status_code == 200
