@@ -1,7 +1,18 @@
 """Events of the matching service on `mentoring.matching.v1` (docs/events.md).
 
-Programmes, cohorts (with enrolments and matching runs) and pairings. Every pairing event
-carries `pairing_id`, `cohort_id`, `mentor_id` and `mentee_id` so consumers need no lookup.
+Streams (the Kafka key is the stream id):
+- a programme (`program`): ProgramCreated;
+- a cohort (`cohort`): CohortCreated, CohortStatusChanged;
+- an enrolment (`enrollment`, stream id `{cohort_id}|{employee_id}`, one per person per cohort, so
+  the store itself refuses a double enrolment): ParticipantEnrolled, EnrollmentWithdrawn;
+- a matching run (`matching_run`): MatchingRunRequested, MatchingRunResultChunk (at most
+  `RUN_CHUNK_SIZE` proposals and unmatched mentees each: no record grows with the cohort),
+  MatchingRunCompleted (counts only), MatchingRunProposalsCreated, MatchingRunFailed;
+- a pairing (`pairing`): PairingProposed and its lifecycle. Every pairing event carries
+  `pairing_id`, `cohort_id`, `mentor_id` and `mentee_id` so consumers need no lookup.
+
+Personal text (an enrolment's goals summary and preferences) is never in an event: it is stored in
+the same commit, in a part the relay never publishes.
 """
 from __future__ import annotations
 
@@ -10,12 +21,55 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 from shared.events.envelope import Rfc3339Utc
 from shared.events.registry import EventRegistry
 
+# -- event types -------------------------------------------------------------------------------
+PROGRAM_CREATED = "ProgramCreated"
+COHORT_CREATED = "CohortCreated"
+COHORT_STATUS_CHANGED = "CohortStatusChanged"
+PARTICIPANT_ENROLLED = "ParticipantEnrolled"
+ENROLLMENT_WITHDRAWN = "EnrollmentWithdrawn"
+MATCHING_RUN_REQUESTED = "MatchingRunRequested"
+MATCHING_RUN_RESULT_CHUNK = "MatchingRunResultChunk"
+MATCHING_RUN_COMPLETED = "MatchingRunCompleted"
+MATCHING_RUN_PROPOSALS_CREATED = "MatchingRunProposalsCreated"
+MATCHING_RUN_FAILED = "MatchingRunFailed"
+PAIRING_PROPOSED = "PairingProposed"
+PAIRING_ACCEPTED = "PairingAccepted"
+PAIRING_DECLINED = "PairingDeclined"
+PAIRING_ACTIVATED = "PairingActivated"
+PAIRING_EXPIRED = "PairingExpired"
+PAIRING_ENDED = "PairingEnded"
+
+# -- aggregate types ---------------------------------------------------------------------------
+PROGRAM = "program"
+COHORT = "cohort"
+ENROLLMENT = "enrollment"
+MATCHING_RUN = "matching_run"
+PAIRING = "pairing"
+
+# -- value lists -------------------------------------------------------------------------------
 COHORT_STATUSES = ("draft", "enrolling", "matching", "active", "closed")
 ROLES = ("mentor", "mentee")
 WITHDRAWAL_REASONS = ("withdrawn", "participant_left", "by_admin")
 END_REASONS = ("completed", "not_a_fit", "participant_left", "by_admin")
 DECLINE_REASONS = ("no_time", "not_a_fit", "other")
 MATCHING_MODES = ("maximize_score", "maximize_coverage")
+PAIRING_STATUSES = ("proposed", "active", "declined", "expired", "ended")
+OPEN_PAIRING_STATUSES = ("proposed", "active")
+RUN_STATUSES = ("running", "completed", "failed")
+RUN_CHUNK_SIZE = 500
+
+# The one map of pairing event -> the pairing's status after it (sessions, feedback and
+# notifications use it too). `None`: the event does not change the status (an acceptance leaves
+# the pairing proposed until the other party accepts too; activation says so).
+PAIRING_STATUS_BY_EVENT: dict[str, str | None] = {
+    PAIRING_PROPOSED: "proposed",
+    PAIRING_ACCEPTED: None,
+    PAIRING_DECLINED: "declined",
+    PAIRING_ACTIVATED: "active",
+    PAIRING_EXPIRED: "expired",
+    PAIRING_ENDED: "ended",
+}
+PAIRING_EVENTS = tuple(PAIRING_STATUS_BY_EVENT)
 
 _id = dict(required=True, validate=validate.Length(min=1))
 
@@ -70,12 +124,41 @@ class EnrollmentWithdrawnV1(_Event):
     reason = fields.String(required=True, validate=validate.OneOf(WITHDRAWAL_REASONS))
 
 
+class MatchingRunRequestedV1(_Event):
+    cohort_id = fields.String(**_id)
+    run_id = fields.String(**_id)
+    mode = fields.String(required=True, validate=validate.OneOf(MATCHING_MODES))
+    dry_run = fields.Boolean(required=True)
+    requested_by = fields.String(**_id)
+
+
 class UnmatchedMenteeV1(_Event):
     mentee_id = fields.String(**_id)
     reason = fields.String(**_id)
+    detail = fields.String(load_default=None, allow_none=True)
+
+
+class RunProposalV1(_Event):
+    pairing_id = fields.String(required=True, allow_none=True)  # None in a dry run
+    mentor_id = fields.String(**_id)
+    mentee_id = fields.String(**_id)
+    score = fields.Float(required=True, validate=validate.Range(min=0, max=1))
+    reasons = fields.List(fields.String(), required=True)
+
+
+class MatchingRunResultChunkV1(_Event):
+    cohort_id = fields.String(**_id)
+    run_id = fields.String(**_id)
+    chunk = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    proposals = fields.List(fields.Nested(RunProposalV1), required=True,
+                            validate=validate.Length(max=RUN_CHUNK_SIZE))
+    unmatched = fields.List(fields.Nested(UnmatchedMenteeV1), required=True,
+                            validate=validate.Length(max=RUN_CHUNK_SIZE))
 
 
 class MatchingRunCompletedV1(_Event):
+    """v1 (runs before they were asynchronous): lists on the cohort stream. Read only via the upcaster."""
+
     cohort_id = fields.String(**_id)
     run_id = fields.String(**_id)
     mode = fields.String(required=True, validate=validate.OneOf(MATCHING_MODES))
@@ -85,6 +168,41 @@ class MatchingRunCompletedV1(_Event):
     total_score = fields.Float(required=True)
     pairing_ids = fields.List(fields.String(), required=True)
     started_by = fields.String(**_id)
+
+
+class MatchingRunCompletedV2(_Event):
+    """The run's outcome, counts only: the proposals are in the run's result chunks."""
+
+    cohort_id = fields.String(**_id)
+    run_id = fields.String(**_id)
+    mode = fields.String(required=True, validate=validate.OneOf(MATCHING_MODES))
+    dry_run = fields.Boolean(required=True)
+    input_hash = fields.String(**_id)
+    matched = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    unmatched = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    total_score = fields.Float(required=True)
+    chunks = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    answer_by = Rfc3339Utc(required=True, allow_none=True)
+    started_by = fields.String(**_id)
+
+
+def _run_completed_v1_to_v2(data: dict) -> dict:
+    return {"cohort_id": data["cohort_id"], "run_id": data["run_id"], "mode": data["mode"], "dry_run": False,
+            "input_hash": data["input_hash"], "matched": data["matched"], "unmatched": len(data["unmatched"]),
+            "total_score": data["total_score"], "chunks": 0, "answer_by": None, "started_by": data["started_by"]}
+
+
+class MatchingRunProposalsCreatedV1(_Event):
+    cohort_id = fields.String(**_id)
+    run_id = fields.String(**_id)
+    proposed = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+
+
+class MatchingRunFailedV1(_Event):
+    cohort_id = fields.String(**_id)
+    run_id = fields.String(**_id)
+    reason = fields.String(**_id)
+    detail = fields.String(load_default=None, allow_none=True)
 
 
 class _PairingEvent(_Event):
@@ -126,15 +244,21 @@ class PairingEndedV1(_PairingEvent):
 
 
 def register(registry: EventRegistry) -> None:
-    registry.register("ProgramCreated", 1, ProgramCreatedV1)
-    registry.register("CohortCreated", 1, CohortCreatedV1)
-    registry.register("CohortStatusChanged", 1, CohortStatusChangedV1)
-    registry.register("ParticipantEnrolled", 1, ParticipantEnrolledV1)
-    registry.register("EnrollmentWithdrawn", 1, EnrollmentWithdrawnV1)
-    registry.register("MatchingRunCompleted", 1, MatchingRunCompletedV1)
-    registry.register("PairingProposed", 1, PairingProposedV1)
-    registry.register("PairingAccepted", 1, PairingAcceptedV1)
-    registry.register("PairingDeclined", 1, PairingDeclinedV1)
-    registry.register("PairingActivated", 1, PairingActivatedV1)
-    registry.register("PairingExpired", 1, PairingExpiredV1)
-    registry.register("PairingEnded", 1, PairingEndedV1)
+    registry.register(PROGRAM_CREATED, 1, ProgramCreatedV1)
+    registry.register(COHORT_CREATED, 1, CohortCreatedV1)
+    registry.register(COHORT_STATUS_CHANGED, 1, CohortStatusChangedV1)
+    registry.register(PARTICIPANT_ENROLLED, 1, ParticipantEnrolledV1)
+    registry.register(ENROLLMENT_WITHDRAWN, 1, EnrollmentWithdrawnV1)
+    registry.register(MATCHING_RUN_REQUESTED, 1, MatchingRunRequestedV1)
+    registry.register(MATCHING_RUN_RESULT_CHUNK, 1, MatchingRunResultChunkV1)
+    registry.register(MATCHING_RUN_COMPLETED, 1, MatchingRunCompletedV1)
+    registry.register(MATCHING_RUN_COMPLETED, 2, MatchingRunCompletedV2)
+    registry.register_upcaster(MATCHING_RUN_COMPLETED, 1, _run_completed_v1_to_v2)
+    registry.register(MATCHING_RUN_PROPOSALS_CREATED, 1, MatchingRunProposalsCreatedV1)
+    registry.register(MATCHING_RUN_FAILED, 1, MatchingRunFailedV1)
+    registry.register(PAIRING_PROPOSED, 1, PairingProposedV1)
+    registry.register(PAIRING_ACCEPTED, 1, PairingAcceptedV1)
+    registry.register(PAIRING_DECLINED, 1, PairingDeclinedV1)
+    registry.register(PAIRING_ACTIVATED, 1, PairingActivatedV1)
+    registry.register(PAIRING_EXPIRED, 1, PairingExpiredV1)
+    registry.register(PAIRING_ENDED, 1, PairingEndedV1)
