@@ -8,7 +8,7 @@ ORG_DATA ?= ../shared/data/org-20k
 # Local runs only: a real deployment sets JWT_SECRET (or JWT_JWKS_URL) itself.
 export JWT_SECRET ?= local-development-secret-change-me-0123456789
 
-.PHONY: install up down wipe status run test test-unit bench dev-token deploy-check deploy-generate
+.PHONY: install up down wipe status run lint test test-unit bench dev-token deploy-check deploy-generate
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,7 +38,11 @@ run: up  ## servers, every service (API + worker), Prometheus, the org-20k HRIS 
 	@$(PY) scripts/banner.py
 	exec $(VENV)/bin/honcho -f $(STATE)/Procfile -d . start
 
-test: up  ## the whole test suite against the real servers
+lint: install  ## ruff and mypy (settings in pyproject.toml); `make test` runs it first
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test: lint up  ## lint, then the whole test suite against the real servers
 	$(PY) -m pytest
 
 test-unit: install

@@ -44,7 +44,7 @@ def _raw_kafka_latency(settings, count: int) -> list[float]:
     thread = threading.Thread(target=consume, daemon=True)
     thread.start()
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","), acks="all", linger_ms=0)
-    for i in range(count):
+    for _ in range(count):
         value = uuid.uuid4().bytes
         sent[value] = time.perf_counter()
         producer.send(topic, value=value)

@@ -40,6 +40,18 @@ class Settings:
     consumer_max_poll_records: int = 200
     worker_metrics_port: int = 0
     smtp_url: str | None = None
+    # gunicorn (services/gunicorn_conf.py): processes and threads per API, and the folder
+    # prometheus-client shares between those processes (set per API by `make run`).
+    web_concurrency: int = 2
+    gunicorn_threads: int = 4
+    prometheus_multiproc_dir: str | None = None
+    # notifications: where links in messages point, how unsubscribe links are signed, retries.
+    notifications_app_url: str = "http://localhost:8080"
+    notifications_public_url: str = "http://localhost:8004"
+    notifications_link_secret: str | None = None  # None: JWT_SECRET signs the links
+    notifications_retry_base_s: float = 30.0
+    notifications_max_attempts: int = 6
+    notifications_max_event_age_h: float = 72.0
     extra: dict = field(default_factory=dict)
 
     @property
@@ -67,4 +79,13 @@ class Settings:
             consumer_max_poll_records=_int("CONSUMER_MAX_POLL_RECORDS", cls.consumer_max_poll_records),
             worker_metrics_port=_int("WORKER_METRICS_PORT", 0),
             smtp_url=env.get("SMTP_URL") or None,
+            web_concurrency=_int("WEB_CONCURRENCY", cls.web_concurrency),
+            gunicorn_threads=_int("GUNICORN_THREADS", cls.gunicorn_threads),
+            prometheus_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,
+            notifications_app_url=env.get("NOTIFICATIONS_APP_URL") or cls.notifications_app_url,
+            notifications_public_url=env.get("NOTIFICATIONS_PUBLIC_URL") or cls.notifications_public_url,
+            notifications_link_secret=env.get("NOTIFICATIONS_LINK_SECRET") or None,
+            notifications_retry_base_s=_float("NOTIFICATIONS_RETRY_BASE_S", cls.notifications_retry_base_s),
+            notifications_max_attempts=_int("NOTIFICATIONS_MAX_ATTEMPTS", cls.notifications_max_attempts),
+            notifications_max_event_age_h=_float("NOTIFICATIONS_MAX_EVENT_AGE_H", cls.notifications_max_event_age_h),
         )

@@ -6,12 +6,13 @@ is one process and serves its own registry on WORKER_METRICS_PORT.
 """
 from __future__ import annotations
 
-import os
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess
 
-SERVICE = os.environ.get("SERVICE_NAME", "service")
+from shared.config import Settings
+
+_settings = Settings.from_env()
+SERVICE = _settings.service_name
 
 HTTP_REQUEST_DURATION = Histogram(
     "http_request_duration_seconds",
@@ -84,7 +85,7 @@ def render_latest() -> tuple[bytes, str]:
     """The exposition for this process, aggregating all processes in multiprocess mode."""
     from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY
 
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if _settings.prometheus_multiproc_dir:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -36,7 +36,7 @@ def panel(title: str, targets: list[tuple[str, str]], pos: tuple[int, int, int, 
     p = {
         "id": _id(), "type": kind, "title": title, "description": description, "datasource": DS,
         "gridPos": {"x": x, "y": y, "w": w, "h": h},
-        "targets": [target(e, l, chr(ord("A") + i)) for i, (e, l) in enumerate(targets)],
+        "targets": [target(expr, legend, chr(ord("A") + i)) for i, (expr, legend) in enumerate(targets)],
         "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
         "options": {},
     }
@@ -73,7 +73,8 @@ def dashboard() -> dict:
                 f' / sum by (service) (rate(http_request_duration_seconds_count{{{SVC}}}[$__rate_interval]))', "{{service}}")],
               (16, 1, 8, 8), "percentunit", "Alert MentoringHttpErrorRatioHigh fires above 5% for 5m."),
         panel("Slowest routes (p99)",
-              [(f'topk(10, histogram_quantile(0.99, sum by (service, route, method, le) (rate(http_request_duration_seconds_bucket{{{SVC}}}[$__rate_interval]))))',
+              [('topk(10, histogram_quantile(0.99, sum by (service, route, method, le) '
+                f'(rate(http_request_duration_seconds_bucket{{{SVC}}}[$__rate_interval]))))',
                 "{{service}} {{method}} {{route}}")],
               (0, 9, 12, 8), "s"),
         panel("Targets up",
