@@ -5,6 +5,10 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from shared.events.registry import EventRegistry
 
+EMPLOYEE_UPSERTED = "EmployeeUpserted"
+EMPLOYEE_TERMINATED = "EmployeeTerminated"
+EMPLOYEE_EVENTS = (EMPLOYEE_UPSERTED, EMPLOYEE_TERMINATED)
+
 
 def _iana_zone(name: str) -> None:
     """Marshmallow 4 ignores a validator's return value: it must raise."""
@@ -45,5 +49,5 @@ class EmployeeTerminatedV1(Schema):
 
 
 def register(registry: EventRegistry) -> None:
-    registry.register("EmployeeUpserted", 1, EmployeeUpsertedV1)
-    registry.register("EmployeeTerminated", 1, EmployeeTerminatedV1)
+    registry.register(EMPLOYEE_UPSERTED, 1, EmployeeUpsertedV1)
+    registry.register(EMPLOYEE_TERMINATED, 1, EmployeeTerminatedV1)
