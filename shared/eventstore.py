@@ -6,34 +6,61 @@ Layout (collections in the owning service's database):
   stored atomically by a single insert (no multi-document transaction needed, which FerretDB
   lacks). `_id` is the commit's global position ("p" + 15 digits). A unique index on
   (`stream_id`, `first_version`) is the optimistic-concurrency guard: two writers that loaded the
-  same stream version cannot both insert the next commit.
+  same stream version cannot both insert the next commit. Private per-event data (`private`,
+  keyed by event id) lives in the same document, so it is stored atomically with the events;
+  the relay publishes only `events`.
 - `event_streams`: a pointer per commit, `_id` = "<stream>|<first_version>", so a stream is read
   by `_id` look-ups alone (the only look-ups FerretDB v1 indexes). It is written after the commit;
   if a crash loses it, the next append finds the commit through the unique index and restores it.
-- `event_counters`: the position counter.
+- `event_counters` / "position": a *hint* of how far positions go (see below).
 
-Positions are taken from the counter *before* the insert, so they can become visible out of
-order or never (a writer that lost a race, or crashed). The relay (shared.relay) walks positions
-one by one and waits for a missing one; after a timeout it *seals* it by inserting a placeholder
-with that `_id`. A writer whose insert then collides on `_id` takes a fresh position and tries
-again, so no commit can ever appear behind the relay's cursor.
+How a writer gets a position: it inserts its commit with `_id` = the next free position, and the
+unique `_id` decides — the one operation that is atomic on mongod and on FerretDB alike (FerretDB
+v1's `find_one_and_update` is not isolated: a `$inc` counter handed two writers one position in
+6–18 % of concurrent commits). A writer only ever tries position p after seeing p-1 occupied (its
+own last commit, a collision, or a read), so by induction every position below an inserted one is
+occupied: positions fill as a prefix, and a commit can never appear behind one that the relay
+has already seen. The writer starts from the highest position this process has seen; after a
+collision it gallops forward with `_id` reads to the end of the prefix. The hint document is
+raised (`$max`) every HINT_EVERY positions, so a new process (and `current_position`) starts
+near the end instead of at 1; a stale or lost hint update only costs a few more reads, because
+the hint never exceeds a position that is really inserted.
+
+Gaps can therefore only come from outside damage (or from positions an older version of this
+code took from its counter and never used). The relay (shared.relay) still waits for a missing
+position and, after a timeout, *seals* it with a placeholder that carries its own non-null keys
+(`stream_id` "$sealed", `first_version` = position), so no unique index ever depends on how a
+server treats NULLs (mongod indexes a missing field as null and would accept only one
+placeholder; FerretDB treats NULLs as distinct). After any DuplicateKeyError the code reads what
+is really stored before deciding, because FerretDB does not say which index collided.
 """
 from __future__ import annotations
 
 import threading
+import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
+from shared.errors import Invalid
 from shared.events.envelope import Envelope
 from shared.metrics import EVENTS_APPENDED
 
 COMMITS = "event_commits"
 STREAMS = "event_streams"
 COUNTERS = "event_counters"
+HINT_ID = "position"  # the legacy counter document: old code $inc'ed it, this code only $max'es it
+SEALED_STREAM = "$sealed"
+HINT_EVERY = 32
+
+# Kafka's default `message.max.bytes` is 1 MiB (1048588); keep room for the key, headers and the
+# record batch overhead, so the relay can always publish what the store accepted.
+DEFAULT_MAX_EVENT_BYTES = 1_000_000
+# MongoDB refuses documents over 16 MiB; one commit (events + private data) must stay below.
+MAX_COMMIT_BYTES = 15 * 1024 * 1024
 
 
 class ConcurrencyError(Exception):
@@ -45,6 +72,18 @@ class ConcurrencyError(Exception):
         self.expected_version = expected_version
 
 
+class EventTooLarge(Invalid):
+    """An event Kafka could never accept: refused before anything is stored."""
+
+    def __init__(self, event_type: str, size: int, limit: int):
+        super().__init__(
+            "event_too_large",
+            f"event {event_type} is {size} bytes; the limit is {limit}",
+            size=size,
+            limit=limit,
+        )
+
+
 def position_key(position: int) -> str:
     return f"p{position:015d}"
 
@@ -53,11 +92,34 @@ def stream_key(stream_id: str, first_version: int) -> str:
     return f"{stream_id}|{first_version:09d}"
 
 
+def event_bytes(event: dict) -> bytes:
+    """An event exactly as the relay sends it to Kafka (the size limit is checked on this)."""
+    import json
+
+    return json.dumps(event, separators=(",", ":"), sort_keys=True).encode("utf-8")
+
+
+def sealed_placeholder(position: int) -> dict:
+    """A document that occupies a position forever and holds no events.
+
+    Its own non-null (`stream_id`, `first_version`) pair keeps the unique stream index free of
+    NULLs: every placeholder has a distinct key on every server.
+    """
+    return {
+        "_id": position_key(position),
+        "position": position,
+        "sealed": True,
+        "stream_id": SEALED_STREAM,
+        "first_version": position,
+    }
+
+
 @dataclass(frozen=True)
 class LoadedStream:
     stream_id: str
     version: int
     events: list[Envelope]
+    private: dict = field(default_factory=dict)  # event_id -> private fields
 
 
 @dataclass(frozen=True)
@@ -65,18 +127,30 @@ class Commit:
     position: int
     stream_id: str
     events: list[Envelope]
+    private: dict = field(default_factory=dict)  # event_id -> private fields
 
 
 class EventStore:
-    def __init__(self, database, *, max_position_retries: int = 20, cached_streams: int = 2048):
+    def __init__(
+        self,
+        database,
+        *,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        cached_streams: int = 2048,
+        max_position_retries: int = 1000,
+    ):
         self.db = database
         self.commits = database[COMMITS]
         self.streams = database[STREAMS]
         self.counters = database[COUNTERS]
+        self.max_event_bytes = max_event_bytes
         self.max_position_retries = max_position_retries
+        # The highest position this process knows to be occupied: where the next append starts.
+        self._seen = 0
+        self._seen_lock = threading.Lock()
         # Streams only ever grow, so a prefix read once stays true: `load` keeps the last
         # `cached_streams` streams it read and fetches only the commits written since.
-        self._prefixes: OrderedDict[str, tuple[int, tuple[Envelope, ...]]] = OrderedDict()
+        self._prefixes: OrderedDict[str, tuple[int, tuple[Envelope, ...], dict]] = OrderedDict()
         self._prefix_limit = cached_streams
         self._prefix_lock = threading.Lock()
 
@@ -87,51 +161,123 @@ class EventStore:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def append(self, stream_id: str, expected_version: int, events: Sequence[Envelope]) -> int:
+    def append(
+        self, stream_id: str, expected_version: int, events: Sequence[Envelope], *, private: dict | None = None
+    ) -> int:
         """Store `events` (one command's output) atomically after `expected_version`.
 
-        Returns the commit's global position. Raises ConcurrencyError when another writer got
-        there first.
+        `private` maps event ids of `events` to data that is stored in the same commit but never
+        published. Returns the commit's global position. Raises ConcurrencyError when another
+        writer got there first, EventTooLarge (before storing anything) for an event Kafka
+        could not take.
         """
         if not events:
             raise ValueError("nothing to append")
+        if stream_id.startswith("$"):
+            raise ValueError(f"stream ids starting with '$' are reserved: {stream_id}")
         for offset, event in enumerate(events, start=1):
             if event.aggregate_id != stream_id or event.aggregate_version != expected_version + offset:
                 raise ValueError(
                     f"event {event.event_type} has aggregate {event.aggregate_id} v{event.aggregate_version}; "
                     f"expected {stream_id} v{expected_version + offset}"
                 )
+        raw_events = [event.to_dict() for event in events]
+        total = 0
+        for raw in raw_events:
+            size = len(event_bytes(raw))
+            total += size
+            if size > self.max_event_bytes:
+                raise EventTooLarge(raw["event_type"], size, self.max_event_bytes)
+        private = {str(k): v for k, v in (private or {}).items() if v}
+        unknown = set(private) - {raw["event_id"] for raw in raw_events}
+        if unknown:
+            raise ValueError(f"private data for events not in this commit: {sorted(unknown)}")
+        if private:
+            total += len(event_bytes(private))
+        if total > MAX_COMMIT_BYTES:
+            raise EventTooLarge("commit", total, MAX_COMMIT_BYTES)
         first_version = expected_version + 1
         doc = {
             "stream_id": stream_id,
             "first_version": first_version,
             "last_version": expected_version + len(events),
-            "events": [event.to_dict() for event in events],
+            # Recognises our own insert when a retried write collides with itself.
+            "commit_id": uuid.uuid4().hex,
+            "events": raw_events,
         }
+        if private:
+            doc["private"] = private
+        position = self._start_position() + 1
         for _ in range(self.max_position_retries):
-            position = self._next_position()
             doc["_id"] = position_key(position)
             doc["position"] = position
             try:
                 self.commits.insert_one(doc)
             except DuplicateKeyError as exc:
-                # Positions come from a counter, so the only thing that can already sit at ours is
-                # the relay's seal (FerretDB does not say which index collided, so look).
-                if self.commit_at(position) is not None:
-                    continue  # sealed while we were slow: take another position
-                self._seal_quietly(position)
-                self._repair_pointer(stream_id, first_version)
-                raise ConcurrencyError(stream_id, expected_version) from exc
-            self._write_pointer(stream_id, first_version, position)
-            EVENTS_APPENDED.inc(len(events))
-            return position
-        raise RuntimeError(f"could not claim a position for {stream_id} after {self.max_position_retries} tries")
+                stored = self.commit_at(position)
+                if stored is not None and stored.get("commit_id") == doc["commit_id"]:
+                    break  # our own insert, retried after a lost reply
+                if stored is not None:
+                    # The position was taken (by another writer or a seal): move to the end.
+                    position = self._end_of_prefix(position) + 1
+                    continue
+                # The position is free, so the stream index collided: the version is taken.
+                if self._stream_version_taken(stream_id, first_version):
+                    raise ConcurrencyError(stream_id, expected_version) from exc
+                continue  # nothing explains the collision (a racing seal?): look again
+            break
+        else:
+            raise RuntimeError(f"could not claim a position for {stream_id} after {self.max_position_retries} tries")
+        self._saw(position)
+        self._write_pointer(stream_id, first_version, position)
+        if position % HINT_EVERY == 0:
+            self._raise_hint(position)
+        EVENTS_APPENDED.inc(len(events))
+        return position
 
-    def _next_position(self) -> int:
-        counter = self.counters.find_one_and_update(
-            {"_id": "position"}, {"$inc": {"value": 1}}, upsert=True, return_document=ReturnDocument.AFTER
-        )
-        return int(counter["value"])
+    def _saw(self, position: int) -> None:
+        with self._seen_lock:
+            if position > self._seen:
+                self._seen = position
+
+    def _start_position(self) -> int:
+        with self._seen_lock:
+            seen = self._seen
+        if seen:
+            return seen
+        # A fresh process: the hint, then forward to the end of what is written.
+        return self.current_position()
+
+    def _occupied(self, position: int) -> bool:
+        return self.commits.find_one({"_id": position_key(position)}, {"_id": 1}) is not None
+
+    def _end_of_prefix(self, occupied: int) -> int:
+        """The last occupied position at or after `occupied` (positions fill as a prefix).
+
+        Gallops (1, 2, 4, … ahead) with `_id` reads, then bisects: a few reads even when this
+        process is far behind the others.
+        """
+        low, step = occupied, 1
+        while self._occupied(low + step):
+            low += step
+            step *= 2
+        high = low + step  # free
+        while high - low > 1:
+            middle = (low + high) // 2
+            if self._occupied(middle):
+                low = middle
+            else:
+                high = middle
+        self._saw(low)
+        return low
+
+    def _raise_hint(self, position: int) -> None:
+        # `$max` is not isolated on FerretDB, so a racing update may leave a smaller value:
+        # harmless, every value written is a position that is really occupied.
+        try:
+            self.counters.update_one({"_id": HINT_ID}, {"$max": {"value": position}}, upsert=True)
+        except DuplicateKeyError:
+            pass  # two first upserts raced; the other one wrote a hint
 
     def _write_pointer(self, stream_id: str, first_version: int, position: int) -> None:
         try:
@@ -139,74 +285,93 @@ class EventStore:
         except DuplicateKeyError:
             pass  # already restored by a repair
 
-    def _seal_quietly(self, position: int) -> None:
-        """Tell the relay at once that this position will never hold a commit."""
-        try:
-            self.commits.insert_one({"_id": position_key(position), "position": position, "sealed": True})
-        except DuplicateKeyError:
-            pass
+    def _stream_version_taken(self, stream_id: str, first_version: int) -> bool:
+        """Whether a commit of this stream starts at `first_version`; restores a lost pointer.
 
-    def _repair_pointer(self, stream_id: str, first_version: int) -> None:
-        """A conflict can mean our pointer was lost in a crash: restore it from the commit.
-
-        This is the one query that is not an `_id` look-up; it runs only on conflicts.
+        The field query is the one read that is not an `_id` look-up (a scan on FerretDB); it runs
+        only on conflicts whose pointer is missing.
         """
         if self.streams.find_one({"_id": stream_key(stream_id, first_version)}) is not None:
-            return
+            return True
         commit = self.commits.find_one({"stream_id": stream_id, "first_version": first_version}, {"position": 1})
-        if commit is not None:
-            self._write_pointer(stream_id, first_version, commit["position"])
+        if commit is None:
+            return False
+        self._write_pointer(stream_id, first_version, commit["position"])
+        return True
 
     def current_position(self) -> int:
-        counter = self.counters.find_one({"_id": "position"})
-        return int(counter["value"]) if counter else 0
+        """The last position written (or, after a legacy gap, taken): where the relay's work ends."""
+        hint = self.counters.find_one({"_id": HINT_ID})
+        start = max(int(hint["value"]) if hint else 0, self._seen)
+        if not self._occupied(start + 1):
+            return start
+        return self._end_of_prefix(start + 1)
+
+    def written_beyond(self, position: int, *, collection=None) -> bool:
+        """Whether anything is written after `position` (so a missing `position` is a gap, not the end)."""
+        if self.commit_at(position + 1, collection=collection) is not None:
+            return True
+        hint = (collection.database[COUNTERS] if collection is not None else self.counters).find_one({"_id": HINT_ID})
+        return bool(hint) and int(hint["value"]) > position
 
     # -- reading -----------------------------------------------------------------------------
 
     def load(self, stream_id: str) -> LoadedStream:
         with self._prefix_lock:
-            version, known = self._prefixes.get(stream_id, (0, ()))
+            version, known, known_private = self._prefixes.get(stream_id, (0, (), {}))
         events: list[Envelope] = list(known)
+        private = dict(known_private)
         while True:
             pointer = self.streams.find_one({"_id": stream_key(stream_id, version + 1)})
             if pointer is None:
                 break
             commit = self.commits.find_one({"_id": position_key(pointer["position"])})
-            if commit is None or commit.get("sealed"):
+            if commit is None or commit.get("sealed") or commit.get("stream_id") != stream_id:
                 break
             events.extend(Envelope(**raw) for raw in commit["events"])
+            private.update(commit.get("private") or {})
             version = commit["last_version"]
         if version:
             with self._prefix_lock:
-                self._prefixes[stream_id] = (version, tuple(events))
+                self._prefixes[stream_id] = (version, tuple(events), private)
                 self._prefixes.move_to_end(stream_id)
                 while len(self._prefixes) > self._prefix_limit:
                     self._prefixes.popitem(last=False)
-        return LoadedStream(stream_id=stream_id, version=version, events=events)
+        return LoadedStream(stream_id=stream_id, version=version, events=events, private=dict(private))
 
-    def commit_at(self, position: int) -> dict | None:
+    def commit_at(self, position: int, *, collection=None) -> dict | None:
         """The raw document at a position: a commit, a sealed placeholder, or None (not yet)."""
-        return self.commits.find_one({"_id": position_key(position)})
+        return (self.commits if collection is None else collection).find_one({"_id": position_key(position)})
 
     def seal(self, position: int) -> dict | None:
-        """Seal an empty position; returns the commit instead if one won the race."""
-        try:
-            self.commits.insert_one({"_id": position_key(position), "position": position, "sealed": True})
-            return None
-        except DuplicateKeyError:
-            doc = self.commit_at(position)
-            return None if doc is None or doc.get("sealed") else doc
+        """Seal an empty position; returns the commit instead if one won the race.
+
+        A DuplicateKeyError alone decides nothing (FerretDB does not say which index collided):
+        the position is read back, and only a placeholder there counts as sealed.
+        """
+        for _ in range(3):
+            try:
+                self.commits.insert_one(sealed_placeholder(position))
+                return None
+            except DuplicateKeyError:
+                doc = self.commit_at(position)
+                if doc is None:
+                    continue  # not our position that collided: try again
+                return None if doc.get("sealed") else doc
+        raise RuntimeError(f"could not seal position {position}: the stream index refuses its placeholder")
 
     def read_all(self, from_position: int = 1, *, limit: int | None = None) -> Iterator[Commit]:
         """Commits in global order from `from_position`, stopping at the first position not yet written."""
-        position = from_position
-        last = self.current_position()
+        position = max(1, from_position)
         count = 0
-        while position <= last and (limit is None or count < limit):
+        while limit is None or count < limit:
             doc = self.commit_at(position)
             if doc is None:
                 break
+            self._saw(position)
             if not doc.get("sealed"):
                 count += 1
-                yield Commit(position, doc["stream_id"], [Envelope(**raw) for raw in doc["events"]])
+                yield Commit(
+                    position, doc["stream_id"], [Envelope(**raw) for raw in doc["events"]], dict(doc.get("private") or {})
+                )
             position += 1

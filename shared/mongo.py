@@ -77,3 +77,34 @@ def insert_new(collection, docs: list[dict]) -> set[str]:
         if any(error.get("code") != 11000 for error in errors):
             raise
         return {docs[error["index"]]["_id"] for error in errors}
+
+
+def is_replica_set(database) -> bool:
+    """Whether the server is a replica set member (mongod in production); FerretDB and a
+    standalone mongod are not. Cached per client."""
+    client = database.client
+    key = id(client)
+    with _lock:
+        known = _replica_sets.get(key)
+    if known is None:
+        try:
+            known = bool(database.command("hello").get("setName"))
+        except Exception:  # noqa: BLE001 - decided again on the next call
+            return False
+        with _lock:
+            _replica_sets[key] = known
+    return known
+
+
+_replica_sets: dict[int, bool] = {}
+
+
+def majority_reads(collection):
+    """The collection read with majority read concern where the server offers it (a replica
+    set), so what a reader acts on (the relay publishes it) can never be rolled back by a
+    failover. Elsewhere the collection as it is: a single server has nothing to roll back."""
+    if is_replica_set(collection.database):
+        from pymongo.read_concern import ReadConcern
+
+        return collection.with_options(read_concern=ReadConcern("majority"))
+    return collection

@@ -1,18 +1,33 @@
-"""The relay: every stored event reaches Kafka, eventually and in stream order.
+"""The relay: every stored event reaches Kafka once, in stream order, from one fenced publisher.
 
-It walks the event store's global positions one by one from a cursor kept in MongoDB
-(`event_relay` / "cursor"), publishes each commit's events with key = aggregate id, waits for
-Kafka to acknowledge them (acks=all, idempotent producer), and only then moves the cursor.
-A crash between publishing and moving the cursor republishes a batch: at-least-once, and
-consumers deduplicate on `event_id`.
+It walks the event store's global positions one by one from a cursor and publishes each commit's
+events (only `events`: a commit's `private` field never leaves MongoDB) with key = aggregate id.
 
-A position that is not written yet may belong to a writer that is still inserting, or to one
-that lost a concurrency race or crashed. The relay waits for it up to `gap_timeout_s`, then
-seals it (see shared.eventstore), so nothing can ever land behind the cursor. While Kafka is
-down the relay keeps retrying with backoff, never advancing past what it could not publish.
+Exactly once, even with a paused or partitioned replica:
+- Publishing uses Kafka's *transactional* producer with one fixed `transactional_id` per service
+  (`<topic prefix><service>-relay`). A batch of commits is one transaction, and the cursor (the
+  next position) is committed *inside the same transaction* as the offset of a consumer group
+  named like the transactional id (`send_offsets_to_transaction`). So the records and the cursor
+  become visible together or not at all; a crash between them cannot republish a batch.
+- Whoever starts publishing calls `init_transactions()`, which aborts any open transaction of the
+  previous producer with that id and fences it: a holder that was SIGSTOPped past its lease and
+  wakes up cannot commit anything more. The new publisher then reads the cursor back from Kafka,
+  so it continues exactly where the last committed transaction ended — no record is published
+  after its successor's, none twice, and no key is reordered. Consumers read with
+  `isolation_level="read_committed"` so aborted attempts are invisible.
+- A lease (shared.lease: unique-insert epochs, server time) decides which replica publishes; it
+  avoids two replicas fencing each other in turns, while correctness rests on the fencing above.
+- A copy of the cursor is kept in MongoDB (`event_relay`, one document per cursor value, inserted
+  uniquely, the highest wins), for `backlog()` and metrics without a Kafka round trip, and as a
+  floor if Kafka ever forgets the group's offsets (an empty group's offsets expire after
+  `offsets.retention.minutes`). A stale writer can only insert a lower value, never move it back.
 
-Only one relay per service publishes at a time: it holds a lease document renewed on every
-pass; a second replica stands by until the lease expires.
+A position that is not written yet is the end of the log: positions fill as a prefix (see
+shared.eventstore). A missing position with something written beyond it is damage (or an older
+version's lost counter value): the relay waits `gap_timeout_s`, then *seals* it, so nothing can
+ever land behind the cursor. While Kafka is down the relay keeps retrying with backoff, never
+advancing past what it could not publish; after a failure it starts over with a new producer (a
+kafka-python producer whose sends failed across a broker restart can stay stuck for good).
 """
 from __future__ import annotations
 
@@ -21,58 +36,26 @@ import socket
 import threading
 import time
 import uuid
-from datetime import timedelta
 
-from kafka import KafkaProducer
-from pymongo import ReturnDocument
+from kafka import KafkaConsumer, TopicPartition
+from kafka.structs import OffsetAndMetadata
+from pymongo import DESCENDING
 from pymongo.errors import DuplicateKeyError
 
 from shared import topics
-from shared.clock import SystemClock
 from shared.config import Settings
-from shared.eventstore import EventStore
+from shared.eventstore import EventStore, event_bytes, position_key
 from shared.kafka import make_producer
+from shared.lease import Lease
 from shared.metrics import EVENTS_PUBLISHED, RELAY_BACKLOG
-from shared.mongo import TRANSIENT_ERRORS
+from shared.mongo import TRANSIENT_ERRORS, majority_reads
 
 log = logging.getLogger(__name__)
 
 RELAY_STATE = "event_relay"
+LEASE_NAME = "relay"
 
-
-class Lease:
-    def __init__(self, collection, name: str, owner: str, ttl_s: float, clock=None):
-        self.collection = collection
-        self.name = name
-        self.owner = owner
-        self.ttl = timedelta(seconds=ttl_s)
-        self.clock = clock or SystemClock()
-
-    def acquire(self) -> bool:
-        """Take or renew the lease; True while this owner holds it."""
-        now = self.clock.now()
-        doc = self.collection.find_one({"_id": self.name})
-        if doc is None:
-            try:
-                self.collection.insert_one({"_id": self.name, "owner": self.owner, "expires_at": now + self.ttl})
-                return True
-            except DuplicateKeyError:
-                return False
-        if doc.get("owner") != self.owner and doc["expires_at"] > now:
-            return False
-        # Compare-and-set on the exact document we read (owner and expiry), so two replicas
-        # racing for an expired lease cannot both win.
-        won = self.collection.find_one_and_update(
-            {"_id": self.name, "owner": doc.get("owner"), "expires_at": doc["expires_at"]},
-            {"$set": {"owner": self.owner, "expires_at": now + self.ttl}},
-            return_document=ReturnDocument.AFTER,
-        )
-        return won is not None and won["owner"] == self.owner
-
-    def release(self) -> None:
-        self.collection.find_one_and_update(
-            {"_id": self.name, "owner": self.owner}, {"$set": {"expires_at": self.clock.now()}}
-        )
+__all__ = ["EventRelay", "Lease", "RELAY_STATE", "LEASE_NAME"]
 
 
 class EventRelay:
@@ -80,7 +63,7 @@ class EventRelay:
         self,
         settings: Settings,
         store: EventStore,
-        producer,
+        producer=None,
         *,
         topic: str | None = None,
         batch_size: int = 500,
@@ -89,50 +72,102 @@ class EventRelay:
     ):
         self.settings = settings
         self.store = store
-        self.producer = producer
-        # A KafkaProducer whose sends failed across a broker restart can stay stuck for good
-        # (kafka-python: expired batches of an idempotent producer are never retried, every
-        # later flush times out). After a failed publish the relay starts over with a new one.
-        if producer_factory is None and isinstance(producer, KafkaProducer):
-            producer_factory = lambda: make_producer(settings)  # noqa: E731
-        self.producer_factory = producer_factory
-        self._owns_producer = False
         contract_topic = topic or topics.BY_PRODUCER[settings.service_name]
         self.topic = topics.resolve(contract_topic, settings.kafka_topic_prefix)
         self.contract_topic = contract_topic
+        # One id per service (and test prefix): every replica uses it, so each new publisher
+        # fences the one before. The cursor is this consumer group's offset on partition 0.
+        self.transactional_id = f"{settings.kafka_topic_prefix}{settings.service_name}-relay"
+        self.cursor_partition = TopicPartition(self.topic, 0)
+        # `producer` (a plain shared producer in older callers) is not used for publishing: the
+        # relay needs its own transactional one. A transactional producer passed in is used once.
+        self.producer = None
+        self._given = producer if _transactional(producer) else None
+        self.producer_factory = producer_factory or self._make_producer
         self.batch_size = batch_size
-        self.clock = clock or SystemClock()
         self.state = store.db[RELAY_STATE]
+        self._reads = majority_reads(store.commits)
         owner = f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
-        self.lease = Lease(self.state, "lease", owner, settings.relay_lease_ttl_s, self.clock)
+        self.lease = Lease(self.state, LEASE_NAME, owner, settings.relay_lease_ttl_s)
+        self._next: int | None = None  # the next position, while this relay is the fenced publisher
+        self._lease_epoch = 0
         self._gap_since: tuple[int, float] | None = None
+        self._backlog_reported_at = 0.0
         self._stop = threading.Event()
 
-    # -- state -------------------------------------------------------------------------------
+    def _make_producer(self):
+        return make_producer(
+            self.settings, transactional_id=self.transactional_id, client_id=f"{self.settings.service_name}-relay"
+        )
+
+    # -- cursor ------------------------------------------------------------------------------
 
     def cursor(self) -> int:
-        """The next position to publish."""
-        doc = self.state.find_one({"_id": "cursor"})
+        """The next position to publish (as far as this process can tell without Kafka)."""
+        return max(self._mirror_cursor(), self._next or 1)
+
+    def _mirror_cursor(self) -> int:
+        doc = self.state.find_one({"next_position": {"$exists": True}}, sort=[("next_position", DESCENDING)])
         return int(doc["next_position"]) if doc else 1
 
-    def _save_cursor(self, next_position: int) -> None:
-        self.state.find_one_and_update({"_id": "cursor"}, {"$set": {"next_position": next_position}}, upsert=True)
+    def _save_mirror(self, next_position: int) -> None:
+        # Inserted, never updated: FerretDB's updates are not isolated, and a late insert by a
+        # fenced relay only adds a lower value, which `max` ignores and the next cleanup removes.
+        try:
+            self.state.insert_one({"_id": f"cursor|{position_key(next_position)}", "next_position": next_position})
+        except DuplicateKeyError:
+            pass
+        self.state.delete_many({"next_position": {"$lt": next_position}})
+
+    def _kafka_cursor(self) -> int | None:
+        consumer = KafkaConsumer(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers.split(","),
+            group_id=self.transactional_id,
+            enable_auto_commit=False,
+            client_id=f"{self.settings.service_name}-relay-cursor",
+        )
+        try:
+            committed = consumer.committed(self.cursor_partition)
+        finally:
+            consumer.close()
+        return int(committed) if committed is not None else None
 
     def backlog(self) -> int:
         return max(0, self.store.current_position() - self.cursor() + 1)
 
-    # -- one pass ----------------------------------------------------------------------------
+    # -- publishing --------------------------------------------------------------------------
+
+    def _ready(self) -> None:
+        """Become the publisher: a fresh transactional producer fences older ones, then the cursor
+        is read back from Kafka (where the last committed transaction left it)."""
+        if self.producer is not None and self._next is not None:
+            return
+        self._drop_producer()
+        producer, self._given = (self._given, None) if self._given is not None else (self.producer_factory(), None)
+        try:
+            producer.init_transactions()
+            committed = self._kafka_cursor()
+        except Exception:
+            _close(producer)
+            raise
+        self.producer = producer
+        self._next = max(committed or 1, self._mirror_cursor())
+        log.info("relay %s publishing from position %s", self.transactional_id, self._next)
+
+    def _drop_producer(self) -> None:
+        producer, self.producer, self._next = self.producer, None, None
+        if producer is not None:
+            _close(producer)
 
     def publish_pending(self) -> int:
-        """Publish what is stored beyond the cursor; returns the number of events published."""
-        start = self.cursor()
-        last = self.store.current_position()
-        position = start
+        """Publish what is stored beyond the cursor (one transaction); returns the events published."""
+        self._ready()
+        start = position = self._next
         batch: list[dict] = []
-        while position <= last and len(batch) < self.batch_size:
-            doc = self.store.commit_at(position)
+        while position - start < self.batch_size:
+            doc = self.store.commit_at(position, collection=self._reads)
             if doc is None:
-                if not self._gap_expired(position):
+                if not self._gap_to_seal(position):
                     break
                 doc = self.store.seal(position)
                 log.warning("sealed position %s after waiting %.1fs", position, self.settings.relay_gap_timeout_s)
@@ -143,36 +178,61 @@ class EventRelay:
             if not doc.get("sealed"):
                 batch.append(doc)
             position += 1
-        published = self._send(batch)
-        if position != start:
-            self._save_cursor(position)
-        RELAY_BACKLOG.labels(self.settings.service_name).set(max(0, last - position + 1))
+        if position == start:
+            return 0
+        try:
+            published = self._send(batch, position)
+        except Exception:
+            self._drop_producer()  # aborted or fenced: start over from Kafka's cursor
+            raise
+        self._next = position
+        self._save_mirror(position)
+        self._report_backlog(position)
         return published
 
-    def _gap_expired(self, position: int) -> bool:
+    def _report_backlog(self, next_position: int) -> None:
+        now = time.monotonic()
+        if now - self._backlog_reported_at < 1.0:
+            return  # `current_position` costs a few reads: once a second is enough for a gauge
+        self._backlog_reported_at = now
+        RELAY_BACKLOG.labels(self.settings.service_name).set(max(0, self.store.current_position() - next_position + 1))
+
+    def _gap_to_seal(self, position: int) -> bool:
+        """A missing position is sealed only once it has been missing for `gap_timeout_s` while
+        something is written beyond it (otherwise it is simply the end of the log)."""
         now = time.monotonic()
         if self._gap_since is None or self._gap_since[0] != position:
             self._gap_since = (position, now)
             return False
-        return now - self._gap_since[1] >= self.settings.relay_gap_timeout_s
+        if now - self._gap_since[1] < self.settings.relay_gap_timeout_s:
+            return False
+        if self.store.written_beyond(position, collection=self._reads):
+            return True
+        self._gap_since = (position, now)  # just the end: look again after another timeout
+        return False
 
-    def _send(self, batch: list[dict]) -> int:
+    def _send(self, batch: list[dict], next_position: int) -> int:
+        producer = self.producer
+        producer.begin_transaction()
         futures = []
-        for doc in batch:
-            for event in doc["events"]:
-                value = _json(event)
-                futures.append(
-                    (event["event_type"], self.producer.send(self.topic, key=event["aggregate_id"].encode(), value=value))
-                )
-        if not futures:
-            return 0
-        self.producer.flush(timeout=30)
-        for event_type, future in futures:
-            try:
-                future.get(timeout=30)
-            except Exception:
+        try:
+            for doc in batch:
+                for event in doc["events"]:
+                    future = producer.send(self.topic, key=event["aggregate_id"].encode(), value=event_bytes(event))
+                    futures.append((event["event_type"], future))
+            producer.send_offsets_to_transaction(
+                {self.cursor_partition: OffsetAndMetadata(next_position, "", -1)}, self.transactional_id
+            )
+            producer.commit_transaction()
+        except Exception:
+            for event_type, _ in futures:
                 EVENTS_PUBLISHED.labels(self.settings.service_name, self.contract_topic, event_type, "error").inc()
-                raise
+            try:
+                producer.abort_transaction()
+            except Exception:  # noqa: BLE001 - fenced or Kafka gone: the next init aborts it anyway
+                pass
+            raise
+        for event_type, _ in futures:
             EVENTS_PUBLISHED.labels(self.settings.service_name, self.contract_topic, event_type, "ok").inc()
         return len(futures)
 
@@ -184,8 +244,14 @@ class EventRelay:
         while not stop.is_set():
             try:
                 if not self.lease.acquire():
+                    self._drop_producer()
                     stop.wait(self.settings.relay_lease_ttl_s / 3)
                     continue
+                if self.lease.epoch != self._lease_epoch:
+                    # A new term (first start, or the lease lapsed while we were paused): fence
+                    # whoever published meanwhile and re-read the cursor.
+                    self._drop_producer()
+                    self._lease_epoch = self.lease.epoch
                 published = self.publish_pending()
                 backoff = 0.5
                 if published == 0:
@@ -194,11 +260,12 @@ class EventRelay:
                 log.warning("relay: MongoDB unavailable, retrying in %.1fs: %s", backoff, exc)
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 10)
-            except Exception as exc:  # noqa: BLE001 - Kafka down or any other fault: retry, never skip
-                log.warning("relay: publish failed, retrying in %.1fs: %s", backoff, exc)
-                self._renew_producer()
+            except Exception as exc:  # noqa: BLE001 - Kafka down, fenced, any other fault: retry, never skip
+                log.warning("relay: publish failed, retrying in %.1fs with a new producer: %s", backoff, exc)
+                self._drop_producer()
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 10)
+        self._drop_producer()
         try:
             self.lease.release()
         except Exception:  # noqa: BLE001
@@ -207,26 +274,17 @@ class EventRelay:
     def stop(self) -> None:
         self._stop.set()
 
-    def _renew_producer(self) -> None:
-        """Replace the producer after a failed publish (the cursor has not moved: nothing is skipped)."""
-        if self.producer_factory is None:
-            return
-        try:
-            fresh = self.producer_factory()
-        except Exception as exc:  # noqa: BLE001 - Kafka still down: keep the old one, try again next time
-            log.warning("relay: could not create a new producer yet: %s", exc)
-            return
-        old, self.producer = self.producer, fresh
-        if self._owns_producer:  # the one passed in may be shared (dead letters): never close that
-            try:
-                old.close(timeout=0)
-            except Exception:  # noqa: BLE001
-                pass
-        self._owns_producer = True
-        log.info("relay: replaced its Kafka producer after a failed publish")
+    def close(self) -> None:
+        self._drop_producer()
 
 
-def _json(event: dict) -> bytes:
-    import json
+def _transactional(producer) -> bool:
+    config = getattr(producer, "config", None)
+    return isinstance(config, dict) and bool(config.get("transactional_id"))
 
-    return json.dumps(event, separators=(",", ":"), sort_keys=True).encode("utf-8")
+
+def _close(producer) -> None:
+    try:
+        producer.close(timeout=0)
+    except Exception:  # noqa: BLE001
+        pass

@@ -7,7 +7,8 @@ import uuid
 import pytest
 
 from shared import topics
-from shared.eventstore import ConcurrencyError, EventStore
+from shared.errors import Invalid
+from shared.eventstore import ConcurrencyError, EventStore, EventTooLarge
 from shared.events.envelope import new_event
 from shared.kafka import make_producer
 from shared.mongo import database_for
@@ -100,19 +101,23 @@ def test_relay_publishes_every_event_in_stream_order_and_resumes(store):
     assert relay2.backlog() == 0
 
 
-def test_relay_seals_a_gap_and_a_late_writer_takes_a_new_position(store):
+def test_relay_seals_a_position_an_old_counter_took_and_a_late_writer_moves_on(store):
     settings, store = store
     store.append("x", 0, _events("x", 1, 1))
-    lost = store._next_position()  # a writer took a position and died before inserting
-    store.append("y", 0, _events("y", 1, 1))
-    producer = make_producer(settings)
-    relay = EventRelay(settings, store, producer)
+    # An older version of the store took positions from a counter before inserting; a writer
+    # that died in between left the counter one past what is written.
+    store.counters.update_one({"_id": "position"}, {"$set": {"value": 2}}, upsert=True)
+    fresh = EventStore(database_for(settings))  # another process: starts from the counter
+    assert fresh.append("y", 0, _events("y", 1, 1)) == 3
+    relay = EventRelay(settings, store)
     relay.publish_pending()
-    assert relay.cursor() == lost  # waits at the gap
-    wait_until(lambda: relay.publish_pending() or relay.cursor() > lost + 1, timeout_s=10, message="gap sealed")
-    assert relay.cursor() == lost + 2
+    assert relay.cursor() == 2  # waits at the gap
+    wait_until(lambda: relay.publish_pending() or relay.cursor() > 3, timeout_s=10, message="gap sealed")
+    assert relay.cursor() == 4
+    assert store.commit_at(2)["sealed"]
     records = read_topic(settings, topics.MATCHING, expect=2)
     assert sorted(decode(r)["aggregate_id"] for r in records) == ["x", "y"]
+    relay.close()
 
 
 def test_only_the_lease_holder_publishes(store):
@@ -136,3 +141,86 @@ def test_a_cached_stream_still_sees_what_other_processes_appended(store):
     assert loaded.version == 3 and [e.data["n"] for e in loaded.events] == [1, 2, 3]
     with pytest.raises(ConcurrencyError):
         store.append("long", 2, _events("long", 3, 1))
+
+
+def test_many_seals_in_one_database_never_rest_on_null_keys(store):
+    """mongod indexes missing fields as null: placeholders without keys would allow only one seal."""
+    settings, store = store
+    store.append("a", 0, _events("a", 1, 1))
+    for position in (2, 3, 4, 7):
+        assert store.seal(position) is None
+    assert all(store.commit_at(p)["sealed"] for p in (2, 3, 4, 7))
+    # no document relies on how the unique (stream_id, first_version) index treats NULLs
+    assert store.commits.find_one({"stream_id": None}) is None
+    assert store.commits.find_one({"first_version": None}) is None
+    assert store.seal(1)["stream_id"] == "a"  # a commit is never sealed over
+    # a writer that only knew position 1 steps over every seal and lands after them
+    assert store.append("b", 0, _events("b", 1, 1)) == 5
+    assert store.append("c", 0, _events("c", 1, 1)) == 6
+    assert store.append("d", 0, _events("d", 1, 1)) == 8
+    assert [c.stream_id for c in store.read_all(1)] == ["a", "b", "c", "d"]
+
+
+def test_concurrent_writers_in_several_processes_fill_positions_without_gaps(store):
+    """Positions are claimed by unique inserts: no two commits share one, none is skipped."""
+    settings, store = store
+    writers = [EventStore(database_for(settings)) for _ in range(4)]  # one per "process"
+    barrier = threading.Barrier(len(writers))
+    positions: list[int] = []
+    lock = threading.Lock()
+
+    def write(index, writer):
+        barrier.wait()
+        for n in range(30):
+            stream = f"w{index}-{n % 3}"
+            position = writer.append(stream, n // 3, _events(stream, n // 3 + 1, 1))
+            with lock:
+                positions.append(position)
+
+    threads = [threading.Thread(target=write, args=(i, w)) for i, w in enumerate(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(positions) == list(range(1, 121))
+    assert all(not store.commit_at(p).get("sealed") for p in range(1, 121))
+    assert store.current_position() == EventStore(database_for(settings)).current_position() == 120
+    assert sum(len(c.events) for c in store.read_all(1)) == 120
+
+
+def test_private_data_is_stored_with_the_commit_and_read_back(store):
+    settings, store = store
+    events = _events("p", 1, 2)
+    position = store.append("p", 0, events, private={events[1].event_id: {"notes": "only for us"}})
+    loaded = store.load("p")
+    assert loaded.private == {events[1].event_id: {"notes": "only for us"}}
+    assert "notes" not in str([e.to_dict() for e in loaded.events])
+    [commit] = list(store.read_all(position))
+    assert commit.private == {events[1].event_id: {"notes": "only for us"}}
+    more = _events("p", 3, 1)
+    store.append("p", 2, more, private={more[0].event_id: {"notes": "later"}})
+    assert store.load("p").private[more[0].event_id] == {"notes": "later"}  # cached prefix + new commit
+    with pytest.raises(ValueError):
+        store.append("p", 3, _events("p", 4, 1), private={"not-an-event-of-this-commit": {"x": 1}})
+
+
+def test_an_event_kafka_could_not_take_is_refused_before_storing(make_settings):
+    settings = make_settings("matching")
+    store = EventStore(database_for(settings), max_event_bytes=2000)
+    store.ensure_indexes()
+    big = _events("big", 1, 1)[0]
+    big = big.with_data({"n": 1, "text": "x" * 3000}, 1)
+    with pytest.raises(EventTooLarge) as refused:
+        store.append("big", 0, [big])
+    assert isinstance(refused.value, Invalid) and refused.value.code == "event_too_large"
+    assert store.current_position() == 0 and store.load("big").version == 0
+    assert EventStore(database_for(settings)).max_event_bytes == 1_000_000  # the default services get
+
+
+def test_a_conflict_whose_pointer_was_lost_restores_it(store):
+    settings, store = store
+    store.append("lost", 0, _events("lost", 1, 1))
+    store.streams.delete_one({"_id": "lost|000000001"})  # the writer crashed before its pointer
+    with pytest.raises(ConcurrencyError):
+        EventStore(database_for(settings)).append("lost", 0, _events("lost", 1, 1))
+    assert EventStore(database_for(settings)).load("lost").version == 1
