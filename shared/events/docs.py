@@ -101,32 +101,28 @@ def _type_of(f: fields.Field) -> str:
 
 
 def _values(f: fields.Field) -> str:
-    notes = []
-    validators = list(f.validators)
+    notes = [_constraint(v) for v in f.validators]
     if isinstance(f, fields.List):
-        validators += [("item", v) for v in f.inner.validators]
-    for v in validators:
-        prefix = ""
-        if isinstance(v, tuple):
-            prefix, v = "item ", v[1]
-        if isinstance(v, validate.OneOf):
-            notes.append(prefix + "\\|".join(f"`{c}`" for c in v.choices))
-        elif isinstance(v, validate.Range):
-            low = "" if v.min is None else v.min
-            high = "" if v.max is None else v.max
-            notes.append(f"{prefix}{low}–{high}" if v.max is not None else f"{prefix}≥ {low}")
-        elif isinstance(v, validate.Length):
-            if v.equal is not None:
-                notes.append(f"{prefix}length {v.equal}")
-            elif v.min == 1 and v.max is None:
-                notes.append(f"{prefix}non-empty")
-            elif not v.min and v.max is not None:
-                notes.append(f"{prefix}at most {v.max}")
-            else:
-                notes.append(f"{prefix}length {v.min or 0}–{v.max if v.max is not None else ''}")
-        elif inspect.isfunction(v):
-            notes.append(prefix + v.__name__.strip("_").replace("_", " "))
-    return "; ".join(notes)
+        notes += ["item " + _constraint(v) for v in f.inner.validators]
+    return "; ".join(n for n in notes if n and n != "item ")
+
+
+def _constraint(v) -> str:
+    if isinstance(v, validate.OneOf):
+        return "\\|".join(f"`{c}`" for c in v.choices)
+    if isinstance(v, validate.Range):
+        return f"{v.min if v.min is not None else ''}–{v.max}" if v.max is not None else f"≥ {v.min}"
+    if isinstance(v, validate.Length):
+        if v.equal is not None:
+            return f"length {v.equal}"
+        if v.min == 1 and v.max is None:
+            return "non-empty"
+        if not v.min and v.max is not None:
+            return f"at most {v.max}"
+        return f"length {v.min or 0}–{v.max if v.max is not None else ''}"
+    if inspect.isfunction(v):
+        return v.__name__.strip("_").replace("_", " ")
+    return ""
 
 
 def _required(f: fields.Field) -> str:
