@@ -4,9 +4,17 @@ A service's domain decides (pure functions: state + command -> new events as (ty
 `AggregateStore.append` validates each event's data against its registered schema, wraps it in
 the contract envelope with the next aggregate versions and the request's correlation, and stores
 the lot atomically. The relay publishes them later.
+
+Private data (text that must never reach Kafka: notes, unshared comments) is passed as
+`private={event_id_or_index: {...}}`; it is stored inside the same commit document, atomic with
+the events, and read back by own-stream projections (`shared.projector.private_of`).
+
+`load` returns events at the current schema version (older stored versions are upcast), so
+domain code only ever sees the newest shape of each event.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Sequence
@@ -34,6 +42,20 @@ class NewEvent:
     data: dict
 
 
+class Appended(list):
+    """The envelopes an append stored (a list), and the commit's global `position`.
+
+    `position` is what a request handler waits for (`StoreProjector.wait_for`) when its answer
+    needs a view to include the append; 0 when nothing was appended.
+    """
+
+    position: int = 0
+
+    def __init__(self, envelopes=(), position: int = 0):
+        super().__init__(envelopes)
+        self.position = position
+
+
 class AggregateStore:
     def __init__(self, store: EventStore, registry: EventRegistry, *, producer: str, aggregate_type: str):
         self.store = store
@@ -42,7 +64,11 @@ class AggregateStore:
         self.aggregate_type = aggregate_type
 
     def load(self, aggregate_id: str) -> LoadedStream:
-        return self.store.load(aggregate_id)
+        loaded = self.store.load(aggregate_id)
+        events = [self.registry.to_current(event) for event in loaded.events]
+        if all(new is old for new, old in zip(events, loaded.events)):
+            return loaded
+        return dataclasses.replace(loaded, events=events)
 
     def append(
         self,
@@ -52,7 +78,13 @@ class AggregateStore:
         causation: Causation,
         *,
         occurred_at: datetime | None = None,
-    ) -> list[Envelope]:
+        private: dict | None = None,
+    ) -> Appended:
+        """Store the events after `expected_version`; returns them with the commit's position.
+
+        `private` maps an event (its index in `new_events`, or its event_id once known) to private
+        fields stored in the commit document (never published); see the module docstring.
+        """
         envelopes = []
         for offset, event in enumerate(new_events, start=1):
             version = self.registry.current_version(event.event_type)
@@ -71,6 +103,29 @@ class AggregateStore:
                     occurred_at=occurred_at,
                 )
             )
-        if envelopes:
-            self.store.append(aggregate_id, expected_version, envelopes)
-        return envelopes
+        if not envelopes:
+            return Appended()
+        by_event_id = _private_by_event_id(private, envelopes)
+        if by_event_id:
+            position = self.store.append(aggregate_id, expected_version, envelopes, private=by_event_id)
+        else:
+            position = self.store.append(aggregate_id, expected_version, envelopes)
+        return Appended(envelopes, position or 0)
+
+
+def _private_by_event_id(private: dict | None, envelopes: list[Envelope]) -> dict:
+    """`private` keyed by index (int) or event_id (str) -> keyed by event_id; empty entries dropped."""
+    if not private:
+        return {}
+    ids = {envelope.event_id for envelope in envelopes}
+    out = {}
+    for key, fields in private.items():
+        if not fields:
+            continue
+        if isinstance(key, int):
+            out[envelopes[key].event_id] = dict(fields)
+        elif key in ids:
+            out[key] = dict(fields)
+        else:
+            raise ValueError(f"private data for an event not in this append: {key!r}")
+    return out

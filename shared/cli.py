@@ -1,8 +1,14 @@
 """Operator commands: `python -m shared.cli <command>`.
 
+  migrate [SERVICE...]   create the topics (with their retention) and every service's indexes;
+                         run once before any API serves (make run, the tests, a k8s Job)
   load-hris FILE         publish HRIS records (JSON lines) to hris.employees.v1, as an HRIS would
-  rebuild SERVICE        empty SERVICE's projections and replay its topics from offset 0
-                         (stop that service's worker first)
+  rebuild SERVICE        rebuild SERVICE's opted-in projections (`collections`) into a new
+                         generation of collections and swap it in while the workers keep running
+                         (shared.generations); with --in-place, or when no projection has opted
+                         in yet, reset and replay in place (stop that service's worker first)
+  dlq redrive TOPIC      re-publish TOPIC's dead letters to TOPIC (once the cause is fixed);
+                         progress is the committed offset of group `dlq-redrive.<TOPIC>`
   dev-token SUB ROLE...  print a development JWT signed with JWT_SECRET
   ensure-topics          create the contract topics and their dead-letter topics
 """
@@ -11,7 +17,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import os
 import sys
 import time
 
@@ -19,6 +24,8 @@ from shared import topics
 from shared.config import Settings
 from shared.http.auth import ROLES, mint_token
 from shared.kafka import ensure_topics, make_producer
+
+SERVICES = ("matching", "sessions", "feedback", "notifications")
 
 
 def load_hris(path: str, settings: Settings) -> int:
@@ -45,14 +52,114 @@ def load_hris(path: str, settings: Settings) -> int:
     return sent
 
 
+def migrate(services: list[str], settings: Settings) -> None:
+    """Topics first (every service's worker and relay need them), then each service's indexes."""
+    ensure_topics(settings)
+    for service in services:
+        bootstrap = importlib.import_module(f"services.{service}.bootstrap")
+        bootstrap.build(Settings.from_env(service)).ensure_indexes()
+        print(f"migrated {service}")
+
+
+def rebuild(service: str, *, in_place: bool = False) -> str:
+    """Rebuild a service's projections; returns a one-line summary."""
+    from shared.projector import own_projections_of, rebuild_service
+
+    service_settings = Settings.from_env(service)
+    bootstrap = importlib.import_module(f"services.{service}.bootstrap")
+    worker_module = importlib.import_module(f"services.{service}.worker")
+    context = bootstrap.build(service_settings)
+    runner = worker_module.build_consumer(service_settings, context=context)
+    started = time.perf_counter()
+    opted_in = [p for p in runner.projections + own_projections_of(context) if p.collections]
+    if in_place or not opted_in:
+        applied = runner.rebuild()
+        return f"rebuilt {service} in place: {applied} records replayed in {time.perf_counter() - started:.1f}s"
+    registry = getattr(bootstrap, "registry", None)
+    report = rebuild_service(context, runner, registry=registry() if callable(registry) else None)
+    summary = (f"rebuilt {service}: generation {report.generation} live ({', '.join(report.collections)}); "
+               f"{report.kafka_records} records and {report.store_events} stored events applied in "
+               f"{time.perf_counter() - started:.1f}s")
+    if report.skipped:
+        summary += f"; not opted in (unchanged): {', '.join(report.skipped)}"
+    return summary
+
+
+def redrive(contract_topic: str, settings: Settings, *, timeout_s: float = 10.0) -> int:
+    """Re-publish the dead letters of `contract_topic` to it, up to the end offsets seen at start.
+
+    Each record goes back with its key and value, and its original headers without the `dlq.*`
+    ones. A record several groups dead-lettered is published once per run. Progress is committed
+    to the group `dlq-redrive.<topic>` after the sends are acknowledged, so a second run starts
+    where the first stopped (a crash in between republishes a few: consumers are idempotent).
+    """
+    from kafka import KafkaConsumer, TopicPartition
+    from kafka.structs import OffsetAndMetadata
+
+    contract_topic = contract_topic.removesuffix(".dlq")
+    dlq_name = topics.resolve(topics.dlq(contract_topic), settings.kafka_topic_prefix)
+    target = topics.resolve(contract_topic, settings.kafka_topic_prefix)
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","),
+                             group_id=f"dlq-redrive.{contract_topic}", enable_auto_commit=False,
+                             auto_offset_reset="earliest", isolation_level="read_committed")
+    producer = make_producer(settings)
+    sent = 0
+    try:
+        partitions = [TopicPartition(dlq_name, p) for p in sorted(consumer.partitions_for_topic(dlq_name) or [])]
+        if not partitions:
+            return 0
+        consumer.assign(partitions)
+        ends = consumer.end_offsets(partitions)
+        remaining = {tp for tp in partitions if consumer.position(tp) < ends[tp]}
+        seen: set[tuple] = set()
+        deadline = time.monotonic() + timeout_s
+        while remaining and time.monotonic() < deadline:
+            for tp, records in consumer.poll(timeout_ms=500).items():
+                deadline = time.monotonic() + timeout_s
+                futures, last = [], None
+                for record in records:
+                    if record.offset >= ends[tp]:
+                        break
+                    last = record.offset
+                    headers = dict(record.headers or [])
+                    origin = (headers.get("dlq.original.topic"), headers.get("dlq.original.partition"),
+                              headers.get("dlq.original.offset"))
+                    if origin[2] is not None and origin in seen:
+                        continue
+                    seen.add(origin)
+                    kept = [(k, v) for k, v in (record.headers or []) if not k.startswith("dlq.")]
+                    futures.append(producer.send(target, key=record.key, value=record.value, headers=kept or None))
+                producer.flush(timeout=60)
+                for future in futures:
+                    future.get(timeout=60)
+                sent += len(futures)
+                if last is not None:
+                    consumer.commit({tp: OffsetAndMetadata(last + 1, "", -1)})
+                if last is None or last + 1 >= ends[tp]:
+                    remaining.discard(tp)
+        if remaining:
+            raise RuntimeError(f"redrive stalled before the end of {sorted(str(tp) for tp in remaining)}")
+        return sent
+    finally:
+        producer.close(timeout=10)
+        consumer.close(autocommit=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m shared.cli", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     load = commands.add_parser("load-hris")
     load.add_argument("file")
-    rebuild = commands.add_parser("rebuild")
-    rebuild.add_argument("service", choices=["matching", "sessions", "feedback", "notifications"])
+    rebuild_cmd = commands.add_parser("rebuild")
+    rebuild_cmd.add_argument("service", choices=SERVICES)
+    rebuild_cmd.add_argument("--in-place", action="store_true", help="legacy: reset and replay (worker stopped)")
+    migrate_cmd = commands.add_parser("migrate")
+    migrate_cmd.add_argument("services", nargs="*", metavar="SERVICE", help=f"default: all of {', '.join(SERVICES)}")
+    dlq = commands.add_parser("dlq")
+    dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)
+    redrive_cmd = dlq_commands.add_parser("redrive")
+    redrive_cmd.add_argument("topic", help="a contract topic (or its .dlq name)")
     token = commands.add_parser("dev-token")
     token.add_argument("subject")
     token.add_argument("roles", nargs="*", default=["participant"], choices=list(ROLES))
@@ -60,14 +167,23 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("ensure-topics")
     args = parser.parse_args(argv)
 
-    if args.command == "dev-token":
-        secret = os.environ.get("JWT_SECRET")
-        if not secret:
-            parser.error("JWT_SECRET is not set")
-        print(mint_token(secret, args.subject, args.roles or ["participant"], ttl_s=args.ttl,
-                         issuer=os.environ.get("JWT_ISSUER") or None, audience=os.environ.get("JWT_AUDIENCE") or None))
-        return 0
     settings = Settings.from_env("cli")
+    if args.command == "dev-token":
+        if not settings.jwt_secret:
+            parser.error("JWT_SECRET is not set")
+        print(mint_token(settings.jwt_secret, args.subject, args.roles or ["participant"], ttl_s=args.ttl,
+                         issuer=settings.jwt_issuer, audience=settings.jwt_audience))
+        return 0
+    if args.command == "migrate":
+        unknown = [s for s in args.services if s not in SERVICES]
+        if unknown:
+            parser.error(f"unknown services: {', '.join(unknown)}")
+        migrate(args.services or list(SERVICES), settings)
+        return 0
+    if args.command == "dlq":
+        sent = redrive(args.topic, settings)
+        print(f"redrove {sent} dead letters to {args.topic.removesuffix('.dlq')}")
+        return 0
     if args.command == "ensure-topics":
         ensure_topics(settings)
         return 0
@@ -78,11 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"published {sent} HRIS records to {topics.HRIS_EMPLOYEES} in {time.perf_counter() - started:.1f}s")
         return 0
     if args.command == "rebuild":
-        worker_module = importlib.import_module(f"services.{args.service}.worker")
-        runner = worker_module.build_consumer(Settings.from_env(args.service))
-        started = time.perf_counter()
-        applied = runner.rebuild()
-        print(f"rebuilt {args.service}: {applied} records replayed in {time.perf_counter() - started:.1f}s")
+        print(rebuild(args.service, in_place=args.in_place))
         return 0
     return 2
 

@@ -38,6 +38,8 @@ class Settings:
     relay_gap_timeout_s: float = 5.0
     relay_lease_ttl_s: float = 10.0
     consumer_max_poll_records: int = 200
+    # How often a store projector looks for new commits (read-your-writes waits on it).
+    projector_poll_interval_s: float = 0.02
     worker_metrics_port: int = 0
     smtp_url: str | None = None
     # gunicorn (services/gunicorn_conf.py): processes and threads per API, and the folder
@@ -77,6 +79,7 @@ class Settings:
             relay_gap_timeout_s=_float("RELAY_GAP_TIMEOUT_S", cls.relay_gap_timeout_s),
             relay_lease_ttl_s=_float("RELAY_LEASE_TTL_S", cls.relay_lease_ttl_s),
             consumer_max_poll_records=_int("CONSUMER_MAX_POLL_RECORDS", cls.consumer_max_poll_records),
+            projector_poll_interval_s=_float("PROJECTOR_POLL_INTERVAL_S", cls.projector_poll_interval_s),
             worker_metrics_port=_int("WORKER_METRICS_PORT", 0),
             smtp_url=env.get("SMTP_URL") or None,
             web_concurrency=_int("WEB_CONCURRENCY", cls.web_concurrency),

@@ -4,13 +4,29 @@
 - Each projection group records, per partition, the next offset it has applied
   (`consumer_positions`). A record below that watermark is skipped without touching the
   projections: a replay after a crash or a rebalance costs reads, not writes.
+- Records are read with `isolation_level="read_committed"`: the relay publishes in Kafka
+  transactions, and an aborted (fenced) relay's records are never applied.
 - Transient failures (MongoDB unreachable) are retried with backoff; if they persist, the
   partition is rewound to the failed record and retried on a later poll, so the poll loop keeps
   running well inside `max_poll_interval_ms`.
-- Poison records (bad JSON, a bad envelope, an unknown schema version, data failing its schema,
-  or a handler that keeps failing on it) go to `<topic>.dlq` with the error, the group and the
-  original topic/partition/offset in headers; the partition moves on.
+- Poison records go to `<topic>.dlq` with the error, the group and the original
+  topic/partition/offset in headers; the partition moves on. Poison means the *record* can never
+  be applied: bad JSON, a bad envelope, an older schema version nobody can read, data failing its
+  schema, or a handler raising `PoisonRecord` (e.g. `InvalidData`) about the data it was given.
+- Everything else that fails is *not* the record's fault, and dead-lettering it would leave a
+  permanent, silent gap in a read model. So the partition stops instead: it is paused and rewound
+  to the record, `mentoring_consumer_partition_paused{reason}` is set and an error logged, and it
+  is retried with backoff (up to a minute) until it applies:
+    - `unknown_schema_version`: a version newer than this code knows (the producer was deployed
+      first); a deploy of the new code reads it;
+    - `database_error`: a non-transient MongoDB error (OperationFailure, WriteError, …);
+    - `handler_error`: any other exception from a handler on valid data: a bug, fixed by a deploy.
 - Events of unknown types are skipped, as the contract requires.
+- The dead-letter producer is replaced after a failed send (a kafka-python producer can stay
+  stuck after a broker outage), like the relay's.
+- Opted-in projections (`collections`) are bound to the live generation of their collections
+  (shared.generations); the runner re-binds and resumes from the rebuild's watermarks when a
+  rebuild swaps in a new generation.
 - `stop()` (wired to SIGTERM by shared.worker) finishes the record in hand, commits, and closes.
 """
 from __future__ import annotations
@@ -23,15 +39,22 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka import KafkaProducer
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
+from pymongo.errors import PyMongoError
 
 from shared import topics
 from shared.clock import parse_rfc3339, utcnow
 from shared.config import Settings
 from shared.events.envelope import Envelope
-from shared.events.registry import EventRegistry, PoisonRecord, UnknownEventType
-from shared.metrics import CONSUMER_LAG, DEAD_LETTERS, EVENTS_CONSUMED, PROJECTION_STALENESS
+from shared.events.registry import (  # noqa: F401 - PoisonRecord/InvalidData re-exported for handlers
+    EventRegistry, InvalidData, NewerSchemaVersion, PoisonRecord, UnknownEventType,
+)
+from shared.generations import GenerationDatabase, Generations
+from shared.metrics import (
+    CONSUMER_LAG, CONSUMER_PARTITION_PAUSED, DEAD_LETTERS, EVENTS_CONSUMED, PROJECTION_STALENESS,
+)
 from shared.mongo import TRANSIENT_ERRORS
 
 log = logging.getLogger(__name__)
@@ -46,10 +69,24 @@ class Projection(ABC):
 
     Handlers must be idempotent: a redelivered event must change nothing. `reset()` empties the
     projection's own collections so it can be rebuilt from scratch by replay.
+
+    Rebuild and fencing (opt in, see shared.generations): list the BASE names of every collection
+    the projection writes in `collections`, and build its repositories in `bind(database)` from
+    the handle given (its `[name]` is that generation's collection). Runners call `bind` with the
+    generation they write; projections with empty `collections` are left as built (legacy: rebuilt
+    in place by `ConsumerRunner.rebuild`; policies with side effects must keep it empty).
     """
 
     name: str = "projection"
     topics: tuple[str, ...] = ()
+    collections: tuple[str, ...] = ()
+
+    def bind(self, database) -> None:
+        """(Re)build the projection's repositories on `database` (a generation-bound handle).
+
+        Override in projections that declare `collections`; the default only keeps the handle.
+        """
+        self.database = database
 
     @abstractmethod
     def handlers(self) -> dict[str, Handler]:
@@ -110,6 +147,12 @@ class _Watermarks:
         with self._lock:
             self._cache[(topic, partition)] = next_offset
 
+    def rebind(self, group: str) -> None:
+        """Use another key space (a generation's watermarks); drops the cache."""
+        with self._lock:
+            self.group = group
+            self._cache.clear()
+
     def forget(self, partitions: Iterable[TopicPartition]) -> None:
         with self._lock:
             for tp in partitions:
@@ -124,16 +167,23 @@ class _Watermarks:
 
 
 class _ForgetOnRebalance(ConsumerRebalanceListener):
-    """Never block in a rebalance callback: only drop cached watermarks."""
+    """Never block in a rebalance callback: only drop cached watermarks and note new partitions."""
 
-    def __init__(self, watermarks: _Watermarks):
+    def __init__(self, watermarks: _Watermarks, fresh: set | None = None):
         self.watermarks = watermarks
+        self.fresh = fresh if fresh is not None else set()
 
     def on_partitions_revoked(self, revoked):
         self.watermarks.forget(revoked)
 
     def on_partitions_assigned(self, assigned):
         self.watermarks.forget(assigned)
+        self.fresh.update(assigned)
+
+
+def watermark_group(group_id: str, generation: int) -> str:
+    """The watermark key space of a group for a generation (generation 0: the group itself)."""
+    return group_id if generation == 0 else f"{group_id}@g{generation}"
 
 
 class ConsumerRunner:
@@ -149,16 +199,41 @@ class ConsumerRunner:
         transient_retries: int = 5,
         handler_attempts: int = 3,
         clock=None,
+        producer_factory=None,
+        generation: int | None = None,
+        max_pause_s: float = 60.0,
     ):
         self.settings = settings
         self.group_id = group_id
         self.projections = projections
         self.registry = registry
         self.producer = producer
+        # A KafkaProducer whose sends failed across a broker restart can stay stuck for good: after
+        # a failed dead-letter send the runner starts over with a new one (never closing a shared one).
+        if producer_factory is None and isinstance(producer, KafkaProducer):
+            from shared.kafka import make_producer
+
+            producer_factory = lambda: make_producer(settings)  # noqa: E731
+        self.producer_factory = producer_factory
+        self._owns_producer = False
         self.transient_retries = transient_retries
         self.handler_attempts = handler_attempts
+        self.max_pause_s = max_pause_s
+        self.database = database
         self.watermarks = _Watermarks(database[POSITIONS], group_id)
         self._stop = threading.Event()
+        # Generations: a fixed one (a rebuild writing its shadow copy) or the live one, followed.
+        self.generations = Generations(database)
+        self._follow_generation = generation is None
+        self.bindable = [p for p in projections if p.collections]
+        self.generation = -1
+        self._fresh: set[TopicPartition] = set()
+        self._sought: dict[TopicPartition, int] = {}
+        self._paused: dict[TopicPartition, _PauseState] = {}
+        self._fixed_generation = generation
+        self._replaying = False
+        if not self.bindable:
+            self._bind(generation or 0)  # legacy projections: generation 0, no look-up
         self._routes: dict[tuple[str, str], list[Handler]] = {}
         for projection in projections:
             for event_type, handler in projection.handlers().items():
@@ -173,6 +248,34 @@ class ConsumerRunner:
 
     # -- construction ------------------------------------------------------------------------
 
+    def _bind(self, generation: int) -> None:
+        """Write `generation`'s collections and watermarks from now on."""
+        if generation == self.generation:
+            return
+        for projection in self.bindable:
+            projection.bind(GenerationDatabase(self.database, generation, projection.collections))
+        self.watermarks.rebind(watermark_group(self.group_id, generation))
+        self.generation = generation
+
+    def _ensure_bound(self) -> None:
+        if self.generation < 0:
+            fixed = self._fixed_generation
+            self._bind(fixed if fixed is not None else self.generations.current(fresh=True))
+
+    def _follow(self, consumer) -> None:
+        """When a rebuild made a new generation live: re-bind, and re-read from its watermarks."""
+        self._ensure_bound()
+        if not (self._follow_generation and self.bindable):
+            return
+        live = self.generations.current()
+        if live == self.generation:
+            return
+        log.warning("consumer %s: generation %s is live (was %s): re-binding", self.group_id, live, self.generation)
+        self._bind(live)
+        if consumer is not None:
+            self._fresh.update(consumer.assignment())
+            self._sought.clear()
+
     def _make_consumer(self, group_id: str | None) -> KafkaConsumer:
         return KafkaConsumer(
             bootstrap_servers=self.settings.kafka_bootstrap_servers.split(","),
@@ -180,6 +283,8 @@ class ConsumerRunner:
             client_id=f"{self.settings.service_name}-{group_id or 'replay'}",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            # The relay publishes in transactions: never apply what an aborted (fenced) relay wrote.
+            isolation_level="read_committed",
             max_poll_records=self.settings.consumer_max_poll_records,
             max_poll_interval_ms=300000,
             session_timeout_ms=10000,
@@ -191,16 +296,21 @@ class ConsumerRunner:
     def run(self) -> None:
         consumer = self._make_consumer(self.group_id)
         self.consumer = consumer
-        consumer.subscribe(list(self._physical_to_contract), listener=_ForgetOnRebalance(self.watermarks))
+        consumer.subscribe(list(self._physical_to_contract),
+                           listener=_ForgetOnRebalance(self.watermarks, self._fresh))
         backoff = 0.5
         try:
             while not self._stop.is_set():
                 batches = {}
                 try:
+                    self._resume_due(consumer)
+                    self._follow(consumer)
                     batches = consumer.poll(timeout_ms=500)
                     for tp, records in batches.items():
                         if self._stop.is_set():
                             break
+                        if self._seek_to_watermark(consumer, tp, records):
+                            continue
                         self._process_partition(consumer, tp, records, commit=True)
                     self._report_lag(consumer)
                     backoff = 0.5
@@ -221,6 +331,60 @@ class ConsumerRunner:
     def stop(self) -> None:
         self._stop.set()
 
+    def _seek_to_watermark(self, consumer, tp: TopicPartition, records) -> bool:
+        """On a newly assigned partition (or after a generation change), start at the watermark.
+
+        The group's committed offset normally equals the watermark; after a rebuild swapped in a
+        new generation, the new watermarks are lower, and the records in between must be applied
+        to the new copy. True when it sought back (the polled records are read again later).
+        """
+        if tp not in self._fresh:
+            return False
+        self._fresh.discard(tp)
+        watermark = self.watermarks.get(tp.topic, tp.partition)
+        if records and records[0].offset > watermark and self._sought.get(tp) != watermark:
+            self._sought[tp] = watermark  # once per watermark: offsets deleted below it are gone for good
+            consumer.seek(tp, watermark)
+            return True
+        return False
+
+    def _pause(self, consumer, tp: TopicPartition, pause: "_Pause") -> None:
+        """Stop a partition at a record it cannot apply yet; retried with backoff (see docstring)."""
+        state = self._paused.get(tp) or _PauseState(reason=pause.reason, delay=1.0)
+        state.delay = min(state.delay * 2, self.max_pause_s) if tp in self._paused else 1.0
+        state.reason = pause.reason
+        state.resumed = False
+        state.resume_at = time.monotonic() + state.delay
+        self._paused[tp] = state
+        consumer.seek(tp, pause.offset)
+        consumer.pause(tp)
+        contract_topic = self._physical_to_contract.get(tp.topic, tp.topic)
+        CONSUMER_PARTITION_PAUSED.labels(self.settings.service_name, self.group_id, contract_topic, str(tp.partition),
+                                         pause.reason).set(1)
+        log.error("consumer %s: partition %s:%s stopped at offset %s (%s), retrying in %.0fs: %s", self.group_id,
+                  tp.topic, tp.partition, pause.offset, pause.reason, state.delay, pause.message)
+
+    def _resume_due(self, consumer) -> None:
+        now = time.monotonic()
+        for tp, state in list(self._paused.items()):
+            if state.resume_at <= now and not state.resumed:
+                state.resumed = True
+                if tp in consumer.assignment():
+                    consumer.resume(tp)
+                else:
+                    self._clear_pause(tp)
+
+    def _clear_pause(self, tp: TopicPartition) -> None:
+        state = self._paused.pop(tp, None)
+        if state is not None:
+            contract_topic = self._physical_to_contract.get(tp.topic, tp.topic)
+            CONSUMER_PARTITION_PAUSED.labels(self.settings.service_name, self.group_id, contract_topic,
+                                             str(tp.partition), state.reason).set(0)
+
+    def paused(self) -> dict[tuple[str, int], str]:
+        """Partitions stopped on a record: (physical topic, partition) -> reason."""
+        return {(tp.topic, tp.partition): state.reason for tp, state in self._paused.items()}
+
     @staticmethod
     def _rewind_polled(consumer, batches) -> None:
         """After a failure mid-poll, read every polled partition again from its first polled record.
@@ -237,6 +401,7 @@ class ConsumerRunner:
                     pass
 
     def _process_partition(self, consumer, tp: TopicPartition, records, *, commit: bool) -> None:
+        self._ensure_bound()
         contract_topic = self._physical_to_contract[tp.topic]
         watermark = self.watermarks.get(tp.topic, tp.partition)
         done = _Progress()
@@ -255,10 +420,18 @@ class ConsumerRunner:
                 self._flush_run(contract_topic, run, done)
                 done.mark(record, self._process_record(contract_topic, record))
             self._flush_run(contract_topic, run, done)
+        except _Pause as pause:
+            if not commit:
+                raise RuntimeError(f"replay stopped at {tp.topic}:{tp.partition}@{pause.offset} "
+                                   f"({pause.reason}): {pause.message}") from None
+            self._pause(consumer, tp, pause)
         except _Rewind as rewind:
             if not commit:
                 raise RuntimeError("replay interrupted: MongoDB stayed unavailable") from None
             consumer.seek(tp, rewind.offset)
+        else:
+            if tp in self._paused and self._paused[tp].resumed:
+                self._clear_pause(tp)
         self.processed += done.count
         if done.next_offset is None:
             return
@@ -281,7 +454,7 @@ class ConsumerRunner:
         try:
             decoded = self.registry.decode(record.value, inbound_hris=contract_topic == topics.HRIS_EMPLOYEES)
         except PoisonRecord:
-            return None, None  # the per-record path dead-letters it
+            return None, None  # the per-record path dead-letters it (or pauses on a newer version)
         if isinstance(decoded, UnknownEventType):
             return None, None
         return self._batch_owner(contract_topic, decoded), decoded
@@ -305,9 +478,10 @@ class ConsumerRunner:
                 delay = min(delay * 2, 5)
             except Exception:  # noqa: BLE001 - isolate the bad event one by one
                 log.warning("batch of %s failed; applying one by one", len(run), exc_info=True)
-                for record, _ in run:
-                    done.mark(record, self._process_record(contract_topic, record))
+                pending = list(run)
                 run.clear()
+                for record, _ in pending:
+                    done.mark(record, self._process_record(contract_topic, record))
                 return
         for record, envelope in run:
             EVENTS_CONSUMED.labels(self.settings.service_name, self.group_id, contract_topic, envelope.event_type,
@@ -320,6 +494,8 @@ class ConsumerRunner:
         service = self.settings.service_name
         try:
             decoded = self.registry.decode(record.value, inbound_hris=contract_topic == topics.HRIS_EMPLOYEES)
+        except NewerSchemaVersion as exc:
+            raise _Pause(record.offset, exc.reason, str(exc)) from None
         except PoisonRecord as exc:
             self._dead_letter(contract_topic, record, exc.reason, f"{exc}: {exc.details}" if exc.details else str(exc))
             return None
@@ -341,7 +517,7 @@ class ConsumerRunner:
     def _apply_with_retries(self, handler: Handler, envelope: Envelope, contract_topic: str, record) -> None:
         delay = 0.2
         transient_failures = 0
-        handler_failures = 0
+        failures = 0
         while True:
             try:
                 handler(envelope)
@@ -353,18 +529,20 @@ class ConsumerRunner:
                     raise _Rewind(record.offset) from exc
                 self._stop.wait(delay)
                 delay = min(delay * 2, 5)
-            except PoisonRecord:
-                raise
-            except Exception as exc:  # noqa: BLE001 - a handler bug must not kill the worker
-                handler_failures += 1
-                if handler_failures >= self.handler_attempts:
-                    log.exception("handler failed %s times on %s@%s; dead-lettering", handler_failures, contract_topic, record.offset)
-                    self._dead_letter(contract_topic, record, HandlerFailed.reason, f"{type(exc).__name__}: {exc}")
-                    raise _Handled() from exc
+            except PoisonRecord as exc:
+                # The handler says the data can never apply: dead-letter it, move on.
+                self._dead_letter(contract_topic, record, exc.reason, f"{exc}: {exc.details}" if exc.details else str(exc))
+                raise _Handled() from exc
+            except Exception as exc:  # noqa: BLE001 - a database error or a handler bug: stop, never skip
+                failures += 1
+                if failures >= self.handler_attempts or self._stop.is_set():
+                    reason = "database_error" if isinstance(exc, PyMongoError) else "handler_error"
+                    log.exception("handler failed %s times on %s@%s", failures, contract_topic, record.offset)
+                    raise _Pause(record.offset, reason, f"{type(exc).__name__}: {exc}") from exc
                 self._stop.wait(delay)
 
     def _dead_letter(self, contract_topic: str, record, reason: str, message: str) -> None:
-        headers = list(record.headers or []) + [
+        headers = [(k, v) for k, v in (record.headers or []) if not k.startswith("dlq.")] + [
             ("dlq.error.reason", reason.encode()),
             ("dlq.error.message", message[:2000].encode("utf-8", "replace")),
             ("dlq.consumer.group", self.group_id.encode()),
@@ -372,12 +550,38 @@ class ConsumerRunner:
             ("dlq.original.partition", str(record.partition).encode()),
             ("dlq.original.offset", str(record.offset).encode()),
         ]
+        if self._replaying:
+            # A replay (rebuild) meets the poison the live group dead-lettered already: once is enough.
+            log.info("replay skips poison %s@%s:%s (%s)", record.topic, record.partition, record.offset, reason)
+            return
         dlq_topic = topics.resolve(topics.dlq(contract_topic), self.settings.kafka_topic_prefix)
         # Wait for the broker's ack: the offset is committed right after, and nothing may be lost.
-        self.producer.send(dlq_topic, key=record.key, value=record.value, headers=headers).get(timeout=30)
+        try:
+            self.producer.send(dlq_topic, key=record.key, value=record.value, headers=headers).get(timeout=30)
+        except Exception:
+            self._renew_producer()  # the run loop rewinds and retries the record with the new one
+            raise
         DEAD_LETTERS.labels(self.settings.service_name, self.group_id, contract_topic, reason).inc()
         EVENTS_CONSUMED.labels(self.settings.service_name, self.group_id, contract_topic, "", "dead_lettered").inc()
         log.warning("dead-lettered %s@%s:%s (%s): %s", record.topic, record.partition, record.offset, reason, message)
+
+    def _renew_producer(self) -> None:
+        """Replace the dead-letter producer after a failed send (nothing was committed: nothing is lost)."""
+        if self.producer_factory is None:
+            return
+        try:
+            fresh = self.producer_factory()
+        except Exception as exc:  # noqa: BLE001 - Kafka still down: keep the old one, try again next time
+            log.warning("consumer %s: could not create a new producer yet: %s", self.group_id, exc)
+            return
+        old, self.producer = self.producer, fresh
+        if self._owns_producer:  # the one passed in may be shared with the relay: never close that
+            try:
+                old.close(timeout=0)
+            except Exception:  # noqa: BLE001
+                pass
+        self._owns_producer = True
+        log.info("consumer %s: replaced its dead-letter producer after a failed send", self.group_id)
 
     def _report_lag(self, consumer, every_s: float = 10.0) -> None:
         now = time.monotonic()
@@ -406,12 +610,19 @@ class ConsumerRunner:
     def rebuild(self, *, idle_timeout_s: float = 5.0) -> int:
         """Empty every projection and replay its topics from offset 0 up to today's end offsets.
 
-        Run it with this group's worker stopped. Positions are rewritten as it goes, so the
-        live worker resumes after the rebuilt state without reapplying anything.
+        In place (legacy): run it with this group's worker stopped. Positions are rewritten as it
+        goes, so the live worker resumes after the rebuilt state without reapplying anything.
+        `shared.projector.rebuild_service` rebuilds into a new generation instead (worker running).
         """
         for projection in self.projections:
             projection.reset()
         self.watermarks.clear(self._physical_to_contract)
+        return self.replay(idle_timeout_s=idle_timeout_s)
+
+    def replay(self, *, idle_timeout_s: float = 5.0) -> int:
+        """Apply every topic from offset 0 up to today's end offsets (no group: nothing committed)."""
+        self._ensure_bound()
+        self._replaying = True
         consumer = self._make_consumer(None)
         try:
             partitions = []
@@ -438,6 +649,7 @@ class ConsumerRunner:
                         remaining.discard(tp)
             return applied
         finally:
+            self._replaying = False
             consumer.close(autocommit=False)
 
 
@@ -447,6 +659,24 @@ class _Rewind(Exception):
     def __init__(self, offset: int):
         super().__init__(offset)
         self.offset = offset
+
+
+class _Pause(Exception):
+    """Internal: stop this partition at `offset`, alert, and retry with backoff (not the record's fault)."""
+
+    def __init__(self, offset: int, reason: str, message: str):
+        super().__init__(offset, reason, message)
+        self.offset = offset
+        self.reason = reason
+        self.message = message
+
+
+@dataclass
+class _PauseState:
+    reason: str
+    delay: float
+    resume_at: float = 0.0
+    resumed: bool = False
 
 
 class _Progress:

@@ -1,6 +1,11 @@
 """Kafka clients configured once: an idempotent, acks=all producer; topic creation.
 
 Never pin `api_version`: Kafka 4 rejects the old requests a pinned client sends.
+
+Event topics keep their history forever (`retention.ms=-1`): a projection rebuild replays them
+from offset 0, and a topic that had dropped old records would silently give partial read
+models. Dead-letter topics keep 30 days. `ensure_topics` creates topics with that retention and
+corrects the retention of existing topics (older deployments created them with the default).
 """
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import logging
 import time
 
 from kafka import KafkaAdminClient, KafkaProducer
-from kafka.admin import NewTopic
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from shared import topics
@@ -17,6 +22,13 @@ from shared.config import Settings
 log = logging.getLogger(__name__)
 
 DEFAULT_PARTITIONS = 3
+EVENT_TOPIC_RETENTION_MS = -1
+DLQ_RETENTION_MS = 30 * 24 * 3600 * 1000
+
+
+def retention_ms(contract_topic: str) -> int:
+    """How long a topic keeps records: forever for event topics, 30 days for dead letters."""
+    return DLQ_RETENTION_MS if contract_topic.endswith(".dlq") else EVENT_TOPIC_RETENTION_MS
 
 
 def make_producer(settings: Settings, **overrides) -> KafkaProducer:
@@ -38,9 +50,9 @@ def make_producer(settings: Settings, **overrides) -> KafkaProducer:
 
 
 def ensure_topics(settings: Settings, names=None, *, partitions: int = DEFAULT_PARTITIONS, timeout_s: float = 60) -> None:
-    """Create the contract's topics and their dead-letter topics (idempotent)."""
+    """Create the contract's topics and their dead-letter topics with their retention (idempotent)."""
     wanted = list(names) if names is not None else [n for t in topics.ALL for n in (t, topics.dlq(t))]
-    physical = [topics.resolve(name, settings.kafka_topic_prefix) for name in wanted]
+    retention = {topics.resolve(name, settings.kafka_topic_prefix): retention_ms(name) for name in wanted}
     deadline = time.monotonic() + timeout_s
     while True:
         try:
@@ -50,14 +62,17 @@ def ensure_topics(settings: Settings, names=None, *, partitions: int = DEFAULT_P
             )
             try:
                 existing = set(admin.list_topics())
-                missing = [n for n in physical if n not in existing]
+                missing = [n for n in retention if n not in existing]
                 if missing:
                     try:
-                        admin.create_topics(
-                            [NewTopic(name=n, num_partitions=partitions, replication_factor=1) for n in missing]
-                        )
+                        admin.create_topics([
+                            NewTopic(name=n, num_partitions=partitions, replication_factor=1,
+                                     topic_configs={"retention.ms": str(retention[n])})
+                            for n in missing
+                        ])
                     except TopicAlreadyExistsError:
                         pass
+                _fix_retention(admin, {n: ms for n, ms in retention.items() if n in existing})
                 return
             finally:
                 admin.close()
@@ -66,6 +81,38 @@ def ensure_topics(settings: Settings, names=None, *, partitions: int = DEFAULT_P
                 raise
             log.warning("waiting for Kafka to create topics: %s", exc)
             time.sleep(1)
+
+
+def topic_retention_ms(admin: KafkaAdminClient, names) -> dict[str, int | None]:
+    """retention.ms of each topic as the broker reports it (None when not reported)."""
+    names = list(names)
+    if not names:
+        return {}
+    described = admin.describe_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, n, {"retention.ms": None}) for n in names], config_filter="all")
+    found: dict[str, int | None] = {n: None for n in names}
+    for by_name in described.values():
+        for name, configs in by_name.items():
+            entry = configs.get("retention.ms") if isinstance(configs, dict) else None
+            value = entry.get("value") if isinstance(entry, dict) else entry
+            if value not in (None, ""):
+                found[name] = int(value)
+    return found
+
+
+def _fix_retention(admin: KafkaAdminClient, wanted: dict[str, int]) -> None:
+    """Set retention.ms on existing topics that differ (best effort: a failure only logs)."""
+    if not wanted:
+        return
+    try:
+        current = topic_retention_ms(admin, wanted)
+        wrong = [n for n, ms in wanted.items() if current.get(n) is not None and current[n] != ms]
+        if wrong:
+            admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, n, {"retention.ms": str(wanted[n])})
+                                 for n in wrong])
+            log.info("set retention.ms on %s", ", ".join(wrong))
+    except Exception as exc:  # noqa: BLE001 - never block start-up on a config check
+        log.warning("could not check or fix topic retention: %s", exc)
 
 
 def kafka_reachable(settings: Settings, timeout_s: float = 2.0) -> bool:

@@ -56,6 +56,18 @@ PROJECTION_STALENESS = Gauge(
     ["service", "group"],
     multiprocess_mode="livemax",
 )
+CONSUMER_PARTITION_PAUSED = Gauge(
+    "mentoring_consumer_partition_paused",
+    "1 while a partition (or a store projector) is stopped on a record it cannot apply yet.",
+    ["service", "group", "topic", "partition", "reason"],
+    multiprocess_mode="livemax",
+)
+PROJECTION_CHECKPOINT_LAG = Gauge(
+    "mentoring_projection_checkpoint_lag",
+    "Store positions a store projector has still to apply (current position + 1 - checkpoint).",
+    ["service", "projector"],
+    multiprocess_mode="livemax",
+)
 PAIRINGS_ACTIVE = Gauge(
     "mentoring_pairings_active", "Active pairings per cohort.", ["cohort_id"], multiprocess_mode="livemostrecent"
 )

@@ -1,4 +1,4 @@
-"""A service's background process: the relay, the consumer runner and periodic jobs.
+"""A service's background process: the relay, the consumer runner, the store projector, periodic jobs.
 
 One process per service (scaled by replicas: the consumer group shares partitions, the relay
 lease lets one replica publish). SIGTERM and SIGINT stop everything cleanly: the consumer
@@ -35,6 +35,7 @@ class Worker:
     consumer: ConsumerRunner | None = None
     relay: object | None = None
     jobs: list[PeriodicJob] = field(default_factory=list)
+    projector: object | None = None  # shared.projector.StoreProjector: the service's own-stream views
 
     def __post_init__(self):
         self._stop = threading.Event()
@@ -43,6 +44,8 @@ class Worker:
     def start_background(self) -> None:
         if self.relay is not None:
             self._spawn("relay", lambda: self.relay.run(self._stop))
+        if self.projector is not None:
+            self._spawn("projector", lambda: self.projector.run(self._stop))
         for job in self.jobs:
             self._spawn(job.name, lambda job=job: self._run_periodic(job))
 
@@ -112,10 +115,30 @@ def consumer_for(context, *, group_id: str, registry, producer=None) -> Consumer
     )
 
 
-def service_worker(context, build_consumer, jobs=()) -> Worker:
-    """The standard worker of a service: topics and indexes ensured, consumer, relay, periodic jobs.
+def projector_for(context, *, registry=None):
+    """The service's store projector over `context.own_projections()` (None when it has none).
 
-    The relay and the consumer share one producer (the relay replaces its own after failures).
+    One name per service (`<service>-own`), so the worker that applies and the API that waits
+    (`wait_for`) read the same checkpoint. A context may build and keep its own as `context.projector`.
+    """
+    from shared.projector import StoreProjector
+
+    existing = getattr(context, "projector", None)
+    if existing is not None:
+        return existing
+    own = getattr(context, "own_projections", None)
+    projections = list(own()) if callable(own) else []
+    if not projections:
+        return None
+    return StoreProjector(context, projections, name=f"{context.settings.service_name}-own", registry=registry)
+
+
+def service_worker(context, build_consumer, jobs=()) -> Worker:
+    """The standard worker of a service: topics and indexes ensured, consumer, relay, store projector, jobs.
+
+    The relay and the consumer share one producer (each replaces its own after failures).
+    Topics and indexes are created by `python -m shared.cli migrate` before anything serves; the
+    worker ensures them again at start (idempotent) so a worker alone still starts clean.
     """
     settings = context.settings
     ensure_topics(settings)
@@ -126,4 +149,5 @@ def service_worker(context, build_consumer, jobs=()) -> Worker:
         consumer=build_consumer(settings, producer, context=context),
         relay=EventRelay(settings, context.store, producer),
         jobs=list(jobs),
+        projector=projector_for(context),
     )

@@ -5,6 +5,12 @@ turns bytes into a validated, current-version `Envelope` or says precisely why i
 bad JSON, a bad envelope, an unknown schema version, or data that fails its schema. Those
 are poison records: the consumer dead-letters them. Unknown event *types* are not errors:
 the contract says consumers skip them.
+
+Schema evolution: a new version N+1 of an event is registered next to N with an upcaster
+N -> N+1. Producers write the current version; readers lift older versions on both paths
+(`decode` for Kafka records, `to_current` for events loaded from the store). A record *newer*
+than this code knows is not poison (`NewerSchemaVersion`): the producer was deployed first, and
+the consumer pauses that partition until it runs code that knows the version.
 """
 from __future__ import annotations
 
@@ -38,6 +44,12 @@ class InvalidEnvelope(PoisonRecord):
 
 
 class UnknownSchemaVersion(PoisonRecord):
+    reason = "unknown_schema_version"
+
+
+class NewerSchemaVersion(UnknownSchemaVersion):
+    """A version above the newest this code knows: wait for a deploy, never dead-letter."""
+
     reason = "unknown_schema_version"
 
 
@@ -113,6 +125,19 @@ class EventRegistry:
             return envelope.with_data(data, version)
         return envelope
 
+    def to_current(self, envelope: Envelope) -> Envelope:
+        """An envelope of a known type at the current schema version (the store's read path).
+
+        Events at the current version were validated when appended and are returned as they are;
+        older ones go through the upcaster chain. Unknown types are returned unchanged.
+        """
+        current = self._current.get(envelope.event_type)
+        if current is None or envelope.schema_version == current:
+            return envelope
+        if envelope.schema_version > current:
+            raise NewerSchemaVersion(f"{envelope.event_type} v{envelope.schema_version} is newer than this code knows")
+        return self.upcast(envelope)
+
     def decode(self, value: bytes | None, *, inbound_hris: bool = False) -> Envelope | UnknownEventType:
         try:
             raw = json.loads(value.decode("utf-8")) if value is not None else None
@@ -127,7 +152,7 @@ class EventRegistry:
         if not self.knows(envelope.event_type):
             return UnknownEventType(envelope)
         if envelope.schema_version > self.current_version(envelope.event_type):
-            raise UnknownSchemaVersion(
+            raise NewerSchemaVersion(
                 f"{envelope.event_type} v{envelope.schema_version} is newer than this code knows"
             )
         return self.upcast(envelope)

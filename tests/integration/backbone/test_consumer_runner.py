@@ -1,35 +1,29 @@
-"""The consumer runner on real Kafka and MongoDB: HRIS records into the participants projection."""
+"""The consumer runner on real Kafka and MongoDB: HRIS records into a test-only people view.
+
+Poison records are dead-lettered; anything that is not the record's fault (a newer schema
+version, a database error, a handler bug) stops the partition, alerts and resumes.
+"""
 from __future__ import annotations
 
-import json
 import threading
 import uuid
 
 import pytest
-from kafka import KafkaProducer
+from kafka import TopicPartition
+from pymongo.errors import OperationFailure
 
 from shared import topics
-from shared.kafka import make_producer
-from services.matching import bootstrap
-from services.matching.worker import build_consumer
+from shared.metrics import CONSUMER_PARTITION_PAUSED
+from shared.mongo import database_for
 from tests.helpers import hris_upsert, read_topic, wait_until
+from tests.integration.backbone.sample_views import GROUP, people_runner, publish
 
 pytestmark = pytest.mark.integration
 
 
-def _publish(settings, records: list) -> None:
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","))
-    topic = topics.resolve(topics.HRIS_EMPLOYEES, settings.kafka_topic_prefix)
-    for key, value in records:
-        producer.send(topic, key=key.encode() if key else None,
-                      value=value if isinstance(value, bytes) else json.dumps(value).encode())
-    producer.flush()
-    producer.close()
-
-
 class RunningConsumer:
-    def __init__(self, settings):
-        self.runner = build_consumer(settings)
+    def __init__(self, runner):
+        self.runner = runner
         self.thread = threading.Thread(target=self.runner.run, daemon=True)
 
     def __enter__(self):
@@ -41,44 +35,33 @@ class RunningConsumer:
         self.thread.join(timeout=30)
 
 
-def _participants(settings) -> dict:
-    context = bootstrap.build(settings)
-    return {doc["_id"]: doc for doc in context.participants.collection.find({})}
+def _people(settings) -> dict:
+    return {doc["_id"]: doc for doc in database_for(settings)["people"].find({})}
+
+
+def _runner(settings, **kwargs):
+    return people_runner(settings, database_for(settings), **kwargs)
 
 
 def test_newest_profile_wins_whatever_the_order_and_redelivery(make_settings):
-    settings = make_settings("matching")
+    settings = make_settings("backbone")
     newer = hris_upsert("E1", occurred_at="2026-11-02T10:00:00Z", title="Staff Engineer", level=7)
     older = hris_upsert("E1", occurred_at="2026-11-01T10:00:00Z", title="Engineer", level=5)
-    _publish(settings, [("E1", newer), ("E1", older), ("E1", newer), ("E2", hris_upsert("E2", occurred_at="2026-11-01T00:00:00Z"))])
-    with RunningConsumer(settings) as runner:
+    publish(settings, topics.HRIS_EMPLOYEES,
+            [("E1", newer), ("E1", older), ("E1", newer), ("E2", hris_upsert("E2", occurred_at="2026-11-01T00:00:00Z"))])
+    with RunningConsumer(_runner(settings)) as runner:
         wait_until(lambda: runner.processed >= 4, message="4 records processed")
-    people = _participants(settings)
+    people = _people(settings)
     assert people["E1"]["title"] == "Staff Engineer" and people["E1"]["level"] == 7
     assert set(people) == {"E1", "E2"}
 
 
-def test_termination_marks_the_person_and_an_older_upsert_does_not_undo_it(make_settings):
-    settings = make_settings("matching")
-    hired = hris_upsert("E7", occurred_at="2026-11-01T08:00:00Z")
-    terminated = {"event_id": str(uuid.uuid4()), "event_type": "EmployeeTerminated", "schema_version": 1,
-                  "occurred_at": "2026-11-03T08:00:00Z", "source": "workday",
-                  "data": {"employee_id": "E7", "terminated_on": "2026-11-03"}}
-    stale = hris_upsert("E7", occurred_at="2026-11-02T08:00:00Z", title="Late record")
-    _publish(settings, [("E7", hired), ("E7", terminated), ("E7", stale)])
-    with RunningConsumer(settings) as runner:
-        wait_until(lambda: runner.processed >= 3, message="3 records processed")
-    person = _participants(settings)["E7"]
-    assert person["status"] == "terminated" and person["terminated_on"] == "2026-11-03"
-    assert person["title"] == "Late record"  # profile fields still take the newest profile
-
-
 def test_poison_records_are_dead_lettered_and_later_records_processed(make_settings):
-    settings = make_settings("matching")
+    settings = make_settings("backbone")
     bad_version = hris_upsert("E9", occurred_at="2026-11-01T00:00:00Z")
-    bad_version["schema_version"] = 99
+    bad_version["schema_version"] = 0  # not a version at all: poison (a NEWER version pauses instead)
     bad_data = hris_upsert("E10", occurred_at="2026-11-01T00:00:00Z", level=42)
-    _publish(settings, [
+    publish(settings, topics.HRIS_EMPLOYEES, [
         ("E8", b"{this is not json"),
         ("E9", bad_version),
         ("E10", bad_data),
@@ -86,22 +69,21 @@ def test_poison_records_are_dead_lettered_and_later_records_processed(make_setti
                  "occurred_at": "2026-11-01T00:00:00Z", "source": "workday", "data": {"employee_id": "E11"}}),
         ("E12", hris_upsert("E12", occurred_at="2026-11-01T00:00:00Z")),
     ])
-    with RunningConsumer(settings) as runner:
+    with RunningConsumer(_runner(settings)) as runner:
         wait_until(lambda: runner.processed >= 5, message="all five records handled")
     dead = read_topic(settings, topics.dlq(topics.HRIS_EMPLOYEES), expect=3)
     assert len(dead) == 3
     reasons = sorted(dict(r.headers)["dlq.error.reason"].decode() for r in dead)
-    assert reasons == ["invalid_data", "invalid_json", "unknown_schema_version"]
-    first = dead[0]
-    headers = dict(first.headers)
-    assert headers["dlq.consumer.group"] == b"matching-worker"
+    assert reasons == ["invalid_data", "invalid_envelope", "invalid_json"]
+    headers = dict(dead[0].headers)
+    assert headers["dlq.consumer.group"] == GROUP.encode()
     assert headers["dlq.original.topic"].decode().endswith(topics.HRIS_EMPLOYEES)
     assert int(headers["dlq.original.offset"]) >= 0
-    assert set(_participants(settings)) == {"E12"}  # the unknown type was skipped, not stored
+    assert set(_people(settings)) == {"E12"}  # the unknown type was skipped, not stored
 
 
 def _all_records(settings):
-    from kafka import KafkaConsumer, TopicPartition
+    from kafka import KafkaConsumer
 
     name = topics.resolve(topics.HRIS_EMPLOYEES, settings.kafka_topic_prefix)
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","), group_id=None,
@@ -118,39 +100,114 @@ def _all_records(settings):
 
 
 def test_redelivery_changes_nothing_and_below_the_watermark_writes_nothing(make_settings):
-    settings = make_settings("matching")
-    _publish(settings, [(f"E{i}", hris_upsert(f"E{i}", occurred_at="2026-11-01T00:00:00Z")) for i in range(30)])
-    with RunningConsumer(settings) as runner:
+    settings = make_settings("backbone")
+    publish(settings, topics.HRIS_EMPLOYEES,
+            [(f"E{i}", hris_upsert(f"E{i}", occurred_at="2026-11-01T00:00:00Z")) for i in range(30)])
+    with RunningConsumer(_runner(settings)) as runner:
         wait_until(lambda: runner.processed >= 30, message="first pass")
-    before = _participants(settings)
+    before = _people(settings)
     redelivered = _all_records(settings)
     assert sum(map(len, redelivered.values())) == 30
 
     # A worker that crashed before committing gets the same records again: below the stored
     # watermark they are recognised without touching the projection.
-    again = build_consumer(settings)
+    again = _runner(settings)
     for tp, records in redelivered.items():
         again._process_partition(None, tp, records, commit=False)
     assert again.processed == 0
-    assert _participants(settings) == before
+    assert _people(settings) == before
 
     # Even with the watermarks lost, applying every record a second time changes nothing.
     again.watermarks.clear([tp.topic for tp in redelivered])
     for tp, records in redelivered.items():
         again._process_partition(None, tp, records, commit=False)
     assert again.processed == 30
-    assert _participants(settings) == before
+    assert _people(settings) == before
 
 
-def test_rebuild_from_scratch_equals_the_live_projection(make_settings):
-    settings = make_settings("matching")
-    records = []
-    for i in range(40):
-        records.append((f"E{i % 15}", hris_upsert(f"E{i % 15}", occurred_at=f"2026-11-01T00:00:{i:02d}Z", level=1 + i % 10)))
-    _publish(settings, records)
-    with RunningConsumer(settings) as runner:
+def test_in_place_rebuild_from_scratch_equals_the_live_projection(make_settings):
+    settings = make_settings("backbone")
+    records = [(f"E{i % 15}", hris_upsert(f"E{i % 15}", occurred_at=f"2026-11-01T00:00:{i:02d}Z", level=1 + i % 10))
+               for i in range(40)]
+    publish(settings, topics.HRIS_EMPLOYEES, records)
+    with RunningConsumer(_runner(settings)) as runner:
         wait_until(lambda: runner.processed >= 40, message="live pass")
-    live = _participants(settings)
-    applied = build_consumer(settings).rebuild()
-    assert applied == 40
-    assert _participants(settings) == live
+    live = _people(settings)
+    assert _runner(settings).rebuild() == 40
+    assert _people(settings) == live
+
+
+def _paused_gauge(settings, reason: str) -> float:
+    from prometheus_client import REGISTRY
+
+    total = 0.0
+    for metric in REGISTRY.collect():
+        if metric.name != "mentoring_consumer_partition_paused":
+            continue
+        for sample in metric.samples:
+            labels = sample.labels
+            if labels.get("group") == GROUP and labels.get("reason") == reason and labels.get("service") == settings.service_name:
+                total += sample.value
+    return total
+
+
+def test_a_newer_schema_version_pauses_the_partition_and_a_deploy_reads_it(make_settings):
+    settings = make_settings("backbone")
+    future = hris_upsert("E1", occurred_at="2026-11-02T00:00:00Z", title="From the future")
+    future["schema_version"] = 2  # this code knows EmployeeUpserted v1 only
+    publish(settings, topics.HRIS_EMPLOYEES,
+            [("E1", hris_upsert("E1", occurred_at="2026-11-01T00:00:00Z", title="Before")), ("E1", future),
+             ("E1", hris_upsert("E1", occurred_at="2026-11-03T00:00:00Z", title="After"))])
+    runner = _runner(settings, max_pause_s=1.0)
+    with RunningConsumer(runner):
+        wait_until(lambda: runner.paused(), message="the partition paused")
+        assert list(runner.paused().values()) == ["unknown_schema_version"]
+        assert _paused_gauge(settings, "unknown_schema_version") >= 1
+        assert _people(settings)["E1"]["title"] == "Before"  # nothing behind the new version applied
+    # nothing dead-lettered: the record is not poison
+    assert read_topic(settings, topics.dlq(topics.HRIS_EMPLOYEES), expect=1, timeout_s=2) == []
+
+    # "The deploy": code that knows v2 (with an upcaster from v1) reads on from the paused record.
+    from marshmallow import fields
+    from tests.integration.backbone.sample_views import hris_registry
+
+    registry = hris_registry()
+    v1 = registry._schemas[("EmployeeUpserted", 1)]
+    registry.register("EmployeeUpserted", 2, type("EmployeeUpsertedV2", (v1,), {"nickname": fields.String(load_default=None)}))
+    registry.register_upcaster("EmployeeUpserted", 1, lambda data: {**data, "nickname": None})
+    deployed = _runner(settings)
+    deployed.registry = registry
+    with RunningConsumer(deployed):
+        wait_until(lambda: _people(settings)["E1"]["title"] == "After", message="the new code read on")
+    assert not deployed.paused()
+
+
+def test_a_database_error_in_a_handler_stops_the_partition_and_resumes_without_a_gap(make_settings):
+    settings = make_settings("backbone")
+    publish(settings, topics.HRIS_EMPLOYEES,
+            [("E1", hris_upsert("E1", occurred_at="2026-11-01T00:00:00Z", title="One")),
+             ("E1", hris_upsert("E1", occurred_at="2026-11-02T00:00:00Z", title="Two"))])
+    runner = _runner(settings, max_pause_s=0.5)
+    view = runner.projections[0]
+    view.fail_with = OperationFailure("disk full (test)", code=14031)
+    with RunningConsumer(runner):
+        wait_until(lambda: runner.paused(), message="the partition paused")
+        assert list(runner.paused().values()) == ["database_error"]
+        assert _paused_gauge(settings, "database_error") >= 1
+        view.fail_with = None  # the operator frees the disk: the partition resumes by itself
+        wait_until(lambda: _people(settings).get("E1", {}).get("title") == "Two", message="resumed")
+        wait_until(lambda: not runner.paused(), message="pause cleared")
+    assert read_topic(settings, topics.dlq(topics.HRIS_EMPLOYEES), expect=1, timeout_s=2) == []
+
+
+def test_a_handler_bug_pauses_instead_of_dead_lettering(make_settings):
+    settings = make_settings("backbone")
+    publish(settings, topics.HRIS_EMPLOYEES, [("E1", hris_upsert("E1", occurred_at="2026-11-01T00:00:00Z"))])
+    runner = _runner(settings, max_pause_s=0.5)
+    runner.projections[0].fail_with = KeyError("a bug")
+    with RunningConsumer(runner):
+        wait_until(lambda: runner.paused(), message="the partition paused")
+        assert list(runner.paused().values()) == ["handler_error"]
+        runner.projections[0].fail_with = None  # "the fix is deployed"
+        wait_until(lambda: "E1" in _people(settings), message="applied after the fix")
+    assert read_topic(settings, topics.dlq(topics.HRIS_EMPLOYEES), expect=1, timeout_s=2) == []

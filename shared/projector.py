@@ -1,0 +1,307 @@
+"""Own-stream projections: a service's read models of its OWN events, fed from its event store.
+
+A service does not need Kafka to see what it has just stored: `StoreProjector` walks
+`EventStore.read_all` from a checkpoint (the next position to apply, one document in
+`projector_checkpoints`) and feeds the same `Projection` class the consumer runner uses
+(`handlers()` keyed by event type, idempotent). One writer at a time: the worker replicas compete
+for a lease (`shared.lease.Lease`), the holder applies; a paused holder that wakes up after losing
+the lease may apply a commit again, which changes nothing (handlers are idempotent; the
+checkpoint only ever moves to positions whose commits were applied).
+
+- Private data: a handler calls `private_of(envelope)` to get the commit's private fields for
+  that event (`Commit.private[event_id]`, stored atomically with the events, never published);
+  None when there are none. The handler signature stays `(envelope)`.
+- Read-your-writes: a request handler appends (`AggregateStore.append` returns `Appended` with
+  `.position`), then `projector.wait_for(appended.position)` polls the checkpoint until the view
+  includes it (True) or `timeout_s` passes (False). Request handlers never write views.
+- Failures never skip a commit: a transient MongoDB error is retried with backoff; anything else
+  (a bug, a newer schema version from a newer deployment) stops the projector at that commit,
+  sets `mentoring_consumer_partition_paused{topic="store"}` and logs, and retries with backoff.
+- Generations (shared.generations): a rebuild builds a new generation with a fixed projector
+  (`generation=n`, its own checkpoint), then makes it live; the live projector notices, re-binds
+  its projections and continues from the rebuild's checkpoint.
+
+`rebuild_service` rebuilds all of a service's opted-in projections (Kafka-fed and own-stream)
+into a new generation and swaps it in while the workers keep running.
+"""
+from __future__ import annotations
+
+import contextvars
+import logging
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from shared.consumer import ConsumerRunner, Projection, watermark_group
+from shared.events.envelope import Envelope
+from shared.events.registry import UnknownEventType
+from shared.generations import GenerationDatabase, Generations, physical
+from shared.metrics import CONSUMER_PARTITION_PAUSED, PROJECTION_CHECKPOINT_LAG
+from shared.mongo import TRANSIENT_ERRORS
+
+try:  # H1's fenced lease (server time, unique-insert epochs)
+    from shared.lease import Lease
+except ImportError:  # pragma: no cover - older tree
+    from shared.relay import Lease  # type: ignore[no-redef]
+
+log = logging.getLogger(__name__)
+
+CHECKPOINTS = "projector_checkpoints"
+LEASES = "projector_leases"
+
+_PRIVATE: contextvars.ContextVar[dict] = contextvars.ContextVar("commit_private", default={})
+
+
+def private_of(envelope: Envelope) -> dict | None:
+    """The private fields stored with `envelope` in its commit (inside a store projector's handler)."""
+    return _PRIVATE.get().get(envelope.event_id)
+
+
+envelope_private = private_of  # the name the plan also mentions
+
+
+def checkpoint_id(name: str, generation: int) -> str:
+    return name if generation == 0 else f"{name}@g{generation}"
+
+
+class StoreProjector:
+    def __init__(self, context_or_store, projections: list[Projection], *, name: str, registry=None,
+                 database=None, settings=None, generation: int | None = None, poll_interval_s: float | None = None,
+                 batch_commits: int = 200, owner: str | None = None):
+        store = getattr(context_or_store, "store", context_or_store)
+        self.store = store
+        self.database = database if database is not None else getattr(context_or_store, "database", None) or store.db
+        self.settings = settings or getattr(context_or_store, "settings", None)
+        if registry is None:
+            from shared.events.catalog import default_registry
+
+            registry = default_registry()
+        self.registry = registry
+        self.name = name
+        self.projections = list(projections)
+        self.bindable = [p for p in self.projections if p.collections]
+        self.poll_interval_s = poll_interval_s if poll_interval_s is not None else (
+            self.settings.projector_poll_interval_s if self.settings is not None else 0.02)
+        self.batch_commits = batch_commits
+        self.checkpoints = self.database[CHECKPOINTS]
+        self.generations = Generations(self.database)
+        self._fixed_generation = generation
+        self.generation = -1
+        ttl = self.settings.relay_lease_ttl_s if self.settings is not None else 10.0
+        owner = owner or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+        self.lease = Lease(self.database[LEASES], f"projector|{name}", owner, ttl)
+        self.service = self.settings.service_name if self.settings is not None else "service"
+        self.applied = 0
+        self._routes: dict[str, list] = {}
+        self._stop = threading.Event()
+        self._failures = 0
+
+    # -- generations and binding --------------------------------------------------------------
+
+    def _bind(self, generation: int) -> None:
+        if generation == self.generation:
+            return
+        for projection in self.bindable:
+            projection.bind(GenerationDatabase(self.database, generation, projection.collections))
+        self._routes = {}
+        for projection in self.projections:
+            for event_type, handler in projection.handlers().items():
+                self._routes.setdefault(event_type, []).append(handler)
+        self.generation = generation
+
+    def _ensure_bound(self) -> None:
+        if self._fixed_generation is not None:
+            self._bind(self._fixed_generation)
+        elif self.generation < 0 or self.bindable:
+            self._bind(self.generations.current() if self.bindable else 0)
+
+    # -- checkpoint ---------------------------------------------------------------------------
+
+    def _checkpoint_of(self, generation: int) -> int:
+        doc = self.checkpoints.find_one({"_id": checkpoint_id(self.name, generation)})
+        return int(doc["next_position"]) if doc else 1
+
+    def checkpoint(self) -> int:
+        """The next store position to apply (everything below it is in the views)."""
+        generation = self._fixed_generation if self._fixed_generation is not None else (
+            self.generations.current() if self.bindable else 0)
+        return self._checkpoint_of(generation)
+
+    def _save(self, next_position: int) -> None:
+        from shared.clock import utcnow
+
+        self.checkpoints.find_one_and_replace(
+            {"_id": checkpoint_id(self.name, self.generation)},
+            {"next_position": next_position, "updated_at": utcnow()}, upsert=True)
+
+    def wait_for(self, position: int, timeout_s: float = 2.0) -> bool:
+        """Until the views include the commit at `position` (read-your-writes); False on timeout."""
+        if not position:
+            return True
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if self.checkpoint() > position:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(min(self.poll_interval_s, 0.02))
+
+    # -- applying -----------------------------------------------------------------------------
+
+    def catch_up(self, *, until: int | None = None) -> int:
+        """Apply every commit beyond the checkpoint (up to `until`, inclusive); returns events applied.
+
+        Raises on a failure, after saving the checkpoint of what was applied (the caller retries).
+        """
+        self._ensure_bound()
+        applied = 0
+        position = self._checkpoint_of(self.generation)
+        while True:
+            commits = list(self.store.read_all(position, limit=self.batch_commits))
+            if until is not None:
+                commits = [c for c in commits if c.position <= until]
+            if not commits:
+                break
+            try:
+                for commit in commits:
+                    applied += self._apply(commit)
+                    position = commit.position + 1
+            finally:
+                if position > self._checkpoint_of(self.generation):
+                    self._save(position)
+            if len(commits) < self.batch_commits or (until is not None and position > until):
+                break
+        self.applied += applied
+        try:
+            lag = max(0, self.store.current_position() + 1 - position)
+            PROJECTION_CHECKPOINT_LAG.labels(self.service, self.name).set(lag)
+        except Exception:  # noqa: BLE001 - metrics only
+            pass
+        return applied
+
+    def _apply(self, commit) -> int:
+        token = _PRIVATE.set(getattr(commit, "private", None) or {})
+        try:
+            count = 0
+            for raw in commit.events:
+                decoded = self.registry.to_current(raw) if self.registry.knows(raw.event_type) else UnknownEventType(raw)
+                if isinstance(decoded, UnknownEventType):
+                    continue
+                for handler in self._routes.get(decoded.event_type, ()):
+                    handler(decoded)
+                    count += 1
+            return count
+        finally:
+            _PRIVATE.reset(token)
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event | None = None) -> None:
+        stop = stop or self._stop
+        backoff = 0.5
+        while not stop.is_set():
+            try:
+                if not self.lease.acquire():
+                    stop.wait(max(self.poll_interval_s, self.lease_ttl_s() / 3))
+                    continue
+                if self.catch_up() == 0:
+                    stop.wait(self.poll_interval_s)
+                if self._failures:
+                    CONSUMER_PARTITION_PAUSED.labels(self.service, self.name, "store", "0", "projector_error").set(0)
+                self._failures, backoff = 0, 0.5
+            except TRANSIENT_ERRORS as exc:
+                log.warning("projector %s: MongoDB unavailable, retrying in %.1fs: %s", self.name, backoff, exc)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 10)
+            except Exception:  # noqa: BLE001 - stop at the commit, alert, retry: never skip
+                self._failures += 1
+                CONSUMER_PARTITION_PAUSED.labels(self.service, self.name, "store", "0", "projector_error").set(1)
+                log.exception("projector %s: stopped at position %s, retrying in %.1fs", self.name,
+                              self._safe_checkpoint(), backoff)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 60)
+        try:
+            self.lease.release()
+        except Exception:  # noqa: BLE001
+            pass
+
+    def lease_ttl_s(self) -> float:
+        return self.settings.relay_lease_ttl_s if self.settings is not None else 10.0
+
+    def _safe_checkpoint(self):
+        try:
+            return self._checkpoint_of(self.generation)
+        except Exception:  # noqa: BLE001
+            return "?"
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+# -- rebuild ------------------------------------------------------------------------------------
+
+@dataclass
+class RebuildReport:
+    generation: int
+    kafka_records: int = 0
+    store_events: int = 0
+    collections: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+
+
+def own_projections_of(context) -> list[Projection]:
+    own = getattr(context, "own_projections", None)
+    return list(own()) if callable(own) else []
+
+
+def rebuild_service(context, runner: ConsumerRunner | None, *, registry=None, name: str | None = None,
+                    keep_generations: int = 2, grace_s: float = 2.0, idle_timeout_s: float = 5.0) -> RebuildReport:
+    """Build every opted-in projection into a new generation, then make it live (workers keep running).
+
+    Kafka-fed projections (those of `runner`, a service's consumer runner) replay their topics from
+    offset 0 without a group; own-stream ones (`context.own_projections()`) replay `read_all`.
+    Projections without `collections` (not opted in, or policies) are skipped and listed. After the
+    swap, generations older than the newest `keep_generations` are dropped (after `grace_s`, so
+    readers with a cached generation finish).
+    """
+    generations = Generations(context.database)
+    service = context.settings.service_name
+    kafka_fed = [p for p in (runner.projections if runner else []) if p.collections]
+    own = [p for p in own_projections_of(context) if p.collections]
+    skipped = [p.name for p in (runner.projections if runner else []) + own_projections_of(context)
+               if not p.collections]
+    generation = generations.claim_next(owner=f"rebuild@{socket.gethostname()}")
+    report = RebuildReport(generation=generation, skipped=skipped)
+    names = sorted({n for p in kafka_fed + own for n in p.collections})
+    report.collections = names
+    for base in names:  # a crashed earlier attempt never uses the same number, but be sure
+        context.database[physical(base, generation)].drop()
+    if kafka_fed:
+        shadow = ConsumerRunner(runner.settings, group_id=runner.group_id, projections=kafka_fed,
+                                registry=runner.registry, database=context.database, producer=runner.producer,
+                                producer_factory=runner.producer_factory, generation=generation)
+        shadow.watermarks.clear(shadow._physical_to_contract)
+        report.kafka_records = shadow.replay(idle_timeout_s=idle_timeout_s)
+    if own:
+        projector = StoreProjector(context, own, name=name or f"{service}-own", registry=registry,
+                                   generation=generation)
+        report.store_events = projector.catch_up()
+    generations.make_live(generation, names)
+    log.warning("rebuild %s: generation %s is live (%s)", service, generation, ", ".join(names))
+    older = [g for g in generations.generations() if g < generation]
+    keep = max(0, keep_generations - 1)
+    old = older[: len(older) - keep] if keep else older
+    if old:
+        time.sleep(grace_s)
+        for g in old:
+            for base in names:
+                context.database[physical(base, g)].drop()
+                report.dropped.append(physical(base, g))
+    return report
+
+
+__all__ = ["StoreProjector", "private_of", "envelope_private", "rebuild_service", "RebuildReport",
+           "checkpoint_id", "watermark_group"]
