@@ -32,7 +32,7 @@ status:
 	$(PYTHON) scripts/devstack.py status
 
 run: up  ## servers, every service (API + worker), Prometheus, the org-20k HRIS load
-	$(PY) -m shared.cli ensure-topics
+	$(PY) -m shared.cli migrate  # topics and every service's indexes, before any API serves
 	$(PY) -m shared.cli load-hris $(ORG_DATA)/hris-employees.jsonl
 	$(PY) scripts/procfile.py $(STATE) > $(STATE)/Procfile
 	@$(PY) scripts/banner.py

@@ -3,13 +3,14 @@
 #
 #   entrypoint.sh api <service>      HTTP API (gunicorn) on :8000
 #   entrypoint.sh worker <service>   Kafka consumer + event relay, metrics/healthz on :9100
+#   entrypoint.sh migrate <service>  topics and the service's indexes, then exit (k8s init container)
 #
 # <service> is one of: matching sessions feedback notifications.
 # Extra arguments are passed on to gunicorn / the worker module.
 set -eu
 
 usage() {
-    echo "usage: entrypoint.sh {api|worker} {matching|sessions|feedback|notifications} [args...]" >&2
+    echo "usage: entrypoint.sh {api|worker|migrate} {matching|sessions|feedback|notifications} [args...]" >&2
     exit 64
 }
 
@@ -44,6 +45,10 @@ case "$role" in
         unset PROMETHEUS_MULTIPROC_DIR
         export WORKER_METRICS_PORT="${WORKER_METRICS_PORT:-9100}"
         exec python -m "services.${svc}.worker" "$@"
+        ;;
+    migrate)
+        unset PROMETHEUS_MULTIPROC_DIR
+        exec python -m shared.cli migrate "$svc" "$@"
         ;;
     *)
         echo "unknown role: $role" >&2

@@ -80,7 +80,13 @@ def test_entrypoint_starts_api_and_worker(stub_bin, tmp_path, svc):
     assert "WORKER_METRICS_PORT=9100" in worker.stdout and "PROMETHEUS_MULTIPROC_DIR=\n" in worker.stdout
 
 
-@pytest.mark.parametrize("args", [(), ("api",), ("api", "billing"), ("migrate", "matching")])
+def test_entrypoint_migrates_and_exits(stub_bin, tmp_path):
+    res = _entrypoint(stub_bin, tmp_path, "migrate", "sessions")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines()[0] == "python -m shared.cli migrate sessions"
+
+
+@pytest.mark.parametrize("args", [(), ("api",), ("api", "billing"), ("reindex", "matching")])
 def test_entrypoint_rejects_bad_arguments(stub_bin, tmp_path, args):
     res = _entrypoint(stub_bin, tmp_path, *args)
     assert res.returncode == 64 and "usage" in res.stderr

@@ -143,6 +143,18 @@ def test_one_api_and_one_worker_deployment_per_service(overlay):
             assert any("configMapRef" in s for s in c.get("envFrom", []))
 
 
+def test_every_pod_migrates_its_service_before_it_serves(overlay):
+    """Topics and indexes exist before an API or worker starts (issue 11): an init container."""
+    _, docs = overlay
+    for d in _of(docs, "Deployment"):
+        svc = d["metadata"]["labels"]["app.kubernetes.io/name"]
+        (init,) = d["spec"]["template"]["spec"]["initContainers"]
+        assert init["args"] == ["migrate", svc], d["metadata"]["name"]
+        (main,) = d["spec"]["template"]["spec"]["containers"]
+        assert init["image"] == main["image"]
+        assert {e["name"] for e in init["env"]} >= {"SERVICE_NAME", "MONGO_URL"}
+
+
 def test_shared_config_has_the_non_secret_settings(overlay):
     _, docs = overlay
     (cm,) = [d for d in _of(docs, "ConfigMap") if d["metadata"]["name"].startswith("mentoring-config")]
