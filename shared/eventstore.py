@@ -40,7 +40,7 @@ import threading
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from typing import Iterator, Protocol, Sequence
 
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
@@ -128,6 +128,21 @@ class Commit:
     stream_id: str
     events: list[Envelope]
     private: dict = field(default_factory=dict)  # event_id -> private fields
+
+
+class EventStorePort(Protocol):
+    """What command handlers and projectors need from an event store (MongoDB: EventStore;
+    unit tests: shared.memory.InMemoryEventStore)."""
+
+    def append(
+        self, stream_id: str, expected_version: int, events: Sequence[Envelope], *, private: dict | None = None
+    ) -> int: ...
+
+    def load(self, stream_id: str) -> LoadedStream: ...
+
+    def read_all(self, from_position: int = 1, *, limit: int | None = None) -> Iterator[Commit]: ...
+
+    def current_position(self) -> int: ...
 
 
 class EventStore:

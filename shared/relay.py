@@ -32,6 +32,7 @@ kafka-python producer whose sends failed across a broker restart can stay stuck 
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import threading
 import time
@@ -87,7 +88,7 @@ class EventRelay:
         self.batch_size = batch_size
         self.state = store.db[RELAY_STATE]
         self._reads = majority_reads(store.commits)
-        owner = f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+        owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.lease = Lease(self.state, LEASE_NAME, owner, settings.relay_lease_ttl_s)
         self._next: int | None = None  # the next position, while this relay is the fenced publisher
         self._lease_epoch = 0

@@ -1,0 +1,116 @@
+"""An in-memory event store with the interface of shared.eventstore.EventStore, for unit tests.
+
+Command handlers, projections and policies take the store as a port; in unit tests they get this
+one and run in milliseconds without servers. It keeps the rules that matter to callers: optimistic
+concurrency (ConcurrencyError), one commit per append with a global position, private data kept
+beside the events and never in them, the size limit (EventTooLarge), reads in global order.
+Integration tests always use the real store.
+"""
+from __future__ import annotations
+
+import threading
+from types import SimpleNamespace
+from typing import Iterator, Sequence
+
+from shared.events.envelope import Envelope
+from shared.eventstore import (
+    DEFAULT_MAX_EVENT_BYTES, MAX_COMMIT_BYTES, Commit, ConcurrencyError, EventTooLarge, LoadedStream, event_bytes,
+    sealed_placeholder,
+)
+
+
+class InMemoryEventStore:
+    def __init__(self, *, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES):
+        self.max_event_bytes = max_event_bytes
+        self._commits: dict[int, dict] = {}  # position -> document (same shape as in MongoDB)
+        self._versions: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self.db = SimpleNamespace()  # nothing to index, no collections
+
+    def ensure_indexes(self) -> None:
+        pass
+
+    def append(
+        self, stream_id: str, expected_version: int, events: Sequence[Envelope], *, private: dict | None = None
+    ) -> int:
+        if not events:
+            raise ValueError("nothing to append")
+        if stream_id.startswith("$"):
+            raise ValueError(f"stream ids starting with '$' are reserved: {stream_id}")
+        for offset, event in enumerate(events, start=1):
+            if event.aggregate_id != stream_id or event.aggregate_version != expected_version + offset:
+                raise ValueError(
+                    f"event {event.event_type} has aggregate {event.aggregate_id} v{event.aggregate_version}; "
+                    f"expected {stream_id} v{expected_version + offset}"
+                )
+        raw_events = [event.to_dict() for event in events]
+        total = 0
+        for raw in raw_events:
+            size = len(event_bytes(raw))
+            total += size
+            if size > self.max_event_bytes:
+                raise EventTooLarge(raw["event_type"], size, self.max_event_bytes)
+        private = {str(k): v for k, v in (private or {}).items() if v}
+        unknown = set(private) - {raw["event_id"] for raw in raw_events}
+        if unknown:
+            raise ValueError(f"private data for events not in this commit: {sorted(unknown)}")
+        if total + (len(event_bytes(private)) if private else 0) > MAX_COMMIT_BYTES:
+            raise EventTooLarge("commit", total, MAX_COMMIT_BYTES)
+        with self._lock:
+            if self._versions.get(stream_id, 0) != expected_version:
+                raise ConcurrencyError(stream_id, expected_version)
+            position = self._current()
+            position += 1
+            self._commits[position] = {
+                "_id": f"p{position:015d}",
+                "position": position,
+                "stream_id": stream_id,
+                "first_version": expected_version + 1,
+                "last_version": expected_version + len(events),
+                "events": raw_events,
+                "private": private,
+            }
+            self._versions[stream_id] = expected_version + len(events)
+            return position
+
+    def _current(self) -> int:
+        return max(self._commits, default=0)
+
+    def current_position(self) -> int:
+        with self._lock:
+            return self._current()
+
+    def load(self, stream_id: str) -> LoadedStream:
+        with self._lock:
+            commits = [c for _, c in sorted(self._commits.items()) if c.get("stream_id") == stream_id]
+        events, private = [], {}
+        for commit in commits:
+            events.extend(Envelope(**raw) for raw in commit["events"])
+            private.update(commit.get("private") or {})
+        return LoadedStream(stream_id=stream_id, version=events[-1].aggregate_version if events else 0,
+                            events=events, private=private)
+
+    def commit_at(self, position: int, *, collection=None) -> dict | None:
+        with self._lock:
+            return self._commits.get(position)
+
+    def seal(self, position: int) -> dict | None:
+        with self._lock:
+            doc = self._commits.setdefault(position, sealed_placeholder(position))
+        return None if doc.get("sealed") else doc
+
+    def written_beyond(self, position: int, *, collection=None) -> bool:
+        with self._lock:
+            return self._current() > position
+
+    def read_all(self, from_position: int = 1, *, limit: int | None = None) -> Iterator[Commit]:
+        position, count = max(1, from_position), 0
+        while limit is None or count < limit:
+            doc = self.commit_at(position)
+            if doc is None:
+                break
+            if not doc.get("sealed"):
+                count += 1
+                yield Commit(position, doc["stream_id"], [Envelope(**raw) for raw in doc["events"]],
+                             dict(doc.get("private") or {}))
+            position += 1
