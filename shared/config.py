@@ -57,6 +57,29 @@ class Settings:
     extra: dict = field(default_factory=dict)
 
     @property
+    # matching: how long a request waits for the views to include its append (read-your-writes),
+    # and how often the worker looks for requested matching runs.
+    matching_wait_timeout_s: float = 5.0
+    matching_run_poll_s: float = 0.2
+    # notifications senders: threads per worker, how long a claim on a delivery lasts (another
+    # replica may retry it only after that), how often the queue is swept, deliveries per batch.
+    notifications_sender_threads: int = 4
+    notifications_claim_ttl_s: float = 60.0
+    notifications_sweep_interval_s: float = 10.0
+    notifications_send_batch: int = 50
+    # "development" lets HS256 tokens (JWT_SECRET) work beside the IdP's RS256 ones, and lets the
+    # portal's session cookie go over plain http; anything else is production.
+    environment: str = "production"
+    # Where the identity is in an IdP's token: the claim holding the employee id, and the one
+    # (a dotted path for nested claims, e.g. realm_access.roles) holding the list of roles.
+    jwt_subject_claim: str = "sub"
+    jwt_roles_claim: str = "roles"
+    # The portal (services/portal): its OpenID Connect client and the four APIs it calls.
+    oidc_issuer: str | None = None
+    oidc_client_id: str = "mentoring-portal"
+    oidc_client_secret: str | None = None
+    portal_secret_key: str | None = None
+    service_urls: dict = field(default_factory=dict)
     def database(self) -> str:
         return self.mongo_database or f"mentoring_{self.service_name}"
 
@@ -92,3 +115,19 @@ class Settings:
             notifications_max_attempts=_int("NOTIFICATIONS_MAX_ATTEMPTS", cls.notifications_max_attempts),
             notifications_max_event_age_h=_float("NOTIFICATIONS_MAX_EVENT_AGE_H", cls.notifications_max_event_age_h),
         )
+            matching_wait_timeout_s=_float("MATCHING_WAIT_TIMEOUT_S", cls.matching_wait_timeout_s),
+            matching_run_poll_s=_float("MATCHING_RUN_POLL_S", cls.matching_run_poll_s),
+            notifications_sender_threads=_int("NOTIFICATIONS_SENDER_THREADS", cls.notifications_sender_threads),
+            notifications_claim_ttl_s=_float("NOTIFICATIONS_CLAIM_TTL_S", cls.notifications_claim_ttl_s),
+            notifications_sweep_interval_s=_float("NOTIFICATIONS_SWEEP_INTERVAL_S", cls.notifications_sweep_interval_s),
+            notifications_send_batch=_int("NOTIFICATIONS_SEND_BATCH", cls.notifications_send_batch),
+            environment=env.get("MENTORING_ENV", cls.environment),
+            jwt_subject_claim=env.get("JWT_SUBJECT_CLAIM") or cls.jwt_subject_claim,
+            jwt_roles_claim=env.get("JWT_ROLES_CLAIM") or cls.jwt_roles_claim,
+            oidc_issuer=env.get("PORTAL_OIDC_ISSUER") or env.get("JWT_ISSUER") or None,
+            oidc_client_id=env.get("PORTAL_OIDC_CLIENT_ID") or cls.oidc_client_id,
+            oidc_client_secret=env.get("PORTAL_OIDC_CLIENT_SECRET") or None,
+            portal_secret_key=env.get("PORTAL_SECRET_KEY") or None,
+            service_urls={name: env.get(f"{name.upper()}_URL") or f"http://127.0.0.1:{port}"
+                          for name, port in (("matching", 8001), ("sessions", 8002), ("feedback", 8003),
+                                             ("notifications", 8004))},

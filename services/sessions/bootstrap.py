@@ -1,25 +1,34 @@
 """Wiring: builds the sessions service's parts from Settings (used by the API, worker and CLI)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from shared.aggregate import AggregateStore
 from shared.clock import SystemClock
 from shared.config import Settings
+from shared.directory import DirectoryRepository
 from shared.events.catalog import default_registry
+from shared.events.catalog.sessions import MEETING, PAIRING_ENGAGEMENT, PAIRING_GOALS
 from shared.eventstore import EventStore
+from shared.generations import live_database
 from shared.mongo import database_for
-from services.sessions.adapters.repositories import (
-    EngagementHints, MeetingsView, MeetingTextsRepository, PairingsRepository, ParticipantsRepository,
+from shared.projector import StoreProjector
+from services.sessions.adapters.mongo import (
+    EngagementRepository, LegacyMeetingTexts, MeetingsRepository, PairingsRepository,
 )
-from services.sessions.application.engagement import EngagementService
-from services.sessions.application.goals import GoalsService
-from services.sessions.application.meetings import MeetingService
-from services.sessions.application.projections import PairingsProjection, ParticipantsProjection
+from services.sessions.application.commands import EngagementCommands, GoalCommands, MeetingCommands
+from services.sessions.application.policies import (
+    BackOnTrackWhenMeetingHeld, CancelMeetingsWhenPairingEnds, RiskCheck,
+)
+from services.sessions.application.projections import (
+    EngagementProjection, MeetingsProjection, PairingsProjection, participants_projection,
+)
 
 SERVICE = "sessions"
 CONSUMER_GROUP = "sessions-worker"
 RISK_CHECK_INTERVAL_S = 300.0
+# How long the ended-pairing policy lets the meetings view catch up with the store.
+SETTLE_TIMEOUT_S = 5.0
 
 
 class _ClockRef:
@@ -37,46 +46,62 @@ class SessionsContext:
     settings: Settings
     database: object
     store: EventStore
-    participants: ParticipantsRepository
-    pairings: PairingsRepository
-    meetings_view: MeetingsView
-    texts: MeetingTextsRepository
     clock: object
-    meetings: MeetingService = None
-    goals: GoalsService = None
-    engagement: EngagementService = None
+    # readers: they follow the live generation of each read model (shared.generations)
+    participants: DirectoryRepository = field(init=False)
+    pairings: PairingsRepository = field(init=False)
+    meetings_view: MeetingsRepository = field(init=False)
+    engagement_view: EngagementRepository = field(init=False)
+    # command handlers and the periodic risk check
+    meetings: MeetingCommands = field(init=False)
+    goals: GoalCommands = field(init=False)
+    engagement: EngagementCommands = field(init=False)
+    risk: RiskCheck = field(init=False)
+    projector: StoreProjector = field(init=False)
+
+    def __post_init__(self):
+        registry = default_registry()
+        live = live_database(self.database)
+        now = _ClockRef(self)
+        self.participants = DirectoryRepository(live)
+        self.pairings = PairingsRepository(live)
+        self.meetings_view = MeetingsRepository(live)
+        self.engagement_view = EngagementRepository(live)
+
+        def aggregates(aggregate_type: str) -> AggregateStore:
+            return AggregateStore(self.store, registry, producer=SERVICE, aggregate_type=aggregate_type)
+
+        self.meetings = MeetingCommands(aggregates(MEETING), self.pairings, now, LegacyMeetingTexts(self.database))
+        self.goals = GoalCommands(aggregates(PAIRING_GOALS))
+        self.engagement = EngagementCommands(aggregates(PAIRING_ENGAGEMENT), now)
+        self.risk = RiskCheck(self.pairings, self.meetings_view, self.engagement_view, self.engagement,
+                              self.meetings, now)
+        self.projector = StoreProjector(self, self.own_projections(), name=f"{SERVICE}-own", registry=registry)
 
     def projections(self) -> list:
-        return [ParticipantsProjection(self.participants),
-                PairingsProjection(self.pairings, on_pairing_ended=self.meetings.cancel_for_ended_pairing)]
+        """Fed by the consumer group (Kafka): views first, then the policy that reads them."""
+        settle = lambda: self.projector.wait_for(self.store.current_position(), timeout_s=SETTLE_TIMEOUT_S)  # noqa: E731
+        return [participants_projection(self.database), PairingsProjection(self.database),
+                CancelMeetingsWhenPairingEnds(self.meetings_view, self.meetings, settle)]
+
+    def own_projections(self) -> list:
+        """Fed from this service's event store (shared.projector), in this order for each commit."""
+        return [MeetingsProjection(self.database), EngagementProjection(self.database),
+                BackOnTrackWhenMeetingHeld(self.pairings, self.meetings_view, self.engagement_view,
+                                           self.engagement, _ClockRef(self))]
 
     def ensure_indexes(self) -> None:
         self.store.ensure_indexes()
-        self.pairings.ensure_indexes()
-        self.meetings_view.ensure_indexes()
+        PairingsRepository(self.database).ensure_indexes()
+        MeetingsRepository(self.database).ensure_indexes()
 
 
-def build(settings: Settings | None = None, clock=None) -> SessionsContext:
+def build(settings: Settings | None = None, *, clock=None) -> SessionsContext:
     settings = settings or Settings.from_env(SERVICE)
     database = database_for(settings)
-    store = EventStore(database)
-    registry = default_registry()
-    context = SessionsContext(
-        settings=settings, database=database, store=store,
-        participants=ParticipantsRepository(database), pairings=PairingsRepository(database),
-        meetings_view=MeetingsView(database), texts=MeetingTextsRepository(database),
-        clock=clock or SystemClock(),
-    )
-    now = _ClockRef(context)
-    context.engagement = EngagementService(
-        AggregateStore(store, registry, producer=SERVICE, aggregate_type="pairing-engagement"),
-        context.pairings, context.meetings_view, EngagementHints(database), now)
-    context.goals = GoalsService(AggregateStore(store, registry, producer=SERVICE, aggregate_type="pairing-goals"))
-    context.meetings = MeetingService(
-        AggregateStore(store, registry, producer=SERVICE, aggregate_type="meeting"),
-        context.meetings_view, context.texts, context.pairings, now,
-        after_held=context.engagement.after_meeting_held)
-    return context
+    return SessionsContext(settings=settings, database=database,
+                           store=EventStore(database, max_event_bytes=settings.max_event_bytes),
+                           clock=clock or SystemClock())
 
 
 def registry():

@@ -1,5 +1,6 @@
-"""The sessions worker: consumes HRIS and matching events into its projections (cancelling the
-meetings of ended pairings), relays its own events, and runs the cadence/risk check."""
+"""The sessions worker: consumes HRIS and matching events into its projections and policies
+(cancelling the meetings of ended pairings), projects its own event store (meetings, engagement),
+relays its own events, and runs the cadence/risk check."""
 from __future__ import annotations
 
 from shared.config import Settings
@@ -15,8 +16,7 @@ def build_consumer(settings: Settings | None = None, producer=None, context=None
 
 
 def risk_check_job(context) -> PeriodicJob:
-    return PeriodicJob(name="risk-check", interval_s=bootstrap.RISK_CHECK_INTERVAL_S,
-                       run=lambda: context.engagement.check_all())
+    return PeriodicJob(name="risk-check", interval_s=bootstrap.RISK_CHECK_INTERVAL_S, run=lambda: context.risk.run())
 
 
 def build_worker(settings: Settings | None = None) -> Worker:

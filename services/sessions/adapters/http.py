@@ -7,21 +7,19 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import Response, current_app, request
+from flask import Response, current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
 
-from shared.clock import rfc3339
+from shared.errors import Forbidden, NotFound
+from shared.events.catalog.sessions import GOAL_STATUSES, MEETING_STATUSES, USER_CANCEL_REASONS
 from shared.http.app import request_causation
 from shared.http.auth import current_principal, require
-from shared.http.problems import ProblemError
 from services.sessions.adapters.ics import meeting_invitation
-from services.sessions.adapters.repositories import to_doc
-from services.sessions.application.meetings import MeetingNotFound
-from services.sessions.domain.errors import Conflict, DomainError, Invalid
-from services.sessions.domain.meetings import USER_CANCEL_REASONS
-from services.sessions.domain.goals import STATUSES as GOAL_STATUSES
+from services.sessions.adapters.mongo import to_doc
+from services.sessions.application.commands import Outcome
+from services.sessions.application.queries import cohort_report
 
 blp = Blueprint("sessions", __name__, url_prefix="/v1", description="Meetings, goals and engagement")
 
@@ -74,11 +72,12 @@ class MeetingOut(Schema):
     mentor_id = fields.String()
     mentee_id = fields.String()
     organizer_id = fields.String()
+    scheduled_by = fields.String(allow_none=True, metadata={"description": "who scheduled it (null: not recorded)"})
     starts_at = fields.String()
     ends_at = fields.String()
     duration_minutes = fields.Integer()
     timezone = fields.String()
-    status = fields.String(metadata={"description": "scheduled | cancelled | held | no_show"})
+    status = fields.String(metadata={"description": " | ".join(MEETING_STATUSES)})
     cancel_reason = fields.String(allow_none=True)
     held_at = fields.String(allow_none=True)
     held_minutes = fields.Integer(allow_none=True)
@@ -164,46 +163,39 @@ class EngagementOut(Schema):
     next = fields.String(allow_none=True)
 
 
-# -- authorization and errors ------------------------------------------------------------------
+# -- authorization ------------------------------------------------------------------------------
 
 def _pairing_for_party(pairing_id: str):
     """The pairing if it exists (404) and the caller is one of its parties or an admin (403)."""
     pairing = _context().pairings.get(pairing_id)
     if pairing is None:
-        raise ProblemError(404, "Not Found", f"no pairing {pairing_id} is known")
+        raise NotFound("pairing_not_found", f"no pairing {pairing_id} is known")
     principal = current_principal()
     if not (principal.is_admin or principal.subject in pairing.parties):
-        raise ProblemError(403, "Forbidden", "only the pairing's mentor, its mentee and admins may do this")
+        raise Forbidden("not_a_party", "only the pairing's mentor, its mentee and admins may do this")
     return pairing
 
 
 def _meeting_for_party(meeting_id: str):
-    try:
-        meeting = _context().meetings.load(meeting_id)
-    except MeetingNotFound:
-        raise ProblemError(404, "Not Found", f"no meeting {meeting_id}")
+    meeting = _context().meetings.load(meeting_id)  # NotFound -> 404
     principal = current_principal()
     if not (principal.is_admin or principal.subject in meeting.parties):
-        raise ProblemError(403, "Forbidden", "only the pair's mentor, its mentee and admins may do this")
+        raise Forbidden("not_a_party", "only the pair's mentor, its mentee and admins may do this")
     return meeting
-
-
-def _domain(call):
-    try:
-        return call()
-    except Invalid as error:
-        raise ProblemError(422, "Unprocessable Entity", error.message, errors={error.field: [error.message]})
-    except Conflict as error:
-        raise ProblemError(409, "Conflict", error.message, **error.extra)
-    except DomainError as error:  # any other rule
-        raise ProblemError(409, "Conflict", str(error))
 
 
 def _meeting_out(meeting) -> dict:
     out = to_doc(meeting)
     if current_principal().subject in meeting.parties:
-        out["agenda"] = _context().texts.get(meeting.meeting_id).get("agenda")
+        out["agenda"] = _context().meetings.texts(meeting.meeting_id).get("agenda")
     return out
+
+
+def _done(outcome: Outcome) -> dict:
+    """The answer to a meeting command, once the meetings view includes it (read-your-writes:
+    the caller's next list shows the change). The answer itself comes from the stream."""
+    _context().projector.wait_for(outcome.position)
+    return _meeting_out(outcome.meeting)
 
 
 # -- meetings ----------------------------------------------------------------------------------
@@ -219,10 +211,10 @@ class PairingMeetings(MethodView):
         principal = current_principal()
         organizer = principal.subject if principal.subject in pairing.parties else pairing.mentor_id
         zone = body["timezone"] or ((_context().participants.get(organizer) or {}).get("timezone")) or "UTC"
-        meeting = _domain(lambda: _context().meetings.schedule(
-            pairing, organizer_id=organizer, starts_at=body["starts_at"], duration_minutes=body["duration_minutes"],
-            timezone=zone, agenda=body["agenda"], causation=request_causation()))
-        return _meeting_out(meeting)
+        return _done(_context().meetings.schedule(
+            pairing, actor_id=principal.subject, organizer_id=organizer, starts_at=body["starts_at"],
+            duration_minutes=body["duration_minutes"], timezone=zone, agenda=body["agenda"],
+            causation=request_causation()))
 
     @require()
     @blp.arguments(ListArgs, location="query")
@@ -266,10 +258,9 @@ def meeting_ics(meeting_id):
 def reschedule_meeting(body, meeting_id):
     """Move a scheduled meeting (still in the future, 15-240 minutes)."""
     meeting = _meeting_for_party(meeting_id)
-    updated = _domain(lambda: _context().meetings.reschedule(
+    return _done(_context().meetings.reschedule(
         meeting, by=current_principal().subject, starts_at=body["starts_at"],
         duration_minutes=body["duration_minutes"], causation=request_causation()))
-    return _meeting_out(updated)
 
 
 @blp.route("/meetings/<meeting_id>/cancel", methods=["POST"])
@@ -279,9 +270,8 @@ def reschedule_meeting(body, meeting_id):
 def cancel_meeting(body, meeting_id):
     """Cancel a scheduled meeting with a reason code (cancelling twice changes nothing)."""
     meeting = _meeting_for_party(meeting_id)
-    updated = _domain(lambda: _context().meetings.cancel(
+    return _done(_context().meetings.cancel(
         meeting, by=current_principal().subject, reason=body["reason"], causation=request_causation()))
-    return _meeting_out(updated)
 
 
 @blp.route("/meetings/<meeting_id>/complete", methods=["POST"])
@@ -293,11 +283,10 @@ def complete_meeting(body, meeting_id):
     meeting = _meeting_for_party(meeting_id)
     principal = current_principal()
     if body["notes"] and principal.subject not in meeting.parties:
-        raise ProblemError(403, "Forbidden", "only the mentor and the mentee write the meeting's private notes")
-    updated = _domain(lambda: _context().meetings.complete(
+        raise Forbidden("notes_by_parties_only", "only the mentor and the mentee write the meeting's private notes")
+    return _done(_context().meetings.complete(
         meeting, by=principal.subject, held_at=body["held_at"], duration_minutes=body["duration_minutes"],
         attendees=body["attendees"], notes=body["notes"], causation=request_causation()))
-    return _meeting_out(updated)
 
 
 @blp.route("/meetings/<meeting_id>/no-show", methods=["POST"])
@@ -307,9 +296,8 @@ def complete_meeting(body, meeting_id):
 def record_no_show(body, meeting_id):
     """Record that one or both of the pair did not come."""
     meeting = _meeting_for_party(meeting_id)
-    updated = _domain(lambda: _context().meetings.no_show(
+    return _done(_context().meetings.no_show(
         meeting, by=current_principal().subject, absent_ids=body["absent_ids"], causation=request_causation()))
-    return _meeting_out(updated)
 
 
 @blp.route("/meetings/<meeting_id>/notes")
@@ -319,8 +307,8 @@ def meeting_notes(meeting_id):
     """The meeting's private notes: the mentor and the mentee only (not even admins)."""
     meeting = _meeting_for_party(meeting_id)
     if current_principal().subject not in meeting.parties:
-        raise ProblemError(403, "Forbidden", "private notes are readable by the mentor and the mentee only")
-    return {"meeting_id": meeting_id, "notes": _context().texts.get(meeting_id).get("notes")}
+        raise Forbidden("notes_by_parties_only", "private notes are readable by the mentor and the mentee only")
+    return {"meeting_id": meeting_id, "notes": _context().meetings.texts(meeting_id).get("notes")}
 
 
 # -- goals -------------------------------------------------------------------------------------
@@ -345,9 +333,9 @@ class PairingGoals(MethodView):
     def put(self, body, pairing_id):
         """Replace the goal list; a stale `expected_revision` gets 409 with `current_revision`."""
         pairing = _pairing_for_party(pairing_id)
-        state = _domain(lambda: _context().goals.revise(
+        state = _context().goals.revise(
             pairing, expected_revision=body["expected_revision"], goals=body["goals"],
-            by=current_principal().subject, causation=request_causation()))
+            by=current_principal().subject, causation=request_causation())
         return _goals_out(pairing_id, state)
 
 
@@ -371,7 +359,8 @@ def goal_revisions(args, pairing_id):
 @blp.response(200, EngagementOut)
 def cohort_engagement(cohort_id):
     """Each active pair as on track, needs check-in, at risk or too early; meetings per week; hours."""
-    report = _context().engagement.cohort_report(cohort_id, _context().clock.now())
+    context = _context()
+    report = cohort_report(context.pairings, context.meetings_view, cohort_id, context.clock.now())
     if report is None:
-        raise ProblemError(404, "Not Found", f"no cohort {cohort_id} is known")
+        raise NotFound("cohort_not_found", f"no cohort {cohort_id} is known")
     return report

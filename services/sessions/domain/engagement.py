@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from shared.aggregate import NewEvent
 from shared.clock import rfc3339
+from shared.events.catalog.sessions import PAIRING_AT_RISK, PAIRING_BACK_ON_TRACK
 from services.sessions.domain.pairing import PairingInfo
 
 DEFAULT_CADENCE_DAYS = 14
@@ -39,9 +40,9 @@ class Engagement:
 def fold(events) -> Engagement:
     state = Engagement()
     for event in events:
-        if event.event_type == "PairingAtRisk":
+        if event.event_type == PAIRING_AT_RISK:
             state.at_risk, state.detected_at = True, event.data["detected_at"]
-        elif event.event_type == "PairingBackOnTrack":
+        elif event.event_type == PAIRING_BACK_ON_TRACK:
             state.at_risk, state.detected_at = False, None
     return state
 
@@ -72,8 +73,8 @@ def assess(state: Engagement, pairing: PairingInfo, cadence_days: int, last_held
         since = last_held.held_at if last_held else (pairing.activated_at or now)
         data = dict(pairing.fields(), last_meeting_at=rfc3339(last_held.held_at) if last_held else None,
                     days_without_meeting=max(0, (now - since).days), detected_at=rfc3339(now))
-        return [NewEvent("PairingAtRisk", data)]
+        return [NewEvent(PAIRING_AT_RISK, data)]
     if state.at_risk and not lapsed and last_held is not None:
         data = dict(pairing.fields(), meeting_id=last_held.meeting_id, held_at=rfc3339(last_held.held_at))
-        return [NewEvent("PairingBackOnTrack", data)]
+        return [NewEvent(PAIRING_BACK_ON_TRACK, data)]
     return []

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from shared.aggregate import NewEvent
-from services.sessions.domain.errors import Conflict, Invalid
+from shared.errors import Conflict, Invalid
+from shared.events.catalog.sessions import GOAL_STATUSES, GOALS_REVISED
 from services.sessions.domain.pairing import PairingInfo
 
-STATUSES = ("open", "achieved", "dropped")
+STATUSES = GOAL_STATUSES
 MAX_GOALS = 20
 MAX_TITLE = 200
 
@@ -31,7 +32,7 @@ class Goals:
 def fold(events) -> Goals:
     state = Goals()
     for event in events:
-        if event.event_type != "GoalsRevised":
+        if event.event_type != GOALS_REVISED:
             continue
         state.revision = event.data["revision"]
         state.goals = [dict(g) for g in event.data["goals"]]
@@ -46,17 +47,17 @@ def _normalise(index: int, goal: dict, known_ids: set[str]) -> dict:
     where = f"goals.{index}"
     title = (goal.get("title") or "").strip()
     if not title or len(title) > MAX_TITLE:
-        raise Invalid(f"{where}.title", f"1 to {MAX_TITLE} characters")
+        raise Invalid("goal_title", f"1 to {MAX_TITLE} characters", field=f"{where}.title")
     status = goal.get("status")
     if status not in STATUSES:
-        raise Invalid(f"{where}.status", f"one of {', '.join(STATUSES)}")
+        raise Invalid("goal_status", f"one of {', '.join(STATUSES)}", field=f"{where}.status")
     progress = goal.get("progress")
     progress = 100 if progress is None and status == "achieved" else (progress or 0)
     if not isinstance(progress, int) or not 0 <= progress <= 100:
-        raise Invalid(f"{where}.progress", "an integer from 0 to 100")
+        raise Invalid("goal_progress", "an integer from 0 to 100", field=f"{where}.progress")
     goal_id = goal.get("goal_id")
     if goal_id is not None and goal_id not in known_ids:
-        raise Invalid(f"{where}.goal_id", "unknown goal; leave goal_id out to add a new goal")
+        raise Invalid("unknown_goal", "unknown goal; leave goal_id out to add a new goal", field=f"{where}.goal_id")
     target = goal.get("target_date")
     if isinstance(target, date):
         target = target.isoformat()
@@ -67,17 +68,19 @@ def _normalise(index: int, goal: dict, known_ids: set[str]) -> dict:
 def revise(state: Goals, pairing: PairingInfo, *, expected_revision: int, goals: list[dict], by: str) -> list[NewEvent]:
     """Replace the list. A stale `expected_revision` is a conflict carrying the current revision."""
     if not pairing.is_active:
-        raise Conflict(f"pairing {pairing.pairing_id} is {pairing.status}; goals change only while it is active",
+        raise Conflict("pairing_not_active",
+                       f"pairing {pairing.pairing_id} is {pairing.status}; goals change only while it is active",
                        current_revision=state.revision)
     if expected_revision != state.revision:
-        raise Conflict(f"the goals are at revision {state.revision}, not {expected_revision}; reload and retry",
+        raise Conflict("stale_revision",
+                       f"the goals are at revision {state.revision}, not {expected_revision}; reload and retry",
                        current_revision=state.revision)
     if len(goals) > MAX_GOALS:
-        raise Invalid("goals", f"at most {MAX_GOALS} goals")
+        raise Invalid("too_many_goals", f"at most {MAX_GOALS} goals", field="goals")
     known = {g["goal_id"] for g in state.goals}
     new_goals = [_normalise(i, g, known) for i, g in enumerate(goals)]
     ids = [g["goal_id"] for g in new_goals]
     if len(set(ids)) != len(ids):
-        raise Invalid("goals", "each goal_id may appear once")
+        raise Invalid("duplicate_goal", "each goal_id may appear once", field="goals")
     data = dict(pairing.fields(), revision=state.revision + 1, revised_by=by, goals=new_goals)
-    return [NewEvent("GoalsRevised", data)]
+    return [NewEvent(GOALS_REVISED, data)]

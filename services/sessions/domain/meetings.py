@@ -10,14 +10,18 @@ from datetime import datetime, timedelta
 
 from shared.aggregate import NewEvent
 from shared.clock import parse_rfc3339, rfc3339
-from services.sessions.domain.errors import Conflict, Invalid
+from shared.errors import Conflict, Invalid
+from shared.events.catalog.sessions import (
+    MEETING_CANCELLED, MEETING_HELD, MEETING_NO_SHOW, MEETING_RESCHEDULED, MEETING_SCHEDULED, PAIRING_ENDED_REASON,
+    USER_CANCEL_REASONS,
+)
 from services.sessions.domain.pairing import PairingInfo
 
 MIN_MINUTES = 15
 MAX_MINUTES = 240
 MAX_HELD_MINUTES = 480
-USER_CANCEL_REASONS = ("conflict", "no_longer_needed", "other")
-PAIRING_ENDED = "pairing_ended"
+__all__ = ["USER_CANCEL_REASONS", "PAIRING_ENDED_REASON", "Meeting", "fold", "apply", "schedule", "reschedule",
+           "cancel", "cancel_for_ended_pairing", "complete", "no_show"]
 
 
 @dataclass
@@ -28,6 +32,7 @@ class Meeting:
     mentor_id: str = ""
     mentee_id: str = ""
     organizer_id: str = ""
+    scheduled_by: str | None = None  # who scheduled it (MeetingScheduled v2 actor_id; None: not recorded)
     starts_at: datetime | None = None
     duration_minutes: int = 0
     timezone: str = "UTC"
@@ -65,63 +70,73 @@ def fold(meeting_id: str, events) -> Meeting:
 
 
 def apply(meeting: Meeting, event_type: str, data: dict) -> None:
-    if event_type in ("MeetingScheduled", "MeetingRescheduled"):
+    if event_type in (MEETING_SCHEDULED, MEETING_RESCHEDULED):
         for name in ("pairing_id", "cohort_id", "mentor_id", "mentee_id", "organizer_id", "duration_minutes",
                      "timezone"):
             setattr(meeting, name, data[name])
         meeting.starts_at = parse_rfc3339(data["starts_at"])
         meeting.status = "scheduled"
-        if event_type == "MeetingRescheduled":
+        if event_type == MEETING_SCHEDULED:
+            meeting.scheduled_by = data.get("actor_id")
+        else:
             meeting.sequence += 1
-    elif event_type == "MeetingCancelled":
+    elif event_type == MEETING_CANCELLED:
         meeting.status = "cancelled"
         meeting.cancel_reason = data["reason"]
         meeting.cancelled_by = data["cancelled_by"]
         meeting.sequence += 1
-    elif event_type == "MeetingHeld":
+    elif event_type == MEETING_HELD:
         meeting.status = "held"
         meeting.held_at = parse_rfc3339(data["held_at"])
         meeting.held_minutes = data["duration_minutes"]
         meeting.attendees = list(data["attendees"])
-    elif event_type == "MeetingNoShow":
+    elif event_type == MEETING_NO_SHOW:
         meeting.status = "no_show"
         meeting.absent_ids = list(data["absent_ids"])
 
 
 def _check_slot(starts_at: datetime, duration_minutes: int, now: datetime) -> None:
     if starts_at <= now:
-        raise Invalid("starts_at", "must be in the future")
+        raise Invalid("starts_in_past", "must be in the future", field="starts_at")
     if not MIN_MINUTES <= duration_minutes <= MAX_MINUTES:
-        raise Invalid("duration_minutes", f"must be between {MIN_MINUTES} and {MAX_MINUTES} minutes")
+        raise Invalid("duration_out_of_range", f"must be between {MIN_MINUTES} and {MAX_MINUTES} minutes",
+                      field="duration_minutes")
+
+
+def _require_active(pairing: PairingInfo) -> None:
+    if not pairing.is_active:
+        raise Conflict("pairing_not_active",
+                       f"pairing {pairing.pairing_id} is {pairing.status}; meetings need an active pairing",
+                       pairing_status=pairing.status)
 
 
 def schedule(pairing: PairingInfo, *, meeting_id: str, organizer_id: str, starts_at: datetime,
-             duration_minutes: int, timezone: str, now: datetime) -> list[NewEvent]:
-    if not pairing.is_active:
-        raise Conflict(f"pairing {pairing.pairing_id} is {pairing.status}; meetings need an active pairing")
+             duration_minutes: int, timezone: str, now: datetime, actor_id: str | None = None) -> list[NewEvent]:
+    """`actor_id`: who asks (a party, or an admin for the pair); the organiser is always a party."""
+    _require_active(pairing)
     if organizer_id not in pairing.parties:
-        raise Invalid("organizer_id", "the organiser must be the mentor or the mentee")
+        raise Invalid("organizer_not_a_party", "the organiser must be the mentor or the mentee", field="organizer_id")
     _check_slot(starts_at, duration_minutes, now)
     data = dict(pairing.fields(), meeting_id=meeting_id, organizer_id=organizer_id, starts_at=rfc3339(starts_at),
-                duration_minutes=duration_minutes, timezone=timezone)
-    return [NewEvent("MeetingScheduled", data)]
+                duration_minutes=duration_minutes, timezone=timezone, actor_id=actor_id or organizer_id)
+    return [NewEvent(MEETING_SCHEDULED, data)]
 
 
 def _require_scheduled(meeting: Meeting, action: str) -> None:
     if meeting.status != "scheduled":
-        raise Conflict(f"a {meeting.status} meeting cannot be {action}", meeting_status=meeting.status)
+        raise Conflict("meeting_not_scheduled", f"a {meeting.status} meeting cannot be {action}",
+                       meeting_status=meeting.status)
 
 
 def reschedule(meeting: Meeting, pairing: PairingInfo, *, by: str, starts_at: datetime, duration_minutes: int | None,
                now: datetime) -> list[NewEvent]:
     _require_scheduled(meeting, "rescheduled")
-    if not pairing.is_active:
-        raise Conflict(f"pairing {pairing.pairing_id} is {pairing.status}; meetings need an active pairing")
+    _require_active(pairing)
     duration = duration_minutes if duration_minutes is not None else meeting.duration_minutes
     _check_slot(starts_at, duration, now)
     data = dict(meeting.base(), organizer_id=meeting.organizer_id, starts_at=rfc3339(starts_at),
                 duration_minutes=duration, timezone=meeting.timezone, rescheduled_by=by)
-    return [NewEvent("MeetingRescheduled", data)]
+    return [NewEvent(MEETING_RESCHEDULED, data)]
 
 
 def cancel(meeting: Meeting, *, by: str, reason: str) -> list[NewEvent]:
@@ -129,14 +144,14 @@ def cancel(meeting: Meeting, *, by: str, reason: str) -> list[NewEvent]:
     if meeting.status == "cancelled":
         return []
     _require_scheduled(meeting, "cancelled")
-    return [NewEvent("MeetingCancelled", dict(meeting.base(), cancelled_by=by, reason=reason))]
+    return [NewEvent(MEETING_CANCELLED, dict(meeting.base(), cancelled_by=by, reason=reason))]
 
 
 def cancel_for_ended_pairing(meeting: Meeting, *, ended_at: datetime) -> list[NewEvent]:
     """A pairing ended: its meetings still to come are cancelled; past or closed ones stay as they are."""
     if meeting.status != "scheduled" or meeting.starts_at <= ended_at:
         return []
-    return [NewEvent("MeetingCancelled", dict(meeting.base(), cancelled_by="system", reason=PAIRING_ENDED))]
+    return [NewEvent(MEETING_CANCELLED, dict(meeting.base(), cancelled_by="system", reason=PAIRING_ENDED_REASON))]
 
 
 def complete(meeting: Meeting, *, by: str, now: datetime, held_at: datetime | None = None,
@@ -144,23 +159,25 @@ def complete(meeting: Meeting, *, by: str, now: datetime, held_at: datetime | No
     _require_scheduled(meeting, "completed")
     held = held_at or meeting.starts_at
     if held > now:
-        raise Invalid("held_at", "a meeting cannot be recorded as held before it happens")
+        raise Invalid("held_in_future", "a meeting cannot be recorded as held before it happens", field="held_at")
     minutes = duration_minutes if duration_minutes is not None else meeting.duration_minutes
     if not 1 <= minutes <= MAX_HELD_MINUTES:
-        raise Invalid("duration_minutes", f"must be between 1 and {MAX_HELD_MINUTES} minutes")
+        raise Invalid("duration_out_of_range", f"must be between 1 and {MAX_HELD_MINUTES} minutes",
+                      field="duration_minutes")
     present = list(attendees) if attendees is not None else list(meeting.parties)
     if not present:
-        raise Invalid("attendees", "at least one of the pair attended a held meeting")
+        raise Invalid("no_attendees", "at least one of the pair attended a held meeting", field="attendees")
     if any(a not in meeting.parties for a in present) or len(set(present)) != len(present):
-        raise Invalid("attendees", "attendees are the mentor and/or the mentee, each once")
+        raise Invalid("attendees_not_parties", "attendees are the mentor and/or the mentee, each once",
+                      field="attendees")
     data = dict(meeting.base(), held_at=rfc3339(held), duration_minutes=minutes, attendees=present)
-    return [NewEvent("MeetingHeld", data)]
+    return [NewEvent(MEETING_HELD, data)]
 
 
 def no_show(meeting: Meeting, *, by: str, absent_ids: list[str], now: datetime) -> list[NewEvent]:
     _require_scheduled(meeting, "marked as a no-show")
     if meeting.starts_at > now:
-        raise Conflict("a no-show can only be recorded once the meeting has started")
+        raise Conflict("meeting_not_started", "a no-show can only be recorded once the meeting has started")
     if not absent_ids or any(a not in meeting.parties for a in absent_ids) or len(set(absent_ids)) != len(absent_ids):
-        raise Invalid("absent_ids", "list the absent mentor and/or mentee, each once")
-    return [NewEvent("MeetingNoShow", dict(meeting.base(), absent_ids=list(absent_ids), recorded_by=by))]
+        raise Invalid("absent_not_parties", "list the absent mentor and/or mentee, each once", field="absent_ids")
+    return [NewEvent(MEETING_NO_SHOW, dict(meeting.base(), absent_ids=list(absent_ids), recorded_by=by))]

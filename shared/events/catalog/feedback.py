@@ -1,13 +1,28 @@
 """Events of the feedback service on `mentoring.feedback.v1` (docs/events.md).
 
 Ids, not personal data: a feedback comment travels only when its author chose to share it,
-and a kudos note never does (the recipient reads it in the feedback service).
+and a kudos note never does (the recipient reads it in the feedback service). Both are stored
+in the same commit as their event, in a part the relay never publishes.
 """
 from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from shared.events.registry import EventRegistry
+
+# -- event types -------------------------------------------------------------------------------
+FEEDBACK_GIVEN = "FeedbackGiven"
+REVIEW_REQUESTED = "ReviewRequested"
+REVIEW_SUBMITTED = "ReviewSubmitted"
+SURVEY_REQUESTED = "SurveyRequested"
+SURVEY_ANSWERED = "SurveyAnswered"
+KUDOS_SENT = "KudosSent"
+
+# -- aggregate types ---------------------------------------------------------------------------
+FEEDBACK = "feedback"
+REVIEW = "review"
+SURVEY = "survey"
+KUDOS = "kudos"
 
 _ID = dict(required=True, validate=validate.Length(min=1))
 
@@ -69,9 +84,9 @@ class KudosSentV1(_Base):
 
 
 def register(registry: EventRegistry) -> None:
-    registry.register("FeedbackGiven", 1, FeedbackGivenV1)
-    registry.register("ReviewRequested", 1, ReviewRequestedV1)
-    registry.register("ReviewSubmitted", 1, ReviewSubmittedV1)
-    registry.register("SurveyRequested", 1, SurveyRequestedV1)
-    registry.register("SurveyAnswered", 1, SurveyAnsweredV1)
-    registry.register("KudosSent", 1, KudosSentV1)
+    registry.register(FEEDBACK_GIVEN, 1, FeedbackGivenV1)
+    registry.register(REVIEW_REQUESTED, 1, ReviewRequestedV1)
+    registry.register(REVIEW_SUBMITTED, 1, ReviewSubmittedV1)
+    registry.register(SURVEY_REQUESTED, 1, SurveyRequestedV1)
+    registry.register(SURVEY_ANSWERED, 1, SurveyAnsweredV1)
+    registry.register(KUDOS_SENT, 1, KudosSentV1)

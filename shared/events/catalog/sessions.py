@@ -1,7 +1,17 @@
 """Events of the sessions service on `mentoring.sessions.v1` (docs/events.md).
 
-Meetings, a pairing's goal list, and engagement signals (at risk / back on track). Private
-meeting notes and agendas are personal data: they stay in the sessions service, never here.
+Streams (the Kafka key is the stream id):
+- a meeting (`meeting`): MeetingScheduled, MeetingRescheduled, MeetingCancelled, MeetingHeld,
+  MeetingNoShow;
+- a pairing's goals and engagement share the pairing's stream (stream id = pairing id, aggregate
+  types `pairing-goals` and `pairing-engagement`): GoalsRevised, PairingAtRisk, PairingBackOnTrack.
+
+Private meeting notes and agendas are personal data: they are stored in the same commit as the
+event, in a part the relay never publishes, and never travel here.
+
+Schema history: MeetingScheduled v2 adds `actor_id`, who scheduled the meeting (a party, or an
+admin acting for the pair; the organiser alone could not say which). v1 events never recorded it:
+the upcaster sets null ("not recorded"), never a guess.
 """
 from __future__ import annotations
 
@@ -10,8 +20,28 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 from shared.events.envelope import Rfc3339Utc
 from shared.events.registry import EventRegistry
 
+# -- event types -------------------------------------------------------------------------------
+MEETING_SCHEDULED = "MeetingScheduled"
+MEETING_RESCHEDULED = "MeetingRescheduled"
+MEETING_CANCELLED = "MeetingCancelled"
+MEETING_HELD = "MeetingHeld"
+MEETING_NO_SHOW = "MeetingNoShow"
+GOALS_REVISED = "GoalsRevised"
+PAIRING_AT_RISK = "PairingAtRisk"
+PAIRING_BACK_ON_TRACK = "PairingBackOnTrack"
+MEETING_EVENTS = (MEETING_SCHEDULED, MEETING_RESCHEDULED, MEETING_CANCELLED, MEETING_HELD, MEETING_NO_SHOW)
+
+# -- aggregate types ---------------------------------------------------------------------------
+MEETING = "meeting"
+PAIRING_GOALS = "pairing-goals"
+PAIRING_ENGAGEMENT = "pairing-engagement"
+
+# -- value lists -------------------------------------------------------------------------------
+MEETING_STATUSES = ("scheduled", "cancelled", "held", "no_show")
 GOAL_STATUSES = ("open", "achieved", "dropped")
-CANCEL_REASONS = ("pairing_ended", "conflict", "no_longer_needed", "other")
+USER_CANCEL_REASONS = ("conflict", "no_longer_needed", "other")
+PAIRING_ENDED_REASON = "pairing_ended"  # the system cancels the meetings of an ended pairing
+CANCEL_REASONS = (PAIRING_ENDED_REASON, *USER_CANCEL_REASONS)
 
 _id = dict(required=True, validate=validate.Length(min=1))
 
@@ -37,6 +67,15 @@ class MeetingScheduledV1(_MeetingFields):
     starts_at = Rfc3339Utc(required=True)
     duration_minutes = fields.Integer(required=True, strict=True, validate=validate.Range(min=15, max=240))
     timezone = fields.String(**_id)
+
+
+class MeetingScheduledV2(MeetingScheduledV1):
+    actor_id = fields.String(required=True, allow_none=True, validate=validate.Length(min=1))
+
+
+def meeting_scheduled_v1_to_v2(data: dict) -> dict:
+    """v1 never recorded who scheduled: null means "not recorded", not the organiser."""
+    return {**data, "actor_id": None}
 
 
 class MeetingRescheduledV1(MeetingScheduledV1):
@@ -86,11 +125,13 @@ class PairingBackOnTrackV1(_PairingFields):
 
 
 def register(registry: EventRegistry) -> None:
-    registry.register("MeetingScheduled", 1, MeetingScheduledV1)
-    registry.register("MeetingRescheduled", 1, MeetingRescheduledV1)
-    registry.register("MeetingCancelled", 1, MeetingCancelledV1)
-    registry.register("MeetingHeld", 1, MeetingHeldV1)
-    registry.register("MeetingNoShow", 1, MeetingNoShowV1)
-    registry.register("GoalsRevised", 1, GoalsRevisedV1)
-    registry.register("PairingAtRisk", 1, PairingAtRiskV1)
-    registry.register("PairingBackOnTrack", 1, PairingBackOnTrackV1)
+    registry.register(MEETING_SCHEDULED, 1, MeetingScheduledV1)
+    registry.register(MEETING_SCHEDULED, 2, MeetingScheduledV2)
+    registry.register_upcaster(MEETING_SCHEDULED, 1, meeting_scheduled_v1_to_v2)
+    registry.register(MEETING_RESCHEDULED, 1, MeetingRescheduledV1)
+    registry.register(MEETING_CANCELLED, 1, MeetingCancelledV1)
+    registry.register(MEETING_HELD, 1, MeetingHeldV1)
+    registry.register(MEETING_NO_SHOW, 1, MeetingNoShowV1)
+    registry.register(GOALS_REVISED, 1, GoalsRevisedV1)
+    registry.register(PAIRING_AT_RISK, 1, PairingAtRiskV1)
+    registry.register(PAIRING_BACK_ON_TRACK, 1, PairingBackOnTrackV1)

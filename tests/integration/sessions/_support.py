@@ -64,18 +64,41 @@ class Feed:
 
 
 class RunningConsumer:
+    """The worker's consumer group and its store projector (own views and policies) on threads."""
+
     def __init__(self, settings, context=None):
         self.context = context or bootstrap.build(settings)
         self.runner = build_consumer(settings, make_producer(settings), context=self.context)
-        self.thread = threading.Thread(target=self.runner.run, daemon=True)
+        self.projector = self.context.projector
+        self._stop = threading.Event()
+        self.threads = [threading.Thread(target=self.runner.run, daemon=True),
+                        threading.Thread(target=lambda: self.projector.run(self._stop), daemon=True)]
 
     def __enter__(self):
-        self.thread.start()
+        for thread in self.threads:
+            thread.start()
         return self
 
-    def __exit__(self, *exc):
+    def stop(self):
         self.runner.stop()
-        self.thread.join(timeout=20)
+        self._stop.set()
+        for thread in self.threads:
+            thread.join(timeout=20)
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def start_projector(context):
+    """The store projector of `context` on a thread (the worker's job); returns the function that stops it."""
+    stop = threading.Event()
+    thread = threading.Thread(target=lambda: context.projector.run(stop), daemon=True)
+    thread.start()
+
+    def halt():
+        stop.set()
+        thread.join(timeout=20)
+    return halt
 
 
 def wait_for_pairing(context, pairing_id, status="active"):

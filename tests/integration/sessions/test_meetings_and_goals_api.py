@@ -13,13 +13,14 @@ from shared.relay import EventRelay
 from services.sessions.api import create_app
 from tests.helpers import decode, read_topic, wait_until
 from tests.integration.sessions._support import (
-    Feed, RunningConsumer, activated_pairing, cohort_created, envelope, headers, pairing_data, wait_for_pairing,
+    Feed, RunningConsumer, activated_pairing, cohort_created, envelope, headers, pairing_data, start_projector,
+    wait_for_pairing,
 )
 
 pytestmark = pytest.mark.integration
 
 
-def test_meetings_goals_notes_and_invitation_end_to_end(make_settings):
+def test_meetings_goals_notes_and_invitation_end_to_end(make_settings, request):
     settings = make_settings("sessions")
     feed = Feed(settings)
     feed.hris("mentor-1", email="ann@example.com", display_name="Ann", timezone="America/New_York")
@@ -38,6 +39,7 @@ def test_meetings_goals_notes_and_invitation_end_to_end(make_settings):
         wait_for_pairing(context, "p1", "active")
         wait_for_pairing(context, "p2", "proposed")
         wait_until(lambda: context.participants.get("mentor-1"), message="HRIS profile")
+    request.addfinalizer(start_projector(context))  # the worker's store projector: meetings view
 
     starts = utcnow().replace(microsecond=0) + timedelta(days=3)
     body = {"starts_at": starts.isoformat(), "duration_minutes": 45, "agenda": "Career plan"}

@@ -1,5 +1,6 @@
 """The sessions worker: ended pairings cancel their future meetings, idempotently; the risk
-clock; the cohort engagement report; and a rebuild that replays the topics to the same state."""
+clock; the cohort engagement report; and a rebuild (Kafka-fed views from the topics, own views
+from the event store, into a new generation) that ends in the same state."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -8,7 +9,9 @@ import pytest
 
 from shared.clock import ManualClock, rfc3339, utcnow
 from shared.kafka import make_producer
+from shared.generations import live_database
 from shared.metrics import PAIRS_AT_RISK
+from shared.projector import rebuild_service
 from services.sessions.api import create_app
 from services.sessions.worker import build_consumer
 from tests.integration.sessions._support import (
@@ -23,11 +26,12 @@ def _stream_types(context, stream_id):
     return [e.event_type for e in context.store.load(stream_id).events]
 
 
+VIEWS = ("pairings", "cohorts", "participants", "meetings", "engagement")
+
+
 def _projection_state(context):
-    pairings = sorted(context.database["pairings"].find({}), key=lambda d: d["_id"])
-    cohorts = sorted(context.database["cohorts"].find({}), key=lambda d: d["_id"])
-    people = sorted(context.database["participants"].find({}), key=lambda d: d["_id"])
-    return pairings, cohorts, people
+    live = live_database(context.database, ttl_s=0)
+    return {name: sorted(live[name].find({}), key=lambda d: d["_id"]) for name in VIEWS}
 
 
 def test_ending_a_pairing_cancels_future_meetings_once_and_rebuild_gives_the_same_state(make_settings):
@@ -53,8 +57,8 @@ def test_ending_a_pairing_cancels_future_meetings_once_and_rebuild_gives_the_sam
                                  "duration_minutes": 30}).get_json()["meeting_id"] for i in range(2)]
 
         # risk clock: p1 and p2 activated 20 days ago with a 7-day cadence and no meeting held
-        assert context.engagement.check_all(clock.now()) == {"c1": 2}
-        assert context.engagement.check_all(clock.now() + timedelta(hours=1)) == {"c1": 2}
+        assert context.risk.check_all(clock.now()) == {"c1": 2}
+        assert context.risk.check_all(clock.now() + timedelta(hours=1)) == {"c1": 2}
         assert _stream_types(context, "p2") == ["PairingAtRisk"]  # once per lapse, not per check
         assert PAIRS_AT_RISK.labels("c1")._value.get() == 2
 
@@ -64,8 +68,11 @@ def test_ending_a_pairing_cancels_future_meetings_once_and_rebuild_gives_the_sam
         clock.advance(hours=3)
         assert client.post(f"/v1/meetings/{m2.get_json()['meeting_id']}/complete", json={},
                            headers=admin).status_code == 200
-        assert _stream_types(context, "p2") == ["PairingAtRisk", "PairingBackOnTrack"]
-        assert context.engagement.check_all(clock.now()) == {"c1": 1}
+        # the worker's policy (store projector, after the views) announces the recovery
+        wait_until(lambda: _stream_types(context, "p2") == ["PairingAtRisk", "PairingBackOnTrack"],
+                   message="back on track")
+        wait_until(lambda: not context.engagement_view.at_risk("p2"), message="engagement view")
+        assert context.risk.check_all(clock.now()) == {"c1": 1}
 
         report = client.get("/v1/cohorts/c1/engagement", headers=admin)
         assert report.status_code == 200
@@ -83,7 +90,9 @@ def test_ending_a_pairing_cancels_future_meetings_once_and_rebuild_gives_the_sam
         wait_for_pairing(context, "p1", "ended")
         wait_until(lambda: all(_stream_types(context, m)[-1] == "MeetingCancelled" for m in ids),
                    message="future meetings cancelled")
-        worker.runner.stop()
+        wait_until(lambda: all(context.meetings_view.get(m)["status"] == "cancelled" for m in ids),
+                   message="meetings view")
+        worker.stop()
     for meeting_id in ids:
         assert _stream_types(context, meeting_id) == ["MeetingScheduled", "MeetingCancelled"]
         cancelled = context.store.load(meeting_id).events[-1]
@@ -93,11 +102,14 @@ def test_ending_a_pairing_cancels_future_meetings_once_and_rebuild_gives_the_sam
     assert client.post("/v1/pairings/p1/meetings", headers=mentor, json={
         "starts_at": (utcnow() + timedelta(days=1)).isoformat(), "duration_minutes": 30}).status_code == 409
 
-    # replay everything into a rebuilt projection: same state, and no second cancellation
+    # rebuild every view into a new generation: the same state, and no second cancellation
     before = _projection_state(context)
-    assert before[0] and before[1] and before[2]
-    replayed = build_consumer(settings, make_producer(settings), context=context).rebuild()
-    assert replayed == 8  # 1 HRIS upsert + 1 cohort + 2 x 2 pairing events + PairingEnded twice
+    assert all(before.values())
+    report = rebuild_service(context, build_consumer(settings, make_producer(settings), context=context),
+                             grace_s=0)
+    assert report.generation == 1 and report.kafka_records >= 8 and report.store_events > 0
+    assert set(report.collections) == set(VIEWS)
     assert _projection_state(context) == before
+    assert context.database["meetings__g1"].count_documents({}) == len(before["meetings"])
     for meeting_id in ids:
         assert _stream_types(context, meeting_id) == ["MeetingScheduled", "MeetingCancelled"]

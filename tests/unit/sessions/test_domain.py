@@ -8,7 +8,7 @@ import pytest
 from shared.events.envelope import new_event
 from services.sessions.adapters.ics import fold_line, meeting_invitation
 from services.sessions.domain import engagement, goals, meetings
-from services.sessions.domain.errors import Conflict, Invalid
+from shared.errors import Conflict, Invalid
 from services.sessions.domain.pairing import PairingInfo
 
 NOW = datetime(2025, 3, 3, 12, 0, tzinfo=timezone.utc)

@@ -1,0 +1,185 @@
+"""MongoDB collections of the sessions service (looked up by string `_id` wherever possible).
+
+Every collection here is a read model written by exactly one projection (application/projections.py)
+and rebuildable: pairings and cohorts from matching's topic, meetings and engagement from this
+service's own event store. Writers get their collections from the (generation-bound) database the
+projection is bound to; readers from `shared.generations.live_database`, so a rebuild's swap is
+followed without a restart. Nothing here is written by a request handler.
+
+Private text (agendas, notes) is not here: it lives in the event store's commits (see
+application/commands.py), except `meeting_texts`, read-only, where older versions kept it.
+"""
+from __future__ import annotations
+
+from pymongo import ASCENDING
+
+from shared.clock import parse_rfc3339, rfc3339
+from services.sessions.domain.meetings import Meeting
+from services.sessions.domain.pairing import PairingInfo
+
+PAIRINGS = "pairings"
+COHORTS = "cohorts"
+MEETINGS = "meetings"
+ENGAGEMENT = "engagement"
+LEGACY_TEXTS = "meeting_texts"
+
+
+def _instant(value):
+    return rfc3339(value) if value is not None else None
+
+
+def newer(collection, doc: dict) -> bool:
+    """Store `doc` unless the stored document already has its `version` or a later one.
+
+    A read then a replace: safe because each collection has one writer per key at a time (one
+    consumer per partition, one store projector per service), and idempotent on a redelivery.
+    """
+    current = collection.find_one({"_id": doc["_id"]}, {"version": 1})
+    if current is not None and current.get("version", 0) >= doc["version"]:
+        return False
+    collection.find_one_and_replace({"_id": doc["_id"]}, doc, upsert=True)
+    return True
+
+
+class PairingsRepository:
+    """Pairings and cohorts as matching's events describe them."""
+
+    def __init__(self, database):
+        self.pairings = database[PAIRINGS]
+        self.cohorts = database[COHORTS]
+
+    def ensure_indexes(self) -> None:
+        self.pairings.create_index([("cohort_id", ASCENDING)], name="by_cohort")
+        self.pairings.create_index([("status", ASCENDING)], name="by_status")
+
+    def get_doc(self, pairing_id: str) -> dict | None:
+        return self.pairings.find_one({"_id": pairing_id})
+
+    def get(self, pairing_id: str) -> PairingInfo | None:
+        doc = self.get_doc(pairing_id)
+        return to_info(doc) if doc and doc.get("mentor_id") else None
+
+    def put(self, doc: dict) -> bool:
+        return newer(self.pairings, doc)
+
+    def of_cohort(self, cohort_id: str) -> list[PairingInfo]:
+        return [to_info(d) for d in self.pairings.find({"cohort_id": cohort_id})]
+
+    def active(self) -> list[PairingInfo]:
+        return [to_info(d) for d in self.pairings.find({"status": "active"})]
+
+    def ended(self) -> list[PairingInfo]:
+        return [to_info(d) for d in self.pairings.find({"status": "ended"})]
+
+    def get_cohort(self, cohort_id: str) -> dict | None:
+        return self.cohorts.find_one({"_id": cohort_id})
+
+    def put_cohort(self, doc: dict) -> bool:
+        return newer(self.cohorts, doc)
+
+    def drop(self) -> None:
+        self.pairings.drop()
+        self.cohorts.drop()
+
+
+def to_info(doc: dict) -> PairingInfo:
+    return PairingInfo(
+        pairing_id=doc["_id"], cohort_id=doc["cohort_id"], mentor_id=doc["mentor_id"], mentee_id=doc["mentee_id"],
+        status=doc["status"],
+        activated_at=parse_rfc3339(doc["activated_at"]) if doc.get("activated_at") else None,
+        ended_at=parse_rfc3339(doc["ended_at"]) if doc.get("ended_at") else None,
+    )
+
+
+class MeetingsRepository:
+    """Each meeting's current state (the meetings projection writes it; lists read it).
+
+    The stream is the truth: single-meeting reads and every command load it. This view serves
+    lists by pairing or cohort and the engagement numbers.
+    """
+
+    def __init__(self, database):
+        self.collection = database[MEETINGS]
+
+    def ensure_indexes(self) -> None:
+        self.collection.create_index([("pairing_id", ASCENDING)], name="by_pairing")
+        self.collection.create_index([("cohort_id", ASCENDING)], name="by_cohort")
+
+    def get(self, meeting_id: str) -> dict | None:
+        return self.collection.find_one({"_id": meeting_id})
+
+    def put(self, doc: dict) -> bool:
+        return newer(self.collection, doc)
+
+    def for_pairing(self, pairing_id: str) -> list[dict]:
+        return sorted(self.collection.find({"pairing_id": pairing_id}), key=lambda d: (d["starts_at"], d["_id"]))
+
+    def held_in_cohort(self, cohort_id: str) -> list[dict]:
+        return [d for d in self.collection.find({"cohort_id": cohort_id}) if d.get("status") == "held"]
+
+    def scheduled(self) -> list[dict]:
+        return list(self.collection.find({"status": "scheduled"}))
+
+    def drop(self) -> None:
+        self.collection.drop()
+
+
+def to_doc(meeting: Meeting) -> dict:
+    return {
+        "_id": meeting.meeting_id, "meeting_id": meeting.meeting_id, "pairing_id": meeting.pairing_id,
+        "cohort_id": meeting.cohort_id, "mentor_id": meeting.mentor_id, "mentee_id": meeting.mentee_id,
+        "organizer_id": meeting.organizer_id, "scheduled_by": meeting.scheduled_by,
+        "starts_at": _instant(meeting.starts_at), "ends_at": _instant(meeting.ends_at()),
+        "duration_minutes": meeting.duration_minutes, "timezone": meeting.timezone, "status": meeting.status,
+        "sequence": meeting.sequence, "cancel_reason": meeting.cancel_reason, "cancelled_by": meeting.cancelled_by,
+        "held_at": _instant(meeting.held_at), "held_minutes": meeting.held_minutes,
+        "attendees": meeting.attendees, "absent_ids": meeting.absent_ids, "version": meeting.version,
+        "updated_at": meeting.updated_at,
+    }
+
+
+def from_doc(doc: dict) -> Meeting:
+    """The meeting a view document describes (the projection applies the next event to it)."""
+    starts_at = parse_rfc3339(doc["starts_at"]) if doc.get("starts_at") else None
+    return Meeting(
+        meeting_id=doc["_id"], pairing_id=doc["pairing_id"], cohort_id=doc["cohort_id"], mentor_id=doc["mentor_id"],
+        mentee_id=doc["mentee_id"], organizer_id=doc["organizer_id"], scheduled_by=doc.get("scheduled_by"),
+        starts_at=starts_at, duration_minutes=doc["duration_minutes"], timezone=doc["timezone"],
+        status=doc["status"], sequence=doc.get("sequence", 0), cancel_reason=doc.get("cancel_reason"),
+        cancelled_by=doc.get("cancelled_by"),
+        held_at=parse_rfc3339(doc["held_at"]) if doc.get("held_at") else None, held_minutes=doc.get("held_minutes"),
+        attendees=list(doc.get("attendees") or []), absent_ids=list(doc.get("absent_ids") or []),
+        version=doc["version"], updated_at=doc.get("updated_at"),
+    )
+
+
+class EngagementRepository:
+    """Per pairing: is it announced at risk (folded from PairingAtRisk / PairingBackOnTrack)?
+
+    Lets the periodic check load a pairing's stream only when its state may change; the decision
+    itself is always taken on the loaded stream.
+    """
+
+    def __init__(self, database):
+        self.collection = database[ENGAGEMENT]
+
+    def at_risk(self, pairing_id: str) -> bool:
+        doc = self.collection.find_one({"_id": pairing_id})
+        return bool(doc and doc.get("at_risk"))
+
+    def put(self, doc: dict) -> bool:
+        return newer(self.collection, doc)
+
+    def drop(self) -> None:
+        self.collection.drop()
+
+
+class LegacyMeetingTexts:
+    """Agendas and notes that versions before the commit-private store kept in `meeting_texts`."""
+
+    def __init__(self, database):
+        self.collection = database[LEGACY_TEXTS]
+
+    def get(self, meeting_id: str) -> dict:
+        doc = self.collection.find_one({"_id": meeting_id}) or {}
+        return {k: v for k, v in doc.items() if k in ("agenda", "notes", "notes_by")}

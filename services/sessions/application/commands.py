@@ -1,0 +1,214 @@
+"""Command handlers of the sessions service: load the stream, let the domain decide, append.
+
+A handler never writes a read model: the projections (application/projections.py) catch up from
+the event store, and a request that needs its own write in a view waits for the commit's
+position (`Outcome.position`, `StoreProjector.wait_for`).
+
+Private text (a meeting's agenda, its notes) is stored in the commit of the event it belongs to
+(`private=`), atomically with it, never published: a crash cannot separate the text from the
+event, and a retried request either finds both stored or neither.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from shared.aggregate import Causation, NewEvent
+from shared.clock import rfc3339
+from shared.errors import NotFound
+from shared.eventstore import ConcurrencyError, LoadedStream
+from services.sessions.domain import engagement as engagement_rules
+from services.sessions.domain import goals as goal_rules
+from services.sessions.domain import meetings as rules
+from services.sessions.domain.engagement import LastHeld
+from services.sessions.domain.goals import Goals
+from services.sessions.domain.meetings import Meeting
+from services.sessions.domain.pairing import PairingInfo
+
+log = logging.getLogger(__name__)
+
+ATTEMPTS = 3
+
+
+# -- ports ------------------------------------------------------------------------------------
+
+class Aggregates(Protocol):
+    """shared.aggregate.AggregateStore (or an in-memory one in unit tests)."""
+
+    def load(self, aggregate_id: str) -> LoadedStream: ...
+
+    def append(self, aggregate_id: str, expected_version: int, new_events, causation: Causation, *,
+               occurred_at: datetime | None = None, private: dict | None = None): ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class Pairings(Protocol):
+    def get(self, pairing_id: str) -> PairingInfo | None: ...
+
+    def get_cohort(self, cohort_id: str) -> dict | None: ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A command's result: the meeting as it now is, and the commit to wait for (0: nothing stored)."""
+
+    meeting: Meeting
+    position: int = 0
+
+
+def private_texts(stream: LoadedStream, legacy: dict | None = None) -> dict:
+    """A meeting's private text from its commits: `agenda` (scheduling), `notes` and `notes_by` (held)."""
+    texts = dict(legacy or {})
+    private = getattr(stream, "private", None) or {}
+    for event in stream.events:
+        texts.update(private.get(event.event_id) or {})
+    return texts
+
+
+# -- meetings ---------------------------------------------------------------------------------
+
+class MeetingCommands:
+    def __init__(self, aggregates: Aggregates, pairings: Pairings, clock: Clock, legacy_texts=None):
+        self.aggregates = aggregates
+        self.pairings = pairings
+        self.clock = clock
+        self.legacy_texts = legacy_texts
+
+    def _load(self, meeting_id: str) -> tuple[Meeting, LoadedStream]:
+        stream = self.aggregates.load(meeting_id)
+        if stream.version == 0:
+            raise NotFound("meeting_not_found", f"no meeting {meeting_id}")
+        return rules.fold(meeting_id, stream.events), stream
+
+    def load(self, meeting_id: str) -> Meeting:
+        return self._load(meeting_id)[0]
+
+    def texts(self, meeting_id: str) -> dict:
+        """The meeting's private text (for its two parties only: the HTTP layer checks)."""
+        _, stream = self._load(meeting_id)
+        legacy = self.legacy_texts.get(meeting_id) if self.legacy_texts is not None else None
+        return private_texts(stream, legacy)
+
+    def _commit(self, meeting: Meeting, events: list[NewEvent], causation: Causation,
+                private: dict | None = None) -> Outcome:
+        if not events:
+            return Outcome(meeting)
+        appended = self.aggregates.append(meeting.meeting_id, meeting.version, events, causation, private=private)
+        return Outcome(self.load(meeting.meeting_id), getattr(appended, "position", 0))
+
+    def schedule(self, pairing: PairingInfo, *, actor_id: str, organizer_id: str, starts_at: datetime,
+                 duration_minutes: int, timezone: str, agenda: str | None, causation: Causation,
+                 meeting_id: str | None = None) -> Outcome:
+        meeting_id = meeting_id or str(uuid.uuid4())
+        events = rules.schedule(pairing, meeting_id=meeting_id, organizer_id=organizer_id, starts_at=starts_at,
+                                duration_minutes=duration_minutes, timezone=timezone, now=self.clock.now(),
+                                actor_id=actor_id)
+        private = {0: {"agenda": agenda}} if agenda else None
+        return self._commit(Meeting(meeting_id=meeting_id), events, causation, private)
+
+    def reschedule(self, meeting: Meeting, *, by: str, starts_at: datetime, duration_minutes: int | None,
+                   causation: Causation) -> Outcome:
+        pairing = self.pairings.get(meeting.pairing_id)
+        if pairing is None:
+            raise NotFound("pairing_not_found", f"no pairing {meeting.pairing_id} is known")
+        events = rules.reschedule(meeting, pairing, by=by, starts_at=starts_at, duration_minutes=duration_minutes,
+                                  now=self.clock.now())
+        return self._commit(meeting, events, causation)
+
+    def cancel(self, meeting: Meeting, *, by: str, reason: str, causation: Causation) -> Outcome:
+        return self._commit(meeting, rules.cancel(meeting, by=by, reason=reason), causation)
+
+    def complete(self, meeting: Meeting, *, by: str, held_at: datetime | None, duration_minutes: int | None,
+                 attendees: list[str] | None, notes: str | None, causation: Causation) -> Outcome:
+        events = rules.complete(meeting, by=by, now=self.clock.now(), held_at=held_at,
+                                duration_minutes=duration_minutes, attendees=attendees)
+        private = {0: {"notes": notes, "notes_by": by}} if notes else None
+        return self._commit(meeting, events, causation, private)
+
+    def no_show(self, meeting: Meeting, *, by: str, absent_ids: list[str], causation: Causation) -> Outcome:
+        events = rules.no_show(meeting, by=by, absent_ids=absent_ids, now=self.clock.now())
+        return self._commit(meeting, events, causation)
+
+    def cancel_for_ended_pairing(self, meeting_id: str, *, ended_at: datetime, causation: Causation) -> bool:
+        """Cancel one meeting of an ended pairing if it is still to come; True if it was cancelled.
+
+        Idempotent: a cancelled, held or past meeting produces no event; a concurrent change is
+        retried on the reloaded stream.
+        """
+        for attempt in range(ATTEMPTS):
+            meeting = self.load(meeting_id)
+            events = rules.cancel_for_ended_pairing(meeting, ended_at=ended_at)
+            if not events:
+                return False
+            try:
+                self._commit(meeting, events, causation)
+                return True
+            except ConcurrencyError:
+                if attempt == ATTEMPTS - 1:
+                    raise
+        return False
+
+
+# -- goals ------------------------------------------------------------------------------------
+
+class GoalCommands:
+    def __init__(self, aggregates: Aggregates):
+        self.aggregates = aggregates
+
+    def current(self, pairing_id: str) -> Goals:
+        return goal_rules.fold(self.aggregates.load(pairing_id).events)
+
+    def revise(self, pairing: PairingInfo, *, expected_revision: int, goals: list[dict], by: str,
+               causation: Causation) -> Goals:
+        # The stream is shared with engagement events: a conflict with one of those is retried on
+        # the reloaded stream, where a really stale revision still gets its 409.
+        for attempt in range(ATTEMPTS):
+            stream = self.aggregates.load(pairing.pairing_id)
+            state = goal_rules.fold(stream.events)
+            events = goal_rules.revise(state, pairing, expected_revision=expected_revision, goals=goals, by=by)
+            try:
+                self.aggregates.append(pairing.pairing_id, stream.version, events, causation)
+            except ConcurrencyError:
+                if attempt == ATTEMPTS - 1:
+                    raise
+                continue
+            return self.current(pairing.pairing_id)
+        raise ConcurrencyError(pairing.pairing_id, -1)
+
+
+# -- engagement -------------------------------------------------------------------------------
+
+class EngagementCommands:
+    """Announce a pairing at risk, or back on track, once per transition (decided on its stream)."""
+
+    def __init__(self, aggregates: Aggregates, clock: Clock):
+        self.aggregates = aggregates
+        self.clock = clock
+
+    def assess(self, pairing: PairingInfo, cadence_days: int, last_held: LastHeld | None, now: datetime,
+               causation: Causation) -> bool:
+        """Append the transition there is (if any); returns whether the pairing is now at risk."""
+        for attempt in range(ATTEMPTS):
+            stream = self.aggregates.load(pairing.pairing_id)
+            state = engagement_rules.fold(stream.events)
+            events = engagement_rules.assess(state, pairing, cadence_days, last_held, now)
+            if not events:
+                return state.at_risk
+            try:
+                self.aggregates.append(pairing.pairing_id, stream.version, events, causation, occurred_at=now)
+            except ConcurrencyError:
+                if attempt == ATTEMPTS - 1:
+                    raise
+                continue
+            return engagement_rules.fold(self.aggregates.load(pairing.pairing_id).events).at_risk
+        return False
+
+
+def job_causation(name: str, now: datetime) -> Causation:
+    return Causation(correlation_id=f"{name}-{rfc3339(now)}", causation_id=None)

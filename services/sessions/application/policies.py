@@ -1,0 +1,155 @@
+"""Reactions of the sessions service: to other services' events, to its own, and to time.
+
+Policies are `Projection`s with no collections of their own (a rebuild never replays them) and
+side effects that are commands: each decides on the loaded stream, so running one twice (a
+redelivery, a crash before the offset or checkpoint moved) appends nothing the second time.
+
+- `CancelMeetingsWhenPairingEnds` (mentoring.matching.v1, PairingEnded): the pairing's meetings
+  still to come are cancelled (reason `pairing_ended`).
+- `BackOnTrackWhenMeetingHeld` (own store, MeetingHeld): a held meeting that ends a lapse
+  announces `PairingBackOnTrack`. It runs in the store projector after the meetings and
+  engagement views, which therefore already include every commit before this one.
+- `RiskCheck` (periodic): announces each lapse once (`PairingAtRisk`), and sweeps up meetings
+  of ended pairings that a lagging view hid from the first policy.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Callable
+
+from shared import topics
+from shared.aggregate import Causation
+from shared.clock import parse_rfc3339
+from shared.consumer import Projection
+from shared.eventstore import ConcurrencyError
+from shared.events.catalog.matching import PAIRING_ENDED
+from shared.events.catalog.sessions import MEETING_HELD
+from shared.events.envelope import Envelope
+from shared.metrics import PAIRINGS_ACTIVE, PAIRS_AT_RISK
+from services.sessions.adapters.mongo import EngagementRepository, MeetingsRepository, PairingsRepository
+from services.sessions.application.commands import EngagementCommands, MeetingCommands, job_causation
+from services.sessions.application.queries import cadence_days, held_by_pairing, last_held
+from services.sessions.domain import engagement as rules
+from services.sessions.domain.engagement import LastHeld
+
+log = logging.getLogger(__name__)
+
+
+class CancelMeetingsWhenPairingEnds(Projection):
+    name = "sessions-cancel-meetings-of-ended-pairings"
+    topics = (topics.MATCHING,)
+    collections = ()
+
+    def __init__(self, meetings: MeetingsRepository, commands: MeetingCommands,
+                 settle: Callable[[], object] = lambda: None):
+        self.meetings = meetings
+        self.commands = commands
+        # Lets the meetings view catch up with the store first (the worker's store projector);
+        # whatever it still misses, the periodic sweep (RiskCheck) cancels.
+        self.settle = settle
+
+    def handlers(self):
+        return {PAIRING_ENDED: self.pairing_ended}
+
+    def reset(self) -> None:
+        pass  # no data of its own
+
+    def pairing_ended(self, envelope: Envelope) -> None:
+        self.settle()
+        ended_at = parse_rfc3339(envelope.occurred_at)
+        causation = Causation.from_event(envelope)
+        for doc in self.meetings.for_pairing(envelope.data["pairing_id"]):
+            if doc.get("status") == "scheduled":
+                self.commands.cancel_for_ended_pairing(doc["_id"], ended_at=ended_at, causation=causation)
+
+
+class BackOnTrackWhenMeetingHeld(Projection):
+    name = "sessions-back-on-track"
+    topics = ()
+    collections = ()
+
+    def __init__(self, pairings: PairingsRepository, meetings: MeetingsRepository, engagement: EngagementRepository,
+                 commands: EngagementCommands, clock):
+        self.pairings = pairings
+        self.meetings = meetings
+        self.engagement = engagement
+        self.commands = commands
+        self.clock = clock
+
+    def handlers(self):
+        return {MEETING_HELD: self.meeting_held}
+
+    def reset(self) -> None:
+        pass
+
+    def meeting_held(self, envelope: Envelope) -> None:
+        data = envelope.data
+        pairing = self.pairings.get(data["pairing_id"])
+        if pairing is None or not pairing.is_active or not self.engagement.at_risk(pairing.pairing_id):
+            return
+        this = LastHeld(meeting_id=data["meeting_id"], held_at=parse_rfc3339(data["held_at"]))
+        known = last_held(held_by_pairing(self.meetings, pairing.cohort_id).get(pairing.pairing_id, []))
+        last = max((h for h in (this, known) if h is not None), key=lambda h: (h.held_at, h.meeting_id))
+        self.commands.assess(pairing, cadence_days(self.pairings, pairing.cohort_id), last, self.clock.now(),
+                             Causation.from_event(envelope))
+
+
+class RiskCheck:
+    """The periodic pass over every active pairing (a worker job; tests call it with a ManualClock's time)."""
+
+    def __init__(self, pairings: PairingsRepository, meetings: MeetingsRepository, engagement: EngagementRepository,
+                 commands: EngagementCommands, meeting_commands: MeetingCommands, clock):
+        self.pairings = pairings
+        self.meetings = meetings
+        self.engagement = engagement
+        self.commands = commands
+        self.meeting_commands = meeting_commands
+        self.clock = clock
+
+    def run(self, now: datetime | None = None) -> dict[str, int]:
+        counts = self.check_all(now)
+        self.sweep_ended_pairings(now)
+        return counts
+
+    def check_all(self, now: datetime | None = None) -> dict[str, int]:
+        """Announce lapses and recoveries; returns at-risk counts per cohort."""
+        now = now or self.clock.now()
+        causation = job_causation("risk-check", now)
+        by_cohort: dict[str, list] = {}
+        for pairing in self.pairings.active():
+            by_cohort.setdefault(pairing.cohort_id, []).append(pairing)
+        at_risk_counts = {}
+        for cohort_id, pairings in by_cohort.items():
+            cadence = cadence_days(self.pairings, cohort_id)
+            held = held_by_pairing(self.meetings, cohort_id)
+            count = 0
+            for pairing in pairings:
+                last = last_held(held.get(pairing.pairing_id, []))
+                lapsed = rules.is_lapsed(pairing, cadence, last, now)
+                at_risk = self.engagement.at_risk(pairing.pairing_id)
+                if lapsed != at_risk:  # the view is a hint: the decision is taken on the stream
+                    try:
+                        at_risk = self.commands.assess(pairing, cadence, last, now, causation)
+                    except ConcurrencyError:
+                        log.warning("risk check: pairing %s kept changing; next pass retries", pairing.pairing_id)
+                count += int(at_risk)
+            at_risk_counts[cohort_id] = count
+            PAIRS_AT_RISK.labels(cohort_id).set(count)
+            PAIRINGS_ACTIVE.labels(cohort_id).set(len(pairings))
+        return at_risk_counts
+
+    def sweep_ended_pairings(self, now: datetime | None = None) -> int:
+        """Cancel scheduled meetings of ended pairings that start after the end (idempotent)."""
+        now = now or self.clock.now()
+        cancelled = 0
+        for doc in self.meetings.scheduled():
+            pairing = self.pairings.get(doc["pairing_id"])
+            if pairing is None or pairing.status != "ended" or pairing.ended_at is None:
+                continue
+            try:
+                cancelled += self.meeting_commands.cancel_for_ended_pairing(
+                    doc["_id"], ended_at=pairing.ended_at, causation=job_causation("ended-pairing-sweep", now))
+            except ConcurrencyError:
+                log.warning("sweep: meeting %s kept changing; next pass retries", doc["_id"])
+        return cancelled

@@ -1,0 +1,68 @@
+"""Reads over the sessions read models: cadence, last held meetings, the cohort engagement report."""
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from shared.clock import parse_rfc3339, rfc3339
+from shared.metrics import PAIRINGS_ACTIVE, PAIRS_AT_RISK
+from services.sessions.adapters.mongo import MeetingsRepository, PairingsRepository
+from services.sessions.domain import engagement as rules
+from services.sessions.domain.engagement import LastHeld
+
+
+def cadence_days(pairings: PairingsRepository, cohort_id: str) -> int:
+    cohort = pairings.get_cohort(cohort_id)
+    return int(cohort["meeting_cadence_days"]) if cohort else rules.DEFAULT_CADENCE_DAYS
+
+
+def held_by_pairing(meetings: MeetingsRepository, cohort_id: str) -> dict[str, list[dict]]:
+    held: dict[str, list[dict]] = defaultdict(list)
+    for doc in meetings.held_in_cohort(cohort_id):
+        held[doc["pairing_id"]].append(doc)
+    return held
+
+
+def last_held(docs: list[dict]) -> LastHeld | None:
+    if not docs:
+        return None
+    last = max(docs, key=lambda d: (d["held_at"], d["_id"]))
+    return LastHeld(meeting_id=last["_id"], held_at=parse_rfc3339(last["held_at"]))
+
+
+def cohort_report(pairings: PairingsRepository, meetings: MeetingsRepository, cohort_id: str,
+                  now: datetime) -> dict | None:
+    """Each active pair as on track / needs check-in / at risk / too early, with meetings and hours."""
+    cohort = pairings.get_cohort(cohort_id)
+    active = [p for p in pairings.of_cohort(cohort_id) if p.is_active]
+    if cohort is None and not active:
+        return None
+    cadence = cadence_days(pairings, cohort_id)
+    held = held_by_pairing(meetings, cohort_id)
+    items = []
+    counts = {rules.ON_TRACK: 0, rules.NEEDS_CHECK_IN: 0, rules.AT_RISK: 0, rules.TOO_EARLY: 0}
+    total_held = total_minutes = 0
+    total_weeks = 0.0
+    for pairing in sorted(active, key=lambda p: p.pairing_id):
+        docs = held.get(pairing.pairing_id, [])
+        last = last_held(docs)
+        status = rules.classify(pairing, cadence, last, now)
+        counts[status] += 1
+        minutes = sum(int(d.get("held_minutes") or 0) for d in docs)
+        weeks = max(1.0, (now - (pairing.activated_at or now)) / timedelta(weeks=1))
+        total_held += len(docs)
+        total_minutes += minutes
+        total_weeks += weeks
+        items.append({
+            "pairing_id": pairing.pairing_id, "mentor_id": pairing.mentor_id, "mentee_id": pairing.mentee_id,
+            "status": status, "last_meeting_at": rfc3339(last.held_at) if last else None,
+            "meetings_held": len(docs), "meetings_per_week": round(len(docs) / weeks, 2),
+            "mentoring_hours": round(minutes / 60, 2),
+        })
+    PAIRS_AT_RISK.labels(cohort_id).set(counts[rules.AT_RISK])
+    PAIRINGS_ACTIVE.labels(cohort_id).set(len(active))
+    summary = dict(counts, pairs=len(active), meetings_held=total_held,
+                   meetings_per_week=round(total_held / total_weeks, 2) if total_weeks else 0.0,
+                   mentoring_hours=round(total_minutes / 60, 2))
+    return {"cohort_id": cohort_id, "cadence_days": cadence, "as_of": rfc3339(now), "summary": summary,
+            "items": items, "next": None}
