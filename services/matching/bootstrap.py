@@ -1,23 +1,28 @@
 """Wiring: builds the matching service's parts from Settings (used by the API, worker and CLI)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from shared.clock import SystemClock
 from shared.config import Settings
+from shared.directory import DirectoryRepository
 from shared.events.catalog import default_registry
 from shared.eventstore import EventStore
+from shared.generations import live_database
 from shared.mongo import database_for
-from services.matching.adapters.repositories import (
-    CohortsRepository, EnrollmentsRepository, PairingsRepository, ProgramsRepository,
-)
-from services.matching.application.feedback import FeedbackFitProjection
-from services.matching.application.participants import ParticipantsProjection, ParticipantsRepository
-from services.matching.application.service import MatchingService
+from shared.projector import StoreProjector
+
+from services.matching.adapters.mongo import PARTICIPANTS, RunProgress, Views
+from services.matching.application.commands import MatchingCommands
+from services.matching.application.policies import NotAFitPolicy, TerminationPolicy
+from services.matching.application.projections import MatchingViews, participants_projection
+from services.matching.application.runs import RunProcessor
 
 SERVICE = "matching"
 CONSUMER_GROUP = "matching-worker"
 EXPIRY_INTERVAL_S = 60.0
+VIEWS_PROJECTOR = "matching-own"  # = shared.worker.projector_for's name: API and worker share its checkpoint
+RUNS_PROJECTOR = "matching-runs"
 
 
 @dataclass
@@ -25,32 +30,43 @@ class MatchingContext:
     settings: Settings
     database: object
     store: EventStore
-    participants: ParticipantsRepository
-    service: MatchingService
+    clock: object
+    views: Views  # readers' handle: follows the live generation after a rebuild
+    participants: DirectoryRepository
+    progress: RunProgress
+    commands: MatchingCommands = field(init=False)
+    projector: StoreProjector = field(init=False)  # the views (own-stream projections)
+    run_projector: StoreProjector = field(init=False)  # the run processor (a process manager)
+
+    def __post_init__(self):
+        self.projector = StoreProjector(self, self.own_projections(), name=VIEWS_PROJECTOR, registry=registry())
+        self.commands = MatchingCommands(self.store, registry(), views=self.views, participants=self.participants,
+                                         projector=self.projector, clock=self.clock,
+                                         wait_timeout_s=self.settings.matching_wait_timeout_s)
+        self.run_projector = StoreProjector(self, [RunProcessor(self.commands, self.progress)], name=RUNS_PROJECTOR,
+                                            registry=registry())
 
     def projections(self) -> list:
-        return [
-            ParticipantsProjection(self.participants, on_terminated=self.service.on_employee_terminated),
-            FeedbackFitProjection(self.service),
-        ]
+        """Kafka-fed: the HRIS directory and the reactions to HRIS and feedback events."""
+        return [participants_projection(self.database), TerminationPolicy(self.commands),
+                NotAFitPolicy(self.commands)]
+
+    def own_projections(self) -> list:
+        """Fed from the service's own event store: the views."""
+        return [MatchingViews(self.database)]
 
     def ensure_indexes(self) -> None:
         self.store.ensure_indexes()
-        self.service.enrollments.ensure_indexes()
-        self.service.pairings.ensure_indexes()
+        Views(self.database).ensure_indexes()
 
 
-def build(settings: Settings | None = None, clock=None) -> MatchingContext:
+def build(settings: Settings | None = None, *, clock=None) -> MatchingContext:
     settings = settings or Settings.from_env(SERVICE)
     database = database_for(settings)
-    store = EventStore(database)
-    participants = ParticipantsRepository(database)
-    service = MatchingService(
-        store, registry(), participants=participants, programs=ProgramsRepository(database),
-        cohorts_repo=CohortsRepository(database), enrollments=EnrollmentsRepository(database),
-        pairings_repo=PairingsRepository(database), clock=clock or SystemClock())
-    return MatchingContext(settings=settings, database=database, store=store, participants=participants,
-                           service=service)
+    live = live_database(database)
+    return MatchingContext(settings=settings, database=database, store=EventStore(database),
+                           clock=clock or SystemClock(), views=Views(live),
+                           participants=DirectoryRepository(live, PARTICIPANTS), progress=RunProgress(database))
 
 
 def registry():

@@ -1,27 +1,42 @@
-"""HTTP: programmes, cohorts, enrolments, matching runs and the pairing lifecycle (contract §5)."""
+"""HTTP: programmes, cohorts, enrolments, matching runs, the pairing lifecycle, participants (contract §5, §6).
+
+Handlers call the command handlers (which append, then wait for the views when the answer needs
+them) and read the views; they never write a view. Matching runs are asynchronous: the POST
+answers 202 with `run_id`, `GET /v1/matching-runs/{run_id}` gives the status and the result.
+"""
 from __future__ import annotations
 
 from flask import current_app
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from shared import directory
+from shared.errors import Forbidden, NotFound
+from shared.events.catalog import matching as ev
 from shared.http.app import request_causation
 from shared.http.auth import current_principal, require
-from shared.http.problems import ProblemError
-from services.matching.application.service import Actor, MatchingService
-from services.matching.domain.assignment import MODES
+from services.matching.application.commands import Actor, MatchingCommands
+from services.matching.application.projections import pairing_document
+from services.matching.application.runs import run_summary
 from services.matching.domain.cohort import DEFAULT_ANSWER_DEADLINE_DAYS, DEFAULT_CADENCE_DAYS, STATUSES
-from services.matching.domain.pairing import DECLINE_REASONS, END_REASONS
+from services.matching.domain.pairing import DECLINE_REASONS, END_REASONS, PairingState
 from services.matching.domain.rules import CROSS_DEPARTMENT_MODES, DEFAULT_WEIGHTS, MatchingRules
 
 blp = Blueprint("matching", __name__, url_prefix="/v1", description="Programmes, cohorts, enrolment and pairings")
+participants_blp = Blueprint("participants", __name__, url_prefix="/v1",
+                             description="Participant profiles from the HRIS")
 
-PAIRING_STATUSES = ("proposed", "active", "declined", "expired", "ended")
+MODES = ev.MATCHING_MODES
+PAIRING_STATUSES = ev.PAIRING_STATUSES
 _nonempty = validate.Length(min=1)
 
 
-def _service() -> MatchingService:
-    return current_app.extensions["matching"].service
+def _context():
+    return current_app.extensions["matching"]
+
+
+def _commands() -> MatchingCommands:
+    return _context().commands
 
 
 def _actor() -> Actor:
@@ -141,7 +156,7 @@ class RunIn(Schema):
 class UnmatchedOut(Schema):
     mentee_id = fields.String()
     reason = fields.String()
-    detail = fields.String()
+    detail = fields.String(allow_none=True)
 
 
 class ProposalOut(Schema):
@@ -152,17 +167,43 @@ class ProposalOut(Schema):
     reasons = fields.List(fields.String())
 
 
-class RunOut(Schema):
-    run_id = fields.String(allow_none=True)
+class RunAccepted(Schema):
+    run_id = fields.String()
     cohort_id = fields.String()
     mode = fields.String()
     dry_run = fields.Boolean()
-    input_hash = fields.String()
-    matched = fields.Integer()
-    unmatched = fields.List(fields.Nested(UnmatchedOut))
-    total_score = fields.Float()
+    status = fields.String(metadata={"description": "running: poll GET /v1/matching-runs/{run_id}"})
+
+
+class RunProgressOut(Schema):
+    phase = fields.String(metadata={"description": "queued, computing, proposing, done or failed"})
+    matched = fields.Integer(allow_none=True)
+    proposals_created = fields.Integer(allow_none=True)
+
+
+class RunFailureOut(Schema):
+    reason = fields.String()
+    detail = fields.String(allow_none=True)
+
+
+class RunOut(Schema):
+    run_id = fields.String()
+    cohort_id = fields.String()
+    status = fields.String(metadata={"description": "running, completed or failed"})
+    mode = fields.String()
+    dry_run = fields.Boolean()
+    requested_by = fields.String(allow_none=True)
+    requested_at = fields.String(allow_none=True)
+    completed_at = fields.String(allow_none=True)
+    progress = fields.Nested(RunProgressOut)
+    input_hash = fields.String(allow_none=True)
+    matched = fields.Integer(allow_none=True)
+    unmatched_count = fields.Integer(allow_none=True)
+    total_score = fields.Float(allow_none=True)
     answer_by = fields.String(allow_none=True)
+    unmatched = fields.List(fields.Nested(UnmatchedOut))
     proposals = fields.List(fields.Nested(ProposalOut))
+    failure = fields.Nested(RunFailureOut, allow_none=True)
 
 
 class ManualProposalIn(Schema):
@@ -222,6 +263,24 @@ class StatsOut(Schema):
     waiting_for_answers = fields.Integer(metadata={"description": "answers still owed on open proposals"})
 
 
+class ParticipantSchema(Schema):
+    employee_id = fields.String()
+    status = fields.String(metadata={"description": "active or terminated"})
+    terminated_on = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    display_name = fields.String(allow_none=True)
+    title = fields.String(allow_none=True)
+    department = fields.String(allow_none=True)
+    level = fields.Integer(allow_none=True)
+    manager_id = fields.String(allow_none=True)
+    location = fields.String(allow_none=True)
+    timezone = fields.String(allow_none=True)
+    languages = fields.List(fields.String())
+    skills = fields.List(fields.String())
+    hire_date = fields.String(allow_none=True)
+    updated_at = fields.String(allow_none=True)
+
+
 # ------------------------------------------------------------------------------- routes
 
 @blp.route("/programs", methods=["POST"])
@@ -230,8 +289,8 @@ class StatsOut(Schema):
 @blp.response(201, ProgramCreated)
 def create_program(body):
     """Create a programme (admin)."""
-    return {"program_id": _service().create_program(body["name"], body.get("description"), _actor(),
-                                                    request_causation())}
+    return {"program_id": _commands().create_program(body["name"], body.get("description"), _actor(),
+                                                     request_causation())}
 
 
 @blp.route("/programs/<program_id>/cohorts", methods=["POST"])
@@ -240,13 +299,10 @@ def create_program(body):
 @blp.response(201, CohortOut)
 def create_cohort(body, program_id):
     """Create a cohort in a programme: dates, cadence, answer deadline and matching rules (admin)."""
-    rules = MatchingRules.from_dict(body.get("rules") or {})
-    service = _service()
-    cohort_id = service.create_cohort(
+    return _commands().create_cohort(
         program_id, name=body["name"], starts_on=body["starts_on"], ends_on=body["ends_on"],
         meeting_cadence_days=body["meeting_cadence_days"], answer_deadline_days=body["answer_deadline_days"],
-        rules=rules, actor=_actor(), causation=request_causation())
-    return service.cohorts.get(cohort_id)
+        rules=MatchingRules.from_dict(body.get("rules") or {}), actor=_actor(), causation=request_causation())
 
 
 @blp.route("/cohorts/<cohort_id>", methods=["GET"])
@@ -254,10 +310,7 @@ def create_cohort(body, program_id):
 @blp.response(200, CohortOut)
 def get_cohort(cohort_id):
     """A cohort (any authenticated employee)."""
-    doc = _service().cohorts.get(cohort_id)
-    if doc is None:
-        raise ProblemError(404, "Not Found", f"no cohort {cohort_id}")
-    return doc
+    return _context().views.cohorts.get(cohort_id) or _commands().cohort_document(cohort_id)
 
 
 @blp.route("/cohorts/<cohort_id>/status", methods=["POST"])
@@ -266,7 +319,7 @@ def get_cohort(cohort_id):
 @blp.response(200, CohortOut)
 def change_status(body, cohort_id):
     """Move a cohort to its next status (draft → enrolling → matching → active → closed) (admin)."""
-    return _service().change_cohort_status(cohort_id, body["status"], _actor(), request_causation())
+    return _commands().change_cohort_status(cohort_id, body["status"], _actor(), request_causation())
 
 
 @blp.route("/cohorts/<cohort_id>/enrollments", methods=["POST"])
@@ -277,8 +330,8 @@ def enroll(body, cohort_id):
     """Enrol an employee as mentor or mentee (admins anyone, participants themselves)."""
     actor = _actor()
     if not actor.is_admin and body["employee_id"] != actor.subject:
-        raise ProblemError(403, "Forbidden", "a participant enrols only themselves")
-    return _service().enroll(cohort_id, body, request_causation())
+        raise Forbidden("not_yourself", "a participant enrols only themselves")
+    return _commands().enroll(cohort_id, body, request_causation())
 
 
 @blp.route("/cohorts/<cohort_id>/enrollments/<employee_id>/withdraw", methods=["POST"])
@@ -288,24 +341,38 @@ def withdraw(cohort_id, employee_id):
     """Withdraw an enrolment (the person, or an admin); their open pairings in the cohort end."""
     actor = _actor()
     if not actor.is_admin and employee_id != actor.subject:
-        raise ProblemError(403, "Forbidden", "a participant withdraws only themselves")
+        raise Forbidden("not_yourself", "a participant withdraws only themselves")
     reason = "withdrawn" if employee_id == actor.subject else "by_admin"
-    service = _service()
-    service.withdraw(cohort_id, employee_id, reason, actor, request_causation())
-    doc = service.enrollments.get(service.enrollments.key(cohort_id, employee_id))
-    return doc
+    return _commands().withdraw(cohort_id, employee_id, reason, actor, request_causation())
 
 
 @blp.route("/cohorts/<cohort_id>/matching-runs", methods=["POST"])
 @require("admin")
 @blp.arguments(RunIn)
-@blp.response(201, RunOut)
-@blp.alt_response(200, schema=RunOut, description="dry run: the preview, nothing stored")
+@blp.response(202, RunAccepted)
 def run_matching(body, cohort_id):
-    """Compute the optimal assignment and propose it to everyone unpaired (admin); `dry_run` previews."""
-    summary = _service().run_matching(cohort_id, mode=body["mode"], dry_run=body["dry_run"], actor=_actor(),
-                                      causation=request_causation())
-    return (summary, 200) if body["dry_run"] else summary
+    """Start a matching run for everyone unpaired (admin); `dry_run` previews without proposing.
+
+    Answers 202 with `run_id` at once; the worker computes the run. Poll
+    `GET /v1/matching-runs/{run_id}` until `status` is `completed` (its pairings then exist and are
+    listed) or `failed`.
+    """
+    accepted = _commands().request_run(cohort_id, mode=body["mode"], dry_run=body["dry_run"], actor=_actor(),
+                                       causation=request_causation())
+    return accepted, 202, {"Location": f"/v1/matching-runs/{accepted['run_id']}"}
+
+
+@blp.route("/matching-runs/<run_id>", methods=["GET"])
+@require("admin")
+@blp.response(200, RunOut)
+def get_run(run_id):
+    """A matching run: status (running, completed, failed), progress and result (admin)."""
+    context = _context()
+    run = context.views.runs.get(run_id)
+    if run is None:
+        raise NotFound("run_unknown", f"no matching run {run_id}")
+    proposals, unmatched = context.views.run_result(run)
+    return run_summary(run, proposals, unmatched, context.progress.get(run_id))
 
 
 @blp.route("/cohorts/<cohort_id>/pairings", methods=["POST"])
@@ -314,8 +381,8 @@ def run_matching(body, cohort_id):
 @blp.response(201, PairingOut)
 def propose(body, cohort_id):
     """Propose a specific pair by hand (admin); a broken hard constraint gets 422 naming the rule."""
-    return _service().propose_manually(cohort_id, body["mentor_id"], body["mentee_id"], _actor(),
-                                       request_causation())
+    return _commands().propose_manually(cohort_id, body["mentor_id"], body["mentee_id"], _actor(),
+                                        request_causation())
 
 
 @blp.route("/cohorts/<cohort_id>/pairings", methods=["GET"])
@@ -325,19 +392,24 @@ def propose(body, cohort_id):
 def list_pairings(query, cohort_id):
     """Pairings of a cohort, by status, paginated (admins see all, participants their own)."""
     actor = _actor()
-    items, cursor = _service().pairings.page(cohort_id, status=query.get("status"),
-                                             party=None if actor.is_admin else actor.subject,
-                                             after=query.get("cursor"), limit=query["limit"])
+    items, cursor = _context().views.pairings_page(cohort_id, status=query.get("status"),
+                                                   party=None if actor.is_admin else actor.subject,
+                                                   after=query.get("cursor"), limit=query["limit"])
     return {"items": items, "next": cursor}
 
 
 def _visible_pairing(pairing_id: str) -> dict:
-    doc = _service().pairings.get(pairing_id)
+    """The pairing (view, or the aggregate if the view has not caught up) if the caller may see it."""
+    doc = _context().views.pairings.get(pairing_id)
     if doc is None:
-        raise ProblemError(404, "Not Found", f"no pairing {pairing_id}")
+        loaded = _commands().pairings.load(pairing_id)
+        state = PairingState.from_events(loaded.events)
+        if not state.exists:
+            raise NotFound("pairing_unknown", f"no pairing {pairing_id}")
+        doc = pairing_document(state, version=loaded.version, updated_at=loaded.events[-1].occurred_at)
     actor = _actor()
     if not actor.is_admin and actor.subject not in (doc["mentor_id"], doc["mentee_id"]):
-        raise ProblemError(403, "Forbidden", "only the pair and admins see a pairing")
+        raise Forbidden("not_a_party", "only the pair and admins see a pairing")
     return doc
 
 
@@ -356,7 +428,7 @@ def get_pairing(pairing_id):
 def accept(body, pairing_id):
     """A party (or an admin for a named role) accepts; both accepted makes the pairing active."""
     _visible_pairing(pairing_id)
-    return _service().accept(pairing_id, _actor(), body.get("role"), request_causation())
+    return _commands().accept(pairing_id, _actor(), body.get("role"), request_causation())
 
 
 @blp.route("/pairings/<pairing_id>/decline", methods=["POST"])
@@ -366,7 +438,7 @@ def accept(body, pairing_id):
 def decline(body, pairing_id):
     """A party (or an admin) declines; the pair is never proposed again in this cohort."""
     _visible_pairing(pairing_id)
-    return _service().decline(pairing_id, _actor(), body.get("role"), body.get("reason"), request_causation())
+    return _commands().decline(pairing_id, _actor(), body.get("role"), body.get("reason"), request_causation())
 
 
 @blp.route("/pairings/<pairing_id>/end", methods=["POST"])
@@ -376,7 +448,7 @@ def decline(body, pairing_id):
 def end(body, pairing_id):
     """A party or an admin ends a proposed or active pairing, with a reason."""
     _visible_pairing(pairing_id)
-    return _service().end(pairing_id, body["reason"], _actor(), request_causation())
+    return _commands().end(pairing_id, body["reason"], _actor(), request_causation())
 
 
 @blp.route("/cohorts/<cohort_id>/stats", methods=["GET"])
@@ -384,4 +456,30 @@ def end(body, pairing_id):
 @blp.response(200, StatsOut)
 def stats(cohort_id):
     """Enrolled, proposed, active, unmatched and answers still awaited (admin)."""
-    return _service().stats(cohort_id)
+    views = _context().views
+    if views.cohorts.get(cohort_id) is None:
+        _commands().cohort(cohort_id)  # 404 if it does not exist at all
+    enrolled = [e for e in views.enrollments_of_cohort(cohort_id) if e["status"] == "active"]
+    docs = views.pairings_of_cohort(cohort_id)
+    proposed = [d for d in docs if d["status"] == "proposed"]
+    active = [d for d in docs if d["status"] == "active"]
+    open_mentees = {d["mentee_id"] for d in proposed + active}
+    mentees = [e for e in enrolled if e["role"] == "mentee"]
+    return {
+        "cohort_id": cohort_id, "enrolled": len(enrolled), "mentors": len(enrolled) - len(mentees),
+        "mentees": len(mentees), "proposed": len(proposed), "active": len(active),
+        "unmatched": sum(1 for e in mentees if e["employee_id"] not in open_mentees),
+        "waiting_for_answers": sum((not d["mentor_accepted"]) + (not d["mentee_accepted"]) for d in proposed),
+    }
+
+
+@participants_blp.route("/participants/<employee_id>")
+@participants_blp.response(200, ParticipantSchema)
+@require()
+def get_participant(employee_id: str):
+    """A participant's profile as the HRIS last described it (any authenticated employee)."""
+    current_principal()
+    doc = _context().participants.get(employee_id)
+    if doc is None:
+        raise NotFound("employee_unknown", f"no employee {employee_id} is known from the HRIS")
+    return directory.public(doc)

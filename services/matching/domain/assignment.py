@@ -173,7 +173,7 @@ def _lang_key(lang: str) -> str:
 def _utc_offset_minutes(tz_name: str, instant: datetime) -> int | None:
     try:
         off = instant.astimezone(ZoneInfo(tz_name)).utcoffset()
-    except Exception:  # unknown or malformed zone name
+    except Exception:  # noqa: BLE001 - unknown or malformed zone name
         return None
     return int(off.total_seconds() // 60) if off is not None else None
 
@@ -537,7 +537,7 @@ def _potentials(
     every residual arc (u, v) has ``cost + pi[u] - pi[v] >= 0``.  Raises if x is not optimal
     (negative cycle).  Nodes: mentees 0..n-1, mentors n..n+m-1, s, t, root.
     """
-    s_node, t_node, root = n + m, n + m + 1, n + m + 2
+    s_node, t_node = n + m, n + m + 1  # (root = n + m + 2)
     matched_mentee = np.zeros(n, dtype=bool)
     matched_mentee[ei[x]] = True
     load = np.bincount(ej[x], minlength=m)

@@ -4,17 +4,19 @@ Pure: state + command -> events, or a DomainError. Every event carries the pairi
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
 from shared.aggregate import NewEvent
 from shared.clock import parse_rfc3339, rfc3339
 from shared.events.envelope import Envelope
-from services.matching.domain.errors import Forbidden, Invalid, InvalidState
+from shared.errors import Conflict, Forbidden, Invalid
+from shared.events.catalog import matching as ev
 
-OPEN = ("proposed", "active")
-END_REASONS = ("completed", "not_a_fit", "participant_left", "by_admin")
-DECLINE_REASONS = ("no_time", "not_a_fit", "other")
+OPEN = ev.OPEN_PAIRING_STATUSES
+END_REASONS = ev.END_REASONS
+DECLINE_REASONS = ev.DECLINE_REASONS
 
 
 @dataclass
@@ -33,6 +35,7 @@ class PairingState:
     matching_run_id: str | None = None
     end_reason: str | None = None
     decline_reason: str | None = None
+    proposed_at: str | None = None  # the proposal's occurred_at
 
     @property
     def exists(self) -> bool:
@@ -43,28 +46,30 @@ class PairingState:
         state = cls()
         for event in events:
             state.apply(event.event_type, event.data)
+            if event.event_type == ev.PAIRING_PROPOSED:
+                state.proposed_at = event.occurred_at
         return state
 
     def apply(self, event_type: str, data: dict) -> None:
-        if event_type == "PairingProposed":
+        if event_type == ev.PAIRING_PROPOSED:
             self.pairing_id, self.cohort_id = data["pairing_id"], data["cohort_id"]
             self.mentor_id, self.mentee_id = data["mentor_id"], data["mentee_id"]
             self.status, self.score, self.answer_by = "proposed", data["score"], data["answer_by"]
             self.reasons = tuple(data["reasons"])
             self.proposed_by, self.matching_run_id = data["proposed_by"], data["matching_run_id"]
-        elif event_type == "PairingAccepted":
+        elif event_type == ev.PAIRING_ACCEPTED:
             if data["role"] == "mentor":
                 self.mentor_accepted = True
             else:
                 self.mentee_accepted = True
-        elif event_type == "PairingActivated":
+        elif event_type == ev.PAIRING_ACTIVATED:
             self.status = "active"
-        elif event_type == "PairingDeclined":
+        elif event_type == ev.PAIRING_DECLINED:
             self.status = "declined"
             self.decline_reason = data.get("reason")
-        elif event_type == "PairingExpired":
+        elif event_type == ev.PAIRING_EXPIRED:
             self.status = "expired"
-        elif event_type == "PairingEnded":
+        elif event_type == ev.PAIRING_ENDED:
             self.status = "ended"
             self.end_reason = data["reason"]
 
@@ -82,7 +87,7 @@ class PairingState:
 
 def propose(*, pairing_id: str, cohort_id: str, mentor_id: str, mentee_id: str, score: float, reasons: list,
             proposed_by: str, matching_run_id: str | None, answer_by: datetime) -> list[NewEvent]:
-    return [NewEvent("PairingProposed", {
+    return [NewEvent(ev.PAIRING_PROPOSED, {
         "pairing_id": pairing_id, "cohort_id": cohort_id, "mentor_id": mentor_id, "mentee_id": mentee_id,
         "score": score, "reasons": list(reasons), "proposed_by": proposed_by, "matching_run_id": matching_run_id,
         "answer_by": rfc3339(answer_by)})]
@@ -90,7 +95,7 @@ def propose(*, pairing_id: str, cohort_id: str, mentor_id: str, mentee_id: str, 
 
 def _require(state: PairingState) -> None:
     if not state.exists:
-        raise InvalidState("pairing_unknown", "no such pairing")
+        raise Conflict("pairing_unknown", "no such pairing")
 
 
 def _party_role(state: PairingState, actor: str, is_admin: bool, role: str | None) -> str:
@@ -109,7 +114,7 @@ def _party_role(state: PairingState, actor: str, is_admin: bool, role: str | Non
 def _require_proposed(state: PairingState, action: str) -> None:
     _require(state)
     if state.status != "proposed":
-        raise InvalidState("not_proposed", f"the pairing is {state.status}; only a proposal can be {action}")
+        raise Conflict("not_proposed", f"the pairing is {state.status}; only a proposal can be {action}")
 
 
 def accept(state: PairingState, *, actor: str, is_admin: bool, role: str | None, now: datetime) -> list[NewEvent]:
@@ -119,10 +124,10 @@ def accept(state: PairingState, *, actor: str, is_admin: bool, role: str | None,
     if already:
         return []
     party = state.mentor_id if role == "mentor" else state.mentee_id
-    events = [NewEvent("PairingAccepted", {**state.fields(), "accepted_by": party, "role": role})]
+    events = [NewEvent(ev.PAIRING_ACCEPTED, {**state.fields(), "accepted_by": party, "role": role})]
     other_accepted = state.mentee_accepted if role == "mentor" else state.mentor_accepted
     if other_accepted:
-        events.append(NewEvent("PairingActivated", {**state.fields(), "activated_at": rfc3339(now)}))
+        events.append(NewEvent(ev.PAIRING_ACTIVATED, {**state.fields(), "activated_at": rfc3339(now)}))
     return events
 
 
@@ -133,14 +138,14 @@ def decline(state: PairingState, *, actor: str, is_admin: bool, role: str | None
     if reason is not None and reason not in DECLINE_REASONS:
         raise Invalid("reason", f"reason must be one of {', '.join(DECLINE_REASONS)}", field="reason")
     party = state.mentor_id if role == "mentor" else state.mentee_id
-    return [NewEvent("PairingDeclined", {**state.fields(), "declined_by": party, "reason": reason})]
+    return [NewEvent(ev.PAIRING_DECLINED, {**state.fields(), "declined_by": party, "reason": reason})]
 
 
 def expire(state: PairingState, now: datetime) -> list[NewEvent]:
     """Expire an unanswered proposal past its deadline; anything else changes nothing."""
     if not state.exists or state.status != "proposed" or parse_rfc3339(state.answer_by) > now:
         return []
-    return [NewEvent("PairingExpired", {**state.fields(), "answer_by": state.answer_by})]
+    return [NewEvent(ev.PAIRING_EXPIRED, {**state.fields(), "answer_by": state.answer_by})]
 
 
 def end(state: PairingState, *, reason: str, ended_by: str, actor_is_admin: bool = False,
@@ -155,4 +160,18 @@ def end(state: PairingState, *, reason: str, ended_by: str, actor_is_admin: bool
         raise Forbidden("admin_only", "only an admin ends a pairing with reason by_admin")
     if state.status not in OPEN:
         return []
-    return [NewEvent("PairingEnded", {**state.fields(), "reason": reason, "ended_by": ended_by})]
+    return [NewEvent(ev.PAIRING_ENDED, {**state.fields(), "reason": reason, "ended_by": ended_by})]
+
+
+def end_on_termination(state: PairingState, *, employee_id: str, terminated_at: str) -> list[NewEvent]:
+    """A termination ends only a pairing proposed before it: a rehired person's new pairing stays."""
+    if state.role_of(employee_id) is None or state.proposed_at is None:
+        return []
+    if parse_rfc3339(state.proposed_at) >= parse_rfc3339(terminated_at):
+        return []
+    return end(state, reason="participant_left", ended_by="system", actor_is_admin=True)
+
+
+def pairing_id_for_run(run_id: str, mentee_id: str) -> str:
+    """A run's proposal id, computed: a replayed or resumed run creates each pairing exactly once."""
+    return "par-" + hashlib.sha256(f"{run_id}|{mentee_id}".encode()).hexdigest()[:32]

@@ -1,7 +1,7 @@
 """Matching rules of a cohort: hard constraints and score weights (pure domain, no I/O)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
 CROSS_DEPARTMENT_MODES = ("bonus", "malus")

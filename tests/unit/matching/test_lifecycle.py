@@ -6,10 +6,13 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from shared.events.catalog import default_registry
-from services.matching.domain import cohort, pairing
+from shared.errors import Conflict as InvalidState
+from shared.errors import Forbidden, Invalid
+from services.matching.domain import cohort, enrollment, pairing, run
 from services.matching.domain.cohort import CohortState
-from services.matching.domain.errors import Forbidden, Invalid, InvalidState
+from services.matching.domain.enrollment import EnrollmentState
 from services.matching.domain.pairing import PairingState
+from services.matching.domain.run import RunState
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 
@@ -17,7 +20,8 @@ NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 def _apply(state, events):
     registry = default_registry()
     for event in events:
-        registry.validate_data(event.event_type, 1, event.data)  # every event fits its published schema
+        # every event fits its published schema
+        registry.validate_data(event.event_type, registry.current_version(event.event_type), event.data)
         state.apply(event.event_type, event.data)
     return state
 
@@ -44,30 +48,69 @@ def test_cohort_status_moves_forward_one_step_or_closes():
         cohort.change_status(state, "enrolling", "admin")
 
 
+def _enrol(cohort_state, state, employee_id, role="mentee", capacity=0, at="2026-03-02T09:00:00Z"):
+    events = enrollment.enroll(cohort_state, state, enrollment_id=f"e-{employee_id}", employee_id=employee_id,
+                               role=role, capacity=capacity, topics=["x"])
+    for event in events:
+        default_registry().validate_data(event.event_type, 1, event.data)
+        state.apply(event.event_type, event.data, at)
+    return events
+
+
 def test_enrolment_once_per_person_and_withdrawal():
     with pytest.raises(InvalidState):
-        cohort.enroll(_cohort("draft"), enrollment_id="e1", employee_id="E1", role="mentee", capacity=0, topics=[])
-    state = _cohort()
-    _apply(state, cohort.enroll(state, enrollment_id="e1", employee_id="E1", role="mentee", capacity=0, topics=["x"]))
+        _enrol(_cohort("draft"), EnrollmentState(), "E1")
+    state = EnrollmentState()
+    _enrol(_cohort(), state, "E1")
     with pytest.raises(InvalidState):
-        cohort.enroll(state, enrollment_id="e2", employee_id="E1", role="mentor", capacity=1, topics=[])
+        _enrol(_cohort(), state, "E1", role="mentor", capacity=1)
     with pytest.raises(Invalid) as err:
-        cohort.enroll(state, enrollment_id="e3", employee_id="M1", role="mentor", capacity=0, topics=[])
+        _enrol(_cohort(), EnrollmentState(), "M1", role="mentor", capacity=0)
     assert err.value.field == "capacity"
-    withdrawn = cohort.withdraw(state, "E1", "participant_left")
-    assert withdrawn[0].data == {"cohort_id": "c1", "enrollment_id": "e1", "employee_id": "E1", "role": "mentee",
+    withdrawn = enrollment.withdraw(state, "participant_left")
+    assert withdrawn[0].data == {"cohort_id": "c1", "enrollment_id": "e-E1", "employee_id": "E1", "role": "mentee",
                                  "reason": "participant_left"}
-    _apply(state, withdrawn)
-    assert cohort.withdraw(state, "E1", "participant_left") == []  # idempotent
-    assert cohort.enroll(state, enrollment_id="e4", employee_id="E1", role="mentee", capacity=0, topics=[])
+    for event in withdrawn:
+        state.apply(event.event_type, event.data)
+    assert enrollment.withdraw(state, "participant_left") == []  # idempotent
+    assert _enrol(_cohort(), state, "E1")  # re-enrol on the same stream after a withdrawal
+
+
+def test_a_termination_withdraws_only_an_enrolment_that_began_before_it():
+    state = EnrollmentState()
+    _enrol(_cohort(), state, "E1", at="2026-03-05T00:00:00Z")
+    assert enrollment.withdraw_on_termination(state, "2026-03-04T00:00:00Z") == []  # a rehire's enrolment
+    assert enrollment.withdraw_on_termination(state, "2026-03-06T00:00:00Z")[0].data["reason"] == "participant_left"
 
 
 def test_matching_run_needs_a_matching_or_active_cohort():
-    kwargs = dict(run_id="r1", mode="maximize_score", input_hash="h", matched=0, unmatched=[], total_score=0.0,
-                  pairing_ids=[], started_by="admin")
     with pytest.raises(InvalidState):
-        cohort.complete_run(_cohort("enrolling"), **kwargs)
-    assert cohort.complete_run(_cohort("matching"), **kwargs)[0].event_type == "MatchingRunCompleted"
+        run.request(_cohort("enrolling"), run_id="r1", mode="maximize_score", dry_run=False, requested_by="admin")
+    events = run.request(_cohort("matching"), run_id="r1", mode="maximize_score", dry_run=False, requested_by="admin")
+    assert [e.event_type for e in events] == ["MatchingRunRequested"]
+
+
+def test_a_run_result_is_chunked_and_decided_once():
+    state = _apply(RunState(), run.request(_cohort("matching"), run_id="r1", mode="maximize_score", dry_run=False,
+                                           requested_by="admin"))
+    proposals = [{"pairing_id": f"p{i}", "mentor_id": "M", "mentee_id": f"E{i}", "score": 0.5, "reasons": ["r"]}
+                 for i in range(5)]
+    events = run.complete(state, input_hash="h", proposals=proposals, unmatched=[], total_score=2.5, answer_by=NOW,
+                          chunk_size=2)
+    assert [e.event_type for e in events] == ["MatchingRunResultChunk"] * 3 + ["MatchingRunCompleted"]
+    assert [len(e.data["proposals"]) for e in events[:3]] == [2, 2, 1]
+    assert events[-1].data["matched"] == 5 and events[-1].data["chunks"] == 3
+    registry = default_registry()
+    for event in events:
+        registry.validate_data(event.event_type, registry.current_version(event.event_type), event.data)
+        state.apply(event.event_type, event.data)
+    assert state.status == "completed" and len(state.proposals) == 5
+    assert run.complete(state, input_hash="h", proposals=[], unmatched=[], total_score=0, answer_by=NOW) == []
+    assert run.fail(state, "error") == []
+    created = run.proposals_created(state)
+    assert created[0].data["proposed"] == 5
+    state.apply(created[0].event_type, created[0].data)
+    assert run.proposals_created(state) == []
 
 
 def _proposed() -> PairingState:
@@ -125,3 +168,17 @@ def test_end_reasons_and_idempotence():
                               "reason": "participant_left", "ended_by": "system"}
     _apply(state, events)
     assert pairing.end(state, reason="participant_left", ended_by="system", actor_is_admin=True) == []
+
+
+def test_a_termination_ends_only_a_pairing_proposed_before_it():
+    state = _proposed()
+    state.proposed_at = "2026-03-05T00:00:00Z"
+    assert pairing.end_on_termination(state, employee_id="E1", terminated_at="2026-03-04T00:00:00Z") == []
+    assert pairing.end_on_termination(state, employee_id="X9", terminated_at="2026-03-06T00:00:00Z") == []
+    ended = pairing.end_on_termination(state, employee_id="M1", terminated_at="2026-03-06T00:00:00Z")
+    assert ended[0].data["reason"] == "participant_left" and ended[0].data["ended_by"] == "system"
+
+
+def test_run_pairing_ids_are_computed():
+    assert pairing.pairing_id_for_run("r1", "E1") == pairing.pairing_id_for_run("r1", "E1")
+    assert pairing.pairing_id_for_run("r1", "E1") != pairing.pairing_id_for_run("r2", "E1")

@@ -1,0 +1,152 @@
+"""MongoDB collections of the matching service: its views, the HRIS participants, run progress.
+
+The views (programmes, cohorts, enrolments, pairings, matching runs and their result chunks) are
+written only by `application.projections.MatchingViews`, fed from the service's own event store
+with a checkpoint; request handlers read them and never write them. Every document is keyed by a
+computable string `_id` (the only filter FerretDB v1 indexes) and remembers the aggregate `version`
+it reflects, so applying an event twice changes nothing.
+
+Everything takes a `database` handle (`handle[name]` -> collection), so a rebuild can hand the
+projection a generation-bound handle and readers a live one (shared.projector).
+"""
+from __future__ import annotations
+
+from pymongo import ASCENDING
+
+PROGRAMS = "programs"
+COHORTS = "cohorts"
+ENROLLMENTS = "enrollments"
+PAIRINGS = "pairings"
+RUNS = "matching_runs"
+RUN_CHUNKS = "matching_run_chunks"
+VIEW_COLLECTIONS = (PROGRAMS, COHORTS, ENROLLMENTS, PAIRINGS, RUNS, RUN_CHUNKS)
+PARTICIPANTS = "participants"
+RUN_PROGRESS = "matching_run_progress"
+
+
+class Documents:
+    """One collection of snapshots keyed by `_id`."""
+
+    def __init__(self, collection):
+        self.collection = collection
+
+    def get(self, doc_id: str) -> dict | None:
+        return self.collection.find_one({"_id": doc_id})
+
+    def put(self, doc: dict) -> None:
+        self.collection.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+
+    def find(self, query: dict) -> list[dict]:
+        return list(self.collection.find(query))
+
+    def drop(self) -> None:
+        self.collection.drop()
+
+
+class Views:
+    """The matching views on one database handle (readers: live; the projection: its generation)."""
+
+    def __init__(self, database):
+        self.programs = Documents(database[PROGRAMS])
+        self.cohorts = Documents(database[COHORTS])
+        self.enrollments = Documents(database[ENROLLMENTS])
+        self.pairings = Documents(database[PAIRINGS])
+        self.runs = Documents(database[RUNS])
+        self.run_chunks = Documents(database[RUN_CHUNKS])
+
+    def all(self) -> tuple[Documents, ...]:
+        return (self.programs, self.cohorts, self.enrollments, self.pairings, self.runs, self.run_chunks)
+
+    def ensure_indexes(self) -> None:
+        self.enrollments.collection.create_index([("cohort_id", ASCENDING)])
+        self.enrollments.collection.create_index([("employee_id", ASCENDING)])
+        self.pairings.collection.create_index([("cohort_id", ASCENDING), ("_id", ASCENDING)])
+        self.pairings.collection.create_index([("mentor_id", ASCENDING)])
+        self.pairings.collection.create_index([("mentee_id", ASCENDING)])
+        self.pairings.collection.create_index([("status", ASCENDING)])
+
+    # -- queries ---------------------------------------------------------------------------------
+    @staticmethod
+    def enrollment_key(cohort_id: str, employee_id: str) -> str:
+        return f"{cohort_id}|{employee_id}"
+
+    @staticmethod
+    def chunk_key(run_id: str, chunk: int) -> str:
+        return f"{run_id}|{chunk:05d}"
+
+    def enrollments_of_cohort(self, cohort_id: str) -> list[dict]:
+        return self.enrollments.find({"cohort_id": cohort_id})
+
+    def enrollments_of_employee(self, employee_id: str) -> list[dict]:
+        return self.enrollments.find({"employee_id": employee_id})
+
+    def pairings_of_cohort(self, cohort_id: str) -> list[dict]:
+        return self.pairings.find({"cohort_id": cohort_id})
+
+    def pairings_of_employee(self, employee_id: str) -> list[dict]:
+        return self.pairings.find({"$or": [{"mentor_id": employee_id}, {"mentee_id": employee_id}]})
+
+    def pairings_with_status(self, status: str) -> list[dict]:
+        return self.pairings.find({"status": status})
+
+    def pairings_page(self, cohort_id: str, *, status: str | None, party: str | None, after: str | None,
+                      limit: int) -> tuple[list[dict], str | None]:
+        query: dict = {"cohort_id": cohort_id}
+        if status:
+            query["status"] = status
+        if party:
+            query["$or"] = [{"mentor_id": party}, {"mentee_id": party}]
+        if after:
+            query["_id"] = {"$gt": after}
+        docs = list(self.pairings.collection.find(query).sort("_id", ASCENDING).limit(limit + 1))
+        more = len(docs) > limit
+        docs = docs[:limit]
+        return docs, (docs[-1]["_id"] if more and docs else None)
+
+    def run_result(self, run: dict) -> tuple[list[dict], list[dict]]:
+        """A run's proposals and unmatched mentees, from its chunks (read by `_id`)."""
+        proposals: list[dict] = []
+        unmatched: list[dict] = []
+        for chunk in range(int(run.get("chunks") or 0)):
+            doc = self.run_chunks.get(self.chunk_key(run["_id"], chunk)) or {}
+            proposals.extend(doc.get("proposals") or [])
+            unmatched.extend(doc.get("unmatched") or [])
+        return proposals, unmatched
+
+
+class ParticipantsRepository:
+    """People as the HRIS last described them (fed from hris.employees.v1)."""
+
+    def __init__(self, database):
+        self.collection = database[PARTICIPANTS]
+
+    def get(self, employee_id: str) -> dict | None:
+        return self.collection.find_one({"_id": employee_id})
+
+    def put(self, doc: dict) -> None:
+        self.collection.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+
+    def insert_new(self, docs: list[dict]) -> set[str]:
+        from shared.mongo import insert_new
+
+        return insert_new(self.collection, docs)
+
+    def drop(self) -> None:
+        self.collection.drop()
+
+
+class RunProgress:
+    """What the run processor is doing right now (phase, proposals created): shown while a run runs.
+
+    Not a view that decides anything: the run's outcome is in its stream; this only says how far
+    the worker got, for people watching the progress bar.
+    """
+
+    def __init__(self, database):
+        self.collection = database[RUN_PROGRESS]
+
+    def set(self, run_id: str, **fields) -> None:
+        self.collection.replace_one({"_id": run_id}, {"_id": run_id, **fields}, upsert=True)
+
+    def get(self, run_id: str) -> dict | None:
+        return self.collection.find_one({"_id": run_id})

@@ -1,0 +1,366 @@
+"""Command handlers of the matching service: load the aggregate, let the domain decide, append.
+
+Request handlers never write a view. When the answer (or the caller's next read) needs a view to
+include what was just appended, they wait for the views' checkpoint to pass the commit's position
+(`views_projector.wait_for`); otherwise they answer from the aggregate itself. Decisions come from
+aggregates: a cohort's status from the cohort stream, double enrolment from the enrolment stream
+(`{cohort_id}|{employee_id}`), a pairing's answers from the pairing stream. Only whole-cohort
+inputs (who is unpaired, seats taken) are read from the views, after waiting for them to catch up.
+
+Enrolment preferences and the goals summary are personal: they are stored in the enrolment's
+commit (`private`, never published), atomic with the event, and reach the enrolment view from there.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
+
+from shared.aggregate import AggregateStore, Appended, Causation
+from shared.clock import SystemClock, parse_rfc3339
+from shared.errors import Conflict, Invalid, NotFound
+from shared.events.catalog import matching as ev
+from shared.events.envelope import Envelope
+from shared.events.registry import EventRegistry
+from shared.eventstore import ConcurrencyError
+
+from services.matching.adapters.mongo import Views
+from services.matching.application.inputs import MatchingInputs, RuleViolations
+from services.matching.application.projections import pairing_document
+from services.matching.domain import cohort as cohorts
+from services.matching.domain import enrollment as enrollments
+from services.matching.domain import pairing as pairings
+from services.matching.domain import run as runs
+from services.matching.domain.assignment import eligibility_violations, score_pair
+from services.matching.domain.cohort import CohortState
+from services.matching.domain.enrollment import EnrollmentState
+from services.matching.domain.pairing import PairingState
+from services.matching.domain.rules import MatchingRules
+from services.matching.domain.run import RunState
+
+log = logging.getLogger(__name__)
+
+PRODUCER = "matching"
+SYSTEM = "system"
+
+
+@dataclass(frozen=True)
+class Actor:
+    subject: str
+    is_admin: bool
+
+
+class Checkpointed(Protocol):
+    """The views' projector as commands see it (shared.projector.StoreProjector)."""
+
+    def wait_for(self, position: int, timeout_s: float = 2.0) -> bool: ...
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex}"
+
+
+class MatchingCommands:
+    def __init__(self, store, registry: EventRegistry, *, views: Views, participants, projector: Checkpointed,
+                 clock=None, wait_timeout_s: float = 5.0):
+        def aggregate(aggregate_type: str) -> AggregateStore:
+            return AggregateStore(store, registry, producer=PRODUCER, aggregate_type=aggregate_type)
+
+        self.store = store
+        self.programs = aggregate(ev.PROGRAM)
+        self.cohorts = aggregate(ev.COHORT)
+        self.enrollments = aggregate(ev.ENROLLMENT)
+        self.runs = aggregate(ev.MATCHING_RUN)
+        self.pairings = aggregate(ev.PAIRING)
+        self.views = views
+        self.participants = participants
+        self.projector = projector
+        self.clock = clock or SystemClock()
+        self.wait_timeout_s = wait_timeout_s
+        self.inputs = MatchingInputs(views, participants)
+
+    # ---------------------------------------------------------------- helpers
+
+    def _append(self, aggregates: AggregateStore, stream_id: str, version: int, events, causation: Causation,
+                **kwargs) -> Appended:
+        if not events:
+            return Appended()
+        return aggregates.append(stream_id, version, events, causation, occurred_at=self.clock.now(), **kwargs)
+
+    def _wait(self, appended: Appended | int) -> bool:
+        """Read-your-writes: wait until the views include the given commit (or the store's head)."""
+        position = appended if isinstance(appended, int) else appended.position
+        if not position:
+            return True
+        caught_up = self.projector.wait_for(position, timeout_s=self.wait_timeout_s)
+        if not caught_up:
+            log.warning("matching views did not reach position %s within %.1fs", position, self.wait_timeout_s)
+        return caught_up
+
+    def wait_for_head(self) -> bool:
+        """Before a decision over a whole cohort: the views include everything stored so far."""
+        return self._wait(self.store.current_position())
+
+    def cohort(self, cohort_id: str) -> tuple[CohortState, int]:
+        loaded = self.cohorts.load(cohort_id)
+        state = CohortState.from_events(loaded.events)
+        if not state.exists:
+            raise NotFound("cohort_unknown", f"no cohort {cohort_id}")
+        return state, loaded.version
+
+    def enrollment(self, cohort_id: str, employee_id: str) -> tuple[EnrollmentState, int]:
+        loaded = self.enrollments.load(enrollments.stream_id(cohort_id, employee_id))
+        return EnrollmentState.from_events(loaded.events), loaded.version
+
+    def pairing(self, pairing_id: str) -> tuple[PairingState, int]:
+        loaded = self.pairings.load(pairing_id)
+        state = PairingState.from_events(loaded.events)
+        if not state.exists:
+            raise NotFound("pairing_unknown", f"no pairing {pairing_id}")
+        return state, loaded.version
+
+    def run(self, run_id: str) -> tuple[RunState, int]:
+        loaded = self.runs.load(run_id)
+        return RunState.from_events(loaded.events), loaded.version
+
+    # ---------------------------------------------------------------- programmes and cohorts
+
+    def create_program(self, name: str, description: str | None, actor: Actor, causation: Causation) -> str:
+        program_id = new_id("prg")
+        appended = self._append(self.programs, program_id, 0,
+                                cohorts.create_program(program_id, name, description, actor.subject), causation)
+        self._wait(appended)
+        return program_id
+
+    def create_cohort(self, program_id: str, *, name: str, starts_on, ends_on, meeting_cadence_days: int,
+                      answer_deadline_days: int, rules: MatchingRules, actor: Actor, causation: Causation) -> dict:
+        if self.programs.load(program_id).version == 0:
+            raise NotFound("program_unknown", f"no programme {program_id}")
+        cohort_id = new_id("coh")
+        events = cohorts.create_cohort(
+            CohortState(), cohort_id=cohort_id, program_exists=True, program_id=program_id, name=name,
+            starts_on=starts_on, ends_on=ends_on, meeting_cadence_days=meeting_cadence_days,
+            answer_deadline_days=answer_deadline_days, rules=rules.to_dict(), created_by=actor.subject)
+        self._wait(self._append(self.cohorts, cohort_id, 0, events, causation))
+        return self.cohort_document(cohort_id)
+
+    def change_cohort_status(self, cohort_id: str, status: str, actor: Actor, causation: Causation) -> dict:
+        state, version = self.cohort(cohort_id)
+        self._wait(self._append(self.cohorts, cohort_id, version, cohorts.change_status(state, status, actor.subject),
+                                causation))
+        return self.cohort_document(cohort_id)
+
+    def cohort_document(self, cohort_id: str) -> dict:
+        """The cohort view, or (if the views lag) the same shape from the aggregate."""
+        doc = self.views.cohorts.get(cohort_id)
+        state, version = self.cohort(cohort_id)
+        if doc is not None and doc.get("version", 0) >= version:
+            return doc
+        return {"_id": cohort_id, "cohort_id": cohort_id, "program_id": state.program_id, "name": state.name,
+                "status": state.status, "starts_on": str(state.starts_on), "ends_on": str(state.ends_on),
+                "meeting_cadence_days": state.meeting_cadence_days,
+                "answer_deadline_days": state.answer_deadline_days, "rules": state.rules,
+                "runs": (doc or {}).get("runs", []), "version": version}
+
+    # ---------------------------------------------------------------- enrolment
+
+    def enroll(self, cohort_id: str, body: dict, causation: Causation) -> dict:
+        employee_id = body["employee_id"]
+        profile = self.participants.get(employee_id)
+        if profile is None or profile.get("status") != "active" or profile.get("profile_stamp") is None:
+            raise Invalid("employee_unknown", f"{employee_id} is not an active employee known from the HRIS",
+                          field="employee_id")
+        cohort, _ = self.cohort(cohort_id)
+        state, version = self.enrollment(cohort_id, employee_id)
+        enrollment_id = new_id("enr")
+        events = enrollments.enroll(cohort, state, enrollment_id=enrollment_id, employee_id=employee_id,
+                                    role=body["role"], capacity=int(body.get("capacity") or 0),
+                                    topics=body.get("topics") or [])
+        private = {"preferences": body.get("preferences") or {}, "goals_summary": body.get("goals_summary")}
+        try:
+            appended = self._append(self.enrollments, enrollments.stream_id(cohort_id, employee_id), version, events,
+                                    causation, private={0: private})
+        except ConcurrencyError as exc:
+            raise Conflict("already_enrolled", f"{employee_id} was enrolled in this cohort at the same time") from exc
+        self._wait(appended)
+        return {"enrollment_id": enrollment_id, "cohort_id": cohort_id, "employee_id": employee_id,
+                "role": body["role"]}
+
+    def withdraw(self, cohort_id: str, employee_id: str, reason: str, actor: Actor, causation: Causation) -> dict:
+        """Withdraw an enrolment, then end the person's open pairings in that cohort.
+
+        The run processor does the second step again from `EnrollmentWithdrawn`, so a crash in
+        between leaves no open pairing behind.
+        """
+        self.cohort(cohort_id)
+        state, version = self.enrollment(cohort_id, employee_id)
+        if not state.active:
+            raise Conflict("not_enrolled", f"{employee_id} is not enrolled in this cohort", field="employee_id")
+        appended = self._append(self.enrollments, enrollments.stream_id(cohort_id, employee_id), version,
+                                enrollments.withdraw(state, reason), causation)
+        self.end_pairings_after_withdrawal(cohort_id, employee_id, reason, appended[-1].occurred_at, causation)
+        self._wait(appended)
+        doc = self.views.enrollments.get(Views.enrollment_key(cohort_id, employee_id)) or {}
+        return {**doc, "enrollment_id": state.enrollment_id, "cohort_id": cohort_id, "employee_id": employee_id,
+                "role": state.role}
+
+    def end_pairings_after_withdrawal(self, cohort_id: str, employee_id: str, reason: str, withdrawn_at: str,
+                                      causation: Causation) -> int:
+        """End the open pairings (proposed before the withdrawal) of a withdrawn person in one cohort."""
+        self.wait_for_head()
+        end_reason = "by_admin" if reason == "by_admin" else "participant_left"
+        ended = 0
+        for doc in self.views.pairings_of_employee(employee_id):
+            if doc["cohort_id"] != cohort_id or doc["status"] not in pairings.OPEN:
+                continue
+            state, version = self.pairing(doc["_id"])
+            if state.proposed_at and parse_rfc3339(state.proposed_at) > parse_rfc3339(withdrawn_at):
+                continue
+            events = pairings.end(state, reason=end_reason, ended_by=SYSTEM, actor_is_admin=True)
+            ended += self._react(self.pairings, doc["_id"], version, events, causation)
+        return ended
+
+    def _react(self, aggregates: AggregateStore, stream_id: str, version: int, events, causation: Causation) -> int:
+        """Append a reaction's events (1 if any). A concurrent writer raises ConcurrencyError: the
+        runner retries the event, which then decides again on the stream as it now is."""
+        if not events:
+            return 0
+        self._append(aggregates, stream_id, version, events, causation)
+        return 1
+
+    # ---------------------------------------------------------------- matching runs
+
+    def request_run(self, cohort_id: str, *, mode: str, dry_run: bool, actor: Actor, causation: Causation) -> dict:
+        """Start a matching run: the worker computes it (202 + `GET /v1/matching-runs/{run_id}`)."""
+        cohort, _ = self.cohort(cohort_id)
+        run_id = new_id("run")
+        appended = self._append(self.runs, run_id, 0, runs.request(cohort, run_id=run_id, mode=mode, dry_run=dry_run,
+                                                                     requested_by=actor.subject), causation)
+        self._wait(appended)
+        return {"run_id": run_id, "cohort_id": cohort_id, "mode": mode, "dry_run": dry_run, "status": "running"}
+
+    # ---------------------------------------------------------------- manual proposals
+
+    def propose_manually(self, cohort_id: str, mentor_id: str, mentee_id: str, actor: Actor,
+                         causation: Causation) -> dict:
+        state, _ = self.cohort(cohort_id)
+        cohorts.require_matchable(state, "proposing")
+        for employee_id, role, field in ((mentor_id, "mentor", "mentor_id"), (mentee_id, "mentee", "mentee_id")):
+            enrollment, _ = self.enrollment(cohort_id, employee_id)
+            if not enrollment.active or enrollment.role != role:
+                raise Invalid("not_enrolled", f"{employee_id} is not enrolled as a {role} in this cohort", field=field)
+        self.wait_for_head()
+        taken = self.inputs.pairings_of(cohort_id)
+        if mentee_id in taken.paired_mentees:
+            raise Conflict("mentee_paired", f"{mentee_id} already has an open pairing in this cohort",
+                           field="mentee_id")
+        mentor, mentee = self.inputs.pair(cohort_id, mentor_id, mentee_id, taken)
+        rules = MatchingRules.from_dict(state.rules)
+        violations = eligibility_violations(mentor, mentee, rules, sorted(taken.forbidden))
+        if violations:
+            raise RuleViolations(violations)
+        score, reasons = score_pair(mentor, mentee, rules)
+        pairing_id = new_id("par")
+        events = pairings.propose(
+            pairing_id=pairing_id, cohort_id=cohort_id, mentor_id=mentor_id, mentee_id=mentee_id, score=score,
+            reasons=reasons, proposed_by=actor.subject, matching_run_id=None,
+            answer_by=self.clock.now() + timedelta(days=state.answer_deadline_days))
+        return self._pairing_answer(PairingState(), pairing_id, self._append(self.pairings, pairing_id, 0, events,
+                                                                             causation))
+
+    # ---------------------------------------------------------------- pairing lifecycle
+
+    def _pairing_answer(self, state: PairingState, pairing_id: str, appended: Appended) -> dict:
+        """The pairing after the command, from the aggregate (the views catch up; we wait briefly)."""
+        if appended:
+            for envelope in appended:
+                state.apply(envelope.event_type, envelope.data)
+                if envelope.event_type == ev.PAIRING_PROPOSED:
+                    state.proposed_at = envelope.occurred_at
+            self._wait(appended)
+            return pairing_document(state, version=appended[-1].aggregate_version,
+                                    updated_at=appended[-1].occurred_at)
+        loaded = self.pairings.load(pairing_id)
+        last = loaded.events[-1] if loaded.events else None
+        return pairing_document(state, version=loaded.version, updated_at=last.occurred_at if last else None)
+
+    def accept(self, pairing_id: str, actor: Actor, role: str | None, causation: Causation) -> dict:
+        state, version = self.pairing(pairing_id)
+        events = pairings.accept(state, actor=actor.subject, is_admin=actor.is_admin, role=role, now=self.clock.now())
+        return self._pairing_answer(state, pairing_id, self._append(self.pairings, pairing_id, version, events,
+                                                                    causation))
+
+    def decline(self, pairing_id: str, actor: Actor, role: str | None, reason: str | None,
+                causation: Causation) -> dict:
+        state, version = self.pairing(pairing_id)
+        events = pairings.decline(state, actor=actor.subject, is_admin=actor.is_admin, role=role, reason=reason)
+        return self._pairing_answer(state, pairing_id, self._append(self.pairings, pairing_id, version, events,
+                                                                    causation))
+
+    def end(self, pairing_id: str, reason: str, actor: Actor, causation: Causation) -> dict:
+        state, version = self.pairing(pairing_id)
+        events = pairings.end(state, reason=reason, ended_by=actor.subject, actor_is_admin=actor.is_admin,
+                              actor_is_party=state.role_of(actor.subject) is not None)
+        return self._pairing_answer(state, pairing_id, self._append(self.pairings, pairing_id, version, events,
+                                                                    causation))
+
+    def expire_overdue(self) -> int:
+        """Expire every proposal whose answer deadline has passed (the worker's periodic job).
+
+        The view only finds candidates; each pairing's own stream decides.
+        """
+        now = self.clock.now()
+        expired = 0
+        for doc in self.views.pairings_with_status("proposed"):
+            if not doc.get("answer_by") or parse_rfc3339(doc["answer_by"]) > now:
+                continue
+            state, version = self.pairing(doc["_id"])
+            causation = Causation(correlation_id=f"expiry-{doc['_id']}", causation_id=None)
+            try:
+                expired += bool(self._append(self.pairings, doc["_id"], version, pairings.expire(state, now),
+                                             causation))
+            except ConcurrencyError:
+                continue  # answered meanwhile: the next tick decides again
+        return expired
+
+    # ---------------------------------------------------------------- reactions (application/policies.py)
+
+    def apply_termination(self, envelope: Envelope) -> int:
+        """EmployeeTerminated: withdraw the person's enrolments and end their open pairings — only
+        those that began before the termination's `occurred_at`, so a replayed or late termination
+        never touches what a rehired person has since. Each effect is an event in a stream whose
+        state says it happened: applying the termination again (redelivery, rebuild) changes nothing.
+        """
+        employee_id = envelope.data["employee_id"]
+        terminated_at = envelope.occurred_at
+        causation = Causation.from_event(envelope)
+        if not self.wait_for_head():
+            raise RuntimeError("matching views are behind the event store; retrying the termination later")
+        changed = 0
+        for doc in self.views.enrollments_of_employee(employee_id):
+            state, version = self.enrollment(doc["cohort_id"], employee_id)
+            changed += self._react(self.enrollments, enrollments.stream_id(doc["cohort_id"], employee_id),
+                                            version, enrollments.withdraw_on_termination(state, terminated_at),
+                                            causation)
+        for doc in self.views.pairings_of_employee(employee_id):
+            if doc["status"] not in pairings.OPEN:
+                continue
+            state, version = self.pairing(doc["_id"])
+            changed += self._react(self.pairings, doc["_id"], version, pairings.end_on_termination(
+                state, employee_id=employee_id, terminated_at=terminated_at), causation)
+        return changed
+
+    def apply_not_a_fit(self, envelope: Envelope) -> int:
+        """FeedbackGiven with `good_fit: false` ends the pairing as not a fit (ending twice changes nothing)."""
+        data = envelope.data
+        if data.get("good_fit") is not False:
+            return 0
+        loaded = self.pairings.load(data["pairing_id"])
+        if loaded.version == 0:
+            return 0
+        state = PairingState.from_events(loaded.events)
+        events = pairings.end(state, reason="not_a_fit", ended_by=data["from_id"], actor_is_admin=True)
+        return self._react(self.pairings, data["pairing_id"], loaded.version, events,
+                                    Causation.from_event(envelope))

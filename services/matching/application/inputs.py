@@ -1,0 +1,119 @@
+"""Inputs of a matching decision over a whole cohort, read from the views.
+
+Who is enrolled (with their private preferences), which mentees already have an open pairing,
+how many seats each mentor has taken and which pairs must never be proposed again: callers wait
+for the views to include everything stored so far (`MatchingCommands.wait_for_head`) first.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from shared.errors import Invalid
+
+from services.matching.adapters.mongo import Views
+from services.matching.domain import pairing as pairings
+from services.matching.domain.assignment import MenteeCandidate, MentorCandidate
+
+MAX_CHAIN = 32
+
+
+class RuleViolations(Invalid):
+    """A manual proposal breaks hard constraints (HTTP 422 naming each rule)."""
+
+    def __init__(self, rules: list[str]):
+        super().__init__("rule_violations", f"the pair breaks: {', '.join(rules)}", violated_rules=list(rules))
+        self.rules = list(rules)
+
+
+@dataclass
+class Taken:
+    """A cohort's open pairings, seen from the views: seats per mentor, paired mentees, forbidden pairs."""
+
+    seats: dict[str, int] = field(default_factory=dict)
+    paired_mentees: set[str] = field(default_factory=set)
+    forbidden: set[tuple[str, str]] = field(default_factory=set)
+
+
+class MatchingInputs:
+    def __init__(self, views: Views, participants):
+        self.views = views
+        self.participants = participants
+
+    def pairings_of(self, cohort_id: str) -> Taken:
+        taken = Taken()
+        for doc in self.views.pairings_of_cohort(cohort_id):
+            if doc["status"] in pairings.OPEN:
+                taken.seats[doc["mentor_id"]] = taken.seats.get(doc["mentor_id"], 0) + 1
+                taken.paired_mentees.add(doc["mentee_id"])
+            if doc["status"] in ("declined", "ended"):
+                taken.forbidden.add((doc["mentor_id"], doc["mentee_id"]))
+        return taken
+
+    def candidates(self, cohort_id: str, taken: Taken) -> tuple[dict[str, MentorCandidate], dict[str, MenteeCandidate]]:
+        """Active mentors (with seats taken) and the mentees without an open pairing."""
+        cache: dict = {}
+        mentors, mentees = {}, {}
+        for enrollment in self.views.enrollments_of_cohort(cohort_id):
+            if enrollment["status"] != "active":
+                continue
+            employee_id = enrollment["employee_id"]
+            if enrollment["role"] == "mentor":
+                mentors[employee_id] = self.mentor(enrollment, taken.seats.get(employee_id, 0), cache)
+            elif employee_id not in taken.paired_mentees:
+                mentees[employee_id] = self.mentee(enrollment, cache)
+        return mentors, mentees
+
+    def pair(self, cohort_id: str, mentor_id: str, mentee_id: str,
+             taken: Taken) -> tuple[MentorCandidate, MenteeCandidate]:
+        cache: dict = {}
+        mentor_doc = self.views.enrollments.get(Views.enrollment_key(cohort_id, mentor_id)) or {
+            "employee_id": mentor_id}
+        mentee_doc = self.views.enrollments.get(Views.enrollment_key(cohort_id, mentee_id)) or {
+            "employee_id": mentee_id}
+        return self.mentor(mentor_doc, taken.seats.get(mentor_id, 0), cache), self.mentee(mentee_doc, cache)
+
+    # -- candidates ----------------------------------------------------------------------------
+
+    def _profile(self, employee_id: str, cache: dict) -> dict | None:
+        if employee_id not in cache:
+            cache[employee_id] = self.participants.get(employee_id)
+        return cache[employee_id]
+
+    def _management_chain(self, employee_id: str, cache: dict) -> list[str]:
+        chain: list[str] = []
+        seen = {employee_id}
+        current = self._profile(employee_id, cache)
+        while current is not None and current.get("manager_id") and len(chain) < MAX_CHAIN:
+            manager_id = current["manager_id"]
+            if manager_id in seen:
+                break
+            seen.add(manager_id)
+            chain.append(manager_id)
+            current = self._profile(manager_id, cache)
+        return chain
+
+    def mentee(self, enrollment: dict, cache: dict) -> MenteeCandidate:
+        employee_id = enrollment["employee_id"]
+        profile = self._profile(employee_id, cache) or {}
+        prefs = enrollment.get("preferences") or {}
+        return MenteeCandidate(
+            employee_id=employee_id, level=int(profile.get("level") or 0),
+            languages=tuple(prefs.get("languages") or profile.get("languages") or ()),
+            timezone=profile.get("timezone") or "UTC", department=profile.get("department") or "",
+            management_chain=tuple(self._management_chain(employee_id, cache)),
+            topics=tuple(enrollment.get("topics") or ()), exclude=tuple(prefs.get("exclude") or ()),
+            preferred_mentors=tuple(prefs.get("preferred_mentors") or ()),
+            active=profile.get("status") == "active")
+
+    def mentor(self, enrollment: dict, seats_taken: int, cache: dict) -> MentorCandidate:
+        employee_id = enrollment["employee_id"]
+        profile = self._profile(employee_id, cache) or {}
+        prefs = enrollment.get("preferences") or {}
+        return MentorCandidate(
+            employee_id=employee_id, level=int(profile.get("level") or 0),
+            languages=tuple(profile.get("languages") or ()), timezone=profile.get("timezone") or "UTC",
+            department=profile.get("department") or "",
+            management_chain=tuple(self._management_chain(employee_id, cache)),
+            topics=tuple(enrollment.get("topics") or ()), skills=tuple(profile.get("skills") or ()),
+            capacity=int(enrollment.get("capacity") or 0), seats_taken=seats_taken,
+            exclude=tuple(prefs.get("exclude") or ()), active=profile.get("status") == "active")

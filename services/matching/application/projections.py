@@ -1,0 +1,182 @@
+"""Read models of the matching service.
+
+- `MatchingViews`: programmes, cohorts, enrolments, pairings, matching runs and their result chunks,
+  fed from the service's *own* event store (shared.projector.StoreProjector, with a checkpoint):
+  a crash between a request's append and the view write cannot happen, because no request writes
+  a view; a rebuild replays `read_all` into fresh collections and gets the same documents.
+  Each document remembers the aggregate `version` it reflects: an event at or below it is a replay
+  and changes nothing.
+- `participants_projection`: the HRIS directory (shared.directory), newest record wins.
+"""
+from __future__ import annotations
+
+from shared.consumer import Projection
+from shared.directory import PROFILE_FIELDS, DirectoryProjection
+from shared.events.catalog import matching as ev
+from shared.events.envelope import Envelope
+from shared.projector import private_of
+
+from services.matching.adapters.mongo import PARTICIPANTS, VIEW_COLLECTIONS, Views
+from services.matching.domain.pairing import PairingState
+
+PARTICIPANT_FIELDS = PROFILE_FIELDS
+
+
+def participants_projection(database) -> DirectoryProjection:
+    return DirectoryProjection(database, name="participants", fields=PARTICIPANT_FIELDS, collection=PARTICIPANTS)
+
+
+_PAIRING_STATE_FIELDS = ("pairing_id", "cohort_id", "mentor_id", "mentee_id", "status", "score", "answer_by",
+                         "mentor_accepted", "mentee_accepted", "reasons", "proposed_by", "matching_run_id",
+                         "end_reason", "decline_reason", "proposed_at")
+
+
+def pairing_document(state: PairingState, *, version: int, updated_at: str | None) -> dict:
+    """A pairing as the view stores it and the API shows it (also built from the aggregate)."""
+    doc = {name: getattr(state, name) for name in _PAIRING_STATE_FIELDS}
+    doc["reasons"] = list(state.reasons)
+    return {"_id": state.pairing_id, **doc, "updated_at": updated_at, "version": version}
+
+
+def pairing_state(doc: dict) -> PairingState:
+    fields = {name: doc.get(name) for name in _PAIRING_STATE_FIELDS}
+    fields["reasons"] = tuple(fields["reasons"] or ())
+    fields["mentor_accepted"] = bool(fields["mentor_accepted"])
+    fields["mentee_accepted"] = bool(fields["mentee_accepted"])
+    fields["score"] = fields["score"] or 0.0
+    return PairingState(**fields)
+
+
+def run_status(doc: dict) -> str:
+    """running until the outcome is stored (and, for a real run, its pairings exist); then completed or failed."""
+    if doc.get("failed"):
+        return "failed"
+    if doc.get("completed") and (doc.get("dry_run") or doc.get("proposals_created")):
+        return "completed"
+    return "running"
+
+
+class MatchingViews(Projection):
+    name = "matching-views"
+    topics = ()  # fed from the service's own event store
+    collections = VIEW_COLLECTIONS
+
+    def __init__(self, database):
+        self.bind(database)
+
+    def bind(self, database) -> None:
+        self.views = Views(database)
+
+    def reset(self) -> None:
+        for documents in self.views.all():
+            documents.drop()
+
+    def handlers(self):
+        handlers = {
+            ev.PROGRAM_CREATED: self.program_created,
+            ev.COHORT_CREATED: self.cohort_event,
+            ev.COHORT_STATUS_CHANGED: self.cohort_event,
+            ev.PARTICIPANT_ENROLLED: self.enrollment_event,
+            ev.ENROLLMENT_WITHDRAWN: self.enrollment_event,
+            ev.MATCHING_RUN_REQUESTED: self.run_event,
+            ev.MATCHING_RUN_RESULT_CHUNK: self.run_chunk,
+            ev.MATCHING_RUN_COMPLETED: self.run_event,
+            ev.MATCHING_RUN_PROPOSALS_CREATED: self.run_event,
+            ev.MATCHING_RUN_FAILED: self.run_event,
+        }
+        for event_type in ev.PAIRING_EVENTS:
+            handlers[event_type] = self.pairing_event
+        return handlers
+
+    @staticmethod
+    def _stale(doc: dict | None, envelope: Envelope) -> bool:
+        return doc is not None and doc.get("version", 0) >= envelope.aggregate_version
+
+    def program_created(self, envelope: Envelope) -> None:
+        data = envelope.data
+        if self.views.programs.get(data["program_id"]) is None:
+            self.views.programs.put({"_id": data["program_id"], "program_id": data["program_id"],
+                                     "name": data["name"], "description": data.get("description"),
+                                     "created_by": data["created_by"], "version": envelope.aggregate_version})
+
+    def cohort_event(self, envelope: Envelope) -> None:
+        data = envelope.data
+        doc = self.views.cohorts.get(data["cohort_id"])
+        if self._stale(doc, envelope):
+            return
+        if envelope.event_type == ev.COHORT_CREATED:
+            doc = {"_id": data["cohort_id"], "cohort_id": data["cohort_id"], "program_id": data["program_id"],
+                   "name": data["name"], "status": data["status"], "starts_on": str(data["starts_on"]),
+                   "ends_on": str(data["ends_on"]), "meeting_cadence_days": data["meeting_cadence_days"],
+                   "answer_deadline_days": data["answer_deadline_days"], "rules": data["rules"],
+                   "runs": (doc or {}).get("runs", [])}
+        else:
+            doc = {**(doc or {"_id": data["cohort_id"], "cohort_id": data["cohort_id"], "runs": []}),
+                   "status": data["status"]}
+        doc["version"] = envelope.aggregate_version
+        self.views.cohorts.put(doc)
+
+    def enrollment_event(self, envelope: Envelope) -> None:
+        data = envelope.data
+        key = self.views.enrollment_key(data["cohort_id"], data["employee_id"])
+        doc = self.views.enrollments.get(key)
+        if self._stale(doc, envelope):
+            return
+        if envelope.event_type == ev.PARTICIPANT_ENROLLED:
+            private = private_of(envelope) or {}
+            doc = {"_id": key, "cohort_id": data["cohort_id"], "enrollment_id": data["enrollment_id"],
+                   "employee_id": data["employee_id"], "role": data["role"], "capacity": data["capacity"],
+                   "topics": list(data["topics"]), "status": "active", "enrolled_at": envelope.occurred_at,
+                   "preferences": private.get("preferences") or {}, "goals_summary": private.get("goals_summary"),
+                   "withdrawal_reason": None}
+        else:
+            doc = {**(doc or {"_id": key, **data}), "status": "withdrawn", "withdrawal_reason": data["reason"]}
+        doc["version"] = envelope.aggregate_version
+        self.views.enrollments.put(doc)
+
+    def pairing_event(self, envelope: Envelope) -> None:
+        data = envelope.data
+        doc = self.views.pairings.get(data["pairing_id"])
+        if self._stale(doc, envelope):
+            return
+        state = pairing_state(doc) if doc is not None else PairingState()
+        state.apply(envelope.event_type, data)
+        if envelope.event_type == ev.PAIRING_PROPOSED:
+            state.proposed_at = envelope.occurred_at
+        self.views.pairings.put(pairing_document(state, version=envelope.aggregate_version,
+                                                 updated_at=envelope.occurred_at))
+
+    def run_event(self, envelope: Envelope) -> None:
+        data = envelope.data
+        doc = self.views.runs.get(data["run_id"])
+        if self._stale(doc, envelope):
+            return
+        doc = doc or {"_id": data["run_id"], "run_id": data["run_id"], "cohort_id": data["cohort_id"]}
+        if envelope.event_type == ev.MATCHING_RUN_REQUESTED:
+            doc.update(mode=data["mode"], dry_run=data["dry_run"], requested_by=data["requested_by"],
+                       requested_at=envelope.occurred_at)
+        elif envelope.event_type == ev.MATCHING_RUN_COMPLETED:
+            doc.update(completed=True, completed_at=envelope.occurred_at,
+                       **{name: data[name] for name in ("mode", "dry_run", "input_hash", "matched", "unmatched",
+                                                        "total_score", "chunks", "answer_by")})
+            if not data["dry_run"]:
+                self._add_run_to_cohort(data["cohort_id"], data["run_id"])
+        elif envelope.event_type == ev.MATCHING_RUN_PROPOSALS_CREATED:
+            doc.update(proposals_created=True, proposed=data["proposed"])
+        elif envelope.event_type == ev.MATCHING_RUN_FAILED:
+            doc.update(failed=True, failure_reason=data["reason"], failure_detail=data.get("detail"))
+        doc["status"] = run_status(doc)
+        doc["version"] = envelope.aggregate_version
+        self.views.runs.put(doc)
+
+    def _add_run_to_cohort(self, cohort_id: str, run_id: str) -> None:
+        cohort = self.views.cohorts.get(cohort_id)
+        if cohort is not None and run_id not in cohort.get("runs", []):
+            cohort["runs"] = [*cohort.get("runs", []), run_id]
+            self.views.cohorts.put(cohort)
+
+    def run_chunk(self, envelope: Envelope) -> None:
+        data = envelope.data
+        self.views.run_chunks.put({"_id": self.views.chunk_key(data["run_id"], data["chunk"]),
+                                   "run_id": data["run_id"], "chunk": data["chunk"],
+                                   "proposals": data["proposals"], "unmatched": data["unmatched"]})
