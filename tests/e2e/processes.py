@@ -69,11 +69,41 @@ class Process:
         return self.log_path.read_text(errors="replace")[-4000:]
 
 
-def start_worker(service: str, env: dict, tmp_path: Path) -> Process:
-    return Process([sys.executable, "-m", f"services.{service}.worker"], env, tmp_path / f"{service}-worker.log").start()
+_MIGRATED: set[tuple] = set()
 
 
-def start_api(service: str, env: dict, tmp_path: Path) -> tuple[Process, str]:
+def migrate(service: str, env: dict) -> None:
+    """`python -m shared.cli migrate <service>` with the process's environment, once per database
+    and topic prefix: topics and indexes exist before any API serves (as `make run` and k8s do)."""
+    key = (service, env.get("MONGO_URL"), env.get("MONGO_DATABASE"), env.get("KAFKA_BOOTSTRAP_SERVERS"),
+           env.get("KAFKA_TOPIC_PREFIX"))
+    if key in _MIGRATED:
+        return
+    done = subprocess.run([sys.executable, "-m", "shared.cli", "migrate", service], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"migrate {service} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
+    _MIGRATED.add(key)
+
+
+def start_worker(service: str, env: dict, tmp_path: Path, replica: int = 0) -> Process:
+    migrate(service, env)
+    name = f"{service}-worker" + (f"-{replica}" if replica else "")
+    return Process([sys.executable, "-m", f"services.{service}.worker"], env, tmp_path / f"{name}.log").start()
+
+
+def start_workers(service: str, env: dict, tmp_path: Path, replicas: int = 2) -> list[Process]:
+    """Several replicas of a service's worker (the prod overlay runs two): one consumer group,
+    one relay lease, one store projector lease between them."""
+    return [start_worker(service, env, tmp_path, replica=i) for i in range(replicas)]
+
+
+def start_api(service: str, env: dict, tmp_path: Path, timeout_s: float = 90) -> tuple[Process, str]:
+    """gunicorn serving the service's API on a free port, once /healthz answers.
+
+    On a loaded machine /healthz can answer slowly: a read timeout is retried, not an error; a
+    process that exits early fails at once with its log.
+    """
+    migrate(service, env)
     port = free_port()
     prom = tmp_path / f"prom-{service}-{port}"
     prom.mkdir()
@@ -84,15 +114,20 @@ def start_api(service: str, env: dict, tmp_path: Path) -> tuple[Process, str]:
         api_env, tmp_path / f"{service}-api.log",
     ).start()
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90  # a loaded 2-core machine can take a while to import and fork
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
             if requests.get(f"{base}/healthz", timeout=5).status_code == 200:
                 return process, base
-        except requests.RequestException:
+        except (requests.ConnectionError, requests.Timeout):
             time.sleep(0.2)
+        if process.popen.poll() is not None:
+            break
     process.stop()
     raise AssertionError(f"{service} API did not come up:\n{process.log()}")
+
+
+start_api_patiently = start_api  # the journey's name for it
 
 
 # -- a private Kafka + MongoDB for fault tests (scripts/devstack.py, own ports and state) -------
@@ -257,30 +292,3 @@ def prometheus_value(base: str, expr: str) -> float | None:
     """The single value of an expression (e.g. a sum), None if the vector is empty."""
     result = prometheus_query(base, expr)
     return float(result[0]["value"][1]) if result else None
-
-
-def start_api_patiently(service: str, env: dict, tmp_path: Path, timeout_s: float = 60) -> tuple[Process, str]:
-    """start_api for a loaded machine: a /healthz that answers slowly (read timeout) is retried,
-    not an error (start_api only retries refused connections)."""
-    port = free_port()
-    prom = tmp_path / f"prom-{service}-{port}"
-    prom.mkdir()
-    api_env = dict(env, PROMETHEUS_MULTIPROC_DIR=str(prom), WEB_CONCURRENCY="2")
-    process = Process(
-        [str(Path(sys.executable).with_name("gunicorn")), "-c", str(ROOT / "services" / "gunicorn_conf.py"),
-         "-b", f"127.0.0.1:{port}", f"services.{service}.api:create_app()"],
-        api_env, tmp_path / f"{service}-api.log",
-    ).start()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{base}/healthz", timeout=5).status_code == 200:
-                return process, base
-        except (requests.ConnectionError, requests.Timeout):
-            time.sleep(0.2)
-        if process.popen.poll() is not None:
-            break
-    process.stop()
-    process.stop()
-    raise AssertionError(f"{service} API did not come up:\n{process.log()}")

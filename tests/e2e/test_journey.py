@@ -127,9 +127,9 @@ def test_a_cohort_journey_across_all_four_services(make_settings, tmp_path):
         targets = wait_until(all_targets_up, timeout_s=60, interval_s=0.5, message="all 8 Prometheus targets up")
         assert set(targets) == set(scrape_jobs)
         # before the flow: no run yet, nothing active, nothing delivered
-        wait_until(lambda: prometheus_value(prom, 'mentoring_matching_run_duration_seconds_count{job="matching-api"}')
+        wait_until(lambda: prometheus_value(prom, 'mentoring_matching_run_duration_seconds_count{job="matching-worker"}')
                    is not None, timeout_s=30, message="the matching run histogram scraped")
-        runs_before = prometheus_value(prom, 'sum(mentoring_matching_run_duration_seconds_count{job="matching-api"})')
+        runs_before = prometheus_value(prom, 'sum(mentoring_matching_run_duration_seconds_count{job="matching-worker"})')
         sent_before = prometheus_value(prom, 'sum(mentoring_notification_deliveries_total{outcome="sent"})') or 0
         assert runs_before == 0 and sent_before == 0
         assert prometheus_query(prom, "mentoring_matching_matched_ratio") == []
@@ -140,7 +140,7 @@ def test_a_cohort_journey_across_all_four_services(make_settings, tmp_path):
                        env=envs["matching"], cwd=ROOT, check=True, timeout=180, capture_output=True)
         mark("hris published")
         for service in ("matching", "sessions", "notifications"):
-            wait_until(lambda: _hris_applied(dbs[service]) >= HRIS_RECORDS, timeout_s=180, interval_s=1,
+            wait_until(lambda service=service: _hris_applied(dbs[service]) >= HRIS_RECORDS, timeout_s=180, interval_s=1,
                        message=f"{service} applied the whole HRIS load")
         mark("hris applied")
         lines = _enrolment_lines()
@@ -182,7 +182,14 @@ def test_a_cohort_journey_across_all_four_services(make_settings, tmp_path):
         mark("enrolled")
 
         # -- a matching run proposes; everyone accepts --------------------------------------------
-        run = admin.post("matching", f"/v1/cohorts/{cohort_id}/matching-runs", {"mode": "maximize_score"}, expect=201)
+        # asynchronous: 202 with the run's id at once, the worker computes it, the admin polls
+        accepted = admin.post("matching", f"/v1/cohorts/{cohort_id}/matching-runs", {"mode": "maximize_score"},
+                              expect=202)
+        assert accepted["status"] == "running" and accepted["run_id"]
+        run = wait_until(lambda: (lambda r: r if r["status"] != "running" else None)(
+            admin.get("matching", f"/v1/matching-runs/{accepted['run_id']}")),
+            timeout_s=120, interval_s=0.5, message="the matching run completed")
+        assert run["status"] == "completed", run.get("failure")
         matched = run["matched"]
         assert matched >= 15, run["unmatched"][:5]
         assert matched + len(run["unmatched"]) == MENTEES
@@ -359,7 +366,7 @@ def test_a_cohort_journey_across_all_four_services(make_settings, tmp_path):
 
         # -- Prometheus saw the flow ---------------------------------------------------------------
         wait_until(lambda: prometheus_value(
-            prom, 'sum(mentoring_matching_run_duration_seconds_count{job="matching-api"})') == runs_before + 1,
+            prom, 'sum(mentoring_matching_run_duration_seconds_count{job="matching-worker"})') == runs_before + 1,
             timeout_s=15, message="the matching run counted in Prometheus")
         ratio = prometheus_query(prom, f'mentoring_matching_matched_ratio{{cohort_id="{cohort_id}"}}')
         assert len(ratio) == 1 and float(ratio[0]["value"][1]) == pytest.approx(matched / MENTEES)
