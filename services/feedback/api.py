@@ -8,7 +8,7 @@ from services.feedback.adapters.http import blp as feedback_blp
 
 
 def create_app(settings: Settings | None = None, clock=None):
-    context = bootstrap.build(settings, clock)
+    context = bootstrap.build(settings, clock=clock)
 
     def configure(app):
         app.extensions["feedback"] = context

@@ -1,19 +1,33 @@
 """Wiring: builds the feedback service's parts from Settings (used by the API, worker and CLI)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from shared.clock import SystemClock
 from shared.config import Settings
 from shared.events.catalog import default_registry
 from shared.eventstore import EventStore
+from shared.generations import live_database
 from shared.mongo import database_for
-from services.feedback.adapters.mongo import PrivateNotes, ReadModels
-from services.feedback.application.commands import FeedbackService
-from services.feedback.application.projections import FeedbackView, ProgrammeView
+from shared.projector import StoreProjector
+from services.feedback.adapters.mongo import ReadModels
+from services.feedback.application.commands import FeedbackCommands
+from services.feedback.application.policies import SurveysWhenCohortCloses
+from services.feedback.application.projections import FeedbackView, KudosView, ProgrammeView
+from services.feedback.application.queries import FeedbackQueries
 
 SERVICE = "feedback"
 CONSUMER_GROUP = "feedback-worker"
+
+
+class _ClockRef:
+    """The context's clock, looked up at call time so tests can swap `context.clock`."""
+
+    def __init__(self, context: "FeedbackContext"):
+        self.context = context
+
+    def now(self):
+        return self.context.clock.now()
 
 
 @dataclass
@@ -21,28 +35,38 @@ class FeedbackContext:
     settings: Settings
     database: object
     store: EventStore
-    models: ReadModels
-    notes: PrivateNotes
-    service: FeedbackService
+    clock: object
+    models: ReadModels = field(init=False)  # readers: follow the live generation of each view
+    commands: FeedbackCommands = field(init=False)
+    queries: FeedbackQueries = field(init=False)
+    projector: StoreProjector = field(init=False)
+
+    def __post_init__(self):
+        registry = default_registry()
+        self.models = ReadModels(live_database(self.database))
+        self.commands = FeedbackCommands(self.store, registry, self.models, _ClockRef(self))
+        self.queries = FeedbackQueries(self.models)
+        self.projector = StoreProjector(self, self.own_projections(), name=f"{SERVICE}-own", registry=registry)
 
     def projections(self) -> list:
-        return [ProgrammeView(self.models, on_cohort_closed=self.service.on_cohort_closed), FeedbackView(self.models)]
+        """Fed by the consumer group (Kafka): the view first, then the policy that reads it."""
+        return [ProgrammeView(self.database), SurveysWhenCohortCloses(self.commands)]
+
+    def own_projections(self) -> list:
+        """Fed from this service's event store (shared.projector)."""
+        return [FeedbackView(self.database), KudosView(self.database)]
 
     def ensure_indexes(self) -> None:
         self.store.ensure_indexes()
-        self.models.ensure_indexes()
-        self.notes.ensure_indexes()
+        ReadModels(self.database).ensure_indexes()
 
 
-def build(settings: Settings | None = None, clock=None) -> FeedbackContext:
+def build(settings: Settings | None = None, *, clock=None) -> FeedbackContext:
     settings = settings or Settings.from_env(SERVICE)
     database = database_for(settings)
-    store = EventStore(database)
-    models = ReadModels(database)
-    notes = PrivateNotes(database)
-    service = FeedbackService(store, registry(), models, notes, clock or SystemClock())
-    return FeedbackContext(settings=settings, database=database, store=store, models=models, notes=notes,
-                           service=service)
+    return FeedbackContext(settings=settings, database=database,
+                           store=EventStore(database, max_event_bytes=settings.max_event_bytes),
+                           clock=clock or SystemClock())
 
 
 def registry():

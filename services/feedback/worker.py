@@ -1,5 +1,6 @@
-"""The feedback worker: projects matching, sessions and its own events; relays its events; and
-asks for progress reviews and end-of-cohort surveys when they fall due."""
+"""The feedback worker: projects matching and sessions events (Kafka) and its own event store;
+sends the end-of-cohort survey when a cohort closes; relays its events; and asks for progress
+reviews and surveys when they fall due."""
 from __future__ import annotations
 
 from shared.config import Settings
@@ -12,14 +13,14 @@ SCHEDULE_INTERVAL_S = 300.0
 
 def build_consumer(settings: Settings | None = None, producer=None, clock=None, context=None) -> ConsumerRunner:
     """The consumer group's runner; also what `python -m shared.cli rebuild feedback` replays with."""
-    context = context or bootstrap.build(settings, clock)
+    context = context or bootstrap.build(settings, clock=clock)
     return consumer_for(context, group_id=bootstrap.CONSUMER_GROUP, registry=bootstrap.registry(), producer=producer)
 
 
 def jobs(context: bootstrap.FeedbackContext) -> list[PeriodicJob]:
     return [
-        PeriodicJob("progress-reviews", SCHEDULE_INTERVAL_S, context.service.request_due_reviews),
-        PeriodicJob("cohort-surveys", SCHEDULE_INTERVAL_S, context.service.request_due_surveys),
+        PeriodicJob("progress-reviews", SCHEDULE_INTERVAL_S, context.commands.request_due_reviews),
+        PeriodicJob("cohort-surveys", SCHEDULE_INTERVAL_S, context.commands.request_due_surveys),
     ]
 
 

@@ -8,22 +8,31 @@ from flask import Response, current_app
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from shared.errors import NotFound
 from shared.http.app import request_causation
 from shared.http.auth import current_principal, require
-from shared.http.problems import ProblemError
-from services.feedback.domain.rules import GiveFeedback, Rejected
+from services.feedback.application.commands import Done
+from services.feedback.domain.rules import GiveFeedback
 
 blp = Blueprint("feedback", __name__, url_prefix="/v1", description="Feedback, reviews, surveys and kudos")
 
 
-def _service():
-    return current_app.extensions["feedback"].service
+def _context():
+    return current_app.extensions["feedback"]
 
 
-def _problem(rejected: Rejected) -> ProblemError:
-    titles = {404: "Not Found", 403: "Forbidden", 409: "Conflict", 422: "Unprocessable Entity"}
-    errors = {rejected.field: [str(rejected)]} if rejected.field and rejected.status == 422 else None
-    return ProblemError(rejected.status, titles[rejected.status], str(rejected), errors=errors)
+def _commands():
+    return _context().commands
+
+
+def _queries():
+    return _context().queries
+
+
+def _settled(done: Done) -> str:
+    """The id, once the views include the command's commit (the caller's next read shows it)."""
+    _context().projector.wait_for(done.position)
+    return done.id
 
 
 def _list(items: list) -> dict:
@@ -140,11 +149,7 @@ def give_feedback(body: dict, pairing_id: str):
     command = GiveFeedback(pairing_id=pairing_id, from_id=principal.subject, rating=body["rating"],
                            meeting_id=body.get("meeting_id"), comment=body.get("comment"),
                            share_comment=body.get("share_comment", False), good_fit=body.get("good_fit"))
-    try:
-        feedback_id = _service().give_feedback(command, request_causation())
-    except Rejected as rejected:
-        raise _problem(rejected) from None
-    return {"feedback_id": feedback_id}
+    return {"feedback_id": _settled(_commands().give_feedback(command, request_causation()))}
 
 
 @blp.route("/me/feedback", methods=["GET"])
@@ -152,14 +157,14 @@ def give_feedback(body: dict, pairing_id: str):
 @blp.response(200, FeedbackAboutMeList)
 def feedback_about_me():
     """Feedback about the caller: ratings, and comments only where their authors shared them."""
-    return _list(_service().feedback_about(current_principal().subject))
+    return _list(_queries().feedback_about(current_principal().subject))
 
 
 @blp.route("/me/feedback/summary", methods=["GET"])
 @require()
 def my_summary():
     """The caller's own summary (e.g. a mentor's ratings across their mentees)."""
-    return {"employee_id": current_principal().subject, **_service().personal_summary(current_principal().subject)}
+    return {"employee_id": current_principal().subject, **_queries().personal_summary(current_principal().subject)}
 
 
 # -- insight for admins ---------------------------------------------------------------------------
@@ -170,9 +175,9 @@ def my_summary():
 def cohort_summary(cohort_id: str):
     """Response rates, ratings, NPS and review satisfaction over time; breakdowns over fewer
     than 5 respondents are withheld (null and listed in `withheld`); never comments."""
-    summary = _service().cohort_summary(cohort_id)
+    summary = _queries().cohort_summary(cohort_id)
     if summary is None:
-        raise ProblemError(404, "Not Found", f"no cohort {cohort_id} is known to the feedback service")
+        raise NotFound("cohort_not_found", f"no cohort {cohort_id} is known to the feedback service")
     return summary
 
 
@@ -187,7 +192,7 @@ def cohort_export(cohort_id: str):
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    for row in _service().export_rows(cohort_id):
+    for row in _queries().export_rows(cohort_id):
         writer.writerow(row)
     return Response(buffer.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="cohort-{cohort_id}-feedback.csv"'})
@@ -200,8 +205,7 @@ def cohort_export(cohort_id: str):
 @require()
 @blp.response(200, ReviewList)
 def my_reviews():
-    items = sorted(_service().models.reviews_of(current_principal().subject), key=lambda r: str(r.get("due_on")))
-    return _list(items)
+    return _list(_queries().reviews_of(current_principal().subject))
 
 
 @blp.route("/reviews/<review_id>/answers", methods=["POST"])
@@ -210,19 +214,15 @@ def my_reviews():
 @blp.response(201, ReviewAnswered)
 def answer_review(body: dict, review_id: str):
     """Answer a progress review asked of the caller (once)."""
-    try:
-        _service().submit_review(review_id, current_principal().subject, body["goal_progress"],
-                                 body["satisfaction"], request_causation())
-    except Rejected as rejected:
-        raise _problem(rejected) from None
-    return {"review_id": review_id}
+    return {"review_id": _settled(_commands().submit_review(
+        review_id, current_principal().subject, body["goal_progress"], body["satisfaction"], request_causation()))}
 
 
 @blp.route("/me/surveys", methods=["GET"])
 @require()
 @blp.response(200, SurveyList)
 def my_surveys():
-    return _list(_service().models.surveys_of(current_principal().subject))
+    return _list(_queries().surveys_of(current_principal().subject))
 
 
 @blp.route("/surveys/<survey_id>/answers", methods=["POST"])
@@ -231,11 +231,8 @@ def my_surveys():
 @blp.response(201, SurveyAnswered)
 def answer_survey(body: dict, survey_id: str):
     """Answer the end-of-cohort survey (0–10: would you recommend this programme?), once."""
-    try:
-        _service().answer_survey(survey_id, current_principal().subject, body["recommend_score"], request_causation())
-    except Rejected as rejected:
-        raise _problem(rejected) from None
-    return {"survey_id": survey_id}
+    return {"survey_id": _settled(_commands().answer_survey(
+        survey_id, current_principal().subject, body["recommend_score"], request_causation()))}
 
 
 # -- kudos --------------------------------------------------------------------------------------
@@ -247,11 +244,8 @@ def answer_survey(body: dict, survey_id: str):
 @blp.response(201, KudosCreated)
 def send_kudos(body: dict, pairing_id: str):
     """Thank the other party of a pairing; the note stays here, the recipient is told."""
-    try:
-        kudos_id = _service().send_kudos(pairing_id, current_principal().subject, body["note"], request_causation())
-    except Rejected as rejected:
-        raise _problem(rejected) from None
-    return {"kudos_id": kudos_id}
+    return {"kudos_id": _settled(_commands().send_kudos(
+        pairing_id, current_principal().subject, body["note"], request_causation()))}
 
 
 @blp.route("/me/kudos", methods=["GET"])
@@ -259,4 +253,4 @@ def send_kudos(body: dict, pairing_id: str):
 @blp.response(200, KudosList)
 def my_kudos():
     """Kudos sent to the caller, with their notes."""
-    return _list(_service().kudos_for(current_principal().subject))
+    return _list(_queries().kudos_for(current_principal().subject))

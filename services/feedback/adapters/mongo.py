@@ -1,19 +1,29 @@
 """MongoDB collections of the feedback service.
 
-Read models (rebuilt by replay; `ReadModels.drop()` empties them):
-  fb_cohorts, fb_members, fb_pairings, fb_meetings  - from matching and sessions events
-  fb_feedback, fb_reviews, fb_surveys               - from the service's own events
-Source data that exists nowhere else and is never dropped by a rebuild:
-  private_comments (comments an author did not share), kudos_notes (the kudos' words).
+Every collection here is a read model written by exactly one projection and rebuildable:
+  fb_cohorts, fb_members, fb_pairings, fb_meetings  - from matching and sessions events (Kafka)
+  fb_feedback, fb_reviews, fb_surveys               - from the service's own event store
+  fb_comments, fb_kudos                             - the same, with the private text stored in
+                                                      each event's commit (unshared comments, kudos notes)
+Projections write through the (generation-bound) database they are bound to; readers use
+`shared.generations.live_database`, so a rebuild's swap is followed without a restart. Request
+handlers never write here.
+
+`private_comments` and `kudos_notes` are where versions before the commit-private store kept the
+words; they are only read (never dropped: nothing else holds what is in them).
 Documents are keyed by a computed string `_id` (FerretDB indexes only that); lists per cohort
 or person scan with a secondary index for a real mongod.
 """
 from __future__ import annotations
 
 from pymongo import ASCENDING
-from pymongo.errors import DuplicateKeyError
 
-READ_MODELS = ("fb_cohorts", "fb_members", "fb_pairings", "fb_meetings", "fb_feedback", "fb_reviews", "fb_surveys")
+PROGRAMME = ("fb_cohorts", "fb_members", "fb_pairings", "fb_meetings")
+OWN = ("fb_feedback", "fb_reviews", "fb_surveys", "fb_comments")
+KUDOS = ("fb_kudos",)
+READ_MODELS = PROGRAMME + OWN + KUDOS
+LEGACY_COMMENTS = "private_comments"
+LEGACY_KUDOS = "kudos_notes"
 
 
 def _clean(doc: dict | None) -> dict | None:
@@ -21,6 +31,23 @@ def _clean(doc: dict | None) -> dict | None:
         doc = dict(doc)
         doc.pop("_id", None)
     return doc
+
+
+def apply_versioned(collection, doc_id: str, version: int, fields: dict) -> bool:
+    """Set `fields` unless this document already applied `version` or a later one.
+
+    A read then a write: safe because each key has one writer at a time (one consumer per
+    partition, one store projector per service), and idempotent on a redelivery.
+    """
+    current = collection.find_one({"_id": doc_id}, {"version": 1})
+    if current is not None and current.get("version", 0) >= version:
+        return False
+    collection.find_one_and_update({"_id": doc_id}, {"$set": {**fields, "version": version}}, upsert=True)
+    return True
+
+
+def put(collection, doc_id: str, fields: dict) -> None:
+    collection.find_one_and_update({"_id": doc_id}, {"$set": fields}, upsert=True)
 
 
 class ReadModels:
@@ -33,33 +60,21 @@ class ReadModels:
         self.feedback = database["fb_feedback"]
         self.reviews = database["fb_reviews"]
         self.surveys = database["fb_surveys"]
+        self.comments = database["fb_comments"]
+        self.kudos = database["fb_kudos"]
 
     def ensure_indexes(self) -> None:
         for collection, key in ((self.members, "cohort_id"), (self.pairings, "cohort_id"), (self.pairings, "status"),
                                 (self.meetings, "pairing_id"), (self.meetings, "cohort_id"),
                                 (self.feedback, "cohort_id"), (self.feedback, "about_id"),
                                 (self.reviews, "cohort_id"), (self.reviews, "employee_id"),
-                                (self.surveys, "cohort_id"), (self.surveys, "employee_id")):
+                                (self.surveys, "cohort_id"), (self.surveys, "employee_id"),
+                                (self.kudos, "to_id")):
             collection.create_index([(key, ASCENDING)])
 
-    def drop(self) -> None:
-        for name in READ_MODELS:
+    def drop(self, names=READ_MODELS) -> None:
+        for name in names:
             self.db[name].drop()
-
-    # -- writing ---------------------------------------------------------------------------
-
-    @staticmethod
-    def apply_versioned(collection, doc_id: str, version: int, fields: dict) -> bool:
-        """Set `fields` unless this document already applied `version` or a later one."""
-        current = collection.find_one({"_id": doc_id}, {"version": 1})
-        if current is not None and current.get("version", 0) >= version:
-            return False
-        collection.find_one_and_update({"_id": doc_id}, {"$set": {**fields, "version": version}}, upsert=True)
-        return True
-
-    @staticmethod
-    def put(collection, doc_id: str, fields: dict) -> None:
-        collection.find_one_and_update({"_id": doc_id}, {"$set": fields}, upsert=True)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -96,11 +111,17 @@ class ReadModels:
     def feedback_about(self, employee_id: str) -> list[dict]:
         return [_clean(d) for d in self.feedback.find({"about_id": employee_id})]
 
+    def review(self, review_id: str) -> dict | None:
+        return _clean(self.reviews.find_one({"_id": review_id}))
+
     def reviews_of_cohort(self, cohort_id: str) -> list[dict]:
         return [_clean(d) for d in self.reviews.find({"cohort_id": cohort_id})]
 
     def reviews_of(self, employee_id: str) -> list[dict]:
         return [_clean(d) for d in self.reviews.find({"employee_id": employee_id})]
+
+    def survey(self, survey_id: str) -> dict | None:
+        return _clean(self.surveys.find_one({"_id": survey_id}))
 
     def surveys_of_cohort(self, cohort_id: str) -> list[dict]:
         return [_clean(d) for d in self.surveys.find({"cohort_id": cohort_id})]
@@ -108,28 +129,13 @@ class ReadModels:
     def surveys_of(self, employee_id: str) -> list[dict]:
         return [_clean(d) for d in self.surveys.find({"employee_id": employee_id})]
 
-
-class PrivateNotes:
-    """Words that stay in this service: unshared feedback comments and kudos notes."""
-
-    def __init__(self, database):
-        self.comments = database["private_comments"]
-        self.kudos = database["kudos_notes"]
-
-    def ensure_indexes(self) -> None:
-        self.kudos.create_index([("to_id", ASCENDING)])
-
-    def keep_comment(self, feedback_id: str, from_id: str, comment: str, shared: bool) -> None:
-        try:
-            self.comments.insert_one({"_id": feedback_id, "from_id": from_id, "comment": comment, "shared": shared})
-        except DuplicateKeyError:
-            pass  # a retried request: the first comment stays
-
     def comment(self, feedback_id: str) -> dict | None:
-        return self.comments.find_one({"_id": feedback_id})
-
-    def keep_kudos(self, kudos: dict) -> None:
-        self.kudos.insert_one({"_id": kudos["kudos_id"], **kudos})
+        """The comment of a feedback as its author wrote it (shared or not): for the author and exports."""
+        doc = self.comments.find_one({"_id": feedback_id}) or self.db[LEGACY_COMMENTS].find_one({"_id": feedback_id})
+        return _clean(doc)
 
     def kudos_to(self, employee_id: str) -> list[dict]:
-        return [_clean(d) for d in self.kudos.find({"to_id": employee_id})]
+        seen = {}
+        for doc in list(self.db[LEGACY_KUDOS].find({"to_id": employee_id})) + list(self.kudos.find({"to_id": employee_id})):
+            seen[doc["_id"]] = _clean(doc)
+        return list(seen.values())

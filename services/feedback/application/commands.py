@@ -3,72 +3,109 @@
 Each command loads its aggregate's stream, lets the domain decide, and appends the events with
 the loaded version (a race loses with ConcurrencyError, answered as 409). "Once per X" is one
 stream per X with a derived id, so the event store itself enforces it. The relay publishes.
+
+Private words (a feedback's comment, a kudos' note) are stored in the commit of their event
+(`private=`), atomically with it and never published: a crash cannot keep one without the other.
+A retried request is answered as the first one was: meeting feedback has one stream per meeting
+and author, and other feedback and kudos derive their id from the client's request id, so a retry
+finds its own commit and gets the same id back instead of a refusal or a duplicate.
+
+Handlers never write read models; a handler returns the commit's position for a request that
+needs its write in a view (`StoreProjector.wait_for`).
 """
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Protocol
 
 from shared.aggregate import AggregateStore, Causation, NewEvent
-from shared.clock import parse_rfc3339, rfc3339
-from shared.eventstore import ConcurrencyError, EventStore
+from shared.clock import parse_rfc3339
+from shared.errors import Conflict
+from shared.eventstore import ConcurrencyError, LoadedStream
+from shared.events.catalog.feedback import (
+    FEEDBACK, FEEDBACK_GIVEN, KUDOS, REVIEW, REVIEW_REQUESTED, REVIEW_SUBMITTED, SURVEY, SURVEY_ANSWERED,
+    SURVEY_REQUESTED,
+)
 from shared.events.registry import EventRegistry
-from services.feedback.adapters.mongo import PrivateNotes, ReadModels
-from services.feedback.domain import insight
+from services.feedback.adapters.mongo import ReadModels
 from services.feedback.domain.rules import (
-    DEFAULT_FIRST_REVIEW_DAYS, DEFAULT_REVIEW_EVERY_DAYS, GiveFeedback, Rejected, decide_feedback, decide_kudos,
-    decide_review_answer, decide_survey_answer, latest_review_due, meeting_feedback_id, review_id_for, survey_due,
-    survey_id_for, visible_to_subject,
+    DEFAULT_FIRST_REVIEW_DAYS, DEFAULT_REVIEW_EVERY_DAYS, GiveFeedback, decide_feedback, decide_kudos,
+    decide_review_answer, decide_survey_answer, derived_id, latest_review_due, meeting_feedback_id, review_id_for,
+    survey_due, survey_id_for,
 )
 
 PRODUCER = "feedback"
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+@dataclass(frozen=True)
+class Done:
+    """A command's result: the id it created or touched, and the commit to wait for (0: nothing new)."""
+
+    id: str
+    position: int = 0
 
 
 def _job_causation(name: str) -> Causation:
     return Causation(correlation_id=f"{name}:{uuid.uuid4()}", causation_id=None)
 
 
-class FeedbackService:
-    def __init__(self, store: EventStore, registry: EventRegistry, models: ReadModels, notes: PrivateNotes, clock):
+def _first(stream: LoadedStream, event_type: str):
+    return next((e for e in stream.events if e.event_type == event_type), None)
+
+
+def _private(stream: LoadedStream, event) -> dict:
+    return (getattr(stream, "private", None) or {}).get(event.event_id) or {}
+
+
+class FeedbackCommands:
+    def __init__(self, store, registry: EventRegistry, models: ReadModels, clock: Clock):
         self.models = models
-        self.notes = notes
         self.clock = clock
-        self.feedback = AggregateStore(store, registry, producer=PRODUCER, aggregate_type="feedback")
-        self.reviews = AggregateStore(store, registry, producer=PRODUCER, aggregate_type="review")
-        self.surveys = AggregateStore(store, registry, producer=PRODUCER, aggregate_type="survey")
-        self.kudos = AggregateStore(store, registry, producer=PRODUCER, aggregate_type="kudos")
+        self.feedback = AggregateStore(store, registry, producer=PRODUCER, aggregate_type=FEEDBACK)
+        self.reviews = AggregateStore(store, registry, producer=PRODUCER, aggregate_type=REVIEW)
+        self.surveys = AggregateStore(store, registry, producer=PRODUCER, aggregate_type=SURVEY)
+        self.kudos = AggregateStore(store, registry, producer=PRODUCER, aggregate_type=KUDOS)
 
     # -- feedback ----------------------------------------------------------------------------
 
-    def give_feedback(self, command: GiveFeedback, causation: Causation) -> str:
+    def give_feedback(self, command: GiveFeedback, causation: Causation) -> Done:
         pairing = self.models.pairing(command.pairing_id)
         if command.meeting_id is not None:
             meeting = self.models.meeting(command.meeting_id)
             feedback_id = meeting_feedback_id(command.meeting_id, command.from_id)
-            expected = self.feedback.load(feedback_id).version
             held = 1
         else:
             meeting = None
-            feedback_id = str(uuid.uuid4())
-            expected = 0
+            feedback_id = derived_id("feedback", command.pairing_id, command.from_id, causation.correlation_id)
             held = len(self.models.held_meetings_of_pairing(command.pairing_id))
+        comment = (command.comment or "").strip() or None
+        stream = self.feedback.load(feedback_id)
+        if stream.version and self._same_feedback(stream, command, comment):
+            return Done(feedback_id)  # a retry of a request that was stored: the same answer
         event = decide_feedback(command, feedback_id=feedback_id, pairing=pairing, meeting=meeting,
-                                held_meetings=held, already_given=expected > 0)
+                                held_meetings=held, already_given=stream.version > 0)
+        private = {0: {"comment": comment, "from_id": command.from_id}} if comment else None
         try:
-            self.feedback.append(feedback_id, expected, [event], causation)
+            appended = self.feedback.append(feedback_id, stream.version, [event], causation, private=private)
         except ConcurrencyError:
-            raise Rejected("conflict", "you already rated this meeting") from None
-        comment = (command.comment or "").strip()
-        if comment:
-            self.notes.keep_comment(feedback_id, command.from_id, comment, event.data["comment_shared"])
-        return feedback_id
+            raise Conflict("already_rated", "you already rated this meeting") from None
+        return Done(feedback_id, appended.position)
 
-    def feedback_about(self, employee_id: str) -> list[dict]:
-        items = sorted(self.models.feedback_about(employee_id), key=lambda f: f.get("given_at") or "")
-        return [visible_to_subject(item) for item in items]
-
-    def personal_summary(self, employee_id: str) -> dict:
-        return insight.personal_summary(self.models.feedback_about(employee_id))
+    @staticmethod
+    def _same_feedback(stream: LoadedStream, command: GiveFeedback, comment: str | None) -> bool:
+        given = _first(stream, FEEDBACK_GIVEN)
+        if given is None:
+            return False
+        data = given.data
+        return (data["from_id"] == command.from_id and data["rating"] == command.rating
+                and data.get("good_fit") == command.good_fit and _private(stream, given).get("comment") == comment
+                and bool(data.get("comment_shared")) == bool(command.share_comment and comment))
 
     # -- progress reviews --------------------------------------------------------------------
 
@@ -76,7 +113,8 @@ class FeedbackService:
         """Ask both parties of every active pairing for the review due on the cohort's rhythm.
 
         Runs as a periodic job; safe to run at any time and any number of times (each review is
-        its own stream with an id derived from pairing, person and due date).
+        its own stream with an id derived from pairing, person and due date; the reviews view
+        only saves loading streams that certainly exist).
         """
         today = (now or self.clock.now()).date()
         causation = _job_causation("review-schedule")
@@ -92,27 +130,33 @@ class FeedbackService:
                 every_days=int(rules.get("review_every_days") or DEFAULT_REVIEW_EVERY_DAYS),
                 ends_on=date.fromisoformat(cohort["ends_on"]) if cohort.get("ends_on") else None,
             )
-            if due is None or pairing.get("last_review_due_on") == due.isoformat():
+            if due is None:
                 continue
             for employee_id in (pairing["mentor_id"], pairing["mentee_id"]):
                 review_id = review_id_for(pairing["pairing_id"], employee_id, due)
-                requested += self._request_once(self.reviews, review_id, NewEvent("ReviewRequested", {
+                if self.models.review(review_id) is not None:
+                    continue
+                requested += self._request_once(self.reviews, review_id, NewEvent(REVIEW_REQUESTED, {
                     "review_id": review_id, "pairing_id": pairing["pairing_id"], "cohort_id": pairing["cohort_id"],
                     "employee_id": employee_id, "due_on": due.isoformat(),
                 }), causation)
-            self.models.put(self.models.pairings, pairing["pairing_id"], {"last_review_due_on": due.isoformat()})
         return requested
 
     def submit_review(self, review_id: str, employee_id: str, goal_progress: int, satisfaction: int,
-                      causation: Causation) -> None:
+                      causation: Causation) -> Done:
         loaded = self.reviews.load(review_id)
-        requested = next((e.data for e in loaded.events if e.event_type == "ReviewRequested"), None)
-        submitted = any(e.event_type == "ReviewSubmitted" for e in loaded.events)
-        event = decide_review_answer(requested, submitted, employee_id, goal_progress, satisfaction)
+        requested = _first(loaded, REVIEW_REQUESTED)
+        submitted = _first(loaded, REVIEW_SUBMITTED)
+        if submitted is not None and submitted.data["employee_id"] == employee_id and (
+                submitted.data["goal_progress"], submitted.data["satisfaction"]) == (goal_progress, satisfaction):
+            return Done(review_id)  # a retry of a stored answer
+        event = decide_review_answer(requested.data if requested else None, submitted is not None, employee_id,
+                                     goal_progress, satisfaction)
         try:
-            self.reviews.append(review_id, loaded.version, [event], causation)
+            appended = self.reviews.append(review_id, loaded.version, [event], causation)
         except ConcurrencyError:
-            raise Rejected("conflict", "you already answered this review") from None
+            raise Conflict("already_answered", "you already answered this review") from None
+        return Done(review_id, appended.position)
 
     # -- end-of-cohort survey ----------------------------------------------------------------
 
@@ -121,14 +165,9 @@ class FeedbackService:
         today = (now or self.clock.now()).date()
         requested = 0
         for cohort in self.models.all_cohorts():
-            if cohort.get("surveys_requested") or not survey_due(cohort, today):
-                continue
-            requested += self.request_surveys(cohort["cohort_id"], _job_causation("survey-schedule"))
+            if survey_due(cohort, today):
+                requested += self.request_surveys(cohort["cohort_id"], _job_causation("survey-schedule"))
         return requested
-
-    def on_cohort_closed(self, cohort_id: str, envelope) -> None:
-        """The consumer's follow-up to CohortStatusChanged(closed)."""
-        self.request_surveys(cohort_id, Causation.from_event(envelope))
 
     def request_surveys(self, cohort_id: str, causation: Causation) -> int:
         recipients = {m["employee_id"] for m in self.models.enrolled_members(cohort_id)}
@@ -138,21 +177,27 @@ class FeedbackService:
         requested = 0
         for employee_id in sorted(recipients):
             survey_id = survey_id_for(cohort_id, employee_id)
-            requested += self._request_once(self.surveys, survey_id, NewEvent("SurveyRequested", {
+            if self.models.survey(survey_id) is not None:
+                continue
+            requested += self._request_once(self.surveys, survey_id, NewEvent(SURVEY_REQUESTED, {
                 "survey_id": survey_id, "cohort_id": cohort_id, "employee_id": employee_id,
             }), causation)
-        self.models.put(self.models.cohorts, cohort_id, {"surveys_requested": True})
         return requested
 
-    def answer_survey(self, survey_id: str, employee_id: str, recommend_score: int, causation: Causation) -> None:
+    def answer_survey(self, survey_id: str, employee_id: str, recommend_score: int, causation: Causation) -> Done:
         loaded = self.surveys.load(survey_id)
-        requested = next((e.data for e in loaded.events if e.event_type == "SurveyRequested"), None)
-        answered = any(e.event_type == "SurveyAnswered" for e in loaded.events)
-        event = decide_survey_answer(requested, answered, employee_id, recommend_score)
+        requested = _first(loaded, SURVEY_REQUESTED)
+        answered = _first(loaded, SURVEY_ANSWERED)
+        if answered is not None and answered.data["employee_id"] == employee_id \
+                and answered.data["recommend_score"] == recommend_score:
+            return Done(survey_id)  # a retry of a stored answer
+        event = decide_survey_answer(requested.data if requested else None, answered is not None, employee_id,
+                                     recommend_score)
         try:
-            self.surveys.append(survey_id, loaded.version, [event], causation)
+            appended = self.surveys.append(survey_id, loaded.version, [event], causation)
         except ConcurrencyError:
-            raise Rejected("conflict", "you already answered this survey") from None
+            raise Conflict("already_answered", "you already answered this survey") from None
+        return Done(survey_id, appended.position)
 
     @staticmethod
     def _request_once(aggregates: AggregateStore, stream_id: str, event: NewEvent, causation: Causation) -> int:
@@ -166,36 +211,14 @@ class FeedbackService:
 
     # -- kudos -------------------------------------------------------------------------------
 
-    def send_kudos(self, pairing_id: str, from_id: str, note: str, causation: Causation) -> str:
-        kudos_id = str(uuid.uuid4())
+    def send_kudos(self, pairing_id: str, from_id: str, note: str, causation: Causation) -> Done:
+        kudos_id = derived_id("kudos", pairing_id, from_id, causation.correlation_id)
+        stream = self.kudos.load(kudos_id)
+        if stream.version:
+            return Done(kudos_id)  # a retry of a stored request
         event = decide_kudos(self.models.pairing(pairing_id), from_id, kudos_id, note)
-        # The note first: if the append then fails, a retry sends a new kudos; the recipient
-        # never sees an event pointing at a note that is not there.
-        self.notes.keep_kudos({**event.data, "note": note.strip(), "sent_at": rfc3339(self.clock.now())})
-        self.kudos.append(kudos_id, 0, [event], causation)
-        return kudos_id
-
-    def kudos_for(self, employee_id: str) -> list[dict]:
-        return sorted(self.notes.kudos_to(employee_id), key=lambda k: k["sent_at"], reverse=True)
-
-    # -- insight -----------------------------------------------------------------------------
-
-    def cohort_summary(self, cohort_id: str) -> dict | None:
-        cohort = self.models.cohort(cohort_id)
-        pairings = self.models.pairings_of_cohort(cohort_id)
-        feedback = self.models.feedback_of_cohort(cohort_id)
-        if cohort is None and not pairings and not feedback:
-            return None
-        mentor_ids = {p["mentor_id"] for p in pairings}
-        mentor_ids.update(m["employee_id"] for m in self.models.enrolled_members(cohort_id) if m["role"] == "mentor")
-        summary = insight.cohort_summary(
-            held_meetings=self.models.held_meetings_of_cohort(cohort_id), feedback=feedback,
-            reviews=self.models.reviews_of_cohort(cohort_id), surveys=self.models.surveys_of_cohort(cohort_id),
-            mentor_ids=mentor_ids,
-        )
-        return {"cohort_id": cohort_id, **summary}
-
-    def export_rows(self, cohort_id: str) -> list[dict]:
-        return insight.pairing_rows(self.models.pairings_of_cohort(cohort_id),
-                                    self.models.held_meetings_of_cohort(cohort_id),
-                                    self.models.feedback_of_cohort(cohort_id))
+        try:
+            appended = self.kudos.append(kudos_id, 0, [event], causation, private={0: {"note": note.strip()}})
+        except ConcurrencyError:
+            return Done(kudos_id)  # the same request, stored by its twin a moment ago
+        return Done(kudos_id, appended.position)

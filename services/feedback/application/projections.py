@@ -1,78 +1,76 @@
-"""Read models of the feedback service.
+"""Read models of the feedback service. Each is a projection with a checkpoint, rebuildable, idempotent.
 
-`ProgrammeView` learns from matching and sessions who is paired with whom, in which cohort,
-since when, and which meetings were held (who may rate which meeting). `FeedbackView` folds the
-service's own events into the lists the summary, export and personal routes read.
+- `ProgrammeView` (Kafka: matching and sessions) learns who is paired with whom, in which cohort,
+  since when, and which meetings were held (who may rate which meeting).
+- `FeedbackView` (own event store) folds the service's own events into the lists the summary,
+  export and personal routes read, and keeps each feedback's comment from its commit's private part.
+- `KudosView` (own event store) keeps each kudos with its note (private part of the commit).
 
 Idempotence: aggregate-keyed documents remember the aggregate version they applied and ignore
 anything not newer; meeting and feedback documents are set to the same values on redelivery.
+Reactions (surveys when a cohort closes) are policies (application/policies.py).
 """
 from __future__ import annotations
 
-from typing import Callable
-
 from shared import topics
 from shared.consumer import Projection
+from shared.events.catalog.feedback import (
+    FEEDBACK_GIVEN, KUDOS_SENT, REVIEW_REQUESTED, REVIEW_SUBMITTED, SURVEY_ANSWERED, SURVEY_REQUESTED,
+)
+from shared.events.catalog.matching import (
+    COHORT_CREATED, COHORT_STATUS_CHANGED, ENROLLMENT_WITHDRAWN, PAIRING_ACTIVATED, PAIRING_ENDED,
+    PAIRING_STATUS_BY_EVENT, PARTICIPANT_ENROLLED,
+)
+from shared.events.catalog.sessions import MEETING_HELD
 from shared.events.envelope import Envelope
-from services.feedback.adapters.mongo import ReadModels
-
-PAIRING_STATUS = {
-    "PairingProposed": "proposed",
-    "PairingAccepted": "proposed",
-    "PairingDeclined": "declined",
-    "PairingActivated": "active",
-    "PairingExpired": "expired",
-    "PairingEnded": "ended",
-}
+from shared.projector import private_of
+from services.feedback.adapters.mongo import KUDOS, OWN, PROGRAMME, ReadModels, apply_versioned, put
 
 
 class ProgrammeView(Projection):
     name = "feedback-programme"
     topics = (topics.MATCHING, topics.SESSIONS)
+    collections = PROGRAMME
 
-    def __init__(self, models: ReadModels, on_cohort_closed: Callable[[str, Envelope], None] | None = None):
-        self.models = models
-        # Called when a cohort's close is applied (and again on a redelivery: it must be idempotent).
-        self.on_cohort_closed = on_cohort_closed
+    def __init__(self, database):
+        self.bind(database)
+
+    def bind(self, database) -> None:
+        self.models = ReadModels(database)
 
     def handlers(self):
         handlers = {
-            "CohortCreated": self.cohort_created,
-            "CohortStatusChanged": self.cohort_status_changed,
-            "ParticipantEnrolled": self.enrolled,
-            "EnrollmentWithdrawn": self.withdrawn,
-            "MeetingHeld": self.meeting_held,
+            COHORT_CREATED: self.cohort_created,
+            COHORT_STATUS_CHANGED: self.cohort_status_changed,
+            PARTICIPANT_ENROLLED: self.enrolled,
+            ENROLLMENT_WITHDRAWN: self.withdrawn,
+            MEETING_HELD: self.meeting_held,
         }
-        for event_type in PAIRING_STATUS:
+        for event_type in PAIRING_STATUS_BY_EVENT:
             handlers[event_type] = self.pairing_event
         return handlers
 
     def reset(self) -> None:
-        for collection in (self.models.cohorts, self.models.members, self.models.pairings, self.models.meetings):
-            collection.drop()
+        self.models.drop(PROGRAMME)
 
     def cohort_created(self, envelope: Envelope) -> None:
         data = envelope.data
-        self.models.apply_versioned(self.models.cohorts, data["cohort_id"], envelope.aggregate_version, {
+        apply_versioned(self.models.cohorts, data["cohort_id"], envelope.aggregate_version, {
             "cohort_id": data["cohort_id"], "program_id": data["program_id"], "status": data["status"],
             "starts_on": data["starts_on"], "ends_on": data["ends_on"], "rules": data.get("rules") or {},
         })
 
     def cohort_status_changed(self, envelope: Envelope) -> None:
         data = envelope.data
-        self.models.apply_versioned(self.models.cohorts, data["cohort_id"], envelope.aggregate_version, {
+        apply_versioned(self.models.cohorts, data["cohort_id"], envelope.aggregate_version, {
             "cohort_id": data["cohort_id"], "program_id": data["program_id"], "status": data["status"],
         })
-        if data["status"] == "closed" and self.on_cohort_closed is not None:
-            # Also on a redelivery: the first delivery may have crashed before the follow-up ran.
-            self.on_cohort_closed(data["cohort_id"], envelope)
 
     def _member(self, envelope: Envelope, enrolled: bool) -> None:
         data = envelope.data
-        self.models.apply_versioned(self.models.members, f"{data['cohort_id']}|{data['employee_id']}",
-                                    envelope.aggregate_version, {
-                                        "cohort_id": data["cohort_id"], "employee_id": data["employee_id"],
-                                        "role": data["role"], "enrolled": enrolled})
+        apply_versioned(self.models.members, f"{data['cohort_id']}|{data['employee_id']}", envelope.aggregate_version, {
+            "cohort_id": data["cohort_id"], "employee_id": data["employee_id"], "role": data["role"],
+            "enrolled": enrolled})
 
     def enrolled(self, envelope: Envelope) -> None:
         self._member(envelope, True)
@@ -82,20 +80,20 @@ class ProgrammeView(Projection):
 
     def pairing_event(self, envelope: Envelope) -> None:
         data = envelope.data
-        fields = {
-            "pairing_id": data["pairing_id"], "cohort_id": data["cohort_id"],
-            "mentor_id": data["mentor_id"], "mentee_id": data["mentee_id"],
-            "status": PAIRING_STATUS[envelope.event_type],
-        }
-        if envelope.event_type == "PairingActivated":
+        fields = {"pairing_id": data["pairing_id"], "cohort_id": data["cohort_id"],
+                  "mentor_id": data["mentor_id"], "mentee_id": data["mentee_id"]}
+        status = PAIRING_STATUS_BY_EVENT[envelope.event_type]
+        if status:  # an acceptance leaves the status as it was (proposed until activated)
+            fields["status"] = status
+        if envelope.event_type == PAIRING_ACTIVATED:
             fields["activated_at"] = data["activated_at"]
-        if envelope.event_type == "PairingEnded":
+        if envelope.event_type == PAIRING_ENDED:
             fields["ended_reason"] = data.get("reason")
-        self.models.apply_versioned(self.models.pairings, data["pairing_id"], envelope.aggregate_version, fields)
+        apply_versioned(self.models.pairings, data["pairing_id"], envelope.aggregate_version, fields)
 
     def meeting_held(self, envelope: Envelope) -> None:
         data = envelope.data
-        self.models.put(self.models.meetings, data["meeting_id"], {
+        put(self.models.meetings, data["meeting_id"], {
             "meeting_id": data["meeting_id"], "pairing_id": data["pairing_id"], "cohort_id": data["cohort_id"],
             "mentor_id": data["mentor_id"], "mentee_id": data["mentee_id"], "held_at": data["held_at"],
             "duration_minutes": data["duration_minutes"], "attendees": list(data.get("attendees") or []),
@@ -104,49 +102,80 @@ class ProgrammeView(Projection):
 
 class FeedbackView(Projection):
     name = "feedback-own"
-    topics = (topics.FEEDBACK,)
+    topics = ()  # own stream: fed from the event store (shared.projector), not from Kafka
+    collections = OWN
 
-    def __init__(self, models: ReadModels):
-        self.models = models
+    def __init__(self, database):
+        self.bind(database)
+
+    def bind(self, database) -> None:
+        self.models = ReadModels(database)
 
     def handlers(self):
         return {
-            "FeedbackGiven": self.feedback_given,
-            "ReviewRequested": self.review_requested,
-            "ReviewSubmitted": self.review_submitted,
-            "SurveyRequested": self.survey_requested,
-            "SurveyAnswered": self.survey_answered,
+            FEEDBACK_GIVEN: self.feedback_given,
+            REVIEW_REQUESTED: self.review_requested,
+            REVIEW_SUBMITTED: self.review_submitted,
+            SURVEY_REQUESTED: self.survey_requested,
+            SURVEY_ANSWERED: self.survey_answered,
         }
 
     def reset(self) -> None:
-        for collection in (self.models.feedback, self.models.reviews, self.models.surveys):
-            collection.drop()
+        self.models.drop(OWN)
 
     def feedback_given(self, envelope: Envelope) -> None:
         data = dict(envelope.data)
         data["given_at"] = envelope.occurred_at
-        self.models.put(self.models.feedback, data["feedback_id"], data)
+        put(self.models.feedback, data["feedback_id"], data)
+        private = private_of(envelope)
+        if private and private.get("comment"):
+            put(self.models.comments, data["feedback_id"], {
+                "feedback_id": data["feedback_id"], "from_id": data["from_id"], "comment": private["comment"],
+                "shared": bool(data.get("comment_shared"))})
 
     def review_requested(self, envelope: Envelope) -> None:
         data = envelope.data
-        self.models.apply_versioned(self.models.reviews, data["review_id"], envelope.aggregate_version, {
+        apply_versioned(self.models.reviews, data["review_id"], envelope.aggregate_version, {
             **data, "requested_at": envelope.occurred_at, "submitted": False,
         })
 
     def review_submitted(self, envelope: Envelope) -> None:
         data = envelope.data
-        self.models.apply_versioned(self.models.reviews, data["review_id"], envelope.aggregate_version, {
+        apply_versioned(self.models.reviews, data["review_id"], envelope.aggregate_version, {
             **data, "submitted": True, "submitted_at": envelope.occurred_at,
         })
 
     def survey_requested(self, envelope: Envelope) -> None:
         data = envelope.data
-        self.models.apply_versioned(self.models.surveys, data["survey_id"], envelope.aggregate_version, {
+        apply_versioned(self.models.surveys, data["survey_id"], envelope.aggregate_version, {
             **data, "requested_at": envelope.occurred_at, "answered": False,
         })
 
     def survey_answered(self, envelope: Envelope) -> None:
         data = envelope.data
-        self.models.apply_versioned(self.models.surveys, data["survey_id"], envelope.aggregate_version, {
+        apply_versioned(self.models.surveys, data["survey_id"], envelope.aggregate_version, {
             **data, "answered": True, "answered_at": envelope.occurred_at,
         })
+
+
+class KudosView(Projection):
+    name = "feedback-kudos"
+    topics = ()
+    collections = KUDOS
+
+    def __init__(self, database):
+        self.bind(database)
+
+    def bind(self, database) -> None:
+        self.models = ReadModels(database)
+
+    def handlers(self):
+        return {KUDOS_SENT: self.kudos_sent}
+
+    def reset(self) -> None:
+        self.models.drop(KUDOS)
+
+    def kudos_sent(self, envelope: Envelope) -> None:
+        data = envelope.data
+        note = (private_of(envelope) or {}).get("note")
+        put(self.models.kudos, data["kudos_id"], {**data, "note": note, "sent_at": envelope.occurred_at})

@@ -7,11 +7,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any, Sequence
 
 MIN_RESPONDENTS = 5
 
 
-def _mean(values: list[float]) -> float | None:
+def _mean(values: Sequence[float]) -> float | None:
     return round(sum(values) / len(values), 2) if values else None
 
 
@@ -41,7 +42,7 @@ class _Gate:
 
 def _rating_block(gate: _Gate, name: str, items: list[dict]) -> dict:
     respondents = len({f["from_id"] for f in items})
-    block = {"respondents": respondents, "ratings": len(items), "mean_rating": None, "distribution": None}
+    block: dict[str, Any] = {"respondents": respondents, "ratings": len(items), "mean_rating": None, "distribution": None}
     if gate.allow(name, respondents):
         ratings = [f["rating"] for f in items]
         block["mean_rating"] = _mean(ratings)
@@ -72,7 +73,7 @@ def cohort_summary(*, held_meetings: list[dict], feedback: list[dict], reviews: 
     ratings["by_role"] = by_role
     fit = [f for f in feedback if f.get("good_fit") is not None]
     fit_respondents = len({f["from_id"] for f in fit})
-    good_fit = {"respondents": fit_respondents, "not_a_fit_share": None}
+    good_fit: dict[str, Any] = {"respondents": fit_respondents, "not_a_fit_share": None}
     if gate.allow("good_fit", fit_respondents):
         good_fit["not_a_fit_share"] = _rate(sum(1 for f in fit if f["good_fit"] is False), len(fit))
 

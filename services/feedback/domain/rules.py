@@ -1,7 +1,8 @@
 """Feedback rules: who may rate what and when, the review rhythm, and what events carry.
 
 Pure functions over plain dicts (views of meetings and pairings that the service projected
-from matching and sessions events) and dataclasses; no I/O.
+from matching and sessions events) and dataclasses; no I/O. A refusal raises one of
+shared.errors (NotFound, Forbidden, Conflict, Invalid), mapped to problem+json once.
 """
 from __future__ import annotations
 
@@ -10,26 +11,15 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from shared.aggregate import NewEvent
+from shared.errors import Conflict, Forbidden, Invalid, NotFound
+from shared.events.catalog.feedback import (
+    FEEDBACK_GIVEN, KUDOS_SENT, REVIEW_SUBMITTED, SURVEY_ANSWERED,
+)
 
 DEFAULT_FIRST_REVIEW_DAYS = 30
 DEFAULT_REVIEW_EVERY_DAYS = 60
 
 _IDS = uuid.UUID("6f1f0c56-6c7e-4b8e-9f8e-0d1c8f3a9b21")
-
-
-class Rejected(Exception):
-    """A command the rules refuse. `kind` maps to an HTTP status in the adapter."""
-
-    STATUS = {"not_found": 404, "forbidden": 403, "conflict": 409, "invalid": 422}
-
-    def __init__(self, kind: str, message: str, field: str | None = None):
-        super().__init__(message)
-        self.kind = kind
-        self.field = field
-
-    @property
-    def status(self) -> int:
-        return self.STATUS[self.kind]
 
 
 def derived_id(*parts: str) -> str:
@@ -76,37 +66,38 @@ def decide_feedback(
     held_meetings: int,
     already_given: bool,
 ) -> NewEvent:
-    """FeedbackGiven, or Rejected.
+    """FeedbackGiven, or a refusal (shared.errors).
 
     `pairing` and `meeting` are the projected views (None when unknown); `held_meetings` counts
     the pairing's held meetings; `already_given` says whether this author already rated this
     meeting.
     """
     if not 1 <= command.rating <= 5:
-        raise Rejected("invalid", "rating must be 1 to 5", "rating")
+        raise Invalid("rating_out_of_range", "rating must be 1 to 5", field="rating")
     if command.meeting_id is not None:
         if meeting is None or meeting.get("pairing_id") != command.pairing_id:
-            raise Rejected("not_found", f"no meeting {command.meeting_id} is known for this pairing", "meeting_id")
+            raise NotFound("meeting_not_found", f"no meeting {command.meeting_id} is known for this pairing",
+                           field="meeting_id")
         subject = meeting
         if command.from_id not in _parties(meeting):
-            raise Rejected("forbidden", "only the meeting's mentor and mentee may rate it")
+            raise Forbidden("not_a_party", "only the meeting's mentor and mentee may rate it")
         if not meeting.get("held_at"):
-            raise Rejected("conflict", "the meeting has not been held yet")
+            raise Conflict("meeting_not_held", "the meeting has not been held yet")
         if already_given:
-            raise Rejected("conflict", "you already rated this meeting")
+            raise Conflict("already_rated", "you already rated this meeting")
     else:
         if pairing is None:
-            raise Rejected("not_found", f"no pairing {command.pairing_id} is known")
+            raise NotFound("pairing_not_found", f"no pairing {command.pairing_id} is known")
         subject = pairing
         if command.from_id not in _parties(pairing):
-            raise Rejected("forbidden", "only the pairing's mentor and mentee may give feedback on it")
+            raise Forbidden("not_a_party", "only the pairing's mentor and mentee may give feedback on it")
         if held_meetings < 1:
-            raise Rejected("conflict", "feedback opens after the pair's first held meeting")
+            raise Conflict("no_meeting_held_yet", "feedback opens after the pair's first held meeting")
     status = (pairing or {}).get("status")
     if status in ("proposed", "declined", "expired"):
-        raise Rejected("conflict", f"the pairing is {status}")
+        raise Conflict("pairing_not_open", f"the pairing is {status}")
     if command.good_fit is not None and status == "ended":
-        raise Rejected("conflict", "the pairing has already ended", "good_fit")
+        raise Conflict("pairing_ended", "the pairing has already ended", field="good_fit")
     mentor_id, mentee_id = _parties(subject)
     about_id = mentee_id if command.from_id == mentor_id else mentor_id
     comment = (command.comment or "").strip() or None
@@ -124,7 +115,7 @@ def decide_feedback(
     }
     if shared:
         data["comment"] = comment
-    return NewEvent("FeedbackGiven", data)
+    return NewEvent(FEEDBACK_GIVEN, data)
 
 
 def visible_to_subject(feedback: dict) -> dict:
@@ -164,15 +155,15 @@ def latest_review_due(activated_on: date, today: date, **rhythm) -> date | None:
 def decide_review_answer(requested: dict | None, submitted: bool, employee_id: str,
                          goal_progress: int, satisfaction: int) -> NewEvent:
     if requested is None:
-        raise Rejected("not_found", "no such review")
+        raise NotFound("review_not_found", "no such review")
     if requested["employee_id"] != employee_id:
-        raise Rejected("forbidden", "this review was asked of someone else")
+        raise Forbidden("not_your_review", "this review was asked of someone else")
     if submitted:
-        raise Rejected("conflict", "you already answered this review")
+        raise Conflict("already_answered", "you already answered this review")
     for name, value in (("goal_progress", goal_progress), ("satisfaction", satisfaction)):
         if not 1 <= value <= 5:
-            raise Rejected("invalid", f"{name} must be 1 to 5", name)
-    return NewEvent("ReviewSubmitted", {
+            raise Invalid("answer_out_of_range", f"{name} must be 1 to 5", field=name)
+    return NewEvent(REVIEW_SUBMITTED, {
         "review_id": requested["review_id"], "pairing_id": requested["pairing_id"],
         "cohort_id": requested["cohort_id"], "employee_id": employee_id,
         "goal_progress": goal_progress, "satisfaction": satisfaction,
@@ -192,14 +183,14 @@ def survey_due(cohort: dict, today: date) -> bool:
 
 def decide_survey_answer(requested: dict | None, answered: bool, employee_id: str, recommend_score: int) -> NewEvent:
     if requested is None:
-        raise Rejected("not_found", "no such survey")
+        raise NotFound("survey_not_found", "no such survey")
     if requested["employee_id"] != employee_id:
-        raise Rejected("forbidden", "this survey was sent to someone else")
+        raise Forbidden("not_your_survey", "this survey was sent to someone else")
     if answered:
-        raise Rejected("conflict", "you already answered this survey")
+        raise Conflict("already_answered", "you already answered this survey")
     if not 0 <= recommend_score <= 10:
-        raise Rejected("invalid", "recommend_score must be 0 to 10", "recommend_score")
-    return NewEvent("SurveyAnswered", {
+        raise Invalid("score_out_of_range", "recommend_score must be 0 to 10", field="recommend_score")
+    return NewEvent(SURVEY_ANSWERED, {
         "survey_id": requested["survey_id"], "cohort_id": requested["cohort_id"],
         "employee_id": employee_id, "recommend_score": recommend_score,
     })
@@ -210,15 +201,15 @@ def decide_survey_answer(requested: dict | None, answered: bool, employee_id: st
 
 def decide_kudos(pairing: dict | None, from_id: str, kudos_id: str, note: str) -> NewEvent:
     if pairing is None:
-        raise Rejected("not_found", "no such pairing")
+        raise NotFound("pairing_not_found", "no such pairing")
     if from_id not in _parties(pairing):
-        raise Rejected("forbidden", "only the pairing's mentor and mentee may send kudos in it")
+        raise Forbidden("not_a_party", "only the pairing's mentor and mentee may send kudos in it")
     if pairing.get("status") not in ("active", "ended"):
-        raise Rejected("conflict", f"the pairing is {pairing.get('status')}")
+        raise Conflict("pairing_not_open", f"the pairing is {pairing.get('status')}")
     if not note.strip():
-        raise Rejected("invalid", "say something in the note", "note")
+        raise Invalid("empty_note", "say something in the note", field="note")
     mentor_id, mentee_id = _parties(pairing)
-    return NewEvent("KudosSent", {
+    return NewEvent(KUDOS_SENT, {
         "kudos_id": kudos_id, "pairing_id": pairing["pairing_id"], "cohort_id": pairing["cohort_id"],
         "from_id": from_id, "to_id": mentee_id if from_id == mentor_id else mentor_id,
     })

@@ -32,7 +32,7 @@ def _iana(name: str) -> None:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValidationError("Not a known IANA time zone.")
+        raise ValidationError("Not a known IANA time zone.") from None
 
 
 # -- schemas ---------------------------------------------------------------------------------

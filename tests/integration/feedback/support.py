@@ -79,16 +79,18 @@ def auth(settings, subject: str, *roles: str) -> dict:
 
 
 class RunningWorker:
-    """The feedback worker's consumer and relay on threads (the periodic jobs are called directly)."""
+    """The feedback worker's consumer, store projector and relay on threads (the periodic jobs are
+    called directly)."""
 
     def __init__(self, settings, clock=None):
-        self.context = bootstrap.build(settings, clock)
+        self.context = bootstrap.build(settings, clock=clock)
         self.context.ensure_indexes()
         self.producer = make_producer(settings)
-        self.runner = build_consumer(settings, self.producer, clock=clock)
+        self.runner = build_consumer(settings, self.producer, context=self.context)
         self.relay = EventRelay(settings, self.context.store, self.producer)
         self._stop = threading.Event()
         self.threads = [threading.Thread(target=self.runner.run, daemon=True),
+                        threading.Thread(target=lambda: self.context.projector.run(self._stop), daemon=True),
                         threading.Thread(target=lambda: self.relay.run(self._stop), daemon=True)]
 
     def __enter__(self):

@@ -30,7 +30,7 @@ ROUTES = [
 def app(make_settings):
     settings = make_settings("feedback")
     context = bootstrap.build(settings)
-    view = ProgrammeView(context.models)
+    view = ProgrammeView(context.database)
     handlers = view.handlers()
     for raw in (cohort_created(), pairing_proposed(), pairing_activated(), meeting_held()):
         envelope = Envelope.from_dict(raw)

@@ -28,7 +28,7 @@ def test_reviews_fall_due_on_the_rhythm_and_the_survey_goes_out_when_the_cohort_
     publish(settings, topics.MATCHING, [cohort_created(), enrolled, pairing_proposed(), pairing_activated()])
     clock = ManualClock(_at("2026-01-30"))
     with RunningWorker(settings, clock) as worker:
-        service = worker.context.service
+        service = worker.context.commands
         wait_until(lambda: (worker.context.models.pairing("P1") or {}).get("status") == "active",
                    message="pairing projected")
         assert service.request_due_reviews() == 0  # 29 days after activation
@@ -92,7 +92,7 @@ def test_the_survey_goes_out_once_the_end_date_passes(make_settings):
     publish(settings, topics.MATCHING, [cohort_created(ends_on="2026-06-30"), pairing_proposed(), pairing_activated()])
     clock = ManualClock(_at("2026-06-30"))
     with RunningWorker(settings, clock) as worker:
-        service = worker.context.service
+        service = worker.context.commands
         wait_until(lambda: (worker.context.models.pairing("P1") or {}).get("status") == "active",
                    message="pairing projected")
         assert service.request_due_surveys() == 0

@@ -5,9 +5,11 @@ from datetime import date
 
 import pytest
 
+from shared.errors import DomainError
+
 from shared.events.catalog import default_registry
 from services.feedback.domain.rules import (
-    GiveFeedback, Rejected, decide_feedback, decide_kudos, decide_review_answer, decide_survey_answer,
+    GiveFeedback, decide_feedback, decide_kudos, decide_review_answer, decide_survey_answer,
     meeting_feedback_id, review_due_dates, survey_due, visible_to_subject,
 )
 
@@ -52,34 +54,34 @@ def test_sharing_an_empty_comment_shares_nothing():
 
 
 def test_rating_the_same_meeting_twice_is_a_conflict():
-    with pytest.raises(Rejected) as excinfo:
+    with pytest.raises(DomainError) as excinfo:
         _decide(GiveFeedback("P1", "E1", 4, meeting_id="MT1"), already=True)
     assert _reason(excinfo)[0] == 409
 
 
 def test_someone_outside_the_meeting_cannot_rate_it():
-    with pytest.raises(Rejected) as excinfo:
+    with pytest.raises(DomainError) as excinfo:
         _decide(GiveFeedback("P1", "X9", 4, meeting_id="MT1"))
     assert _reason(excinfo)[0] == 403
 
 
 def test_a_meeting_not_yet_held_cannot_be_rated():
-    with pytest.raises(Rejected) as excinfo:
+    with pytest.raises(DomainError) as excinfo:
         _decide(GiveFeedback("P1", "E1", 4, meeting_id="MT1"), meeting={**MEETING, "held_at": None})
     assert _reason(excinfo)[0] == 409
 
 
 def test_an_unknown_meeting_or_one_of_another_pairing_is_not_found():
-    with pytest.raises(Rejected) as excinfo:
+    with pytest.raises(DomainError) as excinfo:
         _decide(GiveFeedback("P1", "E1", 4, meeting_id="MT1"), meeting=None)
     assert _reason(excinfo) == (404, "meeting_id")
-    with pytest.raises(Rejected) as excinfo:
+    with pytest.raises(DomainError) as excinfo:
         _decide(GiveFeedback("P2", "E1", 4, meeting_id="MT1"))
     assert _reason(excinfo)[0] == 404
 
 
 def test_the_good_fit_question_opens_after_the_first_meeting():
-    with pytest.raises(Rejected) as excinfo:
+    with pytest.raises(DomainError) as excinfo:
         _decide(GiveFeedback("P1", "E1", 3, good_fit=False), meeting=None, held=0)
     assert _reason(excinfo)[0] == 409
     event = _decide(GiveFeedback("P1", "E1", 3, good_fit=False), meeting=None, held=1)
@@ -87,13 +89,13 @@ def test_the_good_fit_question_opens_after_the_first_meeting():
 
 
 def test_good_fit_cannot_be_answered_on_an_ended_pairing():
-    with pytest.raises(Rejected) as excinfo:
+    with pytest.raises(DomainError) as excinfo:
         _decide(GiveFeedback("P1", "E1", 3, meeting_id="MT1", good_fit=False), pairing={**PAIRING, "status": "ended"})
     assert _reason(excinfo) == (409, "good_fit")
 
 
 def test_rating_out_of_range_is_invalid():
-    with pytest.raises(Rejected) as excinfo:
+    with pytest.raises(DomainError) as excinfo:
         _decide(GiveFeedback("P1", "E1", 6, meeting_id="MT1"))
     assert _reason(excinfo) == (422, "rating")
 
@@ -126,7 +128,7 @@ def test_a_review_is_answered_once_and_only_by_the_person_asked():
     assert event.data["satisfaction"] == 5 and event.data["goal_progress"] == 4
     for args, status in (((requested, True, "E1", 4, 5), 409), ((requested, False, "M1", 4, 5), 403),
                          ((None, False, "E1", 4, 5), 404), ((requested, False, "E1", 0, 5), 422)):
-        with pytest.raises(Rejected) as excinfo:
+        with pytest.raises(DomainError) as excinfo:
             decide_review_answer(*args)
         assert excinfo.value.status == status
 
@@ -142,7 +144,7 @@ def test_a_survey_is_answered_once_by_its_addressee():
     assert decide_survey_answer(requested, False, "E1", 10).data["recommend_score"] == 10
     for args, status in (((requested, True, "E1", 9), 409), ((requested, False, "M1", 9), 403),
                          ((requested, False, "E1", 11), 422)):
-        with pytest.raises(Rejected) as excinfo:
+        with pytest.raises(DomainError) as excinfo:
             decide_survey_answer(*args)
         assert excinfo.value.status == status
 
@@ -151,9 +153,9 @@ def test_kudos_go_to_the_other_party_without_the_note():
     event = decide_kudos(PAIRING, "E1", "K1", "Thank you for the intro to the platform team!")
     assert event.data["to_id"] == "M1" and event.data["from_id"] == "E1"
     assert "Thank you" not in str(event.data)
-    with pytest.raises(Rejected) as excinfo:
+    with pytest.raises(DomainError) as excinfo:
         decide_kudos(PAIRING, "X9", "K1", "hi")
     assert excinfo.value.status == 403
-    with pytest.raises(Rejected) as excinfo:
+    with pytest.raises(DomainError) as excinfo:
         decide_kudos({**PAIRING, "status": "proposed"}, "E1", "K1", "hi")
     assert excinfo.value.status == 409
