@@ -228,7 +228,6 @@ class ConsumerRunner:
         self.bindable = [p for p in projections if p.collections]
         self.generation = -1
         self._fresh: set[TopicPartition] = set()
-        self._sought: dict[TopicPartition, int] = {}
         self._paused: dict[TopicPartition, _PauseState] = {}
         self._fixed_generation = generation
         self._replaying = False
@@ -274,7 +273,6 @@ class ConsumerRunner:
         self._bind(live)
         if consumer is not None:
             self._fresh.update(consumer.assignment())
-            self._sought.clear()
 
     def _make_consumer(self, group_id: str | None) -> KafkaConsumer:
         return KafkaConsumer(
@@ -305,12 +303,12 @@ class ConsumerRunner:
                 try:
                     self._resume_due(consumer)
                     self._follow(consumer)
+                    self._seek_fresh(consumer)
                     batches = consumer.poll(timeout_ms=500)
+                    self._seek_fresh(consumer, batches)  # assigned during this poll
                     for tp, records in batches.items():
                         if self._stop.is_set():
                             break
-                        if self._seek_to_watermark(consumer, tp, records):
-                            continue
                         self._process_partition(consumer, tp, records, commit=True)
                     self._report_lag(consumer)
                     backoff = 0.5
@@ -331,22 +329,19 @@ class ConsumerRunner:
     def stop(self) -> None:
         self._stop.set()
 
-    def _seek_to_watermark(self, consumer, tp: TopicPartition, records) -> bool:
-        """On a newly assigned partition (or after a generation change), start at the watermark.
+    def _seek_fresh(self, consumer, batches: dict | None = None) -> None:
+        """Partitions newly assigned, or all of them after a generation change, start at their watermark.
 
         The group's committed offset normally equals the watermark; after a rebuild swapped in a
-        new generation, the new watermarks are lower, and the records in between must be applied
-        to the new copy. True when it sought back (the polled records are read again later).
+        new generation the new watermarks are lower, and the records in between must be applied
+        to the new copy. Records already polled for such a partition are dropped (read again).
         """
-        if tp not in self._fresh:
-            return False
-        self._fresh.discard(tp)
-        watermark = self.watermarks.get(tp.topic, tp.partition)
-        if records and records[0].offset > watermark and self._sought.get(tp) != watermark:
-            self._sought[tp] = watermark  # once per watermark: offsets deleted below it are gone for good
-            consumer.seek(tp, watermark)
-            return True
-        return False
+        for tp in list(self._fresh):
+            self._fresh.discard(tp)
+            if batches is not None:
+                batches.pop(tp, None)
+            if tp in consumer.assignment():
+                consumer.seek(tp, self.watermarks.get(tp.topic, tp.partition))
 
     def _pause(self, consumer, tp: TopicPartition, pause: "_Pause") -> None:
         """Stop a partition at a record it cannot apply yet; retried with backoff (see docstring)."""

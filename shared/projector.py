@@ -72,7 +72,9 @@ class StoreProjector:
                  batch_commits: int = 200, owner: str | None = None):
         store = getattr(context_or_store, "store", context_or_store)
         self.store = store
-        self.database = database if database is not None else getattr(context_or_store, "database", None) or store.db
+        if database is None:
+            database = getattr(context_or_store, "database", None)
+        self.database = database if database is not None else store.db
         self.settings = settings or getattr(context_or_store, "settings", None)
         if registry is None:
             from shared.events.catalog import default_registry
@@ -269,6 +271,8 @@ def rebuild_service(context, runner: ConsumerRunner | None, *, registry=None, na
     """
     generations = Generations(context.database)
     service = context.settings.service_name
+    if registry is None:
+        registry = runner.registry if runner is not None else getattr(context, "registry", None)
     kafka_fed = [p for p in (runner.projections if runner else []) if p.collections]
     own = [p for p in own_projections_of(context) if p.collections]
     skipped = [p.name for p in (runner.projections if runner else []) + own_projections_of(context)
