@@ -215,20 +215,36 @@ class MatchingCommands:
         for doc in self.views.pairings_of_employee(employee_id):
             if doc["cohort_id"] != cohort_id or doc["status"] not in pairings.OPEN:
                 continue
-            state, version = self.pairing(doc["_id"])
-            if state.proposed_at and parse_rfc3339(state.proposed_at) > parse_rfc3339(withdrawn_at):
-                continue
-            events = pairings.end(state, reason=end_reason, ended_by=SYSTEM, actor_is_admin=True)
-            ended += self._react(self.pairings, doc["_id"], version, events, causation)
+
+            def decide(events):
+                state = PairingState.from_events(events)
+                if state.proposed_at and parse_rfc3339(state.proposed_at) > parse_rfc3339(withdrawn_at):
+                    return []  # proposed after the withdrawal (a new enrolment's)
+                return pairings.end(state, reason=end_reason, ended_by=SYSTEM, actor_is_admin=True)
+
+            ended += self._react(self.pairings, doc["_id"], decide, causation)
         return ended
 
-    def _react(self, aggregates: AggregateStore, stream_id: str, version: int, events, causation: Causation) -> int:
-        """Append a reaction's events (1 if any). A concurrent writer raises ConcurrencyError: the
-        runner retries the event, which then decides again on the stream as it now is."""
-        if not events:
-            return 0
-        self._append(aggregates, stream_id, version, events, causation)
-        return 1
+    def _react(self, aggregates: AggregateStore, stream_id: str, decide, causation: Causation,
+               tries: int = 5) -> int:
+        """A reaction's append (1 if it changed anything): load the stream, decide, append.
+
+        Reactions race with people and with each other (a withdrawal's request and the run
+        processor both end the same pairing): on a conflict the stream is loaded again and the
+        decision taken again on what it now holds (usually `[]`: someone already did it).
+        """
+        for attempt in range(tries):
+            loaded = aggregates.load(stream_id)
+            events = decide(loaded.events)
+            if not events:
+                return 0
+            try:
+                self._append(aggregates, stream_id, loaded.version, events, causation)
+                return 1
+            except ConcurrencyError:
+                if attempt == tries - 1:
+                    raise
+        return 0
 
     # ---------------------------------------------------------------- matching runs
 
@@ -340,16 +356,15 @@ class MatchingCommands:
             raise RuntimeError("matching views are behind the event store; retrying the termination later")
         changed = 0
         for doc in self.views.enrollments_of_employee(employee_id):
-            state, version = self.enrollment(doc["cohort_id"], employee_id)
-            changed += self._react(self.enrollments, enrollments.stream_id(doc["cohort_id"], employee_id),
-                                            version, enrollments.withdraw_on_termination(state, terminated_at),
-                                            causation)
+            changed += self._react(
+                self.enrollments, enrollments.stream_id(doc["cohort_id"], employee_id),
+                lambda events: enrollments.withdraw_on_termination(EnrollmentState.from_events(events),
+                                                                   terminated_at), causation)
         for doc in self.views.pairings_of_employee(employee_id):
             if doc["status"] not in pairings.OPEN:
                 continue
-            state, version = self.pairing(doc["_id"])
-            changed += self._react(self.pairings, doc["_id"], version, pairings.end_on_termination(
-                state, employee_id=employee_id, terminated_at=terminated_at), causation)
+            changed += self._react(self.pairings, doc["_id"], lambda events: pairings.end_on_termination(
+                PairingState.from_events(events), employee_id=employee_id, terminated_at=terminated_at), causation)
         return changed
 
     def apply_not_a_fit(self, envelope: Envelope) -> int:
@@ -357,10 +372,11 @@ class MatchingCommands:
         data = envelope.data
         if data.get("good_fit") is not False:
             return 0
-        loaded = self.pairings.load(data["pairing_id"])
-        if loaded.version == 0:
-            return 0
-        state = PairingState.from_events(loaded.events)
-        events = pairings.end(state, reason="not_a_fit", ended_by=data["from_id"], actor_is_admin=True)
-        return self._react(self.pairings, data["pairing_id"], loaded.version, events,
-                                    Causation.from_event(envelope))
+
+        def decide(events):
+            if not events:
+                return []  # a pairing this service never made
+            return pairings.end(PairingState.from_events(events), reason="not_a_fit", ended_by=data["from_id"],
+                                actor_is_admin=True)
+
+        return self._react(self.pairings, data["pairing_id"], decide, Causation.from_event(envelope))

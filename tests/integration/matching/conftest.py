@@ -1,7 +1,10 @@
-"""Shared set-up for the matching integration tests: an app on real MongoDB with a manual clock."""
+"""Shared set-up for the matching integration tests: the API on real MongoDB with a manual clock,
+and the worker's own-store parts (views projector, run processor) running in threads."""
 from __future__ import annotations
 
 import os
+import threading
+import time
 from datetime import datetime, timezone
 
 import pytest
@@ -10,8 +13,9 @@ from shared.clock import ManualClock
 from shared.events.envelope import Envelope
 from shared.http.auth import mint_token
 from services.matching.api import create_app
-from services.matching.application.participants import ParticipantsProjection
-from tests.helpers import hris_upsert
+from services.matching.application.projections import participants_projection
+from services.matching.worker import process_runs
+from tests.helpers import hris_upsert, wait_until
 
 ADMIN = "A000001"
 
@@ -32,6 +36,34 @@ def token(subject: str, *roles: str) -> dict:
 ADMIN_H = token(ADMIN, "admin")
 
 
+class OwnStoreWorker:
+    """What the matching worker runs besides Kafka: the views projector and the run processor."""
+
+    def __init__(self, context):
+        self.context = context
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=context.projector.run, args=(self.stop,), daemon=True),
+                        threading.Thread(target=self._runs, daemon=True)]
+
+    def _runs(self):
+        while not self.stop.is_set():
+            try:
+                process_runs(self.context)
+            except Exception:  # noqa: BLE001 - the worker's periodic job logs and retries too
+                pass
+            self.stop.wait(0.05)
+
+    def start(self):
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def close(self):
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=30)
+
+
 class Harness:
     def __init__(self, settings):
         self.settings = settings
@@ -40,13 +72,16 @@ class Harness:
         self.client = self.app.test_client()
         self.context = self.app.extensions["matching"]
         self.context.ensure_indexes()
-        self.projection = ParticipantsProjection(self.context.participants,
-                                                 on_terminated=self.context.service.on_employee_terminated)
+        self.directory = participants_projection(self.context.database)
+        self.worker = OwnStoreWorker(self.context).start()
+
+    def close(self):
+        self.worker.close()
 
     def hire(self, employee_id, level=5, department="Engineering", manager_id=None, tz="Europe/London", **extra):
         raw = hris_upsert(employee_id, occurred_at="2026-01-01T00:00:00Z", level=level, department=department,
                           manager_id=manager_id, timezone=tz, **extra)
-        self.projection.upserted(Envelope.from_hris(raw))
+        self.directory.apply(Envelope.from_hris(raw))
 
     def cohort(self, *, status="matching", answer_deadline_days=None, rules=None) -> str:
         program = self.client.post("/v1/programs", json={"name": "Engineering mentoring"}, headers=ADMIN_H)
@@ -84,15 +119,40 @@ class Harness:
             assert self.enroll(cohort_id, mentee, "mentee", topics=["python"]).status_code == 201
         return cohort_id
 
-    def run(self, cohort_id, **body):
+    def start_run(self, cohort_id, **body):
         return self.client.post(f"/v1/cohorts/{cohort_id}/matching-runs", json=body, headers=ADMIN_H)
+
+    def poll(self, run_id: str, timeout_s: float = 60) -> dict:
+        """GET the run until it is no longer running (how every client waits for a run)."""
+        def finished():
+            response = self.client.get(f"/v1/matching-runs/{run_id}", headers=ADMIN_H)
+            assert response.status_code == 200, response.json
+            return response.json if response.json["status"] != "running" else None
+
+        return wait_until(finished, timeout_s=timeout_s, interval_s=0.05, message=f"run {run_id} to finish")
+
+    def run(self, cohort_id, **body) -> dict:
+        """Start a run (202) and wait for its result."""
+        started = self.start_run(cohort_id, **body)
+        assert started.status_code == 202, started.json
+        return self.poll(started.json["run_id"])
 
     def pairings(self, cohort_id, headers=ADMIN_H, **query):
         response = self.client.get(f"/v1/cohorts/{cohort_id}/pairings", query_string=query, headers=headers)
         assert response.status_code == 200, response.json
         return response.json
 
+    def settle(self):
+        """Until the views include everything stored so far."""
+        assert self.context.projector.wait_for(self.context.store.current_position(), timeout_s=30)
+
 
 @pytest.fixture
 def harness(make_settings):
-    return Harness(make_settings("matching"))
+    harness = Harness(make_settings("matching"))
+    yield harness
+    harness.close()
+
+
+def wait_a_moment():
+    time.sleep(0.05)
