@@ -2,6 +2,13 @@
 
 HS256 with JWT_SECRET for local runs; RS256 against the issuer's JWKS (JWT_JWKS_URL) in
 production. `exp` is always required and checked; `iss` and `aud` whenever configured.
+
+With both configured and MENTORING_ENV=development (`make run`), both work side by side: the
+IdP's RS256 tokens (what the portal sends) are checked against the JWKS with `iss`/`aud`, and
+HS256 development tokens (`make dev-token`, which carry neither) against JWT_SECRET. Outside
+development a JWKS-configured service accepts RS256 only. Which claim holds the employee id and
+which the roles is configurable (JWT_SUBJECT_CLAIM, JWT_ROLES_CLAIM: a dotted path such as
+`realm_access.roles`), so a customer's IdP fits by configuration.
 """
 from __future__ import annotations
 
@@ -39,17 +46,44 @@ class TokenVerifier:
             raise RuntimeError("set JWT_SECRET (HS256) or JWT_JWKS_URL (RS256) to authenticate requests")
 
     def verify(self, token: str) -> Principal:
-        options = {"require": ["exp", "sub"], "verify_aud": bool(self.settings.jwt_audience)}
-        kwargs = dict(options=options, audience=self.settings.jwt_audience, issuer=self.settings.jwt_issuer)
-        if self._jwks is not None:
+        algorithm = jwt.get_unverified_header(token).get("alg")
+        if self._jwks is not None and (algorithm != "HS256" or not self._hs256_beside_jwks):
             key = self._jwks.get_signing_key_from_jwt(token).key
-            claims = jwt.decode(token, key, algorithms=["RS256"], **kwargs)
+            claims = jwt.decode(token, key, algorithms=["RS256"], **self._checks(self.settings.jwt_audience,
+                                                                                  self.settings.jwt_issuer))
+        elif self._jwks is not None:
+            # a development token beside the IdP's: minted locally, it names no issuer or audience
+            claims = jwt.decode(token, self.settings.jwt_secret, algorithms=["HS256"], **self._checks(None, None))
         else:
-            claims = jwt.decode(token, self.settings.jwt_secret, algorithms=["HS256"], **kwargs)
-        roles = claims.get("roles") or []
-        if not isinstance(roles, list):
-            raise jwt.InvalidTokenError("roles must be a list")
-        return Principal(subject=str(claims["sub"]), roles=frozenset(r for r in roles if r in ROLES))
+            claims = jwt.decode(token, self.settings.jwt_secret, algorithms=["HS256"],
+                                **self._checks(self.settings.jwt_audience, self.settings.jwt_issuer))
+        return self.principal(claims)
+
+    @property
+    def _hs256_beside_jwks(self) -> bool:
+        return bool(self.settings.jwt_secret) and self.settings.development
+
+    @staticmethod
+    def _checks(audience, issuer) -> dict:
+        options = {"require": ["exp"], "verify_aud": bool(audience)}
+        return dict(options=options, audience=audience, issuer=issuer)
+
+    def principal(self, claims: dict) -> Principal:
+        return principal_from_claims(claims, self.settings)
+
+
+def principal_from_claims(claims: dict, settings: Settings) -> Principal:
+    """The employee id and roles a verified token names, through the configured claim mapping."""
+    subject = claims.get(settings.jwt_subject_claim)
+    if not subject:
+        raise jwt.MissingRequiredClaimError(settings.jwt_subject_claim)
+    roles = claims
+    for part in settings.jwt_roles_claim.split("."):
+        roles = roles.get(part) if isinstance(roles, dict) else None
+    roles = roles or []
+    if not isinstance(roles, list):
+        raise jwt.InvalidTokenError("roles must be a list")
+    return Principal(subject=str(subject), roles=frozenset(r for r in roles if r in ROLES))
 
 
 def mint_token(secret: str, subject: str, roles: list[str], *, ttl_s: int = 3600 * 12, issuer=None, audience=None) -> str:
@@ -74,7 +108,7 @@ def current_principal() -> Principal:
         try:
             principal = current_app.extensions["token_verifier"].verify(token.strip())
         except jwt.PyJWTError as exc:
-            raise ProblemError(401, "Invalid token", str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+            raise ProblemError(401, "Invalid token", str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
         g.principal = principal
     return principal
 

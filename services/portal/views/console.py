@@ -1,0 +1,358 @@
+"""The programme console (admins): programmes and cohorts, enrolments (one, or a CSV),
+matching dry run → review → publish, manual pairing, cohort health, export, chat channel,
+delivery log."""
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+
+from flask import Blueprint, Response, redirect, render_template, request, url_for
+
+from shared.events.catalog.matching import COHORT_STATUSES, MATCHING_MODES
+from services.portal import directory as listing
+from services.portal.backend import ApiError
+from services.portal.charts import bar_chart, column_chart
+from services.portal.i18n import gettext as _
+from services.portal.oidc import admin_required
+from services.portal.views.common import api, directory, done, ok, parallel, profile, report
+
+bp = Blueprint("console", __name__, url_prefix="/console")
+
+CSV_COLUMNS = ("employee_id", "role", "capacity", "topics", "goals_summary", "same_timezone", "languages")
+HEALTH_COLORS = {"on_track": "#2f8f6b", "needs_check_in": "#c98a12", "at_risk": "#c2352d", "too_early": "#7a7f8c"}
+
+
+def _next_status(status: str | None) -> str | None:
+    if status in COHORT_STATUSES and COHORT_STATUSES.index(status) + 1 < len(COHORT_STATUSES):
+        return COHORT_STATUSES[COHORT_STATUSES.index(status) + 1]
+    return None
+
+
+# -- programmes and cohorts -----------------------------------------------------------------------
+
+@bp.route("/", methods=["GET", "POST"])
+@admin_required
+def programs():
+    client = api()
+    if request.method == "POST":
+        name, description = request.form.get("name", "").strip(), request.form.get("description") or None
+        try:
+            created = client.post("matching", "/v1/programs", {"name": name, "description": description})
+        except ApiError as error:
+            report(error)
+        else:
+            directory().remember("program", created["program_id"], name=name, description=description)
+            done("Programme created.")
+            return redirect(url_for(".program", program_id=created["program_id"]))
+    return render_template("console/programs.html", programs=listing.programs(client, directory()))
+
+
+@bp.route("/programs/<program_id>", methods=["GET", "POST"])
+@admin_required
+def program(program_id):
+    client = api()
+    values = request.form if request.method == "POST" else {}
+    if request.method == "POST":
+        body = {"name": values.get("name", "").strip(), "starts_on": values.get("starts_on"),
+                "ends_on": values.get("ends_on")}
+        for number in ("meeting_cadence_days", "answer_deadline_days"):
+            if values.get(number):
+                body[number] = int(values[number])
+        try:
+            cohort = client.post("matching", f"/v1/programs/{program_id}/cohorts", body)
+        except ApiError as error:
+            report(error)
+        else:
+            directory().remember("cohort", cohort["cohort_id"], program_id=program_id, name=cohort.get("name"))
+            done("Cohort created.")
+            return redirect(url_for(".cohort", cohort_id=cohort["cohort_id"]))
+    known = {p["program_id"]: p for p in listing.programs(client, directory())}
+    return render_template("console/program.html", program=known.get(program_id, {"program_id": program_id}),
+                           cohorts=listing.cohorts(client, directory(), program_id), values=values)
+
+
+@bp.get("/cohorts/<cohort_id>")
+@admin_required
+def cohort(cohort_id):
+    client = api()
+    calls = parallel(cohort=lambda: client.get("matching", f"/v1/cohorts/{cohort_id}"),
+                     stats=lambda: client.get("matching", f"/v1/cohorts/{cohort_id}/stats"))
+    if isinstance(calls["cohort"], ApiError):
+        raise calls["cohort"]
+    return render_template("console/cohort.html", cohort=calls["cohort"], stats=ok(calls["stats"], {}),
+                           next_status=_next_status(calls["cohort"].get("status")))
+
+
+@bp.post("/cohorts/<cohort_id>/status")
+@admin_required
+def move(cohort_id):
+    try:
+        api().post("matching", f"/v1/cohorts/{cohort_id}/status", {"status": request.form.get("status")})
+    except ApiError as error:
+        report(error)
+    else:
+        done("Cohort status changed.")
+    return redirect(url_for(".cohort", cohort_id=cohort_id))
+
+
+# -- enrolments ----------------------------------------------------------------------------------------
+
+def _enrolment_body(row: dict) -> dict:
+    """A CSV row or form as the API's enrolment body (contract: one line of cohort-enrollments.jsonl)."""
+    body = {"employee_id": (row.get("employee_id") or "").strip(), "role": (row.get("role") or "").strip(),
+            "topics": [t.strip() for t in (row.get("topics") or "").replace(";", ",").split(",") if t.strip()]}
+    if (row.get("capacity") or "").strip():
+        body["capacity"] = int(row["capacity"])
+    if (row.get("goals_summary") or "").strip():
+        body["goals_summary"] = row["goals_summary"].strip()
+    preferences = {}
+    if (row.get("same_timezone") or "").strip().lower() in ("true", "yes", "1", "on"):
+        preferences["same_timezone"] = True
+    languages = [x.strip() for x in (row.get("languages") or "").replace(";", ",").split(",") if x.strip()]
+    if languages:
+        preferences["languages"] = languages
+    if preferences:
+        body["preferences"] = preferences
+    return body
+
+
+def _row_problems(row: dict) -> list[str]:
+    problems = []
+    if not (row.get("employee_id") or "").strip():
+        problems.append(_("employee_id is missing"))
+    if (row.get("role") or "").strip() not in ("mentor", "mentee"):
+        problems.append(_("role must be mentor or mentee"))
+    capacity = (row.get("capacity") or "").strip()
+    if capacity and not capacity.isdigit():
+        problems.append(_("capacity must be a whole number"))
+    if (row.get("role") or "").strip() == "mentor" and not (capacity.isdigit() and int(capacity) > 0):
+        problems.append(_("a mentor needs a capacity of at least 1"))
+    if (row.get("role") or "").strip() == "mentee" and capacity and capacity != "0":
+        problems.append(_("a mentee has no capacity"))
+    if not (row.get("topics") or "").strip():
+        problems.append(_("topics are missing"))
+    return problems
+
+
+def import_csv(client, cohort_id: str, text: str) -> tuple[int, list[tuple[int, str]]]:
+    """Validate every row first; enrol only if all are valid; if the API refuses one part-way,
+    withdraw the ones this upload enrolled, so nothing is half-imported. (enrolled, [(line, problem)])."""
+    reader = csv.DictReader(io.StringIO(text))
+    missing = {"employee_id", "role", "topics"} - set(reader.fieldnames or ())
+    if missing:
+        return 0, [(1, _("the header needs the columns: {columns}", columns=", ".join(sorted(missing))))]
+    rows = list(enumerate(reader, start=2))
+    errors: list[tuple[int, str]] = []
+    seen: dict[str, int] = {}
+    for line, row in rows:
+        errors += [(line, problem) for problem in _row_problems(row)]
+        employee = (row.get("employee_id") or "").strip()
+        if employee in seen:
+            errors.append((line, _("{employee} is already on line {line}", employee=employee, line=seen[employee])))
+        seen.setdefault(employee, line)
+    if not errors:
+        def lookup(employee_id):
+            return lambda: client.get("matching", f"/v1/participants/{employee_id}")
+
+        known = parallel(**{str(line): lookup((row.get("employee_id") or "").strip()) for line, row in rows})
+        errors += [(int(line), _("no employee {employee} is known", employee=rows[int(line) - 2][1]["employee_id"]))
+                   for line, result in known.items() if isinstance(result, ApiError) and result.status == 404]
+    if errors:
+        return 0, sorted(errors)
+    enrolled: list[str] = []
+    for line, row in rows:
+        body = _enrolment_body(row)
+        try:
+            client.post("matching", f"/v1/cohorts/{cohort_id}/enrollments", body)
+        except ApiError as error:
+            for employee in enrolled:
+                try:
+                    client.post("matching", f"/v1/cohorts/{cohort_id}/enrollments/{employee}/withdraw")
+                except ApiError:
+                    pass
+            return 0, [(line, message) for message in error.messages()]
+        enrolled.append(body["employee_id"])
+    return len(enrolled), []
+
+
+@bp.route("/cohorts/<cohort_id>/enrolments", methods=["GET", "POST"])
+@admin_required
+def enrolments(cohort_id):
+    client = api()
+    values, row_errors, status = (request.form if request.method == "POST" else {}), [], 200
+    if request.method == "POST" and request.form.get("form") == "one":
+        try:
+            client.post("matching", f"/v1/cohorts/{cohort_id}/enrollments", _enrolment_body(request.form))
+        except (ApiError, ValueError) as error:
+            report(error if isinstance(error, ApiError) else ApiError(422, "Invalid", str(error)))
+            status = 422
+        else:
+            done("Enrolled.")
+            return redirect(url_for(".enrolments", cohort_id=cohort_id))
+    elif request.method == "POST":
+        upload = request.files.get("file")
+        text = upload.read().decode("utf-8-sig", errors="replace") if upload else ""
+        count, row_errors = import_csv(client, cohort_id, text)
+        if not row_errors:
+            done(_("{count} enrolments imported.", count=count))
+            return redirect(url_for(".enrolments", cohort_id=cohort_id))
+        status = 422
+    calls = parallel(cohort=lambda: client.get("matching", f"/v1/cohorts/{cohort_id}"),
+                     stats=lambda: client.get("matching", f"/v1/cohorts/{cohort_id}/stats"),
+                     listed=lambda: client.optional("matching", f"/v1/cohorts/{cohort_id}/enrollments",
+                                                    limit=500))
+    if isinstance(calls["cohort"], ApiError):
+        raise calls["cohort"]
+    listed = ok(calls["listed"])
+    rows = (listed or {}).get("items") if isinstance(listed, dict) else None
+    query, role = request.args.get("q", "").strip().lower(), request.args.get("role", "")
+    if rows is not None:
+        rows = [r for r in rows if (not role or r.get("role") == role)
+                and (not query or query in " ".join(map(str, r.values())).lower())]
+    return render_template("console/enrolments.html", cohort=calls["cohort"], stats=ok(calls["stats"], {}),
+                           rows=rows, values=values, row_errors=row_errors, q=query, role=role,
+                           columns=CSV_COLUMNS), status
+
+
+# -- matching --------------------------------------------------------------------------------------
+
+@bp.route("/cohorts/<cohort_id>/matching", methods=["GET", "POST"])
+@admin_required
+def matching(cohort_id):
+    client = api()
+    if request.method == "POST":
+        dry_run = request.form.get("publish") != "yes"
+        mode = request.form.get("mode") or "maximize_score"
+        try:
+            started = client.post("matching", f"/v1/cohorts/{cohort_id}/matching-runs", {"mode": mode, "dry_run": dry_run})
+        except ApiError as error:
+            report(error)
+            return redirect(url_for(".matching", cohort_id=cohort_id))
+        if started.get("status") == "running" or "proposals" not in started:
+            return redirect(url_for(".run", run_id=started["run_id"], cohort_id=cohort_id))
+        # the older synchronous answer: the whole result came back at once
+        return _run_page(cohort_id, {**started, "status": "completed"})
+    return render_template("console/matching.html", cohort=client.get("matching", f"/v1/cohorts/{cohort_id}"),
+                           modes=MATCHING_MODES)
+
+
+def _run_page(cohort_id: str, run: dict):
+    client = api()
+    proposals = sorted(run.get("proposals") or [], key=lambda p: -(p.get("score") or 0))
+    shown = proposals[:200]
+    ids = {p["mentor_id"] for p in shown} | {p["mentee_id"] for p in shown} | \
+          {u["mentee_id"] for u in (run.get("unmatched") or [])[:100]}
+    people = parallel(**{pid: (lambda pid=pid: profile(pid)) for pid in ids})
+    names = {pid: (ok(value, {}) or {}).get("display_name") or pid for pid, value in people.items()}
+    reasons = Counter(u.get("reason") for u in run.get("unmatched") or [])
+    return render_template("console/run.html", run=run, cohort=client.get("matching", f"/v1/cohorts/{cohort_id}"),
+                           proposals=shown, more=len(proposals) - len(shown), names=names,
+                           unmatched=(run.get("unmatched") or [])[:100], reasons=reasons)
+
+
+@bp.get("/runs/<run_id>")
+@admin_required
+def run(run_id):
+    result = api().get("matching", f"/v1/matching-runs/{run_id}")
+    cohort_id = result.get("cohort_id") or request.args.get("cohort_id")
+    if result.get("status") == "running":
+        return render_template("console/run_running.html", run=result, cohort_id=cohort_id)
+    return _run_page(cohort_id, result)
+
+
+@bp.post("/cohorts/<cohort_id>/pairings")
+@admin_required
+def manual_pairing(cohort_id):
+    try:
+        api().post("matching", f"/v1/cohorts/{cohort_id}/pairings",
+                   {"mentor_id": request.form.get("mentor_id", "").strip(),
+                    "mentee_id": request.form.get("mentee_id", "").strip()})
+    except ApiError as error:
+        report(error)
+    else:
+        done("Pairing proposed to both.")
+    return redirect(url_for(".matching", cohort_id=cohort_id))
+
+
+# -- health, export, chat, deliveries ----------------------------------------------------------------
+
+@bp.get("/cohorts/<cohort_id>/health")
+@admin_required
+def health(cohort_id):
+    client = api()
+    calls = parallel(cohort=lambda: client.get("matching", f"/v1/cohorts/{cohort_id}"),
+                     stats=lambda: client.get("matching", f"/v1/cohorts/{cohort_id}/stats"),
+                     engagement=lambda: client.optional("sessions", f"/v1/cohorts/{cohort_id}/engagement", default={}),
+                     feedback=lambda: client.optional("feedback", f"/v1/cohorts/{cohort_id}/feedback/summary", default={}),
+                     active=lambda: client.get("matching", f"/v1/cohorts/{cohort_id}/pairings", status="active", limit=500))
+    if isinstance(calls["cohort"], ApiError):
+        raise calls["cohort"]
+    engagement = ok(calls["engagement"], {}) or {}
+    items = engagement.get("items") or []
+    by_status = Counter(i.get("status") for i in items)
+    status_chart = bar_chart(_("Active pairs by health"), [(_(s.replace("_", " ")), by_status.get(s, 0))
+                                                          for s in HEALTH_COLORS],
+                             colors={_(s.replace("_", " ")): c for s, c in HEALTH_COLORS.items()})
+    weekly = (engagement.get("summary") or {}).get("meetings_held_by_week") or {}
+    if isinstance(weekly, dict):
+        weeks = sorted(weekly.items())[-12:]
+    else:
+        weeks = [(w.get("week"), w.get("count", 0)) for w in weekly][-12:]
+    if not weeks:
+        held = Counter()
+        for item in items:
+            if item.get("last_meeting_at"):
+                held[item["last_meeting_at"][:10]] += item.get("meetings_held", 0)
+        weeks = sorted(held.items())[-12:]
+    weeks_chart = column_chart(_("Meetings held per week"), weeks)
+    feedback = ok(calls["feedback"], {}) or {}
+    at_risk = [i for i in items if i.get("status") in ("at_risk", "needs_check_in")]
+    active_pairs = (ok(calls["active"], {}) or {}).get("items", [])
+    people_ids = {p for i in at_risk[:50] for p in (i["mentor_id"], i["mentee_id"])} | \
+                 {p for a in active_pairs[:50] for p in (a["mentor_id"], a["mentee_id"])}
+    people = parallel(**{pid: (lambda pid=pid: profile(pid)) for pid in people_ids})
+    names = {pid: (ok(v, {}) or {}).get("display_name") or pid for pid, v in people.items()}
+    return render_template("console/health.html", cohort=calls["cohort"], stats=ok(calls["stats"], {}),
+                           engagement=engagement, status_chart=status_chart, weeks_chart=weeks_chart,
+                           feedback=feedback, at_risk=at_risk, active_pairs=active_pairs[:50], names=names,
+                           by_status=by_status)
+
+
+@bp.get("/cohorts/<cohort_id>/export.csv")
+@admin_required
+def export(cohort_id):
+    upstream = api().raw("feedback", f"/v1/cohorts/{cohort_id}/feedback/export.csv")
+    return Response(upstream.content, mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="cohort-{cohort_id}.csv"'})
+
+
+@bp.route("/cohorts/<cohort_id>/chat", methods=["GET", "POST"])
+@admin_required
+def chat(cohort_id):
+    client = api()
+    if request.method == "POST":
+        try:
+            client.put("notifications", f"/v1/cohorts/{cohort_id}/chat-channel",
+                       {"chat_webhook_url": request.form.get("chat_webhook_url") or None})
+        except ApiError as error:
+            report(error)
+        else:
+            done("Chat channel saved.")
+            return redirect(url_for(".chat", cohort_id=cohort_id))
+    channel = client.optional("notifications", f"/v1/cohorts/{cohort_id}/chat-channel", default={}) or {}
+    return render_template("console/chat.html", cohort=client.get("matching", f"/v1/cohorts/{cohort_id}"),
+                           channel=channel)
+
+
+@bp.get("/deliveries")
+@admin_required
+def deliveries():
+    event_id = request.args.get("event_id", "").strip()
+    log = None
+    if event_id:
+        try:
+            log = api().get("notifications", f"/v1/events/{event_id}/deliveries")
+        except ApiError as error:
+            report(error)
+    return render_template("console/deliveries.html", event_id=event_id, log=log)

@@ -1,0 +1,176 @@
+"""In-memory stand-ins for the portal's collaborators: the services' APIs and the IdP."""
+from __future__ import annotations
+
+import time
+
+import jwt
+
+from services.portal.backend import ApiError
+
+ADMIN, MENTOR, MENTEE = "E000001", "E000002", "E008101"
+PROGRAM, COHORT, PAIRING, MEETING = "prog-1", "coh-1", "pair-1", "meet-1"
+
+
+def person(employee_id, name):
+    return {"employee_id": employee_id, "display_name": name, "title": "Engineer", "department": "Engineering",
+            "location": "Berlin", "timezone": "Europe/Berlin", "languages": ["en", "de"], "skills": ["python"]}
+
+
+class FakeBackend:
+    """Answers the routes the pages call from dictionaries; records every call."""
+
+    def __init__(self):
+        self.calls: list[tuple] = []
+        self.pairing = {"pairing_id": PAIRING, "cohort_id": COHORT, "mentor_id": MENTOR, "mentee_id": MENTEE,
+                        "status": "proposed", "score": 0.82, "reasons": ["shares 2 topics: python, feedback"],
+                        "answer_by": "2030-01-08T00:00:00Z", "mentor_accepted": False, "mentee_accepted": False}
+        self.meeting = {"meeting_id": MEETING, "pairing_id": PAIRING, "cohort_id": COHORT, "mentor_id": MENTOR,
+                        "mentee_id": MENTEE, "organizer_id": MENTOR, "starts_at": "2030-01-10T09:00:00Z",
+                        "ends_at": "2030-01-10T09:45:00Z", "duration_minutes": 45, "timezone": "Europe/Berlin",
+                        "status": "scheduled", "version": 1}
+        self.goals = {"pairing_id": PAIRING, "revision": 0, "revised_by": None, "revised_at": None, "goals": []}
+        self.goal_conflict = False
+        self.enrolled: list[dict] = []
+        self.withdrawn: list[str] = []
+        self.refuse_enrolment_of: str | None = None
+        self.run = {"run_id": "run-1", "cohort_id": COHORT, "status": "completed", "mode": "maximize_score",
+                    "dry_run": True, "matched": 1, "unmatched_count": 0, "total_score": 0.82, "unmatched": [],
+                    "proposals": [{"pairing_id": None, "mentor_id": MENTOR, "mentee_id": MENTEE, "score": 0.82,
+                                   "reasons": ["shares 2 topics"]}]}
+
+    def request(self, token, method, service, path, *, json=None, params=None, raw=False):
+        self.calls.append((method, service, path, json))
+        claims = jwt.decode(token, options={"verify_signature": False})
+        handler = getattr(self, "_" + method.lower())
+        result = handler(service, path, json or {}, params or {}, claims)
+        if raw:
+            class Raw:
+                content = result.encode() if isinstance(result, str) else b""
+            return Raw()
+        return result
+
+    def _get(self, service, path, body, params, claims):
+        people = {ADMIN: person(ADMIN, "Felix Sato"), MENTOR: person(MENTOR, "Zoe Sato"),
+                  MENTEE: person(MENTEE, "Uma Lopez")}
+        if path.startswith("/v1/participants/"):
+            found = people.get(path.rsplit("/", 1)[1])
+            if not found:
+                raise ApiError(404, "Not Found")
+            return found
+        routes = {
+            "/v1/programs": None,
+            f"/v1/cohorts/{COHORT}": {"cohort_id": COHORT, "program_id": PROGRAM, "name": "Spring cohort",
+                                      "status": "enrolling", "starts_on": "2030-01-01", "ends_on": "2030-06-30",
+                                      "meeting_cadence_days": 14, "answer_deadline_days": 7},
+            f"/v1/cohorts/{COHORT}/pairings": {"items": [self.pairing], "next": None},
+            f"/v1/cohorts/{COHORT}/stats": {"enrolled": 2, "mentors": 1, "mentees": 1, "proposed": 1, "active": 0,
+                                            "unmatched": 0, "waiting_for_answers": 2},
+            f"/v1/pairings/{PAIRING}": self.pairing,
+            f"/v1/pairings/{PAIRING}/meetings": {"items": [self.meeting], "next": None},
+            f"/v1/meetings/{MEETING}": self.meeting,
+            f"/v1/meetings/{MEETING}/notes": {"meeting_id": MEETING, "notes": "private"},
+            f"/v1/meetings/{MEETING}.ics": "BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n",
+            f"/v1/pairings/{PAIRING}/goals": self.goals,
+            f"/v1/pairings/{PAIRING}/goals/revisions": {"items": [], "next": None},
+            "/v1/me/notifications": {"items": [{"notification_id": "n1", "category": "pairing_proposed",
+                                                "subject": "A proposal", "body": "Hello", "link": f"/pairings/{PAIRING}",
+                                                "created_at": "2030-01-01T00:00:00Z", "read": False}],
+                                     "next": None, "unread_count": 1},
+            "/v1/me/preferences": {"channels": {}, "email_enabled": True, "digest": False, "digest_hour": 8,
+                                   "quiet_hours": None, "chat_webhook_url": None, "language": None},
+            "/v1/me/reviews": {"items": [{"review_id": "r1", "pairing_id": PAIRING, "cohort_id": COHORT,
+                                          "due_on": "2030-02-01", "submitted": False}], "next": None},
+            "/v1/me/surveys": {"items": [], "next": None},
+            "/v1/me/kudos": {"items": [{"kudos_id": "k1", "pairing_id": PAIRING, "cohort_id": COHORT,
+                                        "from_id": MENTOR, "note": "Thanks!", "sent_at": "2030-01-11T00:00:00Z"}],
+                             "next": None},
+            f"/v1/cohorts/{COHORT}/engagement": {"cohort_id": COHORT, "cadence_days": 14, "summary": {
+                "on_track": 0, "needs_check_in": 0, "at_risk": 1, "too_early": 0, "pairs": 1, "meetings_held": 1,
+                "mentoring_hours": 0.75}, "items": [{"pairing_id": PAIRING, "mentor_id": MENTOR, "mentee_id": MENTEE,
+                                                     "status": "at_risk", "last_meeting_at": None, "meetings_held": 0,
+                                                     "meetings_per_week": 0, "mentoring_hours": 0}]},
+            f"/v1/cohorts/{COHORT}/feedback/summary": {"feedback": {"mean_rating": None, "response_rate": 0.5},
+                                                       "good_fit": {}, "survey": {"nps": None},
+                                                       "min_respondents": 5, "withheld": ["survey.nps"]},
+            f"/v1/cohorts/{COHORT}/feedback/export.csv": "pairing_id,mentor_id\npair-1,E000002\n",
+            f"/v1/cohorts/{COHORT}/chat-channel": {"chat_webhook_url": None},
+            "/v1/matching-runs/run-1": self.run,
+            "/v1/events/ev-1/deliveries": {"items": [{"recipient_id": MENTEE, "channel": "email", "status": "sent",
+                                                      "attempts": 1}], "next": None},
+        }
+        if path not in routes or routes[path] is None:
+            raise ApiError(404, "Not Found", f"no route {path}")
+        return routes[path]
+
+    def _post(self, service, path, body, params, claims):
+        if path == "/v1/programs":
+            return {"program_id": PROGRAM}
+        if path == f"/v1/programs/{PROGRAM}/cohorts":
+            return {"cohort_id": COHORT, "program_id": PROGRAM, "name": body["name"], "status": "draft"}
+        if path.endswith("/accept"):
+            role = "mentor" if claims["sub"] == MENTOR else "mentee"
+            self.pairing[f"{role}_accepted"] = True
+            if self.pairing["mentor_accepted"] and self.pairing["mentee_accepted"]:
+                self.pairing["status"] = "active"
+            return self.pairing
+        if path.endswith("/decline"):
+            self.pairing["status"] = "declined"
+            return self.pairing
+        if path == f"/v1/pairings/{PAIRING}/meetings":
+            return self.meeting
+        if path == f"/v1/meetings/{MEETING}/complete":
+            self.meeting.update(status="held", held_at=self.meeting["starts_at"])
+            return self.meeting
+        if path == f"/v1/cohorts/{COHORT}/enrollments":
+            if body["employee_id"] == self.refuse_enrolment_of:
+                raise ApiError(409, "Conflict", "already enrolled", code="already_enrolled")
+            self.enrolled.append(body)
+            return {"employee_id": body["employee_id"], "role": body["role"]}
+        if "/withdraw" in path:
+            self.withdrawn.append(path.split("/")[-2])
+            return {}
+        if path == f"/v1/cohorts/{COHORT}/matching-runs":
+            return {"run_id": "run-1", "cohort_id": COHORT, "status": "running", "dry_run": body.get("dry_run")}
+        if path == f"/v1/cohorts/{COHORT}/status":
+            return {"status": body["status"]}
+        if path.endswith("/feedback") or path.endswith("/kudos"):
+            return {"feedback_id": "f1", "kudos_id": "k1"}
+        return {}
+
+    def _put(self, service, path, body, params, claims):
+        if path.endswith("/goals"):
+            if self.goal_conflict:
+                raise ApiError(409, "Conflict", "stale revision", extra={"current_revision": 1})
+            self.goals = {**self.goals, "revision": self.goals["revision"] + 1, "goals": body["goals"],
+                          "revised_by": claims["sub"]}
+            return self.goals
+        return body
+
+
+class FakeOidc:
+    """The provider's side of sign-in: a token for whoever the test says is signing in."""
+
+    def __init__(self):
+        self.next_user = (MENTEE, ["participant"])
+        self.logged_out = False
+
+    def token_for(self, subject, roles, ttl=3600):
+        now = int(time.time())
+        access = jwt.encode({"sub": subject, "roles": roles, "exp": now + ttl, "name": subject}, "x", algorithm="HS256")
+        return {"access_token": access, "id_token": "id-" + subject, "refresh_token": "r-" + subject,
+                "expires_at": now + ttl}
+
+    def authorize_redirect(self, redirect_uri, **kwargs):
+        from flask import redirect
+
+        return redirect(f"https://idp.example/auth?redirect_uri={redirect_uri}")
+
+    def authorize_access_token(self):
+        return self.token_for(*self.next_user)
+
+    def refresh(self, refresh_token):
+        return self.token_for(refresh_token.removeprefix("r-"), ["participant"])
+
+    def logout_url(self, id_token, after):
+        self.logged_out = True
+        return f"https://idp.example/logout?post_logout_redirect_uri={after}"

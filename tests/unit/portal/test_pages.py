@@ -1,0 +1,262 @@
+"""Every portal page renders from the services' answers (a fake API client), in English and
+German; sign-in, CSRF, the session cookie, CSV import and goal conflicts behave."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from shared.config import Settings
+from services.portal.api import create_app
+from services.portal.directory import MemoryDirectory
+from services.portal.sessions import COOKIE, MemoryStore
+from tests.unit.portal.fakes import ADMIN, COHORT, MEETING, MENTEE, MENTOR, PAIRING, PROGRAM, FakeBackend, FakeOidc
+
+
+@pytest.fixture
+def portal():
+    backend, oidc, directory = FakeBackend(), FakeOidc(), MemoryDirectory()
+    directory.remember("program", PROGRAM, name="Engineering mentoring")
+    directory.remember("cohort", COHORT, program_id=PROGRAM, name="Spring cohort")
+    settings = Settings(service_name="portal", environment="development", jwt_secret="x",
+                        oidc_issuer="https://idp.example/realms/mentoring")
+    app = create_app(settings, backend=backend, oidc=oidc, store=MemoryStore(), directory=directory)
+    app.testing = True
+    return app, backend, oidc
+
+
+def sign_in(app, oidc, subject=MENTEE, roles=("participant",), next_path="/"):
+    client = app.test_client()
+    oidc.next_user = (subject, list(roles))
+    response = client.get(next_path)
+    if response.status_code == 302 and "/login" in response.headers["Location"]:
+        client.get(response.headers["Location"])
+        response = client.get("/auth/callback?code=c&state=s")
+    return client, response
+
+
+def csrf(client, path="/"):
+    page = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def test_a_signed_out_visitor_is_sent_to_sign_in_and_lands_on_the_page_the_link_named(portal):
+    app, backend, oidc = portal
+    client = app.test_client()
+    first = client.get(f"/pairings/{PAIRING}?action=accept")
+    assert first.status_code == 302 and first.headers["Location"].startswith("/login")
+    to_idp = client.get(first.headers["Location"])
+    assert to_idp.headers["Location"].startswith("https://idp.example/auth")
+    back = client.get("/auth/callback?code=c&state=s")
+    assert back.headers["Location"] == f"/pairings/{PAIRING}?action=accept"
+    cookie = back.headers["Set-Cookie"]
+    assert f"{COOKIE}=" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    page = client.get(back.headers["Location"]).get_data(as_text=True)
+    assert "Zoe Sato" in page and "shares 2 topics" in page and "Accept this match" in page
+
+
+def test_next_never_leaves_the_site(portal):
+    app, _, oidc = portal
+    client = app.test_client()
+    client.get("/login?next=//evil.example/x")
+    assert client.get("/auth/callback?code=c").headers["Location"] == "/"
+
+
+def test_the_session_cookie_is_secure_outside_development():
+    settings = Settings(service_name="portal", environment="production", jwt_secret="x", oidc_issuer="https://i")
+    app = create_app(settings, backend=FakeBackend(), oidc=FakeOidc(), store=MemoryStore(), directory=MemoryDirectory())
+    client = app.test_client()
+    client.get("/login")
+    assert "Secure" in client.get("/auth/callback?code=c").headers["Set-Cookie"]
+
+
+def test_every_form_post_needs_the_csrf_token(portal):
+    app, backend, oidc = portal
+    client, _ = sign_in(app, oidc)
+    refused = client.post(f"/pairings/{PAIRING}/accept", data={})
+    assert refused.status_code == 400
+    assert not any(call[2].endswith("/accept") for call in backend.calls)
+    accepted = client.post(f"/pairings/{PAIRING}/accept", data={"csrf_token": csrf(client)})
+    assert accepted.status_code == 302
+    assert backend.pairing["mentee_accepted"] is True
+
+
+def test_the_journey_pages_render_for_both_parties(portal):
+    app, backend, oidc = portal
+    mentee, _ = sign_in(app, oidc)
+    mentee.post(f"/pairings/{PAIRING}/accept", data={"csrf_token": csrf(mentee)})
+    mentor, _ = sign_in(app, oidc, MENTOR)
+    mentor.post(f"/pairings/{PAIRING}/accept", data={"csrf_token": csrf(mentor)})
+    assert backend.pairing["status"] == "active"
+    page = mentor.get(f"/pairings/{PAIRING}").get_data(as_text=True)
+    assert "Schedule a meeting" in page and "Uma Lopez" in page
+    token = csrf(mentor)
+    scheduled = mentor.post(f"/pairings/{PAIRING}/meetings",
+                            data={"csrf_token": token, "starts_at": "2030-01-10T10:00", "duration_minutes": "45"})
+    assert scheduled.headers["Location"] == f"/meetings/{MEETING}"
+    body = [c for c in backend.calls if c[2] == f"/v1/pairings/{PAIRING}/meetings" and c[0] == "POST"][0][3]
+    assert body["starts_at"] == "2030-01-10T09:00:00Z"  # 10:00 in Berlin, the person's zone
+    assert "Mark as held" in mentor.get(f"/meetings/{MEETING}").get_data(as_text=True)
+    mentor.post(f"/meetings/{MEETING}/complete", data={"csrf_token": token})
+    assert backend.meeting["status"] == "held"
+    assert mentor.get(f"/pairings/{PAIRING}/feedback?meeting_id={MEETING}").status_code == 200
+    sent = mentor.post(f"/pairings/{PAIRING}/feedback",
+                       data={"csrf_token": token, "rating": "5", "good_fit": "yes", "meeting_id": MEETING})
+    assert sent.status_code == 302
+    mentor.post(f"/pairings/{PAIRING}/kudos", data={"csrf_token": token, "note": "Thank you!"})
+    posted = {(c[0], c[2]) for c in backend.calls}
+    assert ("POST", f"/v1/pairings/{PAIRING}/feedback") in posted and ("POST", f"/v1/pairings/{PAIRING}/kudos") in posted
+    ics = mentor.get(f"/meetings/{MEETING}.ics")
+    assert ics.mimetype == "text/calendar" and b"VCALENDAR" in ics.data
+
+
+@pytest.mark.parametrize("path", [
+    "/", f"/pairings/{PAIRING}", f"/pairings/{PAIRING}?action=decline", f"/meetings/{MEETING}",
+    f"/pairings/{PAIRING}/goals", f"/pairings/{PAIRING}/feedback", f"/pairings/{PAIRING}/kudos", "/kudos/k1",
+    "/reviews/r1", "/enrol", "/inbox", "/preferences",
+    "/console/", f"/console/programs/{PROGRAM}", f"/console/cohorts/{COHORT}", f"/console/cohorts/{COHORT}/enrolments",
+    f"/console/cohorts/{COHORT}/matching", "/console/runs/run-1", f"/console/cohorts/{COHORT}/health",
+    f"/console/cohorts/{COHORT}/chat", "/console/deliveries?event_id=ev-1",
+])
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_every_page_renders_in_english_and_german(portal, path, language):
+    app, _, oidc = portal
+    client, _ = sign_in(app, oidc, ADMIN, ("admin", "participant"))
+    response = client.get(path, headers={"Accept-Language": language})
+    assert response.status_code == 200, response.get_data(as_text=True)[:2000]
+    page = response.get_data(as_text=True)
+    assert f'<html lang="{language}">' in page
+    assert ("Abmelden" in page) == (language == "de")
+
+
+def test_the_console_is_for_admins_only(portal):
+    app, _, oidc = portal
+    client, _ = sign_in(app, oidc)
+    assert client.get("/console/").status_code == 403
+
+
+def test_a_stale_goal_revision_is_explained_and_the_edit_kept(portal):
+    app, backend, oidc = portal
+    client, _ = sign_in(app, oidc)
+    backend.goal_conflict = True
+    response = client.post(f"/pairings/{PAIRING}/goals", data={
+        "csrf_token": csrf(client), "expected_revision": "0", "rows": "0", "title_0": "Learn to negotiate",
+        "status_0": "open"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 409
+    assert "Someone changed the goals" in page and 'value="Learn to negotiate"' in page
+
+
+def test_a_csv_with_bad_lines_imports_nothing_and_names_each_line(portal):
+    app, backend, oidc = portal
+    client, _ = sign_in(app, oidc, ADMIN, ("admin", "participant"))
+    text = ("employee_id,role,capacity,topics\n"
+            f"{MENTOR},mentor,2,python;feedback\n"
+            f"{MENTEE},mentee,3,python\n"
+            ",mentee,,python\n"
+            "E999999,mentee,,python\n")
+    import io
+
+    response = client.post(f"/console/cohorts/{COHORT}/enrolments", content_type="multipart/form-data", data={
+        "csrf_token": csrf(client), "form": "csv", "file": (io.BytesIO(text.encode()), "people.csv")})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "Line 3" in page and "Line 4" in page
+    assert backend.enrolled == []
+
+
+def test_a_csv_refused_part_way_is_rolled_back(portal):
+    app, backend, oidc = portal
+    client, _ = sign_in(app, oidc, ADMIN, ("admin", "participant"))
+    backend.refuse_enrolment_of = MENTEE
+    text = f"employee_id,role,capacity,topics\n{MENTOR},mentor,2,python\n{MENTEE},mentee,,python\n"
+    import io
+
+    response = client.post(f"/console/cohorts/{COHORT}/enrolments", content_type="multipart/form-data", data={
+        "csrf_token": csrf(client), "form": "csv", "file": (io.BytesIO(text.encode()), "people.csv")})
+    assert response.status_code == 422 and "Line 3" in response.get_data(as_text=True)
+    assert backend.withdrawn == [MENTOR]
+
+
+def test_a_good_csv_is_imported(portal):
+    app, backend, oidc = portal
+    client, _ = sign_in(app, oidc, ADMIN, ("admin", "participant"))
+    text = f"employee_id,role,capacity,topics,languages\n{MENTOR},mentor,2,python;feedback,en;de\n{MENTEE},mentee,,python,\n"
+    import io
+
+    response = client.post(f"/console/cohorts/{COHORT}/enrolments", content_type="multipart/form-data", data={
+        "csrf_token": csrf(client), "form": "csv", "file": (io.BytesIO(text.encode()), "people.csv")})
+    assert response.status_code == 302
+    assert backend.enrolled[0] == {"employee_id": MENTOR, "role": "mentor", "topics": ["python", "feedback"],
+                                   "capacity": 2, "preferences": {"languages": ["en", "de"]}}
+
+
+def test_a_dry_run_is_polled_then_reviewed_then_published(portal):
+    app, backend, oidc = portal
+    client, _ = sign_in(app, oidc, ADMIN, ("admin", "participant"))
+    token = csrf(client)
+    started = client.post(f"/console/cohorts/{COHORT}/matching", data={"csrf_token": token, "mode": "maximize_score"})
+    assert started.headers["Location"].startswith("/console/runs/run-1")
+    backend.run["status"] = "running"
+    assert "in progress" in client.get("/console/runs/run-1").get_data(as_text=True)
+    backend.run["status"] = "completed"
+    review = client.get("/console/runs/run-1").get_data(as_text=True)
+    assert "Publish the proposals" in review and "Zoe Sato" in review
+    client.post(f"/console/cohorts/{COHORT}/matching", data={"csrf_token": token, "mode": "maximize_score",
+                                                             "publish": "yes"})
+    runs = [c[3] for c in backend.calls if c[2] == f"/v1/cohorts/{COHORT}/matching-runs"]
+    assert runs == [{"mode": "maximize_score", "dry_run": True}, {"mode": "maximize_score", "dry_run": False}]
+
+
+def test_the_older_synchronous_run_answer_is_reviewed_at_once(portal):
+    app, backend, oidc = portal
+    client, _ = sign_in(app, oidc, ADMIN, ("admin", "participant"))
+    backend._post_original = backend._post
+
+    def synchronous(service, path, body, params, claims):
+        if path.endswith("/matching-runs"):
+            return {**backend.run, "run_id": None}
+        return backend._post_original(service, path, body, params, claims)
+
+    backend._post = synchronous
+    page = client.post(f"/console/cohorts/{COHORT}/matching", data={"csrf_token": csrf(client)})
+    assert page.status_code == 200 and "Publish the proposals" in page.get_data(as_text=True)
+
+
+def test_health_draws_charts_and_links_the_pairs_at_risk(portal):
+    app, _, oidc = portal
+    client, _ = sign_in(app, oidc, ADMIN, ("admin", "participant"))
+    page = client.get(f"/console/cohorts/{COHORT}/health").get_data(as_text=True)
+    assert page.count("<svg") == 2 and f'href="/pairings/{PAIRING}"' in page
+
+
+def test_sign_out_ends_the_idp_session(portal):
+    app, _, oidc = portal
+    client, _ = sign_in(app, oidc)
+    response = client.post("/logout", data={"csrf_token": csrf(client)})
+    assert response.headers["Location"].startswith("https://idp.example/logout") and oidc.logged_out
+    assert client.get("/").status_code == 302
+
+
+def test_every_email_link_path_is_a_portal_page(portal):
+    """The paths services/notifications puts in messages (application/delivery.py build_message)."""
+    app, _, oidc = portal
+    client, _ = sign_in(app, oidc)
+    for path in (f"/pairings/{PAIRING}", f"/pairings/{PAIRING}?action=accept", f"/pairings/{PAIRING}?action=decline",
+                 f"/meetings/{MEETING}", f"/pairings/{PAIRING}/feedback?meeting_id={MEETING}",
+                 f"/pairings/{PAIRING}/goals", "/reviews/r1", "/kudos/k1"):
+        assert client.get(path).status_code == 200, path
+
+
+def test_every_text_has_a_german_translation():
+    from pathlib import Path
+
+    from services.portal.i18n_de import GERMAN
+
+    root = Path(__file__).resolve().parents[3] / "services" / "portal"
+    pattern = re.compile(r'_\(\s*"((?:[^"\\]|\\.)*)"')
+    texts = set()
+    for path in list((root / "templates").rglob("*.html")) + list(root.rglob("*.py")):
+        texts |= set(pattern.findall(path.read_text()))
+    missing = sorted(t for t in texts if t not in GERMAN)
+    assert not missing, missing
