@@ -41,10 +41,7 @@ from shared.generations import GenerationDatabase, Generations, physical
 from shared.metrics import CONSUMER_PARTITION_PAUSED, PROJECTION_CHECKPOINT_LAG
 from shared.mongo import TRANSIENT_ERRORS
 
-try:  # H1's fenced lease (server time, unique-insert epochs)
-    from shared.lease import Lease
-except ImportError:  # pragma: no cover - older tree
-    from shared.relay import Lease  # type: ignore[no-redef]
+from shared.lease import Lease
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +96,7 @@ class StoreProjector:
         self._routes: dict[str, list] = {}
         self._stop = threading.Event()
         self._failures = 0
+        self._leased = False  # True while run() applies under the lease
 
     # -- generations and binding --------------------------------------------------------------
 
@@ -175,6 +173,8 @@ class StoreProjector:
                     self._save(position)
             if len(commits) < self.batch_commits or (until is not None and position > until):
                 break
+            if self._leased and not self.lease.acquire():
+                break  # a long catch-up renews the lease per batch; lost it: the new holder goes on
         self.applied += applied
         try:
             lag = max(0, self.store.current_position() + 1 - position)
@@ -206,8 +206,10 @@ class StoreProjector:
         while not stop.is_set():
             try:
                 if not self.lease.acquire():
+                    self._leased = False
                     stop.wait(max(self.poll_interval_s, self.lease_ttl_s() / 3))
                     continue
+                self._leased = True
                 if self.catch_up() == 0:
                     stop.wait(self.poll_interval_s)
                 if self._failures:
