@@ -55,6 +55,11 @@ def _job_causation(name: str) -> Causation:
     return Causation(correlation_id=f"{name}:{uuid.uuid4()}", causation_id=None)
 
 
+def _request_id(causation: Causation) -> str:
+    """The request's own id (X-Request-ID; a retry repeats it), not the chain's correlation id."""
+    return causation.causation_id or causation.correlation_id
+
+
 def _first(stream: LoadedStream, event_type: str):
     return next((e for e in stream.events if e.event_type == event_type), None)
 
@@ -82,7 +87,7 @@ class FeedbackCommands:
             held = 1
         else:
             meeting = None
-            feedback_id = derived_id("feedback", command.pairing_id, command.from_id, causation.correlation_id)
+            feedback_id = derived_id("feedback", command.pairing_id, command.from_id, _request_id(causation))
             held = len(self.models.held_meetings_of_pairing(command.pairing_id))
         comment = (command.comment or "").strip() or None
         stream = self.feedback.load(feedback_id)
@@ -212,7 +217,7 @@ class FeedbackCommands:
     # -- kudos -------------------------------------------------------------------------------
 
     def send_kudos(self, pairing_id: str, from_id: str, note: str, causation: Causation) -> Done:
-        kudos_id = derived_id("kudos", pairing_id, from_id, causation.correlation_id)
+        kudos_id = derived_id("kudos", pairing_id, from_id, _request_id(causation))
         stream = self.kudos.load(kudos_id)
         if stream.version:
             return Done(kudos_id)  # a retry of a stored request

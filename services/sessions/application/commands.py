@@ -31,6 +31,7 @@ from services.sessions.domain.pairing import PairingInfo
 log = logging.getLogger(__name__)
 
 ATTEMPTS = 3
+_IDS = uuid.UUID("0b6f1d2e-5a43-4c8e-9a51-3f0c2d7e8b14")  # namespace of ids derived from requests
 
 
 # -- ports ------------------------------------------------------------------------------------
@@ -52,6 +53,11 @@ class Pairings(Protocol):
     def get(self, pairing_id: str) -> PairingInfo | None: ...
 
     def get_cohort(self, cohort_id: str) -> dict | None: ...
+
+
+def request_id(causation: Causation) -> str:
+    """The request's own id (X-Request-ID; a retry repeats it), not the chain's correlation id."""
+    return causation.causation_id or causation.correlation_id
 
 
 @dataclass(frozen=True)
@@ -105,7 +111,12 @@ class MeetingCommands:
     def schedule(self, pairing: PairingInfo, *, actor_id: str, organizer_id: str, starts_at: datetime,
                  duration_minutes: int, timezone: str, agenda: str | None, causation: Causation,
                  meeting_id: str | None = None) -> Outcome:
-        meeting_id = meeting_id or str(uuid.uuid4())
+        """A new meeting whose id derives from the request: a retried request (same request id)
+        finds the meeting its first attempt stored and gets it back, instead of a second meeting."""
+        meeting_id = meeting_id or str(uuid.uuid5(_IDS, f"meeting|{pairing.pairing_id}|{request_id(causation)}"))
+        stream = self.aggregates.load(meeting_id)
+        if stream.version:
+            return Outcome(rules.fold(meeting_id, stream.events))
         events = rules.schedule(pairing, meeting_id=meeting_id, organizer_id=organizer_id, starts_at=starts_at,
                                 duration_minutes=duration_minutes, timezone=timezone, now=self.clock.now(),
                                 actor_id=actor_id)
@@ -126,10 +137,18 @@ class MeetingCommands:
 
     def complete(self, meeting: Meeting, *, by: str, held_at: datetime | None, duration_minutes: int | None,
                  attendees: list[str] | None, notes: str | None, causation: Causation) -> Outcome:
+        if meeting.status == "held" and self._same_completion(meeting, held_at, duration_minutes, attendees, notes):
+            return Outcome(meeting)  # a retry of a stored request: the same answer, not a refusal
         events = rules.complete(meeting, by=by, now=self.clock.now(), held_at=held_at,
                                 duration_minutes=duration_minutes, attendees=attendees)
         private = {0: {"notes": notes, "notes_by": by}} if notes else None
         return self._commit(meeting, events, causation, private)
+
+    def _same_completion(self, meeting: Meeting, held_at, duration_minutes, attendees, notes) -> bool:
+        return (meeting.held_at == (held_at or meeting.starts_at)
+                and meeting.held_minutes == (duration_minutes if duration_minutes is not None else meeting.duration_minutes)
+                and list(meeting.attendees) == (list(attendees) if attendees is not None else list(meeting.parties))
+                and self.texts(meeting.meeting_id).get("notes") == (notes or None))
 
     def no_show(self, meeting: Meeting, *, by: str, absent_ids: list[str], causation: Causation) -> Outcome:
         events = rules.no_show(meeting, by=by, absent_ids=absent_ids, now=self.clock.now())

@@ -42,9 +42,13 @@ def context(store=None, database=None) -> SessionsContext:
     return ctx
 
 
-def schedule(ctx, days=2, agenda=None, actor="mentor-1"):
+def request() -> Causation:
+    return Causation(correlation_id="chain-1", causation_id=str(uuid.uuid4()))  # one chain, many requests
+
+
+def schedule(ctx, days=2, agenda=None, actor="mentor-1", causation=None):
     return ctx.meetings.schedule(PAIRING, actor_id=actor, organizer_id="mentor-1", starts_at=NOW + timedelta(days=days),
-                                 duration_minutes=45, timezone="UTC", agenda=agenda, causation=CAUSE)
+                                 duration_minutes=45, timezone="UTC", agenda=agenda, causation=causation or request())
 
 
 def views(ctx) -> dict:
@@ -65,6 +69,25 @@ def test_agenda_and_notes_are_stored_in_the_commit_never_in_the_event():
     assert "Career plan" not in published and "lead a team" not in published
     assert ctx.meetings.texts(meeting_id) == {"agenda": "Career plan", "notes": "She wants to lead a team",
                                               "notes_by": "mentee-1"}
+
+
+def test_a_retried_request_gets_its_first_answer_not_a_second_meeting_or_a_refusal():
+    ctx = context()
+    first_attempt = request()
+    first = schedule(ctx, agenda="Career plan", causation=first_attempt)
+    retry = schedule(ctx, agenda="Career plan", causation=first_attempt)  # the answer was lost; the client retries
+    assert retry.meeting.meeting_id == first.meeting.meeting_id and retry.position == 0
+    assert ctx.store.load(first.meeting.meeting_id).version == 1
+    ctx.clock.advance(days=3)
+    done = ctx.meetings.complete(first.meeting, by="mentor-1", held_at=None, duration_minutes=None, attendees=None,
+                                 notes="Reading list", causation=CAUSE)
+    again = ctx.meetings.complete(done.meeting, by="mentor-1", held_at=None, duration_minutes=None, attendees=None,
+                                  notes="Reading list", causation=CAUSE)
+    assert again.meeting.status == "held" and again.position == 0
+    assert ctx.store.load(first.meeting.meeting_id).version == 2
+    with pytest.raises(Conflict):  # a different completion of a held meeting is still refused
+        ctx.meetings.complete(done.meeting, by="mentor-1", held_at=None, duration_minutes=20, attendees=None,
+                              notes=None, causation=CAUSE)
 
 
 def test_a_crash_after_the_append_loses_no_text_and_a_refused_append_stores_none():
@@ -130,7 +153,7 @@ def test_ending_a_pairing_cancels_its_future_meetings_once():
     with pytest.raises(Conflict):  # the ended pairing takes no new meetings
         ctx.meetings.schedule(
             ctx.pairings.get("p1"), actor_id="mentor-1", organizer_id="mentor-1", starts_at=NOW + timedelta(days=5),
-            duration_minutes=30, timezone="UTC", agenda=None, causation=CAUSE)
+            duration_minutes=30, timezone="UTC", agenda=None, causation=request())
 
 
 def test_the_sweep_cancels_what_a_lagging_view_hid_from_the_policy():
@@ -153,7 +176,7 @@ def test_risk_is_announced_once_and_a_held_meeting_brings_the_pair_back_on_track
     assert [e.event_type for e in ctx.store.load("p1").events] == [PAIRING_AT_RISK]
     meeting = ctx.meetings.schedule(PAIRING, actor_id="admin-1", organizer_id="mentor-1",
                                     starts_at=NOW + timedelta(hours=3), duration_minutes=60, timezone="UTC",
-                                    agenda=None, causation=CAUSE).meeting
+                                    agenda=None, causation=request()).meeting
     ctx.clock.advance(hours=5)
     ctx.meetings.complete(meeting, by="mentor-1", held_at=None, duration_minutes=None, attendees=None, notes=None,
                           causation=CAUSE)
