@@ -27,8 +27,9 @@ from services.sessions.application.projections import (
 SERVICE = "sessions"
 CONSUMER_GROUP = "sessions-worker"
 RISK_CHECK_INTERVAL_S = 300.0
-# How long the ended-pairing policy lets the meetings view catch up with the store.
-SETTLE_TIMEOUT_S = 5.0
+# How long the ended-pairing policy lets the meetings view catch up with the store: short, so a
+# burst of PairingEnded never stalls the consumer; what it misses, the periodic sweep cancels.
+SETTLE_TIMEOUT_S = 0.5
 
 
 class _ClockRef:
