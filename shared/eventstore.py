@@ -163,6 +163,9 @@ class EventStore:
         # The highest position this process knows to be occupied: where the next append starts.
         self._seen = 0
         self._seen_lock = threading.Lock()
+        # Threads of one process claim positions one at a time: they would only collide with
+        # each other (one insert round trip each, instead of collisions and retries).
+        self._claim_lock = threading.Lock()
         # Streams only ever grow, so a prefix read once stays true: `load` keeps the last
         # `cached_streams` streams it read and fetches only the commits written since.
         self._prefixes: OrderedDict[str, tuple[int, tuple[Envelope, ...], dict]] = OrderedDict()
@@ -222,13 +225,35 @@ class EventStore:
         }
         if private:
             doc["private"] = private
+        with self._claim_lock:
+            position = self._claim(doc, stream_id, expected_version)
+        self._saw(position)
+        self._write_pointer(stream_id, first_version, position)
+        if position % HINT_EVERY == 0:
+            self._raise_hint(position)
+        EVENTS_APPENDED.inc(len(events))
+        return position
+
+    def _claim(self, doc: dict, stream_id: str, expected_version: int) -> int:
+        """Insert the commit at the next free position; returns it."""
         position = self._start_position() + 1
+        unverified_collision = False
         for _ in range(self.max_position_retries):
             doc["_id"] = position_key(position)
             doc["position"] = position
             try:
                 self.commits.insert_one(doc)
+                break
             except DuplicateKeyError as exc:
+                if not unverified_collision:
+                    # Most collisions are another writer on the same position: try the next one
+                    # at once and verify only if that collides too. Safe: if the stream index
+                    # collided instead, it collides again at the next position (a stream version
+                    # never frees up), so this insert cannot succeed and leave a hole.
+                    unverified_collision = True
+                    position += 1
+                    continue
+                unverified_collision = False
                 stored = self.commit_at(position)
                 if stored is not None and stored.get("commit_id") == doc["commit_id"]:
                     break  # our own insert, retried after a lost reply
@@ -237,17 +262,16 @@ class EventStore:
                     position = self._end_of_prefix(position) + 1
                     continue
                 # The position is free, so the stream index collided: the version is taken.
-                if self._stream_version_taken(stream_id, first_version):
-                    raise ConcurrencyError(stream_id, expected_version) from exc
-                continue  # nothing explains the collision (a racing seal?): look again
-            break
+                owner = self._stream_commit(stream_id, doc["first_version"])
+                if owner is None:
+                    continue  # nothing explains the collision: look again
+                if owner.get("commit_id") == doc["commit_id"]:
+                    position = owner["position"]  # ours after all (a retried insert that had landed)
+                    break
+                raise ConcurrencyError(stream_id, expected_version) from exc
         else:
             raise RuntimeError(f"could not claim a position for {stream_id} after {self.max_position_retries} tries")
         self._saw(position)
-        self._write_pointer(stream_id, first_version, position)
-        if position % HINT_EVERY == 0:
-            self._raise_hint(position)
-        EVENTS_APPENDED.inc(len(events))
         return position
 
     def _saw(self, position: int) -> None:
@@ -300,19 +324,21 @@ class EventStore:
         except DuplicateKeyError:
             pass  # already restored by a repair
 
-    def _stream_version_taken(self, stream_id: str, first_version: int) -> bool:
-        """Whether a commit of this stream starts at `first_version`; restores a lost pointer.
+    def _stream_commit(self, stream_id: str, first_version: int) -> dict | None:
+        """The commit of this stream that starts at `first_version`, if any; restores a lost pointer.
 
         The field query is the one read that is not an `_id` look-up (a scan on FerretDB); it runs
         only on conflicts whose pointer is missing.
         """
-        if self.streams.find_one({"_id": stream_key(stream_id, first_version)}) is not None:
-            return True
-        commit = self.commits.find_one({"stream_id": stream_id, "first_version": first_version}, {"position": 1})
-        if commit is None:
-            return False
-        self._write_pointer(stream_id, first_version, commit["position"])
-        return True
+        pointer = self.streams.find_one({"_id": stream_key(stream_id, first_version)})
+        if pointer is not None:
+            commit = self.commit_at(pointer["position"])
+            if commit is not None and commit.get("stream_id") == stream_id:
+                return commit
+        commit = self.commits.find_one({"stream_id": stream_id, "first_version": first_version})
+        if commit is not None and pointer is None:
+            self._write_pointer(stream_id, first_version, commit["position"])
+        return commit
 
     def current_position(self) -> int:
         """The last position written (or, after a legacy gap, taken): where the relay's work ends."""

@@ -97,8 +97,11 @@ class EventRelay:
         self._stop = threading.Event()
 
     def _make_producer(self):
+        # Bounded waits (metadata, buffer, init_transactions) so a stop request is heard while
+        # Kafka is down; the loop retries with a new producer.
         return make_producer(
-            self.settings, transactional_id=self.transactional_id, client_id=f"{self.settings.service_name}-relay"
+            self.settings, transactional_id=self.transactional_id, client_id=f"{self.settings.service_name}-relay",
+            max_block_ms=15000,
         )
 
     # -- cursor ------------------------------------------------------------------------------
@@ -221,15 +224,14 @@ class EventRelay:
                 for event in doc["events"]:
                     future = producer.send(self.topic, key=event["aggregate_id"].encode(), value=event_bytes(event))
                     futures.append((event["event_type"], future))
-            producer.send_offsets_to_transaction(
-                {self.cursor_partition: OffsetAndMetadata(next_position, "", -1)}, self.transactional_id
-            )
-            producer.commit_transaction()
+            _bounded(producer, "send_offsets_to_transaction", {self.cursor_partition: OffsetAndMetadata(next_position, "", -1)},
+                     self.transactional_id)
+            _bounded(producer, "begin_commit")
         except Exception:
             for event_type, _ in futures:
                 EVENTS_PUBLISHED.labels(self.settings.service_name, self.contract_topic, event_type, "error").inc()
             try:
-                producer.abort_transaction()
+                _bounded(producer, "begin_abort", timeout_s=5)
             except Exception:  # noqa: BLE001 - fenced or Kafka gone: the next init aborts it anyway
                 pass
             raise
@@ -277,6 +279,28 @@ class EventRelay:
 
     def close(self) -> None:
         self._drop_producer()
+
+
+def _bounded(producer, step: str, *args, timeout_s: float = 30):
+    """One transactional step that gives up after `timeout_s`.
+
+    kafka-python's `commit_transaction()` / `abort_transaction()` / `send_offsets_to_transaction()`
+    wait without a deadline; a broker restart at the wrong moment would hang the relay for good.
+    These are the same calls with a deadline (kafka-python 3.0.12's own implementation); on a
+    timeout the relay drops the producer and the next one's `init_transactions()` aborts or
+    completes what was left open.
+    """
+    from kafka.errors import KafkaTimeoutError
+
+    manager = getattr(producer, "_transaction_manager", None)
+    if manager is None or not hasattr(manager, step):  # another client: its own blocking call
+        public = {"begin_commit": "commit_transaction", "begin_abort": "abort_transaction"}.get(step, step)
+        return getattr(producer, public)(*args)
+    result = getattr(manager, step)(*args)
+    producer._sender.wakeup()
+    if not result.wait(timeout_ms=timeout_s * 1000):
+        raise KafkaTimeoutError(f"{step} took more than {timeout_s}s")
+    return None
 
 
 def _transactional(producer) -> bool:

@@ -24,6 +24,7 @@ from shared.eventstore import EventStore
 from shared.events.envelope import new_event
 from shared.lease import holder
 from shared.mongo import database_for
+from shared import relay as relay_module
 from shared.relay import LEASE_NAME, EventRelay
 from tests.helpers import wait_until
 
@@ -111,7 +112,7 @@ class Writer:
         self.thread.join(timeout=30)
 
 
-def test_a_paused_publisher_cannot_commit_after_its_successor(setup):
+def test_a_paused_publisher_cannot_commit_after_its_successor(setup, monkeypatch):
     settings, store = setup
     for i in range(6):
         store.append(f"k{i % 2}", i // 2, _events(f"k{i % 2}", i // 2 + 1, 1))
@@ -121,14 +122,15 @@ def test_a_paused_publisher_cannot_commit_after_its_successor(setup):
         store.append(f"k{i % 2}", i // 2, _events(f"k{i % 2}", i // 2 + 1, 1))
     # `first` has sent its next batch inside a transaction and pauses before committing it.
     paused, resume = threading.Event(), threading.Event()
-    real_commit = first.producer.commit_transaction
+    real_step = relay_module._bounded
 
-    def commit_after_pause():
-        paused.set()
-        resume.wait(30)
-        real_commit()
+    def commit_after_pause(producer, step, *args, **kwargs):
+        if step == "begin_commit" and producer is first.producer:
+            paused.set()
+            resume.wait(30)
+        return real_step(producer, step, *args, **kwargs)
 
-    first.producer.commit_transaction = commit_after_pause
+    monkeypatch.setattr(relay_module, "_bounded", commit_after_pause)
     outcome = {}
 
     def publish():
