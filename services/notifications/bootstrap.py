@@ -1,49 +1,47 @@
 """Wiring: builds the notifications service's parts from Settings (used by the API, worker and CLI).
 
-Service-specific settings come from `settings.extra` (tests) or the environment:
-NOTIFICATIONS_APP_URL (the web app links open), NOTIFICATIONS_PUBLIC_URL (this API, for
-unsubscribe links), NOTIFICATIONS_LINK_SECRET (signs unsubscribe links; defaults to JWT_SECRET),
-NOTIFICATIONS_RETRY_BASE_S, NOTIFICATIONS_MAX_ATTEMPTS, NOTIFICATIONS_MAX_EVENT_AGE_H.
-SMTP_URL (shared Settings) is the mail server: smtp://user:pass@host:port?starttls=true&from=addr.
+Settings (shared/config.py): `notifications_app_url` (the web app links open),
+`notifications_public_url` (this API, for unsubscribe links), `notifications_link_secret` (signs
+unsubscribe links; None: JWT_SECRET), `notifications_retry_base_s`, `notifications_max_attempts`,
+`notifications_max_event_age_h`, and for the senders `notifications_sender_threads`,
+`notifications_claim_ttl_s`, `notifications_sweep_interval_s`, `notifications_send_batch`.
+`smtp_url` is the mail server: smtp://user:pass@host:port?starttls=true&from=addr.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from shared.aggregate import AggregateStore
 from shared.clock import SystemClock
 from shared.config import Settings
 from shared.events.catalog import default_registry
+from shared.events.catalog.notifications import NOTIFICATION
 from shared.eventstore import EventStore
+from shared.generations import live_database
 from shared.mongo import database_for
 from services.notifications.adapters.channels import ChatChannel, EmailChannel, InAppChannel
 from services.notifications.adapters.mongo import (
-    DeliveriesRepository, Directory, InboxRepository, PreferencesRepository,
+    DeliveriesRepository, Directory, InboxRepository, PreferencesRepository, RemindersSent, ServerClock,
 )
 from services.notifications.adapters.templates import TemplateRenderer
-from services.notifications.application.delivery import DeliveryConfig, Notifier
-from services.notifications.application.projection import NotificationsProjection, Reminders
+from services.notifications.application.delivery import Enqueuer, Sender, SenderPool
+from services.notifications.application.messages import DeliveryConfig
+from services.notifications.application.policies import Reminders, RoutingPolicy
+from services.notifications.application.projections import NotificationsViews, people_projection
 
 SERVICE = "notifications"
 CONSUMER_GROUP = "notifications-worker"
 
 
-def _setting(settings: Settings, name: str, default):
-    value = settings.extra.get(name, os.environ.get(name))
-    if value in (None, ""):
-        return default
-    return type(default)(value) if default is not None else value
-
-
 def delivery_config(settings: Settings) -> DeliveryConfig:
     return DeliveryConfig(
-        app_url=_setting(settings, "NOTIFICATIONS_APP_URL", "http://localhost:8080").rstrip("/"),
-        public_url=_setting(settings, "NOTIFICATIONS_PUBLIC_URL", "http://localhost:8004").rstrip("/"),
-        link_secret=_setting(settings, "NOTIFICATIONS_LINK_SECRET", settings.jwt_secret or "unsigned-local-dev"),
-        retry_base_s=_setting(settings, "NOTIFICATIONS_RETRY_BASE_S", 30.0),
-        max_attempts=_setting(settings, "NOTIFICATIONS_MAX_ATTEMPTS", 6),
-        max_event_age_s=_setting(settings, "NOTIFICATIONS_MAX_EVENT_AGE_H", 72.0) * 3600,
+        app_url=settings.notifications_app_url.rstrip("/"),
+        public_url=settings.notifications_public_url.rstrip("/"),
+        link_secret=settings.notifications_link_secret or settings.jwt_secret or "unsigned-local-dev",
+        retry_base_s=settings.notifications_retry_base_s,
+        max_attempts=settings.notifications_max_attempts,
+        max_event_age_s=settings.notifications_max_event_age_h * 3600,
+        claim_ttl_s=settings.notifications_claim_ttl_s,
     )
 
 
@@ -52,21 +50,30 @@ class NotificationsContext:
     settings: Settings
     database: object
     store: EventStore
-    directory: Directory
+    clock: object
+    config: DeliveryConfig
+    directory: Directory  # readers' view (follows the live generation)
     preferences: PreferencesRepository
     deliveries: DeliveriesRepository
     inbox: InboxRepository
-    notifier: Notifier
-    projection: NotificationsProjection
+    people: object  # shared.directory.DirectoryProjection over `people`
+    views: NotificationsViews
+    policy: RoutingPolicy
+    enqueuer: Enqueuer
+    sender: Sender
+    senders: SenderPool
     reminders: Reminders
-    config: DeliveryConfig
 
     def projections(self) -> list:
-        return [self.projection]
+        """Kafka-fed, in the order the consumer applies them to one event: views before routing."""
+        return [self.people, self.views, self.policy]
+
+    def own_projections(self) -> list:
+        return []
 
     def ensure_indexes(self) -> None:
         self.store.ensure_indexes()
-        self.directory.ensure_indexes()
+        Directory(self.database).ensure_indexes()
         self.deliveries.ensure_indexes()
         self.inbox.ensure_indexes()
 
@@ -76,23 +83,30 @@ def build(settings: Settings | None = None, *, clock=None) -> NotificationsConte
     clock = clock or SystemClock()
     database = database_for(settings)
     store = EventStore(database)
-    directory = Directory(database)
+    directory = Directory(live_database(database))
     preferences = PreferencesRepository(database)
     deliveries = DeliveriesRepository(database)
     inbox = InboxRepository(database)
     config = delivery_config(settings)
-    notifier = Notifier(
+    sender = Sender(
         directory=directory, preferences=preferences, deliveries=deliveries,
         channels={"email": EmailChannel(settings.smtp_url), "chat": ChatChannel(), "inapp": InAppChannel(inbox)},
         renderer=TemplateRenderer(),
-        outcomes=AggregateStore(store, registry(), producer=SERVICE, aggregate_type="notification"),
-        clock=clock, config=config,
+        outcomes=AggregateStore(store, registry(), producer=SERVICE, aggregate_type=NOTIFICATION),
+        clock=clock, server_clock=ServerClock(database), config=config,
     )
-    projection = NotificationsProjection(directory, notifier)
+    senders = SenderPool(sender, deliveries, clock, threads=settings.notifications_sender_threads,
+                         batch=settings.notifications_send_batch,
+                         sweep_interval_s=settings.notifications_sweep_interval_s)
+    enqueuer = Enqueuer(directory=directory, preferences=preferences, deliveries=deliveries, clock=clock,
+                        config=config, handoff=senders.submit)
     return NotificationsContext(
-        settings=settings, database=database, store=store, directory=directory, preferences=preferences,
-        deliveries=deliveries, inbox=inbox, notifier=notifier, projection=projection,
-        reminders=Reminders(directory, notifier, projection, clock), config=config,
+        settings=settings, database=database, store=store, clock=clock, config=config, directory=directory,
+        preferences=preferences, deliveries=deliveries, inbox=inbox,
+        people=people_projection(database), views=NotificationsViews(database),
+        policy=RoutingPolicy(directory=directory, deliveries=deliveries, enqueuer=enqueuer),
+        enqueuer=enqueuer, sender=sender, senders=senders,
+        reminders=Reminders(directory=directory, reminded=RemindersSent(database), enqueuer=enqueuer, clock=clock),
     )
 
 

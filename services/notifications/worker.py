@@ -1,7 +1,10 @@
 """The notifications worker: consumes every mentoring topic and the HRIS, sends, relays outcomes.
 
-Periodic jobs: `notifications-queue` (retries with backoff, quiet-hours deferrals, digests) and
-`notifications-reminders` (24 hours before each meeting).
+The consumer only enqueues deliveries (application/delivery.py); sending happens on other threads:
+`notifications-sender-<n>` (`notifications_sender_threads` of them: claim, send, record, fed by
+hand-off from the consumer), `notifications-sweep` (due retries, quiet-hours deferrals, digests,
+and what a crashed replica left), and `notifications-reminders` (24 hours before each meeting).
+Any number of replicas may run: claims make each delivery go out once.
 """
 from __future__ import annotations
 
@@ -19,8 +22,11 @@ def build_consumer(settings: Settings | None = None, producer=None, *, context=N
 
 
 def jobs(context) -> list[PeriodicJob]:
+    senders = context.senders
+    # A sender turn blocks up to half a second waiting for work, so interval 0 is a loop, not a spin.
     return [
-        PeriodicJob("notifications-queue", 5.0, context.notifier.process_queue),
+        *(PeriodicJob(f"notifications-sender-{index}", 0.0, senders.work_once) for index in range(senders.threads)),
+        PeriodicJob("notifications-sweep", senders.sweep_interval_s, senders.sweep),
         PeriodicJob("notifications-reminders", 60.0, context.reminders.send_due),
     ]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import email.policy
 import smtplib
 import ssl
+import threading
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
@@ -112,10 +113,48 @@ def build_email(message: OutgoingMessage, sender: str) -> EmailMessage:
 
 
 class EmailChannel:
+    """SMTP, one connection per sender thread kept open across messages (a TLS handshake and login
+    per message would cap a worker at a few dozen messages a second). A connection the server has
+    dropped is replaced once, on the next message."""
+
     name = "email"
 
     def __init__(self, smtp_url: str | None):
         self.config = SmtpConfig.from_url(smtp_url) if smtp_url else None
+        self._local = threading.local()
+        self._open: list = []
+        self._lock = threading.Lock()
+
+    def _connect(self):
+        config = self.config
+        if config.ssl:
+            client = smtplib.SMTP_SSL(config.host, config.port, timeout=config.timeout_s,
+                                      context=ssl.create_default_context())
+        else:
+            client = smtplib.SMTP(config.host, config.port, timeout=config.timeout_s)
+        try:
+            if config.starttls:
+                client.starttls(context=ssl.create_default_context())
+            if config.username:
+                client.login(config.username, config.password or "")
+        except BaseException:
+            client.close()
+            raise
+        with self._lock:
+            self._open.append(client)
+        return client
+
+    def _drop(self) -> None:
+        client = getattr(self._local, "client", None)
+        self._local.client = None
+        if client is not None:
+            with self._lock:
+                if client in self._open:
+                    self._open.remove(client)
+            try:
+                client.close()
+            except Exception:  # noqa: BLE001 - already broken
+                pass
 
     def send(self, message: OutgoingMessage) -> None:
         if self.config is None:
@@ -123,26 +162,45 @@ class EmailChannel:
         if not message.email:
             raise TransientFailure("no_address", "no email address known yet for the recipient")
         mail = build_email(message, self.config.sender)
-        config = self.config
-        try:
-            if config.ssl:
-                client = smtplib.SMTP_SSL(config.host, config.port, timeout=config.timeout_s,
-                                          context=ssl.create_default_context())
-            else:
-                client = smtplib.SMTP(config.host, config.port, timeout=config.timeout_s)
-            with client:
-                if config.starttls:
-                    client.starttls(context=ssl.create_default_context())
-                if config.username:
-                    client.login(config.username, config.password or "")
+        for reused in (True, False):
+            try:
+                client = getattr(self._local, "client", None)
+                if client is None:
+                    reused = False
+                    client = self._local.client = self._connect()
                 client.send_message(mail)
-        except smtplib.SMTPRecipientsRefused as exc:
-            codes = [code for code, _ in exc.recipients.values()]
-            self._raise_for(min(codes) if codes else 550, "recipient refused")
-        except smtplib.SMTPResponseException as exc:
-            self._raise_for(exc.smtp_code, "smtp error")
-        except (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, OSError) as exc:
-            raise TransientFailure("smtp_unreachable", type(exc).__name__) from exc
+                return
+            except smtplib.SMTPRecipientsRefused as exc:
+                self._reset(client)
+                codes = [code for code, _ in exc.recipients.values()]
+                self._raise_for(min(codes) if codes else 550, "recipient refused")
+            except smtplib.SMTPServerDisconnected as exc:
+                self._drop()
+                if not reused:
+                    raise TransientFailure("smtp_unreachable", type(exc).__name__) from exc
+                # the kept connection had gone stale: once more on a new one
+            except smtplib.SMTPResponseException as exc:
+                self._reset(client)
+                self._raise_for(exc.smtp_code, "smtp error")
+            except (smtplib.SMTPConnectError, OSError) as exc:
+                self._drop()
+                raise TransientFailure("smtp_unreachable", type(exc).__name__) from exc
+
+    def _reset(self, client) -> None:
+        """After a refused message, start the next one on a clean SMTP transaction."""
+        try:
+            client.rset()
+        except Exception:  # noqa: BLE001 - the next send reconnects
+            self._drop()
+
+    def close(self) -> None:
+        with self._lock:
+            clients, self._open = self._open, []
+        for client in clients:
+            try:
+                client.quit()
+            except Exception:  # noqa: BLE001
+                client.close()
 
     @staticmethod
     def _raise_for(code: int, what: str):

@@ -9,11 +9,10 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from shared.clock import utcnow
 from shared.http.auth import current_principal, require
-from shared.http.problems import ProblemError
-from services.notifications.adapters.mongo import decode_cursor
-from services.notifications.application.links import verify_unsubscribe_token
+from services.notifications.application import commands
+from services.notifications.domain.delivery import STATUSES
 from services.notifications.domain.preferences import CHANNELS, DEFAULT_DIGEST_HOUR
-from services.notifications.domain.routing import CATEGORIES, cohort_recipient
+from services.notifications.domain.routing import CATEGORIES
 
 blp = Blueprint("notifications", __name__, url_prefix="/v1", description="Inbox, preferences and delivery log")
 
@@ -100,7 +99,7 @@ class DeliverySchema(Schema):
     recipient_id = fields.String()
     channel = fields.String(validate=validate.OneOf(CHANNELS))
     category = fields.String()
-    status = fields.String(metadata={"description": "new|sending|sent|retry|deferred|digest|failed|cancelled"})
+    status = fields.String(metadata={"description": "|".join(STATUSES)})
     attempts = fields.Integer()
     error = fields.String(allow_none=True)
     source_event_type = fields.String()
@@ -129,16 +128,9 @@ def _public(doc: dict) -> dict:
 @blp.response(200, InboxPageSchema)
 def list_notifications(query):
     """The caller's in-app inbox, newest first, with the unread count."""
-    me = current_principal().subject
-    if query["cursor"]:
-        try:
-            decode_cursor(query["cursor"])
-        except (ValueError, TypeError):
-            raise ProblemError(422, "Unprocessable Entity", "The request has invalid fields.",
-                               errors={"cursor": ["Not a cursor this API returned."]})
-    inbox = _context().inbox
-    docs, next_cursor = inbox.page(me, limit=query["limit"], cursor=query["cursor"], unread_only=query["unread"])
-    return {"items": [_public(d) for d in docs], "next": next_cursor, "unread_count": inbox.unread_count(me)}
+    page = commands.inbox_page(_context(), current_principal().subject, limit=query["limit"],
+                               cursor=query["cursor"], unread_only=query["unread"])
+    return {"items": [_public(d) for d in page["docs"]], "next": page["next"], "unread_count": page["unread_count"]}
 
 
 @blp.route("/me/notifications/<notification_id>/read", methods=["POST"])
@@ -146,12 +138,7 @@ def list_notifications(query):
 @blp.response(200, NotificationSchema)
 def mark_read(notification_id: str):
     """Mark one of the caller's notifications read."""
-    me = current_principal().subject
-    inbox = _context().inbox
-    doc = inbox.get(notification_id)
-    if doc is None or doc.get("recipient_id") != me:
-        raise ProblemError(404, "Not Found", "no such notification in your inbox")
-    return _public(inbox.mark_read(notification_id, utcnow()))
+    return _public(commands.mark_read(_context(), current_principal().subject, notification_id, utcnow()))
 
 
 @blp.route("/me/preferences", methods=["GET"])
@@ -169,8 +156,7 @@ def get_preferences():
 @blp.response(200, PreferencesSchema)
 def put_preferences(body):
     """Replace the caller's preferences: channels per category, digest, quiet hours, chat webhook."""
-    _context().preferences.put(current_principal().subject, body)
-    return body
+    return commands.put_preferences(_context(), current_principal().subject, body)
 
 
 class CohortChannelSchema(Schema):
@@ -183,8 +169,7 @@ class CohortChannelSchema(Schema):
 @blp.response(200, CohortChannelSchema)
 def get_cohort_channel(cohort_id):
     """The cohort's chat channel (admins): what its admins are told is also posted there."""
-    doc = _context().preferences.get(cohort_recipient(cohort_id)) or {}
-    return {"chat_webhook_url": doc.get("chat_webhook_url")}
+    return commands.cohort_channel(_context(), cohort_id)
 
 
 @blp.route("/cohorts/<cohort_id>/chat-channel", methods=["PUT"])
@@ -193,17 +178,11 @@ def get_cohort_channel(cohort_id):
 @blp.response(200, CohortChannelSchema)
 def put_cohort_channel(body, cohort_id):
     """Set or remove the cohort's chat channel (admins)."""
-    _context().preferences.put(cohort_recipient(cohort_id), {"only_chat": True, **body})
-    return body
+    return commands.put_cohort_channel(_context(), cohort_id, body["chat_webhook_url"])
 
 
 def _unsubscribe(token: str) -> dict:
-    context = _context()
-    employee_id = verify_unsubscribe_token(context.config.link_secret, token)
-    if employee_id is None:
-        raise ProblemError(400, "Bad Request", "this unsubscribe link is not valid")
-    context.preferences.set_fields(employee_id, {"email_enabled": False})
-    return {"employee_id": employee_id, "email_enabled": False}
+    return commands.unsubscribe(_context(), token)
 
 
 @blp.route("/unsubscribe", methods=["GET"])

@@ -1,36 +1,48 @@
 """MongoDB repositories of the notifications service (its own database).
 
-Hot paths read and write one document by string `_id` (the only look-up FerretDB v1 indexes):
-people, cohorts, pairings, meetings, preferences and deliveries. The scans (a person's inbox, a
-person's pairings, the due retry queue, an event's delivery log) run on small collections or
-rarely, and have secondary indexes for a real mongod.
+Hot paths read and write one document by string `_id` (the only look-up FerretDB v1 indexes) or
+insert new ones (in bulk where a call has several): people, cohorts, pairings, meetings,
+preferences, deliveries, claims. The scans (a person's inbox, a person's pairings, the sweep of
+due queue entries, an event's delivery log) run on small collections or rarely, and have
+secondary indexes for a real mongod. No write here depends on a read-modify-write being isolated
+(FerretDB's `find_one_and_update` is not): claims and first sightings are unique `_id` inserts,
+and every other document has one writer at a time (the claim holder, or the consumer partition).
 """
 from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime
+import threading
+import time
+from datetime import datetime, timedelta, timezone
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
-from shared.clock import parse_rfc3339
+from shared.clock import utcnow
+from shared.directory import DirectoryRepository
+from shared.lease import server_now
 from shared.mongo import insert_new
 
 PEOPLE, COHORTS, PAIRINGS, MEETINGS = "people", "cohorts", "pairings", "meetings"
-PREFERENCES, DELIVERIES, QUEUE, INBOX = "preferences", "deliveries", "delivery_queue", "inbox"
-DIRECTORY = (PEOPLE, COHORTS, PAIRINGS, MEETINGS)
+PREFERENCES, DELIVERIES, QUEUE, CLAIMS, INBOX = "preferences", "deliveries", "delivery_queue", "delivery_claims", "inbox"
+ROUTED_EVENTS, REMINDERS_SENT = "routed_events", "reminders_sent"
+VIEWS = (COHORTS, PAIRINGS, MEETINGS)  # what the directory projection owns (people: shared.directory)
 
 
-def stamp_of(occurred_at: str, event_id: str) -> list:
-    """A sortable identity of an HRIS record's moment: time first, event id to break ties."""
-    return [parse_rfc3339(occurred_at).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), event_id]
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 class Directory:
-    """What the notifications service knows of people, cohorts, pairings and meetings (from events)."""
+    """What the notifications service knows of people, cohorts, pairings and meetings (from events).
+
+    `database` is any handle whose `[name]` gives a collection: a projection's generation-bound
+    one when writing, `shared.generations.live_database(...)` when reading.
+    """
 
     def __init__(self, database):
-        self.people = database[PEOPLE]
+        self.people = DirectoryRepository(database, PEOPLE)
         self.cohorts = database[COHORTS]
         self.pairings = database[PAIRINGS]
         self.meetings = database[MEETINGS]
@@ -41,20 +53,13 @@ class Directory:
         self.pairings.create_index([("mentee_id", ASCENDING)])
         self.meetings.create_index([("status", ASCENDING)])
 
-    def drop(self) -> None:
-        for name in DIRECTORY:
+    def drop_views(self) -> None:
+        for name in VIEWS:
             self.database[name].drop()
 
-    # people
-    def person(self, employee_id: str) -> dict | None:
-        return self.people.find_one({"_id": employee_id})
-
-    def put_person(self, doc: dict) -> None:
-        self.people.find_one_and_replace({"_id": doc["_id"]}, doc, upsert=True)
-
-    def insert_new_people(self, docs: list[dict]) -> set[str]:
-        """Insert people in one round trip; returns the ids that already existed."""
-        return insert_new(self.people, docs)
+    # people (written by shared.directory.DirectoryProjection)
+    def person(self, employee_id: str | None) -> dict | None:
+        return self.people.get(employee_id) if employee_id else None
 
     # cohorts
     def admins_of(self, cohort_id: str) -> list[str]:
@@ -62,7 +67,11 @@ class Directory:
         return list(doc.get("admins", [])) if doc else []
 
     def put_cohort_admin(self, cohort_id: str, admin_id: str) -> None:
-        self.cohorts.find_one_and_update({"_id": cohort_id}, {"$addToSet": {"admins": admin_id}}, upsert=True)
+        # One consumer partition writes a cohort's events, so this read-then-write has no rival.
+        doc = self.cohorts.find_one({"_id": cohort_id}) or {"_id": cohort_id, "admins": []}
+        if admin_id not in doc["admins"]:
+            doc["admins"].append(admin_id)
+            self.cohorts.find_one_and_replace({"_id": cohort_id}, doc, upsert=True)
 
     # pairings
     def pairing(self, pairing_id: str) -> dict | None:
@@ -84,8 +93,25 @@ class Directory:
     def scheduled_meetings(self) -> list[dict]:
         return list(self.meetings.find({"status": "scheduled"}))
 
-    def mark_reminded(self, meeting_id: str, starts_at: str) -> None:
-        self.meetings.find_one_and_update({"_id": meeting_id}, {"$set": {"reminded_for": starts_at}})
+
+class RemindersSent:
+    """Which meeting starts were reminded of (a job's own record, not a projection's)."""
+
+    def __init__(self, database):
+        self.collection = database[REMINDERS_SENT]
+
+    @staticmethod
+    def key(meeting_id: str, starts_at: str) -> str:
+        return f"{meeting_id}|{starts_at}"
+
+    def was_reminded(self, meeting_id: str, starts_at: str) -> bool:
+        return self.collection.find_one({"_id": self.key(meeting_id, starts_at)}) is not None
+
+    def mark(self, meeting_id: str, starts_at: str) -> None:
+        try:
+            self.collection.insert_one({"_id": self.key(meeting_id, starts_at), "at": utcnow()})
+        except DuplicateKeyError:
+            pass
 
 
 class PreferencesRepository:
@@ -105,56 +131,109 @@ class PreferencesRepository:
 
 
 class DeliveriesRepository:
-    """One document per (dedupe key, recipient, channel), plus a small queue of what waits."""
+    """Deliveries, the queue of what waits, the claims on attempts, and which events were routed.
+
+    - `deliveries`: one document per delivery (`_id` = delivery id), inserted once by the consumer
+      (a duplicate insert means "already enqueued"), then written only by a claim holder.
+    - `delivery_queue`: one entry per delivery that is not final (`_id` = delivery id, `due_at`),
+      deleted once the delivery is final and its outcome recorded. Small by construction.
+    - `delivery_claims`: `_id` = "<delivery id>|attempt<n>"; inserting it claims attempt n.
+    """
 
     def __init__(self, database):
         self.collection = database[DELIVERIES]
         self.queue = database[QUEUE]
+        self.claims = database[CLAIMS]
         # Source events already routed: a replay (a new consumer group, a rebuild) must not route
         # them again, even where what the projection knows now would pick other recipients.
-        self.routed_events = database["routed_events"]
-
-    def was_routed(self, event_id: str) -> bool:
-        return self.routed_events.find_one({"_id": event_id}) is not None
-
-    def mark_routed(self, event_id: str) -> None:
-        self.routed_events.find_one_and_update({"_id": event_id}, {"$setOnInsert": {"event_id": event_id}}, upsert=True)
+        self.routed_events = database[ROUTED_EVENTS]
 
     def ensure_indexes(self) -> None:
         self.collection.create_index([("source_event_id", ASCENDING)])
         self.queue.create_index([("due_at", ASCENDING)])
 
+    # routing marks
+    def was_routed(self, event_id: str) -> bool:
+        return self.routed_events.find_one({"_id": event_id}) is not None
+
+    def mark_routed(self, event_id: str) -> None:
+        try:
+            self.routed_events.insert_one({"_id": event_id, "at": utcnow()})
+        except DuplicateKeyError:
+            pass
+
+    # deliveries
     def get(self, delivery_id: str) -> dict | None:
         return self.collection.find_one({"_id": delivery_id})
 
-    def create_if_absent(self, doc: dict) -> tuple[dict, bool]:
-        """(the stored document, whether this call created it)."""
-        before = self.collection.find_one_and_update(
-            {"_id": doc["_id"]}, {"$setOnInsert": doc}, upsert=True, return_document=ReturnDocument.BEFORE
-        )
-        return (before, False) if before is not None else (doc, True)
+    def insert_new(self, docs: list[dict]) -> set[str]:
+        """Insert deliveries in one round trip; returns the ids that already existed."""
+        return insert_new(self.collection, docs)
 
-    def update(self, delivery_id: str, fields: dict, history: dict | None = None) -> dict:
+    def record(self, delivery_id: str, fields: dict, history: dict | None = None) -> None:
+        """The claim holder's write (no one else writes a delivery while it holds the claim)."""
         change: dict = {"$set": fields}
         if history is not None:
             change["$push"] = {"history": history}
-        return self.collection.find_one_and_update({"_id": delivery_id}, change, return_document=ReturnDocument.AFTER)
+        self.collection.update_one({"_id": delivery_id}, change)
 
     def for_event(self, event_id: str) -> list[dict]:
         return sorted(self.collection.find({"source_event_id": event_id}), key=lambda d: d["_id"])
 
-    def enqueue(self, delivery_id: str, kind: str, due_at: datetime, recipient_id: str, channel: str) -> None:
-        self.queue.find_one_and_replace(
-            {"_id": delivery_id},
-            {"_id": delivery_id, "kind": kind, "due_at": due_at, "recipient_id": recipient_id, "channel": channel},
-            upsert=True,
-        )
+    # the queue
+    def enqueue_new(self, entries: list[dict]) -> None:
+        """Queue entries (`_id`, `due_at`, ...) in one round trip; existing ones stay as they are."""
+        insert_new(self.queue, entries)
+
+    def reschedule(self, delivery_id: str, due_at: datetime) -> None:
+        self.queue.find_one_and_replace({"_id": delivery_id}, {"_id": delivery_id, "due_at": due_at}, upsert=True)
 
     def dequeue(self, delivery_id: str) -> None:
-        self.queue.find_one_and_delete({"_id": delivery_id})
+        self.queue.delete_one({"_id": delivery_id})
 
-    def due(self, now: datetime) -> list[dict]:
-        return sorted(self.queue.find({"due_at": {"$lte": now}}), key=lambda d: (d["due_at"], d["_id"]))
+    def due(self, now: datetime, limit: int) -> list[dict]:
+        """Queue entries due at `now`, oldest first (a scan of the small queue on FerretDB)."""
+        entries = [e for e in self.queue.find({"due_at": {"$lte": now}}).limit(limit)]
+        return sorted(entries, key=lambda e: (_aware(e["due_at"]), e["_id"]))
+
+    def backlog(self) -> int:
+        return self.queue.count_documents({})
+
+    # claims
+    def insert_claims(self, claims: list[dict]) -> set[str]:
+        """Insert claim documents in one round trip; returns the claim ids someone else already holds."""
+        return insert_new(self.claims, claims)
+
+    def claim(self, claim_id: str) -> dict | None:
+        return self.claims.find_one({"_id": claim_id})
+
+
+class ServerClock:
+    """The database server's clock, which every replica judges claim expiry by.
+
+    Local clocks of two hosts can disagree; the server's is one clock. Reading it costs a round
+    trip (`hello.localTime`), so the offset to the local clock is measured every `refresh_s`
+    and applied in between (error: one round trip plus drift over `refresh_s`).
+    """
+
+    def __init__(self, database, *, refresh_s: float = 30.0):
+        self.database = database
+        self.refresh_s = refresh_s
+        self._offset: timedelta | None = None
+        self._measured_at = 0.0
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            stale = self._offset is None or time.monotonic() - self._measured_at > self.refresh_s
+        if stale:
+            before = utcnow()
+            server = server_now(self.database)
+            after = utcnow()
+            offset = server - (before + (after - before) / 2)
+            with self._lock:
+                self._offset, self._measured_at = offset, time.monotonic()
+        return utcnow() + (self._offset or timedelta(0))
 
 
 def _encode_cursor(doc: dict) -> str:
@@ -177,8 +256,6 @@ class InboxRepository:
 
     def put(self, message) -> None:
         """Idempotent: the notification id is the document id, and a resend keeps `read_at`."""
-        from shared.clock import utcnow
-
         self.collection.find_one_and_update(
             {"_id": message.notification_id},
             {

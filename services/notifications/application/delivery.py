@@ -1,57 +1,76 @@
-"""Delivering notifications once per (event, recipient, channel), and honest about failures.
+"""Delivering notifications once per (event, recipient, channel), with any number of worker replicas.
 
 The protocol (the only place deliveries are sent)
 -------------------------------------------------
-Every delivery has one document in `deliveries` whose string `_id` is
-`"<dedupe key>|<recipient>|<channel>"`; the dedupe key is the source event's `event_id` (or a
-key derived from it, e.g. for reminders). For one attempt:
+**Enqueue (the consumer, `Enqueuer`).** Routing an event gives intents; each enabled channel of
+each intent is a delivery with a deterministic id, `"<dedupe key>|<recipient>|<channel>"` (the
+dedupe key is the source event's `event_id`, or a key derived from it). The consumer inserts the
+delivery documents and their queue entries (two bulk inserts per event; an `_id` that exists
+means "already enqueued", so a redelivered or replayed event adds nothing), hands the new ones
+that are due now to this process's senders, and returns. It never sends, so a slow SMTP server
+never holds up the poll loop.
 
-1. create the document if absent (`$setOnInsert`, by `_id`): a redelivered or replayed event
-   finds it and does not start over;
-2. write `status = "sending"` (attempts + 1);
-3. send on the channel (SMTP, webhook, inbox);
-4. write `status = "sent"` (or `"retry"` / `"failed"`), then append the outcome event
-   (`NotificationSent` / `NotificationFailed`) to the service's event store as version 1 of the
-   stream named by the notification id, then mark `outcome_recorded`.
+**Claim (a sender).** Before attempt n of a delivery, a sender *inserts* the claim document
+`"<delivery id>|attempt<n>"` (owner, `expires_at` = server time + `claim_ttl_s`). The unique `_id`
+decides: exactly one sender gets attempt n, on mongod and on FerretDB alike (FerretDB's
+`find_one_and_update` is not isolated, so no claim rests on it). n is one past the last claim
+whose attempt was recorded (`claim` in the delivery). A sender that finds claim n taken looks at
+it: not expired -> someone is on it, leave it; expired -> its holder died, try claim n+1 (and
+re-read the delivery, which may have moved on). So **a delivery is retried by another sender
+only after the claim on it expired**. Expiry is judged by the database server's clock
+(`ServerClock`), the one clock every replica shares.
 
-A document found `sent` or `failed` is never sent again (only its outcome event is re-appended
-if step 4 was cut short; the event store's expected-version check makes that exactly once).
-A document found `sending` means the process died between steps 2 and 4: we cannot know
-whether step 3 happened, so it is sent again. **That is the single crash window: a crash after
-the channel accepted the message and before step 4 wrote "sent" yields one duplicate, and only
-one per crash,** because each worker sends one delivery at a time and writes "sent" right after
-each send. Emails carry a stable `Message-ID` (the notification id), so most mail clients fold
-such a duplicate away; the in-app inbox is keyed by the notification id and never duplicates.
+**Send and record (the claim holder).** Send on the channel; then write the outcome into the
+delivery (`sent`, or `retry` with the next due time, or `failed`), append the outcome event
+(`NotificationSent` / `NotificationFailed`, version 1 of the stream named by the notification id:
+the event store's expected-version check makes it exactly once), and delete the queue entry.
+A sender does not start a send when less than a third of its claim is left, and if its claim
+expired before it could record, it records only if no successor has claimed since.
 
-Transient failures (SMTP 4xx or unreachable, webhook 5xx/429/timeout, address not known yet)
-go to `delivery_queue` with exponential backoff (`retry_base_s * 2**(attempts-1)`), processed
-by `process_queue()` (a PeriodicJob in the worker); after `max_attempts` they fail
-permanently. Deferred (quiet hours) and digest deliveries wait in the same queue.
+**The crash window.** A sender that dies after the channel accepted the message and before it
+recorded `sent` leaves a claim that expires; another sender then sends again. **That is the
+single crash window: a crash between send and record yields one duplicate per delivery in flight
+at the crash**, never more, because a delivery is recorded right after its send. Emails carry a
+stable `Message-ID` (the notification id), so most mail clients fold such a duplicate away; the
+in-app inbox is keyed by the notification id and never duplicates. A crash after recording
+`sent` and before the outcome event or the dequeue is harmless: the queue entry is still there,
+and the sweep finishes the bookkeeping without sending.
+
+**Finding what is due.** FerretDB v1 indexes only `{_id: <string>}` filters, so a due-time query
+scans. Hence two paths: (1) in-process hand-off: what the consumer enqueues as due now goes
+straight to this process's sender threads (no query at all, the hot path); (2) a slow sweep
+(`sweep_interval_s`, default 10 s) of `delivery_queue`, which holds only deliveries that are not
+final yet (each entry is deleted when its delivery is), for retries, quiet-hours deferrals,
+digests and whatever a crashed replica left behind. On mongod the sweep uses the `due_at` index.
+
+Transient failures (SMTP 4xx or unreachable, webhook 5xx/429/timeout, address not known yet) are
+retried with exponential backoff (`retry_base_s * 2**(attempts-1)`); after `max_attempts` they
+fail permanently. Deferred (quiet hours) and digest deliveries wait in the same queue.
 """
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 from shared.aggregate import AggregateStore, Causation, NewEvent
-from shared.clock import parse_rfc3339, rfc3339
-from shared.eventstore import ConcurrencyError
+from shared.clock import parse_rfc3339
+from shared.events.catalog.notifications import NOTIFICATION_FAILED, NOTIFICATION_SENT
 from shared.events.envelope import Envelope
+from shared.eventstore import ConcurrencyError
 from shared.metrics import NOTIFICATION_DELIVERIES
-from services.notifications.adapters.channels import (
-    OutgoingMessage, PermanentFailure, TransientFailure,
-)
-from services.notifications.application.links import unsubscribe_token
-from services.notifications.domain.ics import build_ics
-from services.notifications.domain.preferences import Preferences, channel_enabled, decide, enabled_channels, zone
+from shared.mongo import TRANSIENT_ERRORS
+from services.notifications.adapters.channels import PermanentFailure, TransientFailure
+from services.notifications.application.messages import DeliveryConfig, MessageBuilder, People
+from services.notifications.domain import delivery as d
+from services.notifications.domain.preferences import channel_enabled, decide, enabled_channels
 from services.notifications.domain.routing import Intent
 
 log = logging.getLogger(__name__)
-
-FINAL = ("sent", "failed", "cancelled")
-WAITING = ("retry", "deferred", "digest")
 
 
 @dataclass(frozen=True)
@@ -70,57 +89,60 @@ class Source:
                    envelope.correlation_id)
 
 
-@dataclass(frozen=True)
-class DeliveryConfig:
-    app_url: str = "http://localhost:8080"  # the web app the links open
-    public_url: str = "http://localhost:8004"  # this service's API (unsubscribe links)
-    link_secret: str = "change-me"
-    retry_base_s: float = 30.0
-    max_attempts: int = 6
-    max_event_age_s: float = 72 * 3600  # older events (a replay of old history) notify nobody
+class Enqueuer:
+    """The consumer's side: intents -> delivery documents + queue entries (+ hand-off). Never sends."""
 
-
-def delivery_id(dedupe_key: str, recipient_id: str, channel: str) -> str:
-    return f"{dedupe_key}|{recipient_id}|{channel}"
-
-
-def notification_id_for(delivery: str) -> str:
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"mentoring-notification:{delivery}"))
-
-
-class Notifier:
-    def __init__(self, *, directory, preferences, deliveries, channels: dict, renderer, outcomes: AggregateStore,
-                 clock, config: DeliveryConfig, after_send=None):
+    def __init__(self, *, directory, preferences, deliveries, clock, config: DeliveryConfig, handoff=None):
         self.directory = directory
         self.preferences = preferences
         self.deliveries = deliveries
-        self.channels = channels
-        self.renderer = renderer
-        self.outcomes = outcomes
         self.clock = clock
         self.config = config
-        # Called between a successful send and writing "sent" (tests simulate a crash there).
-        self.after_send = after_send
+        self.handoff = handoff  # callable(doc): this process's senders take it (SenderPool.submit)
 
-    # -- entry: intents from an event --------------------------------------------------------
+    def people(self) -> People:
+        return People(self.directory, self.preferences)
 
-    def notify(self, intents: list[Intent], source: Source, *, check_age: bool = True) -> None:
-        """Deliver each intent on each channel the recipient has on (reminders skip the age check)."""
+    def notify(self, intents: list[Intent], source: Source, *, check_age: bool = True,
+               people: People | None = None) -> list[dict]:
+        """Enqueue each intent on each channel the recipient has on; returns the new deliveries.
+
+        `people`: the look-ups routing already made for this event (each person is read once)."""
         now = self.clock.now()
         if check_age and (now - parse_rfc3339(source.occurred_at)).total_seconds() > self.config.max_event_age_s:
-            return
+            return []
+        people = people or self.people()
+        docs = []
         for intent in intents:
-            prefs = Preferences.from_doc(self.preferences.get(intent.recipient_id))
-            person = self.directory.person(intent.recipient_id) or {}
+            prefs = people.prefs(intent.recipient_id)
+            zone_name = people.person(intent.recipient_id).get("timezone")
             for channel in enabled_channels(prefs, intent.category):
-                self._deliver(intent, channel, source, prefs, person)
+                decision = decide(prefs, intent.category, channel, now, zone_name)
+                docs.append(self._delivery(intent, channel, source, now, decision))
+        if not docs:
+            return []
+        existing = self.deliveries.insert_new(docs)
+        # Queue entries for all of them: after a crash between the two inserts the entries are
+        # missing; for deliveries already final the sweep just removes the entry again.
+        self.deliveries.enqueue_new([{"_id": doc["_id"], "due_at": doc["due_at"]} for doc in docs])
+        new = [doc for doc in docs if doc["_id"] not in existing]
+        if self.handoff is not None:
+            for doc in new:
+                if doc["status"] == d.QUEUED:
+                    self.handoff(doc)
+        return new
 
-    def _deliver(self, intent: Intent, channel: str, source: Source, prefs: Preferences, person: dict) -> None:
-        key = delivery_id(intent.dedupe_key, intent.recipient_id, channel)
-        now = self.clock.now()
-        doc, created = self.deliveries.create_if_absent({
+    @staticmethod
+    def _delivery(intent: Intent, channel: str, source: Source, now: datetime, decision) -> dict:
+        key = d.delivery_id(intent.dedupe_key, intent.recipient_id, channel)
+        if decision.action == "send":
+            status, due, history = d.QUEUED, now, []
+        else:
+            status = d.DIGEST if decision.action == "digest" else d.DEFERRED
+            due, history = decision.not_before, [{"at": now, "outcome": status, "until": decision.not_before}]
+        return {
             "_id": key,
-            "notification_id": notification_id_for(key),
+            "notification_id": d.notification_id_for(key),
             "recipient_id": intent.recipient_id,
             "channel": channel,
             "category": intent.category,
@@ -133,231 +155,407 @@ class Notifier:
             "correlation_id": source.correlation_id,
             "context": intent.context,
             "attach_ics": intent.attach_ics,
-            "status": "new",
+            "status": status,
+            "due_at": due,
             "attempts": 0,
-            "history": [],
+            "claim": 0,
+            "history": history,
             "created_at": now,
-            "outcome_recorded": False,
-        })
-        status = doc["status"]
-        if status in FINAL:
-            if not doc.get("outcome_recorded") and status != "cancelled":
-                self._record_outcome(doc)
-            return
-        if status in WAITING:
-            return  # the queue owns it
-        if status == "sending":
-            log.warning("delivery %s was interrupted after 'sending': sending again (at most one duplicate)", key)
-            self._attempt(doc)
-            return
-        decision = decide(prefs, intent.category, channel, now, person.get("timezone"))
-        if decision.action == "send":
-            self._attempt(doc)
-        else:
-            kind = "digest" if decision.action == "digest" else "deferred"
-            self.deliveries.update(key, {"status": kind, "next_attempt_at": decision.not_before},
-                                   {"at": now, "outcome": kind, "until": decision.not_before})
-            self.deliveries.enqueue(key, kind, decision.not_before, doc["recipient_id"], channel)
+        }
+
+
+@dataclass
+class Claim:
+    doc: dict
+    number: int
+    expires_at: datetime
+
+
+class Sender:
+    """Claims, sends and records deliveries (one batch at a time; thread-safe, share one per pool)."""
+
+    def __init__(self, *, directory, preferences, deliveries, channels: dict, renderer, outcomes: AggregateStore,
+                 clock, server_clock, config: DeliveryConfig, owner: str | None = None,
+                 before_send=None, after_send=None):
+        self.directory = directory
+        self.preferences = preferences
+        self.deliveries = deliveries
+        self.channels = channels
+        self.messages = MessageBuilder(renderer, config, clock)
+        self.outcomes = outcomes
+        self.clock = clock  # due times, backoff, history
+        self.server_clock = server_clock  # claims: the one clock every replica judges expiry by
+        self.config = config
+        self.owner = owner or f"sender-{uuid.uuid4().hex[:12]}"
+        # Test hooks, called with the delivery around the send (a crash there is what tests simulate).
+        self.before_send = before_send
+        self.after_send = after_send
+        # Set when the pool stops: the batch in hand ends after the current delivery (the claims
+        # on the rest expire and whoever comes next takes them).
+        self.stopping = threading.Event()
+
+    # -- a batch -------------------------------------------------------------------------------
+
+    def process(self, docs: list[dict]) -> int:
+        """Claim what is due among `docs`, send it, record it; returns how many were attempted."""
+        now = self.clock.now()
+        ready = []
+        for doc in docs:
+            if doc["status"] in d.FINAL:
+                self._finish_bookkeeping(doc)
+            elif d.is_due(doc, now):
+                ready.append(doc)
+        if not ready:
+            return 0
+        people = People(self.directory, self.preferences)
+        digests: dict[tuple[str, str], list[Claim]] = defaultdict(list)
+        handled = 0
+        for claim in self._claim(ready):
+            if self.stopping.is_set():
+                break
+            if claim.doc["status"] == d.DIGEST:
+                digests[(claim.doc["recipient_id"], claim.doc["channel"])].append(claim)
+                continue
+            self._attempt(claim, people)
+            handled += 1
+        for (recipient_id, channel), claims in digests.items():
+            handled += self._send_digest(recipient_id, channel, claims, people)
+        return handled
+
+    def _claim(self, docs: list[dict]) -> list[Claim]:
+        """Claim the next attempt of each delivery (bulk inserts); returns the claims this sender won."""
+        server_now = self.server_clock.now()
+        expires_at = server_now + _seconds(self.config.claim_ttl_s)
+        pending = {doc["_id"]: (doc, d.first_claim_number(doc), True) for doc in docs}
+        won: list[tuple[dict, int, bool]] = []
+        for _ in range(5):  # a few expired claims in a row at most (crashed holders)
+            if not pending:
+                break
+            taken = self.deliveries.insert_claims([
+                {"_id": d.claim_id(key, number), "delivery_id": key, "attempt": number, "owner": self.owner,
+                 "claimed_at": server_now, "expires_at": expires_at}
+                for key, (_, number, _) in pending.items()
+            ])
+            retry = {}
+            for key, (doc, number, first) in pending.items():
+                if d.claim_id(key, number) not in taken:
+                    won.append((doc, number, first))
+                    continue
+                other = self.deliveries.claim(d.claim_id(key, number))
+                if other is not None and _aware(other["expires_at"]) > server_now:
+                    continue  # someone holds it: leave it to them
+                retry[key] = (doc, number + 1, False)
+            pending = retry
+        claims = []
+        for doc, number, first in won:
+            if not first:
+                # We stepped over an expired claim: its holder may have recorded since we read.
+                doc = self.deliveries.get(doc["_id"]) or doc
+                if doc["status"] in d.FINAL:
+                    self._finish_bookkeeping(doc)
+                    continue
+            claims.append(Claim(doc, number, expires_at))
+        return claims
+
+    def _time_left(self, claim: Claim) -> bool:
+        """Enough of the claim left to start a send (a third of the TTL): else leave it to expire."""
+        left = (claim.expires_at - self.server_clock.now()).total_seconds()
+        return left > self.config.claim_ttl_s / 3
+
+    def _still_ours(self, claim: Claim) -> bool:
+        """May we record? Yes while the claim lasts; after that only if nobody claimed the next attempt."""
+        if self.server_clock.now() < claim.expires_at:
+            return True
+        successor = self.deliveries.claim(d.claim_id(claim.doc["_id"], claim.number + 1))
+        if successor is not None:
+            log.warning("claim on %s expired mid-send and was taken over: not recording", claim.doc["_id"])
+            return False
+        return True
 
     # -- one attempt ---------------------------------------------------------------------------
 
-    def _attempt(self, doc: dict) -> None:
-        key, channel = doc["_id"], doc["channel"]
-        prefs = Preferences.from_doc(self.preferences.get(doc["recipient_id"]))
+    def _attempt(self, claim: Claim, people: People) -> None:
+        doc, channel = claim.doc, claim.doc["channel"]
+        prefs = people.prefs(doc["recipient_id"])
         now = self.clock.now()
         if not channel_enabled(prefs, doc["category"], channel):
-            self.deliveries.update(key, {"status": "cancelled"}, {"at": now, "outcome": "cancelled",
-                                                                 "error": "channel turned off by the recipient"})
-            self.deliveries.dequeue(key)
+            self._record(claim, {"status": d.CANCELLED},
+                         {"at": now, "outcome": d.CANCELLED, "error": "channel turned off by the recipient"})
+            self.deliveries.dequeue(doc["_id"])
             return
-        message = self.build_message(doc, prefs)
-        attempts = int(doc.get("attempts", 0)) + 1
-        self.deliveries.update(key, {"status": "sending", "attempts": attempts, "last_attempt_at": now})
+        message = self.messages.build(doc, prefs, people)
+        if not self._time_left(claim):
+            return  # the claim expires and the next sender takes attempt n+1
+        if self.before_send is not None:
+            self.before_send(doc)
         try:
             self.channels[channel].send(message)
         except TransientFailure as exc:
-            self._transient(doc, attempts, exc)
+            self._transient(claim, exc)
             return
         except PermanentFailure as exc:
-            self._fail(doc, exc.code, str(exc))
+            self._fail(claim, exc.code, str(exc))
             return
         if self.after_send is not None:
             self.after_send(doc)
-        self._succeed(doc)
+        self._succeed(claim)
 
-    def _succeed(self, doc: dict) -> None:
+    def _attempts(self, claim: Claim) -> int:
+        return int(claim.doc.get("attempts", 0)) + 1
+
+    def _record(self, claim: Claim, fields: dict, history: dict | None) -> bool:
+        if not self._still_ours(claim):
+            return False
+        fields = {**fields, "claim": claim.number}
+        self.deliveries.record(claim.doc["_id"], fields, history)
+        claim.doc.update(fields)
+        return True
+
+    def _succeed(self, claim: Claim) -> None:
         now = self.clock.now()
-        doc = self.deliveries.update(doc["_id"], {"status": "sent", "sent_at": now}, {"at": now, "outcome": "sent"})
-        self.deliveries.dequeue(doc["_id"])
-        NOTIFICATION_DELIVERIES.labels(doc["channel"], "sent").inc()
-        self._record_outcome(doc)
-
-    def _transient(self, doc: dict, attempts: int, exc: TransientFailure) -> None:
-        if attempts >= self.config.max_attempts:
-            self._fail(doc, "retries_exhausted", f"retries exhausted after {attempts} attempts; last {exc}")
+        if not self._record(claim, {"status": d.SENT, "sent_at": now, "attempts": self._attempts(claim)},
+                            {"at": now, "outcome": d.SENT}):
             return
-        now = self.clock.now()
-        due = now + timedelta(seconds=self.config.retry_base_s * 2 ** (attempts - 1))
-        self.deliveries.update(doc["_id"], {"status": "retry", "next_attempt_at": due, "last_error": exc.code},
-                               {"at": now, "outcome": "retry", "error": str(exc), "next_attempt_at": due})
-        self.deliveries.enqueue(doc["_id"], "retry", due, doc["recipient_id"], doc["channel"])
-        NOTIFICATION_DELIVERIES.labels(doc["channel"], "retry").inc()
+        NOTIFICATION_DELIVERIES.labels(claim.doc["channel"], d.SENT).inc()
+        self._finish_bookkeeping(claim.doc)
 
-    def _fail(self, doc: dict, code: str, message: str) -> None:
+    def _transient(self, claim: Claim, exc: TransientFailure, *, status: str = d.RETRY) -> None:
+        attempts = self._attempts(claim)
+        now = self.clock.now()
+        due = d.after_transient(attempts, max_attempts=self.config.max_attempts, base_s=self.config.retry_base_s, now=now)
+        if due is None:
+            self._fail(claim, "retries_exhausted", f"retries exhausted after {attempts} attempts; last {exc}")
+            return
+        if not self._record(claim, {"status": status, "due_at": due, "next_attempt_at": due, "attempts": attempts,
+                                    "last_error": exc.code},
+                            {"at": now, "outcome": d.RETRY, "error": str(exc), "next_attempt_at": due}):
+            return
+        self.deliveries.reschedule(claim.doc["_id"], due)
+        NOTIFICATION_DELIVERIES.labels(claim.doc["channel"], d.RETRY).inc()
+
+    def _fail(self, claim: Claim, code: str, message: str) -> None:
         now = self.clock.now()
         error = f"{code}: {message}"[:500] if not message.startswith(code) else message[:500]
-        doc = self.deliveries.update(doc["_id"], {"status": "failed", "error": error},
-                                     {"at": now, "outcome": "failed", "error": error})
+        if not self._record(claim, {"status": d.FAILED, "error": error, "attempts": self._attempts(claim)},
+                            {"at": now, "outcome": d.FAILED, "error": error}):
+            return
+        NOTIFICATION_DELIVERIES.labels(claim.doc["channel"], d.FAILED).inc()
+        self._finish_bookkeeping(claim.doc)
+
+    def _finish_bookkeeping(self, doc: dict) -> None:
+        """A final delivery: its outcome event (exactly once), then the queue entry goes."""
+        if doc["status"] in (d.SENT, d.FAILED):
+            self._record_outcome(doc)
         self.deliveries.dequeue(doc["_id"])
-        NOTIFICATION_DELIVERIES.labels(doc["channel"], "failed").inc()
-        self._record_outcome(doc)
 
     def _record_outcome(self, doc: dict) -> None:
         """Exactly one outcome event per delivery: version 1 of the notification's own stream."""
-        stream = doc["notification_id"]
-        if self.outcomes.load(stream).version == 0:
-            data = {
-                "notification_id": doc["notification_id"], "recipient_id": doc["recipient_id"],
-                "channel": doc["channel"], "category": doc["category"],
-                "source_event_id": doc["source_event_id"], "source_event_type": doc["source_event_type"],
-            }
-            event_type = "NotificationSent" if doc["status"] == "sent" else "NotificationFailed"
-            if event_type == "NotificationFailed":
-                data["error"] = doc.get("error") or "failed"
-            try:
-                self.outcomes.append(stream, 0, [NewEvent(event_type, data)],
-                                     Causation(correlation_id=doc.get("correlation_id") or doc["source_event_id"],
-                                               causation_id=doc["source_event_id"]))
-            except ConcurrencyError:
-                pass  # recorded by an earlier, interrupted pass
-        self.deliveries.update(doc["_id"], {"outcome_recorded": True})
+        data = {
+            "notification_id": doc["notification_id"], "recipient_id": doc["recipient_id"],
+            "channel": doc["channel"], "category": doc["category"],
+            "source_event_id": doc["source_event_id"], "source_event_type": doc["source_event_type"],
+        }
+        event_type = NOTIFICATION_SENT if doc["status"] == d.SENT else NOTIFICATION_FAILED
+        if event_type == NOTIFICATION_FAILED:
+            data["error"] = doc.get("error") or "failed"
+        try:
+            self.outcomes.append(doc["notification_id"], 0, [NewEvent(event_type, data)],
+                                 Causation(correlation_id=doc.get("correlation_id") or doc["source_event_id"],
+                                           causation_id=doc["source_event_id"]))
+        except ConcurrencyError:
+            pass  # recorded by an earlier, interrupted pass
 
-    # -- the queue: retries, quiet hours, digests ----------------------------------------------
+    # -- digests -------------------------------------------------------------------------------
 
-    def process_queue(self) -> int:
-        """Send what is due (PeriodicJob); returns how many deliveries it handled."""
+    def _send_digest(self, recipient_id: str, channel: str, claims: list[Claim], people: People) -> int:
+        prefs = people.prefs(recipient_id)
         now = self.clock.now()
-        handled = 0
-        digests: dict[tuple[str, str], list[dict]] = {}
-        for entry in self.deliveries.due(now):
-            doc = self.deliveries.get(entry["_id"])
-            if doc is None or doc["status"] in FINAL:
-                self.deliveries.dequeue(entry["_id"])
-                continue
-            if doc["status"] == "digest":
-                digests.setdefault((doc["recipient_id"], doc["channel"]), []).append(doc)
-                continue
-            self._attempt(doc)
-            handled += 1
-        for (recipient_id, channel), docs in digests.items():
-            self._send_digest(recipient_id, channel, docs)
-            handled += len(docs)
-        return handled
-
-    def _send_digest(self, recipient_id: str, channel: str, docs: list[dict]) -> None:
-        """One message for several deliveries; each keeps its own record and outcome event."""
-        prefs = Preferences.from_doc(self.preferences.get(recipient_id))
-        now = self.clock.now()
-        docs = [d for d in docs if channel_enabled(prefs, d["category"], channel)]
-        if not docs:
-            return
-        items = [self.build_message(doc, prefs) for doc in docs]
-        person = self.directory.person(recipient_id) or {}
-        digest_id = notification_id_for("digest|" + "|".join(sorted(d["_id"] for d in docs)))
-        rendered = self.renderer.render("digest", [prefs.language, *(person.get("languages") or [])], {
-            "recipient_name": person.get("display_name") or recipient_id,
-            "items": [{"subject": m.subject, "body": m.text.split("\n--\n")[0].strip()} for m in items],
-            "unsubscribe_url": self._unsubscribe_url(recipient_id) if channel == "email" else None,
-        })
-        message = OutgoingMessage(
-            notification_id=digest_id, recipient_id=recipient_id, category="digest", subject=rendered.subject,
-            text=rendered.text, html=rendered.html, email=person.get("email"), display_name=person.get("display_name"),
-            webhook_url=prefs.chat_webhook_url, unsubscribe_url=self._unsubscribe_url(recipient_id),
-        )
-        for doc in docs:
-            self.deliveries.update(doc["_id"], {"status": "sending", "attempts": int(doc.get("attempts", 0)) + 1,
-                                                "digest_id": digest_id})
+        live = []
+        for claim in claims:
+            if channel_enabled(prefs, claim.doc["category"], channel):
+                live.append(claim)
+            else:
+                self._record(claim, {"status": d.CANCELLED},
+                             {"at": now, "outcome": d.CANCELLED, "error": "channel turned off by the recipient"})
+                self.deliveries.dequeue(claim.doc["_id"])
+        if not live or not all(self._time_left(c) for c in live):
+            return 0
+        message = self.messages.digest(recipient_id, channel, [c.doc for c in live], prefs, people)
+        for claim in live:
+            claim.doc["digest_id"] = message.notification_id
         try:
             self.channels[channel].send(message)
         except TransientFailure as exc:
-            for doc in docs:
-                attempts = int(doc.get("attempts", 0)) + 1
-                if attempts >= self.config.max_attempts:
-                    self._fail(doc, "retries_exhausted", f"retries exhausted after {attempts} attempts; last {exc}")
-                    continue
-                due = now + timedelta(seconds=self.config.retry_base_s * 2 ** (attempts - 1))
-                self.deliveries.update(doc["_id"], {"status": "digest", "next_attempt_at": due, "last_error": exc.code},
-                                       {"at": now, "outcome": "retry", "error": str(exc), "next_attempt_at": due})
-                self.deliveries.enqueue(doc["_id"], "digest", due, recipient_id, channel)
-                NOTIFICATION_DELIVERIES.labels(channel, "retry").inc()
-            return
+            for claim in live:
+                self._transient(claim, exc, status=d.DIGEST)
+            return len(live)
         except PermanentFailure as exc:
-            for doc in docs:
-                self._fail(doc, exc.code, str(exc))
-            return
-        for doc in docs:
+            for claim in live:
+                self._fail(claim, exc.code, str(exc))
+            return len(live)
+        for claim in live:
             if self.after_send is not None:
-                self.after_send(doc)
-            self._succeed(doc)
+                self.after_send(claim.doc)
+            self._succeed(claim)
+        return len(live)
 
-    # -- building the message ------------------------------------------------------------------
 
-    def _name(self, employee_id: str | None) -> str:
-        if not employee_id:
-            return ""
-        person = self.directory.person(employee_id) or {}
-        return person.get("display_name") or employee_id
+class SenderPool:
+    """This process's sender threads, fed by hand-off from the consumer and by the sweep.
 
-    def _unsubscribe_url(self, recipient_id: str) -> str:
-        token = unsubscribe_token(self.config.link_secret, recipient_id)
-        return f"{self.config.public_url}/v1/unsubscribe?token={token}"
+    `submit(doc)` never blocks the caller (the consumer): the local queue is bounded, and what does
+    not fit is left to the sweep (it is in `delivery_queue` already). `work_once()` is one turn of a
+    sender thread (the worker runs it as a job); `drain()` and `process_queue()` run everything on
+    the calling thread (tests, scripts).
+    """
 
-    def build_message(self, doc: dict, prefs: Preferences) -> OutgoingMessage:
-        recipient_id, channel = doc["recipient_id"], doc["channel"]
-        person = self.directory.person(recipient_id) or {}
-        tz = zone(person.get("timezone"))
-        ctx = dict(doc.get("context") or {})
-        app = self.config.app_url
-        pairing_id, meeting_id = ctx.get("pairing_id"), ctx.get("meeting_id")
+    def __init__(self, sender: Sender, deliveries, clock, *, threads: int = 4, batch: int = 50,
+                 sweep_interval_s: float = 10.0, sweep_limit: int = 5000, max_local: int = 10000):
+        self.sender = sender
+        self.deliveries = deliveries
+        self.clock = clock
+        self.threads = threads
+        self.batch = batch
+        self.sweep_interval_s = sweep_interval_s
+        self.sweep_limit = sweep_limit
+        self._local: queue.Queue = queue.Queue(maxsize=max_local)
+        self._inflight: set[str] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
 
-        def local(value):
-            return parse_rfc3339(value).astimezone(tz).strftime("%Y-%m-%d %H:%M %Z") if value else ""
+    # -- feeding -------------------------------------------------------------------------------
 
-        ctx.update(
-            role=doc.get("role"),
-            recipient_name=person.get("display_name") or ("all" if recipient_id.startswith("cohort:") else recipient_id),
-            other_name=self._name(ctx.get("other_id")),
-            mentor_name=self._name(ctx.get("mentor_id")),
-            mentee_name=self._name(ctx.get("mentee_id")),
-            from_name=self._name(ctx.get("from_id")),
-            meeting_local=local(ctx.get("starts_at")),
-            answer_by_local=local(ctx.get("answer_by")),
-            pairing_url=f"{app}/pairings/{pairing_id}",
-            accept_url=f"{app}/pairings/{pairing_id}?action=accept",
-            decline_url=f"{app}/pairings/{pairing_id}?action=decline",
-            meeting_url=f"{app}/meetings/{meeting_id}",
-            feedback_url=f"{app}/pairings/{pairing_id}/feedback" + (f"?meeting_id={meeting_id}" if meeting_id else ""),
-            goals_url=f"{app}/pairings/{pairing_id}/goals",
-            review_url=f"{app}/reviews/{ctx.get('review_id')}",
-            kudos_url=f"{app}/kudos/{ctx.get('kudos_id')}",
-            unsubscribe_url=self._unsubscribe_url(recipient_id) if channel == "email" else None,
-        )
-        rendered = self.renderer.render(doc["category"], [prefs.language, *(person.get("languages") or [])], ctx)
-        attachments = []
-        if doc.get("attach_ics") and channel == "email" and ctx.get("starts_at"):
-            mentor, mentee = (self.directory.person(ctx.get("mentor_id")) or {}), (self.directory.person(ctx.get("mentee_id")) or {})
-            organizer = self.directory.person(ctx.get("organizer_id") or "") or {}
-            ics = build_ics(ctx, sequence=max(0, int(doc.get("source_version") or 1) - 1),
-                            dtstamp=doc.get("source_occurred_at") or rfc3339(self.clock.now()),
-                            summary=f"Mentoring: {ctx['mentor_name']} / {ctx['mentee_name']}",
-                            attendees=[(mentor.get("display_name"), mentor.get("email")),
-                                       (mentee.get("display_name"), mentee.get("email"))],
-                            organizer=(organizer.get("display_name"), organizer.get("email")))
-            attachments.append(("invite.ics", "text/calendar", ics))
-        return OutgoingMessage(
-            notification_id=doc["notification_id"], recipient_id=recipient_id, category=doc["category"],
-            subject=rendered.subject, text=rendered.text, html=rendered.html, email=person.get("email"),
-            display_name=person.get("display_name"), webhook_url=prefs.chat_webhook_url,
-            unsubscribe_url=ctx["unsubscribe_url"], link=ctx["pairing_url"] if pairing_id else None,
-            attachments=attachments, extra={"source_event_type": doc["source_event_type"]},
-        )
+    def submit(self, doc: dict) -> bool:
+        with self._lock:
+            if doc["_id"] in self._inflight:
+                return False
+            self._inflight.add(doc["_id"])
+        try:
+            self._local.put_nowait(doc)
+            return True
+        except queue.Full:
+            with self._lock:
+                self._inflight.discard(doc["_id"])
+            return False  # the sweep finds it in delivery_queue
+
+    def sweep(self) -> int:
+        """Hand the due queue entries to the senders; returns how many were handed over."""
+        handed = 0
+        for entry in self.deliveries.due(self.clock.now(), self.sweep_limit):
+            with self._lock:
+                if entry["_id"] in self._inflight:
+                    continue
+            doc = self.deliveries.get(entry["_id"])
+            if doc is None:
+                self.deliveries.dequeue(entry["_id"])
+                continue
+            handed += self.submit(doc)
+        return handed
+
+    # -- working -------------------------------------------------------------------------------
+
+    def _take(self, timeout_s: float) -> list[dict]:
+        try:
+            first = self._local.get(timeout=timeout_s) if timeout_s > 0 else self._local.get_nowait()
+        except queue.Empty:
+            return []
+        docs = [first]
+        while len(docs) < self.batch:
+            try:
+                docs.append(self._local.get_nowait())
+            except queue.Empty:
+                break
+        return docs
+
+    def work_once(self, timeout_s: float = 0.5) -> int:
+        docs = self._take(timeout_s)
+        if not docs:
+            return 0
+        try:
+            return self.sender.process(docs)
+        except TRANSIENT_ERRORS as exc:
+            log.warning("notifications sender: MongoDB unavailable (%s); the sweep retries these later", exc)
+            self._stop.wait(1.0)
+            return 0
+        finally:
+            with self._lock:
+                for doc in docs:
+                    self._inflight.discard(doc["_id"])
+
+    def drain(self) -> int:
+        handled = 0
+        while True:
+            docs = self._take(0)
+            if not docs:
+                return handled
+            try:
+                handled += self.sender.process(docs)
+            finally:
+                with self._lock:
+                    for doc in docs:
+                        self._inflight.discard(doc["_id"])
+
+    def process_queue(self) -> int:
+        """Send everything due on this thread (hand-offs, then sweeps until one brings nothing new
+        to do); returns how many deliveries were attempted."""
+        handled = self.drain()
+        while self.sweep():
+            attempted = self.drain()
+            if not attempted:
+                break
+            handled += attempted
+        return handled
+
+    def backlog(self) -> int:
+        with self._lock:
+            return len(self._inflight)
+
+    # -- own threads (scripts and tests; the worker runs the same loops as jobs) ----------------
+
+    def start(self) -> None:
+        self._stop.clear()
+        self.sender.stopping.clear()
+        for index in range(self.threads):
+            self._spawn(f"notifications-sender-{index}", self._sender_loop)
+        self._spawn("notifications-sweep", self._sweep_loop)
+
+    def _spawn(self, name: str, target) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _sender_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.work_once()
+            except Exception:  # noqa: BLE001 - a sender thread never dies of one bad batch
+                log.exception("notifications sender failed a batch; the sweep retries it")
+                self._stop.wait(1.0)
+
+    def _sweep_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.sweep()
+            except Exception:  # noqa: BLE001
+                log.exception("notifications sweep failed; next turn retries")
+            self._stop.wait(self.sweep_interval_s)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.sender.stopping.set()
+        for thread in self._threads:
+            thread.join(timeout=15)
+        self._threads.clear()
+        for channel in self.sender.channels.values():
+            close = getattr(channel, "close", None)
+            if close is not None:
+                close()
+
+
+def _seconds(value: float) -> timedelta:
+    return timedelta(seconds=value)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Sequence
 
 from shared.clock import parse_rfc3339
 
@@ -15,7 +16,8 @@ def _escape(text: str) -> str:
 
 
 def build_ics(meeting: dict, *, sequence: int, dtstamp: str, summary: str = "Mentoring meeting",
-              attendees: list[tuple[str, str]] = (), organizer: tuple[str, str] | None = None,
+              attendees: Sequence[tuple[str | None, str | None]] = (),
+              organizer: tuple[str | None, str | None] | None = None,
               method: str = "REQUEST") -> str:
     """`meeting` holds meeting_id, starts_at (RFC 3339) and duration_minutes; attendees are (name, email)."""
     start = parse_rfc3339(meeting["starts_at"])

@@ -24,6 +24,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from shared.events.catalog.feedback import KUDOS_SENT, REVIEW_REQUESTED
+from shared.events.catalog.hris import EMPLOYEE_TERMINATED
+from shared.events.catalog.matching import (
+    PAIRING_ACTIVATED, PAIRING_DECLINED, PAIRING_ENDED, PAIRING_EXPIRED, PAIRING_PROPOSED,
+)
+from shared.events.catalog.sessions import (
+    GOALS_REVISED, MEETING_HELD, MEETING_RESCHEDULED, MEETING_SCHEDULED, PAIRING_AT_RISK,
+)
+
+PARTICIPANT_LEFT_REASON = "participant_left"  # a PairingEnded reason (shared.events.catalog.matching.END_REASONS)
+
+# Every event type `route` may turn into intents (the routing policy subscribes to exactly these).
+ROUTED = (
+    PAIRING_PROPOSED, PAIRING_ACTIVATED, PAIRING_DECLINED, PAIRING_EXPIRED, PAIRING_ENDED,
+    MEETING_SCHEDULED, MEETING_RESCHEDULED, MEETING_HELD, GOALS_REVISED, PAIRING_AT_RISK,
+    REVIEW_REQUESTED, KUDOS_SENT, EMPLOYEE_TERMINATED,
+)
+
 # category -> urgent? Urgent messages skip the daily digest.
 CATEGORIES: dict[str, bool] = {
     "pairing_proposed": True,
@@ -99,6 +117,11 @@ def cohort_recipient(cohort_id: str) -> str:
     return f"cohort:{cohort_id}"
 
 
+def participant_left_key(pairing_id: str) -> str:
+    """One dedupe key for "a party left", whichever of EmployeeTerminated / PairingEnded comes first."""
+    return f"participant-left:{pairing_id}"
+
+
 def _other_party(data: dict, who: str | None) -> tuple[str, ...]:
     if who == data.get("mentor_id"):
         return ("mentee",)
@@ -110,39 +133,39 @@ def _other_party(data: dict, who: str | None) -> tuple[str, ...]:
 def route(event_type: str, event_id: str, data: dict, facts: Facts | None = None) -> list[Intent]:
     """The intents one event causes; [] for events nobody is told about."""
     b = _Builder(facts or Facts())
-    if event_type == "PairingProposed":
+    if event_type == PAIRING_PROPOSED:
         b.parties(data, "pairing_proposed", event_id)
-    elif event_type == "PairingActivated":
+    elif event_type == PAIRING_ACTIVATED:
         b.parties(data, "pairing_activated", event_id)
-    elif event_type in ("PairingDeclined", "PairingExpired"):
-        category = "pairing_declined" if event_type == "PairingDeclined" else "pairing_expired"
+    elif event_type in (PAIRING_DECLINED, PAIRING_EXPIRED):
+        category = "pairing_declined" if event_type == PAIRING_DECLINED else "pairing_expired"
         b.parties(data, category, event_id, only=("mentee",))
         b.admins(data, category, event_id)
-    elif event_type in ("MeetingScheduled", "MeetingRescheduled"):
-        b.parties({**data, "rescheduled": event_type == "MeetingRescheduled"}, "meeting_scheduled", event_id, ics=True)
-    elif event_type == "MeetingHeld":
+    elif event_type in (MEETING_SCHEDULED, MEETING_RESCHEDULED):
+        b.parties({**data, "rescheduled": event_type == MEETING_RESCHEDULED}, "meeting_scheduled", event_id, ics=True)
+    elif event_type == MEETING_HELD:
         b.parties(data, "feedback_request", event_id)
-    elif event_type == "GoalsRevised":
+    elif event_type == GOALS_REVISED:
         b.parties(data, "goals_revised", event_id, only=("mentor",))
-    elif event_type == "PairingAtRisk":
+    elif event_type == PAIRING_AT_RISK:
         b.parties(data, "pairing_at_risk", event_id)
         b.admins(data, "pairing_at_risk", event_id)
-    elif event_type == "ReviewRequested":
+    elif event_type == REVIEW_REQUESTED:
         b.add(data.get("employee_id"), "review_due", event_id, "recipient", data)
-    elif event_type == "KudosSent":
+    elif event_type == KUDOS_SENT:
         b.add(data.get("to_id"), "kudos", event_id, "recipient", data)
-    elif event_type == "PairingEnded":
-        if data.get("reason") == "participant_left":
-            key = f"participant-left:{data['pairing_id']}"
+    elif event_type == PAIRING_ENDED:
+        if data.get("reason") == PARTICIPANT_LEFT_REASON:
+            key = participant_left_key(data["pairing_id"])
             b.parties(data, "participant_left", key)
             b.admins(data, "participant_left", key)
         else:
             b.parties(data, "pairing_ended", event_id, only=_other_party(data, data.get("ended_by")))
             b.admins(data, "pairing_ended", event_id)
-    elif event_type == "EmployeeTerminated":
+    elif event_type == EMPLOYEE_TERMINATED:
         leaver = data["employee_id"]
         for pairing in b.facts.pairings_of_leaver:
-            key = f"participant-left:{pairing['pairing_id']}"
+            key = participant_left_key(pairing["pairing_id"])
             context = {**pairing, "left_id": leaver}
             b.parties(context, "participant_left", key, only=_other_party(pairing, leaver))
             b.admins(context, "participant_left", key)

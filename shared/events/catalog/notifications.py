@@ -10,6 +10,10 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 
 from shared.events.registry import EventRegistry
 
+NOTIFICATION_SENT = "NotificationSent"
+NOTIFICATION_FAILED = "NotificationFailed"
+NOTIFICATION = "notification"  # aggregate type: one stream per notification (its outcome is version 1)
+
 CHANNELS = ("email", "chat", "inapp")
 
 
@@ -30,5 +34,5 @@ class NotificationFailedV1(NotificationSentV1):
 
 
 def register(registry: EventRegistry) -> None:
-    registry.register("NotificationSent", 1, NotificationSentV1)
-    registry.register("NotificationFailed", 1, NotificationFailedV1)
+    registry.register(NOTIFICATION_SENT, 1, NotificationSentV1)
+    registry.register(NOTIFICATION_FAILED, 1, NotificationFailedV1)

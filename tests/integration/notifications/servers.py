@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import email
 import json
+import asyncio
 import socket
 import threading
+import time
 import uuid
 from email import policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,21 +23,34 @@ def free_port() -> int:
 
 
 class SmtpSink:
-    """Records every message accepted; `replies` (e.g. ["451 ..."]) are answered first, in order."""
+    """Records every message accepted (and when: `arrivals`); `replies` (e.g. ["451 ..."]) are
+    answered first, in order; `delay_s` makes the server slow (each message takes that long)."""
 
-    def __init__(self):
+    def __init__(self, delay_s: float = 0.0):
         self.messages: list = []
+        self.arrivals: list[tuple[float, str]] = []  # (time.monotonic(), Message-ID)
         self.replies: list[str] = []
+        self.delay_s = delay_s
+        self.connections = 0
         self.lock = threading.Lock()
         self.port = free_port()
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
 
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        with self.lock:
+            self.connections += 1
+        session.host_name = hostname
+        return responses
+
     async def handle_DATA(self, server, session, envelope):
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         with self.lock:
             if self.replies:
                 return self.replies.pop(0)
             message = email.message_from_bytes(envelope.content, policy=policy.default)
             self.messages.append((list(envelope.rcpt_tos), message))
+            self.arrivals.append((time.monotonic(), message["Message-ID"]))
         return "250 OK"
 
     @property

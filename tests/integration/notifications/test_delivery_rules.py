@@ -1,5 +1,6 @@
 """Retries with backoff, permanent failures, reminders, digest and unsubscribe, on real MongoDB, SMTP and
-webhook servers; events are fed straight into the projection's handlers (Kafka is covered in test_once)."""
+webhook servers; events are fed straight into the projections' handlers, and the senders run on the
+test's thread (`drain`, `process_queue`); Kafka and sender threads are covered in test_once/test_replicas."""
 from __future__ import annotations
 
 import json
@@ -8,7 +9,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from shared.clock import ManualClock, parse_rfc3339, rfc3339, utcnow
+from shared.clock import ManualClock, parse_rfc3339, utcnow
 from services.notifications import bootstrap
 from services.notifications.api import create_app
 from tests.integration.notifications.servers import SmtpSink, WebhookSink, envelope, person
@@ -17,9 +18,20 @@ from tests.integration.notifications.test_once import PAIRING, pairing_events, t
 pytestmark = pytest.mark.integration
 
 
-def feed(context, raw: dict, *, hris: bool = False):
+def apply(context, raw: dict, *, hris: bool = False):
+    """What the consumer does with one record: each projection's handler, in order (views, then routing)."""
     decoded = bootstrap.registry().decode(json.dumps(raw).encode(), inbound_hris=hris)
-    context.projection.handlers()[decoded.event_type](decoded)
+    for projection in context.projections():
+        handler = projection.handlers().get(decoded.event_type)
+        if handler is not None:
+            handler(decoded)
+    return decoded
+
+
+def feed(context, raw: dict, *, hris: bool = False):
+    """Consume one record, then let the senders send what it enqueued (on this thread)."""
+    decoded = apply(context, raw, hris=hris)
+    context.senders.drain()
     return decoded
 
 
@@ -39,8 +51,8 @@ def kudos(to_id):
 
 def test_transient_failures_retry_with_backoff_and_permanent_ones_are_recorded(make_settings):
     with SmtpSink() as smtp, WebhookSink() as hooks:
-        settings = make_settings("notifications", smtp_url=smtp.url,
-                                 extra={"NOTIFICATIONS_RETRY_BASE_S": "60", "NOTIFICATIONS_MAX_ATTEMPTS": "3"})
+        settings = make_settings("notifications", smtp_url=smtp.url, notifications_retry_base_s=60,
+                                 notifications_max_attempts=3)
         clock = ManualClock(utcnow())
         context = bootstrap.build(settings, clock=clock)
         context.ensure_indexes()
@@ -59,15 +71,15 @@ def test_transient_failures_retry_with_backoff_and_permanent_ones_are_recorded(m
                                                ("E1", "email"): "sent", ("E1", "chat"): "failed", ("E1", "inapp"): "sent"}
         assert [rcpts for rcpts, _ in smtp.messages] == [["e1@example.com"]]
 
-        assert context.notifier.process_queue() == 0  # not due yet
+        assert context.senders.process_queue() == 0  # not due yet
         clock.advance(seconds=61)
-        context.notifier.process_queue()
+        context.senders.process_queue()
         assert len(smtp.to("m1@example.com")) == 1 and statuses(context, event_id)[("M1", "email")] == "sent"
         assert statuses(context, event_id)[("M1", "chat")] == "retry"  # second 503: backoff doubles to 120 s
         clock.advance(seconds=61)
-        assert context.notifier.process_queue() == 0
+        assert context.senders.process_queue() == 0
         clock.advance(seconds=60)
-        context.notifier.process_queue()
+        context.senders.process_queue()
         assert statuses(context, event_id)[("M1", "chat")] == "sent" and len(hooks.at("/hooks/m1")) == 1
 
         events = outcome_events(context)
@@ -99,6 +111,7 @@ def test_reminder_digest_unsubscribe_and_preference_validation(make_settings):
         clock.set(parse_rfc3339(scheduled["data"]["starts_at"]) - timedelta(hours=23))
         assert context.reminders.send_due() == 1
         assert context.reminders.send_due() == 0
+        context.senders.drain()
         reminders = [m for _, m in smtp.messages if m["Subject"].startswith("Reminder: mentoring meeting")]
         assert sorted(m["To"] for m in reminders) == ["Person E1 <e1@example.com>", "Person M1 <m1@example.com>"]
         clock.set(utcnow())
@@ -122,10 +135,10 @@ def test_reminder_digest_unsubscribe_and_preference_validation(make_settings):
         feed(context, first)
         feed(context, second)
         assert len(smtp.messages) == before
-        context.notifier.process_queue()
+        context.senders.process_queue()
         assert len(smtp.messages) == before
         clock.advance(hours=24)
-        context.notifier.process_queue()
+        context.senders.process_queue()
         digests = [m for m in smtp.to("m1@example.com") if m["Subject"].startswith("Your mentoring digest")]
         assert len(digests) == 1 and digests[0]["Subject"] == "Your mentoring digest: 2 updates"
         body = digests[0].get_body(("plain",)).get_content()

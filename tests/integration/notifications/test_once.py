@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -35,26 +36,37 @@ def publish(settings, contract_topic: str, records: list[dict]) -> None:
 
 
 class Running:
-    """A consumer runner on a thread; a simulated crash ends the thread like a killed process."""
+    """A worker replica on threads: the consumer runner, and the context's sender pool if given."""
 
-    def __init__(self, runner):
+    def __init__(self, runner, senders=None):
         self.runner = runner
-        self.crashed: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        try:
-            self.runner.run()
-        except SimulatedCrash as exc:
-            self.crashed = exc
+        self.senders = senders
+        self.thread = threading.Thread(target=self.runner.run, daemon=True)
 
     def __enter__(self):
+        if self.senders is not None:
+            self.senders.start()
         self.thread.start()
         return self
 
     def __exit__(self, *exc):
         self.runner.stop()
         self.thread.join(timeout=30)
+        if self.senders is not None:
+            self.senders.stop()
+
+
+def crash_sender_thread(sender, when, *, hook: str = "after_send") -> list:
+    """Make the sender thread that meets `when(delivery)` die there (SimulatedCrash); returns the crashes."""
+    crashes: list = []
+
+    def hook_fn(delivery):
+        if not crashes and when(delivery):
+            crashes.append((delivery["_id"], time.monotonic()))
+            raise SimulatedCrash(delivery["_id"])
+
+    setattr(sender, hook, hook_fn)
+    return crashes
 
 
 class SimulatedCrash(BaseException):
@@ -105,13 +117,15 @@ def test_each_person_told_once_on_each_channel_and_a_replay_sends_nothing_twice(
                           producer="matching", aggregate_type="cohort", aggregate_id="C1")
         publish(settings, topics.MATCHING, [cohort])
         (proposed, at_risk), scheduled = pairing_events()
-        with Running(build_consumer(settings)) as first:
+        with Running(build_consumer(settings, context=context), context.senders) as first:
             wait_until(lambda: first.runner.processed >= 4, message="directory built")
             publish(settings, topics.MATCHING, [proposed])
             publish(settings, topics.SESSIONS, [at_risk, scheduled])
             # proposal: M1, E1; at risk: M1, E1, A1; meeting: M1, E1
             wait_until(lambda: len(smtp.messages) >= 7, message="7 emails")
             wait_until(lambda: first.runner.processed >= 7, message="all records processed")
+            wait_until(lambda: context.deliveries.backlog() == 0, message="every delivery final")
+        assert smtp.connections <= context.settings.notifications_sender_threads  # one kept connection per thread
 
         mentor_mail = smtp.to("m1@example.com")
         subjects = {m["Subject"] for m in mentor_mail}
@@ -160,6 +174,7 @@ def test_each_person_told_once_on_each_channel_and_a_replay_sends_nothing_twice(
             wait_until(lambda: replay.runner.processed >= 7, message="replay processed everything")
         assert len(smtp.messages) == 7 and len(hooks.posts) == 3
         assert context.store.current_position() == position
+        assert context.deliveries.backlog() == 0
 
 
 def _producer(settings):
@@ -168,37 +183,42 @@ def _producer(settings):
     return make_producer(settings)
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_worker_killed_between_send_and_record_sends_at_most_one_duplicate(make_settings):
     with SmtpSink() as smtp:
-        settings = make_settings("notifications", smtp_url=smtp.url)
+        settings = make_settings("notifications", smtp_url=smtp.url, notifications_sender_threads=1,
+                                 notifications_claim_ttl_s=2.0, notifications_sweep_interval_s=0.2)
         publish(settings, topics.HRIS_EMPLOYEES, [person("M1"), person("E1")])
         crashing = bootstrap.build(settings)
         crashing.ensure_indexes()
-
-        def kill_after_first_email(delivery):
-            if delivery["channel"] == "email":
-                raise SimulatedCrash(delivery["_id"])
-
-        crashing.notifier.after_send = kill_after_first_email
+        crashes = crash_sender_thread(crashing.sender, lambda d: d["channel"] == "email")
         (proposed, _), _ = pairing_events()
-        with Running(build_consumer(settings, context=crashing)) as first:
+        with Running(build_consumer(settings, context=crashing), crashing.senders) as first:
             wait_until(lambda: first.runner.processed >= 2, message="people known")
             publish(settings, topics.MATCHING, [proposed])
-            wait_until(lambda: not first.thread.is_alive(), message="the worker died")
-        assert first.crashed is not None and len(smtp.messages) == 1  # sent, never recorded
-        killed_at = str(first.crashed)
-        assert crashing.deliveries.get(killed_at)["status"] == "sending"
+            wait_until(lambda: crashes, message="the sender died")
+            wait_until(lambda: first.runner.processed >= 3, message="the consumer went on")
+            time.sleep(0.5)
+            assert first.thread.is_alive()  # the consumer never waits for a sender
+        assert len(smtp.messages) == 1  # sent, never recorded
+        killed_at = crashes[0][0]
+        assert crashing.deliveries.get(killed_at)["status"] == "queued"
 
         restarted = bootstrap.build(settings)
-        with Running(build_consumer(settings, context=restarted)) as second:
+        with Running(build_consumer(settings, context=restarted), restarted.senders):
             wait_until(lambda: len(smtp.messages) >= 3, message="the restarted worker's emails")
             wait_until(lambda: all(d["status"] == "sent" for d in restarted.deliveries.collection.find({}))
                        and restarted.deliveries.collection.count_documents({}) == 4, message="4 deliveries sent")
+            wait_until(lambda: restarted.deliveries.backlog() == 0, message="queue empty")
 
         to_mentor, to_mentee = smtp.to("m1@example.com"), smtp.to("e1@example.com")
         assert killed_at == f"{proposed['event_id']}|M1|email"
         assert len(to_mentor) == 2, "exactly one duplicate for the one send the crash left unrecorded"
         assert to_mentor[0]["Message-ID"] == to_mentor[1]["Message-ID"]
         assert len(to_mentee) == 1
+        # the restarted worker's retry waited for the dead sender's claim to expire
+        resent_at = [at for at, mid in smtp.arrivals if mid == to_mentor[0]["Message-ID"]][1]
+        assert resent_at - crashes[0][1] >= 2.0 * 0.9
+        assert restarted.deliveries.get(killed_at)["claim"] == 2
         sent = [e for c in restarted.store.read_all() for e in c.events if e.event_type == "NotificationSent"]
         assert len(sent) == 4 and len({e.data["notification_id"] for e in sent}) == 4

@@ -1,0 +1,61 @@
+"""What callers of the API can do: preferences, a cohort's chat channel, reading the inbox, unsubscribing.
+
+These are the service's own settings (not derived from events), written directly; the refusals
+are `shared.errors`, which the HTTP layer turns into problem documents.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from shared.errors import DomainError, Invalid, NotFound
+from services.notifications.adapters.mongo import decode_cursor
+from services.notifications.application.links import verify_unsubscribe_token
+from services.notifications.domain.routing import cohort_recipient
+
+
+class InvalidLink(DomainError):
+    """A link that was not made by this service (forged or mangled): 400, not a validation error."""
+
+
+def check_cursor(cursor: str | None) -> None:
+    if cursor:
+        try:
+            decode_cursor(cursor)
+        except (ValueError, TypeError):
+            raise Invalid("invalid_cursor", "Not a cursor this API returned.", field="cursor") from None
+
+
+def inbox_page(context, recipient_id: str, *, limit: int, cursor: str | None, unread_only: bool) -> dict:
+    check_cursor(cursor)
+    docs, next_cursor = context.inbox.page(recipient_id, limit=limit, cursor=cursor, unread_only=unread_only)
+    return {"docs": docs, "next": next_cursor, "unread_count": context.inbox.unread_count(recipient_id)}
+
+
+def mark_read(context, recipient_id: str, notification_id: str, at: datetime) -> dict:
+    doc = context.inbox.get(notification_id)
+    if doc is None or doc.get("recipient_id") != recipient_id:
+        raise NotFound("notification_not_found", "no such notification in your inbox")
+    return context.inbox.mark_read(notification_id, at)
+
+
+def put_preferences(context, employee_id: str, preferences: dict) -> dict:
+    context.preferences.put(employee_id, preferences)
+    return preferences
+
+
+def put_cohort_channel(context, cohort_id: str, chat_webhook_url: str | None) -> dict:
+    context.preferences.put(cohort_recipient(cohort_id), {"only_chat": True, "chat_webhook_url": chat_webhook_url})
+    return {"chat_webhook_url": chat_webhook_url}
+
+
+def cohort_channel(context, cohort_id: str) -> dict:
+    doc = context.preferences.get(cohort_recipient(cohort_id)) or {}
+    return {"chat_webhook_url": doc.get("chat_webhook_url")}
+
+
+def unsubscribe(context, token: str) -> dict:
+    employee_id = verify_unsubscribe_token(context.config.link_secret, token)
+    if employee_id is None:
+        raise InvalidLink("invalid_unsubscribe_link", "this unsubscribe link is not valid")
+    context.preferences.set_fields(employee_id, {"email_enabled": False})
+    return {"employee_id": employee_id, "email_enabled": False}

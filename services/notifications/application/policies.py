@@ -1,0 +1,120 @@
+"""Reactions to other services' events: who is told what (routing), and the meeting reminders.
+
+`RoutingPolicy` is fed by the consumer after the views (application/projections.py) have
+applied the same event. It routes each source event once (domain.routing), however often the
+event is redelivered or replayed (`routed_events`), and hands the intents to the `Enqueuer`,
+which only *enqueues* deliveries: the senders (application/delivery.py) send them off the poll
+loop. It owns no read model (`collections = ()`), so a rebuild never runs it.
+
+`Reminders` is a periodic job: 24 hours before each scheduled meeting, both parties.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from shared import topics
+from shared.clock import parse_rfc3339
+from shared.consumer import Projection
+from shared.directory import TERMINATED
+from shared.events.catalog.hris import EMPLOYEE_TERMINATED
+from shared.events.catalog.matching import OPEN_PAIRING_STATUSES
+from shared.events.envelope import Envelope
+from services.notifications.application.delivery import Enqueuer, Source
+from services.notifications.application.messages import People
+from services.notifications.domain.routing import (
+    PARTICIPANT_LEFT_REASON, ROUTED, Facts, cohort_recipient, reminder_intents, route,
+)
+
+PEOPLE_FIELDS = ("employee_id", "mentor_id", "mentee_id", "to_id", "from_id")
+
+
+def facts_for(people: People, directory, data: dict, pairings_of_leaver: tuple = ()) -> Facts:
+    """What routing needs beyond the event: admins, who left, which cohorts have a chat channel."""
+    ids = {data.get(name) for name in PEOPLE_FIELDS} | {
+        p.get(role) for p in pairings_of_leaver for role in ("mentor_id", "mentee_id")}
+    cohorts = {data.get("cohort_id")} | {p.get("cohort_id") for p in pairings_of_leaver}
+    admins = {c: directory.admins_of(c) for c in cohorts if c}
+    ids |= {a for group in admins.values() for a in group}
+    terminated = frozenset(i for i in ids if i and people.person(i).get("status") == TERMINATED)
+    channels = frozenset(c for c in cohorts if c and people.prefs(cohort_recipient(c)).chat_webhook_url)
+    return Facts(cohort_admins=admins, terminated=terminated, pairings_of_leaver=pairings_of_leaver,
+                 cohort_channels=channels)
+
+
+class RoutingPolicy(Projection):
+    name = "notifications-routing"
+    topics = (topics.HRIS_EMPLOYEES, topics.MATCHING, topics.SESSIONS, topics.FEEDBACK)
+    collections = ()  # side effects (messages), never replayed by a rebuild
+
+    def __init__(self, *, directory, deliveries, enqueuer: Enqueuer):
+        self.directory = directory  # a live (generation-following) reader
+        self.deliveries = deliveries
+        self.enqueuer = enqueuer
+
+    def handlers(self):
+        return {event_type: self.route_event for event_type in ROUTED}
+
+    def reset(self) -> None:
+        """Nothing to drop: deliveries, the inbox and preferences are not derived state (dropping
+        them would resend history)."""
+
+    def route_event(self, envelope: Envelope) -> None:
+        """Route a source event to its recipients once, however often it is replayed.
+
+        The mark is written after enqueueing: a crash in between routes the event again, and the
+        deterministic delivery ids keep that from enqueueing (or sending) anything twice.
+        """
+        if self.deliveries.was_routed(envelope.event_id):
+            return
+        people = self.enqueuer.people()
+        leavers_pairings = self._pairings_of_leaver(envelope) if envelope.event_type == EMPLOYEE_TERMINATED else ()
+        facts = facts_for(people, self.directory, envelope.data, leavers_pairings)
+        intents = route(envelope.event_type, envelope.event_id, envelope.data, facts)
+        self.enqueuer.notify(intents, Source.of(envelope), people=people)
+        self.deliveries.mark_routed(envelope.event_id)
+
+    def _pairings_of_leaver(self, envelope: Envelope) -> tuple:
+        """The leaver's open pairings that existed before the termination (and those matching has
+        already ended for it: the notice goes out once, whichever event comes first)."""
+        leaver, left_at = envelope.data["employee_id"], parse_rfc3339(envelope.occurred_at)
+        return tuple(
+            {k: p.get(k) for k in ("pairing_id", "cohort_id", "mentor_id", "mentee_id")}
+            for p in self.directory.pairings_of(leaver)
+            if (p.get("status") in OPEN_PAIRING_STATUSES
+                or (p.get("status") == "ended" and p.get("reason") == PARTICIPANT_LEFT_REASON))
+            and (not p.get("proposed_at") or parse_rfc3339(p["proposed_at"]) <= left_at)
+        )
+
+
+class Reminders:
+    """The 24-hours-before reminder: `send_due()` runs as a PeriodicJob (and in tests, by hand)."""
+
+    def __init__(self, *, directory, reminded, enqueuer: Enqueuer, clock, lead: timedelta = timedelta(hours=24)):
+        self.directory = directory
+        self.reminded = reminded
+        self.enqueuer = enqueuer
+        self.clock = clock
+        self.lead = lead
+
+    def send_due(self) -> int:
+        now = self.clock.now()
+        sent = 0
+        for meeting in self.directory.scheduled_meetings():
+            starts_at = meeting.get("starts_at")
+            if not starts_at:
+                continue
+            start = parse_rfc3339(starts_at)
+            # Only meetings scheduled with more than the lead time get a reminder (else the
+            # invitation itself is the reminder), and only before they start.
+            if not (start - self.lead <= now < start) or parse_rfc3339(meeting["scheduled_at"]) > start - self.lead:
+                continue
+            if self.reminded.was_reminded(meeting["meeting_id"], starts_at):
+                continue
+            people = self.enqueuer.people()
+            intents = reminder_intents(meeting, facts_for(people, self.directory, meeting))
+            source = Source(meeting["scheduled_event_id"], meeting["scheduled_event_type"], meeting["scheduled_at"],
+                            meeting["version"], meeting.get("correlation_id") or meeting["scheduled_event_id"])
+            self.enqueuer.notify(intents, source, check_age=False, people=people)
+            self.reminded.mark(meeting["meeting_id"], starts_at)
+            sent += 1
+        return sent

@@ -1,0 +1,53 @@
+"""The routing policy with in-memory fakes: each source event routed once; a leaver's notices only
+for pairings that existed before the termination."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from shared.events.catalog.hris import EMPLOYEE_TERMINATED
+from shared.events.catalog.matching import PAIRING_PROPOSED
+from shared.events.envelope import new_event
+from services.notifications.application.policies import RoutingPolicy
+from tests.unit.notifications.fakes import World
+
+PAIRING = {"pairing_id": "P1", "cohort_id": "C1", "mentor_id": "M", "mentee_id": "E"}
+
+
+def event(event_type, data, world, *, ago=timedelta(0)):
+    return new_event(event_type=event_type, schema_version=1, producer="test", aggregate_type="x",
+                     aggregate_id=data.get("pairing_id") or data["employee_id"], aggregate_version=1, data=data,
+                     correlation_id="c", causation_id=None, occurred_at=world.clock.now() - ago)
+
+
+def policy(world, handed):
+    return RoutingPolicy(directory=world.directory, deliveries=world.deliveries,
+                         enqueuer=world.enqueuer(handoff=handed.append))
+
+
+def test_an_event_is_routed_once_however_often_it_arrives():
+    world, handed = World(), []
+    routing = policy(world, handed)
+    proposed = event(PAIRING_PROPOSED, {**PAIRING, "score": 0.5, "reasons": [], "proposed_by": "algorithm",
+                                        "matching_run_id": None, "answer_by": "2030-01-01T00:00:00Z"}, world)
+    routing.handlers()[PAIRING_PROPOSED](proposed)
+    world.deliveries.docs.clear()  # even if the deliveries were gone, the mark says: routed already
+    routing.handlers()[PAIRING_PROPOSED](proposed)
+    assert len(handed) == 4 and world.deliveries.docs == {}
+    assert routing.collections == ()  # never replayed by a rebuild
+
+
+def test_a_leaver_is_announced_for_pairings_that_existed_before_the_termination_only():
+    world, handed = World(people=("M", "E", "N", "A")), []
+    now = world.clock.now()
+    world.directory.admins = {"C1": ["A"]}
+    world.directory.pairings = {
+        "P1": {**PAIRING, "_id": "P1", "status": "active", "proposed_at": (now - timedelta(days=30)).isoformat()},
+        # proposed after the termination (a rehire, then an old termination replayed): not this leaver's news
+        "P2": {"_id": "P2", "pairing_id": "P2", "cohort_id": "C1", "mentor_id": "M", "mentee_id": "N",
+               "status": "proposed", "proposed_at": (now + timedelta(days=1)).isoformat()},
+    }
+    world.directory.people["M"]["status"] = "terminated"
+    terminated = event(EMPLOYEE_TERMINATED, {"employee_id": "M", "terminated_on": "2030-01-01"}, world)
+    policy(world, handed).handlers()[EMPLOYEE_TERMINATED](terminated)
+    told = sorted({(doc["recipient_id"], doc["context"]["pairing_id"]) for doc in handed})
+    assert told == [("A", "P1"), ("E", "P1")]
