@@ -37,6 +37,9 @@ class Settings:
     relay_poll_interval_s: float = 0.05
     relay_gap_timeout_s: float = 5.0
     relay_lease_ttl_s: float = 10.0
+    # Largest event (its JSON as the relay sends it) the event store accepts: under Kafka's 1 MiB
+    # `message.max.bytes`, with room for key, headers and batch overhead.
+    max_event_bytes: int = 1_000_000
     consumer_max_poll_records: int = 200
     # How often a store projector looks for new commits (read-your-writes waits on it).
     projector_poll_interval_s: float = 0.02
@@ -54,9 +57,6 @@ class Settings:
     notifications_retry_base_s: float = 30.0
     notifications_max_attempts: int = 6
     notifications_max_event_age_h: float = 72.0
-    extra: dict = field(default_factory=dict)
-
-    @property
     # matching: how long a request waits for the views to include its append (read-your-writes),
     # and how often the worker looks for requested matching runs.
     matching_wait_timeout_s: float = 5.0
@@ -80,6 +80,13 @@ class Settings:
     oidc_client_secret: str | None = None
     portal_secret_key: str | None = None
     service_urls: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def development(self) -> bool:
+        return self.environment == "development"
+
+    @property
     def database(self) -> str:
         return self.mongo_database or f"mentoring_{self.service_name}"
 
@@ -101,6 +108,7 @@ class Settings:
             relay_poll_interval_s=_float("RELAY_POLL_INTERVAL_S", cls.relay_poll_interval_s),
             relay_gap_timeout_s=_float("RELAY_GAP_TIMEOUT_S", cls.relay_gap_timeout_s),
             relay_lease_ttl_s=_float("RELAY_LEASE_TTL_S", cls.relay_lease_ttl_s),
+            max_event_bytes=_int("MAX_EVENT_BYTES", cls.max_event_bytes),
             consumer_max_poll_records=_int("CONSUMER_MAX_POLL_RECORDS", cls.consumer_max_poll_records),
             projector_poll_interval_s=_float("PROJECTOR_POLL_INTERVAL_S", cls.projector_poll_interval_s),
             worker_metrics_port=_int("WORKER_METRICS_PORT", 0),
@@ -114,7 +122,6 @@ class Settings:
             notifications_retry_base_s=_float("NOTIFICATIONS_RETRY_BASE_S", cls.notifications_retry_base_s),
             notifications_max_attempts=_int("NOTIFICATIONS_MAX_ATTEMPTS", cls.notifications_max_attempts),
             notifications_max_event_age_h=_float("NOTIFICATIONS_MAX_EVENT_AGE_H", cls.notifications_max_event_age_h),
-        )
             matching_wait_timeout_s=_float("MATCHING_WAIT_TIMEOUT_S", cls.matching_wait_timeout_s),
             matching_run_poll_s=_float("MATCHING_RUN_POLL_S", cls.matching_run_poll_s),
             notifications_sender_threads=_int("NOTIFICATIONS_SENDER_THREADS", cls.notifications_sender_threads),
@@ -131,3 +138,4 @@ class Settings:
             service_urls={name: env.get(f"{name.upper()}_URL") or f"http://127.0.0.1:{port}"
                           for name, port in (("matching", 8001), ("sessions", 8002), ("feedback", 8003),
                                              ("notifications", 8004))},
+        )
