@@ -81,7 +81,7 @@ def rebuild(service: str, *, in_place: bool = False) -> str:
                f"{report.kafka_records} records and {report.store_events} stored events applied in "
                f"{time.perf_counter() - started:.1f}s")
     if report.skipped:
-        summary += f"; not opted in (unchanged): {', '.join(report.skipped)}"
+        summary += f"; skipped (no collections: policies or not opted in): {', '.join(report.skipped)}"
     return summary
 
 

@@ -36,7 +36,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka import KafkaProducer
@@ -118,7 +118,7 @@ class HandlerFailed(Exception):
 class _Watermarks:
     """Per-partition next offset already applied, cached from MongoDB."""
 
-    collection: object
+    collection: Any
     group: str
 
     def __post_init__(self):

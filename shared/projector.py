@@ -48,12 +48,12 @@ log = logging.getLogger(__name__)
 CHECKPOINTS = "projector_checkpoints"
 LEASES = "projector_leases"
 
-_PRIVATE: contextvars.ContextVar[dict] = contextvars.ContextVar("commit_private", default={})
+_PRIVATE: contextvars.ContextVar[dict | None] = contextvars.ContextVar("commit_private", default=None)
 
 
 def private_of(envelope: Envelope) -> dict | None:
     """The private fields stored with `envelope` in its commit (inside a store projector's handler)."""
-    return _PRIVATE.get().get(envelope.event_id)
+    return (_PRIVATE.get() or {}).get(envelope.event_id)
 
 
 envelope_private = private_of  # the name the plan also mentions

@@ -10,7 +10,7 @@ import logging
 import signal
 import threading
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from prometheus_client import start_http_server
 
@@ -33,9 +33,9 @@ class PeriodicJob:
 class Worker:
     settings: Settings
     consumer: ConsumerRunner | None = None
-    relay: object | None = None
+    relay: Any = None
     jobs: list[PeriodicJob] = field(default_factory=list)
-    projector: object | None = None  # shared.projector.StoreProjector: the service's own-stream views
+    projector: Any = None  # shared.projector.StoreProjector: the service's own-stream views
 
     def __post_init__(self):
         self._stop = threading.Event()

@@ -13,7 +13,6 @@ from kafka import TopicPartition
 from pymongo.errors import OperationFailure
 
 from shared import topics
-from shared.metrics import CONSUMER_PARTITION_PAUSED
 from shared.mongo import database_for
 from tests.helpers import hris_upsert, read_topic, wait_until
 from tests.integration.backbone.sample_views import GROUP, people_runner, publish

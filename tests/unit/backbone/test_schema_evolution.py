@@ -53,7 +53,7 @@ def _envelope(version: int, data: dict, aggregate_version: int = 1):
 versions = st.integers(min_value=1, max_value=7)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(current=versions, data=st.data())
 def test_any_stored_version_decodes_to_the_current_one_through_the_whole_chain(current, data):
     stored = data.draw(st.integers(min_value=1, max_value=current), label="stored")
