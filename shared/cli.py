@@ -135,7 +135,8 @@ def redrive(contract_topic: str, settings: Settings, *, timeout_s: float = 10.0)
                 sent += len(futures)
                 if last is not None:
                     consumer.commit({tp: OffsetAndMetadata(last + 1, "", -1)})
-                if last is None or last + 1 >= ends[tp]:
+            for tp in list(remaining):  # by position: a transactional topic ends with a marker
+                if consumer.position(tp) >= ends[tp]:
                     remaining.discard(tp)
         if remaining:
             raise RuntimeError(f"redrive stalled before the end of {sorted(str(tp) for tp in remaining)}")

@@ -640,7 +640,10 @@ class ConsumerRunner:
                     before = self.processed
                     self._process_partition(consumer, tp, wanted, commit=False)
                     applied += self.processed - before
-                    if records and records[-1].offset + 1 >= ends[tp]:
+                # Done by position, not by the last record's offset: a transactional topic ends
+                # with a commit marker, an offset no record is ever returned for.
+                for tp in list(remaining):
+                    if consumer.position(tp) >= ends[tp]:
                         remaining.discard(tp)
             return applied
         finally:

@@ -5,6 +5,7 @@ version, a database error, a handler bug) stops the partition, alerts and resume
 """
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 
@@ -210,3 +211,39 @@ def test_a_handler_bug_pauses_instead_of_dead_lettering(make_settings):
         runner.projections[0].fail_with = None  # "the fix is deployed"
         wait_until(lambda: "E1" in _people(settings), message="applied after the fix")
     assert read_topic(settings, topics.dlq(topics.HRIS_EMPLOYEES), expect=1, timeout_s=2) == []
+
+
+def _publish_in_transactions(settings, batches: list[tuple[list, bool]]) -> None:
+    """Each (records, commit) is one Kafka transaction, committed or aborted (as the relay does)."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","),
+                             transactional_id=f"test-{uuid.uuid4().hex[:8]}", enable_idempotence=True)
+    producer.init_transactions()
+    name = topics.resolve(topics.HRIS_EMPLOYEES, settings.kafka_topic_prefix)
+    for records, commit in batches:
+        producer.begin_transaction()
+        for key, value in records:
+            producer.send(name, key=key.encode(), value=json.dumps(value).encode())
+        producer.flush()
+        if commit:
+            producer.commit_transaction()
+        else:
+            producer.abort_transaction()
+    producer.close()
+
+
+def test_records_of_aborted_transactions_are_never_applied_and_a_replay_ends_at_the_commit_marker(make_settings):
+    settings = make_settings("backbone")
+    _publish_in_transactions(settings, [
+        ([("E1", hris_upsert("E1", occurred_at="2026-11-01T00:00:00Z", title="committed"))], True),
+        ([("E1", hris_upsert("E1", occurred_at="2026-11-02T00:00:00Z", title="aborted")),
+          ("E2", hris_upsert("E2", occurred_at="2026-11-02T00:00:00Z"))], False),
+        ([("E3", hris_upsert("E3", occurred_at="2026-11-01T00:00:00Z"))], True),
+    ])
+    with RunningConsumer(_runner(settings)) as runner:
+        wait_until(lambda: runner.processed >= 2, message="the committed records")
+    assert {k: v["title"] for k, v in _people(settings).items()} == {"E1": "committed", "E3": None}
+    # a rebuild's replay stops at the end offsets although the last offsets are transaction markers
+    assert _runner(settings).rebuild(idle_timeout_s=5) == 2
+    assert set(_people(settings)) == {"E1", "E3"}
