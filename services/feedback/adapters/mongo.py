@@ -17,6 +17,7 @@ or person scan with a secondary index for a real mongod.
 from __future__ import annotations
 
 from pymongo import ASCENDING
+from pymongo.errors import DuplicateKeyError
 
 PROGRAMME = ("fb_cohorts", "fb_members", "fb_pairings", "fb_meetings")
 OWN = ("fb_feedback", "fb_reviews", "fb_surveys", "fb_comments")
@@ -36,14 +37,20 @@ def _clean(doc: dict | None) -> dict | None:
 def apply_versioned(collection, doc_id: str, version: int, fields: dict) -> bool:
     """Set `fields` unless this document already applied `version` or a later one.
 
-    A read then a write: safe because each key has one writer at a time (one consumer per
-    partition, one store projector per service), and idempotent on a redelivery.
+    A version-conditioned update (atomic per document on mongod), else a first insert, whose
+    DuplicateKeyError sends it back to the conditional update. FerretDB v1 does not isolate the
+    conditional update, so correctness there rests on one writer per key at a time (one consumer
+    per partition, one store projector per service).
     """
-    current = collection.find_one({"_id": doc_id}, {"version": 1})
-    if current is not None and current.get("version", 0) >= version:
-        return False
-    collection.find_one_and_update({"_id": doc_id}, {"$set": {**fields, "version": version}}, upsert=True)
-    return True
+    update = {"$set": {**fields, "version": version}}
+    condition = {"_id": doc_id, "version": {"$lt": version}}
+    if collection.update_one(condition, update).matched_count:
+        return True
+    try:
+        collection.insert_one({"_id": doc_id, **fields, "version": version})
+        return True
+    except DuplicateKeyError:
+        return collection.update_one(condition, update).matched_count > 0
 
 
 def put(collection, doc_id: str, fields: dict) -> None:

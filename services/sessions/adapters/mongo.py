@@ -12,6 +12,7 @@ application/commands.py), except `meeting_texts`, read-only, where older version
 from __future__ import annotations
 
 from pymongo import ASCENDING
+from pymongo.errors import DuplicateKeyError
 
 from shared.clock import parse_rfc3339, rfc3339
 from services.sessions.domain.meetings import Meeting
@@ -31,14 +32,19 @@ def _instant(value):
 def newer(collection, doc: dict) -> bool:
     """Store `doc` unless the stored document already has its `version` or a later one.
 
-    A read then a replace: safe because each collection has one writer per key at a time (one
-    consumer per partition, one store projector per service), and idempotent on a redelivery.
+    A version-conditioned replace (atomic per document on mongod), else a first insert, whose
+    DuplicateKeyError sends it back to the conditional replace. FerretDB v1 does not isolate the
+    conditional replace (measured: concurrent writers can regress a version), so correctness there
+    rests on one writer per key at a time: one consumer per partition, one store projector (lease).
     """
-    current = collection.find_one({"_id": doc["_id"]}, {"version": 1})
-    if current is not None and current.get("version", 0) >= doc["version"]:
-        return False
-    collection.find_one_and_replace({"_id": doc["_id"]}, doc, upsert=True)
-    return True
+    condition = {"_id": doc["_id"], "version": {"$lt": doc["version"]}}
+    if collection.replace_one(condition, doc).matched_count:
+        return True
+    try:
+        collection.insert_one(doc)
+        return True
+    except DuplicateKeyError:
+        return collection.replace_one(condition, doc).matched_count > 0
 
 
 class PairingsRepository:

@@ -6,6 +6,7 @@ so a test cannot pass by mutating what it read.
 from __future__ import annotations
 
 import copy
+from types import SimpleNamespace
 
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -67,11 +68,12 @@ class FakeCollection:
         current = self.find_one(query)
         if current is None:
             if not upsert:
-                return
+                return SimpleNamespace(matched_count=0)
             if doc.get("_id", query.get("_id")) in self.docs:
                 raise DuplicateKeyError("duplicate _id")
         key = doc.get("_id", current["_id"] if current else query.get("_id"))
         self.docs[key] = copy.deepcopy(dict(doc, _id=key))
+        return SimpleNamespace(matched_count=int(current is not None))
 
     def find_one_and_replace(self, query, doc, upsert=False, **kwargs):
         before = self.find_one(query)
@@ -94,7 +96,9 @@ class FakeCollection:
         return copy.deepcopy(current)
 
     def update_one(self, query, update, upsert=False):
+        matched = self.find_one(query) is not None
         self.find_one_and_update(query, update, upsert=upsert)
+        return SimpleNamespace(matched_count=int(matched))
 
     def find_one_and_delete(self, query):
         doc = self.find_one(query)
