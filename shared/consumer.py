@@ -427,6 +427,14 @@ class ConsumerRunner:
         else:
             if tp in self._paused and self._paused[tp].resumed:
                 self._clear_pause(tp)
+            if commit and done.next_offset is not None:
+                # Everything below the consumer's position was returned and applied, or is a
+                # transaction marker / an aborted record that is never returned: the watermark
+                # may move past those, so a caught-up group's watermark equals the end offset.
+                try:
+                    done.next_offset = max(done.next_offset, consumer.position(tp))
+                except Exception:  # noqa: BLE001 - only a nicety: the record-based offset stands
+                    pass
         self.processed += done.count
         if done.next_offset is None:
             return

@@ -243,7 +243,22 @@ def test_records_of_aborted_transactions_are_never_applied_and_a_replay_ends_at_
     ])
     with RunningConsumer(_runner(settings)) as runner:
         wait_until(lambda: runner.processed >= 2, message="the committed records")
+        # a caught-up group's watermarks reach the end offsets (past the trailing commit markers)
+        ends = {(tp.topic, tp.partition): end for tp, end in _end_offsets(settings).items() if end}
+        wait_until(lambda: {k: runner.watermarks.get(*k) for k in ends} == ends, message="watermarks at the ends")
     assert {k: v["title"] for k, v in _people(settings).items()} == {"E1": "committed", "E3": None}
     # a rebuild's replay stops at the end offsets although the last offsets are transaction markers
     assert _runner(settings).rebuild(idle_timeout_s=5) == 2
     assert set(_people(settings)) == {"E1", "E3"}
+
+
+def _end_offsets(settings) -> dict:
+    from kafka import KafkaConsumer
+
+    name = topics.resolve(topics.HRIS_EMPLOYEES, settings.kafka_topic_prefix)
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","), group_id=None,
+                             isolation_level="read_committed")
+    try:
+        return consumer.end_offsets([TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name))])
+    finally:
+        consumer.close()
