@@ -653,6 +653,8 @@ class ConsumerRunner:
                 for tp in list(remaining):
                     if consumer.position(tp) >= ends[tp]:
                         remaining.discard(tp)
+                        if self.watermarks.get(tp.topic, tp.partition) < ends[tp]:
+                            self.watermarks.save(tp.topic, tp.partition, ends[tp], None)
             return applied
         finally:
             self._replaying = False

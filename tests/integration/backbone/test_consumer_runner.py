@@ -248,8 +248,10 @@ def test_records_of_aborted_transactions_are_never_applied_and_a_replay_ends_at_
         wait_until(lambda: {k: runner.watermarks.get(*k) for k in ends} == ends, message="watermarks at the ends")
     assert {k: v["title"] for k, v in _people(settings).items()} == {"E1": "committed", "E3": None}
     # a rebuild's replay stops at the end offsets although the last offsets are transaction markers
-    assert _runner(settings).rebuild(idle_timeout_s=5) == 2
+    replayed = _runner(settings)
+    assert replayed.rebuild(idle_timeout_s=5) == 2
     assert set(_people(settings)) == {"E1", "E3"}
+    assert {k: replayed.watermarks.get(*k) for k in ends} == ends
 
 
 def _end_offsets(settings) -> dict:
