@@ -369,8 +369,12 @@ def get_run(run_id):
     """A matching run: status (running, completed, failed), progress and result (admin)."""
     context = _context()
     run = context.views.runs.get(run_id)
-    if run is None:
-        raise NotFound("run_unknown", f"no matching run {run_id}")
+    if run is None:  # the views may lag behind the request that started it: ask the run's stream
+        state, _ = _commands().run(run_id)
+        if not state.exists:
+            raise NotFound("run_unknown", f"no matching run {run_id}")
+        run = {"_id": run_id, "cohort_id": state.cohort_id, "mode": state.mode, "dry_run": state.dry_run,
+               "requested_by": state.requested_by}
     proposals, unmatched = context.views.run_result(run)
     return run_summary(run, proposals, unmatched, context.progress.get(run_id))
 
