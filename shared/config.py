@@ -43,6 +43,9 @@ class Settings:
     consumer_max_poll_records: int = 200
     # How often a store projector looks for new commits (read-your-writes waits on it).
     projector_poll_interval_s: float = 0.02
+    # How long a request waits for the views to include its own write (read-your-writes) before
+    # answering anyway; 0 answers at once (the answer itself never needs the view).
+    read_your_writes_timeout_s: float = 2.0
     worker_metrics_port: int = 0
     smtp_url: str | None = None
     # gunicorn (services/gunicorn_conf.py): processes and threads per API, and the folder
@@ -111,6 +114,7 @@ class Settings:
             max_event_bytes=_int("MAX_EVENT_BYTES", cls.max_event_bytes),
             consumer_max_poll_records=_int("CONSUMER_MAX_POLL_RECORDS", cls.consumer_max_poll_records),
             projector_poll_interval_s=_float("PROJECTOR_POLL_INTERVAL_S", cls.projector_poll_interval_s),
+            read_your_writes_timeout_s=_float("READ_YOUR_WRITES_TIMEOUT_S", cls.read_your_writes_timeout_s),
             worker_metrics_port=_int("WORKER_METRICS_PORT", 0),
             smtp_url=env.get("SMTP_URL") or None,
             web_concurrency=_int("WEB_CONCURRENCY", cls.web_concurrency),

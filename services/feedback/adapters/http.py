@@ -31,7 +31,8 @@ def _queries():
 
 def _settled(done: Done) -> str:
     """The id, once the views include the command's commit (the caller's next read shows it)."""
-    _context().projector.wait_for(done.position)
+    context = _context()
+    context.projector.wait_for(done.position, timeout_s=context.settings.read_your_writes_timeout_s)
     return done.id
 
 

@@ -194,7 +194,8 @@ def _meeting_out(meeting) -> dict:
 def _done(outcome: Outcome) -> dict:
     """The answer to a meeting command, once the meetings view includes it (read-your-writes:
     the caller's next list shows the change). The answer itself comes from the stream."""
-    _context().projector.wait_for(outcome.position)
+    context = _context()
+    context.projector.wait_for(outcome.position, timeout_s=context.settings.read_your_writes_timeout_s)
     return _meeting_out(outcome.meeting)
 
 
