@@ -83,7 +83,8 @@ class InMemoryEventStore:
     def load(self, stream_id: str) -> LoadedStream:
         with self._lock:
             commits = [c for _, c in sorted(self._commits.items()) if c.get("stream_id") == stream_id]
-        events, private = [], {}
+        events: list[Envelope] = []
+        private: dict = {}
         for commit in commits:
             events.extend(Envelope(**raw) for raw in commit["events"])
             private.update(commit.get("private") or {})

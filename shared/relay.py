@@ -37,6 +37,7 @@ import socket
 import threading
 import time
 import uuid
+from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
@@ -82,7 +83,7 @@ class EventRelay:
         self.cursor_partition = TopicPartition(self.topic, 0)
         # `producer` (a plain shared producer in older callers) is not used for publishing: the
         # relay needs its own transactional one. A transactional producer passed in is used once.
-        self.producer = None
+        self.producer: Any = None
         self._given = producer if _transactional(producer) else None
         self.producer_factory = producer_factory or self._make_producer
         self.batch_size = batch_size

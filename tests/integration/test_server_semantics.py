@@ -75,7 +75,7 @@ def test_inserting_one_id_from_many_threads_lets_exactly_one_win(db):
     collection = db["claims"]
     for round_ in range(10):
         key = f"p{round_:015d}"
-        outcomes = _race(8, lambda i: collection.insert_one({"_id": key, "writer": i}))
+        outcomes = _race(8, lambda i, key=key: collection.insert_one({"_id": key, "writer": i}))
         winners = [o for o in outcomes if not isinstance(o, Exception)]
         assert len(winners) == 1
         assert all(isinstance(o, DuplicateKeyError) for o in outcomes if isinstance(o, Exception))
@@ -87,7 +87,7 @@ def test_a_compound_unique_index_lets_exactly_one_of_racing_inserts_win(db):
     collection = db["commits"]
     collection.create_index([("stream_id", ASCENDING), ("first_version", ASCENDING)], unique=True)
     for version in range(1, 11):
-        outcomes = _race(8, lambda i: collection.insert_one(
+        outcomes = _race(8, lambda i, version=version: collection.insert_one(
             {"_id": uuid.uuid4().hex, "stream_id": "s", "first_version": version}))
         assert sum(not isinstance(o, Exception) for o in outcomes) == 1
         assert all(isinstance(o, DuplicateKeyError) for o in outcomes if isinstance(o, Exception))
@@ -126,7 +126,7 @@ def test_racing_upserts_of_a_hint_never_leave_a_value_nobody_wrote(db):
     for round_ in range(5):
         key = f"h{round_}"
 
-        def raise_hint(i):
+        def raise_hint(i, key=key):
             try:
                 collection.update_one({"_id": key}, {"$max": {"value": i + 1}}, upsert=True)
             except DuplicateKeyError:

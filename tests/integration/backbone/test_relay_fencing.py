@@ -248,7 +248,8 @@ def test_two_relay_processes_one_sigstopped_past_its_lease_publish_each_version_
                 paused = _holder_pid(store)
                 os.kill(paused, signal.SIGSTOP)
                 time.sleep(settings.relay_lease_ttl_s * 2.5)  # its lease runs out; the other takes over
-                wait_until(lambda: _holder_pid(store) not in (None, paused), timeout_s=30, message="takeover")
+                wait_until(lambda paused=paused: _holder_pid(store) not in (None, paused), timeout_s=30,
+                           message="takeover")
                 os.kill(paused, signal.SIGCONT)
                 time.sleep(1.0)  # the woken relay tries to go on: fenced
         wait_until(lambda: EventRelay(settings, store).backlog() == 0, timeout_s=60, message="backlog 0")
