@@ -97,6 +97,9 @@ class StoreProjector:
         self._stop = threading.Event()
         self._failures = 0
         self._leased = False  # True while run() applies under the lease
+        self._lease_at = 0.0
+        self._lag_at = 0.0
+        self._position: tuple[int, int] | None = None  # (generation, next position) while leased
 
     # -- generations and binding --------------------------------------------------------------
 
@@ -157,7 +160,11 @@ class StoreProjector:
         """
         self._ensure_bound()
         applied = 0
-        position = self._checkpoint_of(self.generation)
+        if self._leased and self._position is not None and self._position[0] == self.generation:
+            position = self._position[1]  # the lease holder is the only writer: no need to re-read
+        else:
+            position = self._checkpoint_of(self.generation)
+        start = position
         while True:
             commits = list(self.store.read_all(position, limit=self.batch_commits))
             if until is not None:
@@ -169,19 +176,39 @@ class StoreProjector:
                     applied += self._apply(commit)
                     position = commit.position + 1
             finally:
-                if position > self._checkpoint_of(self.generation):
+                if position > start:
                     self._save(position)
+                    start = position
             if len(commits) < self.batch_commits or (until is not None and position > until):
                 break
-            if self._leased and not self.lease.acquire():
+            if self._leased and not self._hold_lease():
                 break  # a long catch-up renews the lease per batch; lost it: the new holder goes on
+        self._position = (self.generation, position)
         self.applied += applied
+        self._report_lag(position)
+        return applied
+
+    def _report_lag(self, position: int, every_s: float = 1.0) -> None:
+        now = time.monotonic()
+        if now - self._lag_at < every_s:
+            return
+        self._lag_at = now
         try:
             lag = max(0, self.store.current_position() + 1 - position)
             PROJECTION_CHECKPOINT_LAG.labels(self.service, self.name).set(lag)
         except Exception:  # noqa: BLE001 - metrics only
             pass
-        return applied
+
+    def _hold_lease(self) -> bool:
+        """Take or renew the lease, renewing at most every ttl/3 while it is held."""
+        now = time.monotonic()
+        if self._leased and now - self._lease_at < self.lease_ttl_s() / 3:
+            return True
+        held = self.lease.acquire()
+        if held and not self._leased:
+            self._position = None  # newly taken: another holder may have moved the checkpoint
+        self._leased, self._lease_at = held, now
+        return held
 
     def _apply(self, commit) -> int:
         token = _PRIVATE.set(getattr(commit, "private", None) or {})
@@ -205,21 +232,21 @@ class StoreProjector:
         backoff = 0.5
         while not stop.is_set():
             try:
-                if not self.lease.acquire():
-                    self._leased = False
+                if not self._hold_lease():
                     stop.wait(max(self.poll_interval_s, self.lease_ttl_s() / 3))
                     continue
-                self._leased = True
                 if self.catch_up() == 0:
                     stop.wait(self.poll_interval_s)
                 if self._failures:
                     CONSUMER_PARTITION_PAUSED.labels(self.service, self.name, "store", "0", "projector_error").set(0)
                 self._failures, backoff = 0, 0.5
             except TRANSIENT_ERRORS as exc:
+                self._position = None
                 log.warning("projector %s: MongoDB unavailable, retrying in %.1fs: %s", self.name, backoff, exc)
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 10)
             except Exception:  # noqa: BLE001 - stop at the commit, alert, retry: never skip
+                self._position = None
                 self._failures += 1
                 CONSUMER_PARTITION_PAUSED.labels(self.service, self.name, "store", "0", "projector_error").set(1)
                 log.exception("projector %s: stopped at position %s, retrying in %.1fs", self.name,
@@ -230,6 +257,7 @@ class StoreProjector:
             self.lease.release()
         except Exception:  # noqa: BLE001
             pass
+        self._leased = False
 
     def lease_ttl_s(self) -> float:
         return self.settings.relay_lease_ttl_s if self.settings is not None else 10.0
