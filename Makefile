@@ -31,7 +31,21 @@ wipe:  ## stop the servers and delete their data
 status:
 	$(PYTHON) scripts/devstack.py status
 
-run: up  ## servers, every service (API + worker), Prometheus, the org-20k HRIS load
+# `make run` exercises the production sign-in path: the local Keycloak issues RS256 tokens that every
+# service checks through its JWKS; HS256 development tokens (make dev-token) keep working beside them.
+run: export MENTORING_ENV ?= development
+run: export DEV_USER_PASSWORD ?= mentoring-dev
+run: export DEV_ADMIN_IDS ?= E000001
+run: export IDP_PORT ?= 8180
+run: export JWT_ISSUER ?= http://127.0.0.1:$(IDP_PORT)/realms/mentoring
+run: export JWT_JWKS_URL ?= $(JWT_ISSUER)/protocol/openid-connect/certs
+run: export JWT_AUDIENCE ?= mentoring
+run: export PORTAL_OIDC_CLIENT_SECRET ?= local-portal-secret-change-me
+run: export IDP_CLIENT_SECRET ?= $(PORTAL_OIDC_CLIENT_SECRET)
+run: export NOTIFICATIONS_APP_URL ?= http://127.0.0.1:8080
+
+run: up  ## servers, every service (API + worker), Prometheus, the IdP and the web app, the org-20k HRIS load
+	$(PY) scripts/idp.py install  # Keycloak from Maven Central (cached)
 	$(PY) -m shared.cli migrate  # topics and every service's indexes, before any API serves
 	$(PY) -m shared.cli load-hris $(ORG_DATA)/hris-employees.jsonl
 	$(PY) scripts/procfile.py $(STATE) > $(STATE)/Procfile
@@ -43,6 +57,7 @@ lint: install  ## ruff and mypy (settings in pyproject.toml); `make test` runs i
 	$(VENV)/bin/mypy
 
 test: lint up  ## lint, then the whole test suite against the real servers
+	$(PY) scripts/idp.py install  # the browser tests sign in at a real Keycloak (and drive Debian's chromium)
 	$(PY) -m pytest
 
 test-unit: install

@@ -86,6 +86,10 @@ def keycloak_env() -> dict:
         env["PATH"] = f"{home}/bin:{env.get('PATH', '')}"
     # a small heap: this is one realm on a 2-core development machine
     env.setdefault("JAVA_OPTS_KC_HEAP", "-Xms64m -Xmx512m -XX:MaxMetaspaceSize=256m")
+    # start fast on 2 busy cores: the C1 compiler only and one GC thread (a development IdP needs no peak
+    # throughput); Java 24+ wants java.lang opened for JBoss threads' thread-local reset
+    env.setdefault("JAVA_OPTS_APPEND", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -XX:CICompilerCount=1 "
+                                       "--add-opens=java.base/java.lang=ALL-UNNAMED")
     return env
 
 
@@ -181,11 +185,13 @@ def realm(portal_urls: list[str], *, client_secret: str, password: str, admins: 
     }
 
 
-def write_realm(target: Path, portal_urls: list[str] | None = None, only: set[str] | None = None) -> Path:
+def write_realm(target: Path, portal_urls: list[str] | None = None, only: set[str] | None = None, *,
+                password: str | None = None, client_secret: str | None = None, admins: set[str] | None = None) -> Path:
     urls = portal_urls or [u for u in os.environ.get(
         "PORTAL_URLS", "http://127.0.0.1:8080,http://localhost:8080").split(",") if u]
-    doc = realm(urls, client_secret=os.environ.get("IDP_CLIENT_SECRET", DEFAULT_CLIENT_SECRET),
-                password=os.environ.get("DEV_USER_PASSWORD", DEFAULT_PASSWORD), admins=admin_ids(), only=only)
+    doc = realm(urls, client_secret=client_secret or os.environ.get("IDP_CLIENT_SECRET", DEFAULT_CLIENT_SECRET),
+                password=password or os.environ.get("DEV_USER_PASSWORD", DEFAULT_PASSWORD),
+                admins=admins if admins is not None else admin_ids(), only=only)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(doc))
     return target

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Write the Procfile `make run` hands to honcho: an API and a worker for every service that exists."""
+"""Write the Procfile `make run` hands to honcho: an API and a worker for every service that exists,
+the OpenID Connect provider (Keycloak, scripts/idp.py) and the web app (services/portal)."""
 from __future__ import annotations
 
 import shutil
@@ -8,6 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = {"matching": (8001, 9101), "sessions": (8002, 9102), "feedback": (8003, 9103), "notifications": (8004, 9104)}
+PORTAL_PORT = 8080
 
 
 def lines(state: Path) -> list[str]:
@@ -24,6 +26,12 @@ def lines(state: Path) -> list[str]:
         if (folder / "worker.py").exists():
             out.append(f"{name}-worker: SERVICE_NAME={name} WORKER_METRICS_PORT={metrics_port} "
                        f"exec .venv/bin/python -m services.{name}.worker")
+    if (ROOT / "services" / "portal" / "api.py").exists():
+        out.append("idp: exec .venv/bin/python scripts/idp.py serve")
+        prom = state / "prometheus-multiproc" / "portal"
+        out.append(f"portal: mkdir -p {prom} && SERVICE_NAME=portal PROMETHEUS_MULTIPROC_DIR={prom} "
+                   f"exec .venv/bin/gunicorn -c services/gunicorn_conf.py -b 127.0.0.1:{PORTAL_PORT} "
+                   f"'services.portal.api:create_app()'")
     if shutil.which("prometheus"):
         out.append(f"prometheus: exec prometheus --config.file=deploy/prometheus/prometheus.yml "
                    f"--storage.tsdb.path={state / 'data' / 'prometheus'} --web.listen-address=127.0.0.1:9090 "

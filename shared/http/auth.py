@@ -77,10 +77,10 @@ def principal_from_claims(claims: dict, settings: Settings) -> Principal:
     subject = claims.get(settings.jwt_subject_claim)
     if not subject:
         raise jwt.MissingRequiredClaimError(settings.jwt_subject_claim)
-    roles = claims
+    found: object = claims
     for part in settings.jwt_roles_claim.split("."):
-        roles = roles.get(part) if isinstance(roles, dict) else None
-    roles = roles or []
+        found = found.get(part) if isinstance(found, dict) else None
+    roles = found or []
     if not isinstance(roles, list):
         raise jwt.InvalidTokenError("roles must be a list")
     return Principal(subject=str(subject), roles=frozenset(r for r in roles if r in ROLES))

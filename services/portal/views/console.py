@@ -106,7 +106,7 @@ def _enrolment_body(row: dict) -> dict:
         body["capacity"] = int(row["capacity"])
     if (row.get("goals_summary") or "").strip():
         body["goals_summary"] = row["goals_summary"].strip()
-    preferences = {}
+    preferences: dict = {}
     if (row.get("same_timezone") or "").strip().lower() in ("true", "yes", "1", "on"):
         preferences["same_timezone"] = True
     languages = [x.strip() for x in (row.get("languages") or "").replace(";", ",").split(",") if x.strip()]
