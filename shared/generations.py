@@ -118,6 +118,8 @@ class GenerationDatabase:
         return self._database
 
     def __getattr__(self, attr: str):
+        if attr.startswith("_"):
+            raise AttributeError(attr)
         return getattr(self._database, attr)
 
 
@@ -133,6 +135,8 @@ class _FollowingCollection:
         return self._live.unbound[physical(self._base, generation) if self._base in names else self._base]
 
     def __getattr__(self, attr: str):
+        if attr.startswith("_"):
+            raise AttributeError(attr)
         return getattr(self._target(), attr)
 
     def __getitem__(self, key):
@@ -153,6 +157,8 @@ class LiveDatabase:
         return _FollowingCollection(self, name)
 
     def __getattr__(self, attr: str):
+        if attr.startswith("_") or attr in ("unbound", "generations"):
+            raise AttributeError(attr)
         return getattr(self.unbound, attr)
 
 
