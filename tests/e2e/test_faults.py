@@ -273,7 +273,24 @@ def build_runner(service: str, settings, group_id: str | None = None) -> Consume
     bootstrap = importlib.import_module(f"services.{service}.bootstrap")
     context = bootstrap.build(settings)
     context.ensure_indexes()
-    return consumer_for(context, group_id=group_id or bootstrap.CONSUMER_GROUP, registry=bootstrap.registry())
+    runner = consumer_for(context, group_id=group_id or bootstrap.CONSUMER_GROUP, registry=bootstrap.registry())
+    runner.context = context  # type: ignore[attr-defined]  # for what the worker runs beside it
+    return runner
+
+
+def send_due_notifications(runner) -> int:
+    """What the notifications worker's sender threads do, run here until nothing is due: the
+    consumer only enqueues deliveries."""
+    senders = runner.context.senders
+    sent = 0
+    while True:
+        handed = senders.sweep()
+        worked = 0
+        while (done := senders.work_once(timeout_s=0.2)):
+            worked += done
+        sent += worked
+        if not handed and not worked:
+            return sent
 
 
 def group_of(service: str) -> str:
@@ -781,6 +798,7 @@ def test_replaying_every_topic_into_new_groups_changes_nothing_and_sends_nothing
             for r in running:
                 r.stop()
         assert all(r.error is None for r in running), [r.error for r in running]
+        send_due_notifications(running[SERVICES.index("notifications")].runner)
         for service in SERVICES:
             catch_up_own(service, settings[service])
         notifications_db = database_for(settings["notifications"])
@@ -789,7 +807,7 @@ def test_replaying_every_topic_into_new_groups_changes_nothing_and_sends_nothing
         deliveries_before = {d["_id"]: d for d in notifications_db["deliveries"].find({})}
         inbox_before = {d["_id"]: d for d in notifications_db["inbox"].find({})}
         position_before = EventStore(notifications_db).current_position()
-        assert len(before["feedback"]["fb_feedback"]) == 15 and len(sent_before) > 0
+        assert len(before["feedback"]["fb_pairings"]) == 15 and len(sent_before) > 0
 
         replay_groups = {s: f"replay-{uuid.uuid4().hex[:6]}" for s in SERVICES}
         running = [Running(build_runner(s, settings[s], replay_groups[s])).start() for s in SERVICES]
@@ -800,6 +818,9 @@ def test_replaying_every_topic_into_new_groups_changes_nothing_and_sends_nothing
             for r in running:
                 r.stop()
         assert all(r.error is None for r in running), [r.error for r in running]
+        send_due_notifications(running[SERVICES.index("notifications")].runner)
+        for service in SERVICES:
+            catch_up_own(service, settings[service])
         replayed = sum(applied(settings[s], replay_groups[s], consumed_topics(s)) for s in SERVICES)
         assert replayed >= sum(len(v) for v in records.values()), "the new groups read every topic from 0"
         for service in SERVICES:
@@ -881,7 +902,8 @@ def test_poison_records_on_every_consumed_topic_are_dead_lettered_and_what_follo
     assert db["notifications"]["pairings"].find_one({"_id": pf["pairing_id"]}) is not None
     assert db["feedback"]["fb_meetings"].find_one({"_id": f"MT-{tag}"}) is not None
     assert db["notifications"]["meetings"].find_one({"_id": f"MT-{tag}"}) is not None
-    assert db["feedback"]["fb_feedback"].find_one({"_id": f"F-{tag}"}) is not None
+    # FeedbackGiven behind the poison on the feedback topic: its readers (matching, notifications)
+    # keep no document of a plain rating; their watermarks passed it (wait_caught_up above).
 
 
 def read_all_records(settings, contract_topic: str, *, expect: int, timeout_s: float = 30) -> list:
