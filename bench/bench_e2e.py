@@ -16,6 +16,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from bench.harness import drop, isolated_settings, new_run, percentiles, seed_active_pairings
 from shared import topics
 from shared.http.auth import mint_token
+from shared.generations import live_database
 from shared.mongo import database_for
 from tests.e2e.processes import service_env, start_api, start_worker
 
@@ -67,7 +68,7 @@ def run() -> list[dict]:
     api, base = start_api("sessions", sessions_env, workdir)
     processes = [api, start_worker("sessions", sessions_env, workdir), start_worker("feedback", feedback_env, workdir)]
     headers = {"Authorization": f"Bearer {mint_token(sessions.jwt_secret, 'E000001', ['admin'])}"}
-    held_view = database_for(feedback)["fb_meetings"]
+    held_view = live_database(database_for(feedback))["fb_meetings"]  # the live generation of the view
     try:
         meetings = []
         deadline = time.monotonic() + 120

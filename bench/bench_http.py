@@ -17,7 +17,7 @@ import requests
 
 from bench.harness import drop, isolated_settings, new_run, seed_active_pairings
 from shared.http.auth import mint_token
-from tests.e2e.processes import Process, ROOT, free_port, service_env
+from tests.e2e.processes import ROOT, Process, free_port, service_env, start_worker
 
 WORKERS, THREADS, CONNECTIONS, SECONDS = 2, 4, 8, 10
 PAIRINGS = 20
@@ -72,6 +72,9 @@ def run() -> list[dict]:
     build_consumer(settings).rebuild(idle_timeout_s=30)
     env = service_env(settings, workdir)
     token = mint_token(settings.jwt_secret, "E000001", ["admin"])
+    # The worker projects what each request appended (the API waits for its commit to be in the
+    # meetings view before answering), as in production.
+    worker = start_worker("sessions", env, workdir)
     service, service_base = _gunicorn("services.sessions.api:create_app()", env, workdir / "sessions.log")
     bare, bare_base = _gunicorn("bench.bare_app:create_app()", env, workdir / "bare.log")
     try:
@@ -88,6 +91,7 @@ def run() -> list[dict]:
     finally:
         service.stop()
         bare.stop()
+        worker.stop()
         drop(settings)
     note = f"gunicorn {WORKERS}x{THREADS} gthread, wrk {CONNECTIONS} connections {SECONDS}s"
     if service_result["non_2xx"] or bare_result["non_2xx"]:
