@@ -317,6 +317,13 @@ class ConsumerRunner:
                     log.warning("consumer %s: MongoDB unavailable, retrying in %.1fs: %s", self.group_id, backoff, exc)
                     self._stop.wait(backoff)
                     backoff = min(backoff * 2, 10)
+                except PyMongoError as exc:
+                    # A non-transient error outside the handlers (saving a watermark, the generation
+                    # look-up): nothing was skipped; alert and retry rather than crash-loop.
+                    self._rewind_polled(consumer, batches)
+                    log.error("consumer %s: MongoDB error, retrying in %.1fs: %s", self.group_id, backoff, exc)
+                    self._stop.wait(backoff)
+                    backoff = min(backoff * 2, 30)
                 except KafkaError as exc:
                     # Kafka down or restarting (a commit, a dead-letter send): never crash the worker.
                     self._rewind_polled(consumer, batches)
