@@ -48,6 +48,7 @@ from pymongo.errors import DuplicateKeyError
 from shared.errors import Invalid
 from shared.events.envelope import Envelope
 from shared.metrics import EVENTS_APPENDED
+from shared.mongo import majority_reads
 
 COMMITS = "event_commits"
 STREAMS = "event_streams"
@@ -166,6 +167,7 @@ class EventStore:
         # Threads of one process claim positions one at a time: they would only collide with
         # each other (one insert round trip each, instead of collisions and retries).
         self._claim_lock = threading.Lock()
+        self._majority = None  # `commits` with majority reads where offered (decided on first use)
         # Streams only ever grow, so a prefix read once stays true: `load` keeps the last
         # `cached_streams` streams it read and fetches only the commits written since.
         self._prefixes: OrderedDict[str, tuple[int, tuple[Envelope, ...], dict]] = OrderedDict()
@@ -402,11 +404,17 @@ class EventStore:
         raise RuntimeError(f"could not seal position {position}: the stream index refuses its placeholder")
 
     def read_all(self, from_position: int = 1, *, limit: int | None = None) -> Iterator[Commit]:
-        """Commits in global order from `from_position`, stopping at the first position not yet written."""
+        """Commits in global order from `from_position`, stopping at the first position not yet written.
+
+        Read with majority read concern on a replica set: a view built from this (own-stream
+        projections) never includes a commit that a failover rolls back.
+        """
+        if self._majority is None:
+            self._majority = majority_reads(self.commits)
         position = max(1, from_position)
         count = 0
         while limit is None or count < limit:
-            doc = self.commit_at(position)
+            doc = self.commit_at(position, collection=self._majority)
             if doc is None:
                 break
             self._saw(position)
