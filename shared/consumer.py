@@ -110,6 +110,19 @@ class Projection(ABC):
     batchable: frozenset[str] = frozenset()
 
 
+def bindable(projections) -> list[Projection]:
+    """The opted-in projections (non-empty `collections`); warns about ones that cannot re-bind."""
+    out = []
+    for projection in projections:
+        if not projection.collections:
+            continue
+        if type(projection).bind is Projection.bind:
+            log.warning("projection %s lists collections but does not override bind(): a rebuild's swap "
+                        "cannot move its writes to the new generation", projection.name)
+        out.append(projection)
+    return out
+
+
 class HandlerFailed(Exception):
     reason = "handler_error"
 
@@ -225,7 +238,7 @@ class ConsumerRunner:
         # Generations: a fixed one (a rebuild writing its shadow copy) or the live one, followed.
         self.generations = Generations(database)
         self._follow_generation = generation is None
-        self.bindable = [p for p in projections if p.collections]
+        self.bindable = bindable(projections)
         self.generation = -1
         self._fresh: set[TopicPartition] = set()
         self._paused: dict[TopicPartition, _PauseState] = {}

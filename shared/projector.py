@@ -34,7 +34,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from shared.consumer import ConsumerRunner, Projection, watermark_group
+from shared.consumer import ConsumerRunner, Projection, bindable, watermark_group
 from shared.events.envelope import Envelope
 from shared.events.registry import UnknownEventType
 from shared.generations import GenerationDatabase, Generations, physical
@@ -80,7 +80,7 @@ class StoreProjector:
         self.registry = registry
         self.name = name
         self.projections = list(projections)
-        self.bindable = [p for p in self.projections if p.collections]
+        self.bindable = bindable(self.projections)
         self.poll_interval_s = poll_interval_s if poll_interval_s is not None else (
             self.settings.projector_poll_interval_s if self.settings is not None else 0.02)
         self.batch_commits = batch_commits
