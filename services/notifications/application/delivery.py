@@ -98,7 +98,9 @@ class Enqueuer:
         self.deliveries = deliveries
         self.clock = clock
         self.config = config
-        self.handoff = handoff  # callable(doc): this process's senders take it (SenderPool.submit)
+        # callable(doc, people): this process's senders take it (SenderPool.submit), with the
+        # person and preferences look-ups just made, so the sender need not read them again.
+        self.handoff = handoff
 
     def people(self) -> People:
         return People(self.directory, self.preferences)
@@ -129,7 +131,7 @@ class Enqueuer:
         if self.handoff is not None:
             for doc in new:
                 if doc["status"] == d.QUEUED:
-                    self.handoff(doc)
+                    self.handoff(doc, people)
         return new
 
     @staticmethod
@@ -196,8 +198,10 @@ class Sender:
 
     # -- a batch -------------------------------------------------------------------------------
 
-    def process(self, docs: list[dict]) -> int:
-        """Claim what is due among `docs`, send it, record it; returns how many were attempted."""
+    def process(self, docs: list[dict], known: list[People] | tuple = ()) -> int:
+        """Claim what is due among `docs`, send it, record it; returns how many were attempted.
+
+        `known`: look-ups the consumer made a moment ago for these deliveries (hand-off)."""
         now = self.clock.now()
         ready = []
         for doc in docs:
@@ -208,6 +212,8 @@ class Sender:
         if not ready:
             return 0
         people = People(self.directory, self.preferences)
+        for seen in known:
+            people.absorb(seen)
         digests: dict[tuple[str, str], list[Claim]] = defaultdict(list)
         handled = 0
         for claim in self._claim(ready):
@@ -426,13 +432,13 @@ class SenderPool:
 
     # -- feeding -------------------------------------------------------------------------------
 
-    def submit(self, doc: dict) -> bool:
+    def submit(self, doc: dict, people: People | None = None) -> bool:
         with self._lock:
             if doc["_id"] in self._inflight:
                 return False
             self._inflight.add(doc["_id"])
         try:
-            self._local.put_nowait(doc)
+            self._local.put_nowait((doc, people))
             return True
         except queue.Full:
             with self._lock:
@@ -455,46 +461,46 @@ class SenderPool:
 
     # -- working -------------------------------------------------------------------------------
 
-    def _take(self, timeout_s: float) -> list[dict]:
+    def _take(self, timeout_s: float) -> list[tuple[dict, People | None]]:
         try:
             first = self._local.get(timeout=timeout_s) if timeout_s > 0 else self._local.get_nowait()
         except queue.Empty:
             return []
-        docs = [first]
-        while len(docs) < self.batch:
+        items = [first]
+        while len(items) < self.batch:
             try:
-                docs.append(self._local.get_nowait())
+                items.append(self._local.get_nowait())
             except queue.Empty:
                 break
-        return docs
+        return items
+
+    def _process(self, items: list[tuple[dict, People | None]]) -> int:
+        known = list({id(people): people for _, people in items if people is not None}.values())
+        try:
+            return self.sender.process([doc for doc, _ in items], known)
+        finally:
+            with self._lock:
+                for doc, _ in items:
+                    self._inflight.discard(doc["_id"])
 
     def work_once(self, timeout_s: float = 0.5) -> int:
-        docs = self._take(timeout_s)
-        if not docs:
+        items = self._take(timeout_s)
+        if not items:
             return 0
         try:
-            return self.sender.process(docs)
+            return self._process(items)
         except TRANSIENT_ERRORS as exc:
             log.warning("notifications sender: MongoDB unavailable (%s); the sweep retries these later", exc)
             self._stop.wait(1.0)
             return 0
-        finally:
-            with self._lock:
-                for doc in docs:
-                    self._inflight.discard(doc["_id"])
 
     def drain(self) -> int:
         handled = 0
         while True:
-            docs = self._take(0)
-            if not docs:
+            items = self._take(0)
+            if not items:
                 return handled
-            try:
-                handled += self.sender.process(docs)
-            finally:
-                with self._lock:
-                    for doc in docs:
-                        self._inflight.discard(doc["_id"])
+            handled += self._process(items)
 
     def process_queue(self) -> int:
         """Send everything due on this thread (hand-offs, then sweeps until one brings nothing new

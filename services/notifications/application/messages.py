@@ -47,6 +47,13 @@ class People:
             self._prefs[recipient_id] = Preferences.from_doc(self.preferences.get(recipient_id))
         return self._prefs[recipient_id]
 
+    def absorb(self, other: "People") -> None:
+        """Take over what `other` has read (the consumer's look-ups, handed over with its deliveries)."""
+        for employee_id, person in other._people.items():
+            self._people.setdefault(employee_id, person)
+        for recipient_id, prefs in other._prefs.items():
+            self._prefs.setdefault(recipient_id, prefs)
+
     def name(self, employee_id: str | None) -> str:
         if not employee_id:
             return ""

@@ -53,8 +53,8 @@ def test_two_replicas_deliver_each_message_exactly_once(make_settings):
         # Every hand-off goes to BOTH replicas' senders, and both sweep all the time: the worst case
         # (a redelivery after a rebalance, a replica finding another's work in the queue).
         for one, other in ((first, second), (second, first)):
-            one.enqueuer.handoff = lambda doc, one=one, other=other: (one.senders.submit(dict(doc)),
-                                                                      other.senders.submit(dict(doc)))
+            one.enqueuer.handoff = lambda doc, people, one=one, other=other: (one.senders.submit(dict(doc), people),
+                                                                              other.senders.submit(dict(doc)))
         publish(settings, topics.HRIS_EMPLOYEES, people(pairs))
         with Running(build_consumer(settings, context=first), first.senders) as a, \
                 Running(build_consumer(settings, context=second), second.senders) as b:

@@ -27,7 +27,7 @@ def proposal(world: World, event_id: str = "ev1"):
 def test_enqueue_names_deliveries_deterministically_and_a_redelivery_adds_nothing():
     world = World()
     handed: list = []
-    enqueuer = world.enqueuer(handoff=handed.append)
+    enqueuer = world.enqueuer(handoff=lambda doc, people: handed.append(doc))
     intents, source = proposal(world)
     new = enqueuer.notify(intents, source)
     assert sorted(doc["_id"] for doc in new) == ["ev1|E|email", "ev1|E|inapp", "ev1|M|email", "ev1|M|inapp"]
@@ -40,7 +40,7 @@ def test_enqueue_names_deliveries_deterministically_and_a_redelivery_adds_nothin
 def test_quiet_hours_and_digest_wait_in_the_queue_instead_of_being_handed_off():
     world = World(preferences={"M": {"digest": True}, "E": {"quiet_hours": {"start": "00:00", "end": "23:59"}}})
     handed: list = []
-    world.enqueuer(handoff=handed.append).notify(*proposal(world))
+    world.enqueuer(handoff=lambda doc, people: handed.append(doc)).notify(*proposal(world))
     statuses = {doc["_id"]: doc["status"] for doc in world.deliveries.docs.values()}
     # a proposal is urgent: no digest for M; E's quiet hours hold email, not the inbox
     assert statuses == {"ev1|M|email": d.QUEUED, "ev1|M|inapp": d.QUEUED, "ev1|E|email": d.DEFERRED,

@@ -21,7 +21,7 @@ def event(event_type, data, world, *, ago=timedelta(0)):
 
 def policy(world, handed):
     return RoutingPolicy(directory=world.directory, deliveries=world.deliveries,
-                         enqueuer=world.enqueuer(handoff=handed.append))
+                         enqueuer=world.enqueuer(handoff=lambda doc, people: handed.append(doc)))
 
 
 def test_an_event_is_routed_once_however_often_it_arrives():
