@@ -34,14 +34,15 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from pymongo.errors import PyMongoError
+
 from shared.consumer import ConsumerRunner, Projection, bindable, watermark_group
 from shared.events.envelope import Envelope
-from shared.events.registry import UnknownEventType
+from shared.events.registry import NewerSchemaVersion, UnknownEventType
 from shared.generations import GenerationDatabase, Generations, physical
+from shared.lease import Lease
 from shared.metrics import CONSUMER_PARTITION_PAUSED, PROJECTION_CHECKPOINT_LAG
 from shared.mongo import TRANSIENT_ERRORS
-
-from shared.lease import Lease
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,7 @@ class StoreProjector:
         self._stop = threading.Event()
         self._failures = 0
         self._leased = False  # True while run() applies under the lease
+        self._paused_reason: str | None = None
         self._lease_at = 0.0
         self._lag_at = 0.0
         self._position: tuple[int, int] | None = None  # (generation, next position) while leased
@@ -237,20 +239,26 @@ class StoreProjector:
                     continue
                 if self.catch_up() == 0:
                     stop.wait(self.poll_interval_s)
-                if self._failures:
-                    CONSUMER_PARTITION_PAUSED.labels(self.service, self.name, "store", "0", "projector_error").set(0)
+                if self._paused_reason:
+                    CONSUMER_PARTITION_PAUSED.labels(self.service, self.name, "store", "0", self._paused_reason).set(0)
+                    self._paused_reason = None
                 self._failures, backoff = 0, 0.5
             except TRANSIENT_ERRORS as exc:
                 self._position = None
                 log.warning("projector %s: MongoDB unavailable, retrying in %.1fs: %s", self.name, backoff, exc)
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 10)
-            except Exception:  # noqa: BLE001 - stop at the commit, alert, retry: never skip
+            except Exception as exc:  # noqa: BLE001 - stop at the commit, alert, retry: never skip
                 self._position = None
                 self._failures += 1
-                CONSUMER_PARTITION_PAUSED.labels(self.service, self.name, "store", "0", "projector_error").set(1)
-                log.exception("projector %s: stopped at position %s, retrying in %.1fs", self.name,
-                              self._safe_checkpoint(), backoff)
+                reason = ("unknown_schema_version" if isinstance(exc, NewerSchemaVersion)
+                          else "database_error" if isinstance(exc, PyMongoError) else "handler_error")
+                if self._paused_reason and self._paused_reason != reason:
+                    CONSUMER_PARTITION_PAUSED.labels(self.service, self.name, "store", "0", self._paused_reason).set(0)
+                self._paused_reason = reason
+                CONSUMER_PARTITION_PAUSED.labels(self.service, self.name, "store", "0", reason).set(1)
+                log.exception("projector %s: stopped at position %s (%s), retrying in %.1fs", self.name,
+                              self._safe_checkpoint(), reason, backoff)
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 60)
         try:

@@ -155,3 +155,22 @@ def test_a_failing_handler_stops_at_the_commit_and_resumes_without_skipping(make
         stop.set()
         thread.join(timeout=10)
     assert calls["n"] == 3 and projector.checkpoint() == 3
+
+
+def test_a_newer_version_from_a_newer_deployment_stops_the_projector_until_the_code_knows_it(make_settings):
+    settings = make_settings("backbone")
+    newer = _context(settings)  # a new API version is deployed first and writes v2
+    _note(newer, "t1", "written by v2 code")
+    older = _context(settings, registry=things_registry(with_v2=False))
+    stale = _projector(older)  # the old worker still runs
+    stop = threading.Event()
+    thread = threading.Thread(target=stale.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: stale._paused_reason == "unknown_schema_version", message="projector stopped")
+        assert stale.checkpoint() == 1 and "t1" not in _view(older)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert _projector(newer).catch_up() == 1  # the worker's deploy reads it
+    assert _view(newer)["t1"]["title"] == "written by v2 code"
