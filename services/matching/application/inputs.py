@@ -15,6 +15,7 @@ from services.matching.domain import pairing as pairings
 from services.matching.domain.assignment import MenteeCandidate, MentorCandidate
 
 MAX_CHAIN = 32
+PREFETCH_BATCH = 5_000
 
 
 class RuleViolations(Invalid):
@@ -53,9 +54,9 @@ class MatchingInputs:
         """Active mentors (with seats taken) and the mentees without an open pairing."""
         cache: dict = {}
         mentors, mentees = {}, {}
-        for enrollment in self.views.enrollments_of_cohort(cohort_id):
-            if enrollment["status"] != "active":
-                continue
+        enrolled = [e for e in self.views.enrollments_of_cohort(cohort_id) if e["status"] == "active"]
+        self._prefetch([e["employee_id"] for e in enrolled], cache)
+        for enrollment in enrolled:
             employee_id = enrollment["employee_id"]
             if enrollment["role"] == "mentor":
                 mentors[employee_id] = self.mentor(enrollment, taken.seats.get(employee_id, 0), cache)
@@ -73,6 +74,24 @@ class MatchingInputs:
         return self.mentor(mentor_doc, taken.seats.get(mentor_id, 0), cache), self.mentee(mentee_doc, cache)
 
     # -- candidates ----------------------------------------------------------------------------
+
+    def _prefetch(self, employee_ids: list[str], cache: dict) -> None:
+        """Profiles of many people (and up their management chains) in a few queries, not one each.
+
+        `_id: {$in: ...}` is an index look-up on mongod and one scan per query on FerretDB v1:
+        either way far cheaper than 20,000 single look-ups for a whole-cohort run.
+        """
+        wanted = [employee_id for employee_id in dict.fromkeys(employee_ids) if employee_id not in cache]
+        for _ in range(MAX_CHAIN):
+            if not wanted:
+                return
+            for start in range(0, len(wanted), PREFETCH_BATCH):
+                batch = wanted[start:start + PREFETCH_BATCH]
+                found = {doc["_id"]: doc for doc in self.participants.collection.find({"_id": {"$in": batch}})}
+                for employee_id in batch:
+                    cache[employee_id] = found.get(employee_id)
+            managers = {doc.get("manager_id") for doc in (cache[e] for e in wanted) if doc is not None}
+            wanted = [manager for manager in managers if manager and manager not in cache]
 
     def _profile(self, employee_id: str, cache: dict) -> dict | None:
         if employee_id not in cache:

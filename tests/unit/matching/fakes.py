@@ -22,6 +22,9 @@ def _matches(doc: dict, query: dict) -> bool:
         if key == "$or":
             if not any(_matches(doc, sub) for sub in expected):
                 return False
+        elif isinstance(expected, dict) and "$in" in expected:
+            if doc.get(key) not in expected["$in"]:
+                return False
         elif isinstance(expected, dict) and "$gt" in expected:
             if key not in doc or not doc[key] > expected["$gt"]:
                 return False
