@@ -3,6 +3,7 @@ outside development); tokens and the rest stay on the server, in the portal's ow
 database (keyed by `_id`, which FerretDB indexes) or in memory for unit tests."""
 from __future__ import annotations
 
+import json
 import secrets
 import threading
 import time
@@ -47,6 +48,9 @@ class MemoryStore:
 
 
 class MongoStore:
+    """The session as one JSON string: FerretDB v1 stores no nested arrays (Flask's flashed
+    messages are a list of pairs), and the portal never queries inside a session anyway."""
+
     def __init__(self, collection):
         self.collection = collection
 
@@ -54,10 +58,10 @@ class MongoStore:
         doc = self.collection.find_one({"_id": sid})
         if not doc or doc.get("expires_at", 0) < time.time():
             return None
-        return doc.get("data") or {}
+        return json.loads(doc.get("data") or "{}")
 
     def save(self, sid: str, data: dict, ttl_s: int) -> None:
-        self.collection.replace_one({"_id": sid}, {"_id": sid, "data": data, "expires_at": time.time() + ttl_s},
+        self.collection.replace_one({"_id": sid}, {"_id": sid, "data": json.dumps(data), "expires_at": time.time() + ttl_s},
                                     upsert=True)
 
     def delete(self, sid: str) -> None:
