@@ -15,7 +15,9 @@ from services.matching.domain import pairing as pairings
 from services.matching.domain.assignment import MenteeCandidate, MentorCandidate
 
 MAX_CHAIN = 32
-PREFETCH_BATCH = 5_000
+FULL_SCAN_ABOVE = 500
+PROFILE_PROJECTION = {name: 1 for name in ("employee_id", "level", "languages", "timezone", "department",
+                                           "manager_id", "skills", "status", "profile_stamp")}
 
 
 class RuleViolations(Invalid):
@@ -76,22 +78,18 @@ class MatchingInputs:
     # -- candidates ----------------------------------------------------------------------------
 
     def _prefetch(self, employee_ids: list[str], cache: dict) -> None:
-        """Profiles of many people (and up their management chains) in a few queries, not one each.
+        """For a large cohort, read the whole directory once instead of one look-up per person.
 
-        `_id: {$in: ...}` is an index look-up on mongod and one scan per query on FerretDB v1:
-        either way far cheaper than 20,000 single look-ups for a whole-cohort run.
+        Measured on FerretDB v1 (org-20k, a loaded machine): single `_id` look-ups ran at ~100/s,
+        an `_id: {$in: [5,000 ids]}` query took 170 s (evaluated per document), while one plain
+        scan costs about as much as reading the collection. Small cohorts keep the look-ups.
         """
-        wanted = [employee_id for employee_id in dict.fromkeys(employee_ids) if employee_id not in cache]
-        for _ in range(MAX_CHAIN):
-            if not wanted:
-                return
-            for start in range(0, len(wanted), PREFETCH_BATCH):
-                batch = wanted[start:start + PREFETCH_BATCH]
-                found = {doc["_id"]: doc for doc in self.participants.collection.find({"_id": {"$in": batch}})}
-                for employee_id in batch:
-                    cache[employee_id] = found.get(employee_id)
-            managers = {doc.get("manager_id") for doc in (cache[e] for e in wanted) if doc is not None}
-            wanted = [manager for manager in managers if manager and manager not in cache]
+        if len(employee_ids) < FULL_SCAN_ABOVE:
+            return
+        for doc in self.participants.collection.find({}, PROFILE_PROJECTION):
+            cache[doc["_id"]] = doc
+        for employee_id in employee_ids:
+            cache.setdefault(employee_id, None)
 
     def _profile(self, employee_id: str, cache: dict) -> dict | None:
         if employee_id not in cache:

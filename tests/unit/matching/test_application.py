@@ -259,3 +259,17 @@ def test_not_a_fit_feedback_ends_the_pairing_once(matching):
     matching.not_a_fit.feedback_given(bad)  # redelivered
     assert matching.types(pid) == [ev.PAIRING_PROPOSED, ev.PAIRING_ENDED]
     assert matching.pairings(cohort_id)[pid]["end_reason"] == "not_a_fit"
+
+
+def test_a_large_cohort_reads_the_directory_in_one_scan_with_the_same_result(matching, monkeypatch):
+    cohort_id = matching.populated()
+    by_lookups = matching.run(cohort_id, dry_run=True)
+    monkeypatch.setattr("services.matching.application.inputs.FULL_SCAN_ABOVE", 1)
+    scans = []
+    collection = matching.participants.collection
+    original = collection.find
+    monkeypatch.setattr(collection, "find", lambda *a, **k: scans.append(a) or original(*a, **k))
+    by_scan = matching.run(cohort_id, dry_run=True)
+    assert scans == [({}, scans[0][1])]
+    assert by_scan["proposals"] == by_lookups["proposals"] and by_scan["input_hash"] == by_lookups["input_hash"]
+    assert ("M001", "E001") not in {(p["mentor_id"], p["mentee_id"]) for p in by_scan["proposals"]}
