@@ -222,7 +222,12 @@ class Sender:
             if claim.doc["status"] == d.DIGEST:
                 digests[(claim.doc["recipient_id"], claim.doc["channel"])].append(claim)
                 continue
-            self._attempt(claim, people)
+            try:
+                self._attempt(claim, people)
+            except TRANSIENT_ERRORS:
+                raise  # the pool backs off; these claims expire and are taken again
+            except Exception:  # noqa: BLE001 - one delivery's bug must not stop the batch
+                log.exception("delivery %s failed unexpectedly; retried once its claim expires", claim.doc["_id"])
             handled += 1
         for (recipient_id, channel), claims in digests.items():
             handled += self._send_digest(recipient_id, channel, claims, people)
@@ -289,7 +294,11 @@ class Sender:
                          {"at": now, "outcome": d.CANCELLED, "error": "channel turned off by the recipient"})
             self.deliveries.dequeue(doc["_id"])
             return
-        message = self.messages.build(doc, prefs, people)
+        try:
+            message = self.messages.build(doc, prefs, people)
+        except LookupError as exc:  # no template for the category: no retry can help
+            self._fail(claim, "no_template", str(exc))
+            return
         if not self._time_left(claim):
             return  # the claim expires and the next sender takes attempt n+1
         if self.before_send is not None:
@@ -301,6 +310,10 @@ class Sender:
             return
         except PermanentFailure as exc:
             self._fail(claim, exc.code, str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - a channel bug: retried with backoff, then failed
+            log.exception("channel %s raised on delivery %s", channel, doc["_id"])
+            self._transient(claim, TransientFailure("channel_error", type(exc).__name__))
             return
         if self.after_send is not None:
             self.after_send(doc)

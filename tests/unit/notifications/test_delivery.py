@@ -184,3 +184,15 @@ def test_digest_deliveries_go_out_as_one_message_when_due():
     pool.process_queue()
     assert len(world.email.sent) == 1 and world.email.sent[0].category == "digest"
     assert {world.deliveries.get(f"{k}|M|email")["status"] for k in ("k1", "k2")} == {d.SENT}
+
+
+def test_a_delivery_without_a_template_fails_and_a_channel_bug_is_retried_without_stopping_the_batch():
+    world = World()
+    new = world.enqueuer().notify(*proposal(world))
+    broken = next(doc for doc in new if doc["_id"] == "ev1|M|email")
+    world.deliveries.docs[broken["_id"]]["category"] = "no_such_category"
+    world.inapp.failures = [RuntimeError("bug")]
+    world.sender("s").process([world.deliveries.get(doc["_id"]) for doc in new])
+    statuses = {key: doc["status"] for key, doc in world.deliveries.docs.items()}
+    assert statuses["ev1|M|email"] == d.FAILED and world.deliveries.docs["ev1|M|email"]["error"].startswith("no_template")
+    assert sorted(statuses.values()).count(d.RETRY) == 1 and sorted(statuses.values()).count(d.SENT) == 2
