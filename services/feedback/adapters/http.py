@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+from urllib.parse import quote
 
 from flask import Response, current_app
 from flask_smorest import Blueprint
@@ -182,21 +184,44 @@ def cohort_summary(cohort_id: str):
     return summary
 
 
-EXPORT_COLUMNS = ("pairing_id", "mentor_id", "mentee_id", "status", "meetings_held", "last_meeting_at", "ratings",
-                  "mean_rating")
+EXPORT_COLUMNS = ("pairing_id", "mentor_id", "mentee_id", "status", "meetings_held", "last_meeting_at", "ratings")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value):
+    """A cell a spreadsheet shows as text: one starting like a formula gets a leading quote
+    (OWASP "CSV injection"); ids and names come from people and other services."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def attachment(filename: str) -> str:
+    """Content-Disposition for any file name: an ASCII fallback, and the exact name in RFC 5987
+    `filename*` (a non-ASCII header value fails under gunicorn: it answered 500)."""
+    fallback = re.sub(r"[^A-Za-z0-9._-]+", "_", filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 @blp.route("/cohorts/<cohort_id>/feedback/export.csv", methods=["GET"])
 @require("admin")
 def cohort_export(cohort_id: str):
-    """CSV: one row per pairing with meeting count, last meeting, mean rating and status."""
+    """CSV: one row per pairing with meeting count, last meeting, number of ratings and status.
+
+    No mean rating per pairing (issue 13): a pairing has at most two raters, so its mean tells
+    who rated what; the rating numbers are in the cohort summary, above its minimum group size.
+    """
+    rows = _queries().export_rows(cohort_id)
+    if rows is None:
+        raise NotFound("cohort_not_found", f"no cohort {cohort_id} is known to the feedback service")
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
+    # CRLF rows (RFC 4180): the writer then quotes any cell holding a CR, which "\n" rows left bare.
+    writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS, lineterminator="\r\n", extrasaction="ignore")
     writer.writeheader()
-    for row in _queries().export_rows(cohort_id):
-        writer.writerow(row)
+    for row in rows:
+        writer.writerow({name: csv_cell(value) for name, value in row.items()})
     return Response(buffer.getvalue(), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="cohort-{cohort_id}-feedback.csv"'})
+                    headers={"Content-Disposition": attachment(f"cohort-{cohort_id}-feedback.csv")})
 
 
 # -- progress reviews and the survey --------------------------------------------------------------

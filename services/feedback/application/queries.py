@@ -41,7 +41,10 @@ class FeedbackQueries:
         )
         return {"cohort_id": cohort_id, **summary}
 
-    def export_rows(self, cohort_id: str) -> list[dict]:
-        return insight.pairing_rows(self.models.pairings_of_cohort(cohort_id),
-                                    self.models.held_meetings_of_cohort(cohort_id),
+    def export_rows(self, cohort_id: str) -> list[dict] | None:
+        """The export's rows; None for a cohort this service does not know (as `cohort_summary`)."""
+        pairings = self.models.pairings_of_cohort(cohort_id)
+        if self.models.cohort(cohort_id) is None and not pairings:
+            return None
+        return insight.pairing_rows(pairings, self.models.held_meetings_of_cohort(cohort_id),
                                     self.models.feedback_of_cohort(cohort_id))

@@ -127,7 +127,7 @@ def personal_summary(feedback_about_me: list[dict]) -> dict:
 
 
 def pairing_rows(pairings: list[dict], held_meetings: list[dict], feedback: list[dict]) -> list[dict]:
-    """Rows of the admin CSV export: one per pairing, no comments, no per-person ratings."""
+    """Rows of the admin CSV export: one per pairing, no comments, no ratings (their count only)."""
     meetings_by_pairing: dict[str, list[str]] = defaultdict(list)
     for meeting in held_meetings:
         meetings_by_pairing[meeting["pairing_id"]].append(meeting["held_at"])
@@ -145,7 +145,6 @@ def pairing_rows(pairings: list[dict], held_meetings: list[dict], feedback: list
             "status": pairing.get("status"),
             "meetings_held": len(held),
             "last_meeting_at": held[-1] if held else "",
-            "ratings": len(ratings),
-            "mean_rating": _mean(ratings) if ratings else "",
+            "ratings": len(ratings),  # a count only: a mean of <= 2 raters reveals them (issue 13)
         })
     return rows

@@ -246,10 +246,12 @@ def meeting_ics(meeting_id):
     """The meeting as an RFC 5545 invitation in the organiser's time zone."""
     meeting = _meeting_for_party(meeting_id)
     participants = {pid: _context().participants.get(pid) for pid in {meeting.organizer_id, *meeting.parties}}
-    body = meeting_invitation(meeting, participants, stamp=_context().clock.now())
+    agenda = (_context().meetings.texts(meeting_id).get("agenda")
+              if current_principal().subject in meeting.parties else None)  # private to the pair
+    body = meeting_invitation(meeting, participants, stamp=_context().clock.now(), description=agenda)
     return Response(body, mimetype="text/calendar",
                     headers={"Content-Type": "text/calendar; charset=utf-8",
-                             "Content-Disposition": f'attachment; filename="meeting-{meeting_id}.ics"'})
+                             "Content-Disposition": 'attachment; filename="meeting.ics"'})
 
 
 @blp.route("/meetings/<meeting_id>/reschedule", methods=["POST"])

@@ -2,20 +2,42 @@
 
 The event is expressed in the organiser's time zone (`DTSTART;TZID=...`) with a matching
 VTIMEZONE that lists the zone's real UTC-offset transitions around the meeting (from the IANA
-database via zoneinfo), so calendars show the right local time. Lines end in CRLF, text values
-are escaped, and lines longer than 75 octets are folded.
+database via zoneinfo), so calendars show the right local time. Lines end in CRLF and lines
+longer than 75 octets are folded.
+
+Names, e-mail addresses and agendas come from people (HRIS, the organiser): nothing they type
+may end a line. TEXT values are escaped (RFC 5545 3.3.11: backslash, semicolon, comma, any line
+break -> `\\n`, other control characters dropped), parameter values (CN) lose control characters
+and double quotes (3.2: they cannot hold them), and CAL-ADDRESS values are percent-encoded URIs.
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 PRODID = "-//Mentoring Platform//Sessions 1.0//EN"
 
 
+_LINE_BREAKS = re.compile(r"\r\n|\r|\n|\u2028|\u2029|\x85")
+_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # every control character but HTAB
+
+
 def escape_text(value: str) -> str:
-    return (value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
-            .replace("\r\n", "\\n").replace("\n", "\\n"))
+    """A TEXT value (RFC 5545 3.3.11): no character of it can end the property or start another."""
+    escaped = value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
+    return _CONTROLS.sub("", _LINE_BREAKS.sub("\\\\n", escaped))
+
+
+def param_value(value: str) -> str:
+    """A quoted parameter value (RFC 5545 3.2): no control characters, no DQUOTE."""
+    return '"' + _CONTROLS.sub(" ", _LINE_BREAKS.sub(" ", value)).replace('"', "'") + '"'
+
+
+def cal_address(email: str) -> str:
+    """A CAL-ADDRESS (a mailto URI): anything outside the URI characters is percent-encoded."""
+    return "mailto:" + quote(email.strip(), safe="@!$&'()*+,;=-._~")
 
 
 def fold_line(line: str) -> str:
@@ -112,12 +134,15 @@ def _person(prop: str, person: dict | None, employee_id: str, extra: str = "") -
     if not email:
         return None
     name = (person or {}).get("display_name") or employee_id
-    cn = name.replace('"', "'")
-    return f'{prop};CN="{cn}"{extra}:mailto:{email}'
+    return f"{prop};CN={param_value(name)}{extra}:{cal_address(email)}"
 
 
-def meeting_invitation(meeting, participants: dict[str, dict | None], *, stamp: datetime) -> str:
-    """The meeting as a VCALENDAR; `participants` maps employee id -> HRIS profile (or None)."""
+def meeting_invitation(meeting, participants: dict[str, dict | None], *, stamp: datetime,
+                       description: str | None = None) -> str:
+    """The meeting as a VCALENDAR; `participants` maps employee id -> HRIS profile (or None).
+
+    `description` (the agenda) is private to the two parties: pass it only when one of them asks.
+    """
     zone = ZoneInfo(meeting.timezone)
     start = meeting.starts_at.astimezone(zone)
     end = meeting.ends_at().astimezone(zone)
@@ -133,11 +158,12 @@ def meeting_invitation(meeting, participants: dict[str, dict | None], *, stamp: 
     lines += vtimezone(meeting.timezone, start)
     lines += [
         "BEGIN:VEVENT",
-        f"UID:{meeting.meeting_id}@sessions.mentoring",
+        f"UID:{escape_text(meeting.meeting_id)}@sessions.mentoring",
         f"DTSTAMP:{_utc(stamp)}",
         f"DTSTART;TZID={meeting.timezone}:{_local(start)}",
         f"DTEND;TZID={meeting.timezone}:{_local(end)}",
         f"SUMMARY:{escape_text(summary)}",
+        *([f"DESCRIPTION:{escape_text(description)}"] if description else []),
         f"SEQUENCE:{meeting.sequence}",
         f"STATUS:{'CANCELLED' if cancelled else 'CONFIRMED'}",
     ]

@@ -1,6 +1,9 @@
 """Authorization and validation per route (MongoDB only; the read models fed through the projections)."""
 from __future__ import annotations
 
+import csv
+import io
+
 import pytest
 
 from shared.events.envelope import Envelope
@@ -89,3 +92,44 @@ def test_rating_is_required_and_bounded(app):
     assert response.status_code == 422 and "rating" in response.json["errors"]
     response = client.post("/v1/pairings/P1/feedback", json={"meeting_id": "MT1"}, headers=auth(settings, "E1"))
     assert response.status_code == 422 and "rating" in response.json["errors"]
+
+
+def _project(context, *raws) -> None:
+    handlers = ProgrammeView(context.database).handlers()
+    for raw in raws:
+        envelope = Envelope.from_dict(raw)
+        handlers[envelope.event_type](envelope)
+
+
+def test_an_unknown_cohort_export_is_a_problem_not_found(app):
+    settings, client = app
+    for cohort_id in ("NOPE", "日本-Ωmega"):
+        response = client.get(f"/v1/cohorts/{cohort_id}/feedback/export.csv", headers=auth(settings, "A1", "admin"))
+        assert response.status_code == 404 and response.content_type == "application/problem+json"
+        assert response.json["code"] == "cohort_not_found"
+
+
+def test_a_non_ascii_cohort_exports_with_an_ascii_header_and_its_exact_name(app, make_settings):
+    settings, client = app
+    cohort_id = "日本-Ωmega ü"
+    _project(bootstrap.build(settings), cohort_created(cohort_id),
+             pairing_proposed("P9", cohort_id, "M9", "E9"))
+    response = client.get(f"/v1/cohorts/{cohort_id}/feedback/export.csv", headers=auth(settings, "A1", "admin"))
+    assert response.status_code == 200
+    disposition = response.headers["Content-Disposition"]
+    disposition.encode("ascii")  # what any WSGI server can send (gunicorn refused the raw name: 500)
+    assert 'filename="cohort-' in disposition and disposition.endswith("-feedback.csv")
+    assert "filename*=UTF-8''cohort-%E6%97%A5%E6%9C%AC-%CE%A9mega%20%C3%BC-feedback.csv" in disposition
+
+
+def test_export_cells_that_look_like_formulas_are_neutralised_and_no_mean_is_exported(app):
+    settings, client = app
+    _project(bootstrap.build(settings), pairing_proposed("=HYPERLINK(\"http://x\")", "C1", "+1+cmd|' /C calc'!A0",
+                                                         "@SUM(A1)"),
+             pairing_proposed("-2+3", "C1", "\tM", "\rE"))
+    response = client.get("/v1/cohorts/C1/feedback/export.csv", headers=auth(settings, "A1", "admin"))
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True), newline="")))
+    assert "mean_rating" not in rows[0]
+    cells = {value for row in rows for value in row.values()}
+    assert {"'=HYPERLINK(\"http://x\")", "'+1+cmd|' /C calc'!A0", "'@SUM(A1)", "'-2+3", "'\tM", "'\rE"} <= cells
+    assert not any(value and value[0] in "=+-@\t\r" for value in cells)

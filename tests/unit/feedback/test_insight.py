@@ -86,5 +86,5 @@ def test_personal_summary_and_export_rows():
                 {"meeting_id": "b", "pairing_id": "P0", "held_at": "2026-03-15T10:00:00.000Z"}]
     rows = pairing_rows(pairings, meetings, [{"pairing_id": "P0", "rating": 4}, {"pairing_id": "P0", "rating": 5}])
     assert rows[0] == {"pairing_id": "P0", "mentor_id": "M0", "mentee_id": "E0", "status": "active", "meetings_held": 2,
-                       "last_meeting_at": "2026-03-15T10:00:00.000Z", "ratings": 2, "mean_rating": 4.5}
-    assert rows[1]["meetings_held"] == 0 and rows[1]["mean_rating"] == "" and rows[1]["status"] == "ended"
+                       "last_meeting_at": "2026-03-15T10:00:00.000Z", "ratings": 2}  # no per-pairing mean
+    assert rows[1]["meetings_held"] == 0 and rows[1]["ratings"] == 0 and rows[1]["status"] == "ended"

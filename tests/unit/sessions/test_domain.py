@@ -177,3 +177,31 @@ def test_ics_lines_fold_at_75_octets_without_splitting_characters():
     folded = fold_line(line)
     parts = folded.split("\r\n ")
     assert all(len(p.encode()) <= 75 for p in parts) and "".join(parts) == line
+
+
+INJECTION = "\r\nATTENDEE:mailto:evil@x"
+
+
+@pytest.mark.parametrize("breaker", ["\r\n", "\n", "\r", "\u2028", "\x0b"])
+def test_ics_text_names_and_addresses_cannot_add_a_property_or_an_event(breaker):
+    _, meeting = _scheduled(starts_in=timedelta(days=30))
+    evil = INJECTION.replace("\r\n", breaker)
+    people = {"mentor-1": {"email": f"ann@example.com{evil}", "display_name": f'Ann"{evil}\r\nEND:VEVENT'},
+              "mentee-1": {"email": "bob@example.com", "display_name": f"Bob;{evil}"}}
+    text = meeting_invitation(meeting, people, stamp=NOW,
+                              description=f"Career plan{evil}\r\nBEGIN:VEVENT\r\nSUMMARY:x\\y,z")
+    assert all(len(line.encode()) <= 75 for line in text.split("\r\n"))
+    lines = text.replace("\r\n ", "").split("\r\n")[:-1]
+    names = [line.split(":")[0].split(";")[0] for line in lines]
+    assert names.count("ATTENDEE") == 2 and names.count("BEGIN") == names.count("END")
+    assert names.count("SUMMARY") == 1 and names.count("DESCRIPTION") == 1
+    assert [line for line in lines if line.startswith("BEGIN:VEVENT")] == ["BEGIN:VEVENT"]
+    addresses = [line[line.rindex('"'):].split(":", 1)[1] for line in lines if line.startswith("ATTENDEE")]
+    assert addresses[1] == "mailto:bob@example.com" and "mailto:evil@x" not in addresses
+    assert all(not any(c in line for c in "\r\n\x0b\u2028") for line in lines)
+    description = next(line for line in lines if line.startswith("DESCRIPTION:"))
+    assert description.startswith("DESCRIPTION:Career plan\\nATTENDEE:mailto:evil@x\\nBEGIN:VEVENT") or breaker == "\x0b"
+    assert description.endswith("SUMMARY:x\\\\y\\,z")
+    organizer = next(line for line in lines if line.startswith("ORGANIZER"))
+    assert organizer.startswith('ORGANIZER;CN="Ann\'') and organizer.count('"') == 2
+    assert organizer.endswith(":mailto:ann@example.com%0D%0AATTENDEE%3Amailto%3Aevil@x") or breaker != "\r\n"
