@@ -80,7 +80,7 @@ def home():
             if meeting["status"] == "scheduled" and meeting["ends_at"] >= now.isoformat().replace("+00:00", "Z"):
                 upcoming.append(meeting)
             elif meeting["status"] == "held" and (meeting.get("held_at") or "") >= (now - timedelta(days=14)).isoformat():
-                to_rate.append(meeting)
+                to_rate.append(dict(meeting, when=local_time(meeting.get("held_at"), zone)))
     names = parallel(**{pid: (lambda pid=pid: profile(pid)) for pid in {_other(p) for p in pairings}})
     for pairing in pairings:
         pairing["other"] = ok(names.get(_other(pairing)), {}) or {"employee_id": _other(pairing)}
