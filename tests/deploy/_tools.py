@@ -28,6 +28,8 @@ METRICS = {
     "mentoring_dead_letters_total": "counter",
     "mentoring_relay_backlog": "gauge",
     "mentoring_consumer_lag": "gauge",
+    "mentoring_consumer_partition_paused": "gauge",
+    "mentoring_projection_checkpoint_lag": "gauge",
     "mentoring_projection_staleness_seconds": "gauge",
     "mentoring_pairings_active": "gauge",
     "mentoring_pairs_at_risk": "gauge",

@@ -15,7 +15,7 @@ PROM = DEPLOY / "prometheus"
 PROMTOOL_HINT = "apt-get install -y prometheus (ships promtool)"
 EXPECTED_ALERTS = {
     "MentoringTargetDown", "MentoringHttpErrorRatioHigh", "MentoringConsumerLagHigh",
-    "MentoringDeadLettersGrowing", "MentoringRelayBacklogHigh", "MentoringPairsAtRiskHigh",
+    "MentoringDeadLettersGrowing", "MentoringRelayBacklogHigh", "MentoringConsumerPartitionPaused", "MentoringPairsAtRiskHigh",
 }
 
 
