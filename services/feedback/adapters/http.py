@@ -43,11 +43,15 @@ def _list(items: list) -> dict:
 
 
 # -- schemas ------------------------------------------------------------------------------------
+# Every string in a request is bounded (issue 12, hostile input): a huge value is a 422 naming
+# its field, never stored.
+
+MAX_ID = 128
 
 
 class FeedbackRequest(Schema):
     rating = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=5))
-    meeting_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1))
+    meeting_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=MAX_ID))
     comment = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000),
                             metadata={"description": "private to the author unless share_comment is true"})
     share_comment = fields.Boolean(load_default=False)

@@ -20,6 +20,8 @@ from services.sessions.adapters.ics import meeting_invitation
 from services.sessions.adapters.mongo import to_doc
 from services.sessions.application.commands import Outcome
 from services.sessions.application.queries import cohort_report
+from services.sessions.domain.goals import MAX_GOALS
+from services.sessions.domain.goals import MAX_TITLE as MAX_GOAL_TITLE
 
 blp = Blueprint("sessions", __name__, url_prefix="/v1", description="Meetings, goals and engagement")
 
@@ -36,12 +38,21 @@ def _iana(name: str) -> None:
 
 
 # -- schemas ---------------------------------------------------------------------------------
+# Every string and list in a request is bounded (issue 12, hostile input): a huge value is a 422
+# naming its field, never stored. Ids are short tokens; free text up to MAX_TEXT characters.
+
+MAX_ID = 128
+MAX_TEXT = 4000
+MAX_AGENDA = 2000
+MAX_ZONE = 64
+_an_id = validate.Length(min=1, max=MAX_ID)
 
 class ScheduleMeetingIn(Schema):
     starts_at = fields.AwareDateTime(required=True, metadata={"description": "RFC 3339 with an offset"})
     duration_minutes = fields.Integer(required=True, strict=True)
-    agenda = fields.String(validate=validate.Length(max=2000), load_default=None, allow_none=True)
-    timezone = fields.String(validate=_iana, load_default=None, allow_none=True,
+    agenda = fields.String(validate=validate.Length(max=MAX_AGENDA), load_default=None, allow_none=True)
+    timezone = fields.String(validate=[validate.Length(min=1, max=MAX_ZONE), _iana], load_default=None,
+                             allow_none=True,
                              metadata={"description": "IANA zone for the invitation; default the organiser's"})
 
 
@@ -57,12 +68,24 @@ class CancelMeetingIn(Schema):
 class CompleteMeetingIn(Schema):
     held_at = fields.AwareDateTime(load_default=None, allow_none=True)
     duration_minutes = fields.Integer(strict=True, load_default=None, allow_none=True)
-    attendees = fields.List(fields.String(), load_default=None, allow_none=True)
-    notes = fields.String(validate=validate.Length(max=10000), load_default=None, allow_none=True)
+    attendees = fields.List(fields.String(validate=_an_id), validate=validate.Length(max=2), load_default=None,
+                            allow_none=True, metadata={"description": "the mentor and/or the mentee"})
+    notes = fields.String(validate=validate.Length(max=MAX_TEXT), load_default=None, allow_none=True)
+
+
+class DisputeIn(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=MAX_TEXT),
+                           metadata={"description": "why the record is wrong; private to the pair and admins"})
 
 
 class NoShowIn(Schema):
-    absent_ids = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
+    absent_ids = fields.List(fields.String(validate=_an_id), required=True, validate=validate.Length(min=1, max=2))
+
+
+class DisputeOut(Schema):
+    by = fields.String()
+    reason = fields.String(allow_none=True, metadata={"description": "in the meeting's own view; null in lists"})
+    at = fields.String()
 
 
 class MeetingOut(Schema):
@@ -83,6 +106,9 @@ class MeetingOut(Schema):
     held_minutes = fields.Integer(allow_none=True)
     attendees = fields.List(fields.String())
     absent_ids = fields.List(fields.String())
+    recorded_by = fields.String(allow_none=True, metadata={"description": "who recorded it held or a no-show"})
+    disputed = fields.Nested(DisputeOut, allow_none=True,
+                             metadata={"description": "the other party contests the held / no-show record"})
     version = fields.Integer()
     agenda = fields.String(allow_none=True, metadata={"description": "shown to the two parties only"})
 
@@ -99,12 +125,12 @@ class NotesOut(Schema):
 
 class ListArgs(Schema):
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
-    cursor = fields.String(load_default=None)
+    cursor = fields.String(load_default=None, validate=validate.Length(max=MAX_ID))
 
 
 class GoalIn(Schema):
-    goal_id = fields.String(load_default=None, allow_none=True)
-    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    goal_id = fields.String(load_default=None, allow_none=True, validate=_an_id)
+    title = fields.String(required=True, validate=validate.Length(min=1, max=MAX_GOAL_TITLE))
     status = fields.String(required=True, validate=validate.OneOf(GOAL_STATUSES))
     target_date = fields.Date(load_default=None, allow_none=True)
     progress = fields.Integer(strict=True, load_default=None, allow_none=True, validate=validate.Range(min=0, max=100))
@@ -112,7 +138,7 @@ class GoalIn(Schema):
 
 class GoalsIn(Schema):
     expected_revision = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
-    goals = fields.List(fields.Nested(GoalIn), required=True)
+    goals = fields.List(fields.Nested(GoalIn), required=True, validate=validate.Length(max=MAX_GOALS))
 
 
 class GoalOut(Schema):
@@ -186,8 +212,12 @@ def _meeting_for_party(meeting_id: str):
 
 def _meeting_out(meeting) -> dict:
     out = to_doc(meeting)
-    if current_principal().subject in meeting.parties:
-        out["agenda"] = _context().meetings.texts(meeting.meeting_id).get("agenda")
+    is_party = current_principal().subject in meeting.parties
+    texts = _context().meetings.texts(meeting.meeting_id) if is_party or meeting.disputed_by else {}
+    if is_party:
+        out["agenda"] = texts.get("agenda")
+    if out["disputed"]:  # the reason: for the pair and the admins who resolve it
+        out["disputed"] = dict(out["disputed"], reason=texts.get("dispute_reason"))
     return out
 
 
@@ -301,6 +331,19 @@ def record_no_show(body, meeting_id):
     meeting = _meeting_for_party(meeting_id)
     return _done(_context().meetings.no_show(
         meeting, by=current_principal().subject, absent_ids=body["absent_ids"], causation=request_causation()))
+
+
+@blp.route("/meetings/<meeting_id>/dispute", methods=["POST"])
+@require()
+@blp.arguments(DisputeIn)
+@blp.response(200, MeetingOut)
+def dispute_meeting(body, meeting_id):
+    """Contest the other party's held or no-show record (emits MeetingDisputed). The pair only:
+    403 for anyone else; 409 if there is no such record, it is disputed already, or the caller
+    recorded it. A disputed held meeting no longer counts as held for engagement."""
+    meeting = _context().meetings.load(meeting_id)  # NotFound -> 404
+    return _done(_context().meetings.dispute(
+        meeting, by=current_principal().subject, reason=body["reason"], causation=request_causation()))
 
 
 @blp.route("/meetings/<meeting_id>/notes")

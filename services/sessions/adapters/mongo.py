@@ -121,7 +121,9 @@ class MeetingsRepository:
         return sorted(self.collection.find({"pairing_id": pairing_id}), key=lambda d: (d["starts_at"], d["_id"]))
 
     def held_in_cohort(self, cohort_id: str) -> list[dict]:
-        return [d for d in self.collection.find({"cohort_id": cohort_id}) if d.get("status") == "held"]
+        """Meetings held and not disputed: a disputed record does not count (application/queries.py)."""
+        return [d for d in self.collection.find({"cohort_id": cohort_id})
+                if d.get("status") == "held" and not d.get("disputed")]
 
     def scheduled(self) -> list[dict]:
         return list(self.collection.find({"status": "scheduled"}))
@@ -139,7 +141,9 @@ def to_doc(meeting: Meeting) -> dict:
         "duration_minutes": meeting.duration_minutes, "timezone": meeting.timezone, "status": meeting.status,
         "sequence": meeting.sequence, "cancel_reason": meeting.cancel_reason, "cancelled_by": meeting.cancelled_by,
         "held_at": _instant(meeting.held_at), "held_minutes": meeting.held_minutes,
-        "attendees": meeting.attendees, "absent_ids": meeting.absent_ids, "version": meeting.version,
+        "attendees": meeting.attendees, "absent_ids": meeting.absent_ids, "recorded_by": meeting.recorded_by,
+        "disputed": {"by": meeting.disputed_by, "at": meeting.disputed_at} if meeting.disputed_by else None,
+        "version": meeting.version,
         "updated_at": meeting.updated_at,
     }
 
@@ -155,7 +159,8 @@ def from_doc(doc: dict) -> Meeting:
         cancelled_by=doc.get("cancelled_by"),
         held_at=parse_rfc3339(doc["held_at"]) if doc.get("held_at") else None, held_minutes=doc.get("held_minutes"),
         attendees=list(doc.get("attendees") or []), absent_ids=list(doc.get("absent_ids") or []),
-        version=doc["version"], updated_at=doc.get("updated_at"),
+        recorded_by=doc.get("recorded_by"), disputed_by=(doc.get("disputed") or {}).get("by"),
+        disputed_at=(doc.get("disputed") or {}).get("at"), version=doc["version"], updated_at=doc.get("updated_at"),
     )
 
 

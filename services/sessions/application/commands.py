@@ -69,7 +69,8 @@ class Outcome:
 
 
 def private_texts(stream: LoadedStream, legacy: dict | None = None) -> dict:
-    """A meeting's private text from its commits: `agenda` (scheduling), `notes` and `notes_by` (held)."""
+    """A meeting's private text from its commits: `agenda` (scheduling), `notes` and `notes_by` (held),
+    `dispute_reason` (disputed)."""
     texts = dict(legacy or {})
     private = getattr(stream, "private", None) or {}
     for event in stream.events:
@@ -153,6 +154,13 @@ class MeetingCommands:
     def no_show(self, meeting: Meeting, *, by: str, absent_ids: list[str], causation: Causation) -> Outcome:
         events = rules.no_show(meeting, by=by, absent_ids=absent_ids, now=self.clock.now())
         return self._commit(meeting, events, causation)
+
+    def dispute(self, meeting: Meeting, *, by: str, reason: str, causation: Causation) -> Outcome:
+        """The reason is free text: stored in the commit's private part, like notes."""
+        if meeting.disputed_by == by and self.texts(meeting.meeting_id).get("dispute_reason") == reason:
+            return Outcome(meeting)  # a retry of a stored request: the same answer, not a 409
+        events = rules.dispute(meeting, by=by, now=self.clock.now())
+        return self._commit(meeting, events, causation, {0: {"dispute_reason": reason}})
 
     def cancel_for_ended_pairing(self, meeting_id: str, *, ended_at: datetime, causation: Causation) -> bool:
         """Cancel one meeting of an ended pairing if it is still to come; True if it was cancelled.

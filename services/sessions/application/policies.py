@@ -88,9 +88,14 @@ class BackOnTrackWhenMeetingHeld(Projection):
         pairing = self.pairings.get(data["pairing_id"])
         if pairing is None or not pairing.is_active or not self.engagement.at_risk(pairing.pairing_id):
             return
-        this = LastHeld(meeting_id=data["meeting_id"], held_at=parse_rfc3339(data["held_at"]))
+        this: LastHeld | None = LastHeld(meeting_id=data["meeting_id"], held_at=parse_rfc3339(data["held_at"]))
+        if (self.meetings.get(data["meeting_id"]) or {}).get("disputed"):
+            this = None  # disputed since (a replay): it does not count as held
         known = last_held(held_by_pairing(self.meetings, pairing.cohort_id).get(pairing.pairing_id, []))
-        last = max((h for h in (this, known) if h is not None), key=lambda h: (h.held_at, h.meeting_id))
+        candidates = [h for h in (this, known) if h is not None]
+        if not candidates:
+            return
+        last = max(candidates, key=lambda h: (h.held_at, h.meeting_id))
         self.commands.assess(pairing, cadence_days(self.pairings, pairing.cohort_id), last, self.clock.now(),
                              Causation.from_event(envelope))
 

@@ -1,4 +1,11 @@
-"""Reads over the sessions read models: cadence, last held meetings, the cohort engagement report."""
+"""Reads over the sessions read models: cadence, last held meetings, the cohort engagement report.
+
+Disputed meetings (MeetingDisputed): a held meeting the other party disputes does not count as
+held anywhere here: not for the cadence and the risk clock (`last_held`), not in the report's
+meetings, meetings per week or hours. Chosen because the dispute says the meeting may not have
+happened, and there is no resolution step yet: counting it would let one party keep a lapsed pair
+"on track" alone. The held record itself stays in the stream; a disputed no-show never counted.
+"""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -17,6 +24,7 @@ def cadence_days(pairings: PairingsRepository, cohort_id: str) -> int:
 
 
 def held_by_pairing(meetings: MeetingsRepository, cohort_id: str) -> dict[str, list[dict]]:
+    """Held, undisputed meetings of the cohort by pairing."""
     held: dict[str, list[dict]] = defaultdict(list)
     for doc in meetings.held_in_cohort(cohort_id):
         held[doc["pairing_id"]].append(doc)

@@ -1,4 +1,4 @@
-"""Meeting rules: schedule, reschedule, cancel, complete (held), no-show.
+"""Meeting rules: schedule, reschedule, cancel, complete (held), no-show, dispute.
 
 Pure: a meeting's state is folded from its events; each command takes the state and returns
 the new events (type, data) or raises a domain error. No I/O, time comes in as `now`.
@@ -10,10 +10,10 @@ from datetime import datetime, timedelta
 
 from shared.aggregate import NewEvent
 from shared.clock import parse_rfc3339, rfc3339
-from shared.errors import Conflict, Invalid
+from shared.errors import Conflict, Forbidden, Invalid
 from shared.events.catalog.sessions import (
-    MEETING_CANCELLED, MEETING_HELD, MEETING_NO_SHOW, MEETING_RESCHEDULED, MEETING_SCHEDULED, PAIRING_ENDED_REASON,
-    USER_CANCEL_REASONS,
+    DISPUTABLE_STATUSES, MEETING_CANCELLED, MEETING_DISPUTED, MEETING_HELD, MEETING_NO_SHOW, MEETING_RESCHEDULED,
+    MEETING_SCHEDULED, PAIRING_ENDED_REASON, USER_CANCEL_REASONS,
 )
 from services.sessions.domain.pairing import PairingInfo
 
@@ -21,7 +21,7 @@ MIN_MINUTES = 15
 MAX_MINUTES = 240
 MAX_HELD_MINUTES = 480
 __all__ = ["USER_CANCEL_REASONS", "PAIRING_ENDED_REASON", "Meeting", "fold", "apply", "schedule", "reschedule",
-           "cancel", "cancel_for_ended_pairing", "complete", "no_show"]
+           "cancel", "cancel_for_ended_pairing", "complete", "no_show", "dispute"]
 
 
 @dataclass
@@ -44,6 +44,9 @@ class Meeting:
     held_minutes: int | None = None
     attendees: list[str] = field(default_factory=list)
     absent_ids: list[str] = field(default_factory=list)
+    recorded_by: str | None = None  # who recorded it held / no-show (None: not recorded, older events)
+    disputed_by: str | None = None  # the other party contests that record (MeetingDisputed)
+    disputed_at: str | None = None
     version: int = 0
     updated_at: str | None = None
 
@@ -90,9 +93,14 @@ def apply(meeting: Meeting, event_type: str, data: dict) -> None:
         meeting.held_at = parse_rfc3339(data["held_at"])
         meeting.held_minutes = data["duration_minutes"]
         meeting.attendees = list(data["attendees"])
+        meeting.recorded_by = data.get("recorded_by")
     elif event_type == MEETING_NO_SHOW:
         meeting.status = "no_show"
         meeting.absent_ids = list(data["absent_ids"])
+        meeting.recorded_by = data["recorded_by"]
+    elif event_type == MEETING_DISPUTED:
+        meeting.disputed_by = data["disputed_by"]
+        meeting.disputed_at = data["disputed_at"]
 
 
 def _check_slot(starts_at: datetime, duration_minutes: int, now: datetime) -> None:
@@ -170,7 +178,7 @@ def complete(meeting: Meeting, *, by: str, now: datetime, held_at: datetime | No
     if any(a not in meeting.parties for a in present) or len(set(present)) != len(present):
         raise Invalid("attendees_not_parties", "attendees are the mentor and/or the mentee, each once",
                       field="attendees")
-    data = dict(meeting.base(), held_at=rfc3339(held), duration_minutes=minutes, attendees=present)
+    data = dict(meeting.base(), held_at=rfc3339(held), duration_minutes=minutes, attendees=present, recorded_by=by)
     return [NewEvent(MEETING_HELD, data)]
 
 
@@ -181,3 +189,25 @@ def no_show(meeting: Meeting, *, by: str, absent_ids: list[str], now: datetime) 
     if not absent_ids or any(a not in meeting.parties for a in absent_ids) or len(set(absent_ids)) != len(absent_ids):
         raise Invalid("absent_not_parties", "list the absent mentor and/or mentee, each once", field="absent_ids")
     return [NewEvent(MEETING_NO_SHOW, dict(meeting.base(), absent_ids=list(absent_ids), recorded_by=by))]
+
+
+def dispute(meeting: Meeting, *, by: str, now: datetime) -> list[NewEvent]:
+    """The other party contests a held or no-show record: once, never by whoever recorded it.
+
+    Only the pair's two parties may dispute (an admin resolves disputes, it does not raise them).
+    A record whose recorder is unknown (stored before MeetingHeld carried `recorded_by`) may be
+    disputed by either party: nobody can tell which one is "the other".
+    """
+    if by not in meeting.parties:
+        raise Forbidden("not_a_party", "only the mentor or the mentee can dispute what the other recorded")
+    if meeting.status not in DISPUTABLE_STATUSES:
+        raise Conflict("meeting_not_recorded", f"a {meeting.status} meeting has no held or no-show record to dispute",
+                       meeting_status=meeting.status)
+    if meeting.disputed_by is not None:
+        raise Conflict("already_disputed", f"{meeting.disputed_by} already disputed this record",
+                       disputed_by=meeting.disputed_by)
+    if by == meeting.recorded_by:
+        raise Conflict("recorder_cannot_dispute", "the party who recorded the meeting cannot dispute its own record")
+    data = dict(meeting.base(), disputed_by=by, disputed_status=meeting.status, recorded_by=meeting.recorded_by,
+                disputed_at=rfc3339(now))
+    return [NewEvent(MEETING_DISPUTED, data)]

@@ -2,16 +2,17 @@
 
 Streams (the Kafka key is the stream id):
 - a meeting (`meeting`): MeetingScheduled, MeetingRescheduled, MeetingCancelled, MeetingHeld,
-  MeetingNoShow;
+  MeetingNoShow, MeetingDisputed (the other party contests the held / no-show record);
 - a pairing's goals and engagement share the pairing's stream (stream id = pairing id, aggregate
   types `pairing-goals` and `pairing-engagement`): GoalsRevised, PairingAtRisk, PairingBackOnTrack.
 
-Private meeting notes and agendas are personal data: they are stored in the same commit as the
+Private meeting notes, agendas and dispute reasons are personal data: they are stored in the same commit as the
 event, in a part the relay never publishes, and never travel here.
 
 Schema history: MeetingScheduled v2 adds `actor_id`, who scheduled the meeting (a party, or an
 admin acting for the pair; the organiser alone could not say which). v1 events never recorded it:
-the upcaster sets null ("not recorded"), never a guess.
+the upcaster sets null ("not recorded"), never a guess. MeetingHeld v1 gained the optional
+`recorded_by` (an additive change, contract section 1): null in events stored before it.
 """
 from __future__ import annotations
 
@@ -26,10 +27,12 @@ MEETING_RESCHEDULED = "MeetingRescheduled"
 MEETING_CANCELLED = "MeetingCancelled"
 MEETING_HELD = "MeetingHeld"
 MEETING_NO_SHOW = "MeetingNoShow"
+MEETING_DISPUTED = "MeetingDisputed"
 GOALS_REVISED = "GoalsRevised"
 PAIRING_AT_RISK = "PairingAtRisk"
 PAIRING_BACK_ON_TRACK = "PairingBackOnTrack"
-MEETING_EVENTS = (MEETING_SCHEDULED, MEETING_RESCHEDULED, MEETING_CANCELLED, MEETING_HELD, MEETING_NO_SHOW)
+MEETING_EVENTS = (MEETING_SCHEDULED, MEETING_RESCHEDULED, MEETING_CANCELLED, MEETING_HELD, MEETING_NO_SHOW,
+                  MEETING_DISPUTED)
 
 # -- aggregate types ---------------------------------------------------------------------------
 MEETING = "meeting"
@@ -38,6 +41,7 @@ PAIRING_ENGAGEMENT = "pairing-engagement"
 
 # -- value lists -------------------------------------------------------------------------------
 MEETING_STATUSES = ("scheduled", "cancelled", "held", "no_show")
+DISPUTABLE_STATUSES = ("held", "no_show")  # what a party may contest once the other recorded it
 GOAL_STATUSES = ("open", "achieved", "dropped")
 USER_CANCEL_REASONS = ("conflict", "no_longer_needed", "other")
 PAIRING_ENDED_REASON = "pairing_ended"  # the system cancels the meetings of an ended pairing
@@ -91,12 +95,27 @@ class MeetingHeldV1(_MeetingFields):
     held_at = Rfc3339Utc(required=True)
     duration_minutes = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
     attendees = fields.List(fields.String(validate=validate.Length(min=1)), required=True)
+    recorded_by = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1),
+                                metadata={"description": "who recorded it as held (null: not recorded, "
+                                                         "events stored before this optional field)"})
 
 
 class MeetingNoShowV1(_MeetingFields):
     absent_ids = fields.List(fields.String(validate=validate.Length(min=1)), required=True,
                              validate=validate.Length(min=1))
     recorded_by = fields.String(**_id)
+
+
+class MeetingDisputedV1(_MeetingFields):
+    """A party contests the other's record that the meeting was held or a no-show. The reason is
+    free text: it stays in the commit's private part, never here."""
+
+    disputed_by = fields.String(**_id)
+    disputed_status = fields.String(required=True, validate=validate.OneOf(DISPUTABLE_STATUSES),
+                                    metadata={"description": "the record contested: held | no_show"})
+    recorded_by = fields.String(required=True, allow_none=True, validate=validate.Length(min=1),
+                                metadata={"description": "who recorded it (null: not recorded)"})
+    disputed_at = Rfc3339Utc(required=True)
 
 
 class GoalV1(_Event):
@@ -132,6 +151,7 @@ def register(registry: EventRegistry) -> None:
     registry.register(MEETING_CANCELLED, 1, MeetingCancelledV1)
     registry.register(MEETING_HELD, 1, MeetingHeldV1)
     registry.register(MEETING_NO_SHOW, 1, MeetingNoShowV1)
+    registry.register(MEETING_DISPUTED, 1, MeetingDisputedV1)
     registry.register(GOALS_REVISED, 1, GoalsRevisedV1)
     registry.register(PAIRING_AT_RISK, 1, PairingAtRiskV1)
     registry.register(PAIRING_BACK_ON_TRACK, 1, PairingBackOnTrackV1)

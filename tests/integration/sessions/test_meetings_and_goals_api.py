@@ -85,6 +85,8 @@ def test_meetings_goals_notes_and_invitation_end_to_end(make_settings, request):
     local = starts.astimezone(ZoneInfo("America/New_York"))
     assert f"DTSTART;TZID=America/New_York:{local.strftime('%Y%m%dT%H%M%S')}" in text
     assert "TZID:America/New_York" in text and "mailto:ann@example.com" in text
+    assert "DESCRIPTION:Career plan" in text  # the agenda, for a party
+    assert "Career plan" not in client.get(f"/v1/meetings/{meeting_id}.ics", headers=admin).get_data(as_text=True)
     assert client.get(f"/v1/meetings/{meeting_id}.ics", headers=stranger).status_code == 403
 
     # complete it (in the past by now: move the service clock), with private notes
@@ -99,6 +101,23 @@ def test_meetings_goals_notes_and_invitation_end_to_end(make_settings, request):
     assert client.get(f"/v1/meetings/{meeting_id}/notes", headers=stranger).status_code == 403
     assert "notes" not in client.get(f"/v1/meetings/{meeting_id}", headers=admin).get_json()
     assert client.post(f"/v1/meetings/{meeting_id}/complete", json={}, headers=mentee).status_code == 409
+
+    # the other party disputes the record: the pair only, once, never its recorder
+    dispute = {"reason": "I waited; nobody came."}
+    assert client.post(f"/v1/meetings/{other['meeting_id']}/dispute", json=dispute, headers=mentor).status_code == 409
+    assert client.post(f"/v1/meetings/{meeting_id}/dispute", json=dispute, headers=stranger).status_code == 403
+    assert client.post(f"/v1/meetings/{meeting_id}/dispute", json=dispute, headers=admin).status_code == 403
+    own = client.post(f"/v1/meetings/{meeting_id}/dispute", json=dispute, headers=mentee)
+    assert own.status_code == 409 and own.get_json()["code"] == "recorder_cannot_dispute"
+    disputed = client.post(f"/v1/meetings/{meeting_id}/dispute", json=dispute, headers=mentor)
+    assert disputed.status_code == 200, disputed.get_json()
+    assert disputed.get_json()["status"] == "held" and disputed.get_json()["recorded_by"] == "mentee-1"
+    shown = client.get(f"/v1/meetings/{meeting_id}", headers=admin).get_json()["disputed"]
+    assert shown["by"] == "mentor-1" and shown["reason"] == dispute["reason"] and shown["at"]
+    assert client.post(f"/v1/meetings/{meeting_id}/dispute", json={"reason": "again"},
+                       headers=mentor).status_code == 409
+    listed = client.get("/v1/pairings/p1/meetings", headers=mentee).get_json()["items"]
+    assert [m["disputed"]["by"] for m in listed if m["meeting_id"] == meeting_id] == ["mentor-1"]
 
     # goals with optimistic revisions
     goals = {"expected_revision": 0, "goals": [{"title": "Public speaking", "status": "open", "progress": 10,
@@ -125,14 +144,16 @@ def test_meetings_goals_notes_and_invitation_end_to_end(make_settings, request):
     relay = EventRelay(settings, context.store, make_producer(settings))
     while relay.publish_pending():
         pass
-    events = [decode(r) for r in read_topic(settings, topics.SESSIONS, expect=7)]
+    events = [decode(r) for r in read_topic(settings, topics.SESSIONS, expect=8)]
     kinds = [e["event_type"] for e in events]
     assert sorted(kinds) == sorted(["MeetingScheduled", "MeetingScheduled", "MeetingRescheduled", "MeetingCancelled",
-                                    "MeetingHeld", "GoalsRevised", "GoalsRevised"])
+                                    "MeetingHeld", "MeetingDisputed", "GoalsRevised", "GoalsRevised"])
+    assert "nobody came" not in str(events)  # the dispute's reason stays in the commit
     held = next(e for e in events if e["event_type"] == "MeetingHeld")
     assert held["data"] == {"meeting_id": meeting_id, "pairing_id": "p1", "cohort_id": "c1",
                             "mentor_id": "mentor-1", "mentee_id": "mentee-1", "held_at": rfc3339(starts),
-                            "duration_minutes": 50, "attendees": ["mentor-1", "mentee-1"]}
+                            "duration_minutes": 50, "attendees": ["mentor-1", "mentee-1"],
+                            "recorded_by": "mentee-1"}
     assert held["producer"] == "sessions" and held["aggregate_type"] == "meeting"
     assert "reading list" not in str(events) and "Career plan" not in str(events)
     revised = [e for e in events if e["event_type"] == "GoalsRevised"]

@@ -14,7 +14,7 @@ import pytest
 from shared.aggregate import Causation
 from shared.clock import ManualClock, rfc3339
 from shared.config import Settings
-from shared.errors import Conflict, NotFound
+from shared.errors import Conflict, Forbidden, NotFound
 from shared.events.catalog import default_registry
 from shared.events.catalog.matching import PAIRING_ENDED
 from shared.events.catalog.sessions import (
@@ -23,6 +23,7 @@ from shared.events.catalog.sessions import (
 from shared.events.envelope import Envelope, new_event
 from shared.memory import InMemoryEventStore
 from services.sessions.adapters.mongo import to_doc
+from services.sessions.application.queries import cohort_report
 from services.sessions.bootstrap import SessionsContext
 from services.sessions.domain.pairing import PairingInfo
 from tests.unit.sessions.fakedb import FakeDatabase
@@ -228,3 +229,58 @@ def test_consumers_decode_a_v1_record_as_v2():
     current = schedule(context()).meeting
     assert registry.current_version(MEETING_SCHEDULED) == 2 and current.scheduled_by == "mentor-1"
     assert registry.current_version(MEETING_HELD) == 1  # the other meeting events stay at v1
+
+
+# -- disputes: the other party contests a held or no-show record -------------------------------
+
+def _held(ctx, by="mentor-1"):
+    meeting = ctx.meetings.schedule(PAIRING, actor_id=by, organizer_id="mentor-1", starts_at=NOW + timedelta(hours=1),
+                                    duration_minutes=60, timezone="UTC", agenda=None, causation=request()).meeting
+    ctx.clock.advance(hours=3)
+    return ctx.meetings.complete(meeting, by=by, held_at=None, duration_minutes=None, attendees=None, notes=None,
+                                 causation=request()).meeting
+
+
+def test_only_the_other_party_disputes_a_record_once_and_the_reason_stays_private():
+    ctx = context()
+    held = _held(ctx, by="mentor-1")
+    assert held.recorded_by == "mentor-1"
+    with pytest.raises(Forbidden):
+        ctx.meetings.dispute(held, by="admin-1", reason="x", causation=request())
+    with pytest.raises(Conflict) as own:
+        ctx.meetings.dispute(held, by="mentor-1", reason="x", causation=request())
+    assert own.value.code == "recorder_cannot_dispute"
+    disputed = ctx.meetings.dispute(held, by="mentee-1", reason="We never met", causation=request()).meeting
+    assert (disputed.status, disputed.disputed_by, disputed.disputed_at) == ("held", "mentee-1", rfc3339(ctx.clock.now()))
+    again = ctx.meetings.dispute(disputed, by="mentee-1", reason="We never met", causation=request())
+    assert again.position == 0  # a retry: the same answer, nothing stored
+    with pytest.raises(Conflict) as twice:
+        ctx.meetings.dispute(disputed, by="mentee-1", reason="another reason", causation=request())
+    assert twice.value.code == "already_disputed"
+    stream = ctx.store.load(held.meeting_id)
+    [event] = [e for e in stream.events if e.event_type == "MeetingDisputed"]
+    assert event.data["disputed_status"] == "held" and event.data["recorded_by"] == "mentor-1"
+    assert "We never met" not in json.dumps(event.data)
+    default_registry().validate_data(event.event_type, event.schema_version, event.data)  # consumers decode it
+    assert ctx.meetings.texts(held.meeting_id)["dispute_reason"] == "We never met"
+    scheduled = schedule(ctx, days=5).meeting
+    with pytest.raises(Conflict) as not_recorded:
+        ctx.meetings.dispute(scheduled, by="mentee-1", reason="x", causation=request())
+    assert not_recorded.value.code == "meeting_not_recorded"
+
+
+def test_a_disputed_held_meeting_no_longer_counts_for_engagement():
+    ctx = context()
+    held = _held(ctx, by="mentee-1")
+    ctx.projector.catch_up()
+    ctx.projector.catch_up()
+    now = ctx.clock.now()
+    report = cohort_report(ctx.pairings, ctx.meetings_view, "c1", now)
+    assert report["summary"]["meetings_held"] == 1 and report["items"][0]["status"] == "on_track"
+    ctx.meetings.dispute(held, by="mentor-1", reason="Only I came", causation=request())
+    ctx.projector.catch_up()
+    report = cohort_report(ctx.pairings, ctx.meetings_view, "c1", now)
+    assert report["summary"]["meetings_held"] == 0 and report["summary"]["mentoring_hours"] == 0
+    assert report["items"][0]["status"] == "at_risk" and report["items"][0]["last_meeting_at"] is None
+    assert ctx.meetings_view.get(held.meeting_id)["disputed"]["by"] == "mentor-1"
+    assert ctx.risk.check_all(now) == {"c1": 1}  # the risk clock does not count it either
