@@ -234,6 +234,6 @@ def test_a_worker_killed_between_send_and_record_sends_at_most_one_duplicate(mak
         # the restarted worker's retry waited for the dead sender's claim to expire
         resent_at = [at for at, mid in smtp.arrivals if mid == to_mentor[0]["Message-ID"]][1]
         assert resent_at - crashes[0][1] >= 2.0 * 0.9
-        assert restarted.deliveries.get(killed_at)["claim"] == 2
+        assert restarted.deliveries.get(killed_at)["claim"] >= 2  # 2, or later if a loaded machine let one run short
         sent = [e for c in restarted.store.read_all() for e in c.events if e.event_type == "NotificationSent"]
         assert len(sent) == 4 and len({e.data["notification_id"] for e in sent}) == 4

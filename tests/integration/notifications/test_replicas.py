@@ -72,7 +72,7 @@ def test_two_replicas_deliver_each_message_exactly_once(make_settings):
 
 
 def test_a_sender_killed_mid_claim_is_taken_over_only_after_its_claim_expires(make_settings):
-    ttl = 3.0
+    ttl = 4.0
     with SmtpSink() as smtp:
         settings = make_settings("notifications", smtp_url=smtp.url, notifications_sender_threads=1,
                                  notifications_claim_ttl_s=ttl, notifications_sweep_interval_s=0.1)
@@ -94,7 +94,7 @@ def test_a_sender_killed_mid_claim_is_taken_over_only_after_its_claim_expires(ma
             time.sleep(ttl / 2)
             # the survivor sweeps the due entry every 0.1 s, but the claim is live
             assert killed_message_id not in {mid for _, mid in smtp.arrivals}
-            wait_until(lambda: all_final(survivor, 4), timeout_s=30, message="taken over")
+            wait_until(lambda: all_final(survivor, 4), timeout_s=60, message="taken over")
         finally:
             dying.senders.stop()
             survivor.senders.stop()
@@ -102,7 +102,10 @@ def test_a_sender_killed_mid_claim_is_taken_over_only_after_its_claim_expires(ma
         assert arrival - crashed_at >= ttl * 0.9
         assert len(smtp.messages) == 2 and len({m["Message-ID"] for _, m in smtp.messages}) == 2
         killed = survivor.deliveries.get(killed_id)
-        assert killed["status"] == "sent" and killed["claim"] == 2 and killed["attempts"] == 1
+        # claim 2 (or a later one, if a loaded machine let claim 2 run short before the send started)
+        assert killed["status"] == "sent" and killed["claim"] >= 2 and killed["attempts"] == 1
+        winner = survivor.deliveries.claim(f"{killed_id}|attempt{killed['claim']}")
+        assert winner["owner"] == survivor.sender.owner
         assert {c["owner"] for c in survivor.deliveries.claims.find({"attempt": 2})} == {survivor.sender.owner}
 
 
