@@ -21,7 +21,7 @@ from shared.directory import DirectoryProjection
 from shared.events.catalog.matching import (
     COHORT_CREATED, PAIRING_ACTIVATED, PAIRING_ENDED, PAIRING_STATUS_BY_EVENT,
 )
-from shared.events.catalog.sessions import MEETING_EVENTS, PAIRING_AT_RISK, PAIRING_BACK_ON_TRACK
+from shared.events.catalog.sessions import MEETING_STREAM_EVENTS, PAIRING_AT_RISK, PAIRING_BACK_ON_TRACK
 from shared.events.envelope import Envelope
 from shared.metrics import PAIRINGS_ACTIVE
 from services.sessions.adapters.mongo import (
@@ -99,7 +99,7 @@ class MeetingsProjection(Projection):
         self.repository = MeetingsRepository(database)
 
     def handlers(self):
-        return {event_type: self.meeting_event for event_type in MEETING_EVENTS}
+        return {event_type: self.meeting_event for event_type in MEETING_STREAM_EVENTS}
 
     def reset(self) -> None:
         self.repository.drop()

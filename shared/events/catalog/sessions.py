@@ -31,8 +31,9 @@ MEETING_DISPUTED = "MeetingDisputed"
 GOALS_REVISED = "GoalsRevised"
 PAIRING_AT_RISK = "PairingAtRisk"
 PAIRING_BACK_ON_TRACK = "PairingBackOnTrack"
-MEETING_EVENTS = (MEETING_SCHEDULED, MEETING_RESCHEDULED, MEETING_CANCELLED, MEETING_HELD, MEETING_NO_SHOW,
-                  MEETING_DISPUTED)
+# The events that set a meeting's status (other services map each to one); a dispute does not.
+MEETING_EVENTS = (MEETING_SCHEDULED, MEETING_RESCHEDULED, MEETING_CANCELLED, MEETING_HELD, MEETING_NO_SHOW)
+MEETING_STREAM_EVENTS = (*MEETING_EVENTS, MEETING_DISPUTED)  # everything a meeting's stream holds
 
 # -- aggregate types ---------------------------------------------------------------------------
 MEETING = "meeting"
