@@ -80,9 +80,15 @@ def make_settings(infra):
 
     yield factory
     from shared.mongo import client_for
+    from tests.helpers import delete_topics
 
     for settings in created:
         try:
             client_for(settings.mongo_url).drop_database(settings.database)
+        except Exception:  # noqa: BLE001 - cleanup only
+            pass
+    if created:
+        try:
+            delete_topics(created[0])  # one topic prefix per test
         except Exception:  # noqa: BLE001 - cleanup only
             pass

@@ -6,7 +6,7 @@ import threading
 import time
 import uuid
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from shared import topics
 
@@ -14,8 +14,9 @@ from shared import topics
 def read_topic(settings, contract_topic: str, *, expect: int, timeout_s: float = 30) -> list:
     """All records on a topic from offset 0, waiting until at least `expect` are there."""
     name = topics.resolve(contract_topic, settings.kafka_topic_prefix)
+    # read_committed: the relays publish in Kafka transactions; an aborted attempt is not on the topic.
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","),
-                             enable_auto_commit=False, group_id=None)
+                             enable_auto_commit=False, group_id=None, isolation_level="read_committed")
     try:
         partitions = [TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name) or [])]
         consumer.assign(partitions)
@@ -33,6 +34,22 @@ def read_topic(settings, contract_topic: str, *, expect: int, timeout_s: float =
         return records
     finally:
         consumer.close()
+
+
+def delete_topics(settings) -> None:
+    """Delete every topic of the test's prefix. Each test creates ten topics of its own (the contract
+    topics and their dead-letter topics): left behind, a shared broker ends up holding tens of
+    thousands of partitions and stops starting ("Too many open files")."""
+    prefix = settings.kafka_topic_prefix
+    if not prefix:
+        return  # never the un-prefixed topics of a local run
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers.split(","), request_timeout_ms=30000)
+    try:
+        names = [name for name in admin.list_topics() if name.startswith(prefix)]
+        if names:
+            admin.delete_topics(names, timeout_ms=30000)
+    finally:
+        admin.close()
 
 
 def decode(record) -> dict:
