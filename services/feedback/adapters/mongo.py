@@ -98,7 +98,9 @@ class ReadModels:
         return [_clean(d) for d in self.meetings.find({"pairing_id": pairing_id}) if d.get("held_at")]
 
     def held_meetings_of_cohort(self, cohort_id: str) -> list[dict]:
-        return [_clean(d) for d in self.meetings.find({"cohort_id": cohort_id}) if d.get("held_at")]
+        """Held and undisputed (summary and export counts): a disputed held meeting does not count."""
+        return [_clean(d) for d in self.meetings.find({"cohort_id": cohort_id})
+                if d.get("held_at") and d.get("disputed_status") != "held"]
 
     def pairings_of_cohort(self, cohort_id: str) -> list[dict]:
         return [_clean(d) for d in self.pairings.find({"cohort_id": cohort_id})]

@@ -1,7 +1,7 @@
 """Read models of the feedback service. Each is a projection with a checkpoint, rebuildable, idempotent.
 
 - `ProgrammeView` (Kafka: matching and sessions) learns who is paired with whom, in which cohort,
-  since when, and which meetings were held (who may rate which meeting).
+  since when, and which meetings were held (who may rate which meeting) or disputed since.
 - `FeedbackView` (own event store) folds the service's own events into the lists the summary,
   export and personal routes read, and keeps each feedback's comment from its commit's private part.
 - `KudosView` (own event store) keeps each kudos with its note (private part of the commit).
@@ -21,7 +21,7 @@ from shared.events.catalog.matching import (
     COHORT_CREATED, COHORT_STATUS_CHANGED, ENROLLMENT_WITHDRAWN, PAIRING_ACTIVATED, PAIRING_ENDED,
     PAIRING_STATUS_BY_EVENT, PARTICIPANT_ENROLLED,
 )
-from shared.events.catalog.sessions import MEETING_HELD
+from shared.events.catalog.sessions import MEETING_DISPUTED, MEETING_HELD
 from shared.events.envelope import Envelope
 from shared.projector import private_of
 from services.feedback.adapters.mongo import KUDOS, OWN, PROGRAMME, ReadModels, apply_versioned, put
@@ -45,6 +45,7 @@ class ProgrammeView(Projection):
             PARTICIPANT_ENROLLED: self.enrolled,
             ENROLLMENT_WITHDRAWN: self.withdrawn,
             MEETING_HELD: self.meeting_held,
+            MEETING_DISPUTED: self.meeting_disputed,
         }
         for event_type in PAIRING_STATUS_BY_EVENT:
             handlers[event_type] = self.pairing_event
@@ -98,6 +99,13 @@ class ProgrammeView(Projection):
             "mentor_id": data["mentor_id"], "mentee_id": data["mentee_id"], "held_at": data["held_at"],
             "duration_minutes": data["duration_minutes"], "attendees": list(data.get("attendees") or []),
         })
+
+    def meeting_disputed(self, envelope: Envelope) -> None:
+        """A party contests the held record: the cohort's held-meeting counts leave it out (as the
+        sessions service's engagement does); who may rate the meeting does not change."""
+        data = envelope.data
+        put(self.models.meetings, data["meeting_id"], {"disputed_by": data["disputed_by"],
+                                                       "disputed_status": data["disputed_status"]})
 
 
 class FeedbackView(Projection):

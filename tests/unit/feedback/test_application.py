@@ -17,8 +17,10 @@ from shared.config import Settings
 from shared.errors import Conflict
 from shared.events.catalog.feedback import FEEDBACK_GIVEN, SURVEY_REQUESTED
 from shared.events.catalog.matching import COHORT_STATUS_CHANGED
+from shared.events.catalog.sessions import MEETING_DISPUTED
 from shared.events.envelope import new_event
 from shared.memory import InMemoryEventStore
+from services.feedback.application.projections import ProgrammeView
 from services.feedback.bootstrap import FeedbackContext
 from services.feedback.domain.rules import GiveFeedback
 from tests.unit.sessions.fakedb import FakeDatabase
@@ -136,3 +138,19 @@ def test_closing_a_cohort_sends_each_survey_once_even_when_redelivered():
     assert ctx.commands.request_due_surveys() == 0
     assert all(e.causation_id == closed.event_id for c in requested for e in c.events)
     assert FEEDBACK_GIVEN not in {e.event_type for c in ctx.store.read_all() for e in c.events}
+
+
+def test_a_disputed_held_meeting_leaves_the_cohort_counts_but_can_still_be_rated():
+    ctx = context()
+    assert ctx.queries.export_rows("C1")[0]["meetings_held"] == 1
+    disputed = new_event(event_type=MEETING_DISPUTED, schema_version=1, producer="sessions", aggregate_type="meeting",
+                         aggregate_id="MT1", aggregate_version=3, correlation_id="c", causation_id=None, data={
+                             "meeting_id": "MT1", "pairing_id": "P1", "cohort_id": "C1", "mentor_id": "M1",
+                             "mentee_id": "E1", "disputed_by": "M1", "disputed_status": "held", "recorded_by": "E1",
+                             "disputed_at": "2026-01-11T10:00:00.000Z"})
+    handler = ProgrammeView(ctx.database).handlers()[MEETING_DISPUTED]
+    handler(disputed)
+    handler(disputed)  # a redelivery changes nothing
+    assert ctx.queries.export_rows("C1")[0]["meetings_held"] == 0
+    assert ctx.queries.cohort_summary("C1")["feedback"]["held_meetings"] == 0
+    assert ctx.commands.give_feedback(GiveFeedback("P1", "E1", 4, meeting_id="MT1"), request()).position > 0
