@@ -137,7 +137,9 @@ class DeliveriesRepository:
       (a duplicate insert means "already enqueued"), then written only by a claim holder.
     - `delivery_queue`: one entry per delivery that is not final (`_id` = delivery id, `due_at`),
       deleted once the delivery is final and its outcome recorded. Small by construction.
-    - `delivery_claims`: `_id` = "<delivery id>|attempt<n>"; inserting it claims attempt n.
+    - `delivery_claims`: `_id` = "<delivery id>|attempt<n>"; inserting it claims attempt n. Claims
+      are kept (a deleted claim could be won again by a sender holding a stale copy), one small
+      document per attempt; purging those of long-final deliveries is left to a later job.
     """
 
     def __init__(self, database):
