@@ -59,6 +59,7 @@ class Stack:
     people: dict  # employee id -> HRIS data
     enrolments: list
     settings: dict
+    logs: Path
     processes: list = field(default_factory=list)
 
 
@@ -179,7 +180,7 @@ def stack(make_settings, tmp_path):
             while db[collection].count_documents({}) < len(wanted):
                 assert time.monotonic() < deadline, f"{service} did not apply the HRIS records"
                 time.sleep(0.5)
-        yield Stack(portal=portal, apis=apis, smtp=smtp, people=people, enrolments=enrolments, settings=settings,
+        yield Stack(portal=portal, apis=apis, smtp=smtp, people=people, enrolments=enrolments, settings=settings, logs=tmp_path,
                     processes=processes)
     finally:
         for process in reversed(processes):

@@ -93,7 +93,7 @@ def enrolment_csv(lines: list[dict]) -> bytes:
     return out.getvalue().encode()
 
 
-def proposal_email(stack, timeout_s: float = 90):
+def proposal_email(stack, timeout_s: float = 150):
     """The first proposal email to a mentee, and the mentee's employee id."""
     by_email = {p["email"]: eid for eid, p in stack.people.items()}
     mentees = {line["employee_id"] for line in stack.enrolments if line["role"] == "mentee"}
@@ -106,7 +106,9 @@ def proposal_email(stack, timeout_s: float = 90):
             if recipient in mentees and match:
                 return recipient, match.group(1)
         time.sleep(0.5)
-    raise AssertionError(f"no proposal email reached a mentee; got {[m['Subject'] for m in stack.smtp.messages()]}")
+    log = (stack.logs / "notifications-worker.log").read_text(errors="replace")[-3000:]
+    raise AssertionError(f"no proposal email reached a mentee; got {[m['Subject'] for m in stack.smtp.messages()]}"
+                         f"\nnotifications worker:\n{log}")
 
 
 @pytest.mark.timeout(900)
