@@ -95,6 +95,8 @@ def test_the_survey_goes_out_once_the_end_date_passes(make_settings):
         service = worker.context.commands
         wait_until(lambda: (worker.context.models.pairing("P1") or {}).get("status") == "active",
                    message="pairing projected")
+        # the cohort is keyed apart from the pairing (another partition): it may come later
+        wait_until(lambda: worker.context.models.cohort("C1") is not None, message="cohort projected")
         assert service.request_due_surveys() == 0
         clock.set(_at("2026-07-01"))
         assert service.request_due_surveys() == 2
