@@ -1,6 +1,7 @@
 """Helpers every page uses: the person's API, profiles, flash messages, form values."""
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -53,10 +54,25 @@ def ok(value, default=None):
     return default if isinstance(value, ApiError) else value
 
 
+# Profiles (name, title, ...) are the same for every signed-in reader and change when the HRIS says
+# so: a page naming 100 people would otherwise make 100 calls per render. A minute of staleness.
+PROFILE_TTL_S = 60.0
+_profiles: dict[str, tuple[float, dict]] = {}
+
+
 def profile(employee_id: str | None) -> dict:
     if not employee_id:
         return {}
-    return api().optional("matching", f"/v1/participants/{employee_id}", default=None) or {"employee_id": employee_id}
+    cached = _profiles.get(employee_id)
+    if cached and cached[0] > time.monotonic():
+        return cached[1]
+    found = api().optional("matching", f"/v1/participants/{employee_id}", default=None)
+    if found is None:
+        return {"employee_id": employee_id}
+    if len(_profiles) > 50_000:
+        _profiles.clear()
+    _profiles[employee_id] = (time.monotonic() + PROFILE_TTL_S, found)
+    return found
 
 
 def report(error: ApiError) -> None:
