@@ -28,8 +28,13 @@ def new_run() -> str:
 
 
 def drop(*settings: Settings) -> None:
+    """Drop the run's databases and its topics (a broker keeping every run's topics stops starting)."""
+    from tests.helpers import delete_topics
+
     for s in settings:
         client_for(s.mongo_url).drop_database(s.database)
+    for prefix in {s.kafka_topic_prefix for s in settings}:
+        delete_topics(next(s for s in settings if s.kafka_topic_prefix == prefix))
 
 
 def seed_active_pairings(settings: Settings, count: int, cohort_id: str = "bench-cohort") -> list[dict]:
