@@ -100,7 +100,7 @@ def redrive(contract_topic: str, settings: Settings, *, timeout_s: float = 10.0)
     dlq_name = topics.resolve(topics.dlq(contract_topic), settings.kafka_topic_prefix)
     target = topics.resolve(contract_topic, settings.kafka_topic_prefix)
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","),
-                             group_id=f"dlq-redrive.{contract_topic}", enable_auto_commit=False,
+                             group_id=f"{settings.kafka_topic_prefix}dlq-redrive.{contract_topic}", enable_auto_commit=False,
                              auto_offset_reset="earliest", isolation_level="read_committed")
     producer = make_producer(settings)
     sent = 0

@@ -288,9 +288,12 @@ class ConsumerRunner:
             self._fresh.update(consumer.assignment())
 
     def _make_consumer(self, group_id: str | None) -> KafkaConsumer:
+        # The Kafka group id carries the topic prefix: deployments (and tests) sharing one broker
+        # under different prefixes must not share consumer groups (or rebalance each other).
+        kafka_group = f"{self.settings.kafka_topic_prefix}{group_id}" if group_id is not None else None
         return KafkaConsumer(
             bootstrap_servers=self.settings.kafka_bootstrap_servers.split(","),
-            group_id=group_id,
+            group_id=kafka_group,
             client_id=f"{self.settings.service_name}-{group_id or 'replay'}",
             enable_auto_commit=False,
             auto_offset_reset="earliest",

@@ -119,7 +119,7 @@ class StatusIn(Schema):
 class PreferencesIn(Schema):
     same_timezone = fields.Boolean()
     languages = fields.List(fields.String(validate=validate.Length(equal=2)))
-    exclude = fields.List(fields.String(validate=_nonempty))
+    exclude = fields.List(fields.String(validate=_nonempty))  # type: ignore[assignment]  # a field, not Meta.exclude
     preferred_mentors = fields.List(fields.String(validate=_nonempty))
 
 
