@@ -56,7 +56,11 @@ class Settings:
     # notifications: where links in messages point, how unsubscribe links are signed, retries.
     notifications_app_url: str = "http://localhost:8080"
     notifications_public_url: str = "http://localhost:8004"
-    notifications_link_secret: str | None = None  # None: JWT_SECRET signs the links
+    # HMAC key of unsubscribe links (required when JWT_SECRET is unset; None: a key derived from it),
+    # how long a link works, and the chat webhooks' total deadline per post.
+    notifications_link_secret: str | None = None
+    notifications_link_ttl_days: float = 30.0
+    notifications_webhook_deadline_s: float = 5.0
     notifications_retry_base_s: float = 30.0
     notifications_max_attempts: int = 6
     notifications_max_event_age_h: float = 72.0
@@ -123,6 +127,9 @@ class Settings:
             notifications_app_url=env.get("NOTIFICATIONS_APP_URL") or cls.notifications_app_url,
             notifications_public_url=env.get("NOTIFICATIONS_PUBLIC_URL") or cls.notifications_public_url,
             notifications_link_secret=env.get("NOTIFICATIONS_LINK_SECRET") or None,
+            notifications_link_ttl_days=_float("NOTIFICATIONS_LINK_TTL_DAYS", cls.notifications_link_ttl_days),
+            notifications_webhook_deadline_s=_float("NOTIFICATIONS_WEBHOOK_DEADLINE_S",
+                                                    cls.notifications_webhook_deadline_s),
             notifications_retry_base_s=_float("NOTIFICATIONS_RETRY_BASE_S", cls.notifications_retry_base_s),
             notifications_max_attempts=_int("NOTIFICATIONS_MAX_ATTEMPTS", cls.notifications_max_attempts),
             notifications_max_event_age_h=_float("NOTIFICATIONS_MAX_EVENT_AGE_H", cls.notifications_max_event_age_h),

@@ -2,9 +2,11 @@
 
 Settings (shared/config.py): `notifications_app_url` (the web app links open),
 `notifications_public_url` (this API, for unsubscribe links), `notifications_link_secret` (signs
-unsubscribe links; None: JWT_SECRET), `notifications_retry_base_s`, `notifications_max_attempts`,
-`notifications_max_event_age_h`, and for the senders `notifications_sender_threads`,
-`notifications_claim_ttl_s`, `notifications_sweep_interval_s`, `notifications_send_batch`.
+unsubscribe links; None: a key derived from JWT_SECRET; neither: the service refuses to start),
+`notifications_link_ttl_days`, `notifications_webhook_deadline_s` (one chat post, all told),
+`notifications_retry_base_s`, `notifications_max_attempts`, `notifications_max_event_age_h`, and for
+the senders `notifications_sender_threads`, `notifications_claim_ttl_s`, `notifications_sweep_interval_s`,
+`notifications_send_batch`.
 `smtp_url` is the mail server: smtp://user:pass@host:port?starttls=true&from=addr.
 """
 from __future__ import annotations
@@ -24,7 +26,9 @@ from services.notifications.adapters.mongo import (
     DeliveriesRepository, Directory, InboxRepository, PreferencesRepository, RemindersSent, ServerClock,
 )
 from services.notifications.adapters.templates import TemplateRenderer
+from services.notifications.adapters.webhooks import WebhookGuard
 from services.notifications.application.delivery import Enqueuer, Sender, SenderPool
+from services.notifications.application.links import link_key
 from services.notifications.application.messages import DeliveryConfig
 from services.notifications.application.policies import Reminders, RoutingPolicy
 from services.notifications.application.projections import NotificationsViews, people_projection
@@ -37,7 +41,8 @@ def delivery_config(settings: Settings) -> DeliveryConfig:
     return DeliveryConfig(
         app_url=settings.notifications_app_url.rstrip("/"),
         public_url=settings.notifications_public_url.rstrip("/"),
-        link_secret=settings.notifications_link_secret or settings.jwt_secret or "unsigned-local-dev",
+        link_secret=link_key(settings.notifications_link_secret, settings.jwt_secret),
+        link_ttl_s=settings.notifications_link_ttl_days * 86400,
         retry_base_s=settings.notifications_retry_base_s,
         max_attempts=settings.notifications_max_attempts,
         max_event_age_s=settings.notifications_max_event_age_h * 3600,
@@ -52,6 +57,7 @@ class NotificationsContext:
     store: EventStore
     clock: object
     config: DeliveryConfig
+    webhooks: WebhookGuard  # where chat webhook URLs may point (checked when saved and when sent)
     directory: Directory  # readers' view (follows the live generation)
     preferences: PreferencesRepository
     deliveries: DeliveriesRepository
@@ -88,9 +94,12 @@ def build(settings: Settings | None = None, *, clock=None) -> NotificationsConte
     deliveries = DeliveriesRepository(database)
     inbox = InboxRepository(database)
     config = delivery_config(settings)
+    webhooks = WebhookGuard(development=settings.development)
     sender = Sender(
         directory=directory, preferences=preferences, deliveries=deliveries,
-        channels={"email": EmailChannel(settings.smtp_url), "chat": ChatChannel(), "inapp": InAppChannel(inbox)},
+        channels={"email": EmailChannel(settings.smtp_url),
+                  "chat": ChatChannel(webhooks, deadline_s=settings.notifications_webhook_deadline_s),
+                  "inapp": InAppChannel(inbox)},
         renderer=TemplateRenderer(),
         outcomes=AggregateStore(store, registry(), producer=SERVICE, aggregate_type=NOTIFICATION),
         clock=clock, server_clock=ServerClock(database), config=config,
@@ -101,8 +110,8 @@ def build(settings: Settings | None = None, *, clock=None) -> NotificationsConte
     enqueuer = Enqueuer(directory=directory, preferences=preferences, deliveries=deliveries, clock=clock,
                         config=config, handoff=senders.submit)
     return NotificationsContext(
-        settings=settings, database=database, store=store, clock=clock, config=config, directory=directory,
-        preferences=preferences, deliveries=deliveries, inbox=inbox,
+        settings=settings, database=database, store=store, clock=clock, config=config, webhooks=webhooks,
+        directory=directory, preferences=preferences, deliveries=deliveries, inbox=inbox,
         people=people_projection(database), views=NotificationsViews(database),
         policy=RoutingPolicy(directory=directory, deliveries=deliveries, enqueuer=enqueuer),
         enqueuer=enqueuer, sender=sender, senders=senders,

@@ -7,17 +7,20 @@ retrying later: SMTP 4xx, a webhook 5xx or timeout, a server that cannot be reac
 from __future__ import annotations
 
 import email.policy
+import http.client
 import smtplib
 import ssl
 import threading
 from dataclasses import dataclass, field
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
 from urllib.parse import parse_qs, unquote, urlparse
 
-import requests
-
 from shared.clock import utcnow
+from services.notifications.adapters.webhooks import (
+    UnresolvableWebhook, UnsafeWebhook, WebhookGuard, WebhookTimeout, post_json,
+)
 
 
 class DeliveryFailure(Exception):
@@ -89,18 +92,41 @@ class SmtpConfig:
 _EMAIL_POLICY = email.policy.SMTP.clone(max_line_length=998)
 
 
+def _header_safe(value: str | None, what: str) -> str:
+    """Header text from data (a subject naming people, an HRIS name or address) may not hold a line
+    break or another control character: it could add headers or recipients (header injection)."""
+    value = value or ""
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise PermanentFailure("invalid_header", f"the {what} holds a line break or control character")
+    return value
+
+
 def build_email(message: OutgoingMessage, sender: str) -> EmailMessage:
+    """The email for `message`; `PermanentFailure("invalid_header")` when data would inject headers
+    (the delivery fails with that reason and the queue moves on)."""
+    address = _header_safe(message.email, "recipient address")
+    try:
+        Address(addr_spec=address)
+    except (ValueError, IndexError):
+        raise PermanentFailure("invalid_header", "the recipient address is not one email address") from None
+    try:
+        return _build_email(message, sender, address)
+    except ValueError as exc:  # the email package's own refusal of a header value
+        raise PermanentFailure("invalid_header", type(exc).__name__) from None
+
+
+def _build_email(message: OutgoingMessage, sender: str, address: str) -> EmailMessage:
     mail = EmailMessage(policy=_EMAIL_POLICY)
-    mail["Subject"] = message.subject
+    mail["Subject"] = _header_safe(message.subject, "subject")
     mail["From"] = sender
-    mail["To"] = formataddr((message.display_name or "", message.email))
+    mail["To"] = formataddr((_header_safe(message.display_name, "display name"), address))
     mail["Date"] = formatdate(utcnow().timestamp(), usegmt=True)
     # The same id on a duplicate (see application/delivery.py) lets mail clients fold it away.
     mail["Message-ID"] = f"<{message.notification_id}@mentoring.notifications>"
     mail["X-Notification-Id"] = message.notification_id
     mail["X-Notification-Category"] = message.category
     if message.unsubscribe_url:
-        mail["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
+        mail["List-Unsubscribe"] = f"<{_header_safe(message.unsubscribe_url, 'unsubscribe link')}>"
         mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     mail.set_content(message.text)
     mail.add_alternative(message.html, subtype="html")
@@ -210,12 +236,19 @@ class EmailChannel:
 
 
 class ChatChannel:
-    """Incoming-webhook JSON both Slack and Microsoft Teams accept: a `text` field (markdown)."""
+    """Incoming-webhook JSON both Slack and Microsoft Teams accept: a `text` field (markdown).
+
+    The URL is checked again before every post (adapters/webhooks.py: DNS may have changed since it
+    was saved) and the post goes to the address checked, without redirects, within one deadline."""
 
     name = "chat"
+    max_response_bytes = 64 * 1024
 
-    def __init__(self, timeout_s: float = 5.0):
-        self.timeout_s = timeout_s
+    def __init__(self, guard: WebhookGuard | None = None, *, deadline_s: float = 5.0,
+                 tls_context: ssl.SSLContext | None = None):
+        self.guard = guard or WebhookGuard()
+        self.deadline_s = deadline_s
+        self.tls_context = tls_context
 
     @staticmethod
     def payload(message: OutgoingMessage) -> dict:
@@ -226,15 +259,24 @@ class ChatChannel:
         if not message.webhook_url:
             raise PermanentFailure("no_webhook", "no chat webhook URL configured")
         try:
-            response = requests.post(message.webhook_url, json=self.payload(message), timeout=self.timeout_s)
-        except requests.Timeout as exc:
+            target = self.guard.check(message.webhook_url)
+        except UnresolvableWebhook as exc:
+            raise TransientFailure(exc.code, exc.message) from exc
+        except UnsafeWebhook as exc:
+            raise PermanentFailure(exc.code, exc.message) from exc
+        try:
+            status, _ = post_json(target, self.payload(message), deadline_s=self.deadline_s,
+                                  max_response_bytes=self.max_response_bytes, tls_context=self.tls_context)
+        except WebhookTimeout as exc:
             raise TransientFailure("webhook_timeout", "the webhook did not answer in time") from exc
-        except requests.RequestException as exc:
+        except (OSError, http.client.HTTPException) as exc:
             raise TransientFailure("webhook_unreachable", type(exc).__name__) from exc
-        if response.status_code >= 500 or response.status_code == 429:
-            raise TransientFailure(f"webhook_{response.status_code}", "webhook server error")
-        if response.status_code >= 400:
-            raise PermanentFailure(f"webhook_{response.status_code}", "webhook refused the message")
+        if 300 <= status < 400:
+            raise PermanentFailure(f"webhook_{status}", "the webhook answered with a redirect (never followed)")
+        if status >= 500 or status == 429:
+            raise TransientFailure(f"webhook_{status}", "webhook server error")
+        if status >= 400:
+            raise PermanentFailure(f"webhook_{status}", "webhook refused the message")
 
 
 class InAppChannel:

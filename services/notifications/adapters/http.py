@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import re
+from html import escape
+from urllib.parse import urlencode
 
-from flask import current_app
+from flask import Response, current_app, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from shared.clock import utcnow
 from shared.http.auth import current_principal, require
+from services.notifications.adapters.webhooks import MAX_URL_LENGTH
 from services.notifications.application import commands
 from services.notifications.domain.delivery import STATUSES
 from services.notifications.domain.preferences import CHANNELS, DEFAULT_DIGEST_HOUR
@@ -68,7 +71,10 @@ class PreferencesSchema(Schema):
     digest_hour = fields.Integer(load_default=DEFAULT_DIGEST_HOUR, validate=validate.Range(min=0, max=23))
     quiet_hours = fields.Nested(QuietHoursSchema, load_default=None, allow_none=True,
                                 metadata={"description": "local time in the caller's HRIS time zone"})
-    chat_webhook_url = fields.Url(load_default=None, allow_none=True, schemes={"http", "https"}, require_tld=False)
+    chat_webhook_url = fields.Url(load_default=None, allow_none=True, schemes={"http", "https"}, require_tld=False,
+                                  validate=validate.Length(max=MAX_URL_LENGTH),
+                                  metadata={"description": "https only, to a public address (http: loopback, "
+                                                           "development mode only)"})
     language = fields.String(load_default=None, allow_none=True, validate=validate.Length(equal=2))
 
     @validates_schema
@@ -79,7 +85,7 @@ class PreferencesSchema(Schema):
 
 
 class UnsubscribeQuerySchema(Schema):
-    token = fields.String(required=True)
+    token = fields.String(required=True, validate=validate.Length(max=512))
 
 
 class UnsubscribedSchema(Schema):
@@ -161,7 +167,9 @@ def put_preferences(body):
 
 class CohortChannelSchema(Schema):
     chat_webhook_url = fields.Url(required=True, allow_none=True, schemes={"http", "https"}, require_tld=False,
-                                  metadata={"description": "Slack- or Teams-compatible incoming webhook; null removes it"})
+                                  validate=validate.Length(max=MAX_URL_LENGTH),
+                                  metadata={"description": "Slack- or Teams-compatible incoming webhook; null removes it; "
+                                                           "https only, to a public address"})
 
 
 @blp.route("/cohorts/<cohort_id>/chat-channel", methods=["GET"])
@@ -181,24 +189,49 @@ def put_cohort_channel(body, cohort_id):
     return commands.put_cohort_channel(_context(), cohort_id, body["chat_webhook_url"])
 
 
-def _unsubscribe(token: str) -> dict:
-    return commands.unsubscribe(_context(), token)
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex"><title>{title}</title></head>
+<body style="font-family: sans-serif; max-width: 32rem; margin: 3rem auto; padding: 0 1rem">
+<h1 style="font-size: 1.4rem">{title}</h1>
+{body}
+</body></html>
+"""
+
+
+def _page(title: str, body: str) -> Response:
+    response = Response(_PAGE.format(title=title, body=body), mimetype="text/html")
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"  # the token is in the URL
+    response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"
+    return response
 
 
 @blp.route("/unsubscribe", methods=["GET"])
 @blp.arguments(UnsubscribeQuerySchema, location="query")
-@blp.response(200, UnsubscribedSchema)
+@blp.response(200, content_type="text/html",
+              description="A confirmation page whose button POSTs back here; nothing changes on GET")
 def unsubscribe(query):
-    """The link in every email: turns email off for that person (the signed token is the credential)."""
-    return _unsubscribe(query["token"])
+    """The link in every email: asks first (mail scanners and link previews follow links; they
+    must not unsubscribe anyone). A mangled, forged or expired link is a 400 problem."""
+    commands.unsubscribe_target(_context(), query["token"])
+    action = escape(f"?{urlencode({'token': query['token']})}", quote=True)
+    return _page("Stop mentoring emails?", f"""<p>You will no longer get emails from the mentoring programme. \
+Notifications in the app are not affected, and you can turn email back on in your preferences.</p>
+<form method="post" action="{action}"><input type="hidden" name="List-Unsubscribe" value="One-Click">
+<button type="submit">Unsubscribe</button></form>""")
 
 
 @blp.route("/unsubscribe", methods=["POST"])
 @blp.arguments(UnsubscribeQuerySchema, location="query")
 @blp.response(200, UnsubscribedSchema)
 def unsubscribe_one_click(query):
-    """RFC 8058 one-click unsubscribe (List-Unsubscribe-Post)."""
-    return _unsubscribe(query["token"])
+    """Unsubscribe: the confirmation page's button, and RFC 8058 one-click (mail clients POST
+    `List-Unsubscribe=One-Click` to the `List-Unsubscribe` URL). JSON, or a page for a browser."""
+    done = commands.unsubscribe(_context(), query["token"])
+    if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":
+        return _page("You are unsubscribed", "<p>You will no longer get emails from the mentoring programme.</p>")
+    return done
 
 
 @blp.route("/events/<event_id>/deliveries")

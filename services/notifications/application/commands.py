@@ -9,7 +9,8 @@ from datetime import datetime
 
 from shared.errors import DomainError, Invalid, NotFound
 from services.notifications.adapters.mongo import decode_cursor
-from services.notifications.application.links import verify_unsubscribe_token
+from services.notifications.adapters.webhooks import UnsafeWebhook
+from services.notifications.application.links import LinkRefused, verify_unsubscribe_token
 from services.notifications.domain.routing import cohort_recipient
 
 
@@ -38,12 +39,24 @@ def mark_read(context, recipient_id: str, notification_id: str, at: datetime) ->
     return context.inbox.mark_read(notification_id, at)
 
 
+def check_webhook(context, url: str | None) -> None:
+    """Where a chat webhook may point (adapters/webhooks.py); checked again before every send."""
+    if url is None:
+        return
+    try:
+        context.webhooks.check(url)
+    except UnsafeWebhook as exc:
+        raise Invalid(exc.code, exc.message, field="chat_webhook_url") from None
+
+
 def put_preferences(context, employee_id: str, preferences: dict) -> dict:
+    check_webhook(context, preferences.get("chat_webhook_url"))
     context.preferences.put(employee_id, preferences)
     return preferences
 
 
 def put_cohort_channel(context, cohort_id: str, chat_webhook_url: str | None) -> dict:
+    check_webhook(context, chat_webhook_url)
     context.preferences.put(cohort_recipient(cohort_id), {"only_chat": True, "chat_webhook_url": chat_webhook_url})
     return {"chat_webhook_url": chat_webhook_url}
 
@@ -53,9 +66,24 @@ def cohort_channel(context, cohort_id: str) -> dict:
     return {"chat_webhook_url": doc.get("chat_webhook_url")}
 
 
+_REFUSED_LINKS = {
+    "expired": ("expired_unsubscribe_link", "this unsubscribe link has expired; use the one in a newer email "
+                                            "or turn email off in your preferences"),
+    "forged": ("invalid_unsubscribe_link", "this unsubscribe link is not valid"),
+    "malformed": ("invalid_unsubscribe_link", "this unsubscribe link is not valid"),
+}
+
+
+def unsubscribe_target(context, token: str) -> str:
+    """Whose link this is (nothing changes); `InvalidLink` (400) for a mangled, forged or expired one."""
+    try:
+        return verify_unsubscribe_token(context.config.link_secret, token, context.clock.now())
+    except LinkRefused as exc:
+        code, message = _REFUSED_LINKS[exc.code]
+        raise InvalidLink(code, message) from None
+
+
 def unsubscribe(context, token: str) -> dict:
-    employee_id = verify_unsubscribe_token(context.config.link_secret, token)
-    if employee_id is None:
-        raise InvalidLink("invalid_unsubscribe_link", "this unsubscribe link is not valid")
+    employee_id = unsubscribe_target(context, token)
     context.preferences.set_fields(employee_id, {"email_enabled": False})
     return {"employee_id": employee_id, "email_enabled": False}

@@ -399,7 +399,12 @@ class Sender:
                 self.deliveries.dequeue(claim.doc["_id"])
         if not live or not all(self._time_left(c) for c in live):
             return 0
-        message = self.messages.digest(recipient_id, channel, [c.doc for c in live], prefs, people)
+        try:
+            message = self.messages.digest(recipient_id, channel, [c.doc for c in live], prefs, people)
+        except LookupError as exc:  # no template: no retry can help
+            for claim in live:
+                self._fail(claim, "no_template", str(exc))
+            return len(live)
         for claim in live:
             claim.doc["digest_id"] = message.notification_id
         try:
@@ -411,6 +416,11 @@ class Sender:
         except PermanentFailure as exc:
             for claim in live:
                 self._fail(claim, exc.code, str(exc))
+            return len(live)
+        except Exception as exc:  # noqa: BLE001 - a channel bug: retried with backoff, then failed (as _attempt)
+            log.exception("channel %s raised on a digest for %s", channel, recipient_id)
+            for claim in live:
+                self._transient(claim, TransientFailure("channel_error", type(exc).__name__), status=d.DIGEST)
             return len(live)
         for claim in live:
             if self.after_send is not None:

@@ -1,9 +1,24 @@
-"""Links in messages, and the signed unsubscribe token (no login needed to unsubscribe)."""
+"""The signed unsubscribe token: the link in every email is its own credential (no login needed).
+
+A token names the employee and when it stops working, signed with HMAC-SHA256 under the links'
+own key (`NOTIFICATIONS_LINK_SECRET`, or one derived from `JWT_SECRET`: never the token key
+itself). `id.expires.signature`, each part URL-safe.
+"""
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
+from datetime import datetime
+
+
+class LinkRefused(Exception):
+    """`code`: "malformed" (not a token this service makes), "forged" (bad signature), "expired"."""
+
+    def __init__(self, code: str):
+        super().__init__(code)
+        self.code = code
 
 
 def _b64(raw: bytes) -> str:
@@ -14,21 +29,38 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _signature(secret: str, employee_id: str) -> str:
-    return _b64(hmac.new(secret.encode(), f"unsubscribe|{employee_id}".encode(), hashlib.sha256).digest()[:18])
+def link_key(link_secret: str | None, jwt_secret: str | None) -> str:
+    """The links' key; refuses (the service does not start) when neither secret is set."""
+    if link_secret:
+        return link_secret
+    if jwt_secret:
+        # A key of its own, derived: a leaked link key never signs tokens, and the other way round.
+        return hmac.new(jwt_secret.encode(), b"mentoring notifications: unsubscribe links", hashlib.sha256).hexdigest()
+    raise RuntimeError("NOTIFICATIONS_LINK_SECRET must be set when JWT_SECRET is not (it signs unsubscribe links)")
 
 
-def unsubscribe_token(secret: str, employee_id: str) -> str:
-    return f"{_b64(employee_id.encode())}.{_signature(secret, employee_id)}"
+def _signature(secret: str, employee_id: str, expires: int) -> str:
+    signed = f"unsubscribe|{employee_id}|{expires}".encode()
+    return _b64(hmac.new(secret.encode(), signed, hashlib.sha256).digest()[:18])
 
 
-def verify_unsubscribe_token(secret: str, token: str) -> str | None:
-    """The employee id the token was made for, or None if it is not genuine."""
+def unsubscribe_token(secret: str, employee_id: str, expires_at: datetime) -> str:
+    expires = int(expires_at.timestamp())
+    return f"{_b64(employee_id.encode())}.{expires}.{_signature(secret, employee_id, expires)}"
+
+
+def verify_unsubscribe_token(secret: str, token: str, now: datetime) -> str:
+    """The employee id the token was made for; `LinkRefused` if it is mangled, forged or expired."""
     try:
-        encoded, signature = token.split(".", 1)
+        encoded, expires_text, signature = token.split(".")
         employee_id = _unb64(encoded).decode("utf-8")
-    except (ValueError, UnicodeDecodeError):
-        return None
-    if not employee_id or not hmac.compare_digest(signature, _signature(secret, employee_id)):
-        return None
+        expires = int(expires_text) if expires_text.isascii() and expires_text.isdigit() else None
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise LinkRefused("malformed") from None
+    if not employee_id or expires is None or not signature.isascii():
+        raise LinkRefused("malformed")
+    if not hmac.compare_digest(signature, _signature(secret, employee_id, expires)):
+        raise LinkRefused("forged")
+    if now.timestamp() >= expires:
+        raise LinkRefused("expired")
     return employee_id

@@ -6,6 +6,7 @@ batch of deliveries, so a batch reads each person once.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from shared.clock import parse_rfc3339, rfc3339
 from services.notifications.adapters.channels import OutgoingMessage
@@ -20,6 +21,7 @@ class DeliveryConfig:
     app_url: str = "http://localhost:8080"  # the web app the links open
     public_url: str = "http://localhost:8004"  # this service's API (unsubscribe links)
     link_secret: str = "change-me"
+    link_ttl_s: float = 30 * 86400  # an unsubscribe link works this long after its email was built
     retry_base_s: float = 30.0
     max_attempts: int = 6
     max_event_age_s: float = 72 * 3600  # older events (a replay of old history) notify nobody
@@ -67,7 +69,8 @@ class MessageBuilder:
         self.clock = clock
 
     def unsubscribe_url(self, recipient_id: str) -> str:
-        token = unsubscribe_token(self.config.link_secret, recipient_id)
+        expires_at = self.clock.now() + timedelta(seconds=self.config.link_ttl_s)
+        token = unsubscribe_token(self.config.link_secret, recipient_id, expires_at)
         return f"{self.config.public_url}/v1/unsubscribe?token={token}"
 
     def build(self, doc: dict, prefs: Preferences, people: People) -> OutgoingMessage:

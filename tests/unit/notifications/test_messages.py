@@ -1,9 +1,13 @@
 """Templates (language fallback, escaping, unsubscribe footer), the .ics invite, SMTP URLs, tokens."""
 from __future__ import annotations
 
-from services.notifications.adapters.channels import OutgoingMessage, SmtpConfig, build_email
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from services.notifications.adapters.channels import OutgoingMessage, PermanentFailure, SmtpConfig, build_email
 from services.notifications.adapters.templates import TemplateRenderer
-from services.notifications.application.links import unsubscribe_token, verify_unsubscribe_token
+from services.notifications.application.links import LinkRefused, link_key, unsubscribe_token, verify_unsubscribe_token
 from services.notifications.domain.ics import build_ics
 from services.notifications.domain.routing import CATEGORIES
 
@@ -55,9 +59,45 @@ def test_smtp_url_parsing_and_the_email_carries_unsubscribe_and_invite():
     assert {"text/plain", "text/html", "text/calendar"} <= parts
 
 
-def test_unsubscribe_tokens_are_signed():
-    token = unsubscribe_token("secret", "E42")
-    assert verify_unsubscribe_token("secret", token) == "E42"
-    assert verify_unsubscribe_token("other-secret", token) is None
-    assert verify_unsubscribe_token("secret", unsubscribe_token("secret", "E43").split(".")[0] + "." + token.split(".")[1]) is None
-    assert verify_unsubscribe_token("secret", "garbage") is None
+def test_unsubscribe_tokens_are_signed_and_expire():
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    token = unsubscribe_token("secret", "E42", now + timedelta(days=30))
+    assert verify_unsubscribe_token("secret", token, now) == "E42"
+    assert verify_unsubscribe_token("secret", token, now + timedelta(days=29, hours=23)) == "E42"
+
+    def refused(secret, text, at=now):
+        with pytest.raises(LinkRefused) as caught:
+            verify_unsubscribe_token(secret, text, at)
+        return caught.value.code
+
+    assert refused("secret", token, now + timedelta(days=30)) == "expired"
+    assert refused("other-secret", token) == "forged"
+    employee, expires, signature = token.split(".")
+    other = unsubscribe_token("secret", "E43", now + timedelta(days=30)).split(".")[0]
+    assert refused("secret", f"{other}.{expires}.{signature}") == "forged"  # someone else's id
+    assert refused("secret", f"{employee}.{int(expires) + 86400}.{signature}") == "forged"  # a longer life
+    for garbage in ("garbage", "E1.forged", "a.b.c.d", f"{employee}.-1.{signature}", f"{employee}.1e9.{signature}",
+                    "!!!.1.x", f"{employee}.{expires}.sígnature", ".1.x", ""):
+        assert refused("secret", garbage) in ("malformed", "forged"), garbage
+
+
+def test_the_links_have_their_own_key_required_without_jwt_secret():
+    assert link_key("links-key", "jwt-key") == "links-key"
+    derived = link_key(None, "jwt-key")
+    assert derived not in ("jwt-key", link_key(None, "other-jwt-key")) and len(derived) == 64
+    with pytest.raises(RuntimeError, match="NOTIFICATIONS_LINK_SECRET"):
+        link_key(None, None)
+
+
+def test_data_that_would_inject_headers_is_a_permanent_failure_naming_the_reason():
+    def message(**fields):
+        return OutgoingMessage(**{"notification_id": "nid", "recipient_id": "E1", "category": "kudos",
+                                  "subject": "Subj", "text": "t", "html": "<p>t</p>", "email": "e@x.org", **fields})
+
+    assert build_email(message(display_name="Ada Lovelace"), "s@x")["To"] == "Ada Lovelace <e@x.org>"
+    for hostile in ({"subject": "Hi\r\nBcc: victim@evil.example"}, {"subject": "Hi\nX-Spam: no"},
+                    {"display_name": "Ada\r\nBcc: victim@evil.example"}, {"email": "e@x.org\r\nBcc: v@evil.example"},
+                    {"email": "e@x.org, v@evil.example"}, {"email": "not an address"}, {"subject": "a\x00b"}):
+        with pytest.raises(PermanentFailure) as caught:
+            build_email(message(**hostile), "s@x")
+        assert caught.value.code == "invalid_header", hostile
