@@ -184,7 +184,8 @@ def post_json(target: WebhookTarget, payload: dict, *, deadline_s: float, max_re
         sock = connection.sock
         if sock is not None:
             try:
-                sock.shutdown(socket.SHUT_RDWR)
+                # the plain socket's shutdown: SSLSocket's would drop its TLS state under the reader
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
             except OSError:
                 pass
 
@@ -197,7 +198,6 @@ def post_json(target: WebhookTarget, payload: dict, *, deadline_s: float, max_re
                            headers={"Content-Type": "application/json", "User-Agent": "mentoring-notifications"})
         response = connection.getresponse()
         answer = response.read(max_response_bytes)  # the rest is never read: the connection closes
-        return response.status, answer
     except (OSError, http.client.HTTPException) as exc:
         if expired.is_set() or isinstance(exc, TimeoutError):
             raise WebhookTimeout("the webhook did not answer in time") from exc
@@ -205,3 +205,6 @@ def post_json(target: WebhookTarget, payload: dict, *, deadline_s: float, max_re
     finally:
         timer.cancel()
         connection.close()
+    if expired.is_set():  # cut off mid-answer: what was read is not the answer
+        raise WebhookTimeout("the webhook did not answer in time")
+    return response.status, answer

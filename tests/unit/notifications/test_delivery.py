@@ -6,10 +6,11 @@ from datetime import timedelta
 import pytest
 
 from shared.clock import rfc3339
+from services.notifications.adapters.channels import build_email
 from services.notifications.application.delivery import Source
 from services.notifications.domain import delivery as d
 from services.notifications.domain.routing import route
-from tests.unit.notifications.fakes import World, transient
+from tests.unit.notifications.fakes import FakeChannel, World, transient
 
 PAIRING = {"pairing_id": "P1", "cohort_id": "C1", "mentor_id": "M", "mentee_id": "E", "score": 0.5, "reasons": [],
            "proposed_by": "algorithm", "matching_run_id": None, "answer_by": "2030-01-01T00:00:00Z"}
@@ -196,3 +197,43 @@ def test_a_delivery_without_a_template_fails_and_a_channel_bug_is_retried_withou
     statuses = {key: doc["status"] for key, doc in world.deliveries.docs.items()}
     assert statuses["ev1|M|email"] == d.FAILED and world.deliveries.docs["ev1|M|email"]["error"].startswith("no_template")
     assert sorted(statuses.values()).count(d.RETRY) == 1 and sorted(statuses.values()).count(d.SENT) == 2
+
+
+class BuildsEmail(FakeChannel):
+    """The email channel up to the wire: builds the real email (headers and all), then records it."""
+
+    def send(self, message):
+        build_email(message, "mentoring@example.com")
+        super().send(message)
+
+
+HOSTILE_NAME = "Mal\r\nBcc: victim@evil.example"
+
+
+def test_a_header_injection_fails_that_delivery_for_good_and_the_next_ones_go_out():
+    world = World(people=("M", "E", "X"))
+    world.directory.people["M"]["display_name"] = HOSTILE_NAME  # HRIS data, as stored
+    world.email = BuildsEmail()
+    new = world.enqueuer().notify(*proposal(world))
+    world.sender("s").process([world.deliveries.get(doc["_id"]) for doc in new])
+    broken = world.deliveries.get("ev1|M|email")
+    assert broken["status"] == d.FAILED and broken["attempts"] == 1
+    assert broken["error"].startswith("invalid_header") and "display name" in broken["error"]
+    assert "ev1|M|email" not in world.deliveries.queue  # no retries to come: the queue is free
+    assert [m.recipient_id for m in world.email.sent] == ["E"]
+    assert world.deliveries.get("ev1|M|inapp")["status"] == d.SENT
+    failed = [e for e in world.outcomes.events() if e.event_type == "NotificationFailed"]
+    assert [e.data["error"][:14] for e in failed] == ["invalid_header"]
+
+    # a digest whose recipient's name would inject headers: failed with the reason, the next digest goes
+    world.preferences.docs.update({"M": {"digest": True, "digest_hour": 8}, "X": {"digest": True, "digest_hour": 8}})
+    enqueuer = world.enqueuer()
+    for event_id, to_id in (("k1", "M"), ("k2", "X")):
+        source = Source(event_id, "KudosSent", rfc3339(world.clock.now()), 1, event_id)
+        enqueuer.notify(route("KudosSent", event_id, {"kudos_id": event_id, "pairing_id": "P1", "cohort_id": "C1",
+                                                       "from_id": "E", "to_id": to_id}), source)
+    world.clock.advance(hours=24)
+    world.pool(world.sender("s")).process_queue()
+    assert world.deliveries.get("k1|M|email")["status"] == d.FAILED
+    assert world.deliveries.get("k1|M|email")["error"].startswith("invalid_header")
+    assert world.deliveries.get("k2|X|email")["status"] == d.SENT and world.deliveries.queue == {}
