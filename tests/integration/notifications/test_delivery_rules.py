@@ -12,6 +12,7 @@ import pytest
 from shared.clock import ManualClock, parse_rfc3339, utcnow
 from services.notifications import bootstrap
 from services.notifications.api import create_app
+from services.notifications.application.links import unsubscribe_token
 from tests.integration.notifications.servers import SmtpSink, WebhookSink, envelope, person
 from tests.integration.notifications.test_once import PAIRING, pairing_events, token
 
@@ -51,8 +52,9 @@ def kudos(to_id):
 
 def test_transient_failures_retry_with_backoff_and_permanent_ones_are_recorded(make_settings):
     with SmtpSink() as smtp, WebhookSink() as hooks:
+        # development mode: the webhook receiver is on loopback, over http
         settings = make_settings("notifications", smtp_url=smtp.url, notifications_retry_base_s=60,
-                                 notifications_max_attempts=3)
+                                 notifications_max_attempts=3, environment="development")
         clock = ManualClock(utcnow())
         context = bootstrap.build(settings, clock=clock)
         context.ensure_indexes()
@@ -116,11 +118,30 @@ def test_reminder_digest_unsubscribe_and_preference_validation(make_settings):
         assert sorted(m["To"] for m in reminders) == ["Person E1 <e1@example.com>", "Person M1 <m1@example.com>"]
         clock.set(utcnow())
 
-        # unsubscribe through the link in an email: no more email, the inbox still gets it
-        text = smtp.to("e1@example.com")[0].get_body(("plain",)).get_content()
-        link = urlparse(next(word for word in text.split() if "/v1/unsubscribe?token=" in word))
-        assert client.get(f"{link.path}?{link.query}").get_json() == {"employee_id": "E1", "email_enabled": False}
-        assert client.get("/v1/unsubscribe?token=E1.forged").status_code == 400
+        # unsubscribe through an email: the link in its text and its RFC 8058 one-click header
+        mail = smtp.to("e1@example.com")[0]
+        assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        link = urlparse(mail["List-Unsubscribe"].strip("<>"))
+        unsubscribe = f"{link.path}?{link.query}"
+        assert unsubscribe in mail.get_body(("plain",)).get_content()
+
+        def email_on():
+            return (context.preferences.get("E1") or {}).get("email_enabled", True)
+
+        expired = unsubscribe_token(context.config.link_secret, "E1", utcnow() - timedelta(seconds=1))
+        forged = unsubscribe_token("not-our-key", "E1", utcnow() + timedelta(days=1))
+        for bad in (expired, forged, "E1.forged", "garbage", "%C3%A9.1.x", "...", link.query[len("token="):] + "x"):
+            for method in (client.get, client.post):
+                refused = method(f"/v1/unsubscribe?token={bad}")
+                assert refused.status_code == 400 and refused.mimetype == "application/problem+json", (bad, method)
+        assert client.get(f"/v1/unsubscribe?token={expired}").get_json()["code"] == "expired_unsubscribe_link"
+        page = client.get(unsubscribe)  # mail scanners and link previews GET links: nothing changes
+        assert page.status_code == 200 and page.mimetype == "text/html" and '<form method="post"' in page.text
+        assert email_on()
+        one_click = client.post(unsubscribe, data={"List-Unsubscribe": "One-Click"})
+        assert one_click.get_json() == {"employee_id": "E1", "email_enabled": False} and not email_on()
+        clicked = client.post(unsubscribe, headers={"Accept": "text/html,*/*;q=0.8"})  # the page's button
+        assert clicked.status_code == 200 and "You are unsubscribed" in clicked.text
         before = len(smtp.messages)
         feed(context, kudos("E1"))
         assert len(smtp.messages) == before
@@ -162,7 +183,7 @@ def test_reminder_digest_unsubscribe_and_preference_validation(make_settings):
 
 def test_a_cohort_chat_channel_hears_what_the_admins_hear(make_settings):
     with SmtpSink() as smtp, WebhookSink() as hooks:
-        settings = make_settings("notifications", smtp_url=smtp.url)
+        settings = make_settings("notifications", smtp_url=smtp.url, environment="development")  # loopback hooks
         context = bootstrap.build(settings)
         context.ensure_indexes()
         client = create_app(settings).test_client()
@@ -172,6 +193,14 @@ def test_a_cohort_chat_channel_hears_what_the_admins_hear(make_settings):
                                                  "ends_on": "2026-12-31", "status": "active", "meeting_cadence_days": 14,
                                                  "answer_deadline_days": 7, "rules": {}, "created_by": "A9"},
                                producer="matching", aggregate_type="cohort", aggregate_id="C1"))
+        admin = token(settings, "A9", "admin")
+        for hostile in ("https://169.254.169.254/latest/meta-data/", "https://10.0.0.1/hook", "https://[fd00::1]/hook",
+                        "http://[::ffff:10.0.0.1]/hook", "https://0.0.0.0/hook"):
+            refused = client.put("/v1/cohorts/C1/chat-channel", headers=admin, json={"chat_webhook_url": hostile})
+            assert refused.status_code == 422 and "chat_webhook_url" in refused.get_json()["errors"], hostile
+            refused = client.put("/v1/me/preferences", headers=token(settings, "E1"), json={"chat_webhook_url": hostile})
+            assert refused.status_code == 422 and "chat_webhook_url" in refused.get_json()["errors"], hostile
+        assert client.get("/v1/cohorts/C1/chat-channel", headers=admin).get_json() == {"chat_webhook_url": None}
         channel = {"chat_webhook_url": hooks.url("/hooks/cohort-c1")}
         assert client.put("/v1/cohorts/C1/chat-channel", headers=token(settings, "E1"), json=channel).status_code == 403
         assert client.put("/v1/cohorts/C1/chat-channel", headers=token(settings, "A9", "admin"), json=channel).status_code == 200

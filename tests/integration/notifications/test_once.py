@@ -100,7 +100,7 @@ def counter(channel, outcome):
 
 def test_each_person_told_once_on_each_channel_and_a_replay_sends_nothing_twice(make_settings):
     with SmtpSink() as smtp, WebhookSink() as hooks:
-        settings = make_settings("notifications", smtp_url=smtp.url)
+        settings = make_settings("notifications", smtp_url=smtp.url, environment="development")  # loopback hooks
         context = bootstrap.build(settings)
         context.ensure_indexes()
         client = create_app(settings).test_client()
