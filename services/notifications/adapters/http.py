@@ -209,7 +209,7 @@ def _page(title: str, body: str) -> Response:
 
 @blp.route("/unsubscribe", methods=["GET"])
 @blp.arguments(UnsubscribeQuerySchema, location="query")
-@blp.response(200, content_type="text/html",
+@blp.response(200, {"type": "string"}, content_type="text/html",
               description="A confirmation page whose button POSTs back here; nothing changes on GET")
 def unsubscribe(query):
     """The link in every email: asks first (mail scanners and link previews follow links; they

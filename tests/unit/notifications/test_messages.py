@@ -5,6 +5,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from shared.config import Settings
+from services.notifications.bootstrap import delivery_config
 from services.notifications.adapters.channels import OutgoingMessage, PermanentFailure, SmtpConfig, build_email
 from services.notifications.adapters.templates import TemplateRenderer
 from services.notifications.application.links import LinkRefused, link_key, unsubscribe_token, verify_unsubscribe_token
@@ -87,6 +89,9 @@ def test_the_links_have_their_own_key_required_without_jwt_secret():
     assert derived not in ("jwt-key", link_key(None, "other-jwt-key")) and len(derived) == 64
     with pytest.raises(RuntimeError, match="NOTIFICATIONS_LINK_SECRET"):
         link_key(None, None)
+    with pytest.raises(RuntimeError, match="NOTIFICATIONS_LINK_SECRET"):  # the API and the worker start here
+        delivery_config(Settings(service_name="notifications"))
+    assert delivery_config(Settings(service_name="notifications", notifications_link_secret="k")).link_secret == "k"
 
 
 def test_data_that_would_inject_headers_is_a_permanent_failure_naming_the_reason():
