@@ -1,6 +1,8 @@
 """The shared Flask factory: one error model, safe request ids, bounded bodies (no servers)."""
 from __future__ import annotations
 
+import secrets
+
 from flask import Blueprint
 
 from shared.config import Settings
@@ -24,7 +26,7 @@ def _client():
             raise NotFound("no_such_pairing", "no pairing p-1")
         return {"ok": True}
 
-    settings = Settings(service_name="probe", jwt_secret="x" * 40)
+    settings = Settings(service_name="probe", jwt_secret=secrets.token_urlsafe(32), environment="development")
     app = create_service_app(settings, title="probe", blueprints=[], readiness_checks={},
                              configure=lambda app: app.register_blueprint(blueprint))
     return app.test_client()
