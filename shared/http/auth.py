@@ -101,8 +101,9 @@ def check_development_secret(secret: str) -> None:
 class JwksKeys:
     """The IdP's signing keys by `kid`, fetched again once they are `ttl_s` old.
 
-    An unknown `kid` (a rotation the cache has not seen yet) fetches the set again, but at most once
-    per `min_refetch_s`; a failed fetch waits as long before the next try.
+    A `kid` the keys held do not name (a rotation newer than the last fetch) fetches the set again,
+    but at most once per `min_refetch_s`, however many made-up kids arrive; a failed fetch is not
+    retried sooner either. Keys past their TTL are dropped even when the IdP cannot be reached.
     """
 
     def __init__(self, url: str, *, ttl_s: float, min_refetch_s: float,
@@ -115,29 +116,33 @@ class JwksKeys:
         self._lock = threading.Lock()
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at: float | None = None  # when the keys held were fetched
-        self._tried_at: float | None = None  # the last fetch attempt, successful or not
+        self._failed_at: float | None = None  # the last failed fetch
+        self._unknown_kid_at: float | None = None  # the last fetch an unknown kid caused
 
     def key(self, kid: str) -> jwt.PyJWK:
         with self._lock:
             now = self._clock()
             if self._fetched_at is None or now - self._fetched_at >= self.ttl_s:
-                self._keys = {}  # expired keys are never used, even when the IdP cannot be reached
-                self._refresh(now)
-            elif kid not in self._keys:
+                self._keys = {}
+                if not self._recently(self._failed_at, now):
+                    self._refresh(now)
+            elif kid not in self._keys and not self._recently(self._unknown_kid_at, now):
+                self._unknown_kid_at = now
                 self._refresh(now)
             found = self._keys.get(kid)
         if found is None:
             raise jwt.InvalidKeyError(f"no signing key {kid!r} in the issuer's JWKS")
         return found
 
+    def _recently(self, at: float | None, now: float) -> bool:
+        return at is not None and now - at < self.min_refetch_s
+
     def _refresh(self, now: float) -> None:
-        if self._tried_at is not None and now - self._tried_at < self.min_refetch_s:
-            return
-        self._tried_at = now
         try:
             data = self._fetch()
         except (jwt.PyJWKClientError, ValueError):
-            return  # the token is refused with "no signing key"; retried after min_refetch_s
+            self._failed_at = now  # the token is refused with "no signing key"
+            return
         self._keys = signing_keys(data)
         self._fetched_at = now
 
