@@ -50,7 +50,10 @@ class ProblemApi(Api):
             errors = flatten_webargs_errors(errors)
         title = error.name
         detail = data.get("message") or (error.description if error.code != 422 else "The request has invalid fields.")
-        return problem_response(error.code or 500, title, detail, errors=errors, headers=data.get("headers"))
+        # the exception's own headers too: `Allow` on a 405 (RFC 9110), `Retry-After`, `WWW-Authenticate`
+        headers = {name: value for name, value in error.get_headers() if name.lower() != "content-type"}
+        headers.update(data.get("headers") or {})
+        return problem_response(error.code or 500, title, detail, errors=errors, headers=headers)
 
 
 def _headers_encodable(response: Response) -> bool:
