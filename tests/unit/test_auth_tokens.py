@@ -315,3 +315,24 @@ def test_a_forged_token_is_a_401_problem_naming_the_bearer_challenge(idp):
     response = client.get("/v1/me", headers={"Authorization": f"Bearer {forged}"})
     assert response.status_code == 401 and response.content_type == "application/problem+json"
     assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+
+
+def test_dev_token_mints_what_a_development_service_accepts_and_refuses_what_none_would(monkeypatch, capsys):
+    from shared import cli
+
+    secret = secrets.token_urlsafe(48)  # what `make run` generates into .local/jwt-secret
+    monkeypatch.setenv("JWT_SECRET", secret)
+    monkeypatch.setenv("JWT_MAX_LIFETIME_S", "3600")
+    assert cli.main(["dev-token", "E000007", "admin", "participant"]) == 0
+    verifier = TokenVerifier(settings(jwt_secret=secret, environment="development", jwt_max_lifetime_s=3600))
+    person = verifier.verify(capsys.readouterr().out.strip())
+    assert person.subject == "E000007" and person.roles == {"admin", "participant"}
+    assert cli.main(["dev-token", "E000008"]) == 0
+    assert verifier.verify(capsys.readouterr().out.strip()).roles == {"participant"}
+    for argv in (["dev-token", "E1", "--ttl", "3601"], ["dev-token", "E1", "boss"]):
+        with pytest.raises(SystemExit):
+            cli.main(argv)
+    monkeypatch.setenv("JWT_SECRET", "local-development-secret-change-me-0123456789")
+    with pytest.raises(SystemExit):
+        cli.main(["dev-token", "E1"])
+    assert "published" in capsys.readouterr().err
