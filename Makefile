@@ -5,8 +5,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STATE := .local
 ORG_DATA ?= ../shared/data/org-20k
-# Local runs only: a real deployment sets JWT_SECRET (or JWT_JWKS_URL) itself.
-export JWT_SECRET ?= local-development-secret-change-me-0123456789
+# Local runs only (a real deployment sets JWT_JWKS_URL, JWT_ISSUER and JWT_AUDIENCE): the HS256 secret
+# of development tokens, unless JWT_SECRET is set. Generated once per checkout into $(STATE) (git-ignored),
+# never a committed value: the services refuse every secret this repository has published.
+LOCAL_JWT_SECRET = $(shell mkdir -p $(STATE) && { test -s $(STATE)/jwt-secret || (umask 077 && \
+	$(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(48))' > $(STATE)/jwt-secret); } && cat $(STATE)/jwt-secret)
 
 .PHONY: install up down wipe status run lint test test-unit bench dev-token deploy-check deploy-generate
 
@@ -34,6 +37,7 @@ status:
 # `make run` exercises the production sign-in path: the local Keycloak issues RS256 tokens that every
 # service checks through its JWKS; HS256 development tokens (make dev-token) keep working beside them.
 run: export MENTORING_ENV ?= development
+run: export JWT_SECRET ?= $(LOCAL_JWT_SECRET)
 run: export DEV_USER_PASSWORD ?= mentoring-dev
 run: export DEV_ADMIN_IDS ?= E000001
 run: export IDP_PORT ?= 8180
@@ -67,6 +71,7 @@ bench: up  ## benchmarks, each printed as a ratio against a baseline measured in
 	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 	$(PY) -m bench
 
+dev-token: export JWT_SECRET ?= $(LOCAL_JWT_SECRET)
 dev-token: install  ## make dev-token SUB=E000001 ROLES="admin participant"
 	@$(PY) -m shared.cli dev-token $(or $(SUB),E000001) $(or $(ROLES),participant)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import statistics
 import uuid
 from dataclasses import replace
@@ -18,7 +19,9 @@ from shared.mongo import client_for
 
 
 def isolated_settings(service: str, run: str) -> Settings:
-    os.environ.setdefault("JWT_SECRET", "benchmark-secret-0123456789abcdef0123456789")
+    # a secret of this run's own (the services refuse published ones), in the only mode taking HS256
+    os.environ.setdefault("JWT_SECRET", secrets.token_urlsafe(32))
+    os.environ.setdefault("MENTORING_ENV", "development")
     base = Settings.from_env(service)
     return replace(base, service_name=service, mongo_database=f"bench_{run}_{service}", kafka_topic_prefix=f"bench{run}.")
 

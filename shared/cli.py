@@ -22,7 +22,7 @@ import time
 
 from shared import topics
 from shared.config import Settings
-from shared.http.auth import ROLES, mint_token
+from shared.http.auth import ROLES, InsecureAuthConfiguration, check_development_secret, mint_token
 from shared.kafka import ensure_topics, make_producer
 
 SERVICES = ("matching", "sessions", "feedback", "notifications")
@@ -163,8 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     redrive_cmd.add_argument("topic", help="a contract topic (or its .dlq name)")
     token = commands.add_parser("dev-token")
     token.add_argument("subject")
-    token.add_argument("roles", nargs="*", default=["participant"], choices=list(ROLES))
-    token.add_argument("--ttl", type=int, default=12 * 3600)
+    # no argparse `choices` here: with nargs="*" it refuses an empty list (Python < 3.12)
+    token.add_argument("roles", nargs="*", metavar="ROLE", help=f"{', '.join(ROLES)} (default: participant)")
+    token.add_argument("--ttl", type=int, default=None, help="seconds (default and most: JWT_MAX_LIFETIME_S)")
     commands.add_parser("ensure-topics")
     args = parser.parse_args(argv)
 
@@ -172,7 +173,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "dev-token":
         if not settings.jwt_secret:
             parser.error("JWT_SECRET is not set")
-        print(mint_token(settings.jwt_secret, args.subject, args.roles or ["participant"], ttl_s=args.ttl,
+        unknown = [role for role in args.roles if role not in ROLES]
+        if unknown:
+            parser.error(f"unknown roles: {', '.join(unknown)} (choose from {', '.join(ROLES)})")
+        try:
+            check_development_secret(settings.jwt_secret)
+        except InsecureAuthConfiguration as refused:
+            parser.error(f"no service would accept this token: {refused}")
+        longest = int(settings.jwt_max_lifetime_s)
+        if args.ttl is not None and not 0 < args.ttl <= longest:
+            parser.error(f"--ttl must be between 1 and {longest} seconds (JWT_MAX_LIFETIME_S)")
+        print(mint_token(settings.jwt_secret, args.subject, args.roles or ["participant"], ttl_s=args.ttl or longest,
                          issuer=settings.jwt_issuer, audience=settings.jwt_audience))
         return 0
     if args.command == "migrate":

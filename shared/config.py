@@ -33,6 +33,14 @@ class Settings:
     jwt_jwks_url: str | None = None
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
+    # Token checks (shared/http/auth.py): clock skew allowed on `exp`/`nbf`/`iat`; the longest a
+    # token may live (`exp - iat`: Keycloak's access tokens live 5 minutes, dev tokens up to this);
+    # how long fetched JWKS keys are trusted before the set is fetched again (a key the IdP removed
+    # stops working within this); and the least time between two fetches an unknown `kid` causes.
+    jwt_leeway_s: float = 30.0
+    jwt_max_lifetime_s: float = 12 * 3600.0
+    jwt_jwks_ttl_s: float = 300.0
+    jwt_jwks_min_refetch_s: float = 30.0
     log_level: str = "INFO"
     relay_poll_interval_s: float = 0.05
     relay_gap_timeout_s: float = 5.0
@@ -74,8 +82,9 @@ class Settings:
     notifications_claim_ttl_s: float = 60.0
     notifications_sweep_interval_s: float = 10.0
     notifications_send_batch: int = 50
-    # "development" lets HS256 tokens (JWT_SECRET) work beside the IdP's RS256 ones, and lets the
-    # portal's session cookie go over plain http; anything else is production.
+    # "development" (`make run`, the tests) is the only mode that accepts HS256 tokens signed with
+    # JWT_SECRET (beside the IdP's RS256 ones when a JWKS is configured), and lets the portal's
+    # session cookie go over plain http; anything else is production.
     environment: str = "production"
     # Where the identity is in an IdP's token: the claim holding the employee id, and the one
     # (a dotted path for nested claims, e.g. realm_access.roles) holding the list of roles.
@@ -111,6 +120,10 @@ class Settings:
             jwt_jwks_url=env.get("JWT_JWKS_URL") or None,
             jwt_issuer=env.get("JWT_ISSUER") or None,
             jwt_audience=env.get("JWT_AUDIENCE") or None,
+            jwt_leeway_s=_float("JWT_LEEWAY_S", cls.jwt_leeway_s),
+            jwt_max_lifetime_s=_float("JWT_MAX_LIFETIME_S", cls.jwt_max_lifetime_s),
+            jwt_jwks_ttl_s=_float("JWT_JWKS_TTL_S", cls.jwt_jwks_ttl_s),
+            jwt_jwks_min_refetch_s=_float("JWT_JWKS_MIN_REFETCH_S", cls.jwt_jwks_min_refetch_s),
             log_level=env.get("LOG_LEVEL", "INFO"),
             relay_poll_interval_s=_float("RELAY_POLL_INTERVAL_S", cls.relay_poll_interval_s),
             relay_gap_timeout_s=_float("RELAY_GAP_TIMEOUT_S", cls.relay_gap_timeout_s),

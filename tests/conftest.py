@@ -10,6 +10,7 @@ and one server cannot see each other's data.
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 import uuid
@@ -21,7 +22,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-os.environ.setdefault("JWT_SECRET", "test-secret-for-the-test-suite-only-0123456789")
+# A secret of this test session's own (the services refuse any the repository has published), and
+# the development mode that alone accepts HS256 tokens; set in the environment, so the services the
+# e2e and browser tests start as processes, and `shared.cli dev-token`, get the same.
+os.environ.setdefault("JWT_SECRET", secrets.token_urlsafe(32))
+os.environ.setdefault("MENTORING_ENV", "development")
 
 
 def _start_with_testcontainers():
@@ -68,6 +73,7 @@ def make_settings(infra):
             kafka_bootstrap_servers=kafka,
             kafka_topic_prefix=f"t{run_id}.",
             jwt_secret=os.environ["JWT_SECRET"],
+            environment="development",
             relay_poll_interval_s=0.02,
             relay_gap_timeout_s=1.0,
             relay_lease_ttl_s=3.0,

@@ -30,6 +30,7 @@ def service_env(settings, tmp_path: Path, **extra) -> dict:
         KAFKA_BOOTSTRAP_SERVERS=settings.kafka_bootstrap_servers,
         KAFKA_TOPIC_PREFIX=settings.kafka_topic_prefix,
         JWT_SECRET=settings.jwt_secret,
+        MENTORING_ENV=settings.environment,
         RELAY_POLL_INTERVAL_S="0.02",
         PYTHONPATH=str(ROOT),
     )

@@ -83,7 +83,7 @@ def fault_settings(stack):
         settings = Settings(
             service_name=service, mongo_url=stack.mongo_url, mongo_database=f"f_{run_id}_{service}",
             kafka_bootstrap_servers=stack.kafka, kafka_topic_prefix=f"f{run_id}.",
-            jwt_secret=os.environ["JWT_SECRET"], relay_poll_interval_s=0.02, relay_gap_timeout_s=1.0,
+            jwt_secret=os.environ["JWT_SECRET"], environment="development", relay_poll_interval_s=0.02, relay_gap_timeout_s=1.0,
             relay_lease_ttl_s=3.0,
         )
         settings = replace(settings, **overrides)

@@ -39,7 +39,7 @@ def me():
 
 @pytest.fixture
 def client():
-    settings = Settings(service_name="unit", jwt_secret=SECRET)
+    settings = Settings(service_name="unit", jwt_secret=SECRET, environment="development")
     app = create_service_app(settings, title="unit", blueprints=[blp], readiness_checks={"always": lambda: True})
     return app.test_client()
 
@@ -83,7 +83,8 @@ def test_validation_errors_are_422_naming_each_bad_field_and_unknown_ones(client
 
 
 def test_issuer_and_audience_are_checked_when_configured():
-    settings = Settings(service_name="unit", jwt_secret=SECRET, jwt_issuer="https://idp.example", jwt_audience="mentoring")
+    settings = Settings(service_name="unit", jwt_secret=SECRET, jwt_issuer="https://idp.example", jwt_audience="mentoring",
+                        environment="development")
     app = create_service_app(settings, title="unit", blueprints=[blp], readiness_checks={})
     client = app.test_client()
     good = mint_token(SECRET, "E1", ["participant"], issuer="https://idp.example", audience="mentoring")

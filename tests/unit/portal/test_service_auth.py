@@ -41,7 +41,8 @@ def jwks():
 
 def idp_token(key, **claims):
     now = int(time.time())
-    body = {"sub": "E000042", "roles": ["participant"], "iss": ISSUER, "aud": AUDIENCE, "exp": now + 300, **claims}
+    body = {"sub": "E000042", "roles": ["participant"], "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + 300,
+            **claims}
     return jwt.encode(body, key, algorithm="RS256", headers={"kid": "k1"})
 
 

@@ -21,7 +21,7 @@ SECRET = "unit-test-secret-unit-test-secret"
 @pytest.fixture
 def app():
     ctx = context()
-    ctx.settings = replace(ctx.settings, jwt_secret=SECRET, read_your_writes_timeout_s=0)
+    ctx.settings = replace(ctx.settings, jwt_secret=SECRET, environment="development", read_your_writes_timeout_s=0)
 
     def configure(flask_app):
         flask_app.extensions["sessions"] = ctx
