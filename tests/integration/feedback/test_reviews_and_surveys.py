@@ -10,7 +10,8 @@ from shared.clock import ManualClock
 from services.feedback.api import create_app
 from tests.helpers import decode, read_topic, wait_until
 from tests.integration.feedback.support import (
-    RunningWorker, auth, cohort_closed, cohort_created, envelope, pairing_activated, pairing_proposed, publish,
+    RunningWorker, auth, cohort_closed, cohort_created, days_later, envelope, pairing_activated, pairing_proposed,
+    publish,
 )
 
 pytestmark = pytest.mark.integration
@@ -79,9 +80,8 @@ def test_reviews_fall_due_on_the_rhythm_and_the_survey_goes_out_when_the_cohort_
         assert [d["recommend_score"] for d in by_type["SurveyAnswered"]] == [9]
 
         admin = auth(settings, "A1", "admin")
-        wait_until(lambda: client.get("/v1/cohorts/C1/feedback/summary", headers=admin).json["survey"]["answered"] == 1,
-                   message="survey answer projected")
-        summary = client.get("/v1/cohorts/C1/feedback/summary", headers=admin).json
+        summary = days_later(settings).get("/v1/cohorts/C1/feedback/summary", headers=admin).json
+        assert summary["survey"]["answered"] == 1
         assert summary["reviews"]["requested"] == 4 and summary["reviews"]["submitted"] == 1
         assert summary["survey"]["requested"] == 3 and summary["survey"]["nps"] is None  # one answer: withheld
         assert summary["reviews"]["satisfaction_over_time"][0]["mean_satisfaction"] is None
