@@ -7,8 +7,10 @@ stream per X with a derived id, so the event store itself enforces it. The relay
 Private words (a feedback's comment, a kudos' note) are stored in the commit of their event
 (`private=`), atomically with it and never published: a crash cannot keep one without the other.
 A retried request is answered as the first one was: meeting feedback has one stream per meeting
-and author, and other feedback and kudos derive their id from the client's request id, so a retry
-finds its own commit and gets the same id back instead of a refusal or a duplicate.
+and author, feedback on the pairing itself one per pairing, author and month (one rating per
+person per pairing per period; another in the month is 409), and kudos derive their id from the
+client's request id, so a retry finds its own commit and gets the same id back instead of a
+refusal or a duplicate.
 
 Handlers never write read models; a handler returns the commit's position for a request that
 needs its write in a view (`StoreProjector.wait_for`).
@@ -32,8 +34,8 @@ from shared.events.registry import EventRegistry
 from services.feedback.adapters.mongo import ReadModels
 from services.feedback.domain.rules import (
     DEFAULT_FIRST_REVIEW_DAYS, DEFAULT_REVIEW_EVERY_DAYS, GiveFeedback, decide_feedback, decide_kudos,
-    decide_review_answer, decide_survey_answer, derived_id, latest_review_due, meeting_feedback_id, review_id_for,
-    survey_due, survey_id_for,
+    decide_review_answer, decide_survey_answer, derived_id, latest_review_due, meeting_feedback_id,
+    pairing_feedback_id, rating_period, review_id_for, survey_due, survey_id_for,
 )
 
 PRODUCER = "feedback"
@@ -87,7 +89,7 @@ class FeedbackCommands:
             held = 1
         else:
             meeting = None
-            feedback_id = derived_id("feedback", command.pairing_id, command.from_id, _request_id(causation))
+            feedback_id = pairing_feedback_id(command.pairing_id, command.from_id, rating_period(self.clock.now()))
             held = len(self.models.held_meetings_of_pairing(command.pairing_id))
         comment = (command.comment or "").strip() or None
         stream = self.feedback.load(feedback_id)
@@ -99,7 +101,7 @@ class FeedbackCommands:
         try:
             appended = self.feedback.append(feedback_id, stream.version, [event], causation, private=private)
         except ConcurrencyError:
-            raise Conflict("already_rated", "you already rated this meeting") from None
+            raise Conflict("already_rated", "you already gave this rating") from None
         return Done(feedback_id, appended.position)
 
     @staticmethod

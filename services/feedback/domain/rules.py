@@ -31,6 +31,18 @@ def meeting_feedback_id(meeting_id: str, from_id: str) -> str:
     return derived_id("feedback", meeting_id, from_id)
 
 
+def rating_period(moment: date) -> str:
+    """The period in which a person may rate a pairing once (outside any meeting): a calendar month."""
+    return moment.strftime("%Y-%m")
+
+
+def pairing_feedback_id(pairing_id: str, from_id: str, period: str) -> str:
+    """One stream per person, pairing and period: a second rating in the period is refused (409)
+    rather than replacing the first, so every published figure rests on answers that never change
+    (a replaced answer would be a change of one person between two summaries)."""
+    return derived_id("feedback", pairing_id, from_id, period)
+
+
 def review_id_for(pairing_id: str, employee_id: str, due_on: date) -> str:
     return derived_id("review", pairing_id, employee_id, due_on.isoformat())
 
@@ -93,6 +105,8 @@ def decide_feedback(
             raise Forbidden("not_a_party", "only the pairing's mentor and mentee may give feedback on it")
         if held_meetings < 1:
             raise Conflict("no_meeting_held_yet", "feedback opens after the pair's first held meeting")
+        if already_given:
+            raise Conflict("already_rated", "you already rated this pairing this month")
     status = (pairing or {}).get("status")
     if status in ("proposed", "declined", "expired"):
         raise Conflict("pairing_not_open", f"the pairing is {status}")
