@@ -57,6 +57,8 @@ class Settings:
     notifications_app_url: str = "http://localhost:8080"
     notifications_public_url: str = "http://localhost:8004"
     notifications_link_secret: str | None = None  # None: JWT_SECRET signs the links
+    # feedback: the key of the pseudonyms naming respondents in review and survey events (issue 13).
+    feedback_pseudonym_secret: str | None = None  # None: JWT_SECRET keys them
     notifications_retry_base_s: float = 30.0
     notifications_max_attempts: int = 6
     notifications_max_event_age_h: float = 72.0
@@ -123,6 +125,7 @@ class Settings:
             notifications_app_url=env.get("NOTIFICATIONS_APP_URL") or cls.notifications_app_url,
             notifications_public_url=env.get("NOTIFICATIONS_PUBLIC_URL") or cls.notifications_public_url,
             notifications_link_secret=env.get("NOTIFICATIONS_LINK_SECRET") or None,
+            feedback_pseudonym_secret=env.get("FEEDBACK_PSEUDONYM_SECRET") or None,
             notifications_retry_base_s=_float("NOTIFICATIONS_RETRY_BASE_S", cls.notifications_retry_base_s),
             notifications_max_attempts=_int("NOTIFICATIONS_MAX_ATTEMPTS", cls.notifications_max_attempts),
             notifications_max_event_age_h=_float("NOTIFICATIONS_MAX_EVENT_AGE_H", cls.notifications_max_event_age_h),

@@ -45,7 +45,9 @@ class FeedbackContext:
     def __post_init__(self):
         registry = default_registry()
         self.models = ReadModels(live_database(self.database))
-        self.commands = FeedbackCommands(self.store, registry, self.models, _ClockRef(self))
+        self.commands = FeedbackCommands(self.store, registry, self.models, _ClockRef(self),
+                                         pseudonym_key=self.settings.feedback_pseudonym_secret
+                                         or self.settings.jwt_secret or "")
         self.projector = StoreProjector(self, self.own_projections(), name=f"{SERVICE}-own", registry=registry)
         self.queries = FeedbackQueries(self.models, SnapshotStore(self.database), _ClockRef(self), self._settle)
 

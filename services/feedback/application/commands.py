@@ -4,8 +4,9 @@ Each command loads its aggregate's stream, lets the domain decide, and appends t
 the loaded version (a race loses with ConcurrencyError, answered as 409). "Once per X" is one
 stream per X with a derived id, so the event store itself enforces it. The relay publishes.
 
-Private words (a feedback's comment, a kudos' note) are stored in the commit of their event
-(`private=`), atomically with it and never published: a crash cannot keep one without the other.
+Private words (a feedback's comment, a kudos' note) and the answers of reviews and surveys are
+stored in the commit of their event (`private=`), atomically with it and never published: a crash
+cannot keep one without the other. Review and survey events name the respondent by pseudonym.
 A retried request is answered as the first one was: meeting feedback has one stream per meeting
 and author, feedback on the pairing itself one per pairing, author and month (one rating per
 person per pairing per period; another in the month is 409), and kudos derive their id from the
@@ -32,6 +33,7 @@ from shared.events.catalog.feedback import (
 )
 from shared.events.registry import EventRegistry
 from services.feedback.adapters.mongo import ReadModels
+from services.feedback.domain.pseudonym import pseudonym
 from services.feedback.domain.rules import (
     DEFAULT_FIRST_REVIEW_DAYS, DEFAULT_REVIEW_EVERY_DAYS, GiveFeedback, decide_feedback, decide_kudos,
     decide_review_answer, decide_survey_answer, derived_id, latest_review_due, meeting_feedback_id,
@@ -71,9 +73,10 @@ def _private(stream: LoadedStream, event) -> dict:
 
 
 class FeedbackCommands:
-    def __init__(self, store, registry: EventRegistry, models: ReadModels, clock: Clock):
+    def __init__(self, store, registry: EventRegistry, models: ReadModels, clock: Clock, *, pseudonym_key: str = ""):
         self.models = models
         self.clock = clock
+        self.pseudonym_key = pseudonym_key
         self.feedback = AggregateStore(store, registry, producer=PRODUCER, aggregate_type=FEEDBACK)
         self.reviews = AggregateStore(store, registry, producer=PRODUCER, aggregate_type=REVIEW)
         self.surveys = AggregateStore(store, registry, producer=PRODUCER, aggregate_type=SURVEY)
@@ -149,18 +152,26 @@ class FeedbackCommands:
                 }), causation)
         return requested
 
+    def _answer(self, stream: LoadedStream, event_type: str) -> dict | None:
+        """The stored answer's data with its scores (v2: the commit's private part; v1: the event)."""
+        event = _first(stream, event_type)
+        if event is None:
+            return None
+        return {**{k: v for k, v in event.data.items() if v is not None}, **_private(stream, event)}
+
     def submit_review(self, review_id: str, employee_id: str, goal_progress: int, satisfaction: int,
                       causation: Causation) -> Done:
         loaded = self.reviews.load(review_id)
         requested = _first(loaded, REVIEW_REQUESTED)
-        submitted = _first(loaded, REVIEW_SUBMITTED)
-        if submitted is not None and submitted.data["employee_id"] == employee_id and (
-                submitted.data["goal_progress"], submitted.data["satisfaction"]) == (goal_progress, satisfaction):
+        submitted = self._answer(loaded, REVIEW_SUBMITTED)
+        if submitted is not None and requested is not None and requested.data["employee_id"] == employee_id and (
+                submitted.get("goal_progress"), submitted.get("satisfaction")) == (goal_progress, satisfaction):
             return Done(review_id)  # a retry of a stored answer
         event = decide_review_answer(requested.data if requested else None, submitted is not None, employee_id,
-                                     goal_progress, satisfaction)
+                                     goal_progress, satisfaction, respondent=pseudonym(self.pseudonym_key, employee_id))
+        private = {0: {"goal_progress": goal_progress, "satisfaction": satisfaction}}
         try:
-            appended = self.reviews.append(review_id, loaded.version, [event], causation)
+            appended = self.reviews.append(review_id, loaded.version, [event], causation, private=private)
         except ConcurrencyError:
             raise Conflict("already_answered", "you already answered this review") from None
         return Done(review_id, appended.position)
@@ -194,14 +205,15 @@ class FeedbackCommands:
     def answer_survey(self, survey_id: str, employee_id: str, recommend_score: int, causation: Causation) -> Done:
         loaded = self.surveys.load(survey_id)
         requested = _first(loaded, SURVEY_REQUESTED)
-        answered = _first(loaded, SURVEY_ANSWERED)
-        if answered is not None and answered.data["employee_id"] == employee_id \
-                and answered.data["recommend_score"] == recommend_score:
+        answered = self._answer(loaded, SURVEY_ANSWERED)
+        if answered is not None and requested is not None and requested.data["employee_id"] == employee_id \
+                and answered.get("recommend_score") == recommend_score:
             return Done(survey_id)  # a retry of a stored answer
         event = decide_survey_answer(requested.data if requested else None, answered is not None, employee_id,
-                                     recommend_score)
+                                     recommend_score, respondent=pseudonym(self.pseudonym_key, employee_id))
         try:
-            appended = self.surveys.append(survey_id, loaded.version, [event], causation)
+            appended = self.surveys.append(survey_id, loaded.version, [event], causation,
+                                           private={0: {"recommend_score": recommend_score}})
         except ConcurrencyError:
             raise Conflict("already_answered", "you already answered this survey") from None
         return Done(survey_id, appended.position)

@@ -149,8 +149,9 @@ def _nps_figures(answered: list[dict]) -> dict:
 
 
 def _with_respondent(items: list[dict]) -> list[dict]:
-    """Reviews and surveys name their respondent by pseudonym (or, before v2, by employee id)."""
-    return [{**item, "respondent": item.get("respondent") or item.get("employee_id")} for item in items]
+    """Who answered a review or survey: the view's employee id (from the request), else the
+    pseudonym — one name per person either way, so v1 and v2 answers count the same person once."""
+    return [{**item, "respondent": item.get("employee_id") or item.get("respondent")} for item in items]
 
 
 def _item_key(item: dict, *names: str) -> str:
