@@ -69,6 +69,8 @@ class Settings:
     notifications_link_secret: str | None = None
     notifications_link_ttl_days: float = 30.0
     notifications_webhook_deadline_s: float = 5.0
+    # feedback: the key of the pseudonyms naming respondents in review and survey events (issue 13).
+    feedback_pseudonym_secret: str | None = None  # None: JWT_SECRET keys them
     notifications_retry_base_s: float = 30.0
     notifications_max_attempts: int = 6
     notifications_max_event_age_h: float = 72.0
@@ -143,6 +145,7 @@ class Settings:
             notifications_link_ttl_days=_float("NOTIFICATIONS_LINK_TTL_DAYS", cls.notifications_link_ttl_days),
             notifications_webhook_deadline_s=_float("NOTIFICATIONS_WEBHOOK_DEADLINE_S",
                                                     cls.notifications_webhook_deadline_s),
+            feedback_pseudonym_secret=env.get("FEEDBACK_PSEUDONYM_SECRET") or None,
             notifications_retry_base_s=_float("NOTIFICATIONS_RETRY_BASE_S", cls.notifications_retry_base_s),
             notifications_max_attempts=_int("NOTIFICATIONS_MAX_ATTEMPTS", cls.notifications_max_attempts),
             notifications_max_event_age_h=_float("NOTIFICATIONS_MAX_EVENT_AGE_H", cls.notifications_max_event_age_h),

@@ -11,6 +11,7 @@ from shared.generations import live_database
 from shared.mongo import database_for
 from shared.projector import StoreProjector
 from services.feedback.adapters.mongo import ReadModels
+from services.feedback.adapters.snapshots import SnapshotStore
 from services.feedback.application.commands import FeedbackCommands
 from services.feedback.application.policies import SurveysWhenCohortCloses
 from services.feedback.application.projections import FeedbackView, KudosView, ProgrammeView
@@ -44,9 +45,11 @@ class FeedbackContext:
     def __post_init__(self):
         registry = default_registry()
         self.models = ReadModels(live_database(self.database))
-        self.commands = FeedbackCommands(self.store, registry, self.models, _ClockRef(self))
-        self.queries = FeedbackQueries(self.models)
+        self.commands = FeedbackCommands(self.store, registry, self.models, _ClockRef(self),
+                                         pseudonym_key=self.settings.feedback_pseudonym_secret
+                                         or self.settings.jwt_secret or "")
         self.projector = StoreProjector(self, self.own_projections(), name=f"{SERVICE}-own", registry=registry)
+        self.queries = FeedbackQueries(self.models, SnapshotStore(self.database), _ClockRef(self), self._settle)
 
     def projections(self) -> list:
         """Fed by the consumer group (Kafka): the view first, then the policy that reads it."""
@@ -56,9 +59,14 @@ class FeedbackContext:
         """Fed from this service's event store (shared.projector)."""
         return [FeedbackView(self.database), KudosView(self.database)]
 
+    def _settle(self) -> None:
+        """Before a day's summary is computed: the views include everything stored so far."""
+        self.projector.wait_for(self.store.current_position(), timeout_s=self.settings.read_your_writes_timeout_s)
+
     def ensure_indexes(self) -> None:
         self.store.ensure_indexes()
         ReadModels(self.database).ensure_indexes()
+        SnapshotStore(self.database).ensure_indexes()
 
 
 def build(settings: Settings | None = None, *, clock=None) -> FeedbackContext:

@@ -14,6 +14,7 @@ from shared.projector import StoreProjector
 
 from services.matching.adapters.mongo import PARTICIPANTS, RunProgress, Views
 from services.matching.application.commands import MatchingCommands
+from services.matching.application.partners import PartnersProjection, PartnersRepository
 from services.matching.application.policies import NotAFitPolicy, TerminationPolicy
 from services.matching.application.projections import MatchingViews, participants_projection
 from services.matching.application.runs import RunProcessor
@@ -34,6 +35,7 @@ class MatchingContext:
     views: Views  # readers' handle: follows the live generation after a rebuild
     participants: DirectoryRepository
     progress: RunProgress
+    partners: PartnersRepository  # who is whose open partner (participant profiles)
     commands: MatchingCommands = field(init=False)
     projector: StoreProjector = field(init=False)  # the views (own-stream projections)
     run_projector: StoreProjector = field(init=False)  # the run processor (a process manager)
@@ -52,8 +54,8 @@ class MatchingContext:
                 NotAFitPolicy(self.commands)]
 
     def own_projections(self) -> list:
-        """Fed from the service's own event store: the views."""
-        return [MatchingViews(self.database)]
+        """Fed from the service's own event store: the views and the partners view."""
+        return [MatchingViews(self.database), PartnersProjection(self.database)]
 
     def ensure_indexes(self) -> None:
         self.store.ensure_indexes()
@@ -66,7 +68,8 @@ def build(settings: Settings | None = None, *, clock=None) -> MatchingContext:
     live = live_database(database)
     return MatchingContext(settings=settings, database=database, store=EventStore(database),
                            clock=clock or SystemClock(), views=Views(live),
-                           participants=DirectoryRepository(live, PARTICIPANTS), progress=RunProgress(database))
+                           participants=DirectoryRepository(live, PARTICIPANTS), progress=RunProgress(database),
+                           partners=PartnersRepository(live))
 
 
 def registry():

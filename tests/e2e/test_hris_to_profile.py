@@ -42,7 +42,7 @@ def test_org_load_survives_a_sigkill_and_every_profile_is_served(make_settings, 
         print(f"ingest after restart: {rate:.0f} records/s")
         assert db["participants"].count_documents({}) == 20000
 
-        token = mint_token(settings.jwt_secret, "E000123", ["participant"])
+        token = mint_token(settings.jwt_secret, "E000002", ["participant"])  # the person: others get a card or 404
         response = requests.get(f"{base}/v1/participants/E000002", headers={"Authorization": f"Bearer {token}"}, timeout=10)
         assert response.status_code == 200
         profile = response.json()

@@ -4,11 +4,14 @@ Each command loads its aggregate's stream, lets the domain decide, and appends t
 the loaded version (a race loses with ConcurrencyError, answered as 409). "Once per X" is one
 stream per X with a derived id, so the event store itself enforces it. The relay publishes.
 
-Private words (a feedback's comment, a kudos' note) are stored in the commit of their event
-(`private=`), atomically with it and never published: a crash cannot keep one without the other.
+Private words (a feedback's comment, a kudos' note) and the answers of reviews and surveys are
+stored in the commit of their event (`private=`), atomically with it and never published: a crash
+cannot keep one without the other. Review and survey events name the respondent by pseudonym.
 A retried request is answered as the first one was: meeting feedback has one stream per meeting
-and author, and other feedback and kudos derive their id from the client's request id, so a retry
-finds its own commit and gets the same id back instead of a refusal or a duplicate.
+and author, feedback on the pairing itself one per pairing, author and month (one rating per
+person per pairing per period; another in the month is 409), and kudos derive their id from the
+client's request id, so a retry finds its own commit and gets the same id back instead of a
+refusal or a duplicate.
 
 Handlers never write read models; a handler returns the commit's position for a request that
 needs its write in a view (`StoreProjector.wait_for`).
@@ -30,10 +33,11 @@ from shared.events.catalog.feedback import (
 )
 from shared.events.registry import EventRegistry
 from services.feedback.adapters.mongo import ReadModels
+from services.feedback.domain.pseudonym import pseudonym
 from services.feedback.domain.rules import (
     DEFAULT_FIRST_REVIEW_DAYS, DEFAULT_REVIEW_EVERY_DAYS, GiveFeedback, decide_feedback, decide_kudos,
-    decide_review_answer, decide_survey_answer, derived_id, latest_review_due, meeting_feedback_id, review_id_for,
-    survey_due, survey_id_for,
+    decide_review_answer, decide_survey_answer, derived_id, latest_review_due, meeting_feedback_id,
+    pairing_feedback_id, rating_period, review_id_for, survey_due, survey_id_for,
 )
 
 PRODUCER = "feedback"
@@ -69,9 +73,10 @@ def _private(stream: LoadedStream, event) -> dict:
 
 
 class FeedbackCommands:
-    def __init__(self, store, registry: EventRegistry, models: ReadModels, clock: Clock):
+    def __init__(self, store, registry: EventRegistry, models: ReadModels, clock: Clock, *, pseudonym_key: str = ""):
         self.models = models
         self.clock = clock
+        self.pseudonym_key = pseudonym_key
         self.feedback = AggregateStore(store, registry, producer=PRODUCER, aggregate_type=FEEDBACK)
         self.reviews = AggregateStore(store, registry, producer=PRODUCER, aggregate_type=REVIEW)
         self.surveys = AggregateStore(store, registry, producer=PRODUCER, aggregate_type=SURVEY)
@@ -87,7 +92,7 @@ class FeedbackCommands:
             held = 1
         else:
             meeting = None
-            feedback_id = derived_id("feedback", command.pairing_id, command.from_id, _request_id(causation))
+            feedback_id = pairing_feedback_id(command.pairing_id, command.from_id, rating_period(self.clock.now()))
             held = len(self.models.held_meetings_of_pairing(command.pairing_id))
         comment = (command.comment or "").strip() or None
         stream = self.feedback.load(feedback_id)
@@ -99,7 +104,7 @@ class FeedbackCommands:
         try:
             appended = self.feedback.append(feedback_id, stream.version, [event], causation, private=private)
         except ConcurrencyError:
-            raise Conflict("already_rated", "you already rated this meeting") from None
+            raise Conflict("already_rated", "you already gave this rating") from None
         return Done(feedback_id, appended.position)
 
     @staticmethod
@@ -147,18 +152,26 @@ class FeedbackCommands:
                 }), causation)
         return requested
 
+    def _answer(self, stream: LoadedStream, event_type: str) -> dict | None:
+        """The stored answer's data with its scores (v2: the commit's private part; v1: the event)."""
+        event = _first(stream, event_type)
+        if event is None:
+            return None
+        return {**{k: v for k, v in event.data.items() if v is not None}, **_private(stream, event)}
+
     def submit_review(self, review_id: str, employee_id: str, goal_progress: int, satisfaction: int,
                       causation: Causation) -> Done:
         loaded = self.reviews.load(review_id)
         requested = _first(loaded, REVIEW_REQUESTED)
-        submitted = _first(loaded, REVIEW_SUBMITTED)
-        if submitted is not None and submitted.data["employee_id"] == employee_id and (
-                submitted.data["goal_progress"], submitted.data["satisfaction"]) == (goal_progress, satisfaction):
+        submitted = self._answer(loaded, REVIEW_SUBMITTED)
+        if submitted is not None and requested is not None and requested.data["employee_id"] == employee_id and (
+                submitted.get("goal_progress"), submitted.get("satisfaction")) == (goal_progress, satisfaction):
             return Done(review_id)  # a retry of a stored answer
         event = decide_review_answer(requested.data if requested else None, submitted is not None, employee_id,
-                                     goal_progress, satisfaction)
+                                     goal_progress, satisfaction, respondent=pseudonym(self.pseudonym_key, employee_id))
+        private = {0: {"goal_progress": goal_progress, "satisfaction": satisfaction}}
         try:
-            appended = self.reviews.append(review_id, loaded.version, [event], causation)
+            appended = self.reviews.append(review_id, loaded.version, [event], causation, private=private)
         except ConcurrencyError:
             raise Conflict("already_answered", "you already answered this review") from None
         return Done(review_id, appended.position)
@@ -192,14 +205,15 @@ class FeedbackCommands:
     def answer_survey(self, survey_id: str, employee_id: str, recommend_score: int, causation: Causation) -> Done:
         loaded = self.surveys.load(survey_id)
         requested = _first(loaded, SURVEY_REQUESTED)
-        answered = _first(loaded, SURVEY_ANSWERED)
-        if answered is not None and answered.data["employee_id"] == employee_id \
-                and answered.data["recommend_score"] == recommend_score:
+        answered = self._answer(loaded, SURVEY_ANSWERED)
+        if answered is not None and requested is not None and requested.data["employee_id"] == employee_id \
+                and answered.get("recommend_score") == recommend_score:
             return Done(survey_id)  # a retry of a stored answer
         event = decide_survey_answer(requested.data if requested else None, answered is not None, employee_id,
-                                     recommend_score)
+                                     recommend_score, respondent=pseudonym(self.pseudonym_key, employee_id))
         try:
-            appended = self.surveys.append(survey_id, loaded.version, [event], causation)
+            appended = self.surveys.append(survey_id, loaded.version, [event], causation,
+                                           private={0: {"recommend_score": recommend_score}})
         except ConcurrencyError:
             raise Conflict("already_answered", "you already answered this survey") from None
         return Done(survey_id, appended.position)

@@ -147,10 +147,19 @@ class FeedbackView(Projection):
             **data, "requested_at": envelope.occurred_at, "submitted": False,
         })
 
+    @staticmethod
+    def _answer(envelope: Envelope, scores: tuple[str, ...]) -> dict:
+        """The event's fields with its scores: v2 keeps them in the commit's private part, v1 in the
+        event. `employee_id` stays the request's (v2 names the respondent by pseudonym)."""
+        private = private_of(envelope) or {}
+        fields = {k: v for k, v in envelope.data.items() if k not in scores and k != "employee_id"}
+        return {**fields, **{name: private.get(name, envelope.data.get(name)) for name in scores}}
+
     def review_submitted(self, envelope: Envelope) -> None:
         data = envelope.data
         apply_versioned(self.models.reviews, data["review_id"], envelope.aggregate_version, {
-            **data, "submitted": True, "submitted_at": envelope.occurred_at,
+            **self._answer(envelope, ("goal_progress", "satisfaction")), "submitted": True,
+            "submitted_at": envelope.occurred_at,
         })
 
     def survey_requested(self, envelope: Envelope) -> None:
@@ -162,7 +171,7 @@ class FeedbackView(Projection):
     def survey_answered(self, envelope: Envelope) -> None:
         data = envelope.data
         apply_versioned(self.models.surveys, data["survey_id"], envelope.aggregate_version, {
-            **data, "answered": True, "answered_at": envelope.occurred_at,
+            **self._answer(envelope, ("recommend_score",)), "answered": True, "answered_at": envelope.occurred_at,
         })
 
 

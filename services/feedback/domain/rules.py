@@ -31,6 +31,18 @@ def meeting_feedback_id(meeting_id: str, from_id: str) -> str:
     return derived_id("feedback", meeting_id, from_id)
 
 
+def rating_period(moment: date) -> str:
+    """The period in which a person may rate a pairing once (outside any meeting): a calendar month."""
+    return moment.strftime("%Y-%m")
+
+
+def pairing_feedback_id(pairing_id: str, from_id: str, period: str) -> str:
+    """One stream per person, pairing and period: a second rating in the period is refused (409)
+    rather than replacing the first, so every published figure rests on answers that never change
+    (a replaced answer would be a change of one person between two summaries)."""
+    return derived_id("feedback", pairing_id, from_id, period)
+
+
 def review_id_for(pairing_id: str, employee_id: str, due_on: date) -> str:
     return derived_id("review", pairing_id, employee_id, due_on.isoformat())
 
@@ -93,6 +105,8 @@ def decide_feedback(
             raise Forbidden("not_a_party", "only the pairing's mentor and mentee may give feedback on it")
         if held_meetings < 1:
             raise Conflict("no_meeting_held_yet", "feedback opens after the pair's first held meeting")
+        if already_given:
+            raise Conflict("already_rated", "you already rated this pairing this month")
     status = (pairing or {}).get("status")
     if status in ("proposed", "declined", "expired"):
         raise Conflict("pairing_not_open", f"the pairing is {status}")
@@ -153,7 +167,9 @@ def latest_review_due(activated_on: date, today: date, **rhythm) -> date | None:
 
 
 def decide_review_answer(requested: dict | None, submitted: bool, employee_id: str,
-                         goal_progress: int, satisfaction: int) -> NewEvent:
+                         goal_progress: int, satisfaction: int, *, respondent: str) -> NewEvent:
+    """ReviewSubmitted naming the respondent by pseudonym; the scores go in the commit's private
+    part (the caller's `private=`), never in the event."""
     if requested is None:
         raise NotFound("review_not_found", "no such review")
     if requested["employee_id"] != employee_id:
@@ -165,8 +181,7 @@ def decide_review_answer(requested: dict | None, submitted: bool, employee_id: s
             raise Invalid("answer_out_of_range", f"{name} must be 1 to 5", field=name)
     return NewEvent(REVIEW_SUBMITTED, {
         "review_id": requested["review_id"], "pairing_id": requested["pairing_id"],
-        "cohort_id": requested["cohort_id"], "employee_id": employee_id,
-        "goal_progress": goal_progress, "satisfaction": satisfaction,
+        "cohort_id": requested["cohort_id"], "respondent": respondent,
     })
 
 
@@ -181,7 +196,9 @@ def survey_due(cohort: dict, today: date) -> bool:
     return bool(ends_on) and today > date.fromisoformat(ends_on)
 
 
-def decide_survey_answer(requested: dict | None, answered: bool, employee_id: str, recommend_score: int) -> NewEvent:
+def decide_survey_answer(requested: dict | None, answered: bool, employee_id: str, recommend_score: int, *,
+                         respondent: str) -> NewEvent:
+    """SurveyAnswered naming the respondent by pseudonym; the score goes in the commit's private part."""
     if requested is None:
         raise NotFound("survey_not_found", "no such survey")
     if requested["employee_id"] != employee_id:
@@ -191,8 +208,7 @@ def decide_survey_answer(requested: dict | None, answered: bool, employee_id: st
     if not 0 <= recommend_score <= 10:
         raise Invalid("score_out_of_range", "recommend_score must be 0 to 10", field="recommend_score")
     return NewEvent(SURVEY_ANSWERED, {
-        "survey_id": requested["survey_id"], "cohort_id": requested["cohort_id"],
-        "employee_id": employee_id, "recommend_score": recommend_score,
+        "survey_id": requested["survey_id"], "cohort_id": requested["cohort_id"], "respondent": respondent,
     })
 
 

@@ -16,6 +16,7 @@ from shared.events.catalog import matching as ev
 from shared.http.app import request_causation
 from shared.http.auth import current_principal, require
 from services.matching.application.commands import Actor, MatchingCommands
+from services.matching.application.partners import visible_profile
 from services.matching.application.projections import pairing_document
 from services.matching.application.runs import run_summary
 from services.matching.domain.cohort import DEFAULT_ANSWER_DEADLINE_DAYS, DEFAULT_CADENCE_DAYS, STATUSES
@@ -481,9 +482,18 @@ def stats(cohort_id):
 @participants_blp.response(200, ParticipantSchema)
 @require()
 def get_participant(employee_id: str):
-    """A participant's profile as the HRIS last described it (any authenticated employee)."""
-    current_principal()
-    doc = _context().participants.get(employee_id)
-    if doc is None:
+    """A person as the HRIS last described them: the whole record for the person and admins, a card
+    (name, title, department, location, time zone, languages, skills) for a proposed or active
+    partner, 404 for anyone else and for a terminated person (the same answer as for nobody, so the
+    directory cannot be probed). There is no list route: nobody can walk the directory."""
+    principal = current_principal()
+    context = _context()
+    doc = context.participants.get(employee_id)
+    record = directory.public(doc) if doc is not None else None
+    partners = (record is not None and not principal.is_admin and principal.subject != employee_id
+                and context.partners.open_partners(principal.subject, employee_id))
+    visible = visible_profile(record, reader=principal.subject, reader_is_admin=principal.is_admin,
+                              partners=partners)
+    if visible is None:
         raise NotFound("employee_unknown", f"no employee {employee_id} is known from the HRIS")
-    return directory.public(doc)
+    return visible

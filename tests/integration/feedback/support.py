@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from datetime import datetime, timedelta, timezone
 
 from kafka import KafkaProducer
 
 from shared import topics
+from shared.clock import ManualClock
 from shared.http.auth import mint_token
 from shared.kafka import make_producer
 from shared.relay import EventRelay
@@ -72,6 +74,14 @@ def meeting_held(meeting_id="MT1", pairing_id="P1", cohort_id="C1", mentor_id="M
         "meeting_id": meeting_id, "pairing_id": pairing_id, "cohort_id": cohort_id, "held_at": held_at,
         "duration_minutes": 45, "attendees": [mentor_id, mentee_id], "mentor_id": mentor_id, "mentee_id": mentee_id},
         producer="sessions", occurred_at=held_at)
+
+
+def days_later(settings, days: int = 1):
+    """A client of an API whose clock is `days` ahead of now: the cohort summary published then
+    includes what was answered today (summaries are daily snapshots taken as the day begins)."""
+    from services.feedback.api import create_app
+
+    return create_app(settings, ManualClock(datetime.now(timezone.utc) + timedelta(days=days))).test_client()
 
 
 def auth(settings, subject: str, *roles: str) -> dict:

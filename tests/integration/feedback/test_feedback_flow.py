@@ -17,7 +17,7 @@ from services.feedback.adapters.mongo import READ_MODELS
 from services.feedback.api import create_app
 from tests.helpers import decode, read_topic, wait_until
 from tests.integration.feedback.support import (
-    RunningWorker, auth, cohort_created, meeting_held, pairing_activated, pairing_proposed, publish,
+    RunningWorker, auth, cohort_created, days_later, meeting_held, pairing_activated, pairing_proposed, publish,
 )
 
 pytestmark = pytest.mark.integration
@@ -86,7 +86,7 @@ def test_not_a_good_fit_reaches_the_feedback_topic_contract_shaped_and_comments_
         assert client.get("/v1/me/feedback/summary", headers=mentor).json["mean_rating"] == 2.0
 
         admin = auth(settings, "A1", "admin")
-        summary = client.get("/v1/cohorts/C1/feedback/summary", headers=admin)
+        summary = days_later(settings).get("/v1/cohorts/C1/feedback/summary", headers=admin)
         assert summary.status_code == 200
         body = summary.json
         assert body["feedback"]["responses"] == 2 and body["feedback"]["response_rate"] == 1.0
@@ -139,13 +139,13 @@ def test_redelivered_and_replayed_events_change_nothing(make_settings):
         assert worker.context.models.pairing("P1")["status"] == "active"  # the stale PairingProposed changed nothing
         given = client.post("/v1/pairings/P1/feedback", headers=auth(settings, "E1"), json={"rating": 4, "meeting_id": "MT1"})
         assert given.status_code == 201
-        wait_until(lambda: client.get("/v1/cohorts/C1/feedback/summary", headers=admin).json["feedback"]["ratings"] == 1,
-                   message="feedback projected")
+        assert days_later(settings).get("/v1/cohorts/C1/feedback/summary",
+                                        headers=admin).json["feedback"]["ratings"] == 1
         assert read_topic(settings, topics.FEEDBACK, expect=1)
         # a projector process that crashed before its checkpoint moved applies the commits again
         _checkpoint(worker.context, 1)
         assert bootstrap.build(settings).projector.catch_up() >= 1
-        summary = client.get("/v1/cohorts/C1/feedback/summary", headers=admin).json
+        summary = days_later(settings, 2).get("/v1/cohorts/C1/feedback/summary", headers=admin).json
         assert summary["feedback"]["ratings"] == 1 and summary["feedback"]["responses"] == 1
         rows = list(csv.DictReader(io.StringIO(
             client.get("/v1/cohorts/C1/feedback/export.csv", headers=admin).get_data(as_text=True))))
@@ -156,7 +156,7 @@ def test_redelivered_and_replayed_events_change_nothing(make_settings):
     report = rebuild_service(worker.context, worker.runner, grace_s=0)
     assert report.generation == 1 and report.kafka_records >= 7 and report.store_events == 1
     assert _views(worker.context) == before
-    summary = client.get("/v1/cohorts/C1/feedback/summary", headers=admin).json
+    summary = days_later(settings, 3).get("/v1/cohorts/C1/feedback/summary", headers=admin).json
     assert summary["feedback"]["ratings"] == 1 and summary["feedback"]["held_meetings"] == 1
     assert worker.context.models.pairing("P1")["status"] == "active"
 

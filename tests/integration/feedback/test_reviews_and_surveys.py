@@ -8,9 +8,11 @@ import pytest
 from shared import topics
 from shared.clock import ManualClock
 from services.feedback.api import create_app
+from services.feedback.domain.pseudonym import pseudonym
 from tests.helpers import decode, read_topic, wait_until
 from tests.integration.feedback.support import (
-    RunningWorker, auth, cohort_closed, cohort_created, envelope, pairing_activated, pairing_proposed, publish,
+    RunningWorker, auth, cohort_closed, cohort_created, days_later, envelope, pairing_activated, pairing_proposed,
+    publish,
 )
 
 pytestmark = pytest.mark.integration
@@ -73,15 +75,16 @@ def test_reviews_fall_due_on_the_rhythm_and_the_survey_goes_out_when_the_cohort_
             by_type.setdefault(event["event_type"], []).append(event["data"])
         assert sorted((d["employee_id"], d["due_on"]) for d in by_type["ReviewRequested"]) == [
             ("E1", "2026-01-31"), ("E1", "2026-04-01"), ("M1", "2026-01-31"), ("M1", "2026-04-01")]
+        # answers leave the service under a pseudonym and without their scores (issue 13)
+        respondent = pseudonym(settings.feedback_pseudonym_secret or settings.jwt_secret, "E1")
         assert by_type["ReviewSubmitted"] == [{"review_id": review["review_id"], "pairing_id": "P1", "cohort_id": "C1",
-                                               "employee_id": "E1", "goal_progress": 3, "satisfaction": 4}]
+                                               "respondent": respondent}]
         assert sorted(d["employee_id"] for d in by_type["SurveyRequested"]) == ["E1", "M1", "U9"]
-        assert [d["recommend_score"] for d in by_type["SurveyAnswered"]] == [9]
+        assert [(d["respondent"], "recommend_score" in d) for d in by_type["SurveyAnswered"]] == [(respondent, False)]
 
         admin = auth(settings, "A1", "admin")
-        wait_until(lambda: client.get("/v1/cohorts/C1/feedback/summary", headers=admin).json["survey"]["answered"] == 1,
-                   message="survey answer projected")
-        summary = client.get("/v1/cohorts/C1/feedback/summary", headers=admin).json
+        summary = days_later(settings).get("/v1/cohorts/C1/feedback/summary", headers=admin).json
+        assert summary["survey"]["answered"] == 1
         assert summary["reviews"]["requested"] == 4 and summary["reviews"]["submitted"] == 1
         assert summary["survey"]["requested"] == 3 and summary["survey"]["nps"] is None  # one answer: withheld
         assert summary["reviews"]["satisfaction_over_time"][0]["mean_satisfaction"] is None

@@ -81,8 +81,22 @@ def test_a_retried_request_gets_its_first_answer_and_a_different_one_is_refused(
     general = GiveFeedback("P1", "M1", 5, comment="great pair")
     one = ctx.commands.give_feedback(general, pairing_request)
     two = ctx.commands.give_feedback(general, pairing_request)  # the same request id: the same feedback
-    three = ctx.commands.give_feedback(general, request())  # a new request: a new feedback
-    assert one.id == two.id != three.id
+    three = ctx.commands.give_feedback(general, request())  # the same rating again: still the one feedback
+    assert one.id == two.id == three.id and three.position == 0
+
+
+def test_one_rating_per_person_per_pairing_per_month_a_second_is_refused_not_replacing_the_first():
+    ctx = context()  # 2026-02-01
+    first = ctx.commands.give_feedback(GiveFeedback("P1", "E1", 2), request())
+    with pytest.raises(Conflict) as refused:
+        ctx.commands.give_feedback(GiveFeedback("P1", "E1", 5), request())
+    assert refused.value.code == "already_rated"
+    ctx.projector.catch_up()
+    assert [f["rating"] for f in ctx.models.feedback_of_cohort("C1")] == [2]
+    other = ctx.commands.give_feedback(GiveFeedback("P1", "M1", 4), request())  # the other party: their own
+    ctx.clock.advance(days=28)  # 2026-03-01: a new month, a new rating
+    later = ctx.commands.give_feedback(GiveFeedback("P1", "E1", 5), request())
+    assert len({first.id, other.id, later.id}) == 3 and later.position > 0
 
 
 def test_kudos_notes_live_in_the_commit_and_a_retry_sends_them_once():

@@ -124,12 +124,12 @@ def test_reviews_fall_due_30_days_after_activation_then_every_60():
 
 def test_a_review_is_answered_once_and_only_by_the_person_asked():
     requested = {"review_id": "R1", "pairing_id": "P1", "cohort_id": "C1", "employee_id": "E1", "due_on": "2026-01-31"}
-    event = decide_review_answer(requested, False, "E1", 4, 5)
-    assert event.data["satisfaction"] == 5 and event.data["goal_progress"] == 4
+    event = decide_review_answer(requested, False, "E1", 4, 5, respondent="p-1")
+    assert event.data == {"review_id": "R1", "pairing_id": "P1", "cohort_id": "C1", "respondent": "p-1"}  # no scores
     for args, status in (((requested, True, "E1", 4, 5), 409), ((requested, False, "M1", 4, 5), 403),
                          ((None, False, "E1", 4, 5), 404), ((requested, False, "E1", 0, 5), 422)):
         with pytest.raises(DomainError) as excinfo:
-            decide_review_answer(*args)
+            decide_review_answer(*args, respondent="p-1")
         assert excinfo.value.status == status
 
 
@@ -141,11 +141,12 @@ def test_the_survey_is_due_when_the_cohort_closes_or_its_end_passes():
 
 def test_a_survey_is_answered_once_by_its_addressee():
     requested = {"survey_id": "S1", "cohort_id": "C1", "employee_id": "E1"}
-    assert decide_survey_answer(requested, False, "E1", 10).data["recommend_score"] == 10
+    assert decide_survey_answer(requested, False, "E1", 10, respondent="p-1").data == {
+        "survey_id": "S1", "cohort_id": "C1", "respondent": "p-1"}
     for args, status in (((requested, True, "E1", 9), 409), ((requested, False, "M1", 9), 403),
                          ((requested, False, "E1", 11), 422)):
         with pytest.raises(DomainError) as excinfo:
-            decide_survey_answer(*args)
+            decide_survey_answer(*args, respondent="p-1")
         assert excinfo.value.status == status
 
 
