@@ -52,6 +52,7 @@ from shared.worker import consumer_for, projector_for
 from tests.e2e.processes import (
     ORG_DATA, PrivateStack, free_port, service_env, start_api, start_worker, start_workers,
 )
+from tests.integration.backbone.test_relay_fencing import assert_topic_equals_store
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -784,6 +785,8 @@ def test_a_server_restart_during_a_flow_loses_nothing(server, stack, fault_setti
     stored_cohorts = {e.data["cohort_id"] for c in EventStore(database_for(matching)).read_all()
                       for e in c.events if e.event_type == "CohortCreated"}
     assert set(flow.cohorts) <= stored_cohorts, "a cohort answered 201 was not stored"
+    # the relay across the restart: per key, the topic holds exactly the store's versions, once, in order
+    assert_topic_equals_store(matching, EventStore(database_for(matching)))
     projected = {d["_id"] for d in database_for(sessions)["cohorts"].find({})}
     assert projected == stored_cohorts, f"sessions misses {len(stored_cohorts - projected)} cohorts"
     everyone = {r["data"]["employee_id"] for r in before + after}
