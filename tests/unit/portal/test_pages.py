@@ -8,19 +8,16 @@ import pytest
 
 from shared.config import Settings
 from services.portal.api import create_app
-from services.portal.directory import MemoryDirectory
 from services.portal.sessions import COOKIE, MemoryStore
 from tests.unit.portal.fakes import ADMIN, COHORT, MEETING, MENTEE, MENTOR, PAIRING, PROGRAM, FakeBackend, FakeOidc
 
 
 @pytest.fixture
 def portal():
-    backend, oidc, directory = FakeBackend(), FakeOidc(), MemoryDirectory()
-    directory.remember("program", PROGRAM, name="Engineering mentoring")
-    directory.remember("cohort", COHORT, program_id=PROGRAM, name="Spring cohort")
+    backend, oidc = FakeBackend(), FakeOidc()
     settings = Settings(service_name="portal", environment="development", jwt_secret="x",
                         oidc_issuer="https://idp.example/realms/mentoring")
-    app = create_app(settings, backend=backend, oidc=oidc, store=MemoryStore(), directory=directory)
+    app = create_app(settings, backend=backend, oidc=oidc, store=MemoryStore())
     app.testing = True
     return app, backend, oidc
 
@@ -64,7 +61,7 @@ def test_next_never_leaves_the_site(portal):
 
 def test_the_session_cookie_is_secure_outside_development():
     settings = Settings(service_name="portal", environment="production", jwt_secret="x", oidc_issuer="https://i")
-    app = create_app(settings, backend=FakeBackend(), oidc=FakeOidc(), store=MemoryStore(), directory=MemoryDirectory())
+    app = create_app(settings, backend=FakeBackend(), oidc=FakeOidc(), store=MemoryStore())
     client = app.test_client()
     client.get("/login")
     assert "Secure" in client.get("/auth/callback?code=c").headers["Set-Cookie"]
