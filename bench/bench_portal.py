@@ -69,7 +69,6 @@ def _time(call, count: int) -> list[float]:
 
 def run() -> list[dict]:
     from services.portal.api import create_app
-    from services.portal.directory import MemoryDirectory
 
     run_id = new_run()
     settings = {s: isolated_settings(s, run_id) for s in SERVICES}
@@ -107,9 +106,6 @@ def run() -> list[dict]:
                 admin.post(f"{m}/v1/pairings/{pair['pairing_id']}/accept", json={"role": role}, timeout=30)
         mentee = pairs[0]["mentee_id"]
 
-        directory = MemoryDirectory()
-        directory.remember("program", program, name="Bench")
-        directory.remember("cohort", cohort, program_id=program, name="Bench cohort")
         portal_settings = isolated_settings("portal", run_id)
         from dataclasses import replace
 
@@ -118,14 +114,15 @@ def run() -> list[dict]:
         from services.portal.sessions import MemoryStore
 
         oidc = _TokenOidc(secret)
-        app = create_app(portal_settings, oidc=oidc, store=MemoryStore(), directory=directory)
+        app = create_app(portal_settings, oidc=oidc, store=MemoryStore())
         person = requests.Session()
         person.headers["Authorization"] = f"Bearer {mint_token(secret, mentee, ['participant'])}"
         pages = {
             "participant home": (_client(app, oidc, mentee, ["participant"]), "/", person, [
                 ("notifications", "/v1/me/notifications?limit=5&unread=true"), ("feedback", "/v1/me/reviews"),
                 ("feedback", "/v1/me/surveys"), ("matching", f"/v1/participants/{mentee}"),
-                ("matching", f"/v1/cohorts/{cohort}"), ("matching", f"/v1/cohorts/{cohort}/pairings?limit=50")]),
+                ("matching", "/v1/programs?limit=500"), ("matching", f"/v1/programs/{program}/cohorts?limit=500"),
+                ("matching", f"/v1/cohorts/{cohort}/pairings?limit=50")]),
             "cohort health": (_client(app, oidc, ADMIN, ["admin", "participant"]), f"/console/cohorts/{cohort}/health",
                               admin, [("matching", f"/v1/cohorts/{cohort}"), ("matching", f"/v1/cohorts/{cohort}/stats"),
                                       ("sessions", f"/v1/cohorts/{cohort}/engagement"),

@@ -14,7 +14,6 @@ from werkzeug.exceptions import HTTPException
 from shared.config import Settings
 from services.portal import oidc as auth
 from services.portal.backend import ApiError, Backend
-from services.portal.directory import MongoDirectory
 from services.portal.i18n import choose_language, gettext
 from services.portal.sessions import MongoStore, ServerSessionInterface
 
@@ -27,13 +26,7 @@ def _store(settings: Settings):
     return MongoStore(database_for(settings)["sessions"])
 
 
-def _directory(settings: Settings):
-    from shared.mongo import database_for
-
-    return MongoDirectory(database_for(settings)["directory"])
-
-
-def create_app(settings: Settings | None = None, *, backend=None, oidc=None, store=None, directory=None) -> Flask:
+def create_app(settings: Settings | None = None, *, backend=None, oidc=None, store=None) -> Flask:
     settings = settings or Settings.from_env("portal")
     app = Flask(__name__)
     app.config.update(settings=settings, SECRET_KEY=settings.portal_secret_key or settings.jwt_secret or "dev",
@@ -41,7 +34,6 @@ def create_app(settings: Settings | None = None, *, backend=None, oidc=None, sto
                       MAX_CONTENT_LENGTH=5 * 1024 * 1024)
     app.session_interface = ServerSessionInterface(store if store is not None else _store(settings),
                                                    secure=not settings.development)
-    app.extensions["directory"] = directory if directory is not None else _directory(settings)
     app.extensions["backend"] = backend or Backend(settings.service_urls)
     app.extensions["oidc"] = oidc or auth.OidcClient(app, settings)
     app.register_blueprint(auth.bp)

@@ -1,61 +1,45 @@
-"""Which programmes and cohorts exist, for the lists the matching API cannot give yet.
+"""Which programmes and cohorts exist, as the matching API lists them (contract §6, issue 15).
 
-The matching API has no `GET /programs` or `GET /programs/{id}/cohorts` (contract §6 plans
-them). Until it does, the portal remembers the ids of the programmes and cohorts created through
-its console (ids and names only: the cohorts themselves are always read from the API), and asks
-the API first so the lists switch to it by themselves once those routes exist.
+`GET /v1/programs` and `GET /v1/programs/{program_id}/cohorts` are readable by every signed-in
+employee, so the console and the participants' pages (home, enrol) use the same lists. The portal
+keeps no list of its own: what the API says is what the pages show.
 """
 from __future__ import annotations
 
-import threading
+from services.portal.views.common import ok, parallel
+
+PAGE = 500
+MAX_PAGES = 20  # 10,000 programmes or cohorts of one programme: far beyond any organisation
 
 
-class MemoryDirectory:
-    def __init__(self):
-        self._docs: dict[str, dict] = {}
-        self._lock = threading.Lock()
-
-    def remember(self, kind: str, item_id: str, **fields) -> None:
-        with self._lock:
-            self._docs[f"{kind}|{item_id}"] = {"_id": f"{kind}|{item_id}", "kind": kind, "id": item_id, **fields}
-
-    def all(self, kind: str) -> list[dict]:
-        with self._lock:
-            return [dict(doc) for doc in self._docs.values() if doc["kind"] == kind]
-
-
-class MongoDirectory:
-    def __init__(self, collection):
-        self.collection = collection
-
-    def remember(self, kind: str, item_id: str, **fields) -> None:
-        doc = {"_id": f"{kind}|{item_id}", "kind": kind, "id": item_id, **fields}
-        self.collection.replace_one({"_id": doc["_id"]}, doc, upsert=True)
-
-    def all(self, kind: str) -> list[dict]:
-        # a small collection (one document per programme or cohort): a scan is fine
-        return [doc for doc in self.collection.find({}) if doc.get("kind") == kind]
+def _all(api, path: str) -> list[dict]:
+    """Every item of a cursor-paginated list (`{"items", "next"}`)."""
+    items: list[dict] = []
+    cursor = None
+    for _ in range(MAX_PAGES):
+        params = {"limit": PAGE, **({"cursor": cursor} if cursor else {})}
+        page = api.get("matching", path, **params)
+        items += page.get("items", [])
+        cursor = page.get("next")
+        if not cursor:
+            break
+    return items
 
 
-def programs(api, directory) -> list[dict]:
-    listed = api.optional("matching", "/v1/programs")
-    if listed is not None:
-        return listed.get("items", [])
-    return sorted(({"program_id": d["id"], "name": d.get("name"), "description": d.get("description")}
-                   for d in directory.all("program")), key=lambda p: p["name"] or "")
+def programs(api) -> list[dict]:
+    return sorted(_all(api, "/v1/programs"), key=lambda p: (p.get("name") or "").lower())
 
 
-def cohorts(api, directory, program_id: str | None = None) -> list[dict]:
+def program(api, program_id: str) -> dict:
+    """One programme (the API has no single-programme route: it is found in the list)."""
+    return next((p for p in programs(api) if p["program_id"] == program_id), {"program_id": program_id})
+
+
+def cohorts(api, program_id: str | None = None) -> list[dict]:
     """Cohorts (as the API describes them now) of one programme, or of every programme."""
-    if api.optional("matching", "/v1/programs") is not None:
-        found = []
-        for pid in [program_id] if program_id else [p["program_id"] for p in programs(api, directory)]:
-            found += (api.optional("matching", f"/v1/programs/{pid}/cohorts") or {}).get("items", [])
-        return found
-    ids = [d["id"] for d in directory.all("cohort") if program_id in (None, d.get("program_id"))]
-    found = []
-    for cohort_id in ids:
-        cohort = api.optional("matching", f"/v1/cohorts/{cohort_id}")
-        if cohort:
-            found.append(cohort)
-    return sorted(found, key=lambda c: (c.get("starts_on") or "", c.get("name") or ""))
+    if program_id:
+        return _all(api, f"/v1/programs/{program_id}/cohorts")
+    ids = [p["program_id"] for p in programs(api)]
+    found = parallel(**{pid: (lambda pid=pid: _all(api, f"/v1/programs/{pid}/cohorts")) for pid in ids})
+    listed = [cohort for pid in ids for cohort in (ok(found[pid], []) or [])]
+    return sorted(listed, key=lambda c: (c.get("starts_on") or "", c.get("name") or ""))

@@ -19,7 +19,9 @@ from services.matching.application.commands import Actor, MatchingCommands
 from services.matching.application.partners import visible_profile
 from services.matching.application.projections import pairing_document
 from services.matching.application.runs import run_summary
-from services.matching.domain.cohort import DEFAULT_ANSWER_DEADLINE_DAYS, DEFAULT_CADENCE_DAYS, STATUSES
+from services.matching.domain.cohort import (
+    DEFAULT_ANSWER_DEADLINE_DAYS, DEFAULT_CADENCE_DAYS, DEFAULT_MATCHING_STYLE, MATCHING_STYLES, STATUSES,
+)
 from services.matching.domain.pairing import DECLINE_REASONS, END_REASONS, PairingState
 from services.matching.domain.rules import CROSS_DEPARTMENT_MODES, DEFAULT_WEIGHTS, MatchingRules
 
@@ -93,11 +95,68 @@ class CohortIn(Schema):
     answer_deadline_days = fields.Integer(strict=True, load_default=DEFAULT_ANSWER_DEADLINE_DAYS,
                                           validate=validate.Range(min=1, max=90))
     rules = fields.Nested(RulesIn, load_default=dict)
+    max_mentor_capacity = fields.Integer(strict=True, load_default=None, allow_none=True,
+                                         validate=validate.Range(min=1, max=ev.MAX_CAPACITY),
+                                         metadata={"description": "the most mentees any mentor may take; null: none"})
+    matching_style = fields.String(load_default=DEFAULT_MATCHING_STYLE, validate=validate.OneOf(MATCHING_STYLES),
+                                   metadata={"description": "admin_run, mentee_choice or both"})
 
     @validates_schema
     def _dates(self, data, **kwargs):
-        if data.get("starts_on") and data.get("ends_on") and data["ends_on"] <= data["starts_on"]:
-            raise ValidationError("must be after starts_on", field_name="ends_on")
+        _dates_ordered(data)
+
+
+def _dates_ordered(data: dict) -> None:
+    if data.get("starts_on") and data.get("ends_on") and data["ends_on"] <= data["starts_on"]:
+        raise ValidationError("must be after starts_on", field_name="ends_on")
+
+
+class CohortPatchIn(Schema):
+    """Any of a cohort's settings; only those that differ from the stored ones become an event."""
+
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    starts_on = fields.Date()
+    ends_on = fields.Date()
+    meeting_cadence_days = fields.Integer(strict=True, validate=validate.Range(min=1, max=365))
+    answer_deadline_days = fields.Integer(strict=True, validate=validate.Range(min=1, max=90))
+    rules = fields.Nested(RulesIn, metadata={"description": "replaces the cohort's rules (omitted keys: defaults)"})
+    max_mentor_capacity = fields.Integer(strict=True, allow_none=True,
+                                         validate=validate.Range(min=1, max=ev.MAX_CAPACITY))
+    matching_style = fields.String(validate=validate.OneOf(MATCHING_STYLES))
+
+    @validates_schema
+    def _something(self, data, **kwargs):
+        if not data:
+            raise ValidationError("name at least one setting to change", field_name="_schema")
+        _dates_ordered(data)
+
+
+class DuplicateIn(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    starts_on = fields.Date(required=True)
+    ends_on = fields.Date(required=True)
+
+    @validates_schema
+    def _dates(self, data, **kwargs):
+        _dates_ordered(data)
+
+
+class ListQuery(Schema):
+    cursor = fields.String(validate=_nonempty)
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+class ProgramOut(Schema):
+    program_id = fields.String()
+    name = fields.String()
+    description = fields.String(allow_none=True)
+    created_by = fields.String()
+    cohort_count = fields.Integer()
+
+
+class ProgramPage(Schema):
+    items = fields.List(fields.Nested(ProgramOut))
+    next = fields.String(allow_none=True)
 
 
 class CohortOut(Schema):
@@ -110,7 +169,15 @@ class CohortOut(Schema):
     meeting_cadence_days = fields.Integer()
     answer_deadline_days = fields.Integer()
     rules = fields.Dict()
+    max_mentor_capacity = fields.Integer(allow_none=True)
+    matching_style = fields.String()
+    duplicated_from = fields.String(allow_none=True)
     runs = fields.List(fields.String())
+
+
+class CohortPage(Schema):
+    items = fields.List(fields.Nested(CohortOut))
+    next = fields.String(allow_none=True)
 
 
 class StatusIn(Schema):
@@ -147,6 +214,42 @@ class EnrollmentOut(Schema):
     cohort_id = fields.String()
     employee_id = fields.String()
     role = fields.String()
+
+
+class EnrollmentQuery(ListQuery):
+    role = fields.String(validate=validate.OneOf(ev.ROLES))
+    status = fields.String(validate=validate.OneOf(("active", "withdrawn")))
+    q = fields.String(validate=validate.Length(min=1, max=100),
+                      metadata={"description": "employee id prefix"})
+
+
+class EnrollmentRowOut(Schema):
+    enrollment_id = fields.String()
+    cohort_id = fields.String()
+    employee_id = fields.String()
+    role = fields.String()
+    capacity = fields.Integer()
+    topics = fields.List(fields.String())
+    status = fields.String(metadata={"description": "active or withdrawn"})
+    paused = fields.Boolean()
+    enrolled_at = fields.String(allow_none=True)
+    withdrawal_reason = fields.String(allow_none=True)
+
+
+class EnrollmentPage(Schema):
+    items = fields.List(fields.Nested(EnrollmentRowOut))
+    next = fields.String(allow_none=True)
+
+
+class EnrollmentPatchIn(Schema):
+    capacity = fields.Integer(strict=True, validate=validate.Range(min=1, max=ev.MAX_CAPACITY),
+                              metadata={"description": "a mentor's seats; below the seats taken offers no new one"})
+    paused = fields.Boolean(metadata={"description": "no new proposals while paused; pairings stay"})
+
+    @validates_schema
+    def _something(self, data, **kwargs):
+        if not data:
+            raise ValidationError("give capacity and/or paused", field_name="_schema")
 
 
 class RunIn(Schema):
@@ -303,7 +406,8 @@ def create_cohort(body, program_id):
     return _commands().create_cohort(
         program_id, name=body["name"], starts_on=body["starts_on"], ends_on=body["ends_on"],
         meeting_cadence_days=body["meeting_cadence_days"], answer_deadline_days=body["answer_deadline_days"],
-        rules=MatchingRules.from_dict(body.get("rules") or {}), actor=_actor(), causation=request_causation())
+        rules=MatchingRules.from_dict(body.get("rules") or {}), max_mentor_capacity=body["max_mentor_capacity"],
+        matching_style=body["matching_style"], actor=_actor(), causation=request_causation())
 
 
 @blp.route("/cohorts/<cohort_id>", methods=["GET"])
@@ -321,6 +425,80 @@ def get_cohort(cohort_id):
 def change_status(body, cohort_id):
     """Move a cohort to its next status (draft → enrolling → matching → active → closed) (admin)."""
     return _commands().change_cohort_status(cohort_id, body["status"], _actor(), request_causation())
+
+
+# -- programme management (issue 15): listings for the console, settings, next intake, seats --------
+
+@blp.route("/programs", methods=["GET"])
+@require()
+@blp.arguments(ListQuery, location="query")
+@blp.response(200, ProgramPage)
+def list_programs(query):
+    """Programmes, paginated by `next` (any authenticated employee: participants find cohorts to join)."""
+    docs, cursor = _context().views.programs_page(after=query.get("cursor"), limit=query["limit"])
+    return {"items": [{**doc, "cohort_count": len(doc.get("cohort_ids") or [])} for doc in docs], "next": cursor}
+
+
+@blp.route("/programs/<program_id>/cohorts", methods=["GET"])
+@require()
+@blp.arguments(ListQuery, location="query")
+@blp.response(200, CohortPage)
+def list_cohorts(query, program_id):
+    """A programme's cohorts in the order they were created, each as `GET /v1/cohorts/{id}` gives it."""
+    page = _context().views.cohorts_of_program(program_id, after=query.get("cursor"), limit=query["limit"])
+    if page is None:
+        if _commands().programs.load(program_id).version == 0:
+            raise NotFound("program_unknown", f"no programme {program_id}")
+        page = ([], None)  # created a moment ago: the views have not caught up yet
+    return {"items": page[0], "next": page[1]}
+
+
+@blp.route("/cohorts/<cohort_id>", methods=["PATCH"])
+@require("admin")
+@blp.arguments(CohortPatchIn)
+@blp.response(200, CohortOut)
+def revise_cohort(body, cohort_id):
+    """Change a cohort's settings (admin): name, dates, cadence, answer deadline, rules, mentor capacity
+    maximum, matching style. 422 names a bad field (dates are checked against the stored ones too)."""
+    return _commands().revise_cohort(cohort_id, body, _actor(), request_causation())
+
+
+@blp.route("/cohorts/<cohort_id>/duplicate", methods=["POST"])
+@require("admin")
+@blp.arguments(DuplicateIn)
+@blp.response(201, CohortOut)
+def duplicate_cohort(body, cohort_id):
+    """The next intake: a new draft cohort with this one's settings, a new name and dates (admin)."""
+    return _commands().duplicate_cohort(cohort_id, name=body["name"], starts_on=body["starts_on"],
+                                        ends_on=body["ends_on"], actor=_actor(), causation=request_causation())
+
+
+@blp.route("/cohorts/<cohort_id>/enrollments", methods=["GET"])
+@require("admin")
+@blp.arguments(EnrollmentQuery, location="query")
+@blp.response(200, EnrollmentPage)
+def list_enrollments(query, cohort_id):
+    """A cohort's enrolments in employee id order, by role, status and employee id prefix `q` (admin)."""
+    views = _context().views
+    if views.cohorts.get(cohort_id) is None:
+        _commands().cohort(cohort_id)  # 404 if it does not exist at all
+    items, cursor = views.enrollments_page(cohort_id, role=query.get("role"), status=query.get("status"),
+                                           prefix=query.get("q"), after=query.get("cursor"), limit=query["limit"])
+    return {"items": items, "next": cursor}
+
+
+@blp.route("/cohorts/<cohort_id>/enrollments/<employee_id>", methods=["PATCH"])
+@require("admin", "participant")
+@blp.arguments(EnrollmentPatchIn)
+@blp.response(200, EnrollmentRowOut)
+def revise_enrollment(body, cohort_id, employee_id):
+    """A mentor's capacity and/or pausing (admins anyone, participants themselves, within the cohort's
+    `max_mentor_capacity`). Never ends a pairing; a paused person gets no new proposals."""
+    actor = _actor()
+    if not actor.is_admin and employee_id != actor.subject:
+        raise Forbidden("not_yourself", "a participant changes only their own enrolment")
+    return _commands().revise_enrollment(cohort_id, employee_id, capacity=body.get("capacity"),
+                                         paused=body.get("paused"), actor=actor, causation=request_causation())
 
 
 @blp.route("/cohorts/<cohort_id>/enrollments", methods=["POST"])

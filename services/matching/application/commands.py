@@ -135,14 +135,16 @@ class MatchingCommands:
         return program_id
 
     def create_cohort(self, program_id: str, *, name: str, starts_on, ends_on, meeting_cadence_days: int,
-                      answer_deadline_days: int, rules: MatchingRules, actor: Actor, causation: Causation) -> dict:
+                      answer_deadline_days: int, rules: MatchingRules, actor: Actor, causation: Causation,
+                      max_mentor_capacity: int | None = None, matching_style: str = "admin_run") -> dict:
         if self.programs.load(program_id).version == 0:
             raise NotFound("program_unknown", f"no programme {program_id}")
         cohort_id = new_id("coh")
         events = cohorts.create_cohort(
             CohortState(), cohort_id=cohort_id, program_exists=True, program_id=program_id, name=name,
             starts_on=starts_on, ends_on=ends_on, meeting_cadence_days=meeting_cadence_days,
-            answer_deadline_days=answer_deadline_days, rules=rules.to_dict(), created_by=actor.subject)
+            answer_deadline_days=answer_deadline_days, rules=rules.to_dict(), created_by=actor.subject,
+            max_mentor_capacity=max_mentor_capacity, matching_style=matching_style)
         self._wait(self._append(self.cohorts, cohort_id, 0, events, causation))
         return self.cohort_document(cohort_id)
 
@@ -151,6 +153,25 @@ class MatchingCommands:
         self._wait(self._append(self.cohorts, cohort_id, version, cohorts.change_status(state, status, actor.subject),
                                 causation))
         return self.cohort_document(cohort_id)
+
+    def revise_cohort(self, cohort_id: str, changes: dict, actor: Actor, causation: Causation) -> dict:
+        """PATCH a cohort's settings: one CohortRevised with only what changed (nothing if nothing did)."""
+        state, version = self.cohort(cohort_id)
+        if "rules" in changes:
+            changes = {**changes, "rules": MatchingRules.from_dict(changes["rules"] or {}).to_dict()}
+        self._wait(self._append(self.cohorts, cohort_id, version, cohorts.revise(state, changes, actor.subject),
+                                causation))
+        return self.cohort_document(cohort_id)
+
+    def duplicate_cohort(self, cohort_id: str, *, name: str, starts_on, ends_on, actor: Actor,
+                         causation: Causation) -> dict:
+        """The next intake of a cohort: same programme and settings, new name and dates, no enrolments."""
+        source, _ = self.cohort(cohort_id)
+        new_cohort_id = new_id("coh")
+        events = cohorts.duplicate(source, cohort_id=new_cohort_id, name=name, starts_on=starts_on, ends_on=ends_on,
+                                   created_by=actor.subject)
+        self._wait(self._append(self.cohorts, new_cohort_id, 0, events, causation))
+        return self.cohort_document(new_cohort_id)
 
     def cohort_document(self, cohort_id: str) -> dict:
         """The cohort view, or (if the views lag) the same shape from the aggregate."""
@@ -162,6 +183,7 @@ class MatchingCommands:
                 "status": state.status, "starts_on": str(state.starts_on), "ends_on": str(state.ends_on),
                 "meeting_cadence_days": state.meeting_cadence_days,
                 "answer_deadline_days": state.answer_deadline_days, "rules": state.rules,
+                "max_mentor_capacity": state.max_mentor_capacity, "matching_style": state.matching_style,
                 "runs": (doc or {}).get("runs", []), "version": version}
 
     # ---------------------------------------------------------------- enrolment
@@ -187,6 +209,34 @@ class MatchingCommands:
         self._wait(appended)
         return {"enrollment_id": enrollment_id, "cohort_id": cohort_id, "employee_id": employee_id,
                 "role": body["role"]}
+
+    def revise_enrollment(self, cohort_id: str, employee_id: str, *, capacity: int | None, paused: bool | None,
+                          actor: Actor, causation: Causation) -> dict:
+        """A mentor's capacity and/or pausing someone: never ends a pairing (runs skip the paused)."""
+        cohort, _ = self.cohort(cohort_id)
+        state, version = self.enrollment(cohort_id, employee_id)
+        if not state.active:
+            raise NotFound("not_enrolled", f"{employee_id} is not enrolled in this cohort")
+        events = enrollments.revise(cohort, state, capacity=capacity, paused=paused, revised_by=actor.subject)
+        try:
+            appended = self._append(self.enrollments, enrollments.stream_id(cohort_id, employee_id), version, events,
+                                    causation)
+        except ConcurrencyError as exc:
+            raise Conflict("enrollment_changed", f"{employee_id}'s enrolment changed meanwhile; try again") from exc
+        self._wait(appended)
+        return self.enrollment_document(cohort_id, employee_id)
+
+    def enrollment_document(self, cohort_id: str, employee_id: str) -> dict:
+        """The enrolment view, or (if the views lag) what the aggregate knows."""
+        doc = self.views.enrollments.get(Views.enrollment_key(cohort_id, employee_id))
+        state, version = self.enrollment(cohort_id, employee_id)
+        if doc is not None and doc.get("version", 0) >= version:
+            return doc
+        return {**(doc or {}), "cohort_id": cohort_id, "employee_id": employee_id,
+                "enrollment_id": state.enrollment_id, "role": state.role, "capacity": state.capacity,
+                "topics": list(state.topics), "paused": state.paused,
+                "status": "active" if state.active else "withdrawn", "enrolled_at": state.enrolled_at,
+                "version": version}
 
     def withdraw(self, cohort_id: str, employee_id: str, reason: str, actor: Actor, causation: Causation) -> dict:
         """Withdraw an enrolment, then end the person's open pairings in that cohort.
@@ -267,6 +317,8 @@ class MatchingCommands:
             enrollment, _ = self.enrollment(cohort_id, employee_id)
             if not enrollment.active or enrollment.role != role:
                 raise Invalid("not_enrolled", f"{employee_id} is not enrolled as a {role} in this cohort", field=field)
+            if enrollment.paused:
+                raise Conflict("paused", f"{employee_id} is paused in this cohort: no new proposals", field=field)
         self.wait_for_head()
         taken = self.inputs.pairings_of(cohort_id)
         if mentee_id in taken.paired_mentees:

@@ -53,10 +53,12 @@ class MatchingInputs:
         return taken
 
     def candidates(self, cohort_id: str, taken: Taken) -> tuple[dict[str, MentorCandidate], dict[str, MenteeCandidate]]:
-        """Active mentors (with seats taken) and the mentees without an open pairing."""
+        """Active mentors (with seats taken) and the mentees without an open pairing; paused people are
+        no candidates at all (their pairings stay; they only get no new proposals)."""
         cache: dict = {}
         mentors, mentees = {}, {}
-        enrolled = [e for e in self.views.enrollments_of_cohort(cohort_id) if e["status"] == "active"]
+        enrolled = [e for e in self.views.enrollments_of_cohort(cohort_id)
+                    if e["status"] == "active" and not e.get("paused")]
         self._prefetch([e["employee_id"] for e in enrolled], cache)
         for enrollment in enrolled:
             employee_id = enrollment["employee_id"]

@@ -76,7 +76,9 @@ class MatchingViews(Projection):
             ev.PROGRAM_CREATED: self.program_created,
             ev.COHORT_CREATED: self.cohort_event,
             ev.COHORT_STATUS_CHANGED: self.cohort_event,
+            ev.COHORT_REVISED: self.cohort_event,
             ev.PARTICIPANT_ENROLLED: self.enrollment_event,
+            ev.ENROLLMENT_REVISED: self.enrollment_event,
             ev.ENROLLMENT_WITHDRAWN: self.enrollment_event,
             ev.MATCHING_RUN_REQUESTED: self.run_event,
             ev.MATCHING_RUN_RESULT_CHUNK: self.run_chunk,
@@ -109,12 +111,25 @@ class MatchingViews(Projection):
                    "name": data["name"], "status": data["status"], "starts_on": str(data["starts_on"]),
                    "ends_on": str(data["ends_on"]), "meeting_cadence_days": data["meeting_cadence_days"],
                    "answer_deadline_days": data["answer_deadline_days"], "rules": data["rules"],
-                   "runs": (doc or {}).get("runs", [])}
+                   "max_mentor_capacity": data.get("max_mentor_capacity"),
+                   "matching_style": data.get("matching_style") or "admin_run",
+                   "duplicated_from": data.get("duplicated_from"), "runs": (doc or {}).get("runs", [])}
+            self._add_cohort_to_program(data["program_id"], data["cohort_id"])
+        elif envelope.event_type == ev.COHORT_REVISED:
+            doc = {**(doc or {"_id": data["cohort_id"], "cohort_id": data["cohort_id"], "runs": []}),
+                   **{name: str(data[name]) if name in ("starts_on", "ends_on") else data[name]
+                      for name in data["changed"]}}
         else:
             doc = {**(doc or {"_id": data["cohort_id"], "cohort_id": data["cohort_id"], "runs": []}),
                    "status": data["status"]}
         doc["version"] = envelope.aggregate_version
         self.views.cohorts.put(doc)
+
+    def _add_cohort_to_program(self, program_id: str, cohort_id: str) -> None:
+        program = self.views.programs.get(program_id)
+        if program is not None and cohort_id not in program.get("cohort_ids", []):
+            program["cohort_ids"] = [*program.get("cohort_ids", []), cohort_id]
+            self.views.programs.put(program)
 
     def enrollment_event(self, envelope: Envelope) -> None:
         data = envelope.data
@@ -128,7 +143,11 @@ class MatchingViews(Projection):
                    "employee_id": data["employee_id"], "role": data["role"], "capacity": data["capacity"],
                    "topics": list(data["topics"]), "status": "active", "enrolled_at": envelope.occurred_at,
                    "preferences": private.get("preferences") or {}, "goals_summary": private.get("goals_summary"),
-                   "withdrawal_reason": None}
+                   "withdrawal_reason": None, "paused": False}
+        elif envelope.event_type == ev.ENROLLMENT_REVISED:
+            doc = {**(doc or {"_id": key, **data}),
+                   **{name: data[name] for name in ("capacity", "paused") if name in data}}
+            doc.pop("revised_by", None)
         else:
             doc = {**(doc or {"_id": key, **data}), "status": "withdrawn", "withdrawal_reason": data["reason"]}
         doc["version"] = envelope.aggregate_version

@@ -1,6 +1,7 @@
 """Programme and cohort aggregates (pure: state + command -> events, `[]` when nothing changes).
 
-A cohort's stream holds its creation and its status changes; enrolments are streams of their own
+A cohort's stream holds its creation, its status changes and revisions of its settings (each
+revision carries only what changed); enrolments are streams of their own
 (domain/enrollment.py) and so are matching runs (domain/run.py), so a cohort of 20,000 people is
 still a short stream. Statuses move forward one step at a time
 (draft -> enrolling -> matching -> active -> closed); any open cohort may be closed directly.
@@ -20,6 +21,8 @@ ENROLLABLE = ("enrolling", "matching", "active")
 MATCHABLE = ("matching", "active")
 DEFAULT_CADENCE_DAYS = 14
 DEFAULT_ANSWER_DEADLINE_DAYS = 7
+MATCHING_STYLES = ev.MATCHING_STYLES
+DEFAULT_MATCHING_STYLE = "admin_run"
 
 
 def create_program(program_id: str, name: str, description: str | None, created_by: str) -> list[NewEvent]:
@@ -38,6 +41,8 @@ class CohortState:
     meeting_cadence_days: int = DEFAULT_CADENCE_DAYS
     answer_deadline_days: int = DEFAULT_ANSWER_DEADLINE_DAYS
     rules: dict = field(default_factory=dict)
+    max_mentor_capacity: int | None = None
+    matching_style: str = DEFAULT_MATCHING_STYLE
 
     @property
     def exists(self) -> bool:
@@ -60,23 +65,90 @@ class CohortState:
             self.meeting_cadence_days = data["meeting_cadence_days"]
             self.answer_deadline_days = data["answer_deadline_days"]
             self.rules = data["rules"]
+            self.max_mentor_capacity = data.get("max_mentor_capacity")
+            self.matching_style = data.get("matching_style") or DEFAULT_MATCHING_STYLE
         elif event_type == ev.COHORT_STATUS_CHANGED:
             self.status = data["status"]
+        elif event_type == ev.COHORT_REVISED:
+            for name in data["changed"]:
+                setattr(self, name, str(data[name]) if name in ("starts_on", "ends_on") else data[name])
+
+    def settings(self) -> dict:
+        """The settings a duplicate copies and a revision compares against."""
+        return {name: getattr(self, name) for name in ev.COHORT_SETTINGS}
+
+
+def _check_settings(*, starts_on: date, ends_on: date, max_mentor_capacity: int | None,
+                    matching_style: str) -> None:
+    if ends_on <= starts_on:
+        raise Invalid("dates", "ends_on must be after starts_on", field="ends_on")
+    if max_mentor_capacity is not None and not 1 <= max_mentor_capacity <= ev.MAX_CAPACITY:
+        raise Invalid("max_mentor_capacity", f"must be between 1 and {ev.MAX_CAPACITY}", field="max_mentor_capacity")
+    if matching_style not in MATCHING_STYLES:
+        raise Invalid("matching_style", f"must be one of {', '.join(MATCHING_STYLES)}", field="matching_style")
 
 
 def create_cohort(state: CohortState, *, cohort_id: str, program_exists: bool, program_id: str, name: str,
                   starts_on: date, ends_on: date, meeting_cadence_days: int, answer_deadline_days: int,
-                  rules: dict, created_by: str) -> list[NewEvent]:
+                  rules: dict, created_by: str, max_mentor_capacity: int | None = None,
+                  matching_style: str = DEFAULT_MATCHING_STYLE, duplicated_from: str | None = None) -> list[NewEvent]:
     if state.exists:
         raise Conflict("cohort_exists", f"cohort {cohort_id} already exists")
     if not program_exists:
         raise Conflict("program_unknown", f"no programme {program_id}")
-    if ends_on <= starts_on:
-        raise Invalid("dates", "ends_on must be after starts_on", field="ends_on")
+    _check_settings(starts_on=starts_on, ends_on=ends_on, max_mentor_capacity=max_mentor_capacity,
+                    matching_style=matching_style)
     return [NewEvent(ev.COHORT_CREATED, {
         "cohort_id": cohort_id, "program_id": program_id, "name": name, "starts_on": starts_on.isoformat(),
         "ends_on": ends_on.isoformat(), "status": "draft", "meeting_cadence_days": meeting_cadence_days,
-        "answer_deadline_days": answer_deadline_days, "rules": rules, "created_by": created_by})]
+        "answer_deadline_days": answer_deadline_days, "rules": rules, "created_by": created_by,
+        "max_mentor_capacity": max_mentor_capacity, "matching_style": matching_style,
+        "duplicated_from": duplicated_from})]
+
+
+def duplicate(source: CohortState, *, cohort_id: str, name: str, starts_on: date, ends_on: date,
+              created_by: str) -> list[NewEvent]:
+    """The next intake: a new draft cohort in the same programme with the source's settings (no enrolments)."""
+    _require(source)
+    settings = source.settings()
+    return create_cohort(
+        CohortState(), cohort_id=cohort_id, program_exists=True, program_id=str(source.program_id), name=name,
+        starts_on=starts_on, ends_on=ends_on, meeting_cadence_days=settings["meeting_cadence_days"],
+        answer_deadline_days=settings["answer_deadline_days"], rules=dict(settings["rules"]), created_by=created_by,
+        max_mentor_capacity=settings["max_mentor_capacity"], matching_style=settings["matching_style"],
+        duplicated_from=source.cohort_id)
+
+
+def revise(state: CohortState, changes: dict, revised_by: str) -> list[NewEvent]:
+    """Change some settings of an open cohort: one CohortRevised naming only what really changed.
+
+    `changes` holds settings by name (dates as `date`); the dates are checked together with the
+    stored one the request leaves alone, so moving only `ends_on` before `starts_on` is refused.
+    """
+    _require(state)
+    if state.status == "closed":
+        raise Conflict("cohort_closed", "a closed cohort's settings no longer change")
+    unknown = set(changes) - set(ev.COHORT_SETTINGS)
+    if unknown:
+        raise Invalid("unknown_setting", f"not a cohort setting: {', '.join(sorted(unknown))}",
+                      field=sorted(unknown)[0])
+    current = state.settings()
+    wanted = {name: value.isoformat() if isinstance(value, date) else value for name, value in changes.items()}
+    changed = [name for name in ev.COHORT_SETTINGS if name in wanted and wanted[name] != current[name]]
+    if not changed:
+        return []
+    merged = {**current, **{name: wanted[name] for name in changed}}
+    starts_on, ends_on = date.fromisoformat(str(merged["starts_on"])), date.fromisoformat(str(merged["ends_on"]))
+    if ends_on <= starts_on:
+        field_name = "ends_on" if "ends_on" in changed else "starts_on"
+        raise Invalid("dates", "ends_on must be after starts_on", field=field_name)
+    _check_settings(starts_on=starts_on, ends_on=ends_on, max_mentor_capacity=merged["max_mentor_capacity"],
+                    matching_style=merged["matching_style"])
+    if "name" in changed and not str(merged["name"]).strip():
+        raise Invalid("name", "a cohort needs a name", field="name")
+    return [NewEvent(ev.COHORT_REVISED, {"cohort_id": state.cohort_id, "program_id": state.program_id,
+                                         "changed": changed, **{name: wanted[name] for name in changed},
+                                         "revised_by": revised_by})]
 
 
 def _require(state: CohortState) -> None:

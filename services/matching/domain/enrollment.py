@@ -5,6 +5,10 @@ uniqueness rule: two concurrent enrolments of one person in one cohort cannot bo
 version 0 (or at the version after a withdrawal). A withdrawn person may enrol again on the same
 stream. `enrolled_at` (the enrolment event's `occurred_at`) lets an HRIS termination end only
 enrolments that existed before it.
+
+A revision changes a mentor's capacity and/or pauses the person (no new proposals from runs or by
+hand). Neither ever ends a pairing: a capacity below the seats already taken is allowed and simply
+leaves no seat free (domain/assignment.py counts `max(0, capacity - seats_taken)`).
 """
 from __future__ import annotations
 
@@ -32,6 +36,7 @@ class EnrollmentState:
     capacity: int = 0
     topics: list = field(default_factory=list)
     active: bool = False
+    paused: bool = False
     enrolled_at: str | None = None
 
     @classmethod
@@ -46,7 +51,10 @@ class EnrollmentState:
             self.cohort_id, self.employee_id = data["cohort_id"], data["employee_id"]
             self.enrollment_id, self.role = data["enrollment_id"], data["role"]
             self.capacity, self.topics = data["capacity"], list(data["topics"])
-            self.active, self.enrolled_at = True, occurred_at
+            self.active, self.enrolled_at, self.paused = True, occurred_at, False
+        elif event_type == ev.ENROLLMENT_REVISED:
+            self.capacity = data.get("capacity", self.capacity)
+            self.paused = data.get("paused", self.paused)
         elif event_type == ev.ENROLLMENT_WITHDRAWN:
             self.active = False
 
@@ -62,9 +70,44 @@ def enroll(cohort: CohortState, state: EnrollmentState, *, enrollment_id: str, e
         raise Conflict("already_enrolled", f"{employee_id} is already enrolled in this cohort")
     if role == "mentor" and capacity < 1:
         raise Invalid("capacity", "a mentor needs a capacity of at least 1", field="capacity")
+    if role == "mentor" and cohort.max_mentor_capacity is not None and capacity > cohort.max_mentor_capacity:
+        raise Invalid("capacity_above_max", f"this cohort's mentors take at most {cohort.max_mentor_capacity} "
+                                            "mentees", field="capacity")
     return [NewEvent(ev.PARTICIPANT_ENROLLED, {
         "cohort_id": cohort.cohort_id, "enrollment_id": enrollment_id, "employee_id": employee_id, "role": role,
         "capacity": capacity if role == "mentor" else 0, "topics": list(topics)})]
+
+
+def revise(cohort: CohortState, state: EnrollmentState, *, capacity: int | None = None, paused: bool | None = None,
+           revised_by: str) -> list[NewEvent]:
+    """Change a mentor's capacity and/or pause (or resume) an enrolment; `[]` when nothing changes.
+
+    Participants (changing their own) stay within the cohort's `max_mentor_capacity`; so do admins
+    (the maximum is the cohort's promise to mentors: an admin raises it first).
+    """
+    if not cohort.exists:
+        raise Conflict("cohort_unknown", "no such cohort")
+    if cohort.status == "closed":
+        raise Conflict("cohort_closed", "a closed cohort's enrolments no longer change")
+    if not state.active:
+        raise Conflict("not_enrolled", f"{state.employee_id or 'the person'} is not enrolled in this cohort")
+    data: dict = {}
+    if capacity is not None and capacity != state.capacity:
+        if state.role != "mentor":
+            raise Invalid("capacity", "a mentee has no capacity", field="capacity")
+        if capacity < 1:
+            raise Invalid("capacity", "a mentor needs a capacity of at least 1 (pause them instead)", field="capacity")
+        if cohort.max_mentor_capacity is not None and capacity > cohort.max_mentor_capacity:
+            raise Invalid("capacity_above_max", f"this cohort's mentors take at most {cohort.max_mentor_capacity} "
+                                                "mentees", field="capacity")
+        data["capacity"] = capacity
+    if paused is not None and paused != state.paused:
+        data["paused"] = paused
+    if not data:
+        return []
+    return [NewEvent(ev.ENROLLMENT_REVISED, {"cohort_id": state.cohort_id, "enrollment_id": state.enrollment_id,
+                                             "employee_id": state.employee_id, "role": state.role, **data,
+                                             "revised_by": revised_by})]
 
 
 def withdraw(state: EnrollmentState, reason: str) -> list[NewEvent]:

@@ -1,4 +1,5 @@
-"""The programme console (admins): programmes and cohorts, enrolments (one, or a CSV),
+"""The programme console (admins): programmes and cohorts (create, edit, duplicate as the next
+intake), enrolments (one, or a CSV; a searchable, paged table with capacity and pause edits),
 matching dry run → review → publish, manual pairing, cohort health, export, chat channel,
 delivery log."""
 from __future__ import annotations
@@ -9,16 +10,19 @@ from collections import Counter
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 
-from shared.events.catalog.matching import COHORT_STATUSES, MATCHING_MODES
+from shared.events.catalog.matching import COHORT_STATUSES, MATCHING_MODES, MATCHING_STYLES
 from services.portal import directory as listing
 from services.portal.backend import ApiError
 from services.portal.charts import bar_chart, column_chart
 from services.portal.i18n import gettext as _
 from services.portal.oidc import admin_required
-from services.portal.views.common import api, directory, done, ok, parallel, profile, report
+from services.portal.views.common import api, done, ok, parallel, profile, report
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 
+ENROLMENT_PAGE = 50
+HARD_RULES = ("require_shared_language", "exclude_management_chain", "respect_exclude_list", "require_active")
+CROSS_DEPARTMENT = ("bonus", "malus")  # services/matching/domain/rules.py CROSS_DEPARTMENT_MODES
 CSV_COLUMNS = ("employee_id", "role", "capacity", "topics", "goals_summary", "same_timezone", "languages")
 HEALTH_COLORS = {"on_track": "#2f8f6b", "needs_check_in": "#c98a12", "at_risk": "#c2352d", "too_early": "#7a7f8c"}
 
@@ -42,10 +46,9 @@ def programs():
         except ApiError as error:
             report(error)
         else:
-            directory().remember("program", created["program_id"], name=name, description=description)
             done("Programme created.")
             return redirect(url_for(".program", program_id=created["program_id"]))
-    return render_template("console/programs.html", programs=listing.programs(client, directory()))
+    return render_template("console/programs.html", programs=listing.programs(client))
 
 
 @bp.route("/programs/<program_id>", methods=["GET", "POST"])
@@ -56,20 +59,40 @@ def program(program_id):
     if request.method == "POST":
         body = {"name": values.get("name", "").strip(), "starts_on": values.get("starts_on"),
                 "ends_on": values.get("ends_on")}
-        for number in ("meeting_cadence_days", "answer_deadline_days"):
-            if values.get(number):
-                body[number] = int(values[number])
         try:
+            body.update(_numbers(values, ("meeting_cadence_days", "answer_deadline_days", "max_mentor_capacity")))
+            if values.get("matching_style"):
+                body["matching_style"] = values["matching_style"]
             cohort = client.post("matching", f"/v1/programs/{program_id}/cohorts", body)
         except ApiError as error:
             report(error)
         else:
-            directory().remember("cohort", cohort["cohort_id"], program_id=program_id, name=cohort.get("name"))
             done("Cohort created.")
             return redirect(url_for(".cohort", cohort_id=cohort["cohort_id"]))
-    known = {p["program_id"]: p for p in listing.programs(client, directory())}
-    return render_template("console/program.html", program=known.get(program_id, {"program_id": program_id}),
-                           cohorts=listing.cohorts(client, directory(), program_id), values=values)
+    calls = parallel(program=lambda: listing.program(client, program_id),
+                     cohorts=lambda: listing.cohorts(client, program_id))
+    if isinstance(calls["cohorts"], ApiError):
+        raise calls["cohorts"]
+    return render_template("console/program.html", program=ok(calls["program"], {"program_id": program_id}),
+                           cohorts=calls["cohorts"], values=values, styles=_style_labels())
+
+
+def _style_labels() -> dict[str, str]:
+    labels = {"admin_run": _("Admins run the matching"), "mentee_choice": _("Mentees choose their mentor"),
+              "both": _("Both: admins run it, mentees may choose")}
+    return {style: labels[style] for style in MATCHING_STYLES}
+
+
+def _numbers(values, names) -> dict:
+    """Whole-number form fields as numbers (blank: left out); a non-number is the API's 422 on that field."""
+    out = {}
+    for name in names:
+        text = (values.get(name) or "").strip()
+        if text:
+            if not text.isdigit():
+                raise ApiError(422, "Invalid", errors={name: [_("must be a whole number")]})
+            out[name] = int(text)
+    return out
 
 
 @bp.get("/cohorts/<cohort_id>")
@@ -81,7 +104,51 @@ def cohort(cohort_id):
     if isinstance(calls["cohort"], ApiError):
         raise calls["cohort"]
     return render_template("console/cohort.html", cohort=calls["cohort"], stats=ok(calls["stats"], {}),
-                           next_status=_next_status(calls["cohort"].get("status")))
+                           next_status=_next_status(calls["cohort"].get("status")), styles=_style_labels(),
+                           hard_rules=HARD_RULES, cross_department=CROSS_DEPARTMENT)
+
+
+def _settings_body(form, cohort: dict) -> dict:
+    """The edit form as a PATCH body: every setting it shows (the API stores only what changed)."""
+    body: dict = {"name": form.get("name", "").strip(), "starts_on": form.get("starts_on"),
+                  "ends_on": form.get("ends_on"), "matching_style": form.get("matching_style") or "admin_run"}
+    body.update(_numbers(form, ("meeting_cadence_days", "answer_deadline_days")))
+    body["max_mentor_capacity"] = _numbers(form, ("max_mentor_capacity",)).get("max_mentor_capacity")
+    # the form shows some rules; the rest (weights) are kept as they are, since a PATCH replaces the rules
+    rules = {**(cohort.get("rules") or {}), **{name: form.get(name) == "on" for name in HARD_RULES}}
+    rules["min_level_gap"] = _numbers(form, ("min_level_gap",)).get("min_level_gap")
+    if form.get("cross_department") in CROSS_DEPARTMENT:
+        rules["cross_department"] = form["cross_department"]
+    body["rules"] = rules
+    return body
+
+
+@bp.post("/cohorts/<cohort_id>/settings")
+@admin_required
+def edit_cohort(cohort_id):
+    client = api()
+    try:
+        client.patch("matching", f"/v1/cohorts/{cohort_id}",
+                     _settings_body(request.form, client.get("matching", f"/v1/cohorts/{cohort_id}")))
+    except ApiError as error:
+        report(error)
+    else:
+        done("Cohort settings saved.")
+    return redirect(url_for(".cohort", cohort_id=cohort_id))
+
+
+@bp.post("/cohorts/<cohort_id>/duplicate")
+@admin_required
+def duplicate(cohort_id):
+    try:
+        copy = api().post("matching", f"/v1/cohorts/{cohort_id}/duplicate", {
+            "name": request.form.get("name", "").strip(), "starts_on": request.form.get("starts_on"),
+            "ends_on": request.form.get("ends_on")})
+    except ApiError as error:
+        report(error)
+        return redirect(url_for(".cohort", cohort_id=cohort_id))
+    done("Next intake created with the same settings.")
+    return redirect(url_for(".cohort", cohort_id=copy["cohort_id"]))
 
 
 @bp.post("/cohorts/<cohort_id>/status")
@@ -198,21 +265,44 @@ def enrolments(cohort_id):
             done(_("{count} enrolments imported.", count=count))
             return redirect(url_for(".enrolments", cohort_id=cohort_id))
         status = 422
+    filters = _enrolment_filters(request.args)
+    page = {"limit": ENROLMENT_PAGE, **filters, **({"cursor": request.args["cursor"]} if request.args.get("cursor")
+                                                    else {})}
     calls = parallel(cohort=lambda: client.get("matching", f"/v1/cohorts/{cohort_id}"),
                      stats=lambda: client.get("matching", f"/v1/cohorts/{cohort_id}/stats"),
-                     listed=lambda: client.optional("matching", f"/v1/cohorts/{cohort_id}/enrollments",
-                                                    limit=500))
+                     listed=lambda: client.get("matching", f"/v1/cohorts/{cohort_id}/enrollments", **page))
     if isinstance(calls["cohort"], ApiError):
         raise calls["cohort"]
-    listed = ok(calls["listed"])
-    rows = (listed or {}).get("items") if isinstance(listed, dict) else None
-    query, role = request.args.get("q", "").strip().lower(), request.args.get("role", "")
-    if rows is not None:
-        rows = [r for r in rows if (not role or r.get("role") == role)
-                and (not query or query in " ".join(map(str, r.values())).lower())]
+    listed = ok(calls["listed"], {}) or {}
+    if isinstance(calls["listed"], ApiError):
+        report(calls["listed"])
     return render_template("console/enrolments.html", cohort=calls["cohort"], stats=ok(calls["stats"], {}),
-                           rows=rows, values=values, row_errors=row_errors, q=query, role=role,
-                           columns=CSV_COLUMNS), status
+                           rows=listed.get("items") or [], next_cursor=listed.get("next"), paged=bool(
+                               request.args.get("cursor")), filters=filters, values=values,
+                           row_errors=row_errors, columns=CSV_COLUMNS), status
+
+
+def _enrolment_filters(args) -> dict:
+    """The table's filters as the API's query (`q`: an employee id prefix, as typed)."""
+    filters = {"q": (args.get("q") or "").strip(), "role": args.get("role") or "", "status": args.get("status") or ""}
+    return {name: value for name, value in filters.items() if value}
+
+
+@bp.post("/cohorts/<cohort_id>/enrolments/<employee_id>")
+@admin_required
+def edit_enrolment(cohort_id, employee_id):
+    """Capacity (mentors) and pause from one row of the table; back to the same filtered page."""
+    body: dict = {"paused": request.form.get("paused") == "on"}
+    try:
+        if request.form.get("role") == "mentor":
+            body.update(_numbers(request.form, ("capacity",)))
+        api().patch("matching", f"/v1/cohorts/{cohort_id}/enrollments/{employee_id}", body)
+    except ApiError as error:
+        report(error)
+    else:
+        done("Enrolment saved.")
+    back = {name: request.form.get(f"back_{name}") for name in ("q", "role", "status")}
+    return redirect(url_for(".enrolments", cohort_id=cohort_id, **_enrolment_filters(back)))
 
 
 # -- matching --------------------------------------------------------------------------------------

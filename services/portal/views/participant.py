@@ -12,7 +12,7 @@ from services.portal import directory as listing
 from services.portal.backend import ApiError
 from services.portal.oidc import login_required
 from services.portal.views.common import (
-    api, directory, done, local_time, me, ok, parallel, profile, report, to_rfc3339, zone_of,
+    api, done, local_time, me, ok, parallel, profile, report, to_rfc3339, zone_of,
 )
 
 bp = Blueprint("participant", __name__)
@@ -57,7 +57,7 @@ def _awaits_me(pairing: dict) -> bool:
 @login_required
 def home():
     client = api()
-    cohorts = listing.cohorts(client, directory())
+    cohorts = listing.cohorts(client)
     calls = parallel(
         inbox=lambda: client.get("notifications", "/v1/me/notifications", limit=5, unread="true"),
         reviews=lambda: client.get("feedback", "/v1/me/reviews"),
@@ -424,7 +424,7 @@ def survey(survey_id):
 @login_required
 def enrol():
     client = api()
-    cohorts = [c for c in listing.cohorts(client, directory()) if c.get("status") == "enrolling"]
+    cohorts = [c for c in listing.cohorts(client) if c.get("status") == "enrolling"]
     values = request.form if request.method == "POST" else {}
     if request.method == "POST":
         role = values.get("role")

@@ -2,9 +2,11 @@
 
 Streams (the Kafka key is the stream id):
 - a programme (`program`): ProgramCreated;
-- a cohort (`cohort`): CohortCreated, CohortStatusChanged;
+- a cohort (`cohort`): CohortCreated (a duplicate names the cohort it copies), CohortStatusChanged,
+  CohortRevised (only the settings that changed, listed in `changed`);
 - an enrolment (`enrollment`, stream id `{cohort_id}|{employee_id}`, one per person per cohort, so
-  the store itself refuses a double enrolment): ParticipantEnrolled, EnrollmentWithdrawn;
+  the store itself refuses a double enrolment): ParticipantEnrolled, EnrollmentRevised (capacity,
+  paused), EnrollmentWithdrawn;
 - a matching run (`matching_run`): MatchingRunRequested, MatchingRunResultChunk (at most
   `RUN_CHUNK_SIZE` proposals and unmatched mentees each: no record grows with the cohort),
   MatchingRunCompleted (counts only), MatchingRunProposalsCreated, MatchingRunFailed;
@@ -25,7 +27,9 @@ from shared.events.registry import EventRegistry
 PROGRAM_CREATED = "ProgramCreated"
 COHORT_CREATED = "CohortCreated"
 COHORT_STATUS_CHANGED = "CohortStatusChanged"
+COHORT_REVISED = "CohortRevised"
 PARTICIPANT_ENROLLED = "ParticipantEnrolled"
+ENROLLMENT_REVISED = "EnrollmentRevised"
 ENROLLMENT_WITHDRAWN = "EnrollmentWithdrawn"
 MATCHING_RUN_REQUESTED = "MatchingRunRequested"
 MATCHING_RUN_RESULT_CHUNK = "MatchingRunResultChunk"
@@ -57,6 +61,12 @@ PAIRING_STATUSES = ("proposed", "active", "declined", "expired", "ended")
 OPEN_PAIRING_STATUSES = ("proposed", "active")
 RUN_STATUSES = ("running", "completed", "failed")
 RUN_CHUNK_SIZE = 500
+# who chooses pairs: admins' matching runs (the only one so far), mentees choosing, or both
+MATCHING_STYLES = ("admin_run", "mentee_choice", "both")
+MAX_CAPACITY = 50
+# the settings CohortRevised may carry (each only when it changed)
+COHORT_SETTINGS = ("name", "starts_on", "ends_on", "meeting_cadence_days", "answer_deadline_days", "rules",
+                   "max_mentor_capacity", "matching_style")
 
 # The one map of pairing event -> the pairing's status after it (sessions, feedback and
 # notifications use it too). `None`: the event does not change the status (an acceptance leaves
@@ -97,6 +107,30 @@ class CohortCreatedV1(_Event):
     answer_deadline_days = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
     rules = fields.Dict(required=True)
     created_by = fields.String(**_id)
+    # added later, optional: older events load with the defaults they had in effect
+    max_mentor_capacity = fields.Integer(load_default=None, allow_none=True, strict=True,
+                                         validate=validate.Range(min=1, max=MAX_CAPACITY))
+    matching_style = fields.String(load_default="admin_run", validate=validate.OneOf(MATCHING_STYLES))
+    duplicated_from = fields.String(load_default=None, allow_none=True,
+                                    metadata={"description": "the cohort whose settings this next intake copies"})
+
+
+class CohortRevisedV1(_Event):
+    """A cohort's settings changed: only the fields named in `changed` are present."""
+
+    cohort_id = fields.String(**_id)
+    program_id = fields.String(**_id)
+    changed = fields.List(fields.String(validate=validate.OneOf(COHORT_SETTINGS)), required=True,
+                          validate=validate.Length(min=1))
+    name = fields.String(validate=validate.Length(min=1))
+    starts_on = fields.Date()
+    ends_on = fields.Date()
+    meeting_cadence_days = fields.Integer(strict=True, validate=validate.Range(min=1))
+    answer_deadline_days = fields.Integer(strict=True, validate=validate.Range(min=1))
+    rules = fields.Dict()
+    max_mentor_capacity = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=1))
+    matching_style = fields.String(validate=validate.OneOf(MATCHING_STYLES))
+    revised_by = fields.String(**_id)
 
 
 class CohortStatusChangedV1(_Event):
@@ -114,6 +148,18 @@ class ParticipantEnrolledV1(_Event):
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
     capacity = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
     topics = fields.List(fields.String(), required=True)
+
+
+class EnrollmentRevisedV1(_Event):
+    """A mentor's capacity and/or whether the person is paused (no new proposals); pairings stay."""
+
+    cohort_id = fields.String(**_id)
+    enrollment_id = fields.String(**_id)
+    employee_id = fields.String(**_id)
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    capacity = fields.Integer(strict=True, validate=validate.Range(min=0))
+    paused = fields.Boolean()
+    revised_by = fields.String(**_id)
 
 
 class EnrollmentWithdrawnV1(_Event):
@@ -247,7 +293,9 @@ def register(registry: EventRegistry) -> None:
     registry.register(PROGRAM_CREATED, 1, ProgramCreatedV1)
     registry.register(COHORT_CREATED, 1, CohortCreatedV1)
     registry.register(COHORT_STATUS_CHANGED, 1, CohortStatusChangedV1)
+    registry.register(COHORT_REVISED, 1, CohortRevisedV1)
     registry.register(PARTICIPANT_ENROLLED, 1, ParticipantEnrolledV1)
+    registry.register(ENROLLMENT_REVISED, 1, EnrollmentRevisedV1)
     registry.register(ENROLLMENT_WITHDRAWN, 1, EnrollmentWithdrawnV1)
     registry.register(MATCHING_RUN_REQUESTED, 1, MatchingRunRequestedV1)
     registry.register(MATCHING_RUN_RESULT_CHUNK, 1, MatchingRunResultChunkV1)

@@ -28,6 +28,21 @@ class FakeBackend:
                         "mentee_id": MENTEE, "organizer_id": MENTOR, "starts_at": "2030-01-10T09:00:00Z",
                         "ends_at": "2030-01-10T09:45:00Z", "duration_minutes": 45, "timezone": "Europe/Berlin",
                         "status": "scheduled", "version": 1}
+        self.cohort = {"cohort_id": COHORT, "program_id": PROGRAM, "name": "Spring cohort", "status": "enrolling",
+                       "starts_on": "2030-01-01", "ends_on": "2030-06-30", "meeting_cadence_days": 14,
+                       "answer_deadline_days": 7, "max_mentor_capacity": None, "matching_style": "admin_run",
+                       "rules": {"min_level_gap": 1, "require_shared_language": True,
+                                 "exclude_management_chain": True, "respect_exclude_list": True,
+                                 "require_active": True, "cross_department": "bonus",
+                                 "weights": {"topics": 0.7, "timezone": 0.1, "department": 0.1, "level_gap": 0.05,
+                                             "preferred": 0.05}}}
+        self.enrolments = [
+            {"employee_id": MENTOR, "cohort_id": COHORT, "role": "mentor", "capacity": 2, "topics": ["python"],
+             "status": "active", "paused": False},
+            {"employee_id": MENTEE, "cohort_id": COHORT, "role": "mentee", "capacity": 0, "topics": ["python"],
+             "status": "active", "paused": False},
+        ]
+        self.enrolment_page = 50
         self.goals = {"pairing_id": PAIRING, "revision": 0, "revised_by": None, "revised_at": None, "goals": []}
         self.goal_conflict = False
         self.enrolled: list[dict] = []
@@ -57,11 +72,13 @@ class FakeBackend:
             if not found:
                 raise ApiError(404, "Not Found")
             return found
+        if path == f"/v1/cohorts/{COHORT}/enrollments":
+            return self._enrolments(params)
         routes = {
-            "/v1/programs": None,
-            f"/v1/cohorts/{COHORT}": {"cohort_id": COHORT, "program_id": PROGRAM, "name": "Spring cohort",
-                                      "status": "enrolling", "starts_on": "2030-01-01", "ends_on": "2030-06-30",
-                                      "meeting_cadence_days": 14, "answer_deadline_days": 7},
+            "/v1/programs": {"items": [{"program_id": PROGRAM, "name": "Engineering mentoring", "description": None,
+                                        "cohort_count": 1}], "next": None},
+            f"/v1/programs/{PROGRAM}/cohorts": {"items": [self.cohort], "next": None},
+            f"/v1/cohorts/{COHORT}": self.cohort,
             f"/v1/cohorts/{COHORT}/pairings": {"items": [self.pairing], "next": None},
             f"/v1/cohorts/{COHORT}/stats": {"enrolled": 2, "mentors": 1, "mentees": 1, "proposed": 1, "active": 0,
                                             "unmatched": 0, "waiting_for_answers": 2},
@@ -102,7 +119,35 @@ class FakeBackend:
             raise ApiError(404, "Not Found", f"no route {path}")
         return routes[path]
 
+    def _enrolments(self, params):
+        """The API's filters (role, status, id prefix q) and cursor, over `self.enrolments`."""
+        rows = sorted(self.enrolments, key=lambda r: r["employee_id"])
+        rows = [r for r in rows if (not params.get("role") or r["role"] == params["role"])
+                and (not params.get("status") or r["status"] == params["status"])
+                and r["employee_id"].startswith(params.get("q", ""))
+                and (not params.get("cursor") or r["employee_id"] > params["cursor"])]
+        limit = min(int(params.get("limit", 50)), self.enrolment_page)
+        page = rows[:limit]
+        return {"items": page, "next": page[-1]["employee_id"] if len(rows) > limit else None}
+
+    def _patch(self, service, path, body, params, claims):
+        if path == f"/v1/cohorts/{COHORT}":
+            if body.get("ends_on") and body.get("starts_on") and body["ends_on"] <= body["starts_on"]:
+                raise ApiError(422, "Unprocessable Entity", errors={"ends_on": ["must be after starts_on"]})
+            self.cohort.update(body)
+            return self.cohort
+        if path.startswith(f"/v1/cohorts/{COHORT}/enrollments/"):
+            row = next(r for r in self.enrolments if r["employee_id"] == path.rsplit("/", 1)[1])
+            if body.get("capacity", 1) > 3:
+                raise ApiError(422, "Unprocessable Entity", errors={"capacity": ["at most 3"]})
+            row.update(body)
+            return row
+        raise ApiError(404, "Not Found", f"no route {path}")
+
     def _post(self, service, path, body, params, claims):
+        if path == f"/v1/cohorts/{COHORT}/duplicate":
+            return {**self.cohort, "cohort_id": "coh-2", "name": body["name"], "status": "draft",
+                    "starts_on": body["starts_on"], "ends_on": body["ends_on"], "duplicated_from": COHORT}
         if path == "/v1/programs":
             return {"program_id": PROGRAM}
         if path == f"/v1/programs/{PROGRAM}/cohorts":

@@ -8,19 +8,16 @@ import pytest
 
 from shared.config import Settings
 from services.portal.api import create_app
-from services.portal.directory import MemoryDirectory
 from services.portal.sessions import COOKIE, MemoryStore
 from tests.unit.portal.fakes import ADMIN, COHORT, MEETING, MENTEE, MENTOR, PAIRING, PROGRAM, FakeBackend, FakeOidc
 
 
 @pytest.fixture
 def portal():
-    backend, oidc, directory = FakeBackend(), FakeOidc(), MemoryDirectory()
-    directory.remember("program", PROGRAM, name="Engineering mentoring")
-    directory.remember("cohort", COHORT, program_id=PROGRAM, name="Spring cohort")
+    backend, oidc = FakeBackend(), FakeOidc()
     settings = Settings(service_name="portal", environment="development", jwt_secret="x",
                         oidc_issuer="https://idp.example/realms/mentoring")
-    app = create_app(settings, backend=backend, oidc=oidc, store=MemoryStore(), directory=directory)
+    app = create_app(settings, backend=backend, oidc=oidc, store=MemoryStore())
     app.testing = True
     return app, backend, oidc
 
@@ -64,7 +61,7 @@ def test_next_never_leaves_the_site(portal):
 
 def test_the_session_cookie_is_secure_outside_development():
     settings = Settings(service_name="portal", environment="production", jwt_secret="x", oidc_issuer="https://i")
-    app = create_app(settings, backend=FakeBackend(), oidc=FakeOidc(), store=MemoryStore(), directory=MemoryDirectory())
+    app = create_app(settings, backend=FakeBackend(), oidc=FakeOidc(), store=MemoryStore())
     client = app.test_client()
     client.get("/login")
     assert "Secure" in client.get("/auth/callback?code=c").headers["Set-Cookie"]
@@ -260,3 +257,101 @@ def test_every_text_has_a_german_translation():
         texts |= set(pattern.findall(path.read_text()))
     missing = sorted(t for t in texts if t not in GERMAN)
     assert not missing, missing
+
+
+# -- programme management (issue 15) ---------------------------------------------------------------------
+
+def _admin(portal):
+    app, backend, oidc = portal
+    client, _ = sign_in(app, oidc, ADMIN, ("admin", "participant"))
+    return client, backend
+
+
+def test_programmes_and_cohorts_are_listed_from_the_api(portal):
+    client, backend = _admin(portal)
+    assert "Engineering mentoring" in client.get("/console/").get_data(as_text=True)
+    page = client.get(f"/console/programs/{PROGRAM}").get_data(as_text=True)
+    assert "Engineering mentoring" in page and "Spring cohort" in page
+    asked = {c[2] for c in backend.calls if c[0] == "GET"}
+    assert {"/v1/programs", f"/v1/programs/{PROGRAM}/cohorts"} <= asked
+    # a participant's enrol page offers the enrolling cohorts the API lists
+    app, _, oidc = portal
+    mentee, _ = sign_in(app, oidc)
+    assert "Spring cohort" in mentee.get("/enrol").get_data(as_text=True)
+    backend.cohort["status"] = "active"
+    assert "Spring cohort" not in mentee.get("/enrol").get_data(as_text=True)
+
+
+def test_cohort_settings_are_edited_through_patch_keeping_the_rules_not_shown(portal):
+    client, backend = _admin(portal)
+    page = client.get(f"/console/cohorts/{COHORT}").get_data(as_text=True)
+    for field in ("edit-name", "edit-starts_on", "edit-ends_on", "edit-cadence", "edit-deadline", "edit-max",
+                  "edit-style", "rule-gap", "rule-cross", "dup-name", "dup-starts_on", "dup-ends_on"):
+        assert f'<label for="{field}"' in page, field
+    saved = client.post(f"/console/cohorts/{COHORT}/settings", data={
+        "csrf_token": csrf(client), "name": "Spring 2030", "starts_on": "2030-01-01", "ends_on": "2030-07-31",
+        "meeting_cadence_days": "21", "answer_deadline_days": "5", "max_mentor_capacity": "3",
+        "matching_style": "both", "min_level_gap": "2", "cross_department": "malus",
+        "require_shared_language": "on", "require_active": "on"})
+    assert saved.status_code == 302
+    patch = [c[3] for c in backend.calls if c[0] == "PATCH"][-1]
+    assert patch["name"] == "Spring 2030" and patch["meeting_cadence_days"] == 21 and patch["max_mentor_capacity"] == 3
+    assert patch["matching_style"] == "both"
+    assert patch["rules"]["min_level_gap"] == 2 and patch["rules"]["cross_department"] == "malus"
+    assert patch["rules"]["require_shared_language"] is True and patch["rules"]["exclude_management_chain"] is False
+    assert patch["rules"]["weights"]["topics"] == 0.7  # not on the form: kept as the cohort had it
+    page = client.get(f"/console/cohorts/{COHORT}").get_data(as_text=True)
+    assert "Spring 2030" in page and "Both: admins run it, mentees may choose" in page
+    no_max = client.post(f"/console/cohorts/{COHORT}/settings", data={
+        "csrf_token": csrf(client), "name": "Spring 2030", "starts_on": "2030-01-01", "ends_on": "2030-07-31",
+        "meeting_cadence_days": "21", "answer_deadline_days": "5", "max_mentor_capacity": ""})
+    assert no_max.status_code == 302 and [c[3] for c in backend.calls if c[0] == "PATCH"][-1]["max_mentor_capacity"] is None
+    refused = client.post(f"/console/cohorts/{COHORT}/settings", follow_redirects=True, data={
+        "csrf_token": csrf(client), "name": "Spring 2030", "starts_on": "2030-07-01", "ends_on": "2030-01-31",
+        "meeting_cadence_days": "21", "answer_deadline_days": "5"})
+    assert "ends_on: must be after starts_on" in refused.get_data(as_text=True)
+    german = client.get(f"/console/cohorts/{COHORT}", headers={"Accept-Language": "de"}).get_data(as_text=True)
+    assert "Einstellungen speichern" in german and "Kohorte duplizieren" in german
+
+
+def test_the_next_intake_is_created_and_opened(portal):
+    client, backend = _admin(portal)
+    created = client.post(f"/console/cohorts/{COHORT}/duplicate", data={
+        "csrf_token": csrf(client), "name": "Autumn cohort", "starts_on": "2030-09-01", "ends_on": "2031-02-28"})
+    assert created.status_code == 302 and created.headers["Location"] == "/console/cohorts/coh-2"
+    assert ("POST", "matching", f"/v1/cohorts/{COHORT}/duplicate",
+            {"name": "Autumn cohort", "starts_on": "2030-09-01", "ends_on": "2031-02-28"}) in backend.calls
+
+
+def test_the_enrolment_table_filters_pages_and_edits_capacity_and_pause(portal):
+    client, backend = _admin(portal)
+    backend.enrolment_page = 1
+    first = client.get(f"/console/cohorts/{COHORT}/enrolments").get_data(as_text=True)
+    assert MENTOR in first and MENTEE not in first  # one per page here
+    cursor = re.search(r'href="([^"]*cursor=[^"]+)"', first).group(1).replace("&amp;", "&")
+    second = client.get(cursor).get_data(as_text=True)
+    assert MENTEE in second and MENTOR not in second and "First page" in second
+    backend.enrolment_page = 50
+    filtered = client.get(f"/console/cohorts/{COHORT}/enrolments?role=mentee&status=active&q=E008")
+    page = filtered.get_data(as_text=True)
+    assert MENTEE in page and MENTOR not in page
+    listed = [c for c in backend.calls if c[2] == f"/v1/cohorts/{COHORT}/enrollments" and c[0] == "GET"]
+    assert listed  # the filters go to the API (the fake applies them as the API does)
+    for label in ('for="q"', 'for="role-filter"', 'for="status-filter"', 'for="cap-1"', 'for="pause-1"'):
+        assert label in client.get(f"/console/cohorts/{COHORT}/enrolments").get_data(as_text=True), label
+
+    saved = client.post(f"/console/cohorts/{COHORT}/enrolments/{MENTOR}", data={
+        "csrf_token": csrf(client), "role": "mentor", "capacity": "1", "paused": "on", "back_role": "mentor"})
+    assert saved.status_code == 302 and saved.headers["Location"].endswith("/enrolments?role=mentor")
+    assert ("PATCH", "matching", f"/v1/cohorts/{COHORT}/enrollments/{MENTOR}",
+            {"paused": True, "capacity": 1}) in backend.calls
+    shown = client.get(f"/console/cohorts/{COHORT}/enrolments?role=mentor").get_data(as_text=True)
+    assert 'id="pause-1" name="paused" checked' in shown and 'name="capacity" type="number" min="1" max="50" value="1"' in shown
+    client.post(f"/console/cohorts/{COHORT}/enrolments/{MENTEE}", data={"csrf_token": csrf(client), "role": "mentee",
+                                                                      "capacity": "4"})
+    assert ("PATCH", "matching", f"/v1/cohorts/{COHORT}/enrollments/{MENTEE}", {"paused": False}) in backend.calls
+    refused = client.post(f"/console/cohorts/{COHORT}/enrolments/{MENTOR}", follow_redirects=True, data={
+        "csrf_token": csrf(client), "role": "mentor", "capacity": "9"})
+    assert "capacity: at most 3" in refused.get_data(as_text=True)
+    assert client.post(f"/console/cohorts/{COHORT}/enrolments/{MENTOR}", data={"role": "mentor",
+                                                                              "capacity": "1"}).status_code == 400
