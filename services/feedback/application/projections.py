@@ -18,7 +18,7 @@ from shared.events.catalog.feedback import (
     FEEDBACK_GIVEN, KUDOS_SENT, REVIEW_REQUESTED, REVIEW_SUBMITTED, SURVEY_ANSWERED, SURVEY_REQUESTED,
 )
 from shared.events.catalog.matching import (
-    COHORT_CREATED, COHORT_STATUS_CHANGED, ENROLLMENT_WITHDRAWN, PAIRING_ACTIVATED, PAIRING_ENDED,
+    COHORT_CREATED, COHORT_REVISED, COHORT_STATUS_CHANGED, ENROLLMENT_WITHDRAWN, PAIRING_ACTIVATED, PAIRING_ENDED,
     PAIRING_STATUS_BY_EVENT, PARTICIPANT_ENROLLED,
 )
 from shared.events.catalog.sessions import MEETING_DISPUTED, MEETING_HELD
@@ -41,6 +41,7 @@ class ProgrammeView(Projection):
     def handlers(self):
         handlers = {
             COHORT_CREATED: self.cohort_created,
+            COHORT_REVISED: self.cohort_revised,
             COHORT_STATUS_CHANGED: self.cohort_status_changed,
             PARTICIPANT_ENROLLED: self.enrolled,
             ENROLLMENT_WITHDRAWN: self.withdrawn,
@@ -60,6 +61,14 @@ class ProgrammeView(Projection):
             "cohort_id": data["cohort_id"], "program_id": data["program_id"], "status": data["status"],
             "starts_on": data["starts_on"], "ends_on": data["ends_on"], "rules": data.get("rules") or {},
         })
+
+    def cohort_revised(self, envelope: Envelope) -> None:
+        # new dates move the review rhythm and the closing survey; only what changed is in the event
+        data = envelope.data
+        revised = {name: data.get(name) or ({} if name == "rules" else None)
+                   for name in ("starts_on", "ends_on", "rules") if name in data["changed"]}
+        if revised:
+            apply_versioned(self.models.cohorts, data["cohort_id"], envelope.aggregate_version, revised)
 
     def cohort_status_changed(self, envelope: Envelope) -> None:
         data = envelope.data

@@ -19,7 +19,7 @@ from shared import topics
 from shared.consumer import Projection
 from shared.directory import DirectoryProjection
 from shared.events.catalog.matching import (
-    COHORT_CREATED, PAIRING_ACTIVATED, PAIRING_ENDED, PAIRING_STATUS_BY_EVENT,
+    COHORT_CREATED, COHORT_REVISED, PAIRING_ACTIVATED, PAIRING_ENDED, PAIRING_STATUS_BY_EVENT,
 )
 from shared.events.catalog.sessions import MEETING_STREAM_EVENTS, PAIRING_AT_RISK, PAIRING_BACK_ON_TRACK
 from shared.events.envelope import Envelope
@@ -52,6 +52,7 @@ class PairingsProjection(Projection):
     def handlers(self):
         handlers = {event_type: self.pairing_event for event_type in PAIRING_STATUS_BY_EVENT}
         handlers[COHORT_CREATED] = self.cohort_created
+        handlers[COHORT_REVISED] = self.cohort_revised
         return handlers
 
     def reset(self) -> None:
@@ -62,6 +63,15 @@ class PairingsProjection(Projection):
         self.repository.put_cohort({"_id": data["cohort_id"], "name": data["name"],
                                     "meeting_cadence_days": data["meeting_cadence_days"],
                                     "version": envelope.aggregate_version})
+
+    def cohort_revised(self, envelope: Envelope) -> None:
+        # a revised cadence moves the at-risk clock of every pairing in the cohort from now on
+        data = envelope.data
+        kept = {name: data[name] for name in ("name", "meeting_cadence_days") if name in data["changed"]}
+        doc = self.repository.get_cohort(data["cohort_id"])
+        if not kept or doc is None:
+            return
+        self.repository.put_cohort({**doc, **kept, "version": envelope.aggregate_version})
 
     def pairing_event(self, envelope: Envelope) -> None:
         data = envelope.data
