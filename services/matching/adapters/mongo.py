@@ -12,6 +12,7 @@ projection a generation-bound handle and readers a live one (shared.projector).
 from __future__ import annotations
 
 from pymongo import ASCENDING
+from pymongo.errors import DuplicateKeyError
 
 PROGRAMS = "programs"
 COHORTS = "cohorts"
@@ -33,8 +34,26 @@ class Documents:
     def get(self, doc_id: str) -> dict | None:
         return self.collection.find_one({"_id": doc_id})
 
-    def put(self, doc: dict) -> None:
-        self.collection.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+    def put(self, doc: dict) -> bool:
+        """Store `doc` unless the stored copy reflects a later version (False then).
+
+        Version-conditioned, never read-then-write: a projector paused past its lease that wakes
+        up holding an older snapshot cannot overwrite what its successor wrote (atomic per
+        document on mongod; on FerretDB v1 the one-writer lease carries it, see docs/mongodb.md).
+        `$lte`, not `$lt`: a stream may update another stream's view at the same version (a
+        cohort's list of runs). Documents without a version (run chunks) are written once.
+        """
+        if "version" not in doc:
+            self.collection.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+            return True
+        condition = {"_id": doc["_id"], "version": {"$lte": doc["version"]}}
+        if self.collection.replace_one(condition, doc).matched_count:
+            return True
+        try:
+            self.collection.insert_one(doc)
+            return True
+        except DuplicateKeyError:
+            return self.collection.replace_one(condition, doc).matched_count > 0
 
     def find(self, query: dict) -> list[dict]:
         return list(self.collection.find(query))

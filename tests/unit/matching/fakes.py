@@ -12,6 +12,7 @@ import copy
 import itertools
 
 from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.results import UpdateResult
 
 from shared.events.catalog import default_registry
 from shared.projector import _PRIVATE
@@ -27,6 +28,9 @@ def _matches(doc: dict, query: dict) -> bool:
                 return False
         elif isinstance(expected, dict) and "$gt" in expected:
             if key not in doc or not doc[key] > expected["$gt"]:
+                return False
+        elif isinstance(expected, dict) and "$lte" in expected:
+            if key not in doc or not doc[key] <= expected["$lte"]:
                 return False
         elif doc.get(key) != expected:
             return False
@@ -60,8 +64,10 @@ class MemoryCollection:
 
     def replace_one(self, query: dict, doc: dict, upsert: bool = False):
         key = query["_id"]
-        if key in self.docs or upsert:
+        matched = key in self.docs and _matches(self.docs[key], query)
+        if matched or (upsert and key not in self.docs):
             self.docs[key] = copy.deepcopy({**doc, "_id": key})
+        return UpdateResult({"n": int(matched), "nModified": int(matched)}, acknowledged=True)
 
     def find_one_and_replace(self, query: dict, doc: dict, upsert: bool = False, **kwargs):
         before = self.find_one(query)
