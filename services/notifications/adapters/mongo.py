@@ -77,8 +77,8 @@ class Directory:
     def pairing(self, pairing_id: str) -> dict | None:
         return self.pairings.find_one({"_id": pairing_id})
 
-    def put_pairing(self, doc: dict) -> None:
-        self.pairings.find_one_and_replace({"_id": doc["_id"]}, doc, upsert=True)
+    def put_pairing(self, doc: dict) -> bool:
+        return _newer(self.pairings, doc)
 
     def pairings_of(self, employee_id: str) -> list[dict]:
         return list(self.pairings.find({"$or": [{"mentor_id": employee_id}, {"mentee_id": employee_id}]}))
@@ -87,11 +87,27 @@ class Directory:
     def meeting(self, meeting_id: str) -> dict | None:
         return self.meetings.find_one({"_id": meeting_id})
 
-    def put_meeting(self, doc: dict) -> None:
-        self.meetings.find_one_and_replace({"_id": doc["_id"]}, doc, upsert=True)
+    def put_meeting(self, doc: dict) -> bool:
+        return _newer(self.meetings, doc)
 
     def scheduled_meetings(self) -> list[dict]:
         return list(self.meetings.find({"status": "scheduled"}))
+
+
+def _newer(collection, doc: dict) -> bool:
+    """Store `doc` unless the stored copy reflects its `version` or a later one (False then).
+
+    Version-conditioned, not read-then-write: a consumer that lost its partitions while paused
+    (a rebalance) cannot overwrite what the partition's new owner wrote since.
+    """
+    condition = {"_id": doc["_id"], "version": {"$lt": doc["version"]}}
+    if collection.replace_one(condition, doc).matched_count:
+        return True
+    try:
+        collection.insert_one(doc)
+        return True
+    except DuplicateKeyError:
+        return collection.replace_one(condition, doc).matched_count > 0
 
 
 class RemindersSent:
