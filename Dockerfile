@@ -3,6 +3,7 @@
 #   docker build -t mentoring-platform .
 #   docker run mentoring-platform api matching      # gunicorn on :8000
 #   docker run mentoring-platform worker matching   # worker, /metrics + /healthz on :9100
+#   docker run mentoring-platform api portal        # the web app (templates and static files ship as package data)
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 # ---- builder: resolve and install the pinned dependencies into a venv ----
@@ -32,7 +33,7 @@ RUN pip install --no-deps . \
 # ---- runtime ----
 FROM ${PYTHON_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="mentoring-platform" \
-      org.opencontainers.image.description="Event-sourced mentoring platform: matching, sessions, feedback, notifications (API and worker processes)"
+      org.opencontainers.image.description="Event-sourced mentoring platform: matching, sessions, feedback, notifications (API and worker processes) and the web app (portal)"
 
 RUN groupadd --system --gid 10001 app \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin app

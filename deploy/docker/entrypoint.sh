@@ -4,13 +4,16 @@
 #   entrypoint.sh api <service>      HTTP API (gunicorn) on :8000
 #   entrypoint.sh worker <service>   Kafka consumer + event relay, metrics/healthz on :9100
 #   entrypoint.sh migrate <service>  topics and the service's indexes, then exit (k8s init container)
+#   entrypoint.sh api portal         the web app (gunicorn) on :8000; it has no worker and nothing
+#                                    to migrate, so `worker portal` and `migrate portal` are refused
 #
-# <service> is one of: matching sessions feedback notifications.
+# <service> is one of: matching sessions feedback notifications (and portal for `api`).
 # Extra arguments are passed on to gunicorn / the worker module.
 set -eu
 
 usage() {
     echo "usage: entrypoint.sh {api|worker|migrate} {matching|sessions|feedback|notifications} [args...]" >&2
+    echo "       entrypoint.sh api portal [args...]" >&2
     exit 64
 }
 
@@ -21,6 +24,13 @@ shift 2
 
 case "$svc" in
     matching|sessions|feedback|notifications) ;;
+    portal)
+        # The web app is an HTTP process only: it consumes no events and has no indexes.
+        if [ "$role" != api ]; then
+            echo "the portal has no $role process: only \`api portal\` runs it" >&2
+            usage
+        fi
+        ;;
     *) echo "unknown service: $svc" >&2; usage ;;
 esac
 

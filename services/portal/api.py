@@ -10,8 +10,10 @@ import time
 
 from flask import Flask, Response, g, render_template, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shared.config import Settings
+from shared.metrics import HTTP_REQUEST_DURATION, render_latest
 from services.portal import oidc as auth
 from services.portal.backend import ApiError, Backend
 from services.portal.i18n import choose_language, gettext
@@ -29,6 +31,11 @@ def _store(settings: Settings):
 def create_app(settings: Settings | None = None, *, backend=None, oidc=None, store=None) -> Flask:
     settings = settings or Settings.from_env("portal")
     app = Flask(__name__)
+    if not settings.development:
+        # Deployed behind the ingress controller, which ends TLS: the sign-in redirect URI and the
+        # sign-out return address must be https://<public host>, as the IdP has them registered.
+        # One proxy hop is trusted; the NetworkPolicy lets nothing else reach the pods.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
     app.config.update(settings=settings, SECRET_KEY=settings.portal_secret_key or settings.jwt_secret or "dev",
                       PREFERRED_URL_SCHEME="http" if settings.development else "https",
                       MAX_CONTENT_LENGTH=5 * 1024 * 1024)
@@ -61,8 +68,13 @@ def create_app(settings: Settings | None = None, *, backend=None, oidc=None, sto
         if request.endpoint != "static":
             response.headers.setdefault("Cache-Control", "no-store")
         started = g.get("started")
-        if started is not None:
-            response.headers["Server-Timing"] = f"render;dur={(time.perf_counter() - started) * 1000:.1f}"
+        route = request.url_rule.rule if request.url_rule else "unmatched"
+        if started is not None and route != "/metrics":
+            elapsed = time.perf_counter() - started
+            response.headers["Server-Timing"] = f"render;dur={elapsed * 1000:.1f}"
+            # the same series as the services' (job portal-api): render latency per page
+            HTTP_REQUEST_DURATION.labels(settings.service_name, route, request.method,
+                                         str(response.status_code)).observe(elapsed)
         return response
 
     @app.errorhandler(ApiError)
@@ -78,6 +90,11 @@ def create_app(settings: Settings | None = None, *, backend=None, oidc=None, sto
     @app.get("/healthz")
     def healthz():
         return {"status": "ok"}
+
+    @app.get("/metrics")
+    def metrics():
+        body, content_type = render_latest()
+        return Response(body, mimetype=content_type.split(";")[0], headers={"Content-Type": content_type})
 
     @app.get("/readyz")
     def readyz():

@@ -32,12 +32,17 @@ class ApiError(Exception):
 
 
 class Backend:
-    """requests against the services' base URLs; one pooled session per process."""
+    """requests against the services' base URLs; one pooled session per process (urllib3's pool is
+    thread-safe: the page threads share its kept-alive connections)."""
 
     def __init__(self, service_urls: dict[str, str], *, timeout_s: float = 10.0):
         self.urls = {name: url.rstrip("/") for name, url in service_urls.items()}
         self.timeout_s = timeout_s
         self.http = requests.Session()
+        # The services are addressed directly (loopback, in-cluster Services): no proxy, no
+        # ~/.netrc. Without this, every call re-reads the proxy environment and looks for a
+        # netrc file (a measurable share of a page's CPU when it makes ten calls).
+        self.http.trust_env = False
         adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=32)
         self.http.mount("http://", adapter)
         self.http.mount("https://", adapter)

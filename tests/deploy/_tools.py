@@ -12,6 +12,11 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 
 SERVICES = ["matching", "sessions", "feedback", "notifications"]
+# The web app: an API process only (no worker, no migrate step), deployed from the same image.
+PORTAL = "portal"
+# Every deployable and the roles (processes) it runs.
+ROLES = {**{svc: ("api", "worker") for svc in SERVICES}, PORTAL: ("api",)}
+PROCESSES = [(svc, role) for svc, roles in ROLES.items() for role in roles]
 CONTRACT_TOPICS = [
     "hris.employees.v1",
     "mentoring.matching.v1",

@@ -3,6 +3,7 @@ here, so these are static checks plus running the entrypoint's argument
 handling with stub gunicorn/python commands."""
 from __future__ import annotations
 
+import ast
 import os
 import re
 import stat
@@ -11,7 +12,7 @@ import subprocess
 import pytest
 import yaml
 
-from ._tools import CONTRACT_TOPICS, ROOT, SERVICES
+from ._tools import CONTRACT_TOPICS, PORTAL, ROLES, ROOT, SERVICES
 
 ENTRYPOINT = ROOT / "deploy" / "docker" / "entrypoint.sh"
 
@@ -80,13 +81,40 @@ def test_entrypoint_starts_api_and_worker(stub_bin, tmp_path, svc):
     assert "WORKER_METRICS_PORT=9100" in worker.stdout and "PROMETHEUS_MULTIPROC_DIR=\n" in worker.stdout
 
 
+def _app_factory_exists(app_path: str) -> bool:
+    """`services.<x>.api:create_app()` names a module file defining create_app."""
+    module, _, call = app_path.partition(":")
+    source = ROOT.joinpath(*module.split(".")).with_suffix(".py")
+    if not source.is_file() or call != "create_app()":
+        return False
+    return any(isinstance(node, ast.FunctionDef) and node.name == "create_app"
+               for node in ast.parse(source.read_text()).body)
+
+
+@pytest.mark.parametrize("svc", list(ROLES))
+def test_entrypoint_serves_each_deployables_real_app_factory(stub_bin, tmp_path, svc):
+    api = _entrypoint(stub_bin, tmp_path, "api", svc)
+    assert api.returncode == 0, api.stderr
+    (app_path,) = [arg for arg in api.stdout.split() if arg.startswith("services.")]
+    assert app_path == f"services.{svc}.api:create_app()" and _app_factory_exists(app_path), app_path
+    assert f"SERVICE_NAME={svc}" in api.stdout
+
+
+@pytest.mark.parametrize("role", ["worker", "migrate"])
+def test_entrypoint_refuses_a_portal_worker_or_migration(stub_bin, tmp_path, role):
+    res = _entrypoint(stub_bin, tmp_path, role, PORTAL)
+    assert res.returncode == 64 and "usage" in res.stderr
+    assert f"the portal has no {role} process" in res.stderr
+    assert not res.stdout, "nothing may have been started"
+
+
 def test_entrypoint_migrates_and_exits(stub_bin, tmp_path):
     res = _entrypoint(stub_bin, tmp_path, "migrate", "sessions")
     assert res.returncode == 0, res.stderr
     assert res.stdout.splitlines()[0] == "python -m shared.cli migrate sessions"
 
 
-@pytest.mark.parametrize("args", [(), ("api",), ("api", "billing"), ("reindex", "matching")])
+@pytest.mark.parametrize("args", [(), ("api",), ("api", "billing"), ("reindex", "matching"), ("reindex", "portal")])
 def test_entrypoint_rejects_bad_arguments(stub_bin, tmp_path, args):
     res = _entrypoint(stub_bin, tmp_path, *args)
     assert res.returncode == 64 and "usage" in res.stderr
@@ -110,6 +138,21 @@ def test_compose_runs_the_eight_processes_from_one_image():
                 assert env["WORKER_METRICS_PORT"] == "9100"
             assert f"{inner}/healthz" in " ".join(s["healthcheck"]["test"])
             assert s["depends_on"]["kafka-init"]["condition"] == "service_completed_successfully"
+
+
+def test_compose_runs_the_portal_against_the_four_apis():
+    portal = _compose()["services"][PORTAL]
+    assert portal["image"] == "mentoring-platform:dev" and portal["command"] == ["api", PORTAL]
+    assert portal["read_only"] is True and portal["user"] == "10001:10001" and portal["cap_drop"] == ["ALL"]
+    env = portal["environment"]
+    for svc in SERVICES:
+        assert env[f"{svc.upper()}_URL"] == f"http://{svc}-api:8000"
+        assert portal["depends_on"][f"{svc}-api"]["condition"] == "service_healthy"
+    assert {"PORTAL_OIDC_ISSUER", "PORTAL_OIDC_CLIENT_ID", "PORTAL_OIDC_CLIENT_SECRET", "PORTAL_SECRET_KEY",
+            "MONGO_URL"} <= set(env)
+    published = portal["ports"][0].split(":")[0]
+    notifications = _compose()["services"]["notifications-api"]["environment"]
+    assert f"http://localhost:{published}" in notifications["NOTIFICATIONS_APP_URL"], "emails link to the portal"
 
 
 def test_compose_infrastructure():

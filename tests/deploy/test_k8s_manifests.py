@@ -8,13 +8,15 @@ operator), so their structure is asserted here by hand.
 """
 from __future__ import annotations
 
+import base64
 import copy
+from urllib.parse import urlsplit
 
 import kubernetes_validate
 import pytest
 import yaml
 
-from ._tools import CONTRACT_TOPICS, DEPLOY, SERVICES, require_tool, run
+from ._tools import CONTRACT_TOPICS, DEPLOY, PORTAL, PROCESSES, SERVICES, require_tool, run
 
 K8S_VERSION = "1.33"
 OVERLAYS = ["dev", "prod"]
@@ -125,29 +127,73 @@ def test_everything_lands_in_one_namespace(overlay):
 
 # --------------------------------------------------------------- workloads --
 
-def test_one_api_and_one_worker_deployment_per_service(overlay):
+def _secrets_of(svc: str) -> list[str]:
+    if svc == PORTAL:
+        return ["MONGO_URL", "PORTAL_OIDC_CLIENT_SECRET", "PORTAL_SECRET_KEY"]
+    return ["JWT_SECRET", "MONGO_URL"] + (["SMTP_URL"] if svc == "notifications" else [])
+
+
+def test_one_deployment_per_process(overlay):
+    """An API and a worker per service, and the portal's API (it has no worker)."""
     _, docs = overlay
     deployments = _by_name(docs, "Deployment")
-    assert set(deployments) == {f"{s}-{c}" for s in SERVICES for c in ("api", "worker")}
+    assert set(deployments) == {f"{s}-{c}" for s, c in PROCESSES}
+    for svc, comp in PROCESSES:
+        (c,) = deployments[f"{svc}-{comp}"]["spec"]["template"]["spec"]["containers"]
+        assert c["args"] == [comp, svc]
+        env = {e["name"]: e for e in c.get("env", [])}
+        assert env["SERVICE_NAME"]["value"] == svc
+        for secret in _secrets_of(svc):
+            assert env[secret]["valueFrom"]["secretKeyRef"] == {"name": "mentoring-secrets", "key": secret}, secret
+        assert ("SMTP_URL" in env) == (svc == "notifications")
+        if comp == "worker":
+            assert env["WORKER_METRICS_PORT"]["value"] == "9100"
+        assert any("configMapRef" in s for s in c.get("envFrom", []))
+
+
+def _config(docs, prefix: str) -> dict:
+    (cm,) = [d for d in _of(docs, "ConfigMap") if d["metadata"]["name"].startswith(prefix)]
+    return cm["data"]
+
+
+def test_portal_calls_the_four_apis_in_cluster_and_names_its_identity_provider(overlay):
+    _, docs = overlay
+    (portal,) = [d for d in _of(docs, "Deployment") if d["metadata"]["name"] == f"{PORTAL}-api"]
+    (c,) = portal["spec"]["template"]["spec"]["containers"]
+    config_maps = {s["configMapRef"]["name"] for s in c["envFrom"]}
+    portal_config = next(name for name in config_maps if name.startswith("portal-config"))
+    data = next(d["data"] for d in _of(docs, "ConfigMap") if d["metadata"]["name"] == portal_config)
+    assert data["PORTAL_OIDC_ISSUER"].startswith("https://") and data["PORTAL_OIDC_CLIENT_ID"]
+    services = _by_name(docs, "Service")
     for svc in SERVICES:
-        for comp in ("api", "worker"):
-            (c,) = deployments[f"{svc}-{comp}"]["spec"]["template"]["spec"]["containers"]
-            assert c["args"] == [comp, svc]
-            env = {e["name"]: e for e in c.get("env", [])}
-            assert env["SERVICE_NAME"]["value"] == svc
-            for secret in ["JWT_SECRET", "MONGO_URL"] + (["SMTP_URL"] if svc == "notifications" else []):
-                assert env[secret]["valueFrom"]["secretKeyRef"]["name"] == "mentoring-secrets", secret
-            assert ("SMTP_URL" in env) == (svc == "notifications")
-            if comp == "worker":
-                assert env["WORKER_METRICS_PORT"]["value"] == "9100"
-            assert any("configMapRef" in s for s in c.get("envFrom", []))
+        host = urlsplit(data[f"{svc.upper()}_URL"]).hostname
+        assert host in services and services[host]["spec"]["selector"]["app.kubernetes.io/name"] == svc
+
+
+def test_portal_ingress_is_the_address_every_email_links_to(overlay):
+    """NOTIFICATIONS_APP_URL (the links in emails and chat messages) opens the portal's Ingress."""
+    _, docs = overlay
+    (ingress,) = _of(docs, "Ingress")
+    app_url = urlsplit(_config(docs, "mentoring-config")["NOTIFICATIONS_APP_URL"])
+    (rule,) = ingress["spec"]["rules"]
+    assert app_url.scheme == "https" and rule["host"] == app_url.hostname
+    assert any(rule["host"] in tls["hosts"] for tls in ingress["spec"]["tls"])
+    (path,) = rule["http"]["paths"]
+    backend = path["backend"]["service"]
+    service = _by_name(docs, "Service")[backend["name"]]
+    assert service["spec"]["selector"] == {"app.kubernetes.io/name": PORTAL, "app.kubernetes.io/component": "api"}
+    assert backend["port"]["name"] in {p["name"] for p in service["spec"]["ports"]}
 
 
 def test_every_pod_migrates_its_service_before_it_serves(overlay):
-    """Topics and indexes exist before an API or worker starts (issue 11): an init container."""
+    """Topics and indexes exist before an API or worker starts (issue 11): an init container.
+    The portal has nothing to migrate (no topics, sessions looked up by `_id`)."""
     _, docs = overlay
     for d in _of(docs, "Deployment"):
         svc = d["metadata"]["labels"]["app.kubernetes.io/name"]
+        if svc == PORTAL:
+            assert not d["spec"]["template"]["spec"].get("initContainers")
+            continue
         (init,) = d["spec"]["template"]["spec"]["initContainers"]
         assert init["args"] == ["migrate", svc], d["metadata"]["name"]
         (main,) = d["spec"]["template"]["spec"]["containers"]
@@ -160,7 +206,27 @@ def test_shared_config_has_the_non_secret_settings(overlay):
     (cm,) = [d for d in _of(docs, "ConfigMap") if d["metadata"]["name"].startswith("mentoring-config")]
     assert {"KAFKA_BOOTSTRAP_SERVERS", "JWT_JWKS_URL", "JWT_ISSUER", "JWT_AUDIENCE", "LOG_LEVEL",
             "PROMETHEUS_MULTIPROC_DIR"} <= set(cm["data"])
-    assert not {"JWT_SECRET", "SMTP_URL", "MONGO_URL"} & set(cm["data"]), "secrets in a ConfigMap"
+    secrets = {key for svc in [*SERVICES, PORTAL] for key in _secrets_of(svc)}
+    for config in _of(docs, "ConfigMap"):
+        assert not secrets & set(config["data"]), f"secrets in the ConfigMap {config['metadata']['name']}"
+
+
+def _secret_keys_referenced(docs) -> set[str]:
+    return {e["valueFrom"]["secretKeyRef"]["key"] for d in _of(docs, "Deployment") for c in _containers(d)
+            for e in c.get("env", []) if "secretKeyRef" in e.get("valueFrom", {})}
+
+
+def test_every_secret_key_a_pod_needs_is_generated_in_dev_and_documented_for_prod(overlay):
+    name, docs = overlay
+    needed = _secret_keys_referenced(docs)
+    assert {"PORTAL_OIDC_CLIENT_SECRET", "PORTAL_SECRET_KEY"} <= needed
+    example = [d for d in yaml.safe_load_all((DEPLOY / "k8s" / "base" / "secret.example.yaml").read_text()) if d]
+    documented = next(d for d in example if d["metadata"]["name"] == "mentoring-secrets")["stringData"]
+    assert needed <= set(documented), f"secret.example.yaml lacks {needed - set(documented)}"
+    if name == "dev":
+        (secret,) = [s for s in _of(docs, "Secret") if s["metadata"]["name"] == "mentoring-secrets"]
+        assert needed <= set(secret["data"]), f"overlays/dev generates no {needed - set(secret['data'])}"
+        assert all(base64.b64decode(secret["data"][key]) for key in needed)
 
 
 def test_every_container_is_locked_down(overlay):
@@ -285,13 +351,43 @@ def test_each_process_is_allowed_exactly_what_it_needs(overlay):
         where = f"overlays/{name} {d['metadata']['name']}"
         assert policies, f"{where}: no NetworkPolicy allows anything"
         egress = _egress_ports(policies)
-        assert {53, 9092, 27017} <= egress, f"{where}: egress {egress}"
+        if svc == PORTAL:
+            # DNS, MongoDB (its sessions), the services' APIs, the identity provider (HTTPS); no Kafka
+            assert egress == {53, 27017, 8000, 443}, f"{where}: egress {egress}"
+        else:
+            assert {53, 9092, 27017} <= egress, f"{where}: egress {egress}"
         assert (587 in egress) == (svc == "notifications" and comp == "worker"), f"{where}: SMTP egress"
         assert _ingress_ports(policies) == ({8000} if comp == "api" else {9100}), where
         prometheus_allowed = any(
             peer.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name") == "monitoring"
             for n in policies for rule in n["spec"].get("ingress", []) for peer in rule.get("from", []))
         assert prometheus_allowed, f"{where}: Prometheus cannot scrape"
+
+
+def test_portal_reaches_only_the_four_apis_and_is_reached_only_through_the_ingress(overlay):
+    _, docs = overlay
+    (portal,) = [d for d in _of(docs, "Deployment") if d["metadata"]["name"] == f"{PORTAL}-api"]
+    policies = _policies_for(docs, portal["spec"]["template"]["metadata"]["labels"])
+    pods = {d["metadata"]["name"]: d["spec"]["template"]["metadata"]["labels"] for d in _of(docs, "Deployment")}
+
+    def selects(peer, labels):
+        sel = peer.get("podSelector")
+        if sel is None or "namespaceSelector" in peer:
+            return False
+        expressions = all(labels.get(e["key"]) in e["values"] for e in sel.get("matchExpressions", [])
+                          if e["operator"] == "In")
+        return _matches(sel, labels) and expressions
+
+    api_rules = [r for n in policies for r in n["spec"].get("egress", [])
+                 if any(p["port"] == 8000 for p in r.get("ports", []))]
+    reachable = {name for name, labels in pods.items()
+                 for r in api_rules for peer in r.get("to", []) if selects(peer, labels)}
+    assert reachable == {f"{s}-api" for s in SERVICES}
+    namespaces = {peer.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name")
+                  for n in policies for r in n["spec"].get("ingress", []) for peer in r.get("from", [])}
+    assert namespaces == {"ingress-nginx", "monitoring"}, "in from the ingress controller and Prometheus only"
+    idp = [r for n in policies for r in n["spec"].get("egress", []) if {p["port"] for p in r.get("ports", [])} == {443}]
+    assert idp, "no HTTPS egress to the identity provider"
 
 
 # --------------------------------------------------------- kafka / mongodb --
@@ -335,7 +431,7 @@ def test_mongodb_replica_set_and_its_password_secret_reference(overlay):
 
 # --------------------------------------------------------------- monitoring --
 
-def test_service_monitors_scrape_all_eight_processes_as_their_jobs(overlay):
+def test_service_monitors_scrape_every_process_as_its_job(overlay):
     _, docs = overlay
     services = _of(docs, "Service")
     jobs = set()
@@ -347,7 +443,7 @@ def test_service_monitors_scrape_all_eight_processes_as_their_jobs(overlay):
         for ep in sm["spec"]["endpoints"]:
             assert ep["port"] in port_names and ep["path"] == "/metrics"
             assert any(r.get("targetLabel") == "service" for r in ep.get("relabelings", []))
-    assert jobs == {f"{s}-{c}" for s in SERVICES for c in ("api", "worker")}
+    assert jobs == {f"{s}-{c}" for s, c in PROCESSES}
 
 
 def test_kustomize_base_renders_too(kubectl):

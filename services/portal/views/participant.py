@@ -12,7 +12,7 @@ from services.portal import directory as listing
 from services.portal.backend import ApiError
 from services.portal.oidc import login_required
 from services.portal.views.common import (
-    api, done, local_time, me, ok, parallel, profile, report, to_rfc3339, zone_of,
+    api, done, local_time, me, ok, parallel, profile, report, start, to_rfc3339, zone_of,
 )
 
 bp = Blueprint("participant", __name__)
@@ -57,21 +57,27 @@ def _awaits_me(pairing: dict) -> bool:
 @login_required
 def home():
     client = api()
-    cohorts = listing.cohorts(client)
-    calls = parallel(
+    # The render is as long as its longest chain of calls: cohorts -> my pairings -> their
+    # meetings. What hangs on nothing runs beside that chain rather than before or after it.
+    independent = start(
         inbox=lambda: client.get("notifications", "/v1/me/notifications", limit=5, unread="true"),
         reviews=lambda: client.get("feedback", "/v1/me/reviews"),
         surveys=lambda: client.get("feedback", "/v1/me/surveys"),
         me=lambda: profile(me()),
-        pairings=lambda: my_pairings(cohorts),
     )
-    person = ok(calls["me"], {}) or {}
-    zone = zone_of(person)
-    pairings = ok(calls["pairings"], []) or []
+    cohorts = listing.cohorts(client)
+    pairings = my_pairings(cohorts)
     proposals = [p for p in pairings if _awaits_me(p)]
     active = [p for p in pairings if p["status"] == "active"]
-    meeting_lists = parallel(**{p["pairing_id"]: (lambda pid=p["pairing_id"]: client.get(
-        "sessions", f"/v1/pairings/{pid}/meetings", limit=200)) for p in active})
+    # the meetings of my active pairings and the people I am paired with: one round, side by side
+    second = parallel(**{f"meetings|{p['pairing_id']}": (lambda pid=p["pairing_id"]: client.get(
+        "sessions", f"/v1/pairings/{pid}/meetings", limit=200)) for p in active},
+        **{f"person|{pid}": (lambda pid=pid: profile(pid)) for pid in {_other(p) for p in pairings}})
+    calls = independent.results()
+    person = ok(calls["me"], {}) or {}
+    zone = zone_of(person)
+    meeting_lists = {key.split("|", 1)[1]: value for key, value in second.items() if key.startswith("meetings|")}
+    names = {key.split("|", 1)[1]: value for key, value in second.items() if key.startswith("person|")}
     now = _now()
     upcoming, to_rate = [], []
     for pairing in active:
@@ -81,7 +87,6 @@ def home():
                 upcoming.append(meeting)
             elif meeting["status"] == "held" and (meeting.get("held_at") or "") >= (now - timedelta(days=14)).isoformat():
                 to_rate.append(dict(meeting, when=local_time(meeting.get("held_at"), zone)))
-    names = parallel(**{pid: (lambda pid=pid: profile(pid)) for pid in {_other(p) for p in pairings}})
     for pairing in pairings:
         pairing["other"] = ok(names.get(_other(pairing)), {}) or {"employee_id": _other(pairing)}
         pairing["answer_by_local"] = local_time(pairing.get("answer_by"), zone)

@@ -151,6 +151,10 @@ def test_each_person_told_once_on_each_channel_and_a_replay_sends_nothing_twice(
         read = client.post(f"/v1/me/notifications/{rest['items'][0]['notification_id']}/read", headers=token(settings, "E1"))
         assert read.status_code == 200 and read.get_json()["read"] is True
         assert client.get("/v1/me/notifications", headers=token(settings, "E1")).get_json()["unread_count"] == 2
+        unread = client.get("/v1/me/notifications?unread=true&limit=5", headers=token(settings, "E1")).get_json()
+        assert unread["unread_count"] == 2 and len(unread["items"]) == 2 and unread["next"] is None
+        first_unread = client.get("/v1/me/notifications?unread=true&limit=1", headers=token(settings, "E1")).get_json()
+        assert first_unread["unread_count"] == 2 and len(first_unread["items"]) == 1 and first_unread["next"]
         assert client.post(f"/v1/me/notifications/{rest['items'][0]['notification_id']}/read",
                            headers=token(settings, "M1")).status_code == 404
 

@@ -68,8 +68,13 @@ class FakeBackend:
         people = {ADMIN: person(ADMIN, "Felix Sato"), MENTOR: person(MENTOR, "Zoe Sato"),
                   MENTEE: person(MENTEE, "Uma Lopez")}
         if path.startswith("/v1/participants/"):
-            found = people.get(path.rsplit("/", 1)[1])
-            if not found:
+            # as matching serves it: the person and admins see the record, a partner a card,
+            # anyone else a 404
+            wanted, reader = path.rsplit("/", 1)[1], claims.get("sub")
+            partners = {self.pairing["mentor_id"], self.pairing["mentee_id"]}
+            found = people.get(wanted)
+            if not found or not (reader == wanted or "admin" in claims.get("roles", [])
+                                 or {reader, wanted} <= partners):
                 raise ApiError(404, "Not Found")
             return found
         if path == f"/v1/cohorts/{COHORT}/enrollments":

@@ -355,3 +355,20 @@ def test_the_enrolment_table_filters_pages_and_edits_capacity_and_pause(portal):
     assert "capacity: at most 3" in refused.get_data(as_text=True)
     assert client.post(f"/console/cohorts/{COHORT}/enrolments/{MENTOR}", data={"role": "mentor",
                                                                               "capacity": "1"}).status_code == 400
+
+
+def test_a_profile_an_admin_saw_is_never_shown_to_someone_the_api_hides_it_from(portal):
+    import jwt
+    from flask import g
+
+    from services.portal.views.common import profile
+
+    app, _backend, _oidc = portal
+    stranger = "E009999"
+    with app.test_request_context("/"):
+        for subject, roles, sees_name in ((ADMIN, ["admin"], True), (stranger, ["participant"], False),
+                                          (MENTOR, ["participant"], True)):
+            g.token = jwt.encode({"sub": subject, "roles": roles}, "k" * 32, algorithm="HS256")
+            g.user = {"employee_id": subject, "roles": roles}
+            shown = profile(MENTEE)
+            assert ("display_name" in shown) is sees_name, subject
