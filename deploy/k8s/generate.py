@@ -85,15 +85,18 @@ def env(svc: str, component: str) -> list:
         # the key that signs the session cookie. It verifies no tokens itself: no JWT_SECRET.
         return [{"name": "SERVICE_NAME", "value": svc},
                 *map(secret_env, ("MONGO_URL", "PORTAL_OIDC_CLIENT_SECRET", "PORTAL_SECRET_KEY"))]
+    # No JWT_SECRET: in a cluster every token is the IdP's (JWKS); HS256 is for development only.
+    # Each remaining secret has one purpose, so a leaked one signs nothing else.
     out = [
         {"name": "SERVICE_NAME", "value": svc},
         secret_env("MONGO_URL"),
-        secret_env("JWT_SECRET"),
     ]
+    if svc == "feedback":
+        out.append(secret_env("FEEDBACK_PSEUDONYM_SECRET"))
     if component == "worker":
         out.append({"name": "WORKER_METRICS_PORT", "value": str(METRICS_PORT)})
     if svc == "notifications":
-        out.append(secret_env("SMTP_URL"))
+        out += [secret_env("SMTP_URL"), secret_env("NOTIFICATIONS_LINK_SECRET")]
     return out
 
 

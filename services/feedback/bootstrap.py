@@ -1,6 +1,8 @@
 """Wiring: builds the feedback service's parts from Settings (used by the API, worker and CLI)."""
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass, field
 
 from shared.clock import SystemClock
@@ -46,8 +48,7 @@ class FeedbackContext:
         registry = default_registry()
         self.models = ReadModels(live_database(self.database))
         self.commands = FeedbackCommands(self.store, registry, self.models, _ClockRef(self),
-                                         pseudonym_key=self.settings.feedback_pseudonym_secret
-                                         or self.settings.jwt_secret or "")
+                                         pseudonym_key=pseudonym_key(self.settings))
         self.projector = StoreProjector(self, self.own_projections(), name=f"{SERVICE}-own", registry=registry)
         self.queries = FeedbackQueries(self.models, SnapshotStore(self.database), _ClockRef(self), self._settle)
 
@@ -79,3 +80,17 @@ def build(settings: Settings | None = None, *, clock=None) -> FeedbackContext:
 
 def registry():
     return default_registry()
+
+
+def pseudonym_key(settings: Settings) -> str:
+    """The key of respondents' pseudonyms; the service does not start without one.
+
+    FEEDBACK_PSEUDONYM_SECRET, else one derived from JWT_SECRET (never JWT_SECRET itself: a leaked
+    pseudonym key must not sign tokens). An empty key would make every pseudonym a plain hash of
+    the employee id, which anyone can recompute.
+    """
+    if settings.feedback_pseudonym_secret:
+        return settings.feedback_pseudonym_secret
+    if settings.jwt_secret:
+        return hmac.new(settings.jwt_secret.encode(), b"mentoring feedback: pseudonyms", hashlib.sha256).hexdigest()
+    raise RuntimeError("FEEDBACK_PSEUDONYM_SECRET must be set when JWT_SECRET is not (it keys respondents' pseudonyms)")

@@ -130,7 +130,9 @@ def test_everything_lands_in_one_namespace(overlay):
 def _secrets_of(svc: str) -> list[str]:
     if svc == PORTAL:
         return ["MONGO_URL", "PORTAL_OIDC_CLIENT_SECRET", "PORTAL_SECRET_KEY"]
-    return ["JWT_SECRET", "MONGO_URL"] + (["SMTP_URL"] if svc == "notifications" else [])
+    # no JWT_SECRET in a cluster (tokens are the IdP's); one purpose per secret
+    return ["MONGO_URL"] + {"notifications": ["SMTP_URL", "NOTIFICATIONS_LINK_SECRET"],
+                            "feedback": ["FEEDBACK_PSEUDONYM_SECRET"]}.get(svc, [])
 
 
 def test_one_deployment_per_process(overlay):

@@ -34,7 +34,8 @@ def request() -> Causation:
 
 
 def context(store=None) -> FeedbackContext:
-    ctx = FeedbackContext(settings=Settings(service_name="feedback"), database=FakeDatabase(),
+    ctx = FeedbackContext(settings=Settings(service_name="feedback", feedback_pseudonym_secret="unit-test-pseudonym-key"),
+                          database=FakeDatabase(),
                           store=store or InMemoryEventStore(), clock=ManualClock(NOW))
     db = ctx.database
     db["fb_cohorts"].insert_one({"_id": "C1", "cohort_id": "C1", "program_id": "PR1", "status": "active",

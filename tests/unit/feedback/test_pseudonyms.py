@@ -66,3 +66,15 @@ def test_v1_answers_upcast_without_the_employee_id_and_keep_their_scores():
         assert current.data["respondent"] is None
         assert {k: v for k, v in current.data.items() if k != "respondent"} == \
             {k: v for k, v in data.items() if k != "employee_id"}
+
+
+def test_the_pseudonym_key_is_never_empty_nor_the_token_secret_itself():
+    import pytest as _pytest
+
+    from services.feedback.bootstrap import pseudonym_key
+
+    with _pytest.raises(RuntimeError, match="FEEDBACK_PSEUDONYM_SECRET"):
+        pseudonym_key(Settings(service_name="feedback"))
+    derived = pseudonym_key(Settings(service_name="feedback", jwt_secret="a-development-secret-of-32-bytes!!"))
+    assert derived and derived != "a-development-secret-of-32-bytes!!"
+    assert pseudonym_key(Settings(service_name="feedback", feedback_pseudonym_secret="own")) == "own"
