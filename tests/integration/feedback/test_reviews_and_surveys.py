@@ -7,6 +7,7 @@ import pytest
 
 from shared import topics
 from shared.clock import ManualClock
+from services.feedback.bootstrap import pseudonym_key
 from services.feedback.api import create_app
 from services.feedback.domain.pseudonym import pseudonym
 from tests.helpers import decode, read_topic, wait_until
@@ -76,7 +77,7 @@ def test_reviews_fall_due_on_the_rhythm_and_the_survey_goes_out_when_the_cohort_
         assert sorted((d["employee_id"], d["due_on"]) for d in by_type["ReviewRequested"]) == [
             ("E1", "2026-01-31"), ("E1", "2026-04-01"), ("M1", "2026-01-31"), ("M1", "2026-04-01")]
         # answers leave the service under a pseudonym and without their scores (issue 13)
-        respondent = pseudonym(settings.feedback_pseudonym_secret or settings.jwt_secret, "E1")
+        respondent = pseudonym(pseudonym_key(settings), "E1")
         assert by_type["ReviewSubmitted"] == [{"review_id": review["review_id"], "pairing_id": "P1", "cohort_id": "C1",
                                                "respondent": respondent}]
         assert sorted(d["employee_id"] for d in by_type["SurveyRequested"]) == ["E1", "M1", "U9"]
