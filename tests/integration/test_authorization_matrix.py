@@ -1,0 +1,271 @@
+"""The authorization matrix: every route of matching, sessions, feedback and notifications
+(`app.url_map`) × every kind of caller, each cell's expected answer asserted (issue 12).
+
+Callers: no token; a participant who is a party of the seeded pairing and meeting (`PARTY`, the
+mentee); another participant who is not (`OTHER`); an `integration` token (the services know the
+role but grant it nothing of its own: it passes `require()` like any employee and is no party of
+anything, so it gets what a non-party gets, and 403 where a route names its roles); an admin.
+Programme managers do not exist yet (a later task of issue 12): they are not in the matrix.
+
+What the services intend, read from their code and held consistent here:
+- 401 without a token, everywhere but the unsubscribe link (its own signed token; a forged one is 400).
+- 403 for every non-admin on an admin route.
+- 403 (`not_a_party`) for a non-party on a pairing's or a meeting's routes in all three services:
+  pairing and meeting ids are random UUIDs, so the answer does not let anyone walk them; 404 where
+  existence itself must not leak: a person's profile (404 for anyone but themselves, an open
+  partner and admins, the same answer as for nobody).
+- "allowed" is any 2xx, 404 (no such thing), 409 (not now) or 422 (the body): bodies here are the
+  minimum, the point is who gets past the door.
+- Never a 5xx; every error is application/problem+json.
+
+A new route without an entry in EXPECTED fails with its name: decide who may call it, then add it.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+import pytest
+
+from shared.events.envelope import Envelope
+from shared.http.auth import mint_token
+from tests.integration.feedback import support as feedback_support
+from tests.integration.matching.conftest import ADMIN_H, Harness
+from tests.integration.sessions import _support as sessions_support
+
+pytestmark = pytest.mark.integration
+
+SERVICES = ("matching", "sessions", "feedback", "notifications")
+# Operational and documentation routes: served without a token on purpose, not part of the matrix.
+NOT_IN_MATRIX = {"/metrics", "/healthz", "/readyz", "/openapi.json", "/static/<path:filename>"}
+
+MENTOR, PARTY, OTHER, ADMIN, INTEGRATION = "M001", "E002", "E003", "A000001", "svc-hris"
+CALLERS = ("none", "party", "other", "integration", "admin")
+
+OK = frozenset(range(200, 300)) | {404, 409, 422}
+DENIED_401, DENIED_403, DENIED_404 = frozenset({401}), frozenset({403}), frozenset({404})
+
+
+def _cells(**cells) -> dict:
+    return {"none": DENIED_401, **cells}
+
+
+ADMIN_ONLY = _cells(party=DENIED_403, other=DENIED_403, integration=DENIED_403, admin=OK)
+ANY_EMPLOYEE = _cells(party=OK, other=OK, integration=OK, admin=OK)
+PARTY_OR_ADMIN = _cells(party=OK, other=DENIED_403, integration=DENIED_403, admin=OK)
+PAIR_ONLY = _cells(party=OK, other=DENIED_403, integration=DENIED_403, admin=DENIED_403)  # admins no exception
+SELF_OR_ADMIN = PARTY_OR_ADMIN  # "participants themselves": the path/body names the party
+PROFILE = _cells(party=OK, other=DENIED_404, integration=DENIED_404, admin=OK)
+LINK = {caller: frozenset({400}) for caller in CALLERS}  # the link's own token decides, not the JWT
+
+
+# Bodies are minimal but valid where the service validates before it asks who is calling (a 422
+# would hide whether a non-party got through).
+MEETING = {"starts_at": "2030-01-08T10:00:00+00:00", "duration_minutes": 45}
+
+
+@dataclass(frozen=True)
+class Row:
+    cells: dict
+    body: object = None
+    query: str = ""
+
+
+# (service, method, rule) -> expected answers; ids in <...> are filled from the seeded data.
+EXPECTED: dict[tuple[str, str, str], Row] = {
+    ("matching", "POST", "/v1/programs"): Row(ADMIN_ONLY, {}),
+    ("matching", "GET", "/v1/programs"): Row(ANY_EMPLOYEE),
+    ("matching", "POST", "/v1/programs/<program_id>/cohorts"): Row(ADMIN_ONLY, {}),
+    ("matching", "GET", "/v1/programs/<program_id>/cohorts"): Row(ANY_EMPLOYEE),
+    ("matching", "GET", "/v1/cohorts/<cohort_id>"): Row(ANY_EMPLOYEE),
+    ("matching", "PATCH", "/v1/cohorts/<cohort_id>"): Row(ADMIN_ONLY, {}),
+    ("matching", "POST", "/v1/cohorts/<cohort_id>/duplicate"): Row(ADMIN_ONLY, {}),
+    ("matching", "POST", "/v1/cohorts/<cohort_id>/status"): Row(ADMIN_ONLY, {}),
+    ("matching", "GET", "/v1/cohorts/<cohort_id>/stats"): Row(ADMIN_ONLY),
+    ("matching", "GET", "/v1/cohorts/<cohort_id>/enrollments"): Row(ADMIN_ONLY),
+    ("matching", "POST", "/v1/cohorts/<cohort_id>/enrollments"): Row(
+        SELF_OR_ADMIN, {"employee_id": PARTY, "role": "mentee", "topics": ["python"]}),
+    ("matching", "PATCH", "/v1/cohorts/<cohort_id>/enrollments/<employee_id>"): Row(SELF_OR_ADMIN, {"paused": False}),
+    ("matching", "POST", "/v1/cohorts/<cohort_id>/enrollments/<employee_id>/withdraw"): Row(SELF_OR_ADMIN),
+    ("matching", "POST", "/v1/cohorts/<cohort_id>/matching-runs"): Row(ADMIN_ONLY, {"dry_run": True}),
+    ("matching", "GET", "/v1/matching-runs/<run_id>"): Row(ADMIN_ONLY),
+    ("matching", "POST", "/v1/cohorts/<cohort_id>/pairings"): Row(ADMIN_ONLY, {}),
+    ("matching", "GET", "/v1/cohorts/<cohort_id>/pairings"): Row(ANY_EMPLOYEE),  # non-admins: their own only
+    ("matching", "GET", "/v1/pairings/<pairing_id>"): Row(PARTY_OR_ADMIN),
+    ("matching", "POST", "/v1/pairings/<pairing_id>/accept"): Row(PARTY_OR_ADMIN, {}),
+    ("matching", "POST", "/v1/pairings/<pairing_id>/decline"): Row(PARTY_OR_ADMIN, {"role": "mentee"}),
+    ("matching", "POST", "/v1/pairings/<pairing_id>/end"): Row(PARTY_OR_ADMIN, {"reason": "not_a_fit"}),
+    ("matching", "GET", "/v1/participants/<employee_id>"): Row(PROFILE),
+    ("sessions", "GET", "/v1/pairings/<pairing_id>/meetings"): Row(PARTY_OR_ADMIN),
+    ("sessions", "POST", "/v1/pairings/<pairing_id>/meetings"): Row(PARTY_OR_ADMIN, MEETING),
+    ("sessions", "GET", "/v1/meetings/<meeting_id>"): Row(PARTY_OR_ADMIN),
+    ("sessions", "GET", "/v1/meetings/<meeting_id>.ics"): Row(PARTY_OR_ADMIN),
+    ("sessions", "POST", "/v1/meetings/<meeting_id>/reschedule"): Row(PARTY_OR_ADMIN, MEETING),
+    ("sessions", "POST", "/v1/meetings/<meeting_id>/cancel"): Row(PARTY_OR_ADMIN, {"reason": "conflict"}),
+    ("sessions", "POST", "/v1/meetings/<meeting_id>/complete"): Row(PARTY_OR_ADMIN, {"notes": None}),
+    ("sessions", "POST", "/v1/meetings/<meeting_id>/no-show"): Row(PARTY_OR_ADMIN, {"absent_ids": [MENTOR]}),
+    ("sessions", "POST", "/v1/meetings/<meeting_id>/dispute"): Row(PAIR_ONLY, {"reason": "x"}),
+    ("sessions", "GET", "/v1/meetings/<meeting_id>/notes"): Row(PAIR_ONLY),
+    ("sessions", "GET", "/v1/pairings/<pairing_id>/goals"): Row(PARTY_OR_ADMIN),
+    ("sessions", "PUT", "/v1/pairings/<pairing_id>/goals"): Row(PARTY_OR_ADMIN, {"expected_revision": 0, "goals": []}),
+    ("sessions", "GET", "/v1/pairings/<pairing_id>/goals/revisions"): Row(PARTY_OR_ADMIN),
+    ("sessions", "GET", "/v1/cohorts/<cohort_id>/engagement"): Row(ADMIN_ONLY),
+    ("feedback", "POST", "/v1/pairings/<pairing_id>/feedback"): Row(PAIR_ONLY, {"rating": 4}),
+    ("feedback", "POST", "/v1/pairings/<pairing_id>/kudos"): Row(PAIR_ONLY, {"note": "thanks"}),
+    ("feedback", "GET", "/v1/me/feedback"): Row(ANY_EMPLOYEE),
+    ("feedback", "GET", "/v1/me/feedback/summary"): Row(ANY_EMPLOYEE),
+    ("feedback", "GET", "/v1/me/kudos"): Row(ANY_EMPLOYEE),
+    ("feedback", "GET", "/v1/me/reviews"): Row(ANY_EMPLOYEE),
+    ("feedback", "GET", "/v1/me/surveys"): Row(ANY_EMPLOYEE),
+    ("feedback", "POST", "/v1/reviews/<review_id>/answers"): Row(ANY_EMPLOYEE, {}),  # answers only one's own
+    ("feedback", "POST", "/v1/surveys/<survey_id>/answers"): Row(ANY_EMPLOYEE, {}),
+    ("feedback", "GET", "/v1/cohorts/<cohort_id>/feedback/summary"): Row(ADMIN_ONLY),
+    ("feedback", "GET", "/v1/cohorts/<cohort_id>/feedback/export.csv"): Row(ADMIN_ONLY),
+    ("notifications", "GET", "/v1/me/notifications"): Row(ANY_EMPLOYEE),
+    ("notifications", "POST", "/v1/me/notifications/<notification_id>/read"): Row(ANY_EMPLOYEE),
+    ("notifications", "GET", "/v1/me/preferences"): Row(ANY_EMPLOYEE),
+    ("notifications", "PUT", "/v1/me/preferences"): Row(ANY_EMPLOYEE, {}),
+    ("notifications", "GET", "/v1/cohorts/<cohort_id>/chat-channel"): Row(ADMIN_ONLY),
+    ("notifications", "PUT", "/v1/cohorts/<cohort_id>/chat-channel"): Row(ADMIN_ONLY, {}),
+    ("notifications", "GET", "/v1/events/<event_id>/deliveries"): Row(ADMIN_ONLY),
+    ("notifications", "GET", "/v1/unsubscribe"): Row(LINK, query="token=forged"),
+    ("notifications", "POST", "/v1/unsubscribe"): Row(LINK, query="token=forged"),
+}
+
+
+def _headers(caller: str) -> dict:
+    subject, roles = {"party": (PARTY, ["participant"]), "other": (OTHER, ["participant"]),
+                      "integration": (INTEGRATION, ["integration"]), "admin": (ADMIN, ["admin"])}[caller]
+    return {"Authorization": "Bearer " + mint_token(os.environ["JWT_SECRET"], subject, roles)}
+
+
+def _routes(app) -> tuple[set, set]:
+    """(method, rule) of the API, and the rules left out of the matrix."""
+    api, other = set(), set()
+    for rule in app.url_map.iter_rules():
+        if rule.rule in NOT_IN_MATRIX:
+            other.add(rule.rule)
+            continue
+        api.update((method, rule.rule) for method in rule.methods - {"HEAD", "OPTIONS"})
+    return api, other
+
+
+def _seed_matching(harness: Harness) -> dict:
+    """A programme, a cohort in matching, mentor and mentee enrolled, a proposed pairing: all
+    through the admin API (the HRIS records projected as the worker would)."""
+    from tests.integration.matching.conftest import EMPLOYEES
+
+    for employee_id, (level, dept, manager, tz) in EMPLOYEES.items():
+        harness.hire(employee_id, level=level, department=dept, manager_id=manager, tz=tz)
+    cohort_id = harness.cohort(status="matching")
+    assert harness.enroll(cohort_id, MENTOR, "mentor", capacity=2).status_code == 201
+    assert harness.enroll(cohort_id, PARTY, "mentee").status_code == 201
+    proposed = harness.client.post(f"/v1/cohorts/{cohort_id}/pairings", json={"mentor_id": MENTOR, "mentee_id": PARTY},
+                                   headers=ADMIN_H)
+    assert proposed.status_code == 201, proposed.json
+    program_id = harness.client.get(f"/v1/cohorts/{cohort_id}", headers=ADMIN_H).json["program_id"]
+    return {"program_id": program_id, "cohort_id": cohort_id, "pairing_id": proposed.json["pairing_id"],
+            "employee_id": PARTY, "run_id": "no-such-run"}
+
+
+def _seed_sessions(settings, ids: dict) -> dict:
+    """The pairing as the sessions worker projects matching's events, and a meeting the mentee
+    schedules through the API."""
+    from services.sessions import bootstrap
+    from services.sessions.api import create_app
+    from services.sessions.application.projections import PairingsProjection
+
+    context = bootstrap.build(settings)
+    handlers = PairingsProjection(context.database).handlers()
+    pairing_id, cohort_id = ids["pairing_id"], ids["cohort_id"]
+    for raw in [sessions_support.cohort_created(cohort_id),
+                *sessions_support.activated_pairing(pairing_id, cohort_id, MENTOR, PARTY)]:
+        envelope = Envelope.from_dict(raw)
+        handlers[envelope.event_type](envelope)
+    client = create_app(settings).test_client()
+    scheduled = client.post(f"/v1/pairings/{pairing_id}/meetings", headers=_headers("party"),
+                            json={"starts_at": "2030-01-07T10:00:00+00:00", "duration_minutes": 45})
+    assert scheduled.status_code == 201, scheduled.json
+    return {**ids, "meeting_id": scheduled.json["meeting_id"]}
+
+
+def _seed_feedback(settings, ids: dict) -> None:
+    from services.feedback import bootstrap
+    from services.feedback.application.projections import ProgrammeView
+
+    handlers = ProgrammeView(bootstrap.build(settings).database).handlers()
+    pairing_id, cohort_id = ids["pairing_id"], ids["cohort_id"]
+    for raw in (feedback_support.cohort_created(cohort_id),
+                feedback_support.pairing_proposed(pairing_id, cohort_id, MENTOR, PARTY),
+                feedback_support.pairing_activated(pairing_id, cohort_id, MENTOR, PARTY),
+                feedback_support.meeting_held(ids["meeting_id"], pairing_id, cohort_id, MENTOR, PARTY)):
+        envelope = Envelope.from_dict(raw)
+        handlers[envelope.event_type](envelope)
+
+
+def _path(rule: str, ids: dict) -> str:
+    path = rule
+    for name, value in {**ids, "review_id": "no-such-review", "survey_id": "no-such-survey",
+                        "notification_id": "no-such-notification", "event_id": "no-such-event"}.items():
+        path = path.replace(f"<{name}>", value)
+    assert "<" not in path, f"no seeded id for {rule}"
+    return path
+
+
+def test_every_route_answers_every_caller_as_the_matrix_says(make_settings):
+    from services.feedback.api import create_app as feedback_app
+    from services.notifications.api import create_app as notifications_app
+    from services.sessions.api import create_app as sessions_app
+
+    started = time.monotonic()
+    harness = Harness(make_settings("matching"))
+    try:
+        ids = _seed_matching(harness)
+        sessions_settings = make_settings("sessions")
+        ids = _seed_sessions(sessions_settings, ids)
+        feedback_settings = make_settings("feedback")
+        _seed_feedback(feedback_settings, ids)
+        apps = {"matching": harness.app, "sessions": sessions_app(sessions_settings),
+                "feedback": feedback_app(feedback_settings),
+                "notifications": notifications_app(make_settings("notifications"))}
+
+        unlisted, wrong = [], []
+        cells = 0
+        for service in SERVICES:
+            routes, left_out = _routes(apps[service])
+            assert left_out == NOT_IN_MATRIX, f"{service}: the routes outside the matrix changed: {left_out}"
+            unlisted += [f"{service} {method} {rule}" for method, rule in sorted(routes)
+                         if (service, method, rule) not in EXPECTED]
+            client = apps[service].test_client()
+            # Reads first, then the commands: a withdrawal or a decline must not hide a read's answer.
+            for method, rule in sorted(routes, key=lambda r: (r[0] != "GET", r[1])):
+                row = EXPECTED.get((service, method, rule))
+                if row is None:
+                    continue
+                path = _path(rule, ids) + (f"?{row.query}" if row.query else "")
+                for caller in CALLERS:
+                    headers = {} if caller == "none" else _headers(caller)
+                    response = client.open(path, method=method, headers=headers,
+                                           **({} if row.body is None else {"json": row.body}))
+                    cells += 1
+                    status = response.status_code
+                    problem = status < 400 or response.content_type == "application/problem+json"
+                    if status >= 500 or status not in row.cells[caller] or not problem:
+                        wrong.append(f"{service} {method} {path} as {caller}: {status} {response.content_type} "
+                                     f"(expected {sorted(row.cells[caller])[:6]})")
+        assert not unlisted, ("routes with no entry in EXPECTED (decide who may call them and add them): "
+                              + "; ".join(unlisted))
+        stale = {key for key in EXPECTED if key[0] in SERVICES} - {
+            (service, method, rule) for service in SERVICES for method, rule in _routes(apps[service])[0]}
+        assert not stale, f"EXPECTED names routes that no longer exist: {sorted(stale)}"
+        assert not wrong, "\n".join(wrong)
+        assert cells == len(EXPECTED) * len(CALLERS)
+        # The one listing open to every employee names only the caller's own pairings.
+        for caller, sees in (("party", 1), ("other", 0), ("integration", 0), ("admin", 1)):
+            listed = apps["matching"].test_client().get(f"/v1/cohorts/{ids['cohort_id']}/pairings",
+                                                        headers=_headers(caller))
+            assert len(listed.json["items"]) == sees, (caller, listed.json)
+        print(f"authorization matrix: {cells} cells in {time.monotonic() - started:.1f}s")
+    finally:
+        harness.close()
