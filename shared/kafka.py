@@ -52,7 +52,8 @@ def make_producer(settings: Settings, **overrides) -> KafkaProducer:
 def ensure_topics(settings: Settings, names=None, *, partitions: int = DEFAULT_PARTITIONS, timeout_s: float = 60) -> None:
     """Create the contract's topics and their dead-letter topics with their retention (idempotent)."""
     wanted = list(names) if names is not None else [n for t in topics.ALL for n in (t, topics.dlq(t))]
-    retention = {topics.resolve(name, settings.kafka_topic_prefix): retention_ms(name, settings.retention_dead_letter_days) for name in wanted}
+    retention = {topics.resolve(name, settings.kafka_topic_prefix): retention_ms(name, settings.retention_dead_letter_days)
+                 for name in wanted}
     deadline = time.monotonic() + timeout_s
     while True:
         try:
