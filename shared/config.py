@@ -84,6 +84,14 @@ class Settings:
     notifications_claim_ttl_s: float = 60.0
     notifications_sweep_interval_s: float = 10.0
     notifications_send_batch: int = 50
+    # Retention (README "Privacy"): meeting notes, agendas, feedback comments and kudos notes are
+    # forgotten this many days after their pairing ends; notifications' inbox items and delivery logs
+    # (with expired delivery claims) after theirs; how often each worker's retention job runs.
+    retention_private_text_days: float = 365.0
+    retention_inbox_days: float = 180.0
+    retention_delivery_log_days: float = 90.0
+    retention_interval_s: float = 3600.0
+    retention_dead_letter_days: float = 30.0  # Kafka `retention.ms` of the *.dlq topics (shared/kafka.py)
     # "development" (`make run`, the tests) is the only mode that accepts HS256 tokens signed with
     # JWT_SECRET (beside the IdP's RS256 ones when a JWKS is configured), and lets the portal's
     # session cookie go over plain http; anything else is production.
@@ -155,6 +163,11 @@ class Settings:
             notifications_claim_ttl_s=_float("NOTIFICATIONS_CLAIM_TTL_S", cls.notifications_claim_ttl_s),
             notifications_sweep_interval_s=_float("NOTIFICATIONS_SWEEP_INTERVAL_S", cls.notifications_sweep_interval_s),
             notifications_send_batch=_int("NOTIFICATIONS_SEND_BATCH", cls.notifications_send_batch),
+            retention_private_text_days=_float("RETENTION_PRIVATE_TEXT_DAYS", cls.retention_private_text_days),
+            retention_inbox_days=_float("RETENTION_INBOX_DAYS", cls.retention_inbox_days),
+            retention_delivery_log_days=_float("RETENTION_DELIVERY_LOG_DAYS", cls.retention_delivery_log_days),
+            retention_dead_letter_days=_float("RETENTION_DEAD_LETTER_DAYS", cls.retention_dead_letter_days),
+            retention_interval_s=_float("RETENTION_INTERVAL_S", cls.retention_interval_s),
             environment=env.get("MENTORING_ENV", cls.environment),
             jwt_subject_claim=env.get("JWT_SUBJECT_CLAIM") or cls.jwt_subject_claim,
             jwt_roles_claim=env.get("JWT_ROLES_CLAIM") or cls.jwt_roles_claim,

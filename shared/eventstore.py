@@ -37,6 +37,7 @@ is really stored before deciding, because FerretDB does not say which index coll
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -145,6 +146,14 @@ class EventStorePort(Protocol):
 
     def current_position(self) -> int: ...
 
+    def forget_private(self, stream_id: str, fields: Sequence[str]) -> int: ...
+
+
+# How long `load` trusts a stream it cached: commits never change, except that `forget_private`
+# removes private text (retention); a process that did not run the purge serves the cached text
+# for at most this long afterwards.
+PREFIX_CACHE_MAX_AGE_S = 600.0
+
 
 class EventStore:
     def __init__(
@@ -170,7 +179,7 @@ class EventStore:
         self._majority = None  # `commits` with majority reads where offered (decided on first use)
         # Streams only ever grow, so a prefix read once stays true: `load` keeps the last
         # `cached_streams` streams it read and fetches only the commits written since.
-        self._prefixes: OrderedDict[str, tuple[int, tuple[Envelope, ...], dict]] = OrderedDict()
+        self._prefixes: OrderedDict[str, tuple[int, tuple[Envelope, ...], dict, float]] = OrderedDict()
         self._prefix_limit = cached_streams
         self._prefix_lock = threading.Lock()
 
@@ -361,7 +370,9 @@ class EventStore:
 
     def load(self, stream_id: str) -> LoadedStream:
         with self._prefix_lock:
-            version, known, known_private = self._prefixes.get(stream_id, (0, (), {}))
+            version, known, known_private, cached_at = self._prefixes.get(stream_id, (0, (), {}, 0.0))
+        if version and time.monotonic() - cached_at > PREFIX_CACHE_MAX_AGE_S:
+            version, known, known_private, cached_at = 0, (), {}, 0.0  # may hold text purged since
         events: list[Envelope] = list(known)
         private = dict(known_private)
         while True:
@@ -376,11 +387,39 @@ class EventStore:
             version = commit["last_version"]
         if version:
             with self._prefix_lock:
-                self._prefixes[stream_id] = (version, tuple(events), private)
+                self._prefixes[stream_id] = (version, tuple(events), private, cached_at or time.monotonic())
                 self._prefixes.move_to_end(stream_id)
                 while len(self._prefixes) > self._prefix_limit:
                     self._prefixes.popitem(last=False)
         return LoadedStream(stream_id=stream_id, version=version, events=events, private=dict(private))
+
+    def forget_private(self, stream_id: str, fields: Sequence[str]) -> int:
+        """Remove `fields` from the private part of every event of a stream; returns how many commits changed.
+
+        Why: the log is append-only, but private text (notes, comments) has a retention period
+        (README "Privacy"). Events are untouched, so positions, versions, what the relay published
+        and every rebuilt view stay as they were, only without the text; folds never read private
+        parts, so the stream still loads. The commits are found by the stream's pointers and
+        changed by `_id` (the look-up FerretDB indexes); each `$unset` is idempotent, so a job
+        interrupted half-way simply runs again.
+        """
+        changed, version = 0, 0
+        while True:
+            pointer = self.streams.find_one({"_id": stream_key(stream_id, version + 1)})
+            if pointer is None:
+                break
+            commit = self.commit_at(pointer["position"])
+            if commit is None or commit.get("sealed") or commit.get("stream_id") != stream_id:
+                break
+            unset = {f"private.{event_id}.{name}": "" for event_id, data in (commit.get("private") or {}).items()
+                     for name in fields if name in (data or {})}
+            if unset:
+                self.commits.update_one({"_id": commit["_id"]}, {"$unset": unset})
+                changed += 1
+            version = commit["last_version"]
+        with self._prefix_lock:
+            self._prefixes.pop(stream_id, None)
+        return changed
 
     def commit_at(self, position: int, *, collection=None) -> dict | None:
         """The raw document at a position: a commit, a sealed placeholder, or None (not yet)."""

@@ -4,8 +4,8 @@ Never pin `api_version`: Kafka 4 rejects the old requests a pinned client sends.
 
 Event topics keep their history forever (`retention.ms=-1`): a projection rebuild replays them
 from offset 0, and a topic that had dropped old records would silently give partial read
-models. Dead-letter topics keep 30 days. `ensure_topics` creates topics with that retention and
-corrects the retention of existing topics (older deployments created them with the default).
+models. Dead-letter topics keep `retention_dead_letter_days` (30 by default). `ensure_topics`
+creates topics with that retention and corrects the retention of existing topics (older deployments created them with the default).
 """
 from __future__ import annotations
 
@@ -26,9 +26,9 @@ EVENT_TOPIC_RETENTION_MS = -1
 DLQ_RETENTION_MS = 30 * 24 * 3600 * 1000
 
 
-def retention_ms(contract_topic: str) -> int:
-    """How long a topic keeps records: forever for event topics, 30 days for dead letters."""
-    return DLQ_RETENTION_MS if contract_topic.endswith(".dlq") else EVENT_TOPIC_RETENTION_MS
+def retention_ms(contract_topic: str, dlq_days: float = DLQ_RETENTION_MS / 86_400_000) -> int:
+    """How long a topic keeps records: forever for event topics, `dlq_days` (30) for dead letters."""
+    return int(dlq_days * 86_400_000) if contract_topic.endswith(".dlq") else EVENT_TOPIC_RETENTION_MS
 
 
 def make_producer(settings: Settings, **overrides) -> KafkaProducer:
@@ -52,7 +52,8 @@ def make_producer(settings: Settings, **overrides) -> KafkaProducer:
 def ensure_topics(settings: Settings, names=None, *, partitions: int = DEFAULT_PARTITIONS, timeout_s: float = 60) -> None:
     """Create the contract's topics and their dead-letter topics with their retention (idempotent)."""
     wanted = list(names) if names is not None else [n for t in topics.ALL for n in (t, topics.dlq(t))]
-    retention = {topics.resolve(name, settings.kafka_topic_prefix): retention_ms(name) for name in wanted}
+    retention = {topics.resolve(name, settings.kafka_topic_prefix): retention_ms(name, settings.retention_dead_letter_days)
+                 for name in wanted}
     deadline = time.monotonic() + timeout_s
     while True:
         try:

@@ -91,6 +91,20 @@ class InMemoryEventStore:
         return LoadedStream(stream_id=stream_id, version=events[-1].aggregate_version if events else 0,
                             events=events, private=private)
 
+    def forget_private(self, stream_id: str, fields: Sequence[str]) -> int:
+        """As EventStore.forget_private: the named private fields of the stream's events are removed."""
+        changed = 0
+        with self._lock:
+            for commit in self._commits.values():
+                if commit.get("stream_id") != stream_id:
+                    continue
+                private = commit.get("private") or {}
+                kept = {event_id: {k: v for k, v in data.items() if k not in fields} for event_id, data in private.items()}
+                if kept != private:
+                    commit["private"] = kept
+                    changed += 1
+        return changed
+
     def commit_at(self, position: int, *, collection=None) -> dict | None:
         with self._lock:
             return self._commits.get(position)

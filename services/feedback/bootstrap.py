@@ -18,6 +18,7 @@ from services.feedback.application.commands import FeedbackCommands
 from services.feedback.application.policies import SurveysWhenCohortCloses
 from services.feedback.application.projections import FeedbackView, KudosView, ProgrammeView
 from services.feedback.application.queries import FeedbackQueries
+from services.feedback.application.retention import ForgetFeedbackTexts
 
 SERVICE = "feedback"
 CONSUMER_GROUP = "feedback-worker"
@@ -43,6 +44,7 @@ class FeedbackContext:
     commands: FeedbackCommands = field(init=False)
     queries: FeedbackQueries = field(init=False)
     projector: StoreProjector = field(init=False)
+    retention: ForgetFeedbackTexts = field(init=False)
 
     def __post_init__(self):
         registry = default_registry()
@@ -50,6 +52,8 @@ class FeedbackContext:
         self.commands = FeedbackCommands(self.store, registry, self.models, _ClockRef(self),
                                          pseudonym_key=pseudonym_key(self.settings))
         self.projector = StoreProjector(self, self.own_projections(), name=f"{SERVICE}-own", registry=registry)
+        self.retention = ForgetFeedbackTexts(self.models, self.store, live_database(self.database), _ClockRef(self),
+                                             self.settings.retention_private_text_days)
         self.queries = FeedbackQueries(self.models, SnapshotStore(self.database), _ClockRef(self), self._settle)
 
     def projections(self) -> list:

@@ -21,6 +21,7 @@ def jobs(context: bootstrap.FeedbackContext) -> list[PeriodicJob]:
     return [
         PeriodicJob("progress-reviews", SCHEDULE_INTERVAL_S, context.commands.request_due_reviews),
         PeriodicJob("cohort-surveys", SCHEDULE_INTERVAL_S, context.commands.request_due_surveys),
+        PeriodicJob("retention", context.settings.retention_interval_s, context.retention.run),
     ]
 
 

@@ -27,6 +27,7 @@ from services.notifications.adapters.mongo import (
 )
 from services.notifications.adapters.templates import TemplateRenderer
 from services.notifications.adapters.webhooks import WebhookGuard
+from services.notifications.application.retention import NotificationsRetention
 from services.notifications.application.delivery import Enqueuer, Sender, SenderPool
 from services.notifications.application.links import link_key
 from services.notifications.application.messages import DeliveryConfig
@@ -69,6 +70,7 @@ class NotificationsContext:
     sender: Sender
     senders: SenderPool
     reminders: Reminders
+    retention: NotificationsRetention
 
     def projections(self) -> list:
         """Kafka-fed, in the order the consumer applies them to one event: views before routing."""
@@ -82,6 +84,7 @@ class NotificationsContext:
         Directory(self.database).ensure_indexes()
         self.deliveries.ensure_indexes()
         self.inbox.ensure_indexes()
+        self.retention.ensure_ttl_indexes(self.database)
 
 
 def build(settings: Settings | None = None, *, clock=None) -> NotificationsContext:
@@ -116,6 +119,8 @@ def build(settings: Settings | None = None, *, clock=None) -> NotificationsConte
         policy=RoutingPolicy(directory=directory, deliveries=deliveries, enqueuer=enqueuer),
         enqueuer=enqueuer, sender=sender, senders=senders,
         reminders=Reminders(directory=directory, reminded=RemindersSent(database), enqueuer=enqueuer, clock=clock),
+        retention=NotificationsRetention(deliveries, inbox, clock, inbox_days=settings.retention_inbox_days,
+                                         delivery_log_days=settings.retention_delivery_log_days),
     )
 
 

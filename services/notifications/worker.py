@@ -28,6 +28,7 @@ def jobs(context) -> list[PeriodicJob]:
         *(PeriodicJob(f"notifications-sender-{index}", 0.0, senders.work_once) for index in range(senders.threads)),
         PeriodicJob("notifications-sweep", senders.sweep_interval_s, senders.sweep),
         PeriodicJob("notifications-reminders", 60.0, context.reminders.send_due),
+        PeriodicJob("notifications-retention", context.settings.retention_interval_s, context.retention.run),
     ]
 
 

@@ -20,6 +20,7 @@ from services.sessions.application.commands import EngagementCommands, GoalComma
 from services.sessions.application.policies import (
     BackOnTrackWhenMeetingHeld, CancelMeetingsWhenPairingEnds, RiskCheck,
 )
+from services.sessions.application.retention import ForgetMeetingTexts
 from services.sessions.application.projections import (
     EngagementProjection, MeetingsProjection, PairingsProjection, participants_projection,
 )
@@ -58,6 +59,7 @@ class SessionsContext:
     goals: GoalCommands = field(init=False)
     engagement: EngagementCommands = field(init=False)
     risk: RiskCheck = field(init=False)
+    retention: ForgetMeetingTexts = field(init=False)
     projector: StoreProjector = field(init=False)
 
     def __post_init__(self):
@@ -77,6 +79,8 @@ class SessionsContext:
         self.engagement = EngagementCommands(aggregates(PAIRING_ENGAGEMENT), now)
         self.risk = RiskCheck(self.pairings, self.meetings_view, self.engagement_view, self.engagement,
                               self.meetings, now)
+        self.retention = ForgetMeetingTexts(self.pairings, self.meetings_view, self.store, self.database, now,
+                                            self.settings.retention_private_text_days)
         self.projector = StoreProjector(self, self.own_projections(), name=f"{SERVICE}-own", registry=registry)
 
     def projections(self) -> list:

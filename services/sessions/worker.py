@@ -19,9 +19,14 @@ def risk_check_job(context) -> PeriodicJob:
     return PeriodicJob(name="risk-check", interval_s=bootstrap.RISK_CHECK_INTERVAL_S, run=lambda: context.risk.run())
 
 
+def retention_job(context) -> PeriodicJob:
+    return PeriodicJob(name="retention", interval_s=context.settings.retention_interval_s,
+                       run=lambda: context.retention.run())
+
+
 def build_worker(settings: Settings | None = None) -> Worker:
     context = bootstrap.build(settings)
-    return service_worker(context, build_consumer, jobs=[risk_check_job(context)])
+    return service_worker(context, build_consumer, jobs=[risk_check_job(context), retention_job(context)])
 
 
 def main() -> None:

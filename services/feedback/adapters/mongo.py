@@ -76,7 +76,7 @@ class ReadModels:
                                 (self.feedback, "cohort_id"), (self.feedback, "about_id"),
                                 (self.reviews, "cohort_id"), (self.reviews, "employee_id"),
                                 (self.surveys, "cohort_id"), (self.surveys, "employee_id"),
-                                (self.kudos, "to_id")):
+                                (self.kudos, "to_id"), (self.feedback, "pairing_id"), (self.kudos, "pairing_id")):
             collection.create_index([(key, ASCENDING)])
 
     def drop(self, names=READ_MODELS) -> None:

@@ -99,6 +99,7 @@ class ProgrammeView(Projection):
             fields["activated_at"] = data["activated_at"]
         if envelope.event_type == PAIRING_ENDED:
             fields["ended_reason"] = data.get("reason")
+            fields["ended_at"] = envelope.occurred_at  # retention counts from here (application/retention.py)
         apply_versioned(self.models.pairings, data["pairing_id"], envelope.aggregate_version, fields)
 
     def meeting_held(self, envelope: Envelope) -> None:

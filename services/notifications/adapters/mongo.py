@@ -155,7 +155,7 @@ class DeliveriesRepository:
       deleted once the delivery is final and its outcome recorded. Small by construction.
     - `delivery_claims`: `_id` = "<delivery id>|attempt<n>"; inserting it claims attempt n. Claims
       are kept (a deleted claim could be won again by a sender holding a stale copy), one small
-      document per attempt; purging those of long-final deliveries is left to a later job.
+      document per attempt; those older than the delivery log's retention go with it (`purge_before`).
     """
 
     def __init__(self, database):
@@ -225,6 +225,21 @@ class DeliveriesRepository:
     def claim(self, claim_id: str) -> dict | None:
         return self.claims.find_one({"_id": claim_id})
 
+    # retention (application/retention.py)
+    def purge_before(self, cutoff: datetime) -> tuple[int, int]:
+        """Delete the delivery log and the claims older than `cutoff`; returns (deliveries, claims).
+
+        Why scans: `created_at` / `claimed_at` filters read the whole collection on FerretDB (only
+        `_id` filters use an index there); the job runs hourly, so that is acceptable. Anything still
+        queued is kept: a claim may be deleted only when no sender can still act on its delivery
+        (a stale sender could win a deleted claim again), and nothing stays queued for long (max
+        attempts, max event age) compared with a retention of days.
+        """
+        queued = [entry["_id"] for entry in self.queue.find({}, {"_id": 1})]
+        deliveries = self.collection.delete_many({"created_at": {"$lt": cutoff}, "_id": {"$nin": queued}})
+        claims = self.claims.delete_many({"claimed_at": {"$lt": cutoff}, "delivery_id": {"$nin": queued}})
+        return deliveries.deleted_count, claims.deleted_count
+
 
 class ServerClock:
     """The database server's clock, which every replica judges claim expiry by.
@@ -271,6 +286,10 @@ class InboxRepository:
 
     def ensure_indexes(self) -> None:
         self.collection.create_index([("recipient_id", ASCENDING), ("created_at", DESCENDING)])
+
+    def purge_before(self, cutoff: datetime) -> int:
+        """Delete inbox items created before `cutoff` (a scan on FerretDB: see DeliveriesRepository)."""
+        return self.collection.delete_many({"created_at": {"$lt": cutoff}}).deleted_count
 
     def put(self, message) -> None:
         """Idempotent: the notification id is the document id, and a resend keeps `read_at`."""

@@ -223,3 +223,19 @@ def test_a_conflict_whose_pointer_was_lost_restores_it(store):
     with pytest.raises(ConcurrencyError):
         EventStore(database_for(settings)).append("lost", 0, _events("lost", 1, 1))
     assert EventStore(database_for(settings)).load("lost").version == 1
+
+
+def test_forget_private_on_the_real_server_and_other_processes_stop_serving_it_from_their_cache(store, monkeypatch):
+    settings, store = store
+    events = _events("s-forget", 1, 2)
+    store.append("s-forget", 0, events[:1], private={events[0].event_id: {"notes": "secret words", "score": 4}})
+    store.append("s-forget", 1, events[1:], private={events[1].event_id: {"notes": "more words"}})
+    other_process = EventStore(database_for(settings))
+    assert other_process.load("s-forget").private[events[1].event_id] == {"notes": "more words"}  # now cached
+
+    assert store.forget_private("s-forget", ("notes",)) == 2
+    assert store.load("s-forget").private == {events[0].event_id: {"score": 4}, events[1].event_id: {}}
+    assert [e.event_id for c in store.read_all() for e in c.events] == [e.event_id for e in events]
+    assert "secret" not in str(list(store.commits.find({})))
+    monkeypatch.setattr("shared.eventstore.PREFIX_CACHE_MAX_AGE_S", 0.0)  # the cache's age has passed
+    assert other_process.load("s-forget").private == {events[0].event_id: {"score": 4}, events[1].event_id: {}}

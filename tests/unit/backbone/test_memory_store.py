@@ -45,3 +45,15 @@ def test_seals_are_skipped_by_readers():
     assert store.seal(2) is None
     assert store.append("b", 0, _events("b", 1, 1)) == 3
     assert [c.stream_id for c in store.read_all(1)] == ["a", "b"]
+
+
+def test_forget_private_removes_the_named_fields_and_keeps_the_events_and_other_fields():
+    store: EventStorePort = InMemoryEventStore()
+    first = _events("a", 1, 2)
+    store.append("a", 0, first, private={first[0].event_id: {"note": "secret", "score": 4}})
+    store.append("b", 0, (other := _events("b", 1, 1)), private={other[0].event_id: {"note": "b's"}})
+    assert store.forget_private("a", ("note",)) == 1
+    assert store.forget_private("a", ("note",)) == 0  # idempotent
+    loaded = store.load("a")
+    assert loaded.version == 2 and loaded.private == {first[0].event_id: {"score": 4}}
+    assert store.load("b").private == {other[0].event_id: {"note": "b's"}}

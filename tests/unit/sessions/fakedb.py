@@ -107,8 +107,14 @@ class FakeCollection:
         return doc
 
     def delete_many(self, query):
-        for doc in self.find(query):
+        found = self.find(query)
+        for doc in found:
             del self.docs[doc["_id"]]
+        return SimpleNamespace(deleted_count=len(found))
+
+    def delete_one(self, query):
+        doc = self.find_one_and_delete(query)
+        return SimpleNamespace(deleted_count=int(doc is not None))
 
     def drop(self):
         self.docs.clear()

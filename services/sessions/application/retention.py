@@ -1,0 +1,62 @@
+"""Retention of meetings' private text (README "Privacy"): agendas, notes and dispute reasons are
+forgotten `retention_private_text_days` after the meeting's pairing ended.
+
+The text lives only in the private part of the meeting's commits (the meetings view never copies
+it) and, for meetings of older versions, in `meeting_texts`; both are removed. The events stay, so
+the meeting, its status and every count built from it are unchanged, and a rebuild (which reads
+the same commits) cannot bring the text back.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Protocol
+
+from pymongo.errors import DuplicateKeyError
+
+# Every private field a meeting's commits may hold (application/commands.py).
+MEETING_PRIVATE_FIELDS = ("agenda", "notes", "notes_by", "dispute_reason")
+DONE = "retention_done"  # pairing id -> when its meetings' text was forgotten
+
+
+class _Store(Protocol):
+    def forget_private(self, stream_id: str, fields) -> int: ...
+
+
+class ForgetMeetingTexts:
+    """The sessions worker's periodic retention job (shared/worker.py PeriodicJob)."""
+
+    def __init__(self, pairings, meetings_view, store: _Store, database, clock, days: float):
+        self.pairings = pairings
+        self.meetings_view = meetings_view
+        self.store = store
+        self.legacy = database["meeting_texts"]
+        self.done = database[DONE]
+        self.clock = clock
+        self.days = days
+
+    def run(self) -> int:
+        """Forget the text of every pairing that ended more than `days` ago; returns how many pairings.
+
+        Why a scan: listing ended pairings reads the whole `pairings` view on FerretDB (only `_id`
+        filters use an index there); once an hour that is cheap next to the requests it serves.
+        Everything after it is keyed by `_id`: the pairing's marker, the meetings' stream pointers
+        and commits. A pairing is marked only after all of its meetings are done, so an
+        interrupted run finishes the pairing next time.
+        """
+        now = self.clock.now()
+        cutoff = now - timedelta(days=self.days)
+        forgotten = 0
+        for pairing in self.pairings.ended():
+            if pairing.ended_at is None or pairing.ended_at > cutoff:
+                continue
+            if self.done.find_one({"_id": pairing.pairing_id}) is not None:
+                continue
+            for meeting in self.meetings_view.for_pairing(pairing.pairing_id):
+                self.store.forget_private(meeting["_id"], MEETING_PRIVATE_FIELDS)
+                self.legacy.delete_one({"_id": meeting["_id"]})
+            try:
+                self.done.insert_one({"_id": pairing.pairing_id, "at": now.isoformat()})
+            except DuplicateKeyError:
+                pass  # another replica finished the same pairing
+            forgotten += 1
+        return forgotten
