@@ -12,7 +12,8 @@ import threading
 
 from pymongo import MongoClient
 from pymongo.errors import (
-    AutoReconnect, BulkWriteError, ConnectionFailure, NetworkTimeout, NotPrimaryError, ServerSelectionTimeoutError,
+    AutoReconnect, BulkWriteError, ConnectionFailure, DuplicateKeyError, NetworkTimeout, NotPrimaryError,
+    ServerSelectionTimeoutError,
 )
 
 from shared.config import Settings
@@ -77,6 +78,27 @@ def insert_new(collection, docs: list[dict]) -> set[str]:
         if any(error.get("code") != 11000 for error in errors):
             raise
         return {docs[error["index"]]["_id"] for error in errors}
+
+
+def replace_if_newer(collection, doc: dict, *, same_version: bool = False) -> bool:
+    """Store `doc` unless the stored document reflects a later `version` (False then).
+
+    Views' one write rule, never read-then-write: a writer that lost its lease or its partitions
+    while paused cannot overwrite what its successor wrote since. A version-conditioned replace
+    (atomic per document on mongod), else a first insert, whose DuplicateKeyError sends it back to
+    the conditional replace. FerretDB v1 does not isolate the conditional replace (measured:
+    concurrent writers can regress a version), so correctness there rests on one writer per key at
+    a time: one consumer per partition, one store projector (lease). `same_version`: the stored
+    version may equal the new one (another stream's event updating this view at the same version).
+    """
+    condition = {"_id": doc["_id"], "version": {"$lte" if same_version else "$lt": doc["version"]}}
+    if collection.replace_one(condition, doc).matched_count:
+        return True
+    try:
+        collection.insert_one(doc)
+        return True
+    except DuplicateKeyError:
+        return collection.replace_one(condition, doc).matched_count > 0
 
 
 def is_replica_set(database) -> bool:

@@ -12,7 +12,8 @@ projection a generation-bound handle and readers a live one (shared.projector).
 from __future__ import annotations
 
 from pymongo import ASCENDING
-from pymongo.errors import DuplicateKeyError
+
+from shared.mongo import replace_if_newer
 
 PROGRAMS = "programs"
 COHORTS = "cohorts"
@@ -37,23 +38,13 @@ class Documents:
     def put(self, doc: dict) -> bool:
         """Store `doc` unless the stored copy reflects a later version (False then).
 
-        Version-conditioned, never read-then-write: a projector paused past its lease that wakes
-        up holding an older snapshot cannot overwrite what its successor wrote (atomic per
-        document on mongod; on FerretDB v1 the one-writer lease carries it, see docs/mongodb.md).
-        `$lte`, not `$lt`: a stream may update another stream's view at the same version (a
-        cohort's list of runs). Documents without a version (run chunks) are written once.
+        `same_version`: a stream may update another stream's view at the same version (a cohort's
+        list of runs). Documents without a version (run chunks) are written once.
         """
         if "version" not in doc:
             self.collection.replace_one({"_id": doc["_id"]}, doc, upsert=True)
             return True
-        condition = {"_id": doc["_id"], "version": {"$lte": doc["version"]}}
-        if self.collection.replace_one(condition, doc).matched_count:
-            return True
-        try:
-            self.collection.insert_one(doc)
-            return True
-        except DuplicateKeyError:
-            return self.collection.replace_one(condition, doc).matched_count > 0
+        return replace_if_newer(self.collection, doc, same_version=True)
 
     def find(self, query: dict) -> list[dict]:
         return list(self.collection.find(query))

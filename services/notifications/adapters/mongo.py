@@ -22,7 +22,7 @@ from pymongo.errors import DuplicateKeyError
 from shared.clock import utcnow
 from shared.directory import DirectoryRepository
 from shared.lease import server_now
-from shared.mongo import insert_new
+from shared.mongo import insert_new, replace_if_newer
 
 PEOPLE, COHORTS, PAIRINGS, MEETINGS = "people", "cohorts", "pairings", "meetings"
 PREFERENCES, DELIVERIES, QUEUE, CLAIMS, INBOX = "preferences", "deliveries", "delivery_queue", "delivery_claims", "inbox"
@@ -78,7 +78,7 @@ class Directory:
         return self.pairings.find_one({"_id": pairing_id})
 
     def put_pairing(self, doc: dict) -> bool:
-        return _newer(self.pairings, doc)
+        return replace_if_newer(self.pairings, doc)
 
     def pairings_of(self, employee_id: str) -> list[dict]:
         return list(self.pairings.find({"$or": [{"mentor_id": employee_id}, {"mentee_id": employee_id}]}))
@@ -88,26 +88,10 @@ class Directory:
         return self.meetings.find_one({"_id": meeting_id})
 
     def put_meeting(self, doc: dict) -> bool:
-        return _newer(self.meetings, doc)
+        return replace_if_newer(self.meetings, doc)
 
     def scheduled_meetings(self) -> list[dict]:
         return list(self.meetings.find({"status": "scheduled"}))
-
-
-def _newer(collection, doc: dict) -> bool:
-    """Store `doc` unless the stored copy reflects its `version` or a later one (False then).
-
-    Version-conditioned, not read-then-write: a consumer that lost its partitions while paused
-    (a rebalance) cannot overwrite what the partition's new owner wrote since.
-    """
-    condition = {"_id": doc["_id"], "version": {"$lt": doc["version"]}}
-    if collection.replace_one(condition, doc).matched_count:
-        return True
-    try:
-        collection.insert_one(doc)
-        return True
-    except DuplicateKeyError:
-        return collection.replace_one(condition, doc).matched_count > 0
 
 
 class RemindersSent:

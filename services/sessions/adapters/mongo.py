@@ -12,9 +12,9 @@ application/commands.py), except `meeting_texts`, read-only, where older version
 from __future__ import annotations
 
 from pymongo import ASCENDING
-from pymongo.errors import DuplicateKeyError
 
 from shared.clock import parse_rfc3339, rfc3339
+from shared.mongo import replace_if_newer
 from services.sessions.domain.meetings import Meeting
 from services.sessions.domain.pairing import PairingInfo
 
@@ -27,24 +27,6 @@ LEGACY_TEXTS = "meeting_texts"
 
 def _instant(value):
     return rfc3339(value) if value is not None else None
-
-
-def newer(collection, doc: dict) -> bool:
-    """Store `doc` unless the stored document already has its `version` or a later one.
-
-    A version-conditioned replace (atomic per document on mongod), else a first insert, whose
-    DuplicateKeyError sends it back to the conditional replace. FerretDB v1 does not isolate the
-    conditional replace (measured: concurrent writers can regress a version), so correctness there
-    rests on one writer per key at a time: one consumer per partition, one store projector (lease).
-    """
-    condition = {"_id": doc["_id"], "version": {"$lt": doc["version"]}}
-    if collection.replace_one(condition, doc).matched_count:
-        return True
-    try:
-        collection.insert_one(doc)
-        return True
-    except DuplicateKeyError:
-        return collection.replace_one(condition, doc).matched_count > 0
 
 
 class PairingsRepository:
@@ -66,7 +48,7 @@ class PairingsRepository:
         return to_info(doc) if doc and doc.get("mentor_id") else None
 
     def put(self, doc: dict) -> bool:
-        return newer(self.pairings, doc)
+        return replace_if_newer(self.pairings, doc)
 
     def of_cohort(self, cohort_id: str) -> list[PairingInfo]:
         return [to_info(d) for d in self.pairings.find({"cohort_id": cohort_id})]
@@ -81,7 +63,7 @@ class PairingsRepository:
         return self.cohorts.find_one({"_id": cohort_id})
 
     def put_cohort(self, doc: dict) -> bool:
-        return newer(self.cohorts, doc)
+        return replace_if_newer(self.cohorts, doc)
 
     def drop(self) -> None:
         self.pairings.drop()
@@ -115,7 +97,7 @@ class MeetingsRepository:
         return self.collection.find_one({"_id": meeting_id})
 
     def put(self, doc: dict) -> bool:
-        return newer(self.collection, doc)
+        return replace_if_newer(self.collection, doc)
 
     def for_pairing(self, pairing_id: str) -> list[dict]:
         return sorted(self.collection.find({"pairing_id": pairing_id}), key=lambda d: (d["starts_at"], d["_id"]))
@@ -179,7 +161,7 @@ class EngagementRepository:
         return bool(doc and doc.get("at_risk"))
 
     def put(self, doc: dict) -> bool:
-        return newer(self.collection, doc)
+        return replace_if_newer(self.collection, doc)
 
     def drop(self) -> None:
         self.collection.drop()
