@@ -1,8 +1,6 @@
 """Wiring: builds the feedback service's parts from Settings (used by the API, worker and CLI)."""
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass, field
 
 from shared.clock import SystemClock
@@ -10,6 +8,7 @@ from shared.config import Settings
 from shared.events.catalog import default_registry
 from shared.eventstore import EventStore
 from shared.generations import live_database
+from shared.keys import purpose_key
 from shared.mongo import database_for
 from shared.projector import StoreProjector
 from services.feedback.adapters.mongo import ReadModels
@@ -87,14 +86,8 @@ def registry():
 
 
 def pseudonym_key(settings: Settings) -> str:
-    """The key of respondents' pseudonyms; the service does not start without one.
-
-    FEEDBACK_PSEUDONYM_SECRET, else one derived from JWT_SECRET (never JWT_SECRET itself: a leaked
-    pseudonym key must not sign tokens). An empty key would make every pseudonym a plain hash of
-    the employee id, which anyone can recompute.
-    """
-    if settings.feedback_pseudonym_secret:
-        return settings.feedback_pseudonym_secret
-    if settings.jwt_secret:
-        return hmac.new(settings.jwt_secret.encode(), b"mentoring feedback: pseudonyms", hashlib.sha256).hexdigest()
-    raise RuntimeError("FEEDBACK_PSEUDONYM_SECRET must be set when JWT_SECRET is not (it keys respondents' pseudonyms)")
+    """The key of respondents' pseudonyms; the service does not start without one (an empty key
+    would make every pseudonym a plain hash of the employee id, which anyone can recompute)."""
+    return purpose_key(settings.feedback_pseudonym_secret, settings.jwt_secret,
+                       purpose=b"mentoring feedback: pseudonyms", setting="FEEDBACK_PSEUDONYM_SECRET",
+                       use="keys respondents' pseudonyms")

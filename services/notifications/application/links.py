@@ -12,6 +12,8 @@ import hashlib
 import hmac
 from datetime import datetime
 
+from shared.keys import purpose_key
+
 
 class LinkRefused(Exception):
     """`code`: "malformed" (not a token this service makes), "forged" (bad signature), "expired"."""
@@ -31,12 +33,8 @@ def _unb64(text: str) -> bytes:
 
 def link_key(link_secret: str | None, jwt_secret: str | None) -> str:
     """The links' key; refuses (the service does not start) when neither secret is set."""
-    if link_secret:
-        return link_secret
-    if jwt_secret:
-        # A key of its own, derived: a leaked link key never signs tokens, and the other way round.
-        return hmac.new(jwt_secret.encode(), b"mentoring notifications: unsubscribe links", hashlib.sha256).hexdigest()
-    raise RuntimeError("NOTIFICATIONS_LINK_SECRET must be set when JWT_SECRET is not (it signs unsubscribe links)")
+    return purpose_key(link_secret, jwt_secret, purpose=b"mentoring notifications: unsubscribe links",
+                       setting="NOTIFICATIONS_LINK_SECRET", use="signs unsubscribe links")
 
 
 def _signature(secret: str, employee_id: str, expires: int) -> str:
