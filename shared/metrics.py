@@ -86,6 +86,11 @@ MATCHING_MATCHED_RATIO = Gauge(
     ["cohort_id"],
     multiprocess_mode="livemostrecent",
 )
+AUDIT_ENTRIES = Counter(
+    "mentoring_audit_entries_total",
+    "Audit-trail entries: privileged or refused requests, by action and whether the entry was written.",
+    ["service", "action", "outcome"],
+)
 NOTIFICATION_DELIVERIES = Counter(
     "mentoring_notification_deliveries_total",
     "Notification deliveries by channel and outcome.",

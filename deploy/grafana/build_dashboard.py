@@ -135,6 +135,15 @@ def dashboard() -> dict:
               [('sum by (channel, outcome) (rate(mentoring_notification_deliveries_total[$__rate_interval]))',
                 "{{channel}} {{outcome}}")],
               (12, 59, 12, 8), "ops", stack=True),
+
+        row("Audit trail", 67),
+        panel("Privileged and refused requests by action",
+              [(f'sum by (service, action) (rate(mentoring_audit_entries_total{{{SVC},outcome="recorded"}}[$__rate_interval]))',
+                "{{service}} {{action}}")],
+              (0, 68, 16, 8), "reqps", "Every admin or programme-manager request and every 403, as GET /v1/audit lists them."),
+        panel("Audit entries not written",
+              [(f'sum by (service) (increase(mentoring_audit_entries_total{{{SVC},outcome="failed"}}[15m]))', "{{service}}")],
+              (16, 68, 8, 8), "short", "Alert MentoringAuditWritesFailing above 0."),
     ]
     return {
         "title": "Mentoring platform",

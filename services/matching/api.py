@@ -29,5 +29,6 @@ def create_app(settings: Settings | None = None, clock=None):
         title="Mentoring — matching",
         blueprints=[participants_blp, matching_blp],
         readiness_checks=standard_readiness(context.settings, context.database),
+        audit_database=context.database,
         configure=configure,
     )

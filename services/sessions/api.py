@@ -19,5 +19,6 @@ def create_app(settings: Settings | None = None, clock=None):
         title="Mentoring — sessions",
         blueprints=[sessions_blp],
         readiness_checks=standard_readiness(context.settings, context.database),
+        audit_database=context.database,
         configure=configure,
     )

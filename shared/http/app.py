@@ -22,6 +22,7 @@ from shared.aggregate import Causation
 from shared.config import Settings
 from shared.errors import DomainError
 from shared.eventstore import ConcurrencyError
+from shared.http import audit
 from shared.http.auth import TokenVerifier
 from shared.http.problems import ProblemError, flatten_webargs_errors, problem_response
 from shared.metrics import HTTP_REQUEST_DURATION, render_latest
@@ -85,7 +86,11 @@ def create_service_app(
     blueprints: Iterable,
     readiness_checks: dict[str, Callable[[], bool]],
     configure: Callable[[Flask], None] | None = None,
+    audit_database=None,
+    managed_programs: audit.ManagedPrograms | None = None,
 ) -> Flask:
+    """`audit_database`: where the service keeps its audit trail (every service API passes its own
+    database; `GET /v1/audit` and the after-request recording come with it)."""
     app = Flask(settings.service_name)
     app.config.update(
         API_TITLE=title,
@@ -111,6 +116,9 @@ def create_service_app(
     api = ProblemApi(app)
     for blueprint in blueprints:
         api.register_blueprint(blueprint)
+    if audit_database is not None:
+        api.register_blueprint(audit.blueprint(audit_database, managed_programs))
+        audit.install(app, audit_database)
 
     @app.before_request
     def _start():

@@ -41,6 +41,7 @@ METRICS = {
     "mentoring_matching_run_duration_seconds": "histogram",
     "mentoring_matching_matched_ratio": "gauge",
     "mentoring_notification_deliveries_total": "counter",
+    "mentoring_audit_entries_total": "counter",  # issue 12: the audit trail, by action and outcome
 }
 # Series a query may name: gauges and counters as such, histograms through
 # their _bucket/_count/_sum series; `up` is Prometheus's own.

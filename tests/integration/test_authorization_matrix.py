@@ -131,6 +131,11 @@ EXPECTED: dict[tuple[str, str, str], Row] = {
     ("notifications", "GET", "/v1/events/<event_id>/deliveries"): Row(ADMIN_ONLY),
     ("notifications", "GET", "/v1/unsubscribe"): Row(LINK, query="token=forged"),
     ("notifications", "POST", "/v1/unsubscribe"): Row(LINK, query="token=forged"),
+    # The audit trail (issue 12): every service serves its own.
+    ("matching", "GET", "/v1/audit"): Row(ADMIN_ONLY),
+    ("sessions", "GET", "/v1/audit"): Row(ADMIN_ONLY),
+    ("feedback", "GET", "/v1/audit"): Row(ADMIN_ONLY),
+    ("notifications", "GET", "/v1/audit"): Row(ADMIN_ONLY),
 }
 
 
