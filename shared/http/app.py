@@ -24,7 +24,7 @@ from shared.errors import DomainError
 from shared.eventstore import ConcurrencyError
 from shared.http import audit
 from shared.http.auth import TokenVerifier
-from shared.http.problems import ProblemError, flatten_webargs_errors, problem_response
+from shared.http.problems import ProblemError, ProblemSchema, flatten_webargs_errors, problem_response
 from shared.metrics import HTTP_REQUEST_DURATION, render_latest
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,8 @@ def _client_id(header: str) -> str | None:
 
 class ProblemApi(Api):
     """flask-smorest Api whose errors are RFC 9457 problem documents."""
+
+    ERROR_SCHEMA = ProblemSchema
 
     def handle_http_exception(self, error: HTTPException):
         data = getattr(error, "data", None) or {}

@@ -2,6 +2,22 @@
 from __future__ import annotations
 
 from flask import Response, json
+from marshmallow import INCLUDE, Schema, fields
+
+
+class ProblemSchema(Schema):
+    """How /openapi.json documents every error: an RFC 9457 problem document (extension members
+    such as `code` and `errors`, field name -> messages, are allowed beside the standard ones)."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    type = fields.String()
+    title = fields.String()
+    status = fields.Integer()
+    detail = fields.String()
+    code = fields.String()
+    errors = fields.Dict()
 
 
 class ProblemError(Exception):

@@ -167,8 +167,30 @@ def feedback_about_me():
     return _list(_queries().feedback_about(current_principal().subject))
 
 
+class PersonalSummaryOut(Schema):
+    employee_id = fields.String()
+    ratings = fields.Integer()
+    respondents = fields.Integer()
+    mean_rating = fields.Float(allow_none=True)
+    distribution = fields.Dict(keys=fields.String(), values=fields.Integer())
+    shared_comments = fields.Integer()
+
+
+class CohortSummaryOut(Schema):
+    """The published daily snapshot; the blocks' inner figures are described in docs and the README."""
+    cohort_id = fields.String()
+    as_of = fields.String()
+    feedback = fields.Dict()
+    good_fit = fields.Dict()
+    reviews = fields.Dict()
+    survey = fields.Dict()
+    min_respondents = fields.Integer()
+    withheld = fields.List(fields.String())
+
+
 @blp.route("/me/feedback/summary", methods=["GET"])
 @require()
+@blp.response(200, PersonalSummaryOut)
 def my_summary():
     """The caller's own summary (e.g. a mentor's ratings across their mentees)."""
     return {"employee_id": current_principal().subject, **_queries().personal_summary(current_principal().subject)}
@@ -179,6 +201,7 @@ def my_summary():
 
 @blp.route("/cohorts/<cohort_id>/feedback/summary", methods=["GET"])
 @require("admin")
+@blp.response(200, CohortSummaryOut)
 def cohort_summary(cohort_id: str):
     """Response rates, ratings, NPS and review satisfaction over time; breakdowns over fewer
     than 5 respondents are withheld (null and listed in `withheld`); never comments."""
@@ -209,6 +232,8 @@ def attachment(filename: str) -> str:
 
 @blp.route("/cohorts/<cohort_id>/feedback/export.csv", methods=["GET"])
 @require("admin")
+@blp.doc(responses={"200": {"description": "One row per pairing.",
+                            "content": {"text/csv": {"schema": {"type": "string"}}}}})
 def cohort_export(cohort_id: str):
     """CSV: one row per pairing with meeting count, last meeting, number of ratings and status.
 
