@@ -67,7 +67,9 @@ def _headers_encodable(response: Response) -> bool:
 
 
 def request_causation() -> Causation:
-    return Causation(correlation_id=g.correlation_id, causation_id=g.request_id)
+    principal = getattr(g, "principal", None)  # set once the request was authenticated
+    return Causation(correlation_id=g.correlation_id, causation_id=g.request_id,
+                     actor_id=principal.subject if principal is not None else None)
 
 
 def standard_readiness(settings: Settings, database) -> dict[str, Callable[[], bool]]:
