@@ -44,14 +44,17 @@ def _refuse() -> Forbidden:
     return Forbidden("not_a_manager", "this needs a platform admin or a manager of the programme")
 
 
-def require_admin_of(program_id: str) -> Principal:
+def require_admin_of(program_id: str | None) -> Principal:
+    """The caller, if they may administer the programme (None: no programme, platform admins only)."""
     principal = current_principal()
     if not manages_program(principal, program_id):
         raise _refuse()
     return principal
 
 
-def require_admin_of_cohort(cohort_id: str) -> Principal:
+def require_admin_of_cohort(cohort_id: str | None) -> Principal:
+    """The caller, if they may administer the cohort's programme (an unknown cohort or None: platform
+    admins only)."""
     principal = current_principal()
     if not manages_cohort(principal, cohort_id):
         raise _refuse()

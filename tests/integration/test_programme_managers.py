@@ -200,3 +200,30 @@ def test_sessions_feedback_and_notifications_follow_a_manager_change_once_its_ev
         for thread in threads:
             thread.join(timeout=30)
         harness.close()
+
+
+def test_a_manager_reads_the_delivery_log_of_their_cohorts_events_only(make_settings):
+    from services.notifications.api import create_app as notifications_app
+    from shared.events.envelope import new_event
+    from shared.scopes import ProgrammeScopes
+
+    app = notifications_app(make_settings("notifications"))
+    context = app.extensions["notifications"]
+    handlers = ProgrammeScopes(context.database).handlers()  # as the worker applies matching's events
+    for event_type, aggregate_id, version, data in (
+            (ev.PROGRAM_CREATED, "prg-1", 1, {"program_id": "prg-1", "name": "P", "created_by": ADMIN}),
+            (ev.PROGRAM_MANAGERS_SET, "prg-1", 2, {"program_id": "prg-1", "managers": [MANAGER], "set_by": ADMIN}),
+            (ev.COHORT_CREATED, "coh-1", 1, {"cohort_id": "coh-1", "program_id": "prg-1"})):
+        handlers[event_type](new_event(event_type=event_type, schema_version=1, producer="matching",
+                                       aggregate_type="x", aggregate_id=aggregate_id, aggregate_version=version,
+                                       data=data, correlation_id="c", causation_id=None))
+    # a delivery the routing made of an event of that cohort
+    context.deliveries.collection.insert_one({"_id": "d-1", "source_event_id": "ev-1", "recipient_id": "E002",
+                                              "channel": "email", "status": "sent", "attempts": 1, "history": [],
+                                              "context": {"cohort_id": "coh-1"}})
+    client = app.test_client()
+    seen = client.get("/v1/events/ev-1/deliveries", headers=MANAGER_H)
+    assert seen.status_code == 200 and [d["delivery_id"] for d in seen.json["items"]] == ["d-1"]
+    assert client.get("/v1/events/ev-1/deliveries", headers=ELSEWHERE_H).status_code == 403
+    assert client.get("/v1/events/ev-1/deliveries", headers=ADMIN_H).status_code == 200
+    assert client.get("/v1/events/ev-unknown/deliveries", headers=MANAGER_H).status_code == 403

@@ -614,7 +614,7 @@ def get_run(run_id):
     if run is None:  # the views may lag behind the request that started it: ask the run's stream
         state, _ = _commands().run(run_id)
         if not state.exists:
-            require_admin_of_cohort("")  # nobody's scope: 403 unless a platform admin
+            require_admin_of_cohort(None)  # in no programme: 403 unless a platform admin
             raise NotFound("run_unknown", f"no matching run {run_id}")
         run = {"_id": run_id, "cohort_id": state.cohort_id, "mode": state.mode, "dry_run": state.dry_run,
                "requested_by": state.requested_by}

@@ -245,9 +245,8 @@ def delivery_log(event_id: str):
     of its cohorts: an event they cannot place in one, an unknown one included, is a 403)."""
     docs = _context().deliveries.for_event(event_id)
     if not current_principal().is_admin:
-        cohorts = {(doc.get("context") or {}).get("cohort_id") for doc in docs}
-        for cohort_id in cohorts or {""}:
-            require_admin_of_cohort(cohort_id or "")
+        for cohort_id in {(doc.get("context") or {}).get("cohort_id") for doc in docs} or {None}:
+            require_admin_of_cohort(cohort_id)
     items = []
     for doc in docs:
         items.append({**{k: doc.get(k) for k in DeliverySchema().fields}, "delivery_id": doc["_id"],
