@@ -30,6 +30,9 @@ class Causation:
 
     correlation_id: str
     causation_id: str | None
+    # who acted (the request's caller); stamped into each event's data as `actor_id` where its
+    # schema has that field. None: the system (reactions, jobs).
+    actor_id: str | None = None
 
     @classmethod
     def from_event(cls, envelope: Envelope) -> "Causation":
@@ -88,7 +91,10 @@ class AggregateStore:
         envelopes = []
         for offset, event in enumerate(new_events, start=1):
             version = self.registry.current_version(event.event_type)
-            data = self.registry.validate_data(event.event_type, version, event.data)
+            data = event.data
+            if causation.actor_id and "actor_id" not in data:
+                data = {**data, "actor_id": causation.actor_id}  # a schema without the field drops it
+            data = self.registry.validate_data(event.event_type, version, data)
             envelopes.append(
                 new_event(
                     event_type=event.event_type,

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 from shared.config import Settings
+from shared.generations import live_database
+from shared.http.scopes import install_scopes
+from shared.scopes import ProgrammeScopeReader
 from shared.http.app import create_service_app, standard_readiness
 from services.feedback import bootstrap
 from services.feedback.adapters.http import blp as feedback_blp
@@ -12,6 +15,7 @@ def create_app(settings: Settings | None = None, clock=None):
 
     def configure(app):
         app.extensions["feedback"] = context
+        install_scopes(app, ProgrammeScopeReader(live_database(context.database)))
 
     return create_service_app(
         context.settings,

@@ -8,6 +8,7 @@ from shared.config import Settings
 from shared.events.catalog import default_registry
 from shared.eventstore import EventStore
 from shared.generations import live_database
+from shared.scopes import ProgrammeScopeReader, ProgrammeScopes
 from shared.keys import purpose_key
 from shared.mongo import database_for
 from shared.projector import StoreProjector
@@ -57,7 +58,7 @@ class FeedbackContext:
 
     def projections(self) -> list:
         """Fed by the consumer group (Kafka): the view first, then the policy that reads it."""
-        return [ProgrammeView(self.database), SurveysWhenCohortCloses(self.commands)]
+        return [ProgrammeView(self.database), ProgrammeScopes(self.database), SurveysWhenCohortCloses(self.commands)]
 
     def own_projections(self) -> list:
         """Fed from this service's event store (shared.projector)."""
@@ -71,6 +72,7 @@ class FeedbackContext:
         self.store.ensure_indexes()
         ReadModels(self.database).ensure_indexes()
         SnapshotStore(self.database).ensure_indexes()
+        ProgrammeScopeReader(self.database).ensure_indexes()
 
 
 def build(settings: Settings | None = None, *, clock=None) -> FeedbackContext:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from shared.config import Settings
 from shared.http.app import create_service_app, standard_readiness
 from shared.http.problems import problem_response
+from shared.http.scopes import install_scopes
 from services.matching import bootstrap
 from services.matching.adapters.http import blp as matching_blp
 from services.matching.adapters.http import participants_blp
@@ -22,6 +23,7 @@ def create_app(settings: Settings | None = None, clock=None):
 
     def configure(app):
         app.extensions["matching"] = context
+        install_scopes(app, context.scopes)
         app.register_error_handler(RuleViolations, _rule_violations)
 
     return create_service_app(

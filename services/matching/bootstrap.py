@@ -11,6 +11,7 @@ from shared.eventstore import EventStore
 from shared.generations import live_database
 from shared.mongo import database_for
 from shared.projector import StoreProjector
+from shared.scopes import ProgrammeScopeReader, ProgrammeScopes
 
 from services.matching.adapters.mongo import PARTICIPANTS, RunProgress, Views
 from services.matching.application.commands import MatchingCommands
@@ -36,6 +37,7 @@ class MatchingContext:
     participants: DirectoryRepository
     progress: RunProgress
     partners: PartnersRepository  # who is whose open partner (participant profiles)
+    scopes: ProgrammeScopeReader  # who manages which programme (shared.scopes)
     commands: MatchingCommands = field(init=False)
     projector: StoreProjector = field(init=False)  # the views (own-stream projections)
     run_projector: StoreProjector = field(init=False)  # the run processor (a process manager)
@@ -54,12 +56,14 @@ class MatchingContext:
                 NotAFitPolicy(self.commands)]
 
     def own_projections(self) -> list:
-        """Fed from the service's own event store: the views and the partners view."""
-        return [MatchingViews(self.database), PartnersProjection(self.database)]
+        """Fed from the service's own event store: the views, the partners view, programme scopes."""
+        return [MatchingViews(self.database), PartnersProjection(self.database),
+                ProgrammeScopes(self.database, topics=())]
 
     def ensure_indexes(self) -> None:
         self.store.ensure_indexes()
         Views(self.database).ensure_indexes()
+        ProgrammeScopeReader(self.database).ensure_indexes()
 
 
 def build(settings: Settings | None = None, *, clock=None) -> MatchingContext:
@@ -69,7 +73,7 @@ def build(settings: Settings | None = None, *, clock=None) -> MatchingContext:
     return MatchingContext(settings=settings, database=database, store=EventStore(database),
                            clock=clock or SystemClock(), views=Views(live),
                            participants=DirectoryRepository(live, PARTICIPANTS), progress=RunProgress(database),
-                           partners=PartnersRepository(live))
+                           partners=PartnersRepository(live), scopes=ProgrammeScopeReader(live))
 
 
 def registry():

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 from shared.config import Settings
+from shared.generations import live_database
+from shared.http.scopes import install_scopes
+from shared.scopes import ProgrammeScopeReader
 from shared.http.app import create_service_app, standard_readiness
 from services.notifications import bootstrap
 from services.notifications.adapters.http import blp
@@ -12,6 +15,7 @@ def create_app(settings: Settings | None = None):
 
     def configure(app):
         app.extensions["notifications"] = context
+        install_scopes(app, ProgrammeScopeReader(live_database(context.database)))
 
     return create_service_app(
         context.settings,

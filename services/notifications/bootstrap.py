@@ -20,6 +20,7 @@ from shared.events.catalog import default_registry
 from shared.events.catalog.notifications import NOTIFICATION
 from shared.eventstore import EventStore
 from shared.generations import live_database
+from shared.scopes import ProgrammeScopeReader, ProgrammeScopes
 from shared.mongo import database_for
 from services.notifications.adapters.channels import ChatChannel, EmailChannel, InAppChannel
 from services.notifications.adapters.mongo import (
@@ -74,7 +75,7 @@ class NotificationsContext:
 
     def projections(self) -> list:
         """Kafka-fed, in the order the consumer applies them to one event: views before routing."""
-        return [self.people, self.views, self.policy]
+        return [self.people, self.views, ProgrammeScopes(self.database), self.policy]
 
     def own_projections(self) -> list:
         return []
@@ -84,6 +85,7 @@ class NotificationsContext:
         Directory(self.database).ensure_indexes()
         self.deliveries.ensure_indexes()
         self.inbox.ensure_indexes()
+        ProgrammeScopeReader(self.database).ensure_indexes()
         self.retention.ensure_ttl_indexes(self.database)
 
 

@@ -163,6 +163,7 @@ GERMAN: dict[str, str] = {
     "Private notes (only the two of you)": "Private Notizen (nur Sie beide)",
     "Programme": "Programm",
     "Programmes": "Programme",
+    "Programmes you manage": "Programme, die Sie leiten",
     "Progress (%)": "Fortschritt (%)",
     "Progress on your goals (1–5)": "Fortschritt bei Ihren Zielen (1–5)",
     "Progress review": "Fortschrittsrückblick",

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 from shared.config import Settings
+from shared.generations import live_database
+from shared.http.scopes import install_scopes
+from shared.scopes import ProgrammeScopeReader
 from shared.http.app import create_service_app, standard_readiness
 from services.sessions import bootstrap
 from services.sessions.adapters.http import blp as sessions_blp
@@ -13,6 +16,7 @@ def create_app(settings: Settings | None = None, clock=None):
 
     def configure(app):
         app.extensions["sessions"] = context
+        install_scopes(app, ProgrammeScopeReader(live_database(context.database)))
 
     return create_service_app(
         context.settings,

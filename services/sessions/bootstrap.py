@@ -11,6 +11,7 @@ from shared.events.catalog import default_registry
 from shared.events.catalog.sessions import MEETING, PAIRING_ENGAGEMENT, PAIRING_GOALS
 from shared.eventstore import EventStore
 from shared.generations import live_database
+from shared.scopes import ProgrammeScopeReader, ProgrammeScopes
 from shared.mongo import database_for
 from shared.projector import StoreProjector
 from services.sessions.adapters.mongo import (
@@ -87,7 +88,7 @@ class SessionsContext:
         """Fed by the consumer group (Kafka): views first, then the policy that reads them."""
         settle = lambda: self.projector.wait_for(self.store.current_position(), timeout_s=SETTLE_TIMEOUT_S)  # noqa: E731
         return [participants_projection(self.database), PairingsProjection(self.database),
-                CancelMeetingsWhenPairingEnds(self.meetings_view, self.meetings, settle)]
+                ProgrammeScopes(self.database), CancelMeetingsWhenPairingEnds(self.meetings_view, self.meetings, settle)]
 
     def own_projections(self) -> list:
         """Fed from this service's event store (shared.projector), in this order for each commit."""
@@ -99,6 +100,7 @@ class SessionsContext:
         self.store.ensure_indexes()
         PairingsRepository(self.database).ensure_indexes()
         MeetingsRepository(self.database).ensure_indexes()
+        ProgrammeScopeReader(self.database).ensure_indexes()
 
 
 def build(settings: Settings | None = None, *, clock=None) -> SessionsContext:

@@ -70,7 +70,9 @@ def _headers_encodable(response: Response) -> bool:
 
 
 def request_causation() -> Causation:
-    return Causation(correlation_id=g.correlation_id, causation_id=g.request_id)
+    principal = getattr(g, "principal", None)  # set once the request was authenticated
+    return Causation(correlation_id=g.correlation_id, causation_id=g.request_id,
+                     actor_id=principal.subject if principal is not None else None)
 
 
 def standard_readiness(settings: Settings, database) -> dict[str, Callable[[], bool]]:
@@ -89,7 +91,6 @@ def create_service_app(
     readiness_checks: dict[str, Callable[[], bool]],
     configure: Callable[[Flask], None] | None = None,
     audit_database=None,
-    managed_programs: audit.ManagedPrograms | None = None,
 ) -> Flask:
     """`audit_database`: where the service keeps its audit trail (every service API passes its own
     database; `GET /v1/audit` and the after-request recording come with it)."""
@@ -119,7 +120,7 @@ def create_service_app(
     for blueprint in blueprints:
         api.register_blueprint(blueprint)
     if audit_database is not None:
-        api.register_blueprint(audit.blueprint(audit_database, managed_programs))
+        api.register_blueprint(audit.blueprint(audit_database))
         audit.install(app, audit_database)
 
     @app.before_request

@@ -11,7 +11,7 @@ up to date; a refused request is recorded because probing is what a reviewer loo
 Entries are only ever inserted (no route updates or deletes them) with a time-ordered `_id`, so
 the newest-first page is an `_id` range on mongod and the collection needs no other index.
 `GET /v1/audit` serves them: admins everything, a programme manager the entries of their
-programmes (the service says which programmes a subject manages through `managed_programs`).
+programmes (from the service's projection of programme managers, shared/scopes.py).
 
 Writing happens after the response is decided: a failure to write is logged and counted
 (`mentoring_audit_entries_total{outcome="failed"}`, alerted) and does not fail the request, whose
@@ -22,9 +22,8 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime, timezone
-from typing import Callable, Iterable
 
-from flask import g, request
+from flask import current_app, g, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from pymongo import DESCENDING
@@ -39,7 +38,7 @@ log = logging.getLogger(__name__)
 COLLECTION = "audit_trail"
 # Routes an operator's tooling calls without a token; never audited.
 UNAUDITED_ROUTES = frozenset({"/metrics", "/healthz", "/readyz", "/openapi.json"})
-ManagedPrograms = Callable[[str], Iterable[str]]
+SCOPES_EXTENSION = "programme_scopes"  # where shared/http/scopes.py keeps the service's scope reader
 
 
 def note_scope(program_id: str) -> None:
@@ -125,7 +124,7 @@ class AuditPage(Schema):
     next = fields.String(allow_none=True)
 
 
-def blueprint(database, managed_programs: ManagedPrograms | None = None) -> Blueprint:
+def blueprint(database) -> Blueprint:
     """`GET /v1/audit` over this service's trail."""
     blp = Blueprint("audit", __name__, url_prefix="/v1", description="Audit trail")
 
@@ -139,7 +138,8 @@ def blueprint(database, managed_programs: ManagedPrograms | None = None) -> Blue
         principal = current_principal()
         program_ids = None
         if not principal.is_admin:
-            program_ids = set(managed_programs(principal.subject)) if managed_programs else set()
+            reader = current_app.extensions.get(SCOPES_EXTENSION)  # shared/http/scopes.py
+            program_ids = set(reader.programs_managed_by(principal.subject)) if reader is not None else set()
             if not program_ids:
                 raise Forbidden("not_an_admin", "the audit trail is for admins and programme managers")
         items, cursor = page(database, program_ids=program_ids, actor_id=query.get("actor_id"),

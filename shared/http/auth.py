@@ -33,7 +33,9 @@ from flask import current_app, g, request
 from shared.config import Settings
 from shared.http.problems import ProblemError
 
-ROLES = ("admin", "participant", "integration")
+# `program_manager` grants nothing by itself: the services decide who manages a programme from
+# their own projection of matching's ProgramManagersSet (shared.scopes), whatever the token says.
+ROLES = ("admin", "program_manager", "participant", "integration")
 
 MIN_SECRET_BYTES = 32
 # Every JWT_SECRET this repository has shipped as a default (Makefile, tests, docker-compose, the

@@ -4,12 +4,18 @@
 Callers: no token; a participant who is a party of the seeded pairing and meeting (`PARTY`, the
 mentee); another participant who is not (`OTHER`); an `integration` token (the services know the
 role but grant it nothing of its own: it passes `require()` like any employee and is no party of
-anything, so it gets what a non-party gets, and 403 where a route names its roles); an admin.
-Programme managers do not exist yet (a later task of issue 12): they are not in the matrix.
+anything, so it gets what a non-party gets, and 403 where a route names its roles); an admin; a
+manager of the seeded programme (`MANAGER`) and a manager of another programme (`ELSEWHERE`), both
+with a plain participant token: the services know them from `ProgramManagersSet`, each through its
+own projection of matching's events (fed here as the workers would feed it).
 
 What the services intend, read from their code and held consistent here:
 - 401 without a token, everywhere but the unsubscribe link (its own signed token; a forged one is 400).
-- 403 for every non-admin on an admin route.
+- 403 for every non-admin on an admin route; on a route inside a programme (its cohorts, runs,
+  pairings, meetings, summaries, exports, chat channel) the programme's manager passes like an
+  admin and a manager of another programme gets 403. Platform routes (creating programmes, naming
+  managers) are 403 for both. Something no programme holds (an unknown event's deliveries) is
+  nobody's scope but the platform admins'.
 - 403 (`not_a_party`) for a non-party on a pairing's or a meeting's routes in all three services:
   pairing and meeting ids are random UUIDs, so the answer does not let anyone walk them; 404 where
   existence itself must not leak: a person's profile (404 for anyone but themselves, an open
@@ -41,7 +47,8 @@ SERVICES = ("matching", "sessions", "feedback", "notifications")
 NOT_IN_MATRIX = {"/metrics", "/healthz", "/readyz", "/openapi.json", "/static/<path:filename>"}
 
 MENTOR, PARTY, OTHER, ADMIN, INTEGRATION = "M001", "E002", "E003", "A000001", "svc-hris"
-CALLERS = ("none", "party", "other", "integration", "admin")
+MANAGER, ELSEWHERE = "E001", "M002"  # managers of the seeded programme and of another one
+CALLERS = ("none", "party", "other", "integration", "admin", "manager", "elsewhere")
 
 OK = frozenset(range(200, 300)) | {404, 409, 422}
 DENIED_401, DENIED_403, DENIED_404 = frozenset({401}), frozenset({403}), frozenset({404})
@@ -51,12 +58,21 @@ def _cells(**cells) -> dict:
     return {"none": DENIED_401, **cells}
 
 
-ADMIN_ONLY = _cells(party=DENIED_403, other=DENIED_403, integration=DENIED_403, admin=OK)
-ANY_EMPLOYEE = _cells(party=OK, other=OK, integration=OK, admin=OK)
-PARTY_OR_ADMIN = _cells(party=OK, other=DENIED_403, integration=DENIED_403, admin=OK)
-PAIR_ONLY = _cells(party=OK, other=DENIED_403, integration=DENIED_403, admin=DENIED_403)  # admins no exception
+PLATFORM_ONLY = _cells(party=DENIED_403, other=DENIED_403, integration=DENIED_403, admin=OK, manager=DENIED_403,
+                       elsewhere=DENIED_403)
+ADMIN_ONLY = _cells(party=DENIED_403, other=DENIED_403, integration=DENIED_403, admin=OK, manager=OK,
+                    elsewhere=DENIED_403)  # platform admins and the programme's managers
+ANY_EMPLOYEE = _cells(party=OK, other=OK, integration=OK, admin=OK, manager=OK, elsewhere=OK)
+PARTY_OR_ADMIN = _cells(party=OK, other=DENIED_403, integration=DENIED_403, admin=OK, manager=OK,
+                        elsewhere=DENIED_403)
+PAIR_ONLY = _cells(party=OK, other=DENIED_403, integration=DENIED_403, admin=DENIED_403, manager=DENIED_403,
+                   elsewhere=DENIED_403)  # admins and managers no exception
 SELF_OR_ADMIN = PARTY_OR_ADMIN  # "participants themselves": the path/body names the party
-PROFILE = _cells(party=OK, other=DENIED_404, integration=DENIED_404, admin=OK)
+PROFILE = _cells(party=OK, other=DENIED_404, integration=DENIED_404, admin=OK, manager=DENIED_404,
+                 elsewhere=DENIED_404)  # a person's record is not a programme's
+ANY_MANAGER = _cells(party=DENIED_403, other=DENIED_403, integration=DENIED_403, admin=OK, manager=OK,
+                     elsewhere=OK)  # each manager sees what concerns their own programmes
+NO_PROGRAMME = PLATFORM_ONLY  # what no programme holds: platform admins only
 LINK = {caller: frozenset({400}) for caller in CALLERS}  # the link's own token decides, not the JWT
 
 
@@ -74,8 +90,10 @@ class Row:
 
 # (service, method, rule) -> expected answers; ids in <...> are filled from the seeded data.
 EXPECTED: dict[tuple[str, str, str], Row] = {
-    ("matching", "POST", "/v1/programs"): Row(ADMIN_ONLY, {}),
+    ("matching", "POST", "/v1/programs"): Row(PLATFORM_ONLY, {}),
     ("matching", "GET", "/v1/programs"): Row(ANY_EMPLOYEE),
+    ("matching", "PUT", "/v1/programs/<program_id>/managers"): Row(PLATFORM_ONLY, {}),
+    ("matching", "GET", "/v1/me/managed-programs"): Row(ANY_EMPLOYEE),
     ("matching", "POST", "/v1/programs/<program_id>/cohorts"): Row(ADMIN_ONLY, {}),
     ("matching", "GET", "/v1/programs/<program_id>/cohorts"): Row(ANY_EMPLOYEE),
     ("matching", "GET", "/v1/cohorts/<cohort_id>"): Row(ANY_EMPLOYEE),
@@ -128,20 +146,21 @@ EXPECTED: dict[tuple[str, str, str], Row] = {
     ("notifications", "PUT", "/v1/me/preferences"): Row(ANY_EMPLOYEE, {}),
     ("notifications", "GET", "/v1/cohorts/<cohort_id>/chat-channel"): Row(ADMIN_ONLY),
     ("notifications", "PUT", "/v1/cohorts/<cohort_id>/chat-channel"): Row(ADMIN_ONLY, {}),
-    ("notifications", "GET", "/v1/events/<event_id>/deliveries"): Row(ADMIN_ONLY),
+    ("notifications", "GET", "/v1/events/<event_id>/deliveries"): Row(NO_PROGRAMME),  # an unknown event
     ("notifications", "GET", "/v1/unsubscribe"): Row(LINK, query="token=forged"),
     ("notifications", "POST", "/v1/unsubscribe"): Row(LINK, query="token=forged"),
-    # The audit trail (issue 12): every service serves its own.
-    ("matching", "GET", "/v1/audit"): Row(ADMIN_ONLY),
-    ("sessions", "GET", "/v1/audit"): Row(ADMIN_ONLY),
-    ("feedback", "GET", "/v1/audit"): Row(ADMIN_ONLY),
-    ("notifications", "GET", "/v1/audit"): Row(ADMIN_ONLY),
+    # The audit trail (issue 12): every service serves its own; managers see their programmes' entries.
+    ("matching", "GET", "/v1/audit"): Row(ANY_MANAGER),
+    ("sessions", "GET", "/v1/audit"): Row(ANY_MANAGER),
+    ("feedback", "GET", "/v1/audit"): Row(ANY_MANAGER),
+    ("notifications", "GET", "/v1/audit"): Row(ANY_MANAGER),
 }
 
 
 def _headers(caller: str) -> dict:
     subject, roles = {"party": (PARTY, ["participant"]), "other": (OTHER, ["participant"]),
-                      "integration": (INTEGRATION, ["integration"]), "admin": (ADMIN, ["admin"])}[caller]
+                      "integration": (INTEGRATION, ["integration"]), "admin": (ADMIN, ["admin"]),
+                      "manager": (MANAGER, ["participant"]), "elsewhere": (ELSEWHERE, ["participant"])}[caller]
     return {"Authorization": "Bearer " + mint_token(os.environ["JWT_SECRET"], subject, roles)}
 
 
@@ -172,8 +191,27 @@ def _seed_matching(harness: Harness) -> dict:
                                    headers=ADMIN_H)
     assert proposed.status_code == 201, proposed.json
     program_id = harness.client.get(f"/v1/cohorts/{cohort_id}", headers=ADMIN_H).json["program_id"]
+    other_program = harness.client.post("/v1/programs", json={"name": "Sales mentoring"}, headers=ADMIN_H)
+    for program, manager in ((program_id, MANAGER), (other_program.json["program_id"], ELSEWHERE)):
+        named = harness.client.put(f"/v1/programs/{program}/managers", json={"managers": [manager]}, headers=ADMIN_H)
+        assert named.status_code == 200, named.json
+    run = harness.client.post(f"/v1/cohorts/{cohort_id}/matching-runs", json={"dry_run": True}, headers=ADMIN_H)
+    assert run.status_code == 202, run.json
     return {"program_id": program_id, "cohort_id": cohort_id, "pairing_id": proposed.json["pairing_id"],
-            "employee_id": PARTY, "run_id": "no-such-run"}
+            "employee_id": PARTY, "run_id": run.json["run_id"]}
+
+
+def _seed_scopes(apps: dict, matching_store) -> None:
+    """Who manages what, in sessions, feedback and notifications: matching's events applied to
+    their ProgrammeScopes projections as their workers would apply them from Kafka."""
+    from shared.scopes import ProgrammeScopes
+
+    envelopes = [envelope for commit in matching_store.read_all() for envelope in commit.events]
+    for name in ("sessions", "feedback", "notifications"):
+        handlers = ProgrammeScopes(apps[name].extensions[name].database).handlers()
+        for envelope in envelopes:
+            if envelope.event_type in handlers:
+                handlers[envelope.event_type](envelope)
 
 
 def _seed_sessions(app, ids: dict) -> dict:
@@ -231,6 +269,7 @@ def test_every_route_answers_every_caller_as_the_matrix_says(make_settings):
         # (read-your-writes), and would otherwise wait for it until their timeout.
         halts = [sessions_support.start_projector(apps[name].extensions[name]) for name in ("sessions", "feedback")]
         ids = _seed_matching(harness)
+        _seed_scopes(apps, harness.context.store)
         ids = _seed_sessions(apps["sessions"], ids)
         _seed_feedback(apps["feedback"], ids)
 
@@ -269,7 +308,8 @@ def test_every_route_answers_every_caller_as_the_matrix_says(make_settings):
         assert not wrong, "\n".join(wrong)
         assert cells == len(EXPECTED) * len(CALLERS)
         # The one listing open to every employee names only the caller's own pairings.
-        for caller, sees in (("party", 1), ("other", 0), ("integration", 0), ("admin", 1)):
+        for caller, sees in (("party", 1), ("other", 0), ("integration", 0), ("admin", 1), ("manager", 1),
+                             ("elsewhere", 0)):
             listed = apps["matching"].test_client().get(f"/v1/cohorts/{ids['cohort_id']}/pairings",
                                                         headers=_headers(caller))
             assert len(listed.json["items"]) == sees, (caller, listed.json)

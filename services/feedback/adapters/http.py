@@ -13,6 +13,7 @@ from marshmallow import Schema, fields, validate
 from shared.errors import NotFound
 from shared.http.app import request_causation
 from shared.http.auth import current_principal, require
+from shared.http.scopes import admin_of_cohort
 from services.feedback.application.commands import Done
 from services.feedback.domain.rules import GiveFeedback
 
@@ -200,7 +201,8 @@ def my_summary():
 
 
 @blp.route("/cohorts/<cohort_id>/feedback/summary", methods=["GET"])
-@require("admin")
+@require()
+@admin_of_cohort()
 @blp.response(200, CohortSummaryOut)
 def cohort_summary(cohort_id: str):
     """Response rates, ratings, NPS and review satisfaction over time; breakdowns over fewer
@@ -231,7 +233,8 @@ def attachment(filename: str) -> str:
 
 
 @blp.route("/cohorts/<cohort_id>/feedback/export.csv", methods=["GET"])
-@require("admin")
+@require()
+@admin_of_cohort()
 @blp.doc(responses={"200": {"description": "One row per pairing.",
                             "content": {"text/csv": {"schema": {"type": "string"}}}}})
 def cohort_export(cohort_id: str):

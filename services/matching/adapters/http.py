@@ -15,6 +15,7 @@ from shared.errors import Forbidden, NotFound
 from shared.events.catalog import matching as ev
 from shared.http.app import request_causation
 from shared.http.auth import current_principal, require
+from shared.http.scopes import admin_of_cohort, admin_of_program, manages_cohort, require_admin_of_cohort, scopes
 from services.matching.application.commands import Actor, MatchingCommands
 from services.matching.application.partners import visible_profile
 from services.matching.application.projections import pairing_document
@@ -45,6 +46,13 @@ def _commands() -> MatchingCommands:
 def _actor() -> Actor:
     principal = current_principal()
     return Actor(principal.subject, principal.is_admin)
+
+
+def _actor_in_cohort(cohort_id: str) -> Actor:
+    """The caller as the cohort sees them: an admin there if a platform admin or a manager of its
+    programme (shared.http.scopes)."""
+    principal = current_principal()
+    return Actor(principal.subject, manages_cohort(principal, cohort_id))
 
 
 # ------------------------------------------------------------------------------- schemas
@@ -144,6 +152,27 @@ class DuplicateIn(Schema):
 class ListQuery(Schema):
     cursor = fields.String(validate=_nonempty)
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+class ManagersIn(Schema):
+    managers = fields.List(fields.String(validate=validate.Length(min=1, max=100)), required=True,
+                           validate=validate.Length(max=ev.MAX_PROGRAM_MANAGERS),
+                           metadata={"description": "employee ids; the whole list (empty: no managers)"})
+
+
+class ManagersOut(Schema):
+    program_id = fields.String()
+    managers = fields.List(fields.String())
+
+
+class ManagedProgramOut(Schema):
+    program_id = fields.String()
+    name = fields.String(allow_none=True)
+
+
+class ManagedProgramPage(Schema):
+    items = fields.List(fields.Nested(ManagedProgramOut))
+    next = fields.String(allow_none=True)
 
 
 class ProgramOut(Schema):
@@ -397,12 +426,37 @@ def create_program(body):
                                                      request_causation())}
 
 
-@blp.route("/programs/<program_id>/cohorts", methods=["POST"])
+@blp.route("/programs/<program_id>/managers", methods=["PUT"])
 @require("admin")
+@blp.arguments(ManagersIn)
+@blp.response(200, ManagersOut)
+def set_managers(body, program_id):
+    """Name the programme's managers, the whole list (platform admins only): each may then do
+    every admin thing inside this programme, in every service, once its event has reached it.
+    422 names employees not active in the HRIS."""
+    return _commands().set_program_managers(program_id, body["managers"], _actor(), request_causation())
+
+
+@blp.route("/me/managed-programs", methods=["GET"])
+@require()
+@blp.response(200, ManagedProgramPage)
+def managed_programs():
+    """The programmes naming the caller as a manager (the portal shows them the console for these)."""
+    views = _context().views
+    items = []
+    for program_id in scopes().programs_managed_by(current_principal().subject):
+        doc = views.programs.get(program_id) or {}
+        items.append({"program_id": program_id, "name": doc.get("name")})
+    return {"items": items, "next": None}
+
+
+@blp.route("/programs/<program_id>/cohorts", methods=["POST"])
+@require()
+@admin_of_program()
 @blp.arguments(CohortIn)
 @blp.response(201, CohortOut)
 def create_cohort(body, program_id):
-    """Create a cohort in a programme: dates, cadence, answer deadline and matching rules (admin)."""
+    """Create a cohort in a programme: dates, cadence, answer deadline and matching rules (admin or programme manager)."""
     return _commands().create_cohort(
         program_id, name=body["name"], starts_on=body["starts_on"], ends_on=body["ends_on"],
         meeting_cadence_days=body["meeting_cadence_days"], answer_deadline_days=body["answer_deadline_days"],
@@ -419,11 +473,12 @@ def get_cohort(cohort_id):
 
 
 @blp.route("/cohorts/<cohort_id>/status", methods=["POST"])
-@require("admin")
+@require()
+@admin_of_cohort()
 @blp.arguments(StatusIn)
 @blp.response(200, CohortOut)
 def change_status(body, cohort_id):
-    """Move a cohort to its next status (draft → enrolling → matching → active → closed) (admin)."""
+    """Move a cohort to its next status (draft → enrolling → matching → active → closed) (admin or programme manager)."""
     return _commands().change_cohort_status(cohort_id, body["status"], _actor(), request_causation())
 
 
@@ -454,31 +509,34 @@ def list_cohorts(query, program_id):
 
 
 @blp.route("/cohorts/<cohort_id>", methods=["PATCH"])
-@require("admin")
+@require()
+@admin_of_cohort()
 @blp.arguments(CohortPatchIn)
 @blp.response(200, CohortOut)
 def revise_cohort(body, cohort_id):
-    """Change a cohort's settings (admin): name, dates, cadence, answer deadline, rules, mentor capacity
+    """Change a cohort's settings (admin or programme manager): name, dates, cadence, answer deadline, rules, mentor capacity
     maximum, matching style. 422 names a bad field (dates are checked against the stored ones too)."""
     return _commands().revise_cohort(cohort_id, body, _actor(), request_causation())
 
 
 @blp.route("/cohorts/<cohort_id>/duplicate", methods=["POST"])
-@require("admin")
+@require()
+@admin_of_cohort()
 @blp.arguments(DuplicateIn)
 @blp.response(201, CohortOut)
 def duplicate_cohort(body, cohort_id):
-    """The next intake: a new draft cohort with this one's settings, a new name and dates (admin)."""
+    """The next intake: a new draft cohort with this one's settings, a new name and dates (admin or programme manager)."""
     return _commands().duplicate_cohort(cohort_id, name=body["name"], starts_on=body["starts_on"],
                                         ends_on=body["ends_on"], actor=_actor(), causation=request_causation())
 
 
 @blp.route("/cohorts/<cohort_id>/enrollments", methods=["GET"])
-@require("admin")
+@require()
+@admin_of_cohort()
 @blp.arguments(EnrollmentQuery, location="query")
 @blp.response(200, EnrollmentPage)
 def list_enrollments(query, cohort_id):
-    """A cohort's enrolments in employee id order, by role, status and employee id prefix `q` (admin)."""
+    """A cohort's enrolments in employee id order, by role, status and employee id prefix `q` (admin or programme manager)."""
     views = _context().views
     if views.cohorts.get(cohort_id) is None:
         _commands().cohort(cohort_id)  # 404 if it does not exist at all
@@ -492,9 +550,10 @@ def list_enrollments(query, cohort_id):
 @blp.arguments(EnrollmentPatchIn)
 @blp.response(200, EnrollmentRowOut)
 def revise_enrollment(body, cohort_id, employee_id):
-    """A mentor's capacity and/or pausing (admins anyone, participants themselves, within the cohort's
-    `max_mentor_capacity`). Never ends a pairing; a paused person gets no new proposals."""
-    actor = _actor()
+    """A mentor's capacity and/or pausing (admins and the programme's managers anyone, participants
+    themselves, within the cohort's `max_mentor_capacity`). Never ends a pairing; a paused person
+    gets no new proposals."""
+    actor = _actor_in_cohort(cohort_id)
     if not actor.is_admin and employee_id != actor.subject:
         raise Forbidden("not_yourself", "a participant changes only their own enrolment")
     return _commands().revise_enrollment(cohort_id, employee_id, capacity=body.get("capacity"),
@@ -506,8 +565,9 @@ def revise_enrollment(body, cohort_id, employee_id):
 @blp.arguments(EnrollmentIn)
 @blp.response(201, EnrollmentOut)
 def enroll(body, cohort_id):
-    """Enrol an employee as mentor or mentee (admins anyone, participants themselves)."""
-    actor = _actor()
+    """Enrol an employee as mentor or mentee (admins and the programme's managers anyone,
+    participants themselves)."""
+    actor = _actor_in_cohort(cohort_id)
     if not actor.is_admin and body["employee_id"] != actor.subject:
         raise Forbidden("not_yourself", "a participant enrols only themselves")
     return _commands().enroll(cohort_id, body, request_causation())
@@ -517,8 +577,9 @@ def enroll(body, cohort_id):
 @require("admin", "participant")
 @blp.response(200, EnrollmentOut)
 def withdraw(cohort_id, employee_id):
-    """Withdraw an enrolment (the person, or an admin); their open pairings in the cohort end."""
-    actor = _actor()
+    """Withdraw an enrolment (the person, an admin or a manager of the programme); their open
+    pairings in the cohort end."""
+    actor = _actor_in_cohort(cohort_id)
     if not actor.is_admin and employee_id != actor.subject:
         raise Forbidden("not_yourself", "a participant withdraws only themselves")
     reason = "withdrawn" if employee_id == actor.subject else "by_admin"
@@ -526,11 +587,12 @@ def withdraw(cohort_id, employee_id):
 
 
 @blp.route("/cohorts/<cohort_id>/matching-runs", methods=["POST"])
-@require("admin")
+@require()
+@admin_of_cohort()
 @blp.arguments(RunIn)
 @blp.response(202, RunAccepted)
 def run_matching(body, cohort_id):
-    """Start a matching run for everyone unpaired (admin); `dry_run` previews without proposing.
+    """Start a matching run for everyone unpaired (admin or programme manager); `dry_run` previews without proposing.
 
     Answers 202 with `run_id` at once; the worker computes the run. Poll
     `GET /v1/matching-runs/{run_id}` until `status` is `completed` (its pairings then exist and are
@@ -542,28 +604,32 @@ def run_matching(body, cohort_id):
 
 
 @blp.route("/matching-runs/<run_id>", methods=["GET"])
-@require("admin")
+@require()
 @blp.response(200, RunOut)
 def get_run(run_id):
-    """A matching run: status (running, completed, failed), progress and result (admin)."""
+    """A matching run: status (running, completed, failed), progress and result (admins and the
+    cohort's programme managers; an unknown run is a 404 for platform admins, 403 for others)."""
     context = _context()
     run = context.views.runs.get(run_id)
     if run is None:  # the views may lag behind the request that started it: ask the run's stream
         state, _ = _commands().run(run_id)
         if not state.exists:
+            require_admin_of_cohort(None)  # in no programme: 403 unless a platform admin
             raise NotFound("run_unknown", f"no matching run {run_id}")
         run = {"_id": run_id, "cohort_id": state.cohort_id, "mode": state.mode, "dry_run": state.dry_run,
                "requested_by": state.requested_by}
+    require_admin_of_cohort(run["cohort_id"])
     proposals, unmatched = context.views.run_result(run)
     return run_summary(run, proposals, unmatched, context.progress.get(run_id))
 
 
 @blp.route("/cohorts/<cohort_id>/pairings", methods=["POST"])
-@require("admin")
+@require()
+@admin_of_cohort()
 @blp.arguments(ManualProposalIn)
 @blp.response(201, PairingOut)
 def propose(body, cohort_id):
-    """Propose a specific pair by hand (admin); a broken hard constraint gets 422 naming the rule."""
+    """Propose a specific pair by hand (admin or programme manager); a broken hard constraint gets 422 naming the rule."""
     return _commands().propose_manually(cohort_id, body["mentor_id"], body["mentee_id"], _actor(),
                                         request_causation())
 
@@ -573,16 +639,18 @@ def propose(body, cohort_id):
 @blp.arguments(PairingQuery, location="query")
 @blp.response(200, PairingPage)
 def list_pairings(query, cohort_id):
-    """Pairings of a cohort, by status, paginated (admins see all, participants their own)."""
-    actor = _actor()
+    """Pairings of a cohort, by status, paginated (admins and the programme's managers see all,
+    participants their own)."""
+    actor = _actor_in_cohort(cohort_id)
     items, cursor = _context().views.pairings_page(cohort_id, status=query.get("status"),
                                                    party=None if actor.is_admin else actor.subject,
                                                    after=query.get("cursor"), limit=query["limit"])
     return {"items": items, "next": cursor}
 
 
-def _visible_pairing(pairing_id: str) -> dict:
-    """The pairing (view, or the aggregate if the view has not caught up) if the caller may see it."""
+def _visible_pairing(pairing_id: str) -> tuple[dict, Actor]:
+    """The pairing (view, or the aggregate if the view has not caught up) if the caller may see it,
+    and the caller as its cohort sees them (an admin there: a platform admin or a programme manager)."""
     doc = _context().views.pairings.get(pairing_id)
     if doc is None:
         loaded = _commands().pairings.load(pairing_id)
@@ -590,10 +658,10 @@ def _visible_pairing(pairing_id: str) -> dict:
         if not state.exists:
             raise NotFound("pairing_unknown", f"no pairing {pairing_id}")
         doc = pairing_document(state, version=loaded.version, updated_at=loaded.events[-1].occurred_at)
-    actor = _actor()
+    actor = _actor_in_cohort(doc["cohort_id"])
     if not actor.is_admin and actor.subject not in (doc["mentor_id"], doc["mentee_id"]):
-        raise Forbidden("not_a_party", "only the pair and admins see a pairing")
-    return doc
+        raise Forbidden("not_a_party", "only the pair, admins and the programme's managers see a pairing")
+    return doc, actor
 
 
 @blp.route("/pairings/<pairing_id>", methods=["GET"])
@@ -601,7 +669,7 @@ def _visible_pairing(pairing_id: str) -> dict:
 @blp.response(200, PairingOut)
 def get_pairing(pairing_id):
     """One pairing (its mentor, its mentee, or an admin)."""
-    return _visible_pairing(pairing_id)
+    return _visible_pairing(pairing_id)[0]
 
 
 @blp.route("/pairings/<pairing_id>/accept", methods=["POST"])
@@ -610,8 +678,8 @@ def get_pairing(pairing_id):
 @blp.response(200, PairingOut)
 def accept(body, pairing_id):
     """A party (or an admin for a named role) accepts; both accepted makes the pairing active."""
-    _visible_pairing(pairing_id)
-    return _commands().accept(pairing_id, _actor(), body.get("role"), request_causation())
+    _, actor = _visible_pairing(pairing_id)
+    return _commands().accept(pairing_id, actor, body.get("role"), request_causation())
 
 
 @blp.route("/pairings/<pairing_id>/decline", methods=["POST"])
@@ -620,8 +688,8 @@ def accept(body, pairing_id):
 @blp.response(200, PairingOut)
 def decline(body, pairing_id):
     """A party (or an admin) declines; the pair is never proposed again in this cohort."""
-    _visible_pairing(pairing_id)
-    return _commands().decline(pairing_id, _actor(), body.get("role"), body.get("reason"), request_causation())
+    _, actor = _visible_pairing(pairing_id)
+    return _commands().decline(pairing_id, actor, body.get("role"), body.get("reason"), request_causation())
 
 
 @blp.route("/pairings/<pairing_id>/end", methods=["POST"])
@@ -630,15 +698,16 @@ def decline(body, pairing_id):
 @blp.response(200, PairingOut)
 def end(body, pairing_id):
     """A party or an admin ends a proposed or active pairing, with a reason."""
-    _visible_pairing(pairing_id)
-    return _commands().end(pairing_id, body["reason"], _actor(), request_causation())
+    _, actor = _visible_pairing(pairing_id)
+    return _commands().end(pairing_id, body["reason"], actor, request_causation())
 
 
 @blp.route("/cohorts/<cohort_id>/stats", methods=["GET"])
-@require("admin")
+@require()
+@admin_of_cohort()
 @blp.response(200, StatsOut)
 def stats(cohort_id):
-    """Enrolled, proposed, active, unmatched and answers still awaited (admin)."""
+    """Enrolled, proposed, active, unmatched and answers still awaited (admin or programme manager)."""
     views = _context().views
     if views.cohorts.get(cohort_id) is None:
         _commands().cohort(cohort_id)  # 404 if it does not exist at all

@@ -32,6 +32,7 @@ from services.matching.application.projections import pairing_document
 from services.matching.domain import cohort as cohorts
 from services.matching.domain import enrollment as enrollments
 from services.matching.domain import pairing as pairings
+from services.matching.domain import program as programs
 from services.matching.domain import run as runs
 from services.matching.domain.assignment import eligibility_violations, score_pair
 from services.matching.domain.cohort import CohortState
@@ -56,6 +57,11 @@ class Checkpointed(Protocol):
     """The views' projector as commands see it (shared.projector.StoreProjector)."""
 
     def wait_for(self, position: int, timeout_s: float = 2.0) -> bool: ...
+
+
+def _active_employee(profile: dict | None) -> bool:
+    """An active employee whose HRIS record (not only a status) arrived."""
+    return profile is not None and profile.get("status") == "active" and profile.get("profile_stamp") is not None
 
 
 def new_id(prefix: str) -> str:
@@ -134,6 +140,25 @@ class MatchingCommands:
         self._wait(appended)
         return program_id
 
+    def set_program_managers(self, program_id: str, managers: list[str], actor: Actor,
+                             causation: Causation) -> dict:
+        """Name the programme's managers (the whole list): each an active employee known from the HRIS."""
+        unknown = sorted({employee_id for employee_id in managers if not _active_employee(
+            self.participants.get(employee_id))})
+        if unknown:
+            raise Invalid("employee_unknown", f"not active employees known from the HRIS: {', '.join(unknown)}",
+                          field="managers")
+        loaded = self.programs.load(program_id)
+        state = programs.ProgramState.from_events(loaded.events)
+        try:
+            appended = self._append(self.programs, program_id, loaded.version,
+                                    programs.set_managers(state, managers, set_by=actor.subject), causation)
+        except ConcurrencyError as exc:
+            raise Conflict("program_changed", "the programme changed meanwhile; try again") from exc
+        self._wait(appended)
+        current = programs.ProgramState.from_events([*loaded.events, *appended])
+        return {"program_id": program_id, "managers": list(current.managers)}
+
     def create_cohort(self, program_id: str, *, name: str, starts_on, ends_on, meeting_cadence_days: int,
                       answer_deadline_days: int, rules: MatchingRules, actor: Actor, causation: Causation,
                       max_mentor_capacity: int | None = None, matching_style: str = "admin_run") -> dict:
@@ -190,8 +215,7 @@ class MatchingCommands:
 
     def enroll(self, cohort_id: str, body: dict, causation: Causation) -> dict:
         employee_id = body["employee_id"]
-        profile = self.participants.get(employee_id)
-        if profile is None or profile.get("status") != "active" or profile.get("profile_stamp") is None:
+        if not _active_employee(self.participants.get(employee_id)):
             raise Invalid("employee_unknown", f"{employee_id} is not an active employee known from the HRIS",
                           field="employee_id")
         cohort, _ = self.cohort(cohort_id)

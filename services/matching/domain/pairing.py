@@ -99,7 +99,8 @@ def _require(state: PairingState) -> None:
 
 
 def _party_role(state: PairingState, actor: str, is_admin: bool, role: str | None) -> str:
-    """The role answered for: the actor's own, or (admins only) the one they name."""
+    """The role answered for: the actor's own, or (admins only, `is_admin`: of the pairing's
+    programme) the one they name."""
     own = state.role_of(actor)
     if own is not None and (role is None or role == own):
         return own
@@ -109,6 +110,13 @@ def _party_role(state: PairingState, actor: str, is_admin: bool, role: str | Non
         raise Invalid("role", "an admin answering for a party names the party's role (mentor or mentee)",
                       field="role")
     return role
+
+
+def _on_behalf_of(state: PairingState, actor: str, role: str) -> dict:
+    """`on_behalf_of` the party whose answer an admin or manager gives: the event never says the
+    mentee answered when someone else clicked."""
+    party = state.mentor_id if role == "mentor" else state.mentee_id
+    return {} if party == actor else {"on_behalf_of": party}
 
 
 def _require_proposed(state: PairingState, action: str) -> None:
@@ -123,8 +131,8 @@ def accept(state: PairingState, *, actor: str, is_admin: bool, role: str | None,
     already = state.mentor_accepted if role == "mentor" else state.mentee_accepted
     if already:
         return []
-    party = state.mentor_id if role == "mentor" else state.mentee_id
-    events = [NewEvent(ev.PAIRING_ACCEPTED, {**state.fields(), "accepted_by": party, "role": role})]
+    events = [NewEvent(ev.PAIRING_ACCEPTED, {**state.fields(), "accepted_by": actor, "role": role,
+                                             **_on_behalf_of(state, actor, role)})]
     other_accepted = state.mentee_accepted if role == "mentor" else state.mentor_accepted
     if other_accepted:
         events.append(NewEvent(ev.PAIRING_ACTIVATED, {**state.fields(), "activated_at": rfc3339(now)}))
@@ -137,8 +145,8 @@ def decline(state: PairingState, *, actor: str, is_admin: bool, role: str | None
     role = _party_role(state, actor, is_admin, role)
     if reason is not None and reason not in DECLINE_REASONS:
         raise Invalid("reason", f"reason must be one of {', '.join(DECLINE_REASONS)}", field="reason")
-    party = state.mentor_id if role == "mentor" else state.mentee_id
-    return [NewEvent(ev.PAIRING_DECLINED, {**state.fields(), "declined_by": party, "reason": reason})]
+    return [NewEvent(ev.PAIRING_DECLINED, {**state.fields(), "declined_by": actor, "reason": reason,
+                                           **_on_behalf_of(state, actor, role)})]
 
 
 def expire(state: PairingState, now: datetime) -> list[NewEvent]:

@@ -11,6 +11,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from shared.clock import utcnow
 from shared.http.auth import current_principal, require
+from shared.http.scopes import admin_of_cohort, require_admin_of_cohort
 from services.notifications.adapters.webhooks import MAX_URL_LENGTH
 from services.notifications.application import commands
 from services.notifications.domain.delivery import STATUSES
@@ -173,7 +174,8 @@ class CohortChannelSchema(Schema):
 
 
 @blp.route("/cohorts/<cohort_id>/chat-channel", methods=["GET"])
-@require("admin")
+@require()
+@admin_of_cohort()
 @blp.response(200, CohortChannelSchema)
 def get_cohort_channel(cohort_id):
     """The cohort's chat channel (admins): what its admins are told is also posted there."""
@@ -181,7 +183,8 @@ def get_cohort_channel(cohort_id):
 
 
 @blp.route("/cohorts/<cohort_id>/chat-channel", methods=["PUT"])
-@require("admin")
+@require()
+@admin_of_cohort()
 @blp.arguments(CohortChannelSchema)
 @blp.response(200, CohortChannelSchema)
 def put_cohort_channel(body, cohort_id):
@@ -235,11 +238,15 @@ def unsubscribe_one_click(query):
 
 
 @blp.route("/events/<event_id>/deliveries")
-@require("admin")
+@require()
 @blp.response(200, DeliveryLogSchema)
 def delivery_log(event_id: str):
-    """Every delivery an event caused, with each attempt (admins)."""
+    """Every delivery an event caused, with each attempt (admins; a programme's managers for events
+    of its cohorts: an event they cannot place in one, an unknown one included, is a 403)."""
     docs = _context().deliveries.for_event(event_id)
+    if not current_principal().is_admin:
+        for cohort_id in {(doc.get("context") or {}).get("cohort_id") for doc in docs} or {None}:
+            require_admin_of_cohort(cohort_id)
     items = []
     for doc in docs:
         items.append({**{k: doc.get(k) for k in DeliverySchema().fields}, "delivery_id": doc["_id"],

@@ -1,4 +1,5 @@
-"""The programme console (admins): programmes and cohorts (create, edit, duplicate as the next
+"""The programme console (platform admins; a programme's managers for their programmes, the APIs
+refusing the rest): programmes and cohorts (create, edit, duplicate as the next
 intake), enrolments (one, or a CSV; a searchable, paged table with capacity and pause edits),
 matching dry run → review → publish, manual pairing, cohort health, export, chat channel,
 delivery log."""
@@ -15,8 +16,8 @@ from services.portal import directory as listing
 from services.portal.backend import ApiError
 from services.portal.charts import bar_chart, column_chart
 from services.portal.i18n import gettext as _
-from services.portal.oidc import admin_required
-from services.portal.views.common import api, done, ok, parallel, profile, report
+from services.portal.managers import console_required, managed_programs, may_use_console
+from services.portal.views.common import api, done, is_admin, ok, parallel, profile, report
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 
@@ -36,7 +37,7 @@ def _next_status(status: str | None) -> str | None:
 # -- programmes and cohorts -----------------------------------------------------------------------
 
 @bp.route("/", methods=["GET", "POST"])
-@admin_required
+@console_required
 def programs():
     client = api()
     if request.method == "POST":
@@ -48,11 +49,21 @@ def programs():
         else:
             done("Programme created.")
             return redirect(url_for(".program", program_id=created["program_id"]))
-    return render_template("console/programs.html", programs=listing.programs(client))
+    if is_admin():
+        return render_template("console/programs.html", programs=listing.programs(client), platform_admin=True)
+    managed = {p["program_id"] for p in managed_programs()}
+    return render_template("console/programs.html", platform_admin=False,
+                           programs=[p for p in listing.programs(client) if p["program_id"] in managed])
+
+
+@bp.app_context_processor
+def _console_link():
+    """`may_use_console()` for the nav (asked only when a page shows the nav to someone signed in)."""
+    return {"may_use_console": may_use_console}
 
 
 @bp.route("/programs/<program_id>", methods=["GET", "POST"])
-@admin_required
+@console_required
 def program(program_id):
     client = api()
     values = request.form if request.method == "POST" else {}
@@ -96,7 +107,7 @@ def _numbers(values, names) -> dict:
 
 
 @bp.get("/cohorts/<cohort_id>")
-@admin_required
+@console_required
 def cohort(cohort_id):
     client = api()
     calls = parallel(cohort=lambda: client.get("matching", f"/v1/cohorts/{cohort_id}"),
@@ -124,7 +135,7 @@ def _settings_body(form, cohort: dict) -> dict:
 
 
 @bp.post("/cohorts/<cohort_id>/settings")
-@admin_required
+@console_required
 def edit_cohort(cohort_id):
     client = api()
     try:
@@ -138,7 +149,7 @@ def edit_cohort(cohort_id):
 
 
 @bp.post("/cohorts/<cohort_id>/duplicate")
-@admin_required
+@console_required
 def duplicate(cohort_id):
     try:
         copy = api().post("matching", f"/v1/cohorts/{cohort_id}/duplicate", {
@@ -152,7 +163,7 @@ def duplicate(cohort_id):
 
 
 @bp.post("/cohorts/<cohort_id>/status")
-@admin_required
+@console_required
 def move(cohort_id):
     try:
         api().post("matching", f"/v1/cohorts/{cohort_id}/status", {"status": request.form.get("status")})
@@ -244,7 +255,7 @@ def import_csv(client, cohort_id: str, text: str) -> tuple[int, list[tuple[int, 
 
 
 @bp.route("/cohorts/<cohort_id>/enrolments", methods=["GET", "POST"])
-@admin_required
+@console_required
 def enrolments(cohort_id):
     client = api()
     values, row_errors, status = (request.form if request.method == "POST" else {}), [], 200
@@ -289,7 +300,7 @@ def _enrolment_filters(args) -> dict:
 
 
 @bp.post("/cohorts/<cohort_id>/enrolments/<employee_id>")
-@admin_required
+@console_required
 def edit_enrolment(cohort_id, employee_id):
     """Capacity (mentors) and pause from one row of the table; back to the same filtered page."""
     body: dict = {"paused": request.form.get("paused") == "on"}
@@ -308,7 +319,7 @@ def edit_enrolment(cohort_id, employee_id):
 # -- matching --------------------------------------------------------------------------------------
 
 @bp.route("/cohorts/<cohort_id>/matching", methods=["GET", "POST"])
-@admin_required
+@console_required
 def matching(cohort_id):
     client = api()
     if request.method == "POST":
@@ -342,7 +353,7 @@ def _run_page(cohort_id: str, run: dict):
 
 
 @bp.get("/runs/<run_id>")
-@admin_required
+@console_required
 def run(run_id):
     result = api().get("matching", f"/v1/matching-runs/{run_id}")
     cohort_id = result.get("cohort_id") or request.args.get("cohort_id")
@@ -352,7 +363,7 @@ def run(run_id):
 
 
 @bp.post("/cohorts/<cohort_id>/pairings")
-@admin_required
+@console_required
 def manual_pairing(cohort_id):
     try:
         api().post("matching", f"/v1/cohorts/{cohort_id}/pairings",
@@ -368,7 +379,7 @@ def manual_pairing(cohort_id):
 # -- health, export, chat, deliveries ----------------------------------------------------------------
 
 @bp.get("/cohorts/<cohort_id>/health")
-@admin_required
+@console_required
 def health(cohort_id):
     client = api()
     calls = parallel(cohort=lambda: client.get("matching", f"/v1/cohorts/{cohort_id}"),
@@ -410,7 +421,7 @@ def health(cohort_id):
 
 
 @bp.get("/cohorts/<cohort_id>/export.csv")
-@admin_required
+@console_required
 def export(cohort_id):
     upstream = api().raw("feedback", f"/v1/cohorts/{cohort_id}/feedback/export.csv")
     return Response(upstream.content, mimetype="text/csv",
@@ -418,7 +429,7 @@ def export(cohort_id):
 
 
 @bp.route("/cohorts/<cohort_id>/chat", methods=["GET", "POST"])
-@admin_required
+@console_required
 def chat(cohort_id):
     client = api()
     if request.method == "POST":
@@ -436,7 +447,7 @@ def chat(cohort_id):
 
 
 @bp.get("/deliveries")
-@admin_required
+@console_required
 def deliveries():
     event_id = request.args.get("event_id", "").strip()
     log = None

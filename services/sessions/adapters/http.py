@@ -16,6 +16,7 @@ from shared.errors import Forbidden, NotFound
 from shared.events.catalog.sessions import GOAL_STATUSES, MEETING_STATUSES, USER_CANCEL_REASONS
 from shared.http.app import request_causation
 from shared.http.auth import current_principal, require
+from shared.http.scopes import admin_of_cohort, manages_cohort
 from services.sessions.adapters.ics import meeting_invitation
 from services.sessions.adapters.mongo import to_doc
 from services.sessions.application.commands import Outcome
@@ -192,21 +193,24 @@ class EngagementOut(Schema):
 # -- authorization ------------------------------------------------------------------------------
 
 def _pairing_for_party(pairing_id: str):
-    """The pairing if it exists (404) and the caller is one of its parties or an admin (403)."""
+    """The pairing if it exists (404) and the caller is one of its parties, an admin or a manager of
+    its programme (else 403)."""
     pairing = _context().pairings.get(pairing_id)
     if pairing is None:
         raise NotFound("pairing_not_found", f"no pairing {pairing_id} is known")
     principal = current_principal()
-    if not (principal.is_admin or principal.subject in pairing.parties):
-        raise Forbidden("not_a_party", "only the pairing's mentor, its mentee and admins may do this")
+    if not (principal.subject in pairing.parties or manages_cohort(principal, pairing.cohort_id)):
+        raise Forbidden("not_a_party", "only the pairing's mentor, its mentee, admins and its programme's "
+                                       "managers may do this")
     return pairing
 
 
 def _meeting_for_party(meeting_id: str):
     meeting = _context().meetings.load(meeting_id)  # NotFound -> 404
     principal = current_principal()
-    if not (principal.is_admin or principal.subject in meeting.parties):
-        raise Forbidden("not_a_party", "only the pair's mentor, its mentee and admins may do this")
+    if not (principal.subject in meeting.parties or manages_cohort(principal, meeting.cohort_id)):
+        raise Forbidden("not_a_party", "only the pair's mentor, its mentee, admins and its programme's "
+                                       "managers may do this")
     return meeting
 
 
@@ -401,7 +405,8 @@ def goal_revisions(args, pairing_id):
 # -- engagement --------------------------------------------------------------------------------
 
 @blp.route("/cohorts/<cohort_id>/engagement")
-@require("admin")
+@require()
+@admin_of_cohort()
 @blp.response(200, EngagementOut)
 def cohort_engagement(cohort_id):
     """Each active pair as on track, needs check-in, at risk or too early; meetings per week; hours."""

@@ -1,7 +1,7 @@
 """Events of the matching service on `mentoring.matching.v1` (docs/events.md).
 
 Streams (the Kafka key is the stream id):
-- a programme (`program`): ProgramCreated;
+- a programme (`program`): ProgramCreated, ProgramManagersSet (who manages it: the whole list);
 - a cohort (`cohort`): CohortCreated (a duplicate names the cohort it copies), CohortStatusChanged,
   CohortRevised (only the settings that changed, listed in `changed`);
 - an enrolment (`enrollment`, stream id `{cohort_id}|{employee_id}`, one per person per cohort, so
@@ -12,6 +12,11 @@ Streams (the Kafka key is the stream id):
   MatchingRunCompleted (counts only), MatchingRunProposalsCreated, MatchingRunFailed;
 - a pairing (`pairing`): PairingProposed and its lifecycle. Every pairing event carries
   `pairing_id`, `cohort_id`, `mentor_id` and `mentee_id` so consumers need no lookup.
+
+Who acted: events a request caused carry `actor_id` (the caller's employee id; stamped by
+shared.aggregate from the request); reactions and the worker's jobs carry none (the system).
+An answer given for someone else (an admin or programme manager accepting for the mentee) names
+the actor in `accepted_by`/`declined_by` and the party in `on_behalf_of`.
 
 Personal text (an enrolment's goals summary and preferences) is never in an event: it is stored in
 the same commit, in a part the relay never publishes.
@@ -25,6 +30,7 @@ from shared.events.registry import EventRegistry
 
 # -- event types -------------------------------------------------------------------------------
 PROGRAM_CREATED = "ProgramCreated"
+PROGRAM_MANAGERS_SET = "ProgramManagersSet"
 COHORT_CREATED = "CohortCreated"
 COHORT_STATUS_CHANGED = "CohortStatusChanged"
 COHORT_REVISED = "CohortRevised"
@@ -64,6 +70,7 @@ RUN_CHUNK_SIZE = 500
 # who chooses pairs: admins' matching runs (the only one so far), mentees choosing, or both
 MATCHING_STYLES = ("admin_run", "mentee_choice", "both")
 MAX_CAPACITY = 50
+MAX_PROGRAM_MANAGERS = 50
 # the settings CohortRevised may carry (each only when it changed)
 COHORT_SETTINGS = ("name", "starts_on", "ends_on", "meeting_cadence_days", "answer_deadline_days", "rules",
                    "max_mentor_capacity", "matching_style")
@@ -88,12 +95,26 @@ class _Event(Schema):
     class Meta:
         unknown = EXCLUDE  # consumers accept unknown extra fields
 
+    # optional: absent in events stored before it existed and in the system's own reactions
+    actor_id = fields.String(validate=validate.Length(min=1),
+                             metadata={"description": "who acted: the employee id of the request's caller"})
+
 
 class ProgramCreatedV1(_Event):
     program_id = fields.String(**_id)
     name = fields.String(**_id)
     description = fields.String(load_default=None, allow_none=True)
     created_by = fields.String(**_id)
+
+
+class ProgramManagersSetV1(_Event):
+    """The programme's managers, the whole list (an empty list: none); set by a platform admin."""
+
+    program_id = fields.String(**_id)
+    managers = fields.List(fields.String(validate=validate.Length(min=1)), required=True,
+                           validate=validate.Length(max=MAX_PROGRAM_MANAGERS),
+                           metadata={"description": "employee ids, sorted, no duplicates"})
+    set_by = fields.String(**_id)
 
 
 class CohortCreatedV1(_Event):
@@ -266,13 +287,20 @@ class PairingProposedV1(_PairingEvent):
     answer_by = Rfc3339Utc(required=True)
 
 
+_ON_BEHALF_OF = dict(validate=validate.Length(min=1), metadata={
+    "description": "the party answered for, when someone else (an admin or manager) answered; absent otherwise"})
+
+
 class PairingAcceptedV1(_PairingEvent):
-    accepted_by = fields.String(**_id)
-    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    accepted_by = fields.String(**_id, metadata={"description": "who clicked (before issue 12: the party)"})
+    role = fields.String(required=True, validate=validate.OneOf(ROLES),
+                         metadata={"description": "whose acceptance this is: the mentor's or the mentee's"})
+    on_behalf_of = fields.String(**_ON_BEHALF_OF)
 
 
 class PairingDeclinedV1(_PairingEvent):
-    declined_by = fields.String(**_id)
+    declined_by = fields.String(**_id, metadata={"description": "who clicked (before issue 12: the party)"})
+    on_behalf_of = fields.String(**_ON_BEHALF_OF)
     reason = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(DECLINE_REASONS))
 
 
@@ -291,6 +319,7 @@ class PairingEndedV1(_PairingEvent):
 
 def register(registry: EventRegistry) -> None:
     registry.register(PROGRAM_CREATED, 1, ProgramCreatedV1)
+    registry.register(PROGRAM_MANAGERS_SET, 1, ProgramManagersSetV1)
     registry.register(COHORT_CREATED, 1, CohortCreatedV1)
     registry.register(COHORT_STATUS_CHANGED, 1, CohortStatusChangedV1)
     registry.register(COHORT_REVISED, 1, CohortRevisedV1)

@@ -55,6 +55,10 @@ class _Event(Schema):
     class Meta:
         unknown = EXCLUDE  # consumers accept unknown extra fields
 
+    # optional: absent in events stored before it existed and in the system's own reactions
+    actor_id = fields.String(validate=validate.Length(min=1),
+                             metadata={"description": "who acted: the employee id of the request's caller"})
+
 
 class _PairingFields(_Event):
     pairing_id = fields.String(**_id)

@@ -124,6 +124,7 @@ def test_both_accepting_activates_in_one_command():
     first = pairing.accept(state, actor="E1", is_admin=False, role=None, now=NOW)
     assert [e.event_type for e in first] == ["PairingAccepted"]
     assert first[0].data["accepted_by"] == "E1" and first[0].data["role"] == "mentee"
+    assert "on_behalf_of" not in first[0].data  # the mentee answered themselves
     _apply(state, first)
     assert pairing.accept(state, actor="E1", is_admin=False, role=None, now=NOW) == []
     second = pairing.accept(state, actor="M1", is_admin=False, role=None, now=NOW)
@@ -143,7 +144,11 @@ def test_only_parties_or_admins_answer():
     with pytest.raises(Invalid):
         pairing.decline(state, actor="A1", is_admin=True, role=None, reason=None)
     events = pairing.decline(state, actor="A1", is_admin=True, role="mentor", reason="no_time")
-    assert events[0].data["declined_by"] == "M1"
+    # who clicked, and for whom: never "declined by the mentor" when an admin did it
+    assert events[0].data["declined_by"] == "A1" and events[0].data["on_behalf_of"] == "M1"
+    accepted = pairing.accept(state, actor="A1", is_admin=True, role="mentee", now=NOW)
+    assert accepted[0].data["accepted_by"] == "A1" and accepted[0].data["on_behalf_of"] == "E1"
+    assert accepted[0].data["role"] == "mentee"
 
 
 def test_expiry_only_after_the_deadline_and_only_once():

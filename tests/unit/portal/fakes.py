@@ -43,6 +43,7 @@ class FakeBackend:
              "status": "active", "paused": False},
         ]
         self.enrolment_page = 50
+        self.managers: dict[str, list[str]] = {PROGRAM: []}  # programme -> its managers (matching's word)
         self.goals = {"pairing_id": PAIRING, "revision": 0, "revised_by": None, "revised_at": None, "goals": []}
         self.goal_conflict = False
         self.enrolled: list[dict] = []
@@ -77,7 +78,14 @@ class FakeBackend:
                                  or {reader, wanted} <= partners):
                 raise ApiError(404, "Not Found")
             return found
+        if path == "/v1/me/managed-programs":
+            return {"items": [{"program_id": program_id, "name": "Engineering mentoring"}
+                              for program_id, managers in self.managers.items() if claims["sub"] in managers],
+                    "next": None}
         if path == f"/v1/cohorts/{COHORT}/enrollments":
+            # an admin route inside the programme: platform admins and its managers (shared.http.scopes)
+            if "admin" not in claims.get("roles", []) and claims["sub"] not in self.managers[PROGRAM]:
+                raise ApiError(403, "Forbidden", "this needs a platform admin or a manager of the programme")
             return self._enrolments(params)
         routes = {
             "/v1/programs": {"items": [{"program_id": PROGRAM, "name": "Engineering mentoring", "description": None,

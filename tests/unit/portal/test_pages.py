@@ -126,10 +126,29 @@ def test_every_page_renders_in_english_and_german(portal, path, language):
     assert ("Abmelden" in page) == (language == "de")
 
 
-def test_the_console_is_for_admins_only(portal):
+def test_the_console_is_for_admins_and_programme_managers_only(portal):
     app, _, oidc = portal
-    client, _ = sign_in(app, oidc)
+    client, home = sign_in(app, oidc)
     assert client.get("/console/").status_code == 403
+    assert "/console/" not in client.get("/").get_data(as_text=True)  # no link to it either
+
+
+def test_a_programme_manager_reaches_the_console_for_their_programme_only(portal):
+    app, backend, oidc = portal
+    backend.managers = {PROGRAM: [MENTOR], "prog-2": [MENTEE]}  # plain participant tokens, both
+    manager, _ = sign_in(app, oidc, MENTOR)
+    assert 'href="/console/"' in manager.get("/").get_data(as_text=True)
+    listing = manager.get("/console/").get_data(as_text=True)
+    assert "Programmes you manage" in listing and "Engineering mentoring" in listing
+    assert "New programme" not in listing  # creating programmes is the platform admins'
+    assert manager.get(f"/console/cohorts/{COHORT}/enrolments").status_code == 200
+    assert manager.get(f"/console/programs/{PROGRAM}").status_code == 200
+
+    elsewhere, _ = sign_in(app, oidc, MENTEE)
+    listing = elsewhere.get("/console/").get_data(as_text=True)
+    assert "Engineering mentoring" not in listing  # not theirs: not listed
+    refused = elsewhere.get(f"/console/cohorts/{COHORT}/enrolments").get_data(as_text=True)  # the API refuses it
+    assert "a manager of the programme" in refused and MENTOR not in refused
 
 
 def test_a_stale_goal_revision_is_explained_and_the_edit_kept(portal):
