@@ -98,3 +98,32 @@ def test_every_service_keeps_its_own_trail(make_settings):
     (item,) = [i for i in _audit(client)["items"] if i["action"].endswith("export.csv")]
     assert item["target"] == "/v1/cohorts/C-unknown/feedback/export.csv"
     assert item["actor_id"] == ADMIN
+
+
+def test_a_programme_manager_reads_the_entries_of_their_programmes_only(harness):
+    from tests.integration.matching.conftest import EMPLOYEES
+    from tests.helpers import wait_until
+
+    client = harness.client
+    for employee_id, (level, dept, manager, tz) in EMPLOYEES.items():
+        harness.hire(employee_id, level=level, department=dept, manager_id=manager, tz=tz)
+    mine, theirs = harness.cohort(status="enrolling"), harness.cohort(status="enrolling")
+    program_id = client.get(f"/v1/cohorts/{mine}", headers=ADMIN_H).json["program_id"]
+    assert client.put(f"/v1/programs/{program_id}/managers", json={"managers": ["E001"]},
+                      headers=ADMIN_H).status_code == 200
+    manager = token("E001")
+    wait_until(lambda: client.get(f"/v1/cohorts/{mine}/enrollments", headers=manager).status_code == 200,
+               timeout_s=20, message="the manager's scope to apply")
+    assert client.get(f"/v1/cohorts/{theirs}/enrollments", headers=manager).status_code == 403
+
+    seen = _audit(client, headers=manager)["items"]
+    assert seen and {item["program_id"] for item in seen} == {program_id}
+    assert ("GET /v1/cohorts/<cohort_id>/enrollments", f"/v1/cohorts/{mine}/enrollments", "E001") in {
+        (item["action"], item["target"], item["actor_id"]) for item in seen}
+    # the admin's programme-wide commands and the other cohort are not theirs to see
+    assert not [item for item in seen if item["target"].startswith(f"/v1/cohorts/{theirs}")]
+    assert not [item for item in seen if item["action"] == "POST /v1/programs"]
+    # the admin sees everything, the refused attempt on the other cohort included
+    refused = [item for item in _audit(client, limit=500)["items"]
+               if item["target"] == f"/v1/cohorts/{theirs}/enrollments" and item["actor_id"] == "E001"]
+    assert [item["status"] for item in refused] == [403]
