@@ -411,4 +411,6 @@ GERMAN: dict[str, str] = {
     "every {days} days": "alle {days} Tage",
     "me": "ich",
     "waiting for confirmation": "wartet auf Bestätigung",
+    "Progress per goal (%)": "Fortschritt je Ziel (%)",
+    "{done} of {total} steps done": "{done} von {total} Schritten erledigt",
 }

@@ -89,14 +89,44 @@ def confirm(pairing_id):
 
 def _revise_goal(pairing_id: str, goal_id: str, change) -> None:
     """Apply `change(goal)` to one goal of the revision this page showed, and store it as the next one."""
+    def change_one(goals: list[dict]) -> bool:
+        goal = next((g for g in goals if g["goal_id"] == goal_id), None)
+        if goal is None:
+            flash(_("Someone changed the goals while you were editing."), "error")
+            return False
+        change(goal)
+        return True
+    _revise_goals(pairing_id, _int(request.form.get("expected_revision")), change_one)
+
+
+def update_progress(pairing_id: str, form) -> None:
+    """A progress review's per-goal progress (`progress_<goal_id>`, 0-100) as a goals revision, when
+    any differs from the revision the review page showed (`goals_revision`)."""
+    wanted = {name.removeprefix("progress_"): _int(value, -1) for name, value in form.items()
+              if name.startswith("progress_") and value != ""}
+    if not wanted or "goals_revision" not in form:
+        return
+
+    def change(goals: list[dict]) -> bool:
+        changed = False
+        for goal in goals:
+            progress = wanted.get(goal["goal_id"], -1)
+            if 0 <= progress <= 100 and progress != goal.get("progress"):
+                goal["progress"], changed = progress, True
+        return changed
+    _revise_goals(pairing_id, _int(form.get("goals_revision")), change)
+
+
+def _revise_goals(pairing_id: str, expected: int, change) -> None:
+    """`change(goals)` on the revision the page showed (False: nothing to store), stored as the next one;
+    a revision stored since is explained, never overwritten."""
     client = api()
-    expected = _int(request.form.get("expected_revision"))
     current = client.get("sessions", f"/v1/pairings/{pairing_id}/goals")
-    goal = next((g for g in current["goals"] if g["goal_id"] == goal_id), None)
-    if current["revision"] != expected or goal is None:
+    if current["revision"] != expected:
         flash(_("Someone changed the goals while you were editing."), "error")
         return
-    change(goal)
+    if not change(current["goals"]):
+        return
     try:
         client.put("sessions", f"/v1/pairings/{pairing_id}/goals", {"expected_revision": expected, "goals": [
             {name: g.get(name) for name in ("goal_id", "title", "status", "target_date", "progress", *ITEM_KINDS)}

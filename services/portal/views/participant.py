@@ -407,11 +407,15 @@ def review(review_id):
             report(error)
         else:
             done("Review sent. Thank you.")
+            if request.form.get("pairing_id"):  # progress per goal, as a goals revision
+                agreement_view.update_progress(request.form["pairing_id"], request.form)
             return redirect(url_for(".home"))
     found = [r for r in client.get("feedback", "/v1/me/reviews")["items"] if r["review_id"] == review_id]
     if not found:
         abort(404)
-    return render_template("review.html", review=found[0])
+    pairing_id = found[0].get("pairing_id")
+    goals = client.optional("sessions", f"/v1/pairings/{pairing_id}/goals") if pairing_id else None
+    return render_template("review.html", review=found[0], goals=goals)
 
 
 @bp.post("/surveys/<survey_id>")

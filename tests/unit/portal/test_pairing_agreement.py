@@ -167,3 +167,21 @@ def test_adding_an_action_item_and_marking_a_goal_achieved(portal):
     achieved = client.post(f"/pairings/{PAIRING}/goals/g1/achieve", data={"csrf_token": csrf(client)})
     assert achieved.headers["Location"].endswith("#goal-g1")
     assert _sent(backend, "POST", f"{GOALS}/g1/achieve") == [{}]
+
+
+def test_a_progress_review_shows_the_goals_and_records_progress_per_goal(portal):
+    app, backend, oidc = portal
+    client, _ = sign_in(app, oidc)
+    page = client.get("/reviews/r1").get_data(as_text=True)
+    assert "Give a conference talk" in page and "1 of 2 steps done" in page
+    assert 'name="progress_g1" type="number" min="0" max="100" value="40"' in page
+    answer = {"csrf_token": csrf(client), "goal_progress": "4", "satisfaction": "5", "pairing_id": PAIRING,
+              "goals_revision": "3"}
+    client.post("/reviews/r1", data={**answer, "progress_g1": "40"})  # unchanged: no goals revision
+    assert _sent(backend, "PUT", GOALS) == []
+    client.post("/reviews/r1", data={**answer, "progress_g1": "70"})
+    assert [c[2] for c in backend.calls if c[0] == "POST" and c[2] == "/v1/reviews/r1/answers"] == [
+        "/v1/reviews/r1/answers"] * 2
+    [body] = _sent(backend, "PUT", GOALS)
+    assert body["expected_revision"] == 3 and body["goals"][0]["progress"] == 70
+    assert body["goals"][0]["milestones"][0]["text"] == "Submit the abstract"  # the rest of the goal unchanged
