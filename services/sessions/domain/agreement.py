@@ -73,8 +73,8 @@ def fold(events, private: dict | None = None) -> Agreement:
         if event.event_type == AGREEMENT_REVISED:
             state.revision = data["revision"]
             state.terms = {name: data[name] for name in TERMS}
-            state.expectations = {k: list(v) for k, v in
-                                  ((private.get(event.event_id) or {}).get("expectations") or {}).items()}
+            stored = (private.get(event.event_id) or {}).get("expectations") or []
+            state.expectations = {entry["by"]: list(entry["texts"]) for entry in stored}
             state.revised_by, state.revised_at = data["revised_by"], event.occurred_at
             state.revision_request = event.causation_id
             state.confirmed_by = []
@@ -134,7 +134,9 @@ def revise(state: Agreement, pairing: PairingInfo, *, expected_revision: int, by
     if state.revision and terms == state.terms and words == state.expectations:
         return Decision()
     data = dict(pairing.fields(), revision=state.revision + 1, revised_by=by, **terms)
-    return Decision([NewEvent(AGREEMENT_REVISED, data)], {0: {"expectations": words}} if words else None)
+    # stored as a list, not keyed by employee id: an id is data, never a field name in MongoDB
+    stored = [{"by": party, "texts": texts} for party, texts in words.items()]
+    return Decision([NewEvent(AGREEMENT_REVISED, data)], {0: {"expectations": stored}} if stored else None)
 
 
 def confirm(state: Agreement, pairing: PairingInfo, *, by: str, revision: int | None, now) -> Decision:
