@@ -356,4 +356,62 @@ GERMAN: dict[str, str] = {
     "must be a whole number": "muss eine ganze Zahl sein",
     "no maximum": "keine Grenze",
     "enrolled": "angemeldet", "withdrawn": "abgemeldet", "paused": "pausiert",
+    # the agreement, milestones and action items (issue 15)
+    "(text removed)": "(Text gelöscht)",
+    "Action item": "Aufgabe",
+    "Action items": "Aufgaben",
+    "Add": "Hinzufügen",
+    "Add a milestone or an action item": "Meilenstein oder Aufgabe hinzufügen",
+    "Agreement saved. It is in force once both of you have confirmed it.":
+        "Vereinbarung gespeichert. Sie gilt, sobald Sie beide sie bestätigt haben.",
+    "Chat": "Chat",
+    "Confidentiality": "Vertraulichkeit",
+    "Confirm this agreement": "Diese Vereinbarung bestätigen",
+    "Due date": "Fällig am",
+    "Either of us may share it": "Jede:r von uns darf es weitergeben",
+    "Goal marked as achieved. Well done!": "Ziel als erreicht markiert. Gut gemacht!",
+    "How": "Wie",
+    "In person": "Persönlich",
+    "Kind": "Art",
+    "Mark as achieved": "Als erreicht markieren",
+    "May be shared with the programme team": "Darf mit dem Programmteam geteilt werden",
+    "Milestone": "Meilenstein",
+    "Milestones": "Meilensteine",
+    "No agreement yet. Agree how often and how you meet, what stays between you, and what each of you expects.":
+        "Noch keine Vereinbarung. Vereinbaren Sie, wie oft und wie Sie sich treffen, was unter Ihnen bleibt "
+        "und was Sie beide erwarten.",
+    "Nothing written yet.": "Noch nichts eingetragen.",
+    "Our agreement": "Unsere Vereinbarung",
+    "Phone": "Telefon",
+    "Propose a change": "Eine Änderung vorschlagen",
+    "Propose an agreement": "Eine Vereinbarung vorschlagen",
+    "Save and ask for confirmation": "Speichern und um Bestätigung bitten",
+    "Stays between us": "Bleibt unter uns",
+    "The agreement changed since you read it. Read the current version and confirm again.":
+        "Die Vereinbarung hat sich geändert, seit Sie sie gelesen haben. Lesen Sie die aktuelle Fassung und "
+        "bestätigen Sie erneut.",
+    "Until both of you confirm this revision, revision {rev} stays in force (every {days} days).":
+        "Bis Sie beide diese Fassung bestätigen, gilt Fassung {rev} weiter (alle {days} Tage).",
+    "Video call": "Videoanruf",
+    "We meet": "Wir treffen uns",
+    "What": "Was",
+    "What I expect": "Was ich erwarte",
+    "What I expect (one per line, at most 5; only the two of you see it)":
+        "Was ich erwarte (eine Zeile je Punkt, höchstens 5; nur Sie beide sehen es)",
+    "What {name} expects": "Was {name} erwartet",
+    "Who": "Wer",
+    "You both confirmed: the agreement is in force.": "Sie haben beide bestätigt: Die Vereinbarung gilt.",
+    "You confirmed the agreement. It is in force once your partner confirms it too.":
+        "Sie haben die Vereinbarung bestätigt. Sie gilt, sobald Ihr Gegenüber sie auch bestätigt.",
+    "You confirmed. Waiting for {name} to confirm.": "Sie haben bestätigt. Wir warten auf die Bestätigung von {name}.",
+    "Your partner changed the agreement while you were editing. Read their version and save yours again.":
+        "Ihr Gegenüber hat die Vereinbarung geändert, während Sie sie bearbeitet haben. Lesen Sie die neue "
+        "Fassung und speichern Sie Ihre erneut.",
+    "confirmed by both of you": "von Ihnen beiden bestätigt",
+    "due {date}": "fällig am {date}",
+    "every {days} days": "alle {days} Tage",
+    "me": "ich",
+    "waiting for confirmation": "wartet auf Bestätigung",
+    "Progress per goal (%)": "Fortschritt je Ziel (%)",
+    "{done} of {total} steps done": "{done} von {total} Schritten erledigt",
 }

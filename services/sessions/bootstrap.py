@@ -8,22 +8,24 @@ from shared.clock import SystemClock
 from shared.config import Settings
 from shared.directory import DirectoryRepository
 from shared.events.catalog import default_registry
-from shared.events.catalog.sessions import MEETING, PAIRING_ENGAGEMENT, PAIRING_GOALS
+from shared.events.catalog.sessions import MEETING, PAIRING_AGREEMENT, PAIRING_ENGAGEMENT, PAIRING_GOALS
 from shared.eventstore import EventStore
 from shared.generations import live_database
 from shared.scopes import ProgrammeScopeReader, ProgrammeScopes
 from shared.mongo import database_for
 from shared.projector import StoreProjector
 from services.sessions.adapters.mongo import (
-    EngagementRepository, LegacyMeetingTexts, MeetingsRepository, PairingsRepository,
+    AgreementsRepository, EngagementRepository, LegacyMeetingTexts, MeetingsRepository, PairingsRepository,
 )
-from services.sessions.application.commands import EngagementCommands, GoalCommands, MeetingCommands
+from services.sessions.application.commands import (
+    AgreementCommands, EngagementCommands, GoalCommands, MeetingCommands,
+)
 from services.sessions.application.policies import (
     BackOnTrackWhenMeetingHeld, CancelMeetingsWhenPairingEnds, RiskCheck,
 )
 from services.sessions.application.retention import ForgetMeetingTexts
 from services.sessions.application.projections import (
-    EngagementProjection, MeetingsProjection, PairingsProjection, participants_projection,
+    AgreementsProjection, EngagementProjection, MeetingsProjection, PairingsProjection, participants_projection,
 )
 
 SERVICE = "sessions"
@@ -55,9 +57,11 @@ class SessionsContext:
     pairings: PairingsRepository = field(init=False)
     meetings_view: MeetingsRepository = field(init=False)
     engagement_view: EngagementRepository = field(init=False)
+    agreements_view: AgreementsRepository = field(init=False)
     # command handlers and the periodic risk check
     meetings: MeetingCommands = field(init=False)
     goals: GoalCommands = field(init=False)
+    agreements: AgreementCommands = field(init=False)
     engagement: EngagementCommands = field(init=False)
     risk: RiskCheck = field(init=False)
     retention: ForgetMeetingTexts = field(init=False)
@@ -71,15 +75,17 @@ class SessionsContext:
         self.pairings = PairingsRepository(live)
         self.meetings_view = MeetingsRepository(live)
         self.engagement_view = EngagementRepository(live)
+        self.agreements_view = AgreementsRepository(live)
 
         def aggregates(aggregate_type: str) -> AggregateStore:
             return AggregateStore(self.store, registry, producer=SERVICE, aggregate_type=aggregate_type)
 
         self.meetings = MeetingCommands(aggregates(MEETING), self.pairings, now, LegacyMeetingTexts(self.database))
         self.goals = GoalCommands(aggregates(PAIRING_GOALS))
+        self.agreements = AgreementCommands(aggregates(PAIRING_AGREEMENT), now)
         self.engagement = EngagementCommands(aggregates(PAIRING_ENGAGEMENT), now)
         self.risk = RiskCheck(self.pairings, self.meetings_view, self.engagement_view, self.engagement,
-                              self.meetings, now)
+                              self.meetings, now, self.agreements_view)
         self.retention = ForgetMeetingTexts(self.pairings, self.meetings_view, self.store, self.database, now,
                                             self.settings.retention_private_text_days)
         self.projector = StoreProjector(self, self.own_projections(), name=f"{SERVICE}-own", registry=registry)
@@ -93,14 +99,16 @@ class SessionsContext:
     def own_projections(self) -> list:
         """Fed from this service's event store (shared.projector), in this order for each commit."""
         return [MeetingsProjection(self.database), EngagementProjection(self.database),
+                AgreementsProjection(self.database),
                 BackOnTrackWhenMeetingHeld(self.pairings, self.meetings_view, self.engagement_view,
-                                           self.engagement, _ClockRef(self))]
+                                           self.engagement, _ClockRef(self), self.agreements_view)]
 
     def ensure_indexes(self) -> None:
         self.store.ensure_indexes()
         PairingsRepository(self.database).ensure_indexes()
         MeetingsRepository(self.database).ensure_indexes()
         ProgrammeScopeReader(self.database).ensure_indexes()
+        AgreementsRepository(self.database).ensure_indexes()
 
 
 def build(settings: Settings | None = None, *, clock=None) -> SessionsContext:

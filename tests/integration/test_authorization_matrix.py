@@ -79,6 +79,7 @@ LINK = {caller: frozenset({400}) for caller in CALLERS}  # the link's own token 
 # Bodies are minimal but valid where the service validates before it asks who is calling (a 422
 # would hide whether a non-party got through).
 MEETING = {"starts_at": "2030-01-08T10:00:00+00:00", "duration_minutes": 45}
+AGREEMENT = {"expected_revision": 0, "cadence_days": 14, "channel": "video", "confidentiality": "between_us"}
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,11 @@ EXPECTED: dict[tuple[str, str, str], Row] = {
     ("sessions", "GET", "/v1/pairings/<pairing_id>/goals"): Row(PARTY_OR_ADMIN),
     ("sessions", "PUT", "/v1/pairings/<pairing_id>/goals"): Row(PARTY_OR_ADMIN, {"expected_revision": 0, "goals": []}),
     ("sessions", "GET", "/v1/pairings/<pairing_id>/goals/revisions"): Row(PARTY_OR_ADMIN),
+    ("sessions", "POST", "/v1/pairings/<pairing_id>/goals/<goal_id>/achieve"): Row(PARTY_OR_ADMIN),
+    # the agreement is the pair's own: admins read its terms, never write or confirm it for them
+    ("sessions", "GET", "/v1/pairings/<pairing_id>/agreement"): Row(PARTY_OR_ADMIN),
+    ("sessions", "PUT", "/v1/pairings/<pairing_id>/agreement"): Row(PAIR_ONLY, AGREEMENT),
+    ("sessions", "POST", "/v1/pairings/<pairing_id>/agreement/confirm"): Row(PAIR_ONLY, {}),
     ("sessions", "GET", "/v1/cohorts/<cohort_id>/engagement"): Row(ADMIN_ONLY),
     ("feedback", "POST", "/v1/pairings/<pairing_id>/feedback"): Row(PAIR_ONLY, {"rating": 4}),
     ("feedback", "POST", "/v1/pairings/<pairing_id>/kudos"): Row(PAIR_ONLY, {"note": "thanks"}),
@@ -247,7 +253,8 @@ def _seed_feedback(app, ids: dict) -> None:
 def _path(rule: str, ids: dict) -> str:
     path = rule
     for name, value in {**ids, "review_id": "no-such-review", "survey_id": "no-such-survey",
-                        "notification_id": "no-such-notification", "event_id": "no-such-event"}.items():
+                        "notification_id": "no-such-notification", "event_id": "no-such-event",
+                        "goal_id": "no-such-goal"}.items():
         path = path.replace(f"<{name}>", value)
     assert "<" not in path, f"no seeded id for {rule}"
     return path

@@ -11,6 +11,7 @@ from shared.events.catalog.sessions import GOAL_STATUSES, USER_CANCEL_REASONS
 from services.portal import directory as listing
 from services.portal.backend import ApiError
 from services.portal.oidc import login_required
+from services.portal.views import agreement as agreement_view
 from services.portal.views.common import (
     api, done, local_time, me, ok, parallel, profile, report, start, to_rfc3339, zone_of,
 )
@@ -110,6 +111,7 @@ def _pairing_page(pairing_id: str, template_extra: dict | None = None, status: i
         cohort=lambda: client.optional("matching", f"/v1/cohorts/{pairing['cohort_id']}", default={}),
         meetings=lambda: client.get("sessions", f"/v1/pairings/{pairing_id}/meetings", limit=200),
         goals=lambda: client.get("sessions", f"/v1/pairings/{pairing_id}/goals"),
+        agreement=lambda: client.optional("sessions", f"/v1/pairings/{pairing_id}/agreement"),
     )
     zone = zone_of(ok(calls["me"], {}) or {})
     meetings = (ok(calls["meetings"], {}) or {}).get("items", [])
@@ -117,7 +119,9 @@ def _pairing_page(pairing_id: str, template_extra: dict | None = None, status: i
         meeting["when"] = local_time(meeting.get("starts_at"), zone)
     cohort = ok(calls["cohort"], {}) or {}
     held = [m for m in meetings if m["status"] == "held"]
-    cadence = cohort.get("meeting_cadence_days") or 14
+    agreement = agreement_view.page_context(pairing, ok(calls["agreement"], None))
+    # the cadence both agreed to holds for this pair (as for the sessions service's at-risk clock)
+    cadence = agreement["agreed_cadence"] or cohort.get("meeting_cadence_days") or 14
     last = max((m.get("held_at") or m["starts_at"] for m in held), default=None)
     on_track = None
     if pairing["status"] == "active":
@@ -135,7 +139,7 @@ def _pairing_page(pairing_id: str, template_extra: dict | None = None, status: i
         awaiting_me=my_role is not None and proposal and not pairing.get(f"{my_role}_accepted"),
         action=request.args.get("action"), decline_reasons=DECLINE_REASONS, end_reasons=END_REASONS,
         cancel_reasons=USER_CANCEL_REASONS, now_local=_now().astimezone(zone).strftime("%Y-%m-%dT%H:%M"),
-        zone_name=str(zone), **(template_extra or {}))
+        zone_name=str(zone), **agreement, **(template_extra or {}))
     return render_template("proposal.html" if proposal else "pairing.html", **context), status
 
 
@@ -403,11 +407,15 @@ def review(review_id):
             report(error)
         else:
             done("Review sent. Thank you.")
+            if request.form.get("pairing_id"):  # progress per goal, as a goals revision
+                agreement_view.update_progress(request.form["pairing_id"], request.form)
             return redirect(url_for(".home"))
     found = [r for r in client.get("feedback", "/v1/me/reviews")["items"] if r["review_id"] == review_id]
     if not found:
         abort(404)
-    return render_template("review.html", review=found[0])
+    pairing_id = found[0].get("pairing_id")
+    goals = client.optional("sessions", f"/v1/pairings/{pairing_id}/goals") if pairing_id else None
+    return render_template("review.html", review=found[0], goals=goals)
 
 
 @bp.post("/surveys/<survey_id>")

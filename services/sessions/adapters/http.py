@@ -1,7 +1,9 @@
-"""HTTP: meetings, goals and cohort engagement (contract section 5).
+"""HTTP: meetings, goals, the pair's agreement and cohort engagement (contract sections 5 and 6).
 
 Only the pairing's two parties and admins touch its meetings and goals (403 otherwise; 404 for
 an unknown pairing or meeting). Private notes are readable and writable by the two parties only.
+The agreement is the pair's own: only they revise and confirm it, and only they read each other's
+expectations (admins see the terms and who confirmed).
 """
 from __future__ import annotations
 
@@ -13,7 +15,10 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
 
 from shared.errors import Forbidden, NotFound
-from shared.events.catalog.sessions import GOAL_STATUSES, MEETING_STATUSES, USER_CANCEL_REASONS
+from shared.events.catalog.sessions import (
+    AGREEMENT_CHANNELS, AGREEMENT_CONFIDENTIALITY, AGREEMENT_MAX_CADENCE_DAYS, GOAL_STATUSES, MEETING_STATUSES,
+    USER_CANCEL_REASONS,
+)
 from shared.http.app import request_causation
 from shared.http.auth import current_principal, require
 from shared.http.scopes import admin_of_cohort, manages_cohort
@@ -21,7 +26,8 @@ from services.sessions.adapters.ics import meeting_invitation
 from services.sessions.adapters.mongo import to_doc
 from services.sessions.application.commands import Outcome
 from services.sessions.application.queries import cohort_report
-from services.sessions.domain.goals import MAX_GOALS
+from services.sessions.domain.agreement import MAX_EXPECTATION, MAX_EXPECTATIONS
+from services.sessions.domain.goals import MAX_GOALS, MAX_ITEM_TEXT, MAX_ITEMS
 from services.sessions.domain.goals import MAX_TITLE as MAX_GOAL_TITLE
 
 blp = Blueprint("sessions", __name__, url_prefix="/v1", description="Meetings, goals and engagement")
@@ -129,17 +135,43 @@ class ListArgs(Schema):
     cursor = fields.String(load_default=None, validate=validate.Length(max=MAX_ID))
 
 
+class GoalItemIn(Schema):
+    item_id = fields.String(load_default=None, allow_none=True, validate=_an_id,
+                            metadata={"description": "leave out to add a new item"})
+    text = fields.String(required=True, validate=validate.Length(min=1, max=MAX_ITEM_TEXT),
+                         metadata={"description": "private to the pair and admins; never in events"})
+    owner_id = fields.String(required=True, validate=_an_id, metadata={"description": "the mentor or the mentee"})
+    due_on = fields.Date(load_default=None, allow_none=True)
+    done = fields.Boolean(load_default=False)
+
+
+def _items_field(what: str):
+    return fields.List(fields.Nested(GoalItemIn), load_default=None, allow_none=True,
+                       validate=validate.Length(max=MAX_ITEMS),
+                       metadata={"description": f"the goal's {what}; left out: kept as they are; [] clears them"})
+
+
 class GoalIn(Schema):
     goal_id = fields.String(load_default=None, allow_none=True, validate=_an_id)
     title = fields.String(required=True, validate=validate.Length(min=1, max=MAX_GOAL_TITLE))
     status = fields.String(required=True, validate=validate.OneOf(GOAL_STATUSES))
     target_date = fields.Date(load_default=None, allow_none=True)
     progress = fields.Integer(strict=True, load_default=None, allow_none=True, validate=validate.Range(min=0, max=100))
+    milestones = _items_field("milestones")
+    action_items = _items_field("action items")
 
 
 class GoalsIn(Schema):
     expected_revision = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
     goals = fields.List(fields.Nested(GoalIn), required=True, validate=validate.Length(max=MAX_GOALS))
+
+
+class GoalItemOut(Schema):
+    item_id = fields.String()
+    text = fields.String(allow_none=True, metadata={"description": "null once forgotten (retention)"})
+    owner_id = fields.String()
+    due_on = fields.String(allow_none=True)
+    done = fields.Boolean()
 
 
 class GoalOut(Schema):
@@ -148,6 +180,8 @@ class GoalOut(Schema):
     status = fields.String()
     target_date = fields.String(allow_none=True)
     progress = fields.Integer()
+    milestones = fields.List(fields.Nested(GoalItemOut))
+    action_items = fields.List(fields.Nested(GoalItemOut))
 
 
 class GoalsOut(Schema):
@@ -170,6 +204,49 @@ class RevisionListOut(Schema):
     next = fields.String(allow_none=True)
 
 
+class AgreementIn(Schema):
+    expected_revision = fields.Integer(required=True, strict=True, validate=validate.Range(min=0),
+                                       metadata={"description": "the revision you edited (0: none yet)"})
+    cadence_days = fields.Integer(required=True, strict=True,
+                                  validate=validate.Range(min=1, max=AGREEMENT_MAX_CADENCE_DAYS))
+    channel = fields.String(required=True, validate=validate.OneOf(AGREEMENT_CHANNELS))
+    confidentiality = fields.String(required=True, validate=validate.OneOf(AGREEMENT_CONFIDENTIALITY))
+    expectations = fields.List(fields.String(validate=validate.Length(min=1, max=MAX_EXPECTATION)),
+                               load_default=None, allow_none=True, validate=validate.Length(max=MAX_EXPECTATIONS),
+                               metadata={"description": "the caller's own expectations (replaces theirs only); "
+                                                        "left out: kept as they are"})
+
+
+class ConfirmAgreementIn(Schema):
+    revision = fields.Integer(load_default=None, allow_none=True, strict=True, validate=validate.Range(min=1),
+                              metadata={"description": "the revision you read; another one gets 409"})
+
+
+class AgreementTermsOut(Schema):
+    revision = fields.Integer()
+    cadence_days = fields.Integer()
+    channel = fields.String()
+    confidentiality = fields.String()
+    confirmed_at = fields.String()
+
+
+class AgreementOut(Schema):
+    pairing_id = fields.String()
+    revision = fields.Integer(metadata={"description": "0 before the first"})
+    cadence_days = fields.Integer(allow_none=True)
+    channel = fields.String(allow_none=True)
+    confidentiality = fields.String(allow_none=True)
+    expectations = fields.Dict(keys=fields.String(), values=fields.List(fields.String()), allow_none=True,
+                               metadata={"description": "party id -> their own words; for the pair only "
+                                                        "(null for admins)"})
+    revised_by = fields.String(allow_none=True)
+    revised_at = fields.String(allow_none=True)
+    confirmed_by = fields.List(fields.String(), metadata={"description": "who confirmed this revision"})
+    confirmed = fields.Boolean(metadata={"description": "both confirmed this revision"})
+    in_force = fields.Nested(AgreementTermsOut, allow_none=True,
+                             metadata={"description": "the last revision both confirmed (drives the at-risk clock)"})
+
+
 class EngagementItemOut(Schema):
     pairing_id = fields.String()
     mentor_id = fields.String()
@@ -179,6 +256,8 @@ class EngagementItemOut(Schema):
     meetings_held = fields.Integer()
     meetings_per_week = fields.Float()
     mentoring_hours = fields.Float()
+    cadence_days = fields.Integer(metadata={"description": "this pair's: agreed, else the cohort's"})
+    cadence_agreed = fields.Boolean()
 
 
 class EngagementOut(Schema):
@@ -402,6 +481,74 @@ def goal_revisions(args, pairing_id):
     return {"items": history[start:following], "next": str(following) if following < len(history) else None}
 
 
+@blp.route("/pairings/<pairing_id>/goals/<goal_id>/achieve", methods=["POST"])
+@require()
+@blp.response(200, GoalsOut)
+def achieve_goal(pairing_id, goal_id):
+    """Mark one goal achieved (a new revision with it `achieved`, progress 100; emits GoalAchieved).
+    Achieving an achieved goal changes nothing; 404 for a goal the pairing does not have."""
+    pairing = _pairing_for_party(pairing_id)
+    state = _context().goals.achieve(pairing, goal_id=goal_id, by=current_principal().subject,
+                                     causation=request_causation())
+    return _goals_out(pairing_id, state)
+
+
+# -- agreement ---------------------------------------------------------------------------------
+
+def _agreement_out(pairing, agreement) -> dict:
+    terms = agreement.terms
+    in_force = None
+    if agreement.confirmed_revision:
+        in_force = dict(agreement.confirmed_terms, revision=agreement.confirmed_revision,
+                        confirmed_at=agreement.confirmed_at)
+    is_party = current_principal().subject in pairing.parties
+    return {"pairing_id": pairing.pairing_id, "revision": agreement.revision,
+            "cadence_days": terms.get("cadence_days"), "channel": terms.get("channel"),
+            "confidentiality": terms.get("confidentiality"),
+            "expectations": agreement.expectations if is_party else None,
+            "revised_by": agreement.revised_by, "revised_at": agreement.revised_at,
+            "confirmed_by": agreement.confirmed_by, "confirmed": agreement.confirmed, "in_force": in_force}
+
+
+@blp.route("/pairings/<pairing_id>/agreement")
+class PairingAgreement(MethodView):
+    @require()
+    @blp.response(200, AgreementOut)
+    def get(self, pairing_id):
+        """The pair's agreement: the current revision, who confirmed it, and the terms in force."""
+        pairing = _pairing_for_party(pairing_id)
+        return _agreement_out(pairing, _context().agreements.current(pairing_id))
+
+    @require()
+    @blp.arguments(AgreementIn)
+    @blp.response(200, AgreementOut)
+    def put(self, body, pairing_id):
+        """Propose a revision (the pair only; emits AgreementRevised). Both must confirm it again; a stale
+        `expected_revision` gets 409 with `current_revision`; an unchanged agreement stays as it is."""
+        pairing = _pairing_for_party(pairing_id)
+        outcome = _context().agreements.revise(
+            pairing, expected_revision=body["expected_revision"], by=current_principal().subject,
+            cadence_days=body["cadence_days"], channel=body["channel"], confidentiality=body["confidentiality"],
+            expectations=body["expectations"], causation=request_causation())
+        return _agreement_out(pairing, outcome.agreement)
+
+
+@blp.route("/pairings/<pairing_id>/agreement/confirm", methods=["POST"])
+@require()
+@blp.arguments(ConfirmAgreementIn)
+@blp.response(200, AgreementOut)
+def confirm_agreement(body, pairing_id):
+    """Confirm the current revision (the pair only; emits AgreementConfirmedByParty, and AgreementConfirmed
+    once both did: its cadence then drives the pair's at-risk clock)."""
+    pairing = _pairing_for_party(pairing_id)
+    context = _context()
+    outcome = context.agreements.confirm(pairing, by=current_principal().subject, revision=body["revision"],
+                                         causation=request_causation())
+    # the engagement report reads the agreed cadence from its view: answer once it has this commit
+    context.projector.wait_for(outcome.position, timeout_s=context.settings.read_your_writes_timeout_s)
+    return _agreement_out(pairing, outcome.agreement)
+
+
 # -- engagement --------------------------------------------------------------------------------
 
 @blp.route("/cohorts/<cohort_id>/engagement")
@@ -411,7 +558,8 @@ def goal_revisions(args, pairing_id):
 def cohort_engagement(cohort_id):
     """Each active pair as on track, needs check-in, at risk or too early; meetings per week; hours."""
     context = _context()
-    report = cohort_report(context.pairings, context.meetings_view, cohort_id, context.clock.now())
+    report = cohort_report(context.pairings, context.meetings_view, cohort_id, context.clock.now(),
+                           context.agreements_view)
     if report is None:
         raise NotFound("cohort_not_found", f"no cohort {cohort_id} is known")
     return report

@@ -22,6 +22,7 @@ PAIRINGS = "pairings"
 COHORTS = "cohorts"
 MEETINGS = "meetings"
 ENGAGEMENT = "engagement"
+AGREEMENTS = "agreements"
 LEGACY_TEXTS = "meeting_texts"
 
 
@@ -162,6 +163,31 @@ class EngagementRepository:
 
     def put(self, doc: dict) -> bool:
         return replace_if_newer(self.collection, doc)
+
+    def drop(self) -> None:
+        self.collection.drop()
+
+
+class AgreementsRepository:
+    """Per pairing: the cadence of its last confirmed agreement (AgreementConfirmed), which drives
+    its at-risk clock instead of the cohort's (application/queries.py)."""
+
+    def __init__(self, database):
+        self.collection = database[AGREEMENTS]
+
+    def ensure_indexes(self) -> None:
+        self.collection.create_index([("cohort_id", ASCENDING)], name="by_cohort")
+
+    def put(self, doc: dict) -> bool:
+        return replace_if_newer(self.collection, doc)
+
+    def cadence_of(self, pairing_id: str) -> int | None:
+        doc = self.collection.find_one({"_id": pairing_id})
+        return int(doc["cadence_days"]) if doc else None
+
+    def cadences_in_cohort(self, cohort_id: str) -> dict[str, int]:
+        """pairing id -> agreed cadence, for the cohort's pairings with a confirmed agreement."""
+        return {d["_id"]: int(d["cadence_days"]) for d in self.collection.find({"cohort_id": cohort_id})}
 
     def drop(self) -> None:
         self.collection.drop()

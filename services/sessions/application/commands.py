@@ -20,9 +20,12 @@ from shared.aggregate import Causation, NewEvent
 from shared.clock import rfc3339
 from shared.errors import NotFound
 from shared.eventstore import ConcurrencyError, LoadedStream
+from services.sessions.domain import agreement as agreement_rules
 from services.sessions.domain import engagement as engagement_rules
 from services.sessions.domain import goals as goal_rules
 from services.sessions.domain import meetings as rules
+from services.sessions.domain.agreement import Agreement
+from services.sessions.domain.decision import Decision
 from services.sessions.domain.engagement import LastHeld
 from services.sessions.domain.goals import Goals
 from services.sessions.domain.meetings import Meeting
@@ -189,23 +192,88 @@ class GoalCommands:
         self.aggregates = aggregates
 
     def current(self, pairing_id: str) -> Goals:
-        return goal_rules.fold(self.aggregates.load(pairing_id).events)
+        stream = self.aggregates.load(pairing_id)
+        return goal_rules.fold(stream.events, stream.private)
 
     def revise(self, pairing: PairingInfo, *, expected_revision: int, goals: list[dict], by: str,
                causation: Causation) -> Goals:
-        # The stream is shared with engagement events: a conflict with one of those is retried on
-        # the reloaded stream, where a really stale revision still gets its 409.
+        return self._decide(pairing, causation, lambda state: goal_rules.revise(
+            state, pairing, expected_revision=expected_revision, goals=goals, by=by))
+
+    def achieve(self, pairing: PairingInfo, *, goal_id: str, by: str, causation: Causation) -> Goals:
+        """Mark one goal achieved in a new revision (GoalAchieved); an achieved goal stays as it is."""
+        return self._decide(pairing, causation, lambda state: goal_rules.achieve(state, pairing, goal_id=goal_id, by=by))
+
+    def _decide(self, pairing: PairingInfo, causation: Causation, decide) -> Goals:
+        # The stream is shared with engagement and agreement events: a conflict with one of those is
+        # retried on the reloaded stream, where a really stale revision still gets its 409.
         for attempt in range(ATTEMPTS):
             stream = self.aggregates.load(pairing.pairing_id)
-            state = goal_rules.fold(stream.events)
-            events = goal_rules.revise(state, pairing, expected_revision=expected_revision, goals=goals, by=by)
+            decision: Decision = decide(goal_rules.fold(stream.events, stream.private))
+            if not decision:
+                return self.current(pairing.pairing_id)
             try:
-                self.aggregates.append(pairing.pairing_id, stream.version, events, causation)
+                self.aggregates.append(pairing.pairing_id, stream.version, decision, causation,
+                                       private=decision.private)
             except ConcurrencyError:
                 if attempt == ATTEMPTS - 1:
                     raise
                 continue
             return self.current(pairing.pairing_id)
+        raise ConcurrencyError(pairing.pairing_id, -1)
+
+
+# -- agreement --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AgreementOutcome:
+    """The agreement as it now is, and the commit to wait for (0: nothing stored)."""
+
+    agreement: Agreement
+    position: int = 0
+
+
+class AgreementCommands:
+    """Revise and confirm a pairing's agreement (domain/agreement.py), on the pairing's stream."""
+
+    def __init__(self, aggregates: Aggregates, clock: Clock):
+        self.aggregates = aggregates
+        self.clock = clock
+
+    def current(self, pairing_id: str) -> Agreement:
+        stream = self.aggregates.load(pairing_id)
+        return agreement_rules.fold(stream.events, stream.private)
+
+    def revise(self, pairing: PairingInfo, *, expected_revision: int, by: str, cadence_days: int, channel: str,
+               confidentiality: str, expectations: list[str] | None, causation: Causation) -> AgreementOutcome:
+        def decide(state: Agreement) -> Decision:
+            if causation.causation_id and state.revision_request == causation.causation_id:
+                return Decision()  # a retry of the request that stored the current revision: its answer
+            return agreement_rules.revise(state, pairing, expected_revision=expected_revision, by=by,
+                                          cadence_days=cadence_days, channel=channel,
+                                          confidentiality=confidentiality, expectations=expectations)
+        return self._decide(pairing, causation, decide)
+
+    def confirm(self, pairing: PairingInfo, *, by: str, revision: int | None, causation: Causation) -> AgreementOutcome:
+        return self._decide(pairing, causation, lambda state: agreement_rules.confirm(
+            state, pairing, by=by, revision=revision, now=self.clock.now()))
+
+    def _decide(self, pairing: PairingInfo, causation: Causation, decide) -> AgreementOutcome:
+        # Shared stream (goals, engagement): a conflict with their events is retried on the
+        # reloaded stream; the agreement's own revision guard still decides staleness.
+        for attempt in range(ATTEMPTS):
+            stream = self.aggregates.load(pairing.pairing_id)
+            decision: Decision = decide(agreement_rules.fold(stream.events, stream.private))
+            if not decision:
+                return AgreementOutcome(agreement_rules.fold(stream.events, stream.private))
+            try:
+                appended = self.aggregates.append(pairing.pairing_id, stream.version, decision, causation,
+                                                  private=decision.private)
+            except ConcurrencyError:
+                if attempt == ATTEMPTS - 1:
+                    raise
+                continue
+            return AgreementOutcome(self.current(pairing.pairing_id), getattr(appended, "position", 0))
         raise ConcurrencyError(pairing.pairing_id, -1)
 
 

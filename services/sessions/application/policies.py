@@ -27,9 +27,13 @@ from shared.events.catalog.matching import PAIRING_ENDED
 from shared.events.catalog.sessions import MEETING_HELD
 from shared.events.envelope import Envelope
 from shared.metrics import PAIRINGS_ACTIVE, PAIRS_AT_RISK
-from services.sessions.adapters.mongo import EngagementRepository, MeetingsRepository, PairingsRepository
+from services.sessions.adapters.mongo import (
+    AgreementsRepository, EngagementRepository, MeetingsRepository, PairingsRepository,
+)
 from services.sessions.application.commands import EngagementCommands, MeetingCommands, job_causation
-from services.sessions.application.queries import cadence_days, held_by_pairing, last_held
+from services.sessions.application.queries import (
+    agreed_cadences, cadence_days, held_by_pairing, last_held, pairing_cadence,
+)
 from services.sessions.domain import engagement as rules
 from services.sessions.domain.engagement import LastHeld
 
@@ -70,12 +74,13 @@ class BackOnTrackWhenMeetingHeld(Projection):
     collections = ()
 
     def __init__(self, pairings: PairingsRepository, meetings: MeetingsRepository, engagement: EngagementRepository,
-                 commands: EngagementCommands, clock):
+                 commands: EngagementCommands, clock, agreements: AgreementsRepository | None = None):
         self.pairings = pairings
         self.meetings = meetings
         self.engagement = engagement
         self.commands = commands
         self.clock = clock
+        self.agreements = agreements
 
     def handlers(self):
         return {MEETING_HELD: self.meeting_held}
@@ -96,21 +101,23 @@ class BackOnTrackWhenMeetingHeld(Projection):
         if not candidates:
             return
         last = max(candidates, key=lambda h: (h.held_at, h.meeting_id))
-        self.commands.assess(pairing, cadence_days(self.pairings, pairing.cohort_id), last, self.clock.now(),
-                             Causation.from_event(envelope))
+        self.commands.assess(pairing, pairing_cadence(self.pairings, self.agreements, pairing), last,
+                             self.clock.now(), Causation.from_event(envelope))
 
 
 class RiskCheck:
     """The periodic pass over every active pairing (a worker job; tests call it with a ManualClock's time)."""
 
     def __init__(self, pairings: PairingsRepository, meetings: MeetingsRepository, engagement: EngagementRepository,
-                 commands: EngagementCommands, meeting_commands: MeetingCommands, clock):
+                 commands: EngagementCommands, meeting_commands: MeetingCommands, clock,
+                 agreements: AgreementsRepository | None = None):
         self.pairings = pairings
         self.meetings = meetings
         self.engagement = engagement
         self.commands = commands
         self.meeting_commands = meeting_commands
         self.clock = clock
+        self.agreements = agreements  # a confirmed agreement's cadence wins for its pairing
 
     def run(self, now: datetime | None = None) -> dict[str, int]:
         counts = self.check_all(now)
@@ -126,10 +133,12 @@ class RiskCheck:
             by_cohort.setdefault(pairing.cohort_id, []).append(pairing)
         at_risk_counts = {}
         for cohort_id, pairings in by_cohort.items():
-            cadence = cadence_days(self.pairings, cohort_id)
+            cohort_cadence = cadence_days(self.pairings, cohort_id)
+            agreed = agreed_cadences(self.agreements, cohort_id)
             held = held_by_pairing(self.meetings, cohort_id)
             count = 0
             for pairing in pairings:
+                cadence = agreed.get(pairing.pairing_id, cohort_cadence)
                 last = last_held(held.get(pairing.pairing_id, []))
                 lapsed = rules.is_lapsed(pairing, cadence, last, now)
                 at_risk = self.engagement.at_risk(pairing.pairing_id)

@@ -7,7 +7,8 @@ Kafka-fed (`SessionsContext.projections()`):
 
 Own-stream (`SessionsContext.own_projections()`, fed from the event store by shared.projector):
 - meetings: each meeting's current state, for lists and engagement numbers;
-- engagement: whether each pairing is announced at risk.
+- engagement: whether each pairing is announced at risk;
+- agreements: the cadence each pairing's parties last agreed to (AgreementConfirmed).
 Both remember the aggregate version they applied; a replayed commit changes nothing.
 
 Reactions with side effects (cancelling the meetings of an ended pairing, announcing a pairing
@@ -21,12 +22,14 @@ from shared.directory import DirectoryProjection
 from shared.events.catalog.matching import (
     COHORT_CREATED, COHORT_REVISED, PAIRING_ACTIVATED, PAIRING_ENDED, PAIRING_STATUS_BY_EVENT,
 )
-from shared.events.catalog.sessions import MEETING_STREAM_EVENTS, PAIRING_AT_RISK, PAIRING_BACK_ON_TRACK
+from shared.events.catalog.sessions import (
+    AGREEMENT_CONFIRMED, MEETING_STREAM_EVENTS, PAIRING_AT_RISK, PAIRING_BACK_ON_TRACK,
+)
 from shared.events.envelope import Envelope
 from shared.metrics import PAIRINGS_ACTIVE
 from services.sessions.adapters.mongo import (
-    COHORTS, ENGAGEMENT, MEETINGS, PAIRINGS, EngagementRepository, MeetingsRepository, PairingsRepository, from_doc,
-    to_doc,
+    AGREEMENTS, COHORTS, ENGAGEMENT, MEETINGS, PAIRINGS, AgreementsRepository, EngagementRepository,
+    MeetingsRepository, PairingsRepository, from_doc, to_doc,
 )
 from services.sessions.domain import meetings as meeting_rules
 from services.sessions.domain.meetings import Meeting
@@ -148,3 +151,30 @@ class EngagementProjection(Projection):
         self.repository.put({"_id": envelope.aggregate_id, "at_risk": envelope.event_type == PAIRING_AT_RISK,
                              "cohort_id": envelope.data["cohort_id"], "version": envelope.aggregate_version,
                              "since": envelope.occurred_at})
+
+
+class AgreementsProjection(Projection):
+    """agreements: per pairing, the cadence both parties last confirmed (own stream). Only confirmed
+    terms are here: a revision waiting for confirmation changes nothing until it is confirmed."""
+
+    name = "sessions-agreements"
+    topics = ()
+    collections = (AGREEMENTS,)
+
+    def __init__(self, database):
+        self.bind(database)
+
+    def bind(self, database) -> None:
+        self.repository = AgreementsRepository(database)
+
+    def handlers(self):
+        return {AGREEMENT_CONFIRMED: self.confirmed}
+
+    def reset(self) -> None:
+        self.repository.drop()
+
+    def confirmed(self, envelope: Envelope) -> None:
+        data = envelope.data
+        self.repository.put({"_id": envelope.aggregate_id, "cohort_id": data["cohort_id"],
+                             "revision": data["revision"], "cadence_days": data["cadence_days"],
+                             "version": envelope.aggregate_version, "confirmed_at": data["confirmed_at"]})

@@ -1,5 +1,8 @@
 """Reads over the sessions read models: cadence, last held meetings, the cohort engagement report.
 
+Cadence: a pairing whose two parties confirmed an agreement (AgreementConfirmed) is held to the
+cadence they agreed to; every other pairing to its cohort's (which CohortRevised may change).
+
 Disputed meetings (MeetingDisputed): a held meeting the other party disputes does not count as
 held anywhere here: not for the cadence and the risk clock (`last_held`), not in the report's
 meetings, meetings per week or hours. Chosen because the dispute says the meeting may not have
@@ -13,14 +16,27 @@ from datetime import datetime, timedelta
 
 from shared.clock import parse_rfc3339, rfc3339
 from shared.metrics import PAIRINGS_ACTIVE, PAIRS_AT_RISK
-from services.sessions.adapters.mongo import MeetingsRepository, PairingsRepository
+from services.sessions.adapters.mongo import AgreementsRepository, MeetingsRepository, PairingsRepository
 from services.sessions.domain import engagement as rules
 from services.sessions.domain.engagement import LastHeld
+from services.sessions.domain.pairing import PairingInfo
 
 
 def cadence_days(pairings: PairingsRepository, cohort_id: str) -> int:
     cohort = pairings.get_cohort(cohort_id)
     return int(cohort["meeting_cadence_days"]) if cohort else rules.DEFAULT_CADENCE_DAYS
+
+
+def agreed_cadences(agreements: AgreementsRepository | None, cohort_id: str) -> dict[str, int]:
+    """pairing id -> the cadence its parties agreed to (only pairings with a confirmed agreement)."""
+    return agreements.cadences_in_cohort(cohort_id) if agreements is not None else {}
+
+
+def pairing_cadence(pairings: PairingsRepository, agreements: AgreementsRepository | None,
+                    pairing: PairingInfo) -> int:
+    """One pairing's cadence: its confirmed agreement's, else its cohort's."""
+    agreed = agreements.cadence_of(pairing.pairing_id) if agreements is not None else None
+    return agreed or cadence_days(pairings, pairing.cohort_id)
 
 
 def held_by_pairing(meetings: MeetingsRepository, cohort_id: str) -> dict[str, list[dict]]:
@@ -39,13 +55,15 @@ def last_held(docs: list[dict]) -> LastHeld | None:
 
 
 def cohort_report(pairings: PairingsRepository, meetings: MeetingsRepository, cohort_id: str,
-                  now: datetime) -> dict | None:
-    """Each active pair as on track / needs check-in / at risk / too early, with meetings and hours."""
+                  now: datetime, agreements: AgreementsRepository | None = None) -> dict | None:
+    """Each active pair as on track / needs check-in / at risk / too early, with meetings and hours
+    (each measured against its own cadence: agreed, else the cohort's)."""
     cohort = pairings.get_cohort(cohort_id)
     active = [p for p in pairings.of_cohort(cohort_id) if p.is_active]
     if cohort is None and not active:
         return None
     cadence = cadence_days(pairings, cohort_id)
+    agreed = agreed_cadences(agreements, cohort_id)
     held = held_by_pairing(meetings, cohort_id)
     items = []
     counts = {rules.ON_TRACK: 0, rules.NEEDS_CHECK_IN: 0, rules.AT_RISK: 0, rules.TOO_EARLY: 0}
@@ -54,7 +72,8 @@ def cohort_report(pairings: PairingsRepository, meetings: MeetingsRepository, co
     for pairing in sorted(active, key=lambda p: p.pairing_id):
         docs = held.get(pairing.pairing_id, [])
         last = last_held(docs)
-        status = rules.classify(pairing, cadence, last, now)
+        own_cadence = agreed.get(pairing.pairing_id, cadence)
+        status = rules.classify(pairing, own_cadence, last, now)
         counts[status] += 1
         minutes = sum(int(d.get("held_minutes") or 0) for d in docs)
         weeks = max(1.0, (now - (pairing.activated_at or now)) / timedelta(weeks=1))
@@ -65,7 +84,8 @@ def cohort_report(pairings: PairingsRepository, meetings: MeetingsRepository, co
             "pairing_id": pairing.pairing_id, "mentor_id": pairing.mentor_id, "mentee_id": pairing.mentee_id,
             "status": status, "last_meeting_at": rfc3339(last.held_at) if last else None,
             "meetings_held": len(docs), "meetings_per_week": round(len(docs) / weeks, 2),
-            "mentoring_hours": round(minutes / 60, 2),
+            "mentoring_hours": round(minutes / 60, 2), "cadence_days": own_cadence,
+            "cadence_agreed": pairing.pairing_id in agreed,
         })
     PAIRS_AT_RISK.labels(cohort_id).set(counts[rules.AT_RISK])
     PAIRINGS_ACTIVE.labels(cohort_id).set(len(active))

@@ -1,8 +1,10 @@
-"""Retention of meetings' private text (README "Privacy"): agendas, notes and dispute reasons are
-forgotten `retention_private_text_days` after the meeting's pairing ended.
+"""Retention of private text (README "Privacy"): meetings' agendas, notes and dispute reasons, the
+text of goals' milestones and action items, and the agreement's expectations are forgotten
+`retention_private_text_days` after the pairing ended.
 
 The text lives only in the private part of the meeting's commits (the meetings view never copies
-it) and, for meetings of older versions, in `meeting_texts`; both are removed. The events stay, so
+it) and, for meetings of older versions, in `meeting_texts`; both are removed. Goals' item texts and
+the agreement's expectations live only in the private part of the pairing's own stream. The events stay, so
 the meeting, its status and every count built from it are unchanged, and a rebuild (which reads
 the same commits) cannot bring the text back.
 """
@@ -13,8 +15,13 @@ from typing import Protocol
 
 from pymongo.errors import DuplicateKeyError
 
+from services.sessions.domain import agreement as agreement_rules
+from services.sessions.domain import goals as goal_rules
+
 # Every private field a meeting's commits may hold (application/commands.py).
 MEETING_PRIVATE_FIELDS = ("agenda", "notes", "notes_by", "dispute_reason")
+# Every private field a pairing's own stream may hold (goals and agreement commits).
+PAIRING_PRIVATE_FIELDS = (*goal_rules.PRIVATE_FIELDS, *agreement_rules.PRIVATE_FIELDS)
 DONE = "retention_done"  # pairing id -> when its meetings' text was forgotten
 
 
@@ -54,6 +61,7 @@ class ForgetMeetingTexts:
             for meeting in self.meetings_view.for_pairing(pairing.pairing_id):
                 self.store.forget_private(meeting["_id"], MEETING_PRIVATE_FIELDS)
                 self.legacy.delete_one({"_id": meeting["_id"]})
+            self.store.forget_private(pairing.pairing_id, PAIRING_PRIVATE_FIELDS)
             try:
                 self.done.insert_one({"_id": pairing.pairing_id, "at": now.isoformat()})
             except DuplicateKeyError:

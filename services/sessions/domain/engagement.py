@@ -1,7 +1,8 @@
 """Cadence and risk: is a pair meeting often enough?
 
-A pairing lapses when no meeting has been held within 1.5 x the cohort's cadence of the last
-held one, or, before its first held meeting, within one cadence of becoming active. A lapse is
+A pairing lapses when no meeting has been held within 1.5 x its cadence (the one its parties
+agreed to in a confirmed agreement, else its cohort's: application/queries.py) of the last held
+one, or, before its first held meeting, within one cadence of becoming active. A lapse is
 announced once (`PairingAtRisk`); a held meeting that ends the lapse announces
 `PairingBackOnTrack`. The announcements are transitions of a flag folded from the pairing's
 stream, so checking again and again changes nothing.

@@ -3,16 +3,20 @@
 Streams (the Kafka key is the stream id):
 - a meeting (`meeting`): MeetingScheduled, MeetingRescheduled, MeetingCancelled, MeetingHeld,
   MeetingNoShow, MeetingDisputed (the other party contests the held / no-show record);
-- a pairing's goals and engagement share the pairing's stream (stream id = pairing id, aggregate
-  types `pairing-goals` and `pairing-engagement`): GoalsRevised, PairingAtRisk, PairingBackOnTrack.
+- a pairing's goals, engagement and agreement share the pairing's stream (stream id = pairing id,
+  aggregate types `pairing-goals`, `pairing-engagement` and `pairing-agreement`): GoalsRevised,
+  GoalAchieved, PairingAtRisk, PairingBackOnTrack, AgreementRevised, AgreementConfirmedByParty,
+  AgreementConfirmed.
 
-Private meeting notes, agendas and dispute reasons are personal data: they are stored in the same commit as the
+Private meeting notes, agendas and dispute reasons, the text of goals' milestones and action
+items, and the expectations each party writes into the agreement are personal data: they are stored in the same commit as the
 event, in a part the relay never publishes, and never travel here.
 
 Schema history: MeetingScheduled v2 adds `actor_id`, who scheduled the meeting (a party, or an
 admin acting for the pair; the organiser alone could not say which). v1 events never recorded it:
 the upcaster sets null ("not recorded"), never a guess. MeetingHeld v1 gained the optional
-`recorded_by` (an additive change, contract section 1): null in events stored before it.
+`recorded_by` (an additive change, contract section 1): null in events stored before it. GoalsRevised
+v1's goals gained the optional `milestones` and `action_items` (empty in events stored before them).
 """
 from __future__ import annotations
 
@@ -31,6 +35,11 @@ MEETING_DISPUTED = "MeetingDisputed"
 GOALS_REVISED = "GoalsRevised"
 PAIRING_AT_RISK = "PairingAtRisk"
 PAIRING_BACK_ON_TRACK = "PairingBackOnTrack"
+GOAL_ACHIEVED = "GoalAchieved"
+AGREEMENT_REVISED = "AgreementRevised"
+AGREEMENT_CONFIRMED_BY_PARTY = "AgreementConfirmedByParty"
+AGREEMENT_CONFIRMED = "AgreementConfirmed"
+AGREEMENT_EVENTS = (AGREEMENT_REVISED, AGREEMENT_CONFIRMED_BY_PARTY, AGREEMENT_CONFIRMED)
 # The events that set a meeting's status (other services map each to one); a dispute does not.
 MEETING_EVENTS = (MEETING_SCHEDULED, MEETING_RESCHEDULED, MEETING_CANCELLED, MEETING_HELD, MEETING_NO_SHOW)
 MEETING_STREAM_EVENTS = (*MEETING_EVENTS, MEETING_DISPUTED)  # everything a meeting's stream holds
@@ -39,6 +48,7 @@ MEETING_STREAM_EVENTS = (*MEETING_EVENTS, MEETING_DISPUTED)  # everything a meet
 MEETING = "meeting"
 PAIRING_GOALS = "pairing-goals"
 PAIRING_ENGAGEMENT = "pairing-engagement"
+PAIRING_AGREEMENT = "pairing-agreement"
 
 # -- value lists -------------------------------------------------------------------------------
 MEETING_STATUSES = ("scheduled", "cancelled", "held", "no_show")
@@ -47,6 +57,11 @@ GOAL_STATUSES = ("open", "achieved", "dropped")
 USER_CANCEL_REASONS = ("conflict", "no_longer_needed", "other")
 PAIRING_ENDED_REASON = "pairing_ended"  # the system cancels the meetings of an ended pairing
 CANCEL_REASONS = (PAIRING_ENDED_REASON, *USER_CANCEL_REASONS)
+AGREEMENT_CHANNELS = ("in_person", "video", "phone", "chat")
+# What may leave the pair's conversations: nothing; the programme team (to get help); anything
+# either of them chooses to share.
+AGREEMENT_CONFIDENTIALITY = ("between_us", "programme_team", "open")
+AGREEMENT_MAX_CADENCE_DAYS = 90
 
 _id = dict(required=True, validate=validate.Length(min=1))
 
@@ -123,18 +138,68 @@ class MeetingDisputedV1(_MeetingFields):
     disputed_at = Rfc3339Utc(required=True)
 
 
+class GoalItemV1(_Event):
+    """A milestone or an action item of a goal. Its text is free text: it stays in the commit's
+    private part, never here."""
+
+    item_id = fields.String(**_id)
+    owner_id = fields.String(required=True, validate=validate.Length(min=1),
+                             metadata={"description": "the party who owns it (mentor or mentee)"})
+    due_on = fields.Date(required=True, allow_none=True)
+    done = fields.Boolean(required=True)
+
+
 class GoalV1(_Event):
     goal_id = fields.String(**_id)
     title = fields.String(**_id)
     status = fields.String(required=True, validate=validate.OneOf(GOAL_STATUSES))
     target_date = fields.Date(required=True, allow_none=True)
     progress = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=100))
+    milestones = fields.List(fields.Nested(GoalItemV1), load_default=list,
+                             metadata={"description": "optional (empty in events stored before it)"})
+    action_items = fields.List(fields.Nested(GoalItemV1), load_default=list,
+                               metadata={"description": "optional (empty in events stored before it)"})
 
 
 class GoalsRevisedV1(_PairingFields):
     revision = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
     revised_by = fields.String(**_id)
     goals = fields.List(fields.Nested(GoalV1), required=True)
+
+
+class GoalAchievedV1(_PairingFields):
+    """A goal's status became `achieved` in a revision (stored in the same commit as its GoalsRevised)."""
+
+    goal_id = fields.String(**_id)
+    revision = fields.Integer(required=True, strict=True, validate=validate.Range(min=1),
+                              metadata={"description": "the goals revision that achieved it"})
+    achieved_by = fields.String(**_id)
+
+
+class _AgreementTerms(_PairingFields):
+    revision = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    cadence_days = fields.Integer(required=True, strict=True,
+                                  validate=validate.Range(min=1, max=AGREEMENT_MAX_CADENCE_DAYS))
+    channel = fields.String(required=True, validate=validate.OneOf(AGREEMENT_CHANNELS))
+    confidentiality = fields.String(required=True, validate=validate.OneOf(AGREEMENT_CONFIDENTIALITY))
+
+
+class AgreementRevisedV1(_AgreementTerms):
+    """A party proposed the pair's agreement (a new revision, to be confirmed by both). Each party's
+    expectations are free text: they stay in the commit's private part, never here."""
+
+    revised_by = fields.String(**_id)
+
+
+class AgreementConfirmedByPartyV1(_PairingFields):
+    revision = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    confirmed_by = fields.String(**_id)
+
+
+class AgreementConfirmedV1(_AgreementTerms):
+    """Both parties confirmed this revision: its cadence drives the pairing's at-risk clock."""
+
+    confirmed_at = Rfc3339Utc(required=True)
 
 
 class PairingAtRiskV1(_PairingFields):
@@ -160,3 +225,7 @@ def register(registry: EventRegistry) -> None:
     registry.register(GOALS_REVISED, 1, GoalsRevisedV1)
     registry.register(PAIRING_AT_RISK, 1, PairingAtRiskV1)
     registry.register(PAIRING_BACK_ON_TRACK, 1, PairingBackOnTrackV1)
+    registry.register(GOAL_ACHIEVED, 1, GoalAchievedV1)
+    registry.register(AGREEMENT_REVISED, 1, AgreementRevisedV1)
+    registry.register(AGREEMENT_CONFIRMED_BY_PARTY, 1, AgreementConfirmedByPartyV1)
+    registry.register(AGREEMENT_CONFIRMED, 1, AgreementConfirmedV1)

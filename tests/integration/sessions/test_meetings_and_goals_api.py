@@ -144,10 +144,10 @@ def test_meetings_goals_notes_and_invitation_end_to_end(make_settings, request):
     relay = EventRelay(settings, context.store, make_producer(settings))
     while relay.publish_pending():
         pass
-    events = [decode(r) for r in read_topic(settings, topics.SESSIONS, expect=8)]
+    events = [decode(r) for r in read_topic(settings, topics.SESSIONS, expect=9)]
     kinds = [e["event_type"] for e in events]
     assert sorted(kinds) == sorted(["MeetingScheduled", "MeetingScheduled", "MeetingRescheduled", "MeetingCancelled",
-                                    "MeetingHeld", "MeetingDisputed", "GoalsRevised", "GoalsRevised"])
+                                    "MeetingHeld", "MeetingDisputed", "GoalsRevised", "GoalsRevised", "GoalAchieved"])
     assert "nobody came" not in str(events)  # the dispute's reason stays in the commit
     held = next(e for e in events if e["event_type"] == "MeetingHeld")
     assert held["data"] == {"meeting_id": meeting_id, "pairing_id": "p1", "cohort_id": "c1",

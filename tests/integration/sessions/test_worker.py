@@ -26,7 +26,7 @@ def _stream_types(context, stream_id):
     return [e.event_type for e in context.store.load(stream_id).events]
 
 
-VIEWS = ("pairings", "cohorts", "participants", "meetings", "engagement")
+VIEWS = ("pairings", "cohorts", "participants", "meetings", "engagement", "agreements")
 
 
 def _projection_state(context):
@@ -73,6 +73,16 @@ def test_ending_a_pairing_cancels_future_meetings_once_and_rebuild_gives_the_sam
                    message="back on track")
         wait_until(lambda: not context.engagement_view.at_risk("p2"), message="engagement view")
         assert context.risk.check_all(clock.now()) == {"c1": 1}
+
+        # p2's pair agree on a 14-day cadence (the agreements view: the rebuild below must give it back)
+        p2_mentor, p2_mentee = headers(settings, "mentor-2"), headers(settings, "mentee-2")
+        assert client.put("/v1/pairings/p2/agreement", headers=p2_mentor, json={
+            "expected_revision": 0, "cadence_days": 14, "channel": "phone",
+            "confidentiality": "between_us"}).status_code == 200
+        for party in (p2_mentor, p2_mentee):
+            assert client.post("/v1/pairings/p2/agreement/confirm", headers=party,
+                               json={"revision": 1}).status_code == 200
+        assert context.agreements_view.cadence_of("p2") == 14
 
         report = client.get("/v1/cohorts/c1/engagement", headers=admin)
         assert report.status_code == 200

@@ -112,9 +112,10 @@ def test_pairing_end_cancels_only_meetings_still_to_come():
 
 def test_goals_revision_guard_and_ids():
     state = goals.Goals()
-    [event] = goals.revise(state, ACTIVE, expected_revision=0, by="mentee-1",
-                           goals=[{"title": "Learn Rust", "status": "open"},
-                                  {"title": "Ship it", "status": "achieved"}])
+    event, achieved = goals.revise(state, ACTIVE, expected_revision=0, by="mentee-1",
+                                   goals=[{"title": "Learn Rust", "status": "open"},
+                                          {"title": "Ship it", "status": "achieved"}])
+    assert achieved.event_type == "GoalAchieved"  # added as achieved: achieved all the same
     assert event.data["revision"] == 1 and event.data["mentee_id"] == "mentee-1"
     first, second = event.data["goals"]
     assert first["progress"] == 0 and second["progress"] == 100 and first["goal_id"] != second["goal_id"]
