@@ -11,6 +11,11 @@ ORG_DATA ?= ../shared/data/org-20k
 LOCAL_JWT_SECRET = $(shell mkdir -p $(STATE) && { test -s $(STATE)/jwt-secret || (umask 077 && \
 	$(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(48))' > $(STATE)/jwt-secret); } && cat $(STATE)/jwt-secret)
 
+# On the project's own broker, act as a Kafka user of shared/kafka_access.py (its development password:
+# KAFKA_<USER>_PASSWORD, else "<user>-local-dev"); a broker named by KAFKA_BOOTSTRAP_SERVERS keeps the
+# environment's identity.
+kafka_as = $(if $(KAFKA_BOOTSTRAP_SERVERS),,KAFKA_SASL_USERNAME=$(1) KAFKA_SASL_PASSWORD=$(or $(KAFKA_$(shell echo $(1) | tr a-z A-Z)_PASSWORD),$(1)-local-dev))
+
 .PHONY: install up down wipe status run lint test test-unit bench dev-token deploy-check deploy-generate
 
 $(VENV)/.installed: pyproject.toml
@@ -50,8 +55,10 @@ run: export NOTIFICATIONS_APP_URL ?= http://127.0.0.1:8080
 
 run: up  ## servers, every service (API + worker), Prometheus, the IdP and the web app, the org-20k HRIS load
 	$(PY) scripts/idp.py install  # Keycloak from Maven Central (cached)
-	$(PY) -m shared.cli migrate  # topics and every service's indexes, before any API serves
-	$(PY) -m shared.cli load-hris $(ORG_DATA)/hris-employees.jsonl
+	# Kafka is SASL/SCRAM with ACLs (shared/kafka_access.py): migrate acts as the local super user, the
+	# HRIS load as the `hris` integration user, and each service as itself (scripts/procfile.py).
+	$(call kafka_as,admin) $(PY) -m shared.cli migrate  # topics and every service's indexes, before any API serves
+	$(call kafka_as,hris) $(PY) -m shared.cli load-hris $(ORG_DATA)/hris-employees.jsonl
 	$(PY) scripts/procfile.py $(STATE) > $(STATE)/Procfile
 	@$(PY) scripts/banner.py
 	exec $(VENV)/bin/honcho -f $(STATE)/Procfile -d . start

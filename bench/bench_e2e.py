@@ -19,13 +19,14 @@ from shared.http.auth import mint_token
 from shared.generations import live_database
 from shared.mongo import database_for
 from tests.e2e.processes import service_env, start_api, start_worker
+from shared.kafka import connection_options
 
 RATE_PER_S, SECONDS, PAIRINGS = 4, 20, 20
 
 
 def _raw_kafka_latency(settings, count: int) -> list[float]:
     topic = topics.resolve(topics.NOTIFICATIONS + ".dlq", settings.kafka_topic_prefix)  # an idle topic of this run
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","), group_id=None,
+    consumer = KafkaConsumer(**connection_options(settings), group_id=None,
                              enable_auto_commit=False)
     partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
     consumer.assign(partitions)
@@ -44,7 +45,7 @@ def _raw_kafka_latency(settings, count: int) -> list[float]:
 
     thread = threading.Thread(target=consume, daemon=True)
     thread.start()
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","), acks="all", linger_ms=0)
+    producer = KafkaProducer(**connection_options(settings), acks="all", linger_ms=0)
     for _ in range(count):
         value = uuid.uuid4().bytes
         sent[value] = time.perf_counter()

@@ -11,14 +11,14 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from bench.harness import drop, isolated_settings, new_run
 from shared import topics
-from shared.kafka import ensure_topics
+from shared.kafka import ensure_topics, connection_options
 
 EVENTS = int(os.environ.get("BENCH_REBUILD_EVENTS", "1000000"))
 TIMEZONES = ["Europe/London", "America/New_York", "Asia/Kolkata", "Asia/Tokyo", "Europe/Berlin", "America/Sao_Paulo"]
 
 
 def _publish(settings, count: int) -> None:
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","), acks=1, linger_ms=50,
+    producer = KafkaProducer(**connection_options(settings), acks=1, linger_ms=50,
                              batch_size=512 * 1024, compression_type=None)
     topic = topics.resolve(topics.HRIS_EMPLOYEES, settings.kafka_topic_prefix)
     for i in range(count):
@@ -38,7 +38,7 @@ def _publish(settings, count: int) -> None:
 def raw_consume_rate(settings, count: int) -> float:
     """Records per second a bare kafka-python consumer reads (and json-decodes) the HRIS topic from 0."""
     topic = topics.resolve(topics.HRIS_EMPLOYEES, settings.kafka_topic_prefix)
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","), group_id=None,
+    consumer = KafkaConsumer(**connection_options(settings), group_id=None,
                              enable_auto_commit=False, max_poll_records=settings.consumer_max_poll_records)
     partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
     consumer.assign(partitions)

@@ -14,7 +14,7 @@ from shared import topics
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.events.envelope import new_event
-from shared.kafka import ensure_topics
+from shared.kafka import ensure_topics, connection_options
 from shared.mongo import client_for
 
 
@@ -43,7 +43,7 @@ def drop(*settings: Settings) -> None:
 def seed_active_pairings(settings: Settings, count: int, cohort_id: str = "bench-cohort") -> list[dict]:
     """Publish, as the matching service would, a cohort and `count` active pairings."""
     ensure_topics(settings)
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","))
+    producer = KafkaProducer(**connection_options(settings))
     topic = topics.resolve(topics.MATCHING, settings.kafka_topic_prefix)
     now = utcnow()
 

@@ -32,6 +32,10 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from shared import kafka_access  # noqa: E402 - the repository's own modules, after its root is on the path
+from shared.kafka import connection_options  # noqa: E402
 CACHE = Path(os.environ.get("MENTORING_CACHE", Path.home() / ".cache" / "mentoring"))
 STATE = Path(os.environ.get("MENTORING_STATE", ROOT / ".local"))
 RUN, LOGS, DATA = STATE / "run", STATE / "logs", STATE / "data"
@@ -185,10 +189,23 @@ def kafka_properties(data_dir: Path) -> Path:
         "process.roles=broker,controller",
         "node.id=1",
         f"controller.quorum.voters=1@127.0.0.1:{KAFKA_CONTROLLER_PORT}",
-        f"listeners=PLAINTEXT://127.0.0.1:{KAFKA_PORT},CONTROLLER://127.0.0.1:{KAFKA_CONTROLLER_PORT}",
-        f"advertised.listeners=PLAINTEXT://127.0.0.1:{KAFKA_PORT}",
+        # Clients authenticate with SCRAM-SHA-512 and get only what their ACLs grant
+        # (shared/kafka_access.py). The controller listener stays plain on loopback: in this one-node
+        # KRaft set-up the broker reaches its own controller there as User:ANONYMOUS, which is
+        # therefore a super user beside `admin`; it serves controller requests only.
+        f"listeners=SASL_PLAINTEXT://127.0.0.1:{KAFKA_PORT},CONTROLLER://127.0.0.1:{KAFKA_CONTROLLER_PORT}",
+        f"advertised.listeners=SASL_PLAINTEXT://127.0.0.1:{KAFKA_PORT}",
         "controller.listener.names=CONTROLLER",
-        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name=SASL_PLAINTEXT",
+        "listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "sasl.enabled.mechanisms=SCRAM-SHA-512",
+        "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
+        "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config="
+        "org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="{kafka_access.ADMIN}" password="{kafka_access.development_password(kafka_access.ADMIN)}";',
+        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        f"super.users=User:{kafka_access.ADMIN};User:ANONYMOUS",
+        "allow.everyone.if.no.acl.found=false",
         f"log.dirs={data_dir}",
         "num.partitions=3",
         "offsets.topic.replication.factor=1",
@@ -226,10 +243,21 @@ def start_kafka() -> None:
     props = kafka_properties(data_dir)
     classpath = f"{KAFKA_LIBS}/*"
     java = ["java", "-Xms256m", "-Xmx1g", f"-Dlog4j2.configurationFile={STATE / 'log4j2.properties'}", "-cp", classpath]
+    scram_marker = data_dir / ".scram-users"
+    if (data_dir / "meta.properties").exists() and not scram_marker.exists():
+        # Formatted by an older devstack without SASL users: the broker could not authenticate anyone.
+        log(f"re-formatting the local Kafka for SASL/SCRAM (its old local data in {data_dir} is deleted)")
+        shutil.rmtree(data_dir)
+        data_dir.mkdir(parents=True)
     if not (data_dir / "meta.properties").exists():
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        subprocess.run(java + ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],
-                       check=True, stdout=subprocess.DEVNULL)
+        # The super user exists from the first start (the broker itself logs in as it); the other
+        # users and every ACL are set through it once the broker answers (`grant_access`).
+        admin_scram = (f"SCRAM-SHA-512=[name={kafka_access.ADMIN},"
+                       f"password={kafka_access.development_password(kafka_access.ADMIN)}]")
+        subprocess.run(java + ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props),
+                               "--add-scram", admin_scram], check=True, stdout=subprocess.DEVNULL)
+        scram_marker.write_text("admin\n")
     spawn("kafka", java + ["kafka.Kafka", str(props)])
     log(f"Kafka {KAFKA_VERSION} starting on 127.0.0.1:{KAFKA_PORT}")
 
@@ -274,7 +302,7 @@ def wait_ready(timeout_s: float = 120) -> None:
                 last_error = exc
         if "kafka" in pending:
             try:
-                admin = KafkaAdminClient(bootstrap_servers=kafka.split(","), request_timeout_ms=3000)
+                admin = KafkaAdminClient(**connection_options(kafka_settings()), request_timeout_ms=3000)
                 admin.list_topics()
                 admin.close()
                 pending.discard("kafka")
@@ -291,6 +319,27 @@ def wait_ready(timeout_s: float = 120) -> None:
     log(f"ready: MongoDB at {mongo_url}, Kafka at {kafka}")
 
 
+def kafka_settings():
+    """Who devstack is on Kafka: the local super user on its own broker, else the environment's identity."""
+    from shared.config import Settings
+
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        return Settings(service_name="devstack", kafka_bootstrap_servers=os.environ["KAFKA_BOOTSTRAP_SERVERS"])
+    return Settings(service_name="devstack", kafka_bootstrap_servers=f"127.0.0.1:{KAFKA_PORT}",
+                    kafka_sasl_username=kafka_access.ADMIN,
+                    kafka_sasl_password=kafka_access.development_password(kafka_access.ADMIN),
+                    kafka_security_protocol="SASL_PLAINTEXT")
+
+
+def grant_access() -> None:
+    """Every user of shared/kafka_access.py with its development password and its ACLs (idempotent)."""
+    settings = kafka_settings()
+    prefix = os.environ.get("KAFKA_TOPIC_PREFIX", "")
+    kafka_access.ensure_users_and_acls(settings, prefix)
+    users = ", ".join(f"{user}={kafka_access.development_password(user)}" for user in kafka_access.USERS)
+    log(f"Kafka users (SCRAM-SHA-512; KAFKA_<USER>_PASSWORD overrides each): {users}")
+
+
 def up() -> None:
     install()
     if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
@@ -298,6 +347,8 @@ def up() -> None:
     if not os.environ.get("MONGO_URL"):
         start_mongo()
     wait_ready()
+    if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        grant_access()
 
 
 def stop(name: str, timeout_s: float = 30) -> None:

@@ -23,7 +23,7 @@ import time
 from shared import topics
 from shared.config import Settings
 from shared.http.auth import ROLES, InsecureAuthConfiguration, check_development_secret, mint_token
-from shared.kafka import ensure_topics, make_producer
+from shared.kafka import ensure_topics, make_producer, connection_options
 
 SERVICES = ("matching", "sessions", "feedback", "notifications")
 
@@ -99,7 +99,7 @@ def redrive(contract_topic: str, settings: Settings, *, timeout_s: float = 10.0)
     contract_topic = contract_topic.removesuffix(".dlq")
     dlq_name = topics.resolve(topics.dlq(contract_topic), settings.kafka_topic_prefix)
     target = topics.resolve(contract_topic, settings.kafka_topic_prefix)
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","),
+    consumer = KafkaConsumer(**connection_options(settings),
                              group_id=f"{settings.kafka_topic_prefix}dlq-redrive.{contract_topic}", enable_auto_commit=False,
                              auto_offset_reset="earliest", isolation_level="read_committed")
     producer = make_producer(settings)

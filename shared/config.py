@@ -29,6 +29,15 @@ class Settings:
     # Prepended to every topic name; empty in production. Tests use it to isolate runs
     # on one shared broker without changing the contract's topic names.
     kafka_topic_prefix: str = ""
+    # This process's Kafka identity (shared/kafka_access.py says what each user may do). Read from
+    # the environment even when a Settings is built directly (tests): one identity per process.
+    # KAFKA_SECURITY_PROTOCOL: PLAINTEXT (no user), SASL_PLAINTEXT (the local broker), SASL_SSL
+    # (Kubernetes: TLS with the cluster CA in KAFKA_SSL_CAFILE); SCRAM-SHA-512 when a user is set.
+    kafka_sasl_username: str | None = field(default_factory=lambda: os.environ.get("KAFKA_SASL_USERNAME") or None)
+    kafka_sasl_password: str | None = field(default_factory=lambda: os.environ.get("KAFKA_SASL_PASSWORD") or None)
+    kafka_security_protocol: str = field(default_factory=lambda: os.environ.get("KAFKA_SECURITY_PROTOCOL") or (
+        "SASL_PLAINTEXT" if os.environ.get("KAFKA_SASL_USERNAME") else "PLAINTEXT"))
+    kafka_ssl_cafile: str | None = field(default_factory=lambda: os.environ.get("KAFKA_SSL_CAFILE") or None)
     jwt_secret: str | None = None
     jwt_jwks_url: str | None = None
     jwt_issuer: str | None = None

@@ -56,6 +56,7 @@ from shared.metrics import (
     CONSUMER_LAG, CONSUMER_PARTITION_PAUSED, DEAD_LETTERS, EVENTS_CONSUMED, PROJECTION_STALENESS,
 )
 from shared.mongo import TRANSIENT_ERRORS
+from shared.kafka import connection_options
 
 log = logging.getLogger(__name__)
 
@@ -292,7 +293,7 @@ class ConsumerRunner:
         # under different prefixes must not share consumer groups (or rebalance each other).
         kafka_group = f"{self.settings.kafka_topic_prefix}{group_id}" if group_id is not None else None
         return KafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers.split(","),
+            **connection_options(self.settings),
             group_id=kafka_group,
             client_id=f"{self.settings.service_name}-{group_id or 'replay'}",
             enable_auto_commit=False,

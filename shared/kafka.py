@@ -14,7 +14,8 @@ import time
 
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import (ClusterAuthorizationFailedError, KafkaError, TopicAlreadyExistsError,
+                          TopicAuthorizationFailedError)
 
 from shared import topics
 from shared.config import Settings
@@ -22,6 +23,7 @@ from shared.config import Settings
 log = logging.getLogger(__name__)
 
 DEFAULT_PARTITIONS = 3
+NOT_ALLOWED = (TopicAuthorizationFailedError, ClusterAuthorizationFailedError)
 EVENT_TOPIC_RETENTION_MS = -1
 DLQ_RETENTION_MS = 30 * 24 * 3600 * 1000
 
@@ -31,9 +33,26 @@ def retention_ms(contract_topic: str, dlq_days: float = DLQ_RETENTION_MS / 86_40
     return int(dlq_days * 86_400_000) if contract_topic.endswith(".dlq") else EVENT_TOPIC_RETENTION_MS
 
 
+def connection_options(settings: Settings) -> dict:
+    """Where Kafka is and who this process is there: every KafkaProducer, KafkaConsumer and
+    KafkaAdminClient of the project is built with these (shared/kafka_access.py: the users)."""
+    options: dict = {"bootstrap_servers": settings.kafka_bootstrap_servers.split(","),
+                     "security_protocol": settings.kafka_security_protocol}
+    if settings.kafka_sasl_username:
+        if settings.kafka_security_protocol == "SASL_PLAINTEXT":
+            # The project's own broker on loopback (scripts/devstack.py): kafka-python would warn on
+            # every connection that SCRAM runs without TLS. Deployments use SASL_SSL and still warn.
+            logging.getLogger("kafka.net.sasl.scram").setLevel(logging.ERROR)
+        options.update(sasl_mechanism="SCRAM-SHA-512", sasl_plain_username=settings.kafka_sasl_username,
+                       sasl_plain_password=settings.kafka_sasl_password or "")
+    if settings.kafka_ssl_cafile:
+        options["ssl_cafile"] = settings.kafka_ssl_cafile
+    return options
+
+
 def make_producer(settings: Settings, **overrides) -> KafkaProducer:
     config = dict(
-        bootstrap_servers=settings.kafka_bootstrap_servers.split(","),
+        **connection_options(settings),
         acks="all",
         enable_idempotence=True,
         retries=2**31 - 1,
@@ -57,10 +76,7 @@ def ensure_topics(settings: Settings, names=None, *, partitions: int = DEFAULT_P
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            admin = KafkaAdminClient(
-                bootstrap_servers=settings.kafka_bootstrap_servers.split(","),
-                client_id=f"{settings.service_name}-admin",
-            )
+            admin = KafkaAdminClient(**connection_options(settings), client_id=f"{settings.service_name}-admin")
             try:
                 existing = set(admin.list_topics())
                 missing = [n for n in retention if n not in existing]
@@ -73,6 +89,13 @@ def ensure_topics(settings: Settings, names=None, *, partitions: int = DEFAULT_P
                         ])
                     except TopicAlreadyExistsError:
                         pass
+                    except NOT_ALLOWED as exc:
+                        # A service user (least privilege) may not create topics; migrate, running as the
+                        # Kafka admin, or Strimzi's KafkaTopics did (a topic this user may not even see
+                        # looks missing here). What it needs and lacks, its clients will name.
+                        log.info("not allowed to create topics as %s (%s): they are the admin's to create",
+                                 settings.kafka_sasl_username, type(exc).__name__)
+                        return
                 _fix_retention(admin, {n: ms for n, ms in retention.items() if n in existing})
                 return
             finally:

@@ -47,7 +47,7 @@ from pymongo.errors import DuplicateKeyError
 from shared import topics
 from shared.config import Settings
 from shared.eventstore import EventStore, event_bytes, position_key
-from shared.kafka import make_producer
+from shared.kafka import make_producer, connection_options
 from shared.lease import Lease
 from shared.metrics import EVENTS_PUBLISHED, RELAY_BACKLOG
 from shared.mongo import TRANSIENT_ERRORS, majority_reads
@@ -126,7 +126,7 @@ class EventRelay:
 
     def _kafka_cursor(self) -> int | None:
         consumer = KafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers.split(","),
+            **connection_options(self.settings),
             group_id=self.transactional_id,
             enable_auto_commit=False,
             client_id=f"{self.settings.service_name}-relay-cursor",

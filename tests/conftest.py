@@ -27,6 +27,10 @@ sys.path.insert(0, str(ROOT))
 # e2e and browser tests start as processes, and `shared.cli dev-token`, get the same.
 os.environ.setdefault("JWT_SECRET", secrets.token_urlsafe(32))
 os.environ.setdefault("MENTORING_ENV", "development")
+# The local broker authenticates every client (SASL/SCRAM with ACLs, shared/kafka_access.py).
+from shared.kafka_access import act_as_local_admin  # noqa: E402 - after the repository root is on the path
+
+act_as_local_admin()
 
 
 def _start_with_testcontainers():
@@ -50,7 +54,7 @@ def infra():
     else:
         subprocess.run([sys.executable, str(ROOT / "scripts" / "devstack.py"), "up"], check=True)
     yield (os.environ.get("MONGO_URL", "mongodb://127.0.0.1:27017/"),
-           os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"))
+           os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or f"127.0.0.1:{os.environ.get('DEVSTACK_KAFKA_PORT', 9092)}")
     for container in containers:
         container.stop()
 

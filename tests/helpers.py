@@ -9,13 +9,14 @@ import uuid
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from shared import topics
+from shared.kafka import connection_options
 
 
 def read_topic(settings, contract_topic: str, *, expect: int, timeout_s: float = 30) -> list:
     """All records on a topic from offset 0, waiting until at least `expect` are there."""
     name = topics.resolve(contract_topic, settings.kafka_topic_prefix)
     # read_committed: the relays publish in Kafka transactions; an aborted attempt is not on the topic.
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","),
+    consumer = KafkaConsumer(**connection_options(settings),
                              enable_auto_commit=False, group_id=None, isolation_level="read_committed")
     try:
         partitions = [TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name) or [])]
@@ -43,7 +44,7 @@ def delete_topics(settings) -> None:
     prefix = settings.kafka_topic_prefix
     if not prefix:
         return  # never the un-prefixed topics of a local run
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers.split(","), request_timeout_ms=30000)
+    admin = KafkaAdminClient(**connection_options(settings), request_timeout_ms=30000)
     try:
         names = [name for name in admin.list_topics() if name.startswith(prefix)]
         if names:

@@ -24,6 +24,10 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from shared import kafka_access  # noqa: E402 - the ACLs are the code's own table, not a copy
+
 BASE = ROOT / "deploy" / "k8s" / "base"
 ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
 
@@ -37,6 +41,8 @@ API_PORT = 8000
 METRICS_PORT = 9100
 UID = 10001
 KAFKA_CLUSTER = "mentoring-kafka"
+KAFKA_CA_DIR = "/etc/kafka-ca"  # KAFKA_SSL_CAFILE in config.yaml names the file in it
+KAFKA_TLS_PORT = 9093
 MONGODB_NAME = "mentoring-mongodb"
 SECRET = "mentoring-secrets"
 CONFIGMAP = "mentoring-config"
@@ -91,6 +97,10 @@ def env(svc: str, component: str) -> list:
         {"name": "SERVICE_NAME", "value": svc},
         secret_env("MONGO_URL"),
     ]
+    # Its own Kafka user (shared/kafka_access.py; the KafkaUser in kafka-users.yaml): Strimzi's User
+    # Operator keeps the SCRAM password in a Secret named after the user.
+    out += [{"name": "KAFKA_SASL_USERNAME", "value": svc},
+            {"name": "KAFKA_SASL_PASSWORD", "valueFrom": {"secretKeyRef": {"name": svc, "key": "password"}}}]
     if svc == "feedback":
         out.append(secret_env("FEEDBACK_PSEUDONYM_SECRET"))
     if component == "worker":
@@ -145,7 +155,11 @@ def pod_spec(svc: str, component: str, container: dict) -> dict:
         "containers": [container],
         # /tmp holds PROMETHEUS_MULTIPROC_DIR (/tmp/prometheus) and gunicorn's
         # worker heartbeat files; the root filesystem is read-only.
-        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+                    # The Kafka cluster's CA (Strimzi's Secret), to check the brokers' TLS certificates.
+                    *([{"name": "kafka-ca", "secret": {"secretName": f"{KAFKA_CLUSTER}-cluster-ca-cert",
+                                                       "items": [{"key": "ca.crt", "path": "ca.crt"}]}}]
+                      if svc in SERVICES else [])],
     }
 
 
@@ -159,7 +173,8 @@ def container(svc: str, component: str) -> dict:
                     *([{"configMapRef": {"name": PORTAL_CONFIGMAP}}] if svc == PORTAL else [])],
         "env": env(svc, component),
         "securityContext": container_security(),
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"},
+                         *([{"name": "kafka-ca", "mountPath": KAFKA_CA_DIR, "readOnly": True}] if svc in SERVICES else [])],
     }
     if component == "api":
         c["ports"] = [{"name": "http", "containerPort": API_PORT, "protocol": "TCP"}]
@@ -267,7 +282,7 @@ DNS_EGRESS = {
 }
 KAFKA_EGRESS = {
     "to": [{"podSelector": {"matchLabels": {"strimzi.io/cluster": KAFKA_CLUSTER, "strimzi.io/kind": "Kafka"}}}],
-    "ports": [{"protocol": "TCP", "port": 9092}],
+    "ports": [{"protocol": "TCP", "port": KAFKA_TLS_PORT}],
 }
 MONGO_EGRESS = {
     "to": [{"podSelector": {"matchLabels": {"app": f"{MONGODB_NAME}-svc"}}}],
@@ -383,6 +398,32 @@ class _Dumper(yaml.SafeDumper):
     pass
 
 
+STRIMZI_OPERATIONS = {"READ": "Read", "WRITE": "Write", "DESCRIBE": "Describe"}
+STRIMZI_RESOURCES = {"topic": "topic", "group": "group", "transactional_id": "transactionalId"}
+
+
+def kafka_user(user: str) -> dict:
+    """A Strimzi KafkaUser: SCRAM-SHA-512, and exactly the ACLs shared/kafka_access.py grants it."""
+    acls: dict[tuple, list[str]] = {}
+    for grant in kafka_access.grants(""):
+        if grant.user == user:
+            key = (STRIMZI_RESOURCES[grant.kind], grant.name, "prefix" if grant.prefixed else "literal")
+            acls.setdefault(key, []).append(STRIMZI_OPERATIONS[grant.operation])
+    return {
+        "apiVersion": "kafka.strimzi.io/v1beta2", "kind": "KafkaUser",
+        "metadata": {"name": user, "labels": {"strimzi.io/cluster": KAFKA_CLUSTER, "app.kubernetes.io/part-of": PART_OF}},
+        "spec": {"authentication": {"type": "scram-sha-512"},
+                 "authorization": {"type": "simple", "acls": [
+                     {"resource": {"type": kind, "name": name, "patternType": pattern},
+                      "operations": sorted(operations), "host": "*"}
+                     for (kind, name, pattern), operations in acls.items()]}},
+    }
+
+
+def kafka_users() -> list[dict]:
+    return [kafka_user(user) for user in kafka_access.USERS if user != kafka_access.ADMIN]
+
+
 def _str_repr(dumper, data):
     style = "|" if "\n" in data else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
@@ -403,6 +444,10 @@ def outputs() -> dict[Path, str]:
         "# Identity provider by configuration only: PORTAL_OIDC_ISSUER / PORTAL_OIDC_CLIENT_ID in the\n"
         "# ConfigMap portal-config; the client secret and the session-cookie key from the Secret\n"
         "# mentoring-secrets (PORTAL_OIDC_CLIENT_SECRET, PORTAL_SECRET_KEY: see secret.example.yaml).\n"))
+    out[BASE / "kafka-users.yaml"] = dump(kafka_users(), (
+        "# One Kafka user per service, the HRIS integration client and the read-only analytics user, each\n"
+        "# with exactly the ACLs of shared/kafka_access.py (Strimzi's User Operator creates the SCRAM-SHA-512\n"
+        "# password in a Secret named after the user; the Deployments read it from there).\n"))
     out[BASE / "prometheus-rules.yaml"] = dump(
         [prometheus_rule()], "# Same groups and rules as deploy/prometheus/alerts.yml.\n")
     return out

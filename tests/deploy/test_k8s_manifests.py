@@ -28,6 +28,7 @@ CUSTOM_KINDS = {
     "Kafka": ("kafka.strimzi.io/v1beta2", {"kafka"}),
     "KafkaNodePool": ("kafka.strimzi.io/v1beta2", {"replicas", "roles", "storage"}),
     "KafkaTopic": ("kafka.strimzi.io/v1beta2", {"partitions", "replicas", "topicName"}),
+    "KafkaUser": ("kafka.strimzi.io/v1beta2", {"authentication", "authorization"}),
     "MongoDBCommunity": ("mongodbcommunity.mongodb.com/v1", {"members", "type", "version", "security", "users"}),
     "ServiceMonitor": ("monitoring.coreos.com/v1", {"selector", "endpoints"}),
     "PrometheusRule": ("monitoring.coreos.com/v1", {"groups"}),
@@ -214,8 +215,9 @@ def test_shared_config_has_the_non_secret_settings(overlay):
 
 
 def _secret_keys_referenced(docs) -> set[str]:
+    """Keys of `mentoring-secrets` the pods read (the Kafka passwords are Strimzi's own Secrets)."""
     return {e["valueFrom"]["secretKeyRef"]["key"] for d in _of(docs, "Deployment") for c in _containers(d)
-            for e in c.get("env", []) if "secretKeyRef" in e.get("valueFrom", {})}
+            for e in c.get("env", []) if e.get("valueFrom", {}).get("secretKeyRef", {}).get("name") == "mentoring-secrets"}
 
 
 def test_every_secret_key_a_pod_needs_is_generated_in_dev_and_documented_for_prod(overlay):
@@ -357,7 +359,7 @@ def test_each_process_is_allowed_exactly_what_it_needs(overlay):
             # DNS, MongoDB (its sessions), the services' APIs, the identity provider (HTTPS); no Kafka
             assert egress == {53, 27017, 8000, 443}, f"{where}: egress {egress}"
         else:
-            assert {53, 9092, 27017} <= egress, f"{where}: egress {egress}"
+            assert {53, 9093, 27017} <= egress, f"{where}: egress {egress}"
         assert (587 in egress) == (svc == "notifications" and comp == "worker"), f"{where}: SMTP egress"
         assert _ingress_ports(policies) == ({8000} if comp == "api" else {9100}), where
         prometheus_allowed = any(
@@ -403,8 +405,39 @@ def test_kafka_is_kraft_with_node_pools(overlay):
     (pool,) = _of(docs, "KafkaNodePool")
     assert pool["metadata"]["labels"]["strimzi.io/cluster"] == kafka["metadata"]["name"]
     assert {"controller", "broker"} <= set(pool["spec"]["roles"])
-    ports = {listener["port"] for listener in kafka["spec"]["kafka"]["listeners"]}
-    assert 9092 in ports
+    # One listener: TLS with SCRAM-SHA-512, and the simple authorizer enforcing the KafkaUsers' ACLs.
+    (listener,) = kafka["spec"]["kafka"]["listeners"]
+    assert listener["port"] == 9093 and listener["tls"] is True
+    assert listener["authentication"]["type"] == "scram-sha-512"
+    assert kafka["spec"]["kafka"]["authorization"]["type"] == "simple"
+
+
+def test_every_kafka_user_has_exactly_the_acls_of_the_code_and_each_service_logs_in_as_itself(overlay):
+    from shared import kafka_access
+
+    _, docs = overlay
+    users = _by_name(docs, "KafkaUser")
+    assert set(users) == set(kafka_access.USERS) - {kafka_access.ADMIN}
+    resource_kinds = {"topic": "topic", "group": "group", "transactional_id": "transactionalId"}
+    for name, user in users.items():
+        assert user["spec"]["authentication"]["type"] == "scram-sha-512"
+        granted = {(acl["resource"]["type"], acl["resource"]["name"], acl["resource"]["patternType"], op.upper())
+                   for acl in user["spec"]["authorization"]["acls"] for op in acl["operations"]}
+        wanted = {(resource_kinds[g.kind], g.name, "prefix" if g.prefixed else "literal", g.operation)
+                  for g in kafka_access.grants("") if g.user == name}
+        assert granted == wanted, name
+    config = _by_name(docs, "ConfigMap")["mentoring-config"]["data"]
+    assert config["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL" and config["KAFKA_BOOTSTRAP_SERVERS"].endswith(":9093")
+    for deploy in _of(docs, "Deployment"):
+        service = deploy["metadata"]["labels"]["app.kubernetes.io/name"]
+        if service == "portal":
+            continue
+        for container in _containers(deploy):
+            env = {e["name"]: e for e in container["env"]}
+            assert env["KAFKA_SASL_USERNAME"]["value"] == service
+            assert env["KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": service, "key": "password"}
+            mounts = {m["mountPath"] for m in container["volumeMounts"]}
+            assert config["KAFKA_SSL_CAFILE"].rsplit("/", 1)[0] in mounts
 
 
 def test_a_kafka_topic_for_every_contract_topic_and_its_dlq(overlay):

@@ -43,7 +43,7 @@ from shared.consumer import ConsumerRunner
 from shared.eventstore import EventStore
 from shared.generations import Generations, physical
 from shared.http.auth import mint_token
-from shared.kafka import ensure_topics
+from shared.kafka import ensure_topics, connection_options
 from shared.lease import holder
 from shared.mongo import client_for, database_for
 from shared.projector import CHECKPOINTS, own_projections_of, rebuild_service
@@ -237,7 +237,7 @@ def world(tag: str, pairings: int) -> tuple[list[dict], dict[str, list[dict]]]:
 def publish(settings, contract_topic: str, records: list, *, producer: KafkaProducer | None = None) -> None:
     """Records (dicts or raw bytes) keyed by aggregate id (HRIS: employee id), acknowledged."""
     own = producer is None
-    producer = producer or KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","), acks="all")
+    producer = producer or KafkaProducer(**connection_options(settings), acks="all")
     name = topics.resolve(contract_topic, settings.kafka_topic_prefix)
     futures = []
     for record in records:
@@ -320,7 +320,7 @@ def end_offsets(settings, contract_topics) -> dict[tuple[str, int], int]:
     """Per partition: the offset after its last *record*. Topics written in Kafka transactions (every
     relay's) end with a commit marker that takes an offset of its own, so a consumer that applied
     everything stands one short of the broker's end offset there."""
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","), group_id=None,
+    consumer = KafkaConsumer(**connection_options(settings), group_id=None,
                              enable_auto_commit=False, isolation_level="read_committed")
     try:
         partitions = []
@@ -476,7 +476,7 @@ def stored_event_ids(settings) -> set[str]:
 def topic_event_ids(settings, contract_topic: str) -> list[str]:
     """Event ids of every committed record on the topic (aborted relay transactions excluded)."""
     name = topics.resolve(contract_topic, settings.kafka_topic_prefix)
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","), group_id=None,
+    consumer = KafkaConsumer(**connection_options(settings), group_id=None,
                              enable_auto_commit=False, isolation_level="read_committed")
     try:
         partitions = [TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name) or [])]
@@ -923,7 +923,7 @@ def test_poison_records_on_every_consumed_topic_are_dead_lettered_and_what_follo
 
 def read_all_records(settings, contract_topic: str, *, expect: int, timeout_s: float = 30) -> list:
     name = topics.resolve(contract_topic, settings.kafka_topic_prefix)
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","), group_id=None,
+    consumer = KafkaConsumer(**connection_options(settings), group_id=None,
                              enable_auto_commit=False)
     try:
         partitions = [TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name) or [])]
@@ -945,7 +945,7 @@ def read_all_records(settings, contract_topic: str, *, expect: int, timeout_s: f
 
 def group_members(settings, group: str) -> int:
     """Members of the group that hold at least one partition."""
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers.split(","))
+    admin = KafkaAdminClient(**connection_options(settings))
     try:
         topic = topics.resolve(topics.HRIS_EMPLOYEES, settings.kafka_topic_prefix)
         best = 0

@@ -21,6 +21,7 @@ from pymongo.read_concern import ReadConcern
 from shared.eventstore import sealed_placeholder
 from shared.lease import server_now
 from shared.mongo import is_replica_set, majority_reads
+from shared.kafka import connection_options
 
 pytestmark = pytest.mark.integration
 
@@ -219,7 +220,7 @@ def test_kafka_fences_an_older_transactional_producer_and_keeps_offsets_committe
         old.begin_transaction()
         old.send(topic, key=b"k", value=b"{}")
         old.commit_transaction()
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","), group_id=txn_id,
+    consumer = KafkaConsumer(**connection_options(settings), group_id=txn_id,
                              enable_auto_commit=False)
     try:
         assert consumer.committed(TopicPartition(topic, 0)) == 1000

@@ -17,7 +17,7 @@ from shared import topics
 from shared.consumer import ConsumerRunner, Projection
 from shared.events.catalog import hris
 from shared.events.registry import EventRegistry
-from shared.kafka import make_producer
+from shared.kafka import make_producer, connection_options
 from shared.projector import private_of
 
 GROUP = "backbone-test"
@@ -81,7 +81,7 @@ def people_runner(settings, database, *, producer=None, group_id: str = GROUP, *
 
 
 def publish(settings, contract_topic: str, records: list[tuple[str | None, object]]) -> None:
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","))
+    producer = KafkaProducer(**connection_options(settings))
     name = topics.resolve(contract_topic, settings.kafka_topic_prefix)
     for key, value in records:
         producer.send(name, key=key.encode() if key else None,

@@ -17,6 +17,7 @@ from shared import topics
 from shared.mongo import database_for
 from tests.helpers import hris_upsert, read_topic, wait_until
 from tests.integration.backbone.sample_views import GROUP, people_runner, publish
+from shared.kafka import connection_options
 
 pytestmark = pytest.mark.integration
 
@@ -86,7 +87,7 @@ def _all_records(settings):
     from kafka import KafkaConsumer
 
     name = topics.resolve(topics.HRIS_EMPLOYEES, settings.kafka_topic_prefix)
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","), group_id=None,
+    consumer = KafkaConsumer(**connection_options(settings), group_id=None,
                              enable_auto_commit=False)
     partitions = [TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name))]
     consumer.assign(partitions)
@@ -217,7 +218,7 @@ def _publish_in_transactions(settings, batches: list[tuple[list, bool]]) -> None
     """Each (records, commit) is one Kafka transaction, committed or aborted (as the relay does)."""
     from kafka import KafkaProducer
 
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","),
+    producer = KafkaProducer(**connection_options(settings),
                              transactional_id=f"test-{uuid.uuid4().hex[:8]}", enable_idempotence=True)
     producer.init_transactions()
     name = topics.resolve(topics.HRIS_EMPLOYEES, settings.kafka_topic_prefix)
@@ -258,7 +259,7 @@ def _end_offsets(settings) -> dict:
     from kafka import KafkaConsumer
 
     name = topics.resolve(topics.HRIS_EMPLOYEES, settings.kafka_topic_prefix)
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","), group_id=None,
+    consumer = KafkaConsumer(**connection_options(settings), group_id=None,
                              isolation_level="read_committed")
     try:
         return consumer.end_offsets([TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name))])

@@ -11,7 +11,7 @@ from kafka.errors import KafkaTimeoutError
 from shared import topics
 from shared.cli import redrive
 from shared.consumer import ConsumerRunner, InvalidData
-from shared.kafka import make_producer
+from shared.kafka import make_producer, connection_options
 from shared.mongo import database_for
 from tests.helpers import hris_upsert, read_topic, wait_until
 from tests.integration.backbone.sample_views import PeopleView, hris_registry, people_runner, publish
@@ -98,7 +98,7 @@ def _refusing_runner(settings, group_id: str) -> ConsumerRunner:
 
 def test_redrive_republishes_dead_letters_once_and_remembers_how_far_it_went(make_settings):
     settings = make_settings("backbone")
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","))
+    producer = KafkaProducer(**connection_options(settings))
     topic = topics.resolve(topics.HRIS_EMPLOYEES, settings.kafka_topic_prefix)
     producer.send(topic, key=b"E9", value=json.dumps(hris_upsert("E9", occurred_at="2026-11-01T00:00:00Z", level=9)).encode(),
                   headers=[("traceparent", b"00-abc-def-01")])

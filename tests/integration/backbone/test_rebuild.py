@@ -14,7 +14,7 @@ from shared.aggregate import AggregateStore, Causation, NewEvent
 from shared.cli import migrate
 from shared.eventstore import EventStore
 from shared.generations import Generations, live_database
-from shared.kafka import DLQ_RETENTION_MS, ensure_topics, topic_retention_ms
+from shared.kafka import DLQ_RETENTION_MS, ensure_topics, topic_retention_ms, connection_options
 from shared.mongo import client_for, database_for
 from shared.projector import StoreProjector, rebuild_service
 from tests.helpers import hris_upsert, wait_until
@@ -164,7 +164,7 @@ def test_event_topics_keep_history_forever_and_existing_topics_are_corrected(mak
     settings = make_settings("backbone")
     prefix = settings.kafka_topic_prefix + "old."
     old = replace(settings, kafka_topic_prefix=prefix)
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers.split(","))
+    admin = KafkaAdminClient(**connection_options(settings))
     try:
         name = topics.resolve(topics.SESSIONS, prefix)
         admin.create_topics([NewTopic(name, 1, 1, topic_configs={"retention.ms": str(14 * 24 * 3600 * 1000)})])
@@ -183,7 +183,7 @@ def test_migrate_creates_the_topics(make_settings):
     settings = make_settings("backbone")
     prefix = settings.kafka_topic_prefix + "m."
     migrate([], replace(settings, kafka_topic_prefix=prefix))
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers.split(","))
+    admin = KafkaAdminClient(**connection_options(settings))
     try:
         wanted = {topics.resolve(n, prefix) for t in topics.ALL for n in (t, topics.dlq(t))}
         wait_until(lambda: {t for t in admin.list_topics() if t.startswith(prefix)} == wanted, message="topics listed")

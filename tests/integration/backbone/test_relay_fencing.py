@@ -22,6 +22,7 @@ from kafka import KafkaConsumer, TopicPartition
 from shared import topics
 from shared.eventstore import EventStore
 from shared.events.envelope import new_event
+from shared.kafka import connection_options
 from shared.lease import holder
 from shared.mongo import database_for
 from shared import relay as relay_module
@@ -41,7 +42,7 @@ def _events(stream: str, first_version: int, count: int):
 
 def read_committed(settings, *, expect: int, timeout_s: float = 30) -> list[dict]:
     name = topics.resolve(topics.MATCHING, settings.kafka_topic_prefix)
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","), group_id=None,
+    consumer = KafkaConsumer(**connection_options(settings), group_id=None,
                              enable_auto_commit=False, isolation_level="read_committed")
     try:
         partitions = [TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name) or [])]

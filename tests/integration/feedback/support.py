@@ -12,7 +12,7 @@ from kafka import KafkaProducer
 from shared import topics
 from shared.clock import ManualClock
 from shared.http.auth import mint_token
-from shared.kafka import make_producer
+from shared.kafka import make_producer, connection_options
 from shared.relay import EventRelay
 from services.feedback import bootstrap
 from services.feedback.worker import build_consumer
@@ -27,7 +27,7 @@ def envelope(event_type: str, aggregate_type: str, aggregate_id: str, version: i
 
 
 def publish(settings, contract_topic: str, envelopes: list) -> None:
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","))
+    producer = KafkaProducer(**connection_options(settings))
     name = topics.resolve(contract_topic, settings.kafka_topic_prefix)
     for env in envelopes:
         value = env if isinstance(env, bytes) else json.dumps(env).encode()

@@ -10,7 +10,7 @@ import pytest
 from kafka import KafkaProducer
 
 from shared import topics
-from shared.kafka import make_producer
+from shared.kafka import make_producer, connection_options
 from shared.relay import EventRelay
 from shared.events.catalog import matching as ev
 from services.matching.worker import build_consumer
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 
 def _publish(settings, contract_topic: str, records: list[dict]) -> None:
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","))
+    producer = KafkaProducer(**connection_options(settings))
     topic = topics.resolve(contract_topic, settings.kafka_topic_prefix)
     for record in records:
         producer.send(topic, key=(record.get("aggregate_id") or record["data"]["employee_id"]).encode(),

@@ -20,6 +20,7 @@ from services.notifications.api import create_app
 from services.notifications.worker import build_consumer
 from tests.helpers import decode, read_topic, wait_until
 from tests.integration.notifications.servers import SmtpSink, WebhookSink, envelope, person
+from shared.kafka import connection_options
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +28,7 @@ PAIRING = {"pairing_id": "P1", "cohort_id": "C1", "mentor_id": "M1", "mentee_id"
 
 
 def publish(settings, contract_topic: str, records: list[dict]) -> None:
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","))
+    producer = KafkaProducer(**connection_options(settings))
     name = topics.resolve(contract_topic, settings.kafka_topic_prefix)
     for record in records:
         key = record.get("aggregate_id") or record["data"]["employee_id"]
