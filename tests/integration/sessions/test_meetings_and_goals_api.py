@@ -153,7 +153,7 @@ def test_meetings_goals_notes_and_invitation_end_to_end(make_settings, request):
     assert held["data"] == {"meeting_id": meeting_id, "pairing_id": "p1", "cohort_id": "c1",
                             "mentor_id": "mentor-1", "mentee_id": "mentee-1", "held_at": rfc3339(starts),
                             "duration_minutes": 50, "attendees": ["mentor-1", "mentee-1"],
-                            "recorded_by": "mentee-1"}
+                            "recorded_by": "mentee-1", "actor_id": "mentee-1"}
     assert held["producer"] == "sessions" and held["aggregate_type"] == "meeting"
     assert "reading list" not in str(events) and "Career plan" not in str(events)
     revised = [e for e in events if e["event_type"] == "GoalsRevised"]
