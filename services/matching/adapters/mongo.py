@@ -136,7 +136,7 @@ class Views:
     # - a cohort's enrolments: their `_id` is `{cohort_id}|{employee_id}`, so a page (and an employee
     #   id prefix search) is an `_id` range, served by the `_id` index on mongod. FerretDB v1 scans:
     #   measured here (20,000 enrolments in two cohorts, load average ~6 on 2 cores) 5.7-12.7 s for a
-    #   page of 50, like the cohort's stats (8.2 s for its `cohort_id` scan). A roster of pages read
+    #   page of 50, as the cohort's stats did (8.2 s; now `cohort_summaries`). A roster of pages read
     #   by `_id` was tried and dropped: FerretDB's cost follows the bytes read and written (a 200-row
     #   page: 240 ms to read, 280 ms to write; 1 row: 14-19 ms), so filters still read every row and
     #   each enrolment's projection became 109 ms instead of ~30 ms.

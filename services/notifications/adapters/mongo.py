@@ -2,11 +2,12 @@
 
 Hot paths read and write one document by string `_id` (the only look-up FerretDB v1 indexes) or
 insert new ones (in bulk where a call has several): people, cohorts, pairings, meetings,
-preferences, deliveries, claims. The scans (a person's inbox, a person's pairings, the sweep of
+preferences, deliveries, claims, a person's inbox index. The scans (a person's pairings, the sweep of
 due queue entries, an event's delivery log) run on small collections or rarely, and have
 secondary indexes for a real mongod. No write here depends on a read-modify-write being isolated
 (FerretDB's `find_one_and_update` is not): claims and first sightings are unique `_id` inserts,
-and every other document has one writer at a time (the claim holder, or the consumer partition).
+and every other document has one writer at a time (the claim holder, the consumer partition, or the
+store projector: the inbox index).
 """
 from __future__ import annotations
 
@@ -295,6 +296,8 @@ class InboxRepository:
         self.collection = database[INBOX]
 
     def ensure_indexes(self) -> None:
+        # no reader queries recipient_id since the inbox index (kept for a mongod that has it; dropping
+        # an index is a migration of its own)
         self.collection.create_index([("recipient_id", ASCENDING), ("created_at", DESCENDING)])
 
     def purge_before(self, cutoff: datetime) -> int:

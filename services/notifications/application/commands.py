@@ -74,8 +74,8 @@ def mark_read(context, recipient_id: str, notification_id: str, at: datetime, ca
                 [NewEvent(NOTIFICATION_READ, {"notification_id": notification_id, "recipient_id": recipient_id})],
                 causation)
             context.projector.wait_for(appended.position)
-        except ConcurrencyError:
-            pass  # marked read by a request a moment ago
+        except ConcurrencyError:  # marked read by a request a moment ago: answer once the index has it
+            context.projector.wait_for(context.store.current_position())
     return context.inbox.mark_read(notification_id, at)
 
 
