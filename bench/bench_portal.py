@@ -151,6 +151,16 @@ def run() -> list[dict]:
                          "value": round(ours["p95"] * 1000, 1), "baseline": "its API calls made directly, one by one",
                          "baseline_value": round(direct["p95"] * 1000, 1),
                          "ratio": round(ours["p95"] / direct["p95"], 2) if direct["p95"] else None})
+        # The two reads the pages wait on longest (issue 16), each timed alone, straight at its API.
+        for service, path, session in (("matching", "/v1/cohorts/{id}/stats", admin),
+                                       ("notifications", "/v1/me/notifications?limit=5&unread=true", person),
+                                       ("notifications", "/v1/me/notifications?limit=20", person)):
+            url = f"{bases[service]}{path.replace('{id}', cohort)}"
+            alone = percentiles(_time(lambda h=session, u=url: h.get(u, timeout=30), REQUESTS))
+            rows.append({"benchmark": f"API call p95: {service} {path}", "unit": "ms",
+                         "value": round(alone["p95"] * 1000, 1), "baseline": "its p50",
+                         "baseline_value": round(alone["p50"] * 1000, 1),
+                         "ratio": round(alone["p95"] / alone["p50"], 2) if alone["p50"] else None})
         return rows
     finally:
         for process in processes:

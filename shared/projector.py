@@ -26,6 +26,7 @@ into a new generation and swaps it in while the workers keep running.
 """
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import socket
@@ -50,6 +51,10 @@ CHECKPOINTS = "projector_checkpoints"
 LEASES = "projector_leases"
 
 _PRIVATE: contextvars.ContextVar[dict | None] = contextvars.ContextVar("commit_private", default=None)
+# (commit position, {event_id: index in the commit}) of the commit being applied (`order_of`)
+_COMMIT: contextvars.ContextVar[tuple[int, dict[str, int]] | None] = contextvars.ContextVar("commit_order",
+                                                                                            default=None)
+EVENTS_PER_COMMIT = 1_000_000  # order_of's factor: more than any commit holds (MAX_EVENT_BYTES each)
 
 
 def private_of(envelope: Envelope) -> dict | None:
@@ -58,6 +63,31 @@ def private_of(envelope: Envelope) -> dict | None:
 
 
 envelope_private = private_of  # the name the plan also mentions
+
+
+def order_of(envelope: Envelope) -> int:
+    """Where `envelope` stands in the store (inside a store projector's handler): one number per
+    event, growing with the commit position and the event's index in its commit, the same in a
+    replay and a rebuild. A view that sums many events (a cohort's counts) stores the order of the
+    last event it applied, so a redelivered event, or one applied again after a crash between the
+    view's writes, is recognised and not counted twice."""
+    current = _COMMIT.get()
+    if current is None or envelope.event_id not in current[1]:
+        raise RuntimeError("order_of is known only inside a store projector's handler")
+    position, index = current
+    return position * EVENTS_PER_COMMIT + index[envelope.event_id]
+
+
+@contextlib.contextmanager
+def applying(commit):
+    """What handlers may ask about `commit` while it is applied: `private_of`, `order_of`."""
+    private = _PRIVATE.set(getattr(commit, "private", None) or {})
+    order = _COMMIT.set((commit.position, {raw.event_id: i for i, raw in enumerate(commit.events)}))
+    try:
+        yield
+    finally:
+        _COMMIT.reset(order)
+        _PRIVATE.reset(private)
 
 
 def checkpoint_id(name: str, generation: int) -> str:
@@ -213,8 +243,7 @@ class StoreProjector:
         return held
 
     def _apply(self, commit) -> int:
-        token = _PRIVATE.set(getattr(commit, "private", None) or {})
-        try:
+        with applying(commit):
             count = 0
             for raw in commit.events:
                 decoded = self.registry.to_current(raw) if self.registry.knows(raw.event_type) else UnknownEventType(raw)
@@ -224,8 +253,6 @@ class StoreProjector:
                     handler(decoded)
                     count += 1
             return count
-        finally:
-            _PRIVATE.reset(token)
 
     # -- the loop -----------------------------------------------------------------------------
 
@@ -345,5 +372,5 @@ def rebuild_service(context, runner: ConsumerRunner | None, *, registry=None, na
     return report
 
 
-__all__ = ["StoreProjector", "private_of", "envelope_private", "rebuild_service", "RebuildReport",
+__all__ = ["StoreProjector", "private_of", "order_of", "applying", "envelope_private", "rebuild_service", "RebuildReport",
            "checkpoint_id", "watermark_group"]

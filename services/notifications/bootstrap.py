@@ -11,7 +11,7 @@ the senders `notifications_sender_threads`, `notifications_claim_ttl_s`, `notifi
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from shared.aggregate import AggregateStore
 from shared.clock import SystemClock
@@ -22,9 +22,11 @@ from shared.eventstore import EventStore
 from shared.generations import live_database
 from shared.scopes import ProgrammeScopeReader, ProgrammeScopes
 from shared.mongo import database_for
+from shared.projector import StoreProjector
 from services.notifications.adapters.channels import ChatChannel, EmailChannel, InAppChannel
 from services.notifications.adapters.mongo import (
-    DeliveriesRepository, Directory, InboxRepository, PreferencesRepository, RemindersSent, ServerClock,
+    DeliveriesRepository, Directory, InboxIndexRepository, InboxRepository, PreferencesRepository, RemindersSent,
+    ServerClock,
 )
 from services.notifications.adapters.templates import TemplateRenderer
 from services.notifications.adapters.webhooks import WebhookGuard
@@ -33,9 +35,10 @@ from services.notifications.application.delivery import Enqueuer, Sender, Sender
 from services.notifications.application.links import link_key
 from services.notifications.application.messages import DeliveryConfig
 from services.notifications.application.policies import Reminders, RoutingPolicy
-from services.notifications.application.projections import NotificationsViews, people_projection
+from services.notifications.application.projections import InboxIndex, NotificationsViews, people_projection
 
 SERVICE = "notifications"
+OWN_PROJECTOR = "notifications-own"  # = shared.worker.projector_for's name: API and worker share its checkpoint
 CONSUMER_GROUP = "notifications-worker"
 
 
@@ -64,6 +67,8 @@ class NotificationsContext:
     preferences: PreferencesRepository
     deliveries: DeliveriesRepository
     inbox: InboxRepository
+    inbox_index: InboxIndexRepository  # readers' view (follows the live generation)
+    outcomes: AggregateStore  # notification streams: the delivery outcome, then the read mark
     people: object  # shared.directory.DirectoryProjection over `people`
     views: NotificationsViews
     policy: RoutingPolicy
@@ -72,13 +77,18 @@ class NotificationsContext:
     senders: SenderPool
     reminders: Reminders
     retention: NotificationsRetention
+    projector: StoreProjector = field(init=False)  # the inbox index (own-stream projection)
+
+    def __post_init__(self):
+        self.inbox_projection = InboxIndex(self.database, retention_days=self.settings.retention_inbox_days)
+        self.projector = StoreProjector(self, self.own_projections(), name=OWN_PROJECTOR, registry=registry())
 
     def projections(self) -> list:
         """Kafka-fed, in the order the consumer applies them to one event: views before routing."""
         return [self.people, self.views, ProgrammeScopes(self.database), self.policy]
 
     def own_projections(self) -> list:
-        return []
+        return [self.inbox_projection]
 
     def ensure_indexes(self) -> None:
         self.store.ensure_indexes()
@@ -99,6 +109,7 @@ def build(settings: Settings | None = None, *, clock=None) -> NotificationsConte
     deliveries = DeliveriesRepository(database)
     inbox = InboxRepository(database)
     config = delivery_config(settings)
+    outcomes = AggregateStore(store, registry(), producer=SERVICE, aggregate_type=NOTIFICATION)
     webhooks = WebhookGuard(development=settings.development)
     sender = Sender(
         directory=directory, preferences=preferences, deliveries=deliveries,
@@ -106,7 +117,7 @@ def build(settings: Settings | None = None, *, clock=None) -> NotificationsConte
                   "chat": ChatChannel(webhooks, deadline_s=settings.notifications_webhook_deadline_s),
                   "inapp": InAppChannel(inbox)},
         renderer=TemplateRenderer(),
-        outcomes=AggregateStore(store, registry(), producer=SERVICE, aggregate_type=NOTIFICATION),
+        outcomes=outcomes,
         clock=clock, server_clock=ServerClock(database), config=config,
     )
     senders = SenderPool(sender, deliveries, clock, threads=settings.notifications_sender_threads,
@@ -117,6 +128,7 @@ def build(settings: Settings | None = None, *, clock=None) -> NotificationsConte
     return NotificationsContext(
         settings=settings, database=database, store=store, clock=clock, config=config, webhooks=webhooks,
         directory=directory, preferences=preferences, deliveries=deliveries, inbox=inbox,
+        inbox_index=InboxIndexRepository(live_database(database)), outcomes=outcomes,
         people=people_projection(database), views=NotificationsViews(database),
         policy=RoutingPolicy(directory=directory, deliveries=deliveries, enqueuer=enqueuer),
         enqueuer=enqueuer, sender=sender, senders=senders,

@@ -18,7 +18,7 @@ from shared.http.auth import current_principal, require
 from shared.http.scopes import admin_of_cohort, admin_of_program, manages_cohort, require_admin_of_cohort, scopes
 from services.matching.application.commands import Actor, MatchingCommands
 from services.matching.application.partners import visible_profile
-from services.matching.application.projections import pairing_document
+from services.matching.application.projections import pairing_document, stats_of
 from services.matching.application.runs import run_summary
 from services.matching.domain.cohort import (
     DEFAULT_ANSWER_DEADLINE_DAYS, DEFAULT_CADENCE_DAYS, DEFAULT_MATCHING_STYLE, MATCHING_STYLES, STATUSES,
@@ -711,18 +711,9 @@ def stats(cohort_id):
     views = _context().views
     if views.cohorts.get(cohort_id) is None:
         _commands().cohort(cohort_id)  # 404 if it does not exist at all
-    enrolled = [e for e in views.enrollments_of_cohort(cohort_id) if e["status"] == "active"]
-    docs = views.pairings_of_cohort(cohort_id)
-    proposed = [d for d in docs if d["status"] == "proposed"]
-    active = [d for d in docs if d["status"] == "active"]
-    open_mentees = {d["mentee_id"] for d in proposed + active}
-    mentees = [e for e in enrolled if e["role"] == "mentee"]
-    return {
-        "cohort_id": cohort_id, "enrolled": len(enrolled), "mentors": len(enrolled) - len(mentees),
-        "mentees": len(mentees), "proposed": len(proposed), "active": len(active),
-        "unmatched": sum(1 for e in mentees if e["employee_id"] not in open_mentees),
-        "waiting_for_answers": sum((not d["mentor_accepted"]) + (not d["mentee_accepted"]) for d in proposed),
-    }
+    # The cohort's summary, kept by the views projection (one `_id` read; no scan of the cohort's
+    # enrolments and pairings): application/projections.py.
+    return stats_of(cohort_id, views.summaries.get(cohort_id))
 
 
 @participants_blp.route("/participants/<employee_id>")

@@ -7,6 +7,16 @@
   Each document remembers the aggregate `version` it reflects: an event at or below it is a replay
   and changes nothing.
 - `participants_projection`: the HRIS directory (shared.directory), newest record wins.
+
+Cohort summaries (the counts `GET /v1/cohorts/{id}/stats` answers with) are kept by the same
+projection, as differences: an enrolment or pairing event adds what its document counts for after
+the event minus what it counted for before. A summary remembers the store order
+(`shared.projector.order_of`) of the last event it applied, and is written *before* the enrolment
+or pairing document, which is written last: after a crash between the writes the event is applied
+again (the checkpoint did not move), finds its document still old, computes the same difference,
+and finds the summary already holding it. "Unmatched" needs, per enrolled mentee, whether any open
+pairing names them: `cohort_mentee_openings` keeps those pairing ids (a set, so applying twice is
+harmless), written between the summary and the pairing.
 """
 from __future__ import annotations
 
@@ -14,7 +24,7 @@ from shared.consumer import Projection
 from shared.directory import PROFILE_FIELDS, DirectoryProjection
 from shared.events.catalog import matching as ev
 from shared.events.envelope import Envelope
-from shared.projector import private_of
+from shared.projector import order_of, private_of
 
 from services.matching.adapters.mongo import PARTICIPANTS, VIEW_COLLECTIONS, Views
 from services.matching.domain.pairing import PairingState
@@ -45,6 +55,37 @@ def pairing_state(doc: dict) -> PairingState:
     fields["mentee_accepted"] = bool(fields["mentee_accepted"])
     fields["score"] = fields["score"] or 0.0
     return PairingState(**fields)
+
+
+OPEN = ev.OPEN_PAIRING_STATUSES
+SUMMARY_COUNTS = ("enrolled", "mentees", "matched_mentees", "proposed", "active", "waiting_for_answers")
+
+
+def enrolment_counts(doc: dict | None, *, has_open_pairing: bool) -> dict[str, int]:
+    """What one enrolment adds to its cohort's summary."""
+    if doc is None or doc.get("status") != "active":
+        return {}
+    mentee = doc.get("role") == "mentee"
+    return {"enrolled": 1, "mentees": int(mentee), "matched_mentees": int(mentee and has_open_pairing)}
+
+
+def pairing_counts(doc: dict | None) -> dict[str, int]:
+    """What one pairing adds to its cohort's summary (matched mentees: see the openings)."""
+    if doc is None or doc.get("status") not in OPEN:
+        return {}
+    if doc["status"] == "active":
+        return {"active": 1}
+    return {"proposed": 1,
+            "waiting_for_answers": (not doc.get("mentor_accepted")) + (not doc.get("mentee_accepted"))}
+
+
+def stats_of(cohort_id: str, summary: dict | None) -> dict:
+    """The stats API's answer from a summary (zeros before anything was enrolled)."""
+    counts = {name: int((summary or {}).get(name, 0)) for name in SUMMARY_COUNTS}
+    return {"cohort_id": cohort_id, "enrolled": counts["enrolled"], "mentors": counts["enrolled"] - counts["mentees"],
+            "mentees": counts["mentees"], "proposed": counts["proposed"], "active": counts["active"],
+            "unmatched": counts["mentees"] - counts["matched_mentees"],
+            "waiting_for_answers": counts["waiting_for_answers"]}
 
 
 def run_status(doc: dict) -> str:
@@ -134,7 +175,7 @@ class MatchingViews(Projection):
     def enrollment_event(self, envelope: Envelope) -> None:
         data = envelope.data
         key = self.views.enrollment_key(data["cohort_id"], data["employee_id"])
-        doc = self.views.enrollments.get(key)
+        doc = before = self.views.enrollments.get(key)
         if self._stale(doc, envelope):
             return
         if envelope.event_type == ev.PARTICIPANT_ENROLLED:
@@ -151,6 +192,10 @@ class MatchingViews(Projection):
         else:
             doc = {**(doc or {"_id": key, **data}), "status": "withdrawn", "withdrawal_reason": data["reason"]}
         doc["version"] = envelope.aggregate_version
+        if (before or {}).get("status") != doc.get("status") or (before or {}).get("role") != doc.get("role"):
+            opened = bool((self.views.mentee_openings.get(key) or {}).get("pairings"))
+            self._count(envelope, data["cohort_id"], enrolment_counts(before, has_open_pairing=opened),
+                        enrolment_counts(doc, has_open_pairing=opened))
         self.views.enrollments.put(doc)
 
     def pairing_event(self, envelope: Envelope) -> None:
@@ -158,12 +203,55 @@ class MatchingViews(Projection):
         doc = self.views.pairings.get(data["pairing_id"])
         if self._stale(doc, envelope):
             return
+        before = doc
         state = pairing_state(doc) if doc is not None else PairingState()
         state.apply(envelope.event_type, data)
         if envelope.event_type == ev.PAIRING_PROPOSED:
             state.proposed_at = envelope.occurred_at
-        self.views.pairings.put(pairing_document(state, version=envelope.aggregate_version,
-                                                 updated_at=envelope.occurred_at))
+        after = pairing_document(state, version=envelope.aggregate_version, updated_at=envelope.occurred_at)
+        old, new = pairing_counts(before), pairing_counts(after)
+        openings = self._openings(envelope, after, was_open=(before or {}).get("status") in OPEN,
+                                  is_open=after["status"] in OPEN)
+        if openings is not None:
+            opened_before, opened_after, enrolment = openings
+            old["matched_mentees"] = enrolment_counts(enrolment, has_open_pairing=opened_before).get("matched_mentees", 0)
+            new["matched_mentees"] = enrolment_counts(enrolment, has_open_pairing=opened_after).get("matched_mentees", 0)
+        self._count(envelope, after["cohort_id"], old, new)
+        if openings is not None:
+            self._write_openings(envelope, after)
+        self.views.pairings.put(after)
+
+    # -- cohort summaries (module docstring: written before the document that was the event's) ----
+    def _openings(self, envelope: Envelope, pairing: dict, *, was_open: bool,
+                  is_open: bool) -> tuple[bool, bool, dict | None] | None:
+        """(mentee had an open pairing, has one after, their enrolment) when the pairing opens or closes."""
+        if was_open == is_open:
+            return None
+        key = self.views.enrollment_key(pairing["cohort_id"], pairing["mentee_id"])
+        ids = set((self.views.mentee_openings.get(key) or {}).get("pairings") or ())
+        after = ids | {pairing["_id"]} if is_open else ids - {pairing["_id"]}
+        return bool(ids), bool(after), self.views.enrollments.get(key)
+
+    def _write_openings(self, envelope: Envelope, pairing: dict) -> None:
+        key = self.views.enrollment_key(pairing["cohort_id"], pairing["mentee_id"])
+        doc = self.views.mentee_openings.get(key) or {"_id": key, "cohort_id": pairing["cohort_id"],
+                                                      "mentee_id": pairing["mentee_id"], "pairings": []}
+        ids = set(doc["pairings"])
+        ids = ids | {pairing["_id"]} if pairing["status"] in OPEN else ids - {pairing["_id"]}
+        self.views.mentee_openings.put_newer({**doc, "pairings": sorted(ids), "version": order_of(envelope)})
+
+    def _count(self, envelope: Envelope, cohort_id: str, old: dict[str, int], new: dict[str, int]) -> None:
+        """Add `new - old` to the cohort's summary, unless the summary already holds this event."""
+        change = {name: new.get(name, 0) - old.get(name, 0) for name in SUMMARY_COUNTS}
+        if not any(change.values()):
+            return
+        order = order_of(envelope)
+        summary = self.views.summaries.get(cohort_id) or {"_id": cohort_id, "cohort_id": cohort_id, "version": 0,
+                                                           **dict.fromkeys(SUMMARY_COUNTS, 0)}
+        if summary["version"] >= order:
+            return  # applied before a crash (or by a replay): counted once already
+        summary.update({name: summary.get(name, 0) + change[name] for name in SUMMARY_COUNTS}, version=order)
+        self.views.summaries.put_newer(summary)
 
     def run_event(self, envelope: Envelope) -> None:
         data = envelope.data

@@ -10,6 +10,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from shared.clock import utcnow
+from shared.http.app import request_causation
 from shared.http.auth import current_principal, require
 from shared.http.scopes import admin_of_cohort, require_admin_of_cohort
 from services.notifications.adapters.webhooks import MAX_URL_LENGTH
@@ -145,7 +146,8 @@ def list_notifications(query):
 @blp.response(200, NotificationSchema)
 def mark_read(notification_id: str):
     """Mark one of the caller's notifications read."""
-    return _public(commands.mark_read(_context(), current_principal().subject, notification_id, utcnow()))
+    return _public(commands.mark_read(_context(), current_principal().subject, notification_id, utcnow(),
+                                      request_causation()))
 
 
 @blp.route("/me/preferences", methods=["GET"])

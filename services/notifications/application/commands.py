@@ -5,10 +5,14 @@ are `shared.errors`, which the HTTP layer turns into problem documents.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
+
+from shared.aggregate import Causation, NewEvent
 
 from shared.errors import DomainError, Invalid, NotFound
-from services.notifications.adapters.mongo import decode_cursor
+from shared.events.catalog.notifications import NOTIFICATION_READ, NOTIFICATION_SENT
+from shared.eventstore import ConcurrencyError
+from services.notifications.adapters.mongo import decode_cursor, encode_cursor
 from services.notifications.adapters.webhooks import UnsafeWebhook
 from services.notifications.application.links import LinkRefused, verify_unsubscribe_token
 from services.notifications.domain.routing import cohort_recipient
@@ -16,6 +20,10 @@ from services.notifications.domain.routing import cohort_recipient
 
 class InvalidLink(DomainError):
     """A link that was not made by this service (forged or mangled): 400, not a validation error."""
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def check_cursor(cursor: str | None) -> None:
@@ -27,22 +35,47 @@ def check_cursor(cursor: str | None) -> None:
 
 
 def inbox_page(context, recipient_id: str, *, limit: int, cursor: str | None, unread_only: bool) -> dict:
+    """A page of the caller's inbox and their unread count, from their inbox index (one `_id` read)
+    and the page's notifications (one `_id` read each): no query over everyone's inbox."""
     check_cursor(cursor)
-    docs, next_cursor = context.inbox.page(recipient_id, limit=limit, cursor=cursor, unread_only=unread_only)
-    if unread_only and cursor is None and next_cursor is None:
-        # Every unread notification is on this page (the portal's home asks for exactly this):
-        # their number is known without a second pass over the inbox, which on FerretDB is a
-        # scan of the whole collection (recipient_id is no `_id` filter).
-        unread = len(docs)
-    else:
-        unread = context.inbox.unread_count(recipient_id)
-    return {"docs": docs, "next": next_cursor, "unread_count": unread}
+    index = context.inbox_index.get(recipient_id) or {"items": []}
+    cutoff = context.clock.now() - timedelta(days=context.settings.retention_inbox_days)
+    items = [item for item in index["items"] if _aware(item["at"]) >= cutoff]  # older ones are deleted
+    unread = sum(1 for item in items if item["read_at"] is None)
+    if unread_only:
+        items = [item for item in items if item["read_at"] is None]
+    if cursor:
+        at, last_id = decode_cursor(cursor)
+        items = [item for item in items if (_aware(item["at"]), item["id"]) < (_aware(at), last_id)]
+    page, more = items[:limit], len(items) > limit
+    docs = []
+    for item in page:
+        doc = context.inbox.get(item["id"])
+        if doc is not None:  # retention may have deleted it a moment ago
+            docs.append({**doc, "read_at": item["read_at"]})
+    return {"docs": docs, "next": encode_cursor(page[-1]["at"], page[-1]["id"]) if more and page else None,
+            "unread_count": unread}
 
 
-def mark_read(context, recipient_id: str, notification_id: str, at: datetime) -> dict:
+def mark_read(context, recipient_id: str, notification_id: str, at: datetime, causation: Causation) -> dict:
+    """Mark one of the caller's notifications read: `NotificationRead` on its stream (after its
+    `NotificationSent`), which the inbox index follows; answered once the index has it."""
     doc = context.inbox.get(notification_id)
     if doc is None or doc.get("recipient_id") != recipient_id:
         raise NotFound("notification_not_found", "no such notification in your inbox")
+    loaded = context.outcomes.load(notification_id)
+    types = [event.event_type for event in loaded.events]
+    if NOTIFICATION_SENT not in types:  # not delivered to the inbox yet: not listed either
+        raise NotFound("notification_not_found", "no such notification in your inbox")
+    if NOTIFICATION_READ not in types:
+        try:
+            appended = context.outcomes.append(
+                notification_id, loaded.version,
+                [NewEvent(NOTIFICATION_READ, {"notification_id": notification_id, "recipient_id": recipient_id})],
+                causation)
+            context.projector.wait_for(appended.position)
+        except ConcurrencyError:  # marked read by a request a moment ago: answer once the index has it
+            context.projector.wait_for(context.store.current_position())
     return context.inbox.mark_read(notification_id, at)
 
 

@@ -9,18 +9,29 @@
 
 Neither sends anything: routing is the policy's (`application/policies.py`), and a rebuild of
 these views (into shadow collections, shared.generations) never notifies anyone.
+
+- `InboxIndex` (own-stream, fed from this service's event store): per recipient, their in-app
+  notifications newest first with what is read, from `NotificationSent` (channel inapp) and
+  `NotificationRead`: the inbox page and its unread count are one `_id` read.
 """
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 from shared import topics
+from shared.clock import parse_rfc3339
 from shared.consumer import Projection
 from shared.directory import DirectoryProjection
 from shared.events.catalog.matching import COHORT_CREATED, PAIRING_PROPOSED, PAIRING_STATUS_BY_EVENT
 from shared.events.catalog.sessions import (
     MEETING_CANCELLED, MEETING_EVENTS, MEETING_HELD, MEETING_NO_SHOW, MEETING_RESCHEDULED, MEETING_SCHEDULED,
 )
+from shared.events.catalog.notifications import NOTIFICATION_READ, NOTIFICATION_SENT
 from shared.events.envelope import Envelope
-from services.notifications.adapters.mongo import COHORTS, MEETINGS, PAIRINGS, PEOPLE, Directory
+from shared.projector import order_of
+from services.notifications.adapters.mongo import (
+    COHORTS, INBOX_INDEX, MEETINGS, PAIRINGS, PEOPLE, Directory, InboxIndexRepository,
+)
 
 PEOPLE_FIELDS = ("email", "display_name", "timezone", "languages")
 MEETING_STATUS_BY_EVENT = {
@@ -84,3 +95,72 @@ class NotificationsViews(Projection):
                        scheduled_event_id=envelope.event_id, scheduled_event_type=envelope.event_type,
                        scheduled_at=envelope.occurred_at, correlation_id=envelope.correlation_id)
         self.directory.put_meeting(doc)
+
+
+def inbox_moment(occurred_at: str) -> datetime:
+    """An event's time as the index keeps it: to the millisecond, as MongoDB stores dates (so a
+    cursor made from a stored item finds it again)."""
+    moment = parse_rfc3339(occurred_at)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+class InboxIndex(Projection):
+    """Each recipient's in-app notifications, newest first, and which are read (own-stream view).
+
+    An item is listed once its `NotificationSent` (channel inapp) is stored, i.e. right after the
+    sender put it in the inbox; its `at` is that event's time. `NotificationRead` sets `read_at`.
+    Applying an event twice changes nothing (items are keyed by notification id); the store order
+    of the last event applied is the document's `version`, so a projector that lost its lease cannot
+    write over its successor. Items older than the inbox's retention (counted back from the event
+    being applied, so a rebuild keeps exactly what the live view keeps) are dropped: their inbox
+    documents are gone (application/retention.py).
+    """
+
+    name = "notifications-inbox-index"
+    topics = ()  # fed from the service's own event store
+    collections = (INBOX_INDEX,)
+
+    def __init__(self, database, *, retention_days: float):
+        self.retention = timedelta(days=retention_days)
+        self.bind(database)
+
+    def bind(self, database) -> None:
+        self.index = InboxIndexRepository(database)
+
+    def reset(self) -> None:
+        self.index.drop()
+
+    def handlers(self):
+        return {NOTIFICATION_SENT: self.sent, NOTIFICATION_READ: self.read}
+
+    def sent(self, envelope: Envelope) -> None:
+        data = envelope.data
+        if data["channel"] != "inapp":
+            return
+        self._change(envelope, data["recipient_id"], data["notification_id"],
+                     lambda item: item or {"id": data["notification_id"], "at": inbox_moment(envelope.occurred_at),
+                                           "read_at": None})
+
+    def read(self, envelope: Envelope) -> None:
+        data = envelope.data
+        self._change(envelope, data["recipient_id"], data["notification_id"],
+                     lambda item: item and {**item, "read_at": item["read_at"] or inbox_moment(envelope.occurred_at)})
+
+    def _change(self, envelope: Envelope, recipient_id: str, notification_id: str, change) -> None:
+        order = order_of(envelope)
+        doc = self.index.get(recipient_id) or {"_id": recipient_id, "items": [], "version": 0}
+        if doc["version"] >= order:
+            return  # applied already
+        items = {item["id"]: item for item in doc["items"]}
+        item = change(items.get(notification_id))
+        if item is None or item == items.get(notification_id):
+            return
+        items[notification_id] = item
+        cutoff = inbox_moment(envelope.occurred_at) - self.retention
+        kept = sorted((i for i in items.values() if _aware(i["at"]) >= cutoff),
+                      key=lambda i: (_aware(i["at"]), i["id"]), reverse=True)
+        self.index.put({"_id": recipient_id, "items": kept, "version": order})
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

@@ -145,6 +145,7 @@ def test_reminder_digest_unsubscribe_and_preference_validation(make_settings):
         before = len(smtp.messages)
         feed(context, kudos("E1"))
         assert len(smtp.messages) == before
+        context.projector.catch_up()  # the worker's inbox index
         assert client.get("/v1/me/notifications", headers=token(settings, "E1")).get_json()["items"][0]["category"] == "kudos"
 
         # daily digest: non-urgent messages wait for the digest hour, then go out as one email

@@ -58,6 +58,24 @@ class Running:
             self.senders.stop()
 
 
+class OwnProjector:
+    """The worker's store projector on a thread (the inbox index), caught up on entry."""
+
+    def __init__(self, context):
+        self.context = context
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=context.projector.run, args=(self.stop,), daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        assert self.context.projector.wait_for(self.context.store.current_position(), timeout_s=30)
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(timeout=30)
+
+
 def crash_sender_thread(sender, when, *, hook: str = "after_send") -> list:
     """Make the sender thread that meets `when(delivery)` die there (SimulatedCrash); returns the crashes."""
     crashes: list = []
@@ -97,6 +115,24 @@ def pairing_events():
 def counter(channel, outcome):
     return REGISTRY.get_sample_value("mentoring_notification_deliveries_total",
                                      {"channel": channel, "outcome": outcome}) or 0.0
+
+
+def check_inbox(client, settings):
+    """E1's three in-app notifications: pages, the unread count, marking read (theirs only)."""
+    inbox = client.get("/v1/me/notifications?limit=2", headers=token(settings, "E1")).get_json()
+    assert inbox["unread_count"] == 3 and len(inbox["items"]) == 2 and inbox["next"]
+    rest = client.get(f"/v1/me/notifications?limit=2&cursor={inbox['next']}", headers=token(settings, "E1")).get_json()
+    assert len(rest["items"]) == 1 and rest["next"] is None
+    assert {i["notification_id"] for i in inbox["items"]}.isdisjoint({i["notification_id"] for i in rest["items"]})
+    read = client.post(f"/v1/me/notifications/{rest['items'][0]['notification_id']}/read", headers=token(settings, "E1"))
+    assert read.status_code == 200 and read.get_json()["read"] is True
+    assert client.get("/v1/me/notifications", headers=token(settings, "E1")).get_json()["unread_count"] == 2
+    unread = client.get("/v1/me/notifications?unread=true&limit=5", headers=token(settings, "E1")).get_json()
+    assert unread["unread_count"] == 2 and len(unread["items"]) == 2 and unread["next"] is None
+    first_unread = client.get("/v1/me/notifications?unread=true&limit=1", headers=token(settings, "E1")).get_json()
+    assert first_unread["unread_count"] == 2 and len(first_unread["items"]) == 1 and first_unread["next"]
+    assert client.post(f"/v1/me/notifications/{rest['items'][0]['notification_id']}/read",
+                       headers=token(settings, "M1")).status_code == 404
 
 
 def test_each_person_told_once_on_each_channel_and_a_replay_sends_nothing_twice(make_settings):
@@ -144,27 +180,19 @@ def test_each_person_told_once_on_each_channel_and_a_replay_sends_nothing_twice(
         assert len(smtp.to("e1@example.com")) == 3 and len(mentor_mail) == 3
         assert len(hooks.at("/hooks/m1")) == 3 and all("text" in body for body in hooks.at("/hooks/m1"))
 
-        inbox = client.get("/v1/me/notifications?limit=2", headers=token(settings, "E1")).get_json()
-        assert inbox["unread_count"] == 3 and len(inbox["items"]) == 2 and inbox["next"]
-        rest = client.get(f"/v1/me/notifications?limit=2&cursor={inbox['next']}", headers=token(settings, "E1")).get_json()
-        assert len(rest["items"]) == 1 and rest["next"] is None
-        assert {i["notification_id"] for i in inbox["items"]}.isdisjoint({i["notification_id"] for i in rest["items"]})
-        read = client.post(f"/v1/me/notifications/{rest['items'][0]['notification_id']}/read", headers=token(settings, "E1"))
-        assert read.status_code == 200 and read.get_json()["read"] is True
-        assert client.get("/v1/me/notifications", headers=token(settings, "E1")).get_json()["unread_count"] == 2
-        unread = client.get("/v1/me/notifications?unread=true&limit=5", headers=token(settings, "E1")).get_json()
-        assert unread["unread_count"] == 2 and len(unread["items"]) == 2 and unread["next"] is None
-        first_unread = client.get("/v1/me/notifications?unread=true&limit=1", headers=token(settings, "E1")).get_json()
-        assert first_unread["unread_count"] == 2 and len(first_unread["items"]) == 1 and first_unread["next"]
-        assert client.post(f"/v1/me/notifications/{rest['items'][0]['notification_id']}/read",
-                           headers=token(settings, "M1")).status_code == 404
+        with OwnProjector(context):
+            check_inbox(client, settings)
 
-        # outcomes: 7 emails + 3 chat + 7 in-app, each once, through the event store and relay
+        # outcomes: 7 emails + 3 chat + 7 in-app, each once, through the event store and relay; and
+        # the one in-app notification E1 marked read
         relay = EventRelay(settings, context.store, _producer(settings))
         relay.publish_pending()
-        outcomes = [decode(r) for r in read_topic(settings, topics.NOTIFICATIONS, expect=17)]
+        records = [decode(r) for r in read_topic(settings, topics.NOTIFICATIONS, expect=18)]
+        outcomes = [o for o in records if o["event_type"] != "NotificationRead"]
         assert len(outcomes) == 17 and {o["event_type"] for o in outcomes} == {"NotificationSent"}
         assert len({o["data"]["notification_id"] for o in outcomes}) == 17
+        assert [(o["data"]["recipient_id"], o["aggregate_version"]) for o in records
+                if o["event_type"] == "NotificationRead"] == [("E1", 2)]
         assert counter("email", "sent") - sent_before == 7
 
         log = client.get(f"/v1/events/{proposed['event_id']}/deliveries", headers=token(settings, "A1", "admin"))

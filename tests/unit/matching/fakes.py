@@ -15,7 +15,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from pymongo.results import UpdateResult
 
 from shared.events.catalog import default_registry
-from shared.projector import _PRIVATE
+from shared.projector import applying
 
 
 def _matches(doc: dict, query: dict) -> bool:
@@ -134,15 +134,12 @@ class SyncProjector:
         routes = self.routes()
         applied = 0
         for commit in self.store.read_all(self.next_position):
-            token = _PRIVATE.set(commit.private or {})
-            try:
+            with applying(commit):
                 for raw in commit.events:
                     envelope = self.registry.to_current(raw)
                     for handler in routes.get(envelope.event_type, ()):
                         handler(envelope)
                         applied += 1
-            finally:
-                _PRIVATE.reset(token)
             self.next_position = commit.position + 1
         self.applied += applied
         return applied
