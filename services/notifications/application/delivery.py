@@ -20,21 +20,28 @@ re-read the delivery, which may have moved on). So **a delivery is retried by an
 only after the claim on it expired**. Expiry is judged by the database server's clock
 (`ServerClock`), the one clock every replica shares.
 
-**Send and record (the claim holder).** Send on the channel; then write the outcome into the
-delivery (`sent`, or `retry` with the next due time, or `failed`), append the outcome event
-(`NotificationSent` / `NotificationFailed`, version 1 of the stream named by the notification id:
-the event store's expected-version check makes it exactly once), and delete the queue entry.
-A sender does not start a send when less than a third of its claim is left, and if its claim
-expired before it could record, it records only if no successor has claimed since.
+**Send, mark, record (the claim holder, a batch at a time).** Send on the channel; the moment an
+email or chat post is accepted, insert its *sent mark* `"<claim id>|sent"` (the sender threads'
+marks are group-committed: one insert for whatever the threads accepted at that moment), and only
+then send the next message. The batch's bookkeeping follows when the batch ends, in bulk: the
+outcomes into the deliveries (`sent`, or `retry` with the next due time, or `failed`; updates by
+`_id` in chunks, FerretDB stalls on large update batches), the outcome events (`NotificationSent` /
+`NotificationFailed`, version 1 of the stream named by the notification id: the event store's
+expected-version check makes it exactly once; one ordered insert, `EventStore.append_batch`), and
+the queue entries' deletion. A sender does not start a send when less than a third of its claim is
+left, and if its claim expired before it could record, it records only if no successor has claimed
+since.
 
-**The crash window.** A sender that dies after the channel accepted the message and before it
-recorded `sent` leaves a claim that expires; another sender then sends again. **That is the
-single crash window: a crash between send and record yields one duplicate per delivery in flight
-at the crash**, never more, because a delivery is recorded right after its send. Emails carry a
-stable `Message-ID` (the notification id), so most mail clients fold such a duplicate away; the
-in-app inbox is keyed by the notification id and never duplicates. A crash after recording
-`sent` and before the outcome event or the dequeue is harmless: the queue entry is still there,
-and the sweep finishes the bookkeeping without sending.
+**The crash window.** A sender that dies after the channel accepted the message and before its
+sent mark is stored leaves a claim that expires; another sender then sends again. **That is the
+single crash window: a crash between send and mark yields one duplicate per delivery in flight at
+the crash** (at most one per sender thread: a thread waits for its mark before its next send),
+never more. A crash after the mark and before the batch's bookkeeping costs no duplicate: the
+successor that steps over the expired claim finds the mark and records `sent` without sending.
+Emails carry a stable `Message-ID` (the notification id), so most mail clients fold a duplicate
+away; the in-app inbox is keyed by the notification id and never duplicates (it is not marked).
+A crash after recording `sent` and before the outcome event or the dequeue is harmless: the queue
+entry is still there, and the sweep finishes the bookkeeping without sending.
 
 **Finding what is due.** FerretDB v1 indexes only `{_id: <string>}` filters, so a due-time query
 scans. Hence two paths: (1) in-process hand-off: what the consumer enqueues as due now goes
