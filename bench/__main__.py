@@ -10,10 +10,12 @@ import os
 from pathlib import Path
 
 from shared.kafka_access import act_as_local_admin
-from bench import bench_backbone, bench_e2e, bench_http, bench_matching, bench_portal, bench_rebuild
+from bench import (
+    bench_backbone, bench_e2e, bench_http, bench_matching, bench_notifications, bench_portal, bench_rebuild,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCHMARKS = ["store", "ingest", "matching", "http", "e2e", "rebuild", "portal"]
+BENCHMARKS = ["store", "ingest", "matching", "http", "e2e", "rebuild", "portal", "notifications"]
 ORG = Path(os.environ.get("ORG_DATA", ROOT.parent / "shared" / "data" / "org-20k"))
 
 
@@ -44,6 +46,9 @@ def main() -> None:
     if "portal" in wanted:
         # page render vs the same page's API calls made directly, org-20k loaded (issue 14: p95 <= 150 ms)
         rows += bench_portal.run()
+    if "notifications" in wanted:
+        # one worker's emails/s into a local SMTP server vs a raw smtplib loop (issue 16: >= 500/s, >= 0.5x)
+        rows += bench_notifications.run()
     out.write_text(json.dumps(rows, indent=2))
     _print(rows)
     print(f"\nwritten to {out}")

@@ -88,6 +88,28 @@ class AggregateStore:
         `private` maps an event (its index in `new_events`, or its event_id once known) to private
         fields stored in the commit document (never published); see the module docstring.
         """
+        envelopes = self._envelopes(aggregate_id, expected_version, new_events, causation, occurred_at)
+        if not envelopes:
+            return Appended()
+        by_event_id = _private_by_event_id(private, envelopes)
+        if by_event_id:
+            position = self.store.append(aggregate_id, expected_version, envelopes, private=by_event_id)
+        else:
+            position = self.store.append(aggregate_id, expected_version, envelopes)
+        return Appended(envelopes, position or 0)
+
+    def append_batch(self, commits: Sequence[tuple[str, int, Sequence[NewEvent], Causation]]) -> list[Appended | None]:
+        """Several independent appends, `(aggregate_id, expected_version, new_events, causation)`
+        each, stored in a few round trips (`EventStore.append_batch`); None where the stream had
+        moved on (what `append` raises ConcurrencyError for). No private data."""
+        envelopes = [self._envelopes(aggregate_id, expected, events, causation, None)
+                     for aggregate_id, expected, events, causation in commits]
+        positions = self.store.append_batch([(aggregate_id, expected, stored) for (aggregate_id, expected, _, _), stored
+                                             in zip(commits, envelopes)])
+        return [None if position is None else Appended(stored, position) for stored, position in zip(envelopes, positions)]
+
+    def _envelopes(self, aggregate_id: str, expected_version: int, new_events: Sequence[NewEvent], causation: Causation,
+                   occurred_at: datetime | None) -> list[Envelope]:
         envelopes = []
         for offset, event in enumerate(new_events, start=1):
             version = self.registry.current_version(event.event_type)
@@ -109,14 +131,7 @@ class AggregateStore:
                     occurred_at=occurred_at,
                 )
             )
-        if not envelopes:
-            return Appended()
-        by_event_id = _private_by_event_id(private, envelopes)
-        if by_event_id:
-            position = self.store.append(aggregate_id, expected_version, envelopes, private=by_event_id)
-        else:
-            position = self.store.append(aggregate_id, expected_version, envelopes)
-        return Appended(envelopes, position or 0)
+        return envelopes
 
 
 def _private_by_event_id(private: dict | None, envelopes: list[Envelope]) -> dict:

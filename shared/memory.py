@@ -73,6 +73,16 @@ class InMemoryEventStore:
             self._versions[stream_id] = expected_version + len(events)
             return position
 
+    def append_batch(self, commits: Sequence[tuple[str, int, Sequence[Envelope]]]) -> list[int | None]:
+        """`EventStore.append_batch`: each commit's position, None where its stream had moved on."""
+        positions: list[int | None] = []
+        for stream_id, expected_version, events in commits:
+            try:
+                positions.append(self.append(stream_id, expected_version, events))
+            except ConcurrencyError:
+                positions.append(None)
+        return positions
+
     def _current(self) -> int:
         return max(self._commits, default=0)
 

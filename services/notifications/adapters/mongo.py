@@ -17,7 +17,7 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, DeleteOne, ReturnDocument, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
 from shared.clock import utcnow
@@ -142,7 +142,13 @@ class DeliveriesRepository:
     - `delivery_claims`: `_id` = "<delivery id>|attempt<n>"; inserting it claims attempt n. Claims
       are kept (a deleted claim could be won again by a sender holding a stale copy), one small
       document per attempt; those older than the delivery log's retention go with it (`purge_before`).
+      The same collection holds sent marks, `"<delivery id>|attempt<n>|sent"`: inserted the moment a
+      channel accepted attempt n, before the batch's bookkeeping (application/delivery.py).
     """
+
+    # FerretDB v1 stalls on an update command with more than a few dozen statements: bulk
+    # writes go in chunks of this many (one round trip each).
+    BULK_CHUNK = 25
 
     def __init__(self, database):
         self.collection = database[DELIVERIES]
@@ -181,6 +187,20 @@ class DeliveriesRepository:
             change["$push"] = {"history": history}
         self.collection.update_one({"_id": delivery_id}, change)
 
+    def record_many(self, changes: list[tuple[str, dict, dict | None]]) -> None:
+        """`record` for several deliveries, `(delivery_id, fields, history)` each, in bulk writes."""
+        writes = []
+        for delivery_id, fields, history in changes:
+            change: dict = {"$set": fields}
+            if history is not None:
+                change["$push"] = {"history": history}
+            writes.append(UpdateOne({"_id": delivery_id}, change))
+        self._bulk(self.collection, writes)
+
+    def _bulk(self, collection, writes: list) -> None:
+        for start in range(0, len(writes), self.BULK_CHUNK):
+            collection.bulk_write(writes[start:start + self.BULK_CHUNK], ordered=False)
+
     def for_event(self, event_id: str) -> list[dict]:
         return sorted(self.collection.find({"source_event_id": event_id}), key=lambda d: d["_id"])
 
@@ -194,6 +214,10 @@ class DeliveriesRepository:
 
     def dequeue(self, delivery_id: str) -> None:
         self.queue.delete_one({"_id": delivery_id})
+
+    def dequeue_many(self, delivery_ids: list[str]) -> None:
+        """Queue entries by `_id` (an index look-up each; `$in` would scan on FerretDB)."""
+        self._bulk(self.queue, [DeleteOne({"_id": delivery_id}) for delivery_id in delivery_ids])
 
     def due(self, now: datetime, limit: int) -> list[dict]:
         """Queue entries due at `now`, oldest first (a scan of the small queue on FerretDB)."""
@@ -210,6 +234,11 @@ class DeliveriesRepository:
 
     def claim(self, claim_id: str) -> dict | None:
         return self.claims.find_one({"_id": claim_id})
+
+    def mark_sent(self, marks: list[dict]) -> None:
+        """Sent marks (`_id` = `sent_mark_id`, `delivery_id`, `claimed_at` for retention), one insert;
+        one already there stays (a digest's or a retried write's)."""
+        insert_new(self.claims, marks)
 
     # retention (application/retention.py)
     def purge_before(self, cutoff: datetime) -> tuple[int, int]:

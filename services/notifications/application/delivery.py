@@ -20,21 +20,28 @@ re-read the delivery, which may have moved on). So **a delivery is retried by an
 only after the claim on it expired**. Expiry is judged by the database server's clock
 (`ServerClock`), the one clock every replica shares.
 
-**Send and record (the claim holder).** Send on the channel; then write the outcome into the
-delivery (`sent`, or `retry` with the next due time, or `failed`), append the outcome event
-(`NotificationSent` / `NotificationFailed`, version 1 of the stream named by the notification id:
-the event store's expected-version check makes it exactly once), and delete the queue entry.
-A sender does not start a send when less than a third of its claim is left, and if its claim
-expired before it could record, it records only if no successor has claimed since.
+**Send, mark, record (the claim holder, a batch at a time).** Send on the channel; the moment an
+email or chat post is accepted, insert its *sent mark* `"<claim id>|sent"` (the sender threads'
+marks are group-committed: one insert for whatever the threads accepted at that moment), and only
+then send the next message. The batch's bookkeeping follows when the batch ends, in bulk: the
+outcomes into the deliveries (`sent`, or `retry` with the next due time, or `failed`; updates by
+`_id` in chunks, FerretDB stalls on large update batches), the outcome events (`NotificationSent` /
+`NotificationFailed`, version 1 of the stream named by the notification id: the event store's
+expected-version check makes it exactly once; one ordered insert, `EventStore.append_batch`), and
+the queue entries' deletion. A sender does not start a send when less than a third of its claim is
+left, and if its claim expired before it could record, it records only if no successor has claimed
+since.
 
-**The crash window.** A sender that dies after the channel accepted the message and before it
-recorded `sent` leaves a claim that expires; another sender then sends again. **That is the
-single crash window: a crash between send and record yields one duplicate per delivery in flight
-at the crash**, never more, because a delivery is recorded right after its send. Emails carry a
-stable `Message-ID` (the notification id), so most mail clients fold such a duplicate away; the
-in-app inbox is keyed by the notification id and never duplicates. A crash after recording
-`sent` and before the outcome event or the dequeue is harmless: the queue entry is still there,
-and the sweep finishes the bookkeeping without sending.
+**The crash window.** A sender that dies after the channel accepted the message and before its
+sent mark is stored leaves a claim that expires; another sender then sends again. **That is the
+single crash window: a crash between send and mark yields one duplicate per delivery in flight at
+the crash** (at most one per sender thread: a thread waits for its mark before its next send),
+never more. A crash after the mark and before the batch's bookkeeping costs no duplicate: the
+successor that steps over the expired claim finds the mark and records `sent` without sending.
+Emails carry a stable `Message-ID` (the notification id), so most mail clients fold a duplicate
+away; the in-app inbox is keyed by the notification id and never duplicates (it is not marked).
+A crash after recording `sent` and before the outcome event or the dequeue is harmless: the queue
+entry is still there, and the sweep finishes the bookkeeping without sending.
 
 **Finding what is due.** FerretDB v1 indexes only `{_id: <string>}` filters, so a due-time query
 scans. Hence two paths: (1) in-process hand-off: what the consumer enqueues as due now goes
@@ -54,14 +61,13 @@ import queue
 import threading
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from shared.aggregate import AggregateStore, Causation, NewEvent
 from shared.clock import parse_rfc3339
 from shared.events.catalog.notifications import NOTIFICATION_FAILED, NOTIFICATION_SENT
 from shared.events.envelope import Envelope
-from shared.eventstore import ConcurrencyError
 from shared.metrics import NOTIFICATION_DELIVERIES
 from shared.mongo import TRANSIENT_ERRORS
 from services.notifications.adapters.channels import PermanentFailure, TransientFailure
@@ -171,10 +177,83 @@ class Claim:
     doc: dict
     number: int
     expires_at: datetime
+    # Set when a predecessor's sent mark was found: the channel accepted it already, only record.
+    sent_at: datetime | None = None
+
+
+@dataclass
+class _Record:
+    """One outcome a batch writes when it ends (`Sender._flush`)."""
+
+    claim: Claim
+    fields: dict
+    history: dict | None
+    final: bool  # outcome event (sent / failed) and dequeue; else the queue entry is rescheduled
+
+
+@dataclass
+class _Batch:
+    records: list[_Record] = field(default_factory=list)
+    finished: list[dict] = field(default_factory=list)  # final already (recorded by someone): bookkeeping only
+
+
+class GroupInsert:
+    """Inserts from several threads gathered into one round trip (a group commit).
+
+    A caller's documents are written before its call returns; whoever finds no write under way
+    writes everything queued so far, the others wait for it. So N sender threads marking their
+    sends at the same moment cost one insert, and each still waits for its own mark before its
+    next send (the crash window stays one message per sender thread). On FerretDB's SQLite,
+    concurrent writers also queue behind a lock with coarse back-off sleeps: fewer, larger writes.
+    """
+
+    def __init__(self, insert):
+        self.insert = insert
+        self._cond = threading.Condition()
+        self._queued: list[dict] = []
+        self._writing = False
+        self._round = 0  # rounds written so far; a caller waits for the round its documents went into
+        self._failed: dict[int, BaseException] = {}
+
+    def __call__(self, docs: list[dict]) -> None:
+        with self._cond:
+            self._queued.extend(docs)
+            mine = self._round + 1 if not self._writing else self._round + 2
+            while self._round < mine:
+                if not self._writing:
+                    self._writing, batch, self._queued = True, self._queued, []
+                    self._cond.release()
+                    error = None
+                    try:
+                        self.insert(batch)
+                    except BaseException as exc:  # noqa: BLE001 - handed to every caller of this round
+                        error = exc
+                    finally:
+                        self._cond.acquire()
+                    self._round += 1
+                    self._failed.pop(self._round - 64, None)  # long since seen by its callers
+                    if error is not None:
+                        self._failed[self._round] = error
+                    self._writing = False
+                    self._cond.notify_all()
+                else:
+                    self._cond.wait()
+            error = self._failed.get(mine)
+        if error is not None:
+            raise error
+
+
+# Channels whose effect leaves the platform: a send is marked at once (the in-app inbox is keyed
+# by notification id, so sending there again changes nothing).
+MARKED_CHANNELS = ("email", "chat")
 
 
 class Sender:
-    """Claims, sends and records deliveries (one batch at a time; thread-safe, share one per pool)."""
+    """Claims, sends and records deliveries (one batch at a time; thread-safe, share one per pool).
+
+    Per batch: one insert of the claims; per delivery the send and, once an email or chat post is
+    accepted, one insert of its sent mark; then the batch's outcomes in bulk (delivery updates,
+    outcome events, dequeues: a few round trips for the whole batch)."""
 
     def __init__(self, *, directory, preferences, deliveries, channels: dict, renderer, outcomes: AggregateStore,
                  clock, server_clock, config: DeliveryConfig, owner: str | None = None,
@@ -189,12 +268,14 @@ class Sender:
         self.server_clock = server_clock  # claims: the one clock every replica judges expiry by
         self.config = config
         self.owner = owner or f"sender-{uuid.uuid4().hex[:12]}"
-        # Test hooks, called with the delivery around the send (a crash there is what tests simulate).
+        # Test hooks, called with the delivery around the send (a crash there is what tests simulate:
+        # after_send is the crash window, between the channel's acceptance and the sent mark).
         self.before_send = before_send
         self.after_send = after_send
         # Set when the pool stops: the batch in hand ends after the current delivery (the claims
         # on the rest expire and whoever comes next takes them).
         self.stopping = threading.Event()
+        self._marks = GroupInsert(self.deliveries.mark_sent)
 
     # -- a batch -------------------------------------------------------------------------------
 
@@ -203,70 +284,94 @@ class Sender:
 
         `known`: look-ups the consumer made a moment ago for these deliveries (hand-off)."""
         now = self.clock.now()
+        batch = _Batch()
         ready = []
         for doc in docs:
             if doc["status"] in d.FINAL:
-                self._finish_bookkeeping(doc)
+                batch.finished.append(doc)
             elif d.is_due(doc, now):
                 ready.append(doc)
         if not ready:
+            self._flush(batch)
             return 0
         people = People(self.directory, self.preferences)
         for seen in known:
             people.absorb(seen)
         digests: dict[tuple[str, str], list[Claim]] = defaultdict(list)
         handled = 0
-        for claim in self._claim(ready):
+        for claim in self._claim(ready, batch):
             if self.stopping.is_set():
                 break
-            if claim.doc["status"] == d.DIGEST:
+            if claim.doc["status"] == d.DIGEST and claim.sent_at is None:
                 digests[(claim.doc["recipient_id"], claim.doc["channel"])].append(claim)
                 continue
             try:
-                self._attempt(claim, people)
+                self._attempt(claim, people, batch)
             except TRANSIENT_ERRORS:
-                raise  # the pool backs off; these claims expire and are taken again
+                raise  # the pool backs off; these claims expire and are taken again (sent marks kept)
             except Exception:  # noqa: BLE001 - one delivery's bug must not stop the batch
                 log.exception("delivery %s failed unexpectedly; retried once its claim expires", claim.doc["_id"])
             handled += 1
         for (recipient_id, channel), claims in digests.items():
-            handled += self._send_digest(recipient_id, channel, claims, people)
+            handled += self._send_digest(recipient_id, channel, claims, people, batch)
+        self._flush(batch)
         return handled
 
-    def _claim(self, docs: list[dict]) -> list[Claim]:
+    def _claim(self, docs: list[dict], batch: _Batch) -> list[Claim]:
         """Claim the next attempt of each delivery (bulk inserts); returns the claims this sender won."""
         server_now = self.server_clock.now()
         expires_at = server_now + _seconds(self.config.claim_ttl_s)
-        pending = {doc["_id"]: (doc, d.first_claim_number(doc), True) for doc in docs}
-        won: list[tuple[dict, int, bool]] = []
+        pending = {doc["_id"]: (doc, d.first_claim_number(doc)) for doc in docs}
+        first = dict((key, number) for key, (_, number) in pending.items())
+        won: list[tuple[dict, int]] = []
         for _ in range(5):  # a few expired claims in a row at most (crashed holders)
             if not pending:
                 break
             taken = self.deliveries.insert_claims([
                 {"_id": d.claim_id(key, number), "delivery_id": key, "attempt": number, "owner": self.owner,
                  "claimed_at": server_now, "expires_at": expires_at}
-                for key, (_, number, _) in pending.items()
+                for key, (_, number) in pending.items()
             ])
             retry = {}
-            for key, (doc, number, first) in pending.items():
+            for key, (doc, number) in pending.items():
                 if d.claim_id(key, number) not in taken:
-                    won.append((doc, number, first))
+                    won.append((doc, number))
                     continue
                 other = self.deliveries.claim(d.claim_id(key, number))
                 if other is not None and _aware(other["expires_at"]) > server_now:
                     continue  # someone holds it: leave it to them
-                retry[key] = (doc, number + 1, False)
+                retry[key] = (doc, number + 1)
             pending = retry
         claims = []
-        for doc, number, first in won:
-            if not first:
-                # We stepped over an expired claim: its holder may have recorded since we read.
-                doc = self.deliveries.get(doc["_id"]) or doc
+        for doc, number in won:
+            claim = Claim(doc, number, expires_at)
+            if number != first[doc["_id"]]:
+                # We stepped over an expired claim: its holder may have recorded since we read,
+                # or sent and died before its batch's bookkeeping (its sent mark says so).
+                claim.doc = doc = self.deliveries.get(doc["_id"]) or doc
                 if doc["status"] in d.FINAL:
-                    self._finish_bookkeeping(doc)
+                    batch.finished.append(doc)
                     continue
-            claims.append(Claim(doc, number, expires_at))
+                claim.sent_at = self._sent_before(doc["_id"], range(first[doc["_id"]], number))
+            claims.append(claim)
         return claims
+
+    def _sent_before(self, delivery: str, numbers) -> datetime | None:
+        for number in numbers:
+            mark = self.deliveries.claim(d.sent_mark_id(delivery, number))
+            if mark is not None:
+                return mark.get("sent_at") or self.clock.now()
+        return None
+
+    def _mark_sent(self, claims: list[Claim]) -> None:
+        """The channel accepted these: mark them before anything else, so that a crash from here on
+        is followed by bookkeeping instead of a second send."""
+        marked = [c for c in claims if c.doc["channel"] in MARKED_CHANNELS]
+        if marked:
+            now = self.clock.now()
+            self._marks([
+                {"_id": d.sent_mark_id(c.doc["_id"], c.number), "delivery_id": c.doc["_id"], "attempt": c.number,
+                 "owner": self.owner, "claimed_at": now, "sent_at": now} for c in marked])
 
     def _time_left(self, claim: Claim) -> bool:
         """Enough of the claim left to start a send (a third of the TTL): else leave it to expire."""
@@ -285,19 +390,21 @@ class Sender:
 
     # -- one attempt ---------------------------------------------------------------------------
 
-    def _attempt(self, claim: Claim, people: People) -> None:
+    def _attempt(self, claim: Claim, people: People, batch: _Batch) -> None:
         doc, channel = claim.doc, claim.doc["channel"]
+        if claim.sent_at is not None:
+            self._succeed(claim, batch, at=claim.sent_at)
+            return
         prefs = people.prefs(doc["recipient_id"])
         now = self.clock.now()
         if not channel_enabled(prefs, doc["category"], channel):
-            self._record(claim, {"status": d.CANCELLED},
+            self._record(batch, claim, {"status": d.CANCELLED},
                          {"at": now, "outcome": d.CANCELLED, "error": "channel turned off by the recipient"})
-            self.deliveries.dequeue(doc["_id"])
             return
         try:
             message = self.messages.build(doc, prefs, people)
         except LookupError as exc:  # no template for the category: no retry can help
-            self._fail(claim, "no_template", str(exc))
+            self._fail(claim, "no_template", str(exc), batch)
             return
         if not self._time_left(claim):
             return  # the claim expires and the next sender takes attempt n+1
@@ -306,69 +413,81 @@ class Sender:
         try:
             self.channels[channel].send(message)
         except TransientFailure as exc:
-            self._transient(claim, exc)
+            self._transient(claim, exc, batch)
             return
         except PermanentFailure as exc:
-            self._fail(claim, exc.code, str(exc))
+            self._fail(claim, exc.code, str(exc), batch)
             return
         except Exception as exc:  # noqa: BLE001 - a channel bug: retried with backoff, then failed
             log.exception("channel %s raised on delivery %s", channel, doc["_id"])
-            self._transient(claim, TransientFailure("channel_error", type(exc).__name__))
+            self._transient(claim, TransientFailure("channel_error", type(exc).__name__), batch)
             return
         if self.after_send is not None:
             self.after_send(doc)
-        self._succeed(claim)
+        self._mark_sent([claim])
+        self._succeed(claim, batch)
 
     def _attempts(self, claim: Claim) -> int:
         return int(claim.doc.get("attempts", 0)) + 1
 
-    def _record(self, claim: Claim, fields: dict, history: dict | None) -> bool:
-        if not self._still_ours(claim):
-            return False
-        fields = {**fields, "claim": claim.number}
-        self.deliveries.record(claim.doc["_id"], fields, history)
-        claim.doc.update(fields)
-        return True
+    @staticmethod
+    def _record(batch: _Batch, claim: Claim, fields: dict, history: dict | None, *, final: bool = True) -> None:
+        batch.records.append(_Record(claim, {**fields, "claim": claim.number}, history, final))
 
-    def _succeed(self, claim: Claim) -> None:
-        now = self.clock.now()
-        if not self._record(claim, {"status": d.SENT, "sent_at": now, "attempts": self._attempts(claim)},
-                            {"at": now, "outcome": d.SENT}):
-            return
-        NOTIFICATION_DELIVERIES.labels(claim.doc["channel"], d.SENT).inc()
-        self._finish_bookkeeping(claim.doc)
+    def _succeed(self, claim: Claim, batch: _Batch, *, at: datetime | None = None) -> None:
+        at = at or self.clock.now()
+        self._record(batch, claim, {"status": d.SENT, "sent_at": at, "attempts": self._attempts(claim)},
+                     {"at": at, "outcome": d.SENT})
 
-    def _transient(self, claim: Claim, exc: TransientFailure, *, status: str = d.RETRY) -> None:
+    def _transient(self, claim: Claim, exc: TransientFailure, batch: _Batch, *, status: str = d.RETRY) -> None:
         attempts = self._attempts(claim)
         now = self.clock.now()
         due = d.after_transient(attempts, max_attempts=self.config.max_attempts, base_s=self.config.retry_base_s, now=now)
         if due is None:
-            self._fail(claim, "retries_exhausted", f"retries exhausted after {attempts} attempts; last {exc}")
+            self._fail(claim, "retries_exhausted", f"retries exhausted after {attempts} attempts; last {exc}", batch)
             return
-        if not self._record(claim, {"status": status, "due_at": due, "next_attempt_at": due, "attempts": attempts,
+        self._record(batch, claim, {"status": status, "due_at": due, "next_attempt_at": due, "attempts": attempts,
                                     "last_error": exc.code},
-                            {"at": now, "outcome": d.RETRY, "error": str(exc), "next_attempt_at": due}):
-            return
-        self.deliveries.reschedule(claim.doc["_id"], due)
-        NOTIFICATION_DELIVERIES.labels(claim.doc["channel"], d.RETRY).inc()
+                     {"at": now, "outcome": d.RETRY, "error": str(exc), "next_attempt_at": due}, final=False)
 
-    def _fail(self, claim: Claim, code: str, message: str) -> None:
+    def _fail(self, claim: Claim, code: str, message: str, batch: _Batch) -> None:
         now = self.clock.now()
         error = f"{code}: {message}"[:500] if not message.startswith(code) else message[:500]
-        if not self._record(claim, {"status": d.FAILED, "error": error, "attempts": self._attempts(claim)},
-                            {"at": now, "outcome": d.FAILED, "error": error}):
+        self._record(batch, claim, {"status": d.FAILED, "error": error, "attempts": self._attempts(claim)},
+                     {"at": now, "outcome": d.FAILED, "error": error})
+
+    # -- the batch's bookkeeping ---------------------------------------------------------------
+
+    def _flush(self, batch: _Batch) -> None:
+        """Write the batch's outcomes: delivery updates, then outcome events, then dequeues (each in
+        bulk). A crash in between is finished by the sweep: a final delivery still queued gets its
+        outcome event (exactly once) and its entry removed, without a send."""
+        records = [record for record in batch.records if self._still_ours(record.claim)]
+        if records:
+            self.deliveries.record_many([(r.claim.doc["_id"], r.fields, r.history) for r in records])
+        for record in records:
+            record.claim.doc.update(record.fields)
+            if not record.final:
+                self.deliveries.reschedule(record.claim.doc["_id"], record.fields["due_at"])
+            outcome = record.fields["status"]
+            if outcome != d.CANCELLED:
+                NOTIFICATION_DELIVERIES.labels(record.claim.doc["channel"], d.RETRY if not record.final else outcome).inc()
+        self._finish_bookkeeping([r.claim.doc for r in records if r.final] + batch.finished)
+
+    def _finish_bookkeeping(self, docs: list[dict]) -> None:
+        """Final deliveries: their outcome events (exactly once), then the queue entries go."""
+        if not docs:
             return
-        NOTIFICATION_DELIVERIES.labels(claim.doc["channel"], d.FAILED).inc()
-        self._finish_bookkeeping(claim.doc)
+        outcomes = [doc for doc in docs if doc["status"] in (d.SENT, d.FAILED)]
+        if outcomes:
+            # Exactly one outcome event per delivery: version 1 of the notification's own stream
+            # (a stream already at version 1 was recorded by an earlier, interrupted pass).
+            self.outcomes.append_batch([(doc["notification_id"], 0, [self._outcome_event(doc)], _causation(doc))
+                                        for doc in outcomes])
+        self.deliveries.dequeue_many([doc["_id"] for doc in docs])
 
-    def _finish_bookkeeping(self, doc: dict) -> None:
-        """A final delivery: its outcome event (exactly once), then the queue entry goes."""
-        if doc["status"] in (d.SENT, d.FAILED):
-            self._record_outcome(doc)
-        self.deliveries.dequeue(doc["_id"])
-
-    def _record_outcome(self, doc: dict) -> None:
-        """Exactly one outcome event per delivery: version 1 of the notification's own stream."""
+    @staticmethod
+    def _outcome_event(doc: dict) -> NewEvent:
         data = {
             "notification_id": doc["notification_id"], "recipient_id": doc["recipient_id"],
             "channel": doc["channel"], "category": doc["category"],
@@ -377,16 +496,12 @@ class Sender:
         event_type = NOTIFICATION_SENT if doc["status"] == d.SENT else NOTIFICATION_FAILED
         if event_type == NOTIFICATION_FAILED:
             data["error"] = doc.get("error") or "failed"
-        try:
-            self.outcomes.append(doc["notification_id"], 0, [NewEvent(event_type, data)],
-                                 Causation(correlation_id=doc.get("correlation_id") or doc["source_event_id"],
-                                           causation_id=doc["source_event_id"]))
-        except ConcurrencyError:
-            pass  # recorded by an earlier, interrupted pass
+        return NewEvent(event_type, data)
 
     # -- digests -------------------------------------------------------------------------------
 
-    def _send_digest(self, recipient_id: str, channel: str, claims: list[Claim], people: People) -> int:
+    def _send_digest(self, recipient_id: str, channel: str, claims: list[Claim], people: People,
+                     batch: _Batch) -> int:
         prefs = people.prefs(recipient_id)
         now = self.clock.now()
         live = []
@@ -394,16 +509,15 @@ class Sender:
             if channel_enabled(prefs, claim.doc["category"], channel):
                 live.append(claim)
             else:
-                self._record(claim, {"status": d.CANCELLED},
+                self._record(batch, claim, {"status": d.CANCELLED},
                              {"at": now, "outcome": d.CANCELLED, "error": "channel turned off by the recipient"})
-                self.deliveries.dequeue(claim.doc["_id"])
         if not live or not all(self._time_left(c) for c in live):
             return 0
         try:
             message = self.messages.digest(recipient_id, channel, [c.doc for c in live], prefs, people)
         except LookupError as exc:  # no template: no retry can help
             for claim in live:
-                self._fail(claim, "no_template", str(exc))
+                self._fail(claim, "no_template", str(exc), batch)
             return len(live)
         for claim in live:
             claim.doc["digest_id"] = message.notification_id
@@ -411,22 +525,28 @@ class Sender:
             self.channels[channel].send(message)
         except TransientFailure as exc:
             for claim in live:
-                self._transient(claim, exc, status=d.DIGEST)
+                self._transient(claim, exc, batch, status=d.DIGEST)
             return len(live)
         except PermanentFailure as exc:
             for claim in live:
-                self._fail(claim, exc.code, str(exc))
+                self._fail(claim, exc.code, str(exc), batch)
             return len(live)
         except Exception as exc:  # noqa: BLE001 - a channel bug: retried with backoff, then failed (as _attempt)
             log.exception("channel %s raised on a digest for %s", channel, recipient_id)
             for claim in live:
-                self._transient(claim, TransientFailure("channel_error", type(exc).__name__), status=d.DIGEST)
+                self._transient(claim, TransientFailure("channel_error", type(exc).__name__), batch, status=d.DIGEST)
             return len(live)
-        for claim in live:
-            if self.after_send is not None:
+        if self.after_send is not None:
+            for claim in live:
                 self.after_send(claim.doc)
-            self._succeed(claim)
+        self._mark_sent(live)
+        for claim in live:
+            self._succeed(claim, batch)
         return len(live)
+
+
+def _causation(doc: dict) -> Causation:
+    return Causation(correlation_id=doc.get("correlation_id") or doc["source_event_id"], causation_id=doc["source_event_id"])
 
 
 class SenderPool:

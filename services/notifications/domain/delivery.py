@@ -38,6 +38,12 @@ def claim_id(delivery: str, number: int) -> str:
     return f"{delivery}|attempt{number}"
 
 
+def sent_mark_id(delivery: str, number: int) -> str:
+    """The mark a sender inserts the moment the channel accepted attempt `number` (before the
+    batch's bookkeeping): a successor that finds it records `sent` instead of sending again."""
+    return f"{claim_id(delivery, number)}|sent"
+
+
 def first_claim_number(doc: dict) -> int:
     """The claim a sender tries first: one past the last claim whose attempt was recorded.
 

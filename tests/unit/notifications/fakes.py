@@ -54,6 +54,10 @@ class FakeDeliveries:
         if history is not None:
             doc.setdefault("history", []).append(dict(history))
 
+    def record_many(self, changes):
+        for delivery_id, fields, history in changes:
+            self.record(delivery_id, fields, history)
+
     def for_event(self, event_id):
         return sorted((copy.deepcopy(d) for d in self.docs.values() if d["source_event_id"] == event_id),
                       key=lambda d: d["_id"])
@@ -67,6 +71,10 @@ class FakeDeliveries:
     def dequeue(self, delivery_id):
         self.queue.pop(delivery_id, None)
 
+    def dequeue_many(self, delivery_ids):
+        for delivery_id in delivery_ids:
+            self.dequeue(delivery_id)
+
     def due(self, now, limit):
         return sorted((dict(e) for e in self.queue.values() if e["due_at"] <= now), key=lambda e: (e["due_at"], e["_id"]))[:limit]
 
@@ -78,6 +86,9 @@ class FakeDeliveries:
 
     def claim(self, claim_id):
         return copy.deepcopy(self.claims.get(claim_id))
+
+    def mark_sent(self, marks):
+        self._insert_new(self.claims, marks, self.lock)
 
 
 class FakeDirectory:
@@ -129,6 +140,16 @@ class FakeOutcomes:
         if len(self.streams.get(stream, [])) != expected_version:
             raise ConcurrencyError(stream, expected_version)
         self.streams.setdefault(stream, []).extend(events)
+
+    def append_batch(self, commits):
+        positions = []
+        for stream, expected_version, events, causation in commits:
+            try:
+                self.append(stream, expected_version, events, causation)
+                positions.append(len(self.streams[stream]))
+            except ConcurrencyError:
+                positions.append(None)
+        return positions
 
     def events(self):
         return [e for events in self.streams.values() for e in events]

@@ -116,6 +116,41 @@ def test_a_send_that_outlived_its_claim_is_not_recorded_over_its_successor():
     assert len(world.email.sent) == 2  # the documented duplicate, recorded once
 
 
+def test_a_sender_killed_after_its_sends_but_before_its_bookkeeping_causes_no_second_email():
+    world = World()
+    new = world.enqueuer().notify(*proposal(world))
+    dying = world.sender("dying")
+
+    def die(batch):
+        raise Crash("killed before the batch's bookkeeping")
+
+    dying._flush = die
+    with pytest.raises(Crash):
+        dying.process([dict(doc) for doc in new])
+    assert len(world.email.sent) == 2 and len(world.deliveries.queue) == 4 and world.outcomes.events() == []
+    world.server_clock.advance(seconds=world.config.claim_ttl_s + 1)
+    assert world.sender("survivor").process([world.deliveries.get(doc["_id"]) for doc in new]) == 4
+    assert len(world.email.sent) == 2, "the sent marks say the emails went out: no second send"
+    # the in-app inbox is put again (unmarked: it is keyed by notification id, so nothing doubles)
+    assert len({message.notification_id for message in world.inapp.sent}) == 2
+    stored = [world.deliveries.get(doc["_id"]) for doc in new]
+    assert {doc["status"] for doc in stored} == {d.SENT} and {doc["claim"] for doc in stored} == {2}
+    assert len(world.outcomes.events()) == 4 and world.deliveries.queue == {}
+
+
+def test_a_batch_records_every_outcome_once_one_bad_delivery_among_good_ones():
+    world = World(people=("M", "E", "X"))
+    world.directory.people["X"]["email"] = "x@example.com\r\nBcc: victim@example.com"
+    world.email.failures = [transient()]  # the first email of the batch: try later
+    sources = [proposal(world, f"ev{i}") for i in range(5)]
+    docs = [doc for intents, source in sources for doc in world.enqueuer().notify(intents, source)]
+    assert world.sender("s").process([world.deliveries.get(doc["_id"]) for doc in docs]) == 20
+    statuses = [world.deliveries.get(doc["_id"])["status"] for doc in docs]
+    assert statuses.count(d.RETRY) == 1 and statuses.count(d.SENT) == 19
+    assert len(world.email.sent) == 9 and len(world.outcomes.events()) == 19
+    assert set(world.deliveries.queue) == {doc["_id"] for doc in docs if world.deliveries.get(doc["_id"])["status"] == d.RETRY}
+
+
 def test_transient_failures_back_off_then_fail_with_one_outcome_event():
     world = World()
     (doc,) = [doc for doc in world.enqueuer().notify(*proposal(world)) if doc["_id"] == "ev1|M|email"]
