@@ -4,21 +4,28 @@ The cohort matching is a maximum-weight bipartite b-matching: every mentee takes
 mentor, every mentor at most ``capacity - seats_taken`` mentees, only pairs that pass the hard
 constraints of :class:`MatchingRules` may be proposed.  :func:`assign` solves it *exactly*:
 
-* every pair is scored with numpy (bitsets for topics and languages, lookup tables for time
-  zones and level gaps), giving an integer score matrix ``S`` (score * 10_000, -1 = ineligible);
+* every pair is scored with numpy, giving an integer score matrix ``S`` (int16: score * 10_000,
+  -1 = ineligible): the parts that depend only on a mentee's group (time zone, level, department;
+  level, language set, active) are tables computed once, the topic overlap is a sum of 0/1 rows;
 * the optimiser works on integer edge weights so that ties and rounding cannot hide a better
   assignment: ``maximize_score`` uses ``w = S * (n_mentees + 1) + 1`` (best total score, and among
   equal totals the most matches), ``maximize_coverage`` uses ``w = M + S`` with
   ``M > n_mentees * 10_000`` (most matches, then best total score);
-* a sparse candidate graph (the ``k`` best mentors of every mentee) is solved exactly as a
+* a sparse candidate graph (the 8 best mentors of every mentee, the ``6 * free seats`` best
+  mentees of every mentor) is solved exactly as a
   min-cost assignment with SciPy's LAPJVsp (:func:`scipy.sparse.csgraph.min_weight_full_bipartite_matching`)
   after splitting every mentor into seat rows and giving every seat a private "stays empty" column;
 * optimality over *all* pairs is then proved with LP duality: node potentials are computed with
   Bellman-Ford on the residual graph of the sparse solution (it has no negative cycle because the
   solution is optimal there), and every eligible pair of the full matrix must have a
-  non-negative reduced cost ``pi[mentee] - pi[mentor] - w >= 0``.  Pairs that violate it are
-  added to the candidate graph and the problem is solved again, until none violates.  The result
-  is therefore optimal for the full problem, never just for the pruned one.
+  non-negative reduced cost ``pi[mentee] - pi[mentor] - w >= 0`` (checked in integers, one pass
+  over ``S`` in blocks, ``w`` from a table of the 10,001 possible scores).  The rows that violate
+  it bring their best pairs by reduced cost into the candidate graph and the problem is solved
+  again, until none violates.  The result is therefore optimal for the full problem, never just
+  for the pruned one: the candidate sizes only decide how many rounds that takes.
+
+Memory: ``S`` (2 bytes a pair) is the only n x m array; everything else is per block of rows or
+per candidate pair (org-20k: ~100,000 pairs of 25 million).
 
 Everything is deterministic: candidates are put in id order first, the solvers are deterministic,
 and greedy ties are broken by (mentee id, mentor id).
@@ -157,6 +164,7 @@ class MatchingResult:
 # --------------------------------------------------------------------------- helpers
 
 
+@lru_cache(maxsize=65536)  # a few hundred distinct topics, hundreds of thousands of look-ups
 def _topic_key(topic: str) -> str:
     return "-".join(str(topic).strip().lower().replace("_", "-").split())
 
@@ -165,6 +173,7 @@ def _topic_label(key: str) -> str:
     return key.replace("-", " ")
 
 
+@lru_cache(maxsize=4096)
 def _lang_key(lang: str) -> str:
     return str(lang).strip().lower()
 
@@ -306,10 +315,11 @@ class _Problem:
         # topic overlap = sum of the offered-topic rows a mentee wants: each mentee's wanted topic
         # ids, padded with the id of an all-zero row (no BLAS: exact, and no thread pool)
         n_topics = len(topics.index)
-        self.m_topics = np.zeros((n_topics + 1, m), dtype=np.uint8)  # (T + 1) x m, last row 0
-        self.m_topics[:n_topics] = _onehot(offer, n_topics).T[:n_topics]
         self.e_nwant = np.array([len(w) for w in want], dtype=np.int64)
         self.e_want = np.full((n, max([1, *map(len, want)])), n_topics, dtype=np.int64)
+        counts = np.uint8 if self.e_want.shape[1] < 256 else np.uint16  # holds any overlap
+        self.m_topics = np.zeros((n_topics + 1, m), dtype=counts)  # (T + 1) x m, last row 0
+        self.m_topics[:n_topics] = _onehot(offer, n_topics).T[:n_topics]
         for i, ids in enumerate(want):
             self.e_want[i, : len(ids)] = ids
         e_lang = [sorted(set(langs.ids({_lang_key(x) for x in c.languages}))) for c in self.mentees]
