@@ -4,21 +4,28 @@ The cohort matching is a maximum-weight bipartite b-matching: every mentee takes
 mentor, every mentor at most ``capacity - seats_taken`` mentees, only pairs that pass the hard
 constraints of :class:`MatchingRules` may be proposed.  :func:`assign` solves it *exactly*:
 
-* every pair is scored with numpy (bitsets for topics and languages, lookup tables for time
-  zones and level gaps), giving an integer score matrix ``S`` (score * 10_000, -1 = ineligible);
+* every pair is scored with numpy, giving an integer score matrix ``S`` (int16: score * 10_000,
+  -1 = ineligible): the parts that depend only on a mentee's group (time zone, level, department;
+  level, language set, active) are tables computed once, the topic overlap is a sum of 0/1 rows;
 * the optimiser works on integer edge weights so that ties and rounding cannot hide a better
   assignment: ``maximize_score`` uses ``w = S * (n_mentees + 1) + 1`` (best total score, and among
   equal totals the most matches), ``maximize_coverage`` uses ``w = M + S`` with
   ``M > n_mentees * 10_000`` (most matches, then best total score);
-* a sparse candidate graph (the ``k`` best mentors of every mentee) is solved exactly as a
+* a sparse candidate graph (the 8 best mentors of every mentee, the ``6 * free seats`` best
+  mentees of every mentor) is solved exactly as a
   min-cost assignment with SciPy's LAPJVsp (:func:`scipy.sparse.csgraph.min_weight_full_bipartite_matching`)
   after splitting every mentor into seat rows and giving every seat a private "stays empty" column;
 * optimality over *all* pairs is then proved with LP duality: node potentials are computed with
   Bellman-Ford on the residual graph of the sparse solution (it has no negative cycle because the
   solution is optimal there), and every eligible pair of the full matrix must have a
-  non-negative reduced cost ``pi[mentee] - pi[mentor] - w >= 0``.  Pairs that violate it are
-  added to the candidate graph and the problem is solved again, until none violates.  The result
-  is therefore optimal for the full problem, never just for the pruned one.
+  non-negative reduced cost ``pi[mentee] - pi[mentor] - w >= 0`` (checked in integers, one pass
+  over ``S`` in blocks, ``w`` from a table of the 10,001 possible scores).  The rows that violate
+  it bring their best pairs by reduced cost into the candidate graph and the problem is solved
+  again, until none violates.  The result is therefore optimal for the full problem, never just
+  for the pruned one: the candidate sizes only decide how many rounds that takes.
+
+Memory: ``S`` (2 bytes a pair) is the only n x m array; everything else is per block of rows or
+per candidate pair (org-20k: ~100,000 pairs of 25 million).
 
 Everything is deterministic: candidates are put in id order first, the solvers are deterministic,
 and greedy ties are broken by (mentee id, mentor id).
@@ -28,7 +35,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Iterable, Sequence
@@ -41,6 +48,7 @@ from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 from services.matching.domain.rules import MatchingRules
 
 MODES = ("maximize_score", "maximize_coverage")
+NEAR_UNITS = 800  # "nearly tight" pairs: reduced cost within 0.08 of score (see _exact_solve)
 SCORE_SCALE = 10_000  # scores are rounded to 4 decimals: integer score = round(score * 10_000)
 DEFAULT_REFERENCE_INSTANT = datetime(2026, 1, 15, 12, 0, tzinfo=timezone.utc)
 
@@ -157,6 +165,7 @@ class MatchingResult:
 # --------------------------------------------------------------------------- helpers
 
 
+@lru_cache(maxsize=65536)  # a few hundred distinct topics, hundreds of thousands of look-ups
 def _topic_key(topic: str) -> str:
     return "-".join(str(topic).strip().lower().replace("_", "-").split())
 
@@ -165,6 +174,7 @@ def _topic_label(key: str) -> str:
     return key.replace("-", " ")
 
 
+@lru_cache(maxsize=4096)
 def _lang_key(lang: str) -> str:
     return str(lang).strip().lower()
 
@@ -212,11 +222,17 @@ def _check_mode(mode: str) -> None:
 
 
 def _candidate_json(c: MenteeCandidate | MentorCandidate) -> dict:
-    d = asdict(c)
-    for k, v in d.items():
-        if isinstance(v, (list, tuple)):
-            d[k] = [str(x) for x in v]
+    # what asdict() gave, without its deep copies (a third of a run's time on org-20k)
+    d = {}
+    for name in _field_names(type(c)):
+        v = getattr(c, name)
+        d[name] = [str(x) for x in v] if isinstance(v, (list, tuple)) else v
     return d
+
+
+@lru_cache(maxsize=None)
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
 
 
 def compute_input_hash(
@@ -297,9 +313,16 @@ class _Problem:
             sorted(set(topics.ids({_topic_key(t) for t in (*c.topics, *c.skills)})))
             for c in self.mentors
         ]
-        self.e_topics = _onehot(want, len(topics.index))  # n x T
-        self.m_topics = _onehot(offer, len(topics.index)).T.copy()  # T x m
+        # topic overlap = sum of the offered-topic rows a mentee wants: each mentee's wanted topic
+        # ids, padded with the id of an all-zero row (no BLAS: exact, and no thread pool)
+        n_topics = len(topics.index)
         self.e_nwant = np.array([len(w) for w in want], dtype=np.int64)
+        self.e_want = np.full((n, max([1, *map(len, want)])), n_topics, dtype=np.int64)
+        counts = np.uint8 if self.e_want.shape[1] < 256 else np.uint16  # holds any overlap
+        self.m_topics = np.zeros((n_topics + 1, m), dtype=counts)  # (T + 1) x m, last row 0
+        self.m_topics[:n_topics] = _onehot(offer, n_topics).T[:n_topics]
+        for i, ids in enumerate(want):
+            self.e_want[i, : len(ids)] = ids
         e_lang = [sorted(set(langs.ids({_lang_key(x) for x in c.languages}))) for c in self.mentees]
         m_lang = [sorted(set(langs.ids({_lang_key(x) for x in c.languages}))) for c in self.mentors]
         lang_sets = _Vocab()
@@ -360,47 +383,38 @@ class _Problem:
         self.weights = rules.weights
         self.weight_sum = float(sum(self.weights.values()))
 
-    # ---- vectorised scoring ------------------------------------------------------------
-    def block(
-        self, rows: np.ndarray, constraints: bool = True, with_capacity: bool = True
-    ) -> np.ndarray:
-        """Integer scores (0..10_000) of mentees ``rows`` x all mentors; -1 = ineligible.
+        self._build_tables()
 
-        The score is ``round(10_000 * sum_k(w_k * c_k) / sum_k(w_k))``; the parts that depend
-        only on a mentee's (time zone, level, department) are computed once per distinct
-        combination in the block, topic overlaps come from an exact 0/1 matrix product.
-        ``constraints=False`` returns the raw score of every pair.
+    def _build_tables(self) -> None:
+        """Everything of the score that does not depend on the pair itself, computed once.
+
+        ``base_table[g]``: time zone + department + level parts (+ 0.5 for rounding) of every
+        mentor for mentee group g = distinct (time zone, level, department); ``ok_table[h]``:
+        the hard rules that depend only on h = distinct (level, language set, active), without
+        capacity.  A block of rows then only gathers rows of these tables, so the per-pair work
+        is the topic overlap and the exceptions (banned and preferred pairs).
         """
-        r = self.rules
-        e = np.asarray(rows, dtype=np.int64)
-        nrows = len(e)
-        if nrows == 0 or self.m == 0:
-            return np.full((nrows, self.m), -1, dtype=np.int16)
-        local = np.full(self.n, -1, dtype=np.int64)
-        local[e] = np.arange(nrows)
+        r, wts = self.rules, self.weights
         unit = SCORE_SCALE / self.weight_sum
-        wts = self.weights
-        # --- part shared by mentees with the same (tz, level, dept)
-        keys = np.stack([self.e_tz[e], self.e_level[e], self.e_dept[e]], axis=1)
+        self.unit = unit
+        keys = np.stack([self.e_tz, self.e_level, self.e_dept], axis=1).reshape(-1, 3)
         ukeys, inv = np.unique(keys, axis=0, return_inverse=True)
-        inv = inv.reshape(-1)
+        self.e_group = inv.reshape(-1).astype(np.int64)
         gap = self.m_level[None, :] - ukeys[:, 1, None]
         same_dept = ukeys[:, 2, None] == self.m_dept[None, :]
         c_dept = (~same_dept if r.cross_department == "bonus" else same_dept).astype(np.float64)
-        base = (
+        # the same expression, in the same order, as the scores have always been computed with
+        self.base_table = (
             (wts["timezone"] * unit) * self.tz_table[ukeys[:, 0, None], self.m_tz[None, :]]
             + (wts["department"] * unit) * c_dept
             + (wts["level_gap"] * unit) * _level_component(gap)
             + 0.5  # rounding: floor(x + 0.5)
         )
-        # --- eligibility shared by mentees with the same (level, language set, active)
-        if not constraints:
-            with_capacity = False
         ekeys = np.stack(
-            [self.e_level[e], self.e_langset[e], self.e_active[e].astype(np.int64)], axis=1
-        )
+            [self.e_level, self.e_langset, self.e_active.astype(np.int64)], axis=1
+        ).reshape(-1, 3)
         uek, einv = np.unique(ekeys, axis=0, return_inverse=True)
-        einv = einv.reshape(-1)
+        self.e_okgroup = einv.reshape(-1).astype(np.int64)
         ok_u = np.ones((len(uek), self.m), dtype=bool)
         if r.require_active:
             ok_u &= (uek[:, 2, None] == 1) & self.m_active[None, :]
@@ -408,28 +422,72 @@ class _Problem:
             ok_u &= (self.m_level[None, :] - uek[:, 0, None]) >= int(r.min_level_gap)
         if r.require_shared_language:
             ok_u &= (self.langset_onehot[uek[:, 1]] @ self.m_lang) > 0.5
-        if with_capacity:
-            ok_u &= (self.m_free > 0)[None, :]
-        ok = ok_u[einv]
-        bi, bj = self.banned
-        sel = local[bi] >= 0
-        ok[local[bi[sel]], bj[sel]] = False
-        # --- per-pair part
-        overlap = self.e_topics[e] @ self.m_topics  # exact small integers
-        coef = np.where(
-            self.e_nwant[e] > 0, (wts["topics"] * unit) / np.maximum(self.e_nwant[e], 1), 0.0
+        self.ok_table = ok_u
+        self.topic_coef = np.where(
+            self.e_nwant > 0, (wts["topics"] * unit) / np.maximum(self.e_nwant, 1), 0.0
         )
-        total = base[inv]
-        total += overlap * coef[:, None]
-        pi, pj = self.preferred
-        sel = local[pi] >= 0
-        total[local[pi[sel]], pj[sel]] += wts["preferred"] * unit
+
+    @staticmethod
+    def _pairs_in(pairs: tuple[np.ndarray, np.ndarray], rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(row position in ``rows``, mentor) of the pairs whose mentee is in ``rows`` (sorted)."""
+        pi, pj = pairs
+        lo = np.searchsorted(pi, rows, "left")
+        cnt = np.searchsorted(pi, rows, "right") - lo
+        total = int(cnt.sum())
+        if total == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        pos = np.repeat(np.arange(len(rows)), cnt)
+        idx = np.repeat(lo - np.cumsum(cnt) + cnt, cnt) + np.arange(total)
+        return pos, pj[idx]
+
+    # ---- vectorised scoring ------------------------------------------------------------
+    def block(
+        self, rows: np.ndarray, constraints: bool = True, with_capacity: bool = True
+    ) -> np.ndarray:
+        """Integer scores (0..10_000) of mentees ``rows`` (ascending) x all mentors; -1 = ineligible.
+
+        The score is ``round(10_000 * sum_k(w_k * c_k) / sum_k(w_k))``: a row of the group table
+        plus the topic overlap (an exact 0/1 matrix product) times the mentee's topic weight,
+        plus the preferred-mentor bonus, truncated (the tables carry the + 0.5).
+        ``constraints=False`` returns the raw score of every pair.
+        """
+        e = np.asarray(rows, dtype=np.int64)
+        nrows = len(e)
+        if nrows == 0 or self.m == 0:
+            return np.full((nrows, self.m), -1, dtype=np.int16)
+        total = self.base_table[self.e_group[e]]
+        want = self.e_want[e]
+        overlap = self.m_topics[want[:, 0]]  # exact small integers
+        for k in range(1, want.shape[1]):
+            overlap += self.m_topics[want[:, k]]
+        total += overlap * self.topic_coef[e, None]
+        pr, pc = self._pairs_in(self.preferred, e)
+        total[pr, pc] += self.weights["preferred"] * self.unit
         s = total.astype(np.int16)  # values are >= 0.5, so truncation == floor
         if constraints:
-            np.putmask(s, ~ok, -1)
+            bad = ~self.ok_table[self.e_okgroup[e]]
+            if with_capacity:
+                bad |= (self.m_free <= 0)[None, :]
+            br, bc = self._pairs_in(self.banned, e)
+            bad[br, bc] = True
+            np.putmask(s, bad, -1)
         return s
 
-    def score_matrix(self, with_capacity: bool = True, chunk_cells: int = 4_000_000) -> np.ndarray:
+    def eligible_counts(self, rows: np.ndarray) -> np.ndarray:
+        """Number of mentors each mentee of ``rows`` (ascending) passes the hard rules with,
+        capacity left aside (the reason an unmatched mentee is given)."""
+        e = np.asarray(rows, dtype=np.int64)
+        if self.m == 0:
+            return np.zeros(len(e), dtype=np.int64)
+        per_group = self.ok_table.sum(axis=1)
+        counts = per_group[self.e_okgroup[e]].astype(np.int64)
+        br, bc = self._pairs_in(self.banned, e)
+        hit = self.ok_table[self.e_okgroup[e[br]], bc]  # banned pairs the group rules allowed
+        np.subtract.at(counts, br[hit], 1)
+        return counts
+
+    def score_matrix(self, with_capacity: bool = True, chunk_cells: int = 262_144) -> np.ndarray:
+        """The n x m int16 score matrix, built in cache-sized blocks of rows."""
         out = np.empty((self.n, self.m), dtype=np.int16)
         step = max(1, chunk_cells // max(self.m, 1))
         for lo in range(0, self.n, step):
@@ -591,7 +649,9 @@ def _bellman_ford_all(n_nodes: int, src: np.ndarray, dst: np.ndarray, cost: np.n
         cand, tgt = cand[better], tgt[better]
         best = np.full(n_nodes, np.inf)
         np.minimum.at(best, tgt, cand)
-        active = np.unique(tgt)
+        changed = np.zeros(n_nodes, dtype=bool)
+        changed[tgt] = True
+        active = np.flatnonzero(changed)
         d[active] = best[active]
     raise ArithmeticError("negative cycle: the candidate solution is not optimal")
 
@@ -604,75 +664,149 @@ def _edge_weights(scores: np.ndarray, n: int, mode: str) -> np.ndarray:
     return s * (n + 1) + 1
 
 
+def _top_per_row(block: np.ndarray, k: int) -> np.ndarray:
+    """Column indices of (up to) the k largest entries of every row (ties: argpartition's pick)."""
+    width = block.shape[1]
+    if k >= width:
+        return np.broadcast_to(np.arange(width), (block.shape[0], width))
+    return np.argpartition(block.astype(np.int32), width - k, axis=1)[:, width - k:]
+
+
+def _initial_candidates(
+    S: np.ndarray, free: np.ndarray, k_mentee: int, k_mentor_per_seat: int, chunk_cells: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The k best mentors of every mentee and the ``k_mentor_per_seat * free`` best mentees of
+    every mentor, eligible pairs only, as sorted unique (mentee, mentor) index arrays.  Built in
+    blocks: no n x m temporary besides S itself."""
+    n, m = S.shape
+    parts_i, parts_j = [], []
+    step = max(1, chunk_cells // m)
+    for lo in range(0, n, step):
+        top = _top_per_row(S[lo : lo + step], k_mentee)
+        parts_i.append(np.repeat(np.arange(lo, lo + top.shape[0]), top.shape[1]))
+        parts_j.append(top.reshape(-1))
+    want = (k_mentor_per_seat * free).astype(np.int64)
+    kc = int(min(n, want.max(initial=0)))
+    if kc > 0:
+        step = max(1, chunk_cells // n)
+        for lo in range(0, m, step):
+            cols = np.ascontiguousarray(S[:, lo : lo + step].T)
+            top = _top_per_row(cols, kc)
+            # best first within the kc picked, then each mentor keeps its own k_mentor_per_seat * free
+            order = np.argsort(-np.take_along_axis(cols, top, axis=1), axis=1, kind="stable")
+            top = np.take_along_axis(top, order, axis=1)
+            keep = np.arange(top.shape[1])[None, :] < want[lo : lo + top.shape[0], None]
+            parts_i.append(top[keep])
+            parts_j.append(np.repeat(np.arange(lo, lo + top.shape[0]), keep.sum(axis=1)))
+    ei = np.concatenate(parts_i).astype(np.int64)
+    ej = np.concatenate(parts_j).astype(np.int64)
+    ok = (S[ei, ej] >= 0) & (free[ej] > 0)
+    key = np.unique(ei[ok] * m + ej[ok])
+    return key // m, key % m
+
+
+def _violations(
+    S: np.ndarray,
+    lut: np.ndarray,
+    u: np.ndarray,
+    q: np.ndarray,
+    mi: np.ndarray,
+    mj: np.ndarray,
+    add_per_mentee: int,
+    chunk_cells: int,
+    near: int = 0,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Pairs (i, j), eligible and unmatched, with ``w[i, j] + q[j] > u[i]``: the potentials
+    (u of the mentees, q of the mentors) do not prove the solution optimal there.
+
+    One pass over S in integers: ``w`` comes from the table ``lut`` (lut[s] = weight of score s,
+    lut[-1] far below anything for s = -1, ineligible; q <= 0).  Returns, for every row with a
+    pair whose reduced cost is below ``near``, its ``add_per_mentee`` pairs of smallest reduced
+    cost that are below it (violating, or nearly: when the solution changes, the mentees it
+    displaces move along such pairs, and a round found missing them costs a whole solve), and
+    the count of violating pairs.
+    """
+    n, m = S.shape
+    add_i, add_j = [], []
+    n_viol = 0
+    matched_of = np.full(n, -1, dtype=np.int64)
+    matched_of[mi] = mj
+    step = max(1, chunk_cells // max(m, 1))
+    for lo in range(0, n, step):
+        hi = min(n, lo + step)
+        val = lut.take(S[lo:hi])  # w, or the sentinel where ineligible
+        val += q[None, :]  # w + q: what mentee i would gain with mentor j, in potential terms
+        r = np.nonzero(matched_of[lo:hi] >= 0)[0]
+        val[r, matched_of[lo + r]] = lut[-1]  # a matched pair may have a negative reduced cost
+        best = val.max(axis=1)
+        rows = np.nonzero(best > u[lo:hi] - near)[0]
+        if len(rows) == 0:
+            continue
+        sub = val[rows]
+        n_viol += int(np.count_nonzero(sub > u[lo + rows, None]))
+        top = _top_per_row(sub, min(add_per_mentee, m))
+        sel = np.take_along_axis(sub, top, axis=1) > np.maximum(u[lo + rows, None] - near, lut[-1])
+        add_i.append(np.repeat(lo + rows, top.shape[1])[sel.reshape(-1)])
+        add_j.append(top.reshape(-1)[sel.reshape(-1)])
+    if not n_viol:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), 0
+    return np.concatenate(add_i), np.concatenate(add_j), n_viol
+
+
+def _weight_table(n: int, mode: str, bound: int) -> np.ndarray:
+    """lut[s] = integer weight of score s (0..SCORE_SCALE); lut[-1] (s = -1) a sentinel below
+    any ``w + q`` and ``u`` with |q|, |u| <= bound.  int32 when everything fits, else int64."""
+    w = _edge_weights(np.arange(SCORE_SCALE + 1), n, mode)
+    sentinel = -(int(w.max()) + 2 * bound + 2)
+    dtype = np.int32 if -sentinel * 2 < 2**31 else np.int64
+    return np.concatenate([w, [sentinel]]).astype(dtype)
+
+
 def _exact_solve(
     S: np.ndarray,
     free: np.ndarray,
     mode: str,
     k_mentee: int = 8,
-    k_mentor_per_seat: int = 3,
-    add_per_mentee: int = 5,
-    chunk_rows: int = 1000,
+    k_mentor_per_seat: int = 6,
+    add_per_mentee: int = 16,
+    chunk_cells: int = 1 << 20,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Optimal (mentee, mentor) pairs over the full score matrix S (-1 = ineligible)."""
+    """Optimal (mentee, mentor) pairs over the full score matrix S (-1 = ineligible).
+
+    Solve on candidate pairs, prove optimality over all pairs with the duals, add the pairs
+    that fail the proof, repeat (see the module doc).  ``k_*`` only size the first candidate
+    graph: any values give the same optimum (the proof decides), only the number of rounds
+    changes.
+    """
     n, m = S.shape
-    stats: dict = {"rounds": 0, "candidate_edges": 0, "eligible_pairs": 0}
+    stats: dict = {"rounds": 0, "candidate_edges": 0, "violations_per_round": []}
     if n == 0 or m == 0 or int(free.sum()) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), stats
-    # ---- initial sparse candidate graph: the best mentors of each mentee and the best
-    # mentees of each mentor (a few per seat)
-    parts_i, parts_j = [], []
-    k = min(m, k_mentee)
-    top = np.argpartition(S, m - k, axis=1)[:, m - k:] if k < m else np.tile(np.arange(m), (n, 1))
-    parts_i.append(np.repeat(np.arange(n), top.shape[1]))
-    parts_j.append(top.reshape(-1))
-    kc = min(n, k_mentor_per_seat * int(free.max()))
-    if kc > 0:
-        ST = np.ascontiguousarray(S.T)
-        topc = np.argpartition(ST, n - kc, axis=1)[:, n - kc:] if kc < n else np.tile(np.arange(n), (m, 1))
-        parts_i.append(topc.reshape(-1))
-        parts_j.append(np.repeat(np.arange(m), topc.shape[1]))
-        del ST
-    ei = np.concatenate(parts_i)
-    ej = np.concatenate(parts_j)
-    keep = (S[ei, ej] >= 0) & (free[ej] > 0)
-    key = np.unique(ei[keep].astype(np.int64) * m + ej[keep])
-    ei, ej = key // m, key % m
-    in_graph = np.zeros((n, m), dtype=bool)
-    in_graph[ei, ej] = True
+    ei, ej = _initial_candidates(S, free, k_mentee, k_mentor_per_seat, chunk_cells)
     w = _edge_weights(S[ei, ej], n, mode)
-    stats["eligible_pairs"] = int(np.count_nonzero(S >= 0))
     while True:
         stats["rounds"] += 1
         x = _solve_candidate_graph(n, free, ei, ej, w)
-        pi = _potentials(n, m, free, ei, ej, w, x)
-        # ---- optimality proof over ALL eligible pairs: reduced cost pi_i - pi_j - w >= 0
-        add_i, add_j = [], []
-        n_viol = 0
-        pj = pi[n : n + m]
-        for lo in range(0, n, chunk_rows):
-            hi = min(n, lo + chunk_rows)
-            Sc = S[lo:hi]
-            slack = (pi[lo:hi, None] - pj[None, :]) - _edge_weights(Sc, n, mode)
-            bad = (slack < 0) & (Sc >= 0) & ~in_graph[lo:hi] & (free > 0)[None, :]
-            cnt = int(np.count_nonzero(bad))
-            if cnt == 0:
-                continue
-            n_viol += cnt
-            slack[~bad] = np.inf
-            kk = min(add_per_mentee, m)
-            worst = np.argpartition(slack, kk - 1, axis=1)[:, :kk] if kk < m else np.tile(np.arange(m), (hi - lo, 1))
-            r = np.repeat(np.arange(hi - lo), worst.shape[1])
-            c = worst.reshape(-1)
-            sel = bad[r, c]
-            add_i.append(r[sel] + lo)
-            add_j.append(c[sel])
-        stats.setdefault("violations_per_round", []).append(n_viol)
+        pi = np.rint(_potentials(n, m, free, ei, ej, w, x)).astype(np.int64)
+        # proof: pi[i] - pi[n + j] >= w[i, j] for every eligible unmatched pair.  Potentials
+        # are defined up to a constant: shift them so that the mentors' are <= 0 and small
+        shift = int(pi[n : n + m].max())
+        u, q = pi[:n] - shift, pi[n : n + m] - shift
+        lut = _weight_table(n, mode, int(max(np.abs(u).max(), np.abs(q).max())))
+        # the first proof also brings in the nearly tight pairs (NEAR_UNITS): most of what
+        # later rounds would otherwise find one solve at a time (org-20k: 2 rounds, not 4)
+        near = int(lut[NEAR_UNITS] - lut[0]) if stats["rounds"] == 1 else 0
+        vi, vj, n_viol = _violations(S, lut, u.astype(lut.dtype), q.astype(lut.dtype), ei[x], ej[x],
+                                     add_per_mentee, chunk_cells, near)
+        stats["violations_per_round"].append(n_viol)
         if n_viol == 0:
             break
-        vi, vj = np.concatenate(add_i), np.concatenate(add_j)
-        in_graph[vi, vj] = True
-        ei, ej = np.concatenate([ei, vi]), np.concatenate([ej, vj])
-        w = np.concatenate([w, _edge_weights(S[vi, vj], n, mode)])
+        key = ei * m + ej
+        new = np.setdiff1d(vi * m + vj, key)
+        key = np.concatenate([key, new])
+        order = np.argsort(key, kind="stable")
+        ei, ej = (key // m)[order], (key % m)[order]
+        w = _edge_weights(S[ei, ej], n, mode)
     stats["candidate_edges"] = int(len(ei))
     return ei[x], ej[x], stats
 
@@ -747,13 +881,7 @@ def _run(
     unmatched_rows = np.nonzero(~matched)[0]
     unmatched: dict[str, Unmatched] = {}
     if len(unmatched_rows):
-        S_nocap = np.concatenate(
-            [
-                prob.block(unmatched_rows[lo : lo + 2000], with_capacity=False)
-                for lo in range(0, len(unmatched_rows), 2000)
-            ]
-        ) if prob.m else np.full((len(unmatched_rows), 0), -1, dtype=np.int16)
-        n_elig = (S_nocap >= 0).sum(axis=1) if prob.m else np.zeros(len(unmatched_rows), int)
+        n_elig = prob.eligible_counts(unmatched_rows)
         for r, i in enumerate(unmatched_rows.tolist()):
             c = prob.mentees[i]
             if rules.require_active and not c.active:
