@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from shared.config import Settings
 from shared.http.app import create_service_app, standard_readiness
+from shared.http.export import person_export_blueprint
 from services.feedback import bootstrap
 from services.feedback.adapters.http import blp as feedback_blp
+from services.feedback.application.export import person_export
 
 
 def create_app(settings: Settings | None = None, clock=None):
@@ -16,7 +18,7 @@ def create_app(settings: Settings | None = None, clock=None):
     return create_service_app(
         context.settings,
         title="Mentoring — feedback",
-        blueprints=[feedback_blp],
+        blueprints=[feedback_blp, person_export_blueprint(bootstrap.SERVICE, person_export)],
         readiness_checks=standard_readiness(context.settings, context.database),
         configure=configure,
     )

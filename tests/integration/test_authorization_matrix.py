@@ -129,6 +129,8 @@ EXPECTED: dict[tuple[str, str, str], Row] = {
     ("notifications", "GET", "/v1/cohorts/<cohort_id>/chat-channel"): Row(ADMIN_ONLY),
     ("notifications", "PUT", "/v1/cohorts/<cohort_id>/chat-channel"): Row(ADMIN_ONLY, {}),
     ("notifications", "GET", "/v1/events/<event_id>/deliveries"): Row(ADMIN_ONLY),
+    # Subject access export (issue 13): the path names the person; integration clients get nothing.
+    **{(service, "GET", "/v1/people/<employee_id>/export"): Row(SELF_OR_ADMIN) for service in SERVICES},
     ("notifications", "GET", "/v1/unsubscribe"): Row(LINK, query="token=forged"),
     ("notifications", "POST", "/v1/unsubscribe"): Row(LINK, query="token=forged"),
 }

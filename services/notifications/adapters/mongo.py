@@ -90,6 +90,13 @@ class Directory:
     def put_meeting(self, doc: dict) -> bool:
         return replace_if_newer(self.meetings, doc)
 
+    def meetings_of(self, employee_id: str) -> list[dict]:
+        """A scan (rare: the subject access export)."""
+        return list(self.meetings.find({"$or": [{"mentor_id": employee_id}, {"mentee_id": employee_id}]}))
+
+    def cohorts_administered_by(self, employee_id: str) -> list[dict]:
+        return list(self.cohorts.find({"admins": employee_id}))
+
     def scheduled_meetings(self) -> list[dict]:
         return list(self.meetings.find({"status": "scheduled"}))
 
@@ -198,6 +205,16 @@ class DeliveriesRepository:
         entries = [e for e in self.queue.find({"due_at": {"$lte": now}}).limit(limit)]
         return sorted(entries, key=lambda e: (_aware(e["due_at"]), e["_id"]))
 
+    def of_recipient(self, recipient_id: str) -> list[dict]:
+        """The person's delivery log (a scan: the subject access export is rare)."""
+        return list(self.collection.find({"recipient_id": recipient_id}))
+
+    def queued(self, delivery_ids: list[str]) -> list[dict]:
+        return list(self.queue.find({"_id": {"$in": delivery_ids}})) if delivery_ids else []
+
+    def claims_of(self, delivery_ids: list[str]) -> list[dict]:
+        return list(self.claims.find({"delivery_id": {"$in": delivery_ids}})) if delivery_ids else []
+
     def backlog(self) -> int:
         return self.queue.count_documents({})
 
@@ -299,6 +316,10 @@ class InboxRepository:
         more = len(docs) > limit
         docs = docs[:limit]
         return docs, (_encode_cursor(docs[-1]) if more and docs else None)
+
+    def of_recipient(self, recipient_id: str) -> list[dict]:
+        """Every inbox item of the person (a scan: the subject access export)."""
+        return list(self.collection.find({"recipient_id": recipient_id}))
 
     def unread_count(self, recipient_id: str) -> int:
         return self.collection.count_documents({"recipient_id": recipient_id, "read_at": None})

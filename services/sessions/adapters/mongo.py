@@ -53,6 +53,10 @@ class PairingsRepository:
     def of_cohort(self, cohort_id: str) -> list[PairingInfo]:
         return [to_info(d) for d in self.pairings.find({"cohort_id": cohort_id})]
 
+    def docs_of_party(self, employee_id: str) -> list[dict]:
+        """The pairings naming the person (a scan on FerretDB; rare: the subject access export)."""
+        return list(self.pairings.find({"$or": [{"mentor_id": employee_id}, {"mentee_id": employee_id}]}))
+
     def active(self) -> list[PairingInfo]:
         return [to_info(d) for d in self.pairings.find({"status": "active"})]
 
