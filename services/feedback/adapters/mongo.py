@@ -159,6 +159,10 @@ class ReadModels:
         return [_clean(d) for d in self.pairings.find({"$or": [{"mentor_id": employee_id},
                                                                 {"mentee_id": employee_id}]})]
 
+    def held_meetings_of_party(self, employee_id: str) -> list[dict]:
+        return [_clean(d) for d in self.meetings.find({"$or": [{"mentor_id": employee_id}, {"mentee_id": employee_id}]})
+                if d.get("held_at")]
+
     def feedback_from(self, employee_id: str) -> list[dict]:
         return [_clean(d) for d in self.feedback.find({"from_id": employee_id})]
 

@@ -76,8 +76,7 @@ def person_export(context, employee_id: str) -> dict:
     data = {
         "memberships": export.plain(sorted(models.memberships_of(employee_id), key=lambda m: m["cohort_id"])),
         "pairings": export.plain(sorted(pairings, key=lambda p: p["pairing_id"])),
-        "held_meetings": export.plain(sorted((m for p in pairings
-                                              for m in models.held_meetings_of_pairing(p["pairing_id"])),
+        "held_meetings": export.plain(sorted(models.held_meetings_of_party(employee_id),
                                              key=lambda m: m["meeting_id"])),
         "feedback_given": export.plain(sorted(given, key=lambda f: f["feedback_id"])),
         "feedback_received": export.plain(sorted(about, key=lambda f: f["feedback_id"])),

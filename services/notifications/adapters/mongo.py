@@ -210,10 +210,21 @@ class DeliveriesRepository:
         return list(self.collection.find({"recipient_id": recipient_id}))
 
     def queued(self, delivery_ids: list[str]) -> list[dict]:
-        return list(self.queue.find({"_id": {"$in": delivery_ids}})) if delivery_ids else []
+        """Queue entries of these deliveries, read by `_id` (FerretDB indexes no `$in`)."""
+        return [entry for entry in (self.queue.find_one({"_id": key}) for key in delivery_ids) if entry]
 
-    def claims_of(self, delivery_ids: list[str]) -> list[dict]:
-        return list(self.claims.find({"delivery_id": {"$in": delivery_ids}})) if delivery_ids else []
+    def claims_of(self, delivery: dict) -> list[dict]:
+        """A delivery's claim documents, read by `_id`: claims are numbered 1, 2, ... with no gap up
+        to the last recorded one (`claim`), and at most a few in flight or abandoned after it."""
+        found, number, recorded = [], 1, int(delivery.get("claim") or 0)
+        while number <= recorded + 16:
+            claim = self.claims.find_one({"_id": f"{delivery['_id']}|attempt{number}"})
+            if claim is None and number > recorded:
+                break
+            if claim is not None:
+                found.append(claim)
+            number += 1
+        return found
 
     def backlog(self) -> int:
         return self.queue.count_documents({})

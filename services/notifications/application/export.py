@@ -33,7 +33,7 @@ def person_export(context, employee_id: str) -> dict:
         "inbox": export.documents(context.inbox.of_recipient(employee_id)),
         "deliveries": export.documents(log),
         "delivery_queue": export.documents(deliveries.queued(delivery_ids)),
-        "delivery_claims": export.documents(deliveries.claims_of(delivery_ids)),
+        "delivery_claims": export.documents(claim for doc in log for claim in deliveries.claims_of(doc)),
     }
     events = export.events_of(context.store, streams)
     return export.envelope(SERVICE, employee_id, context.clock.now(), data, events, WITHHELD)

@@ -57,7 +57,7 @@ def _legacy_texts(legacy, meeting: dict, employee_id: str) -> dict | None:
 def person_export(context, employee_id: str) -> dict:
     pairings = context.pairings.docs_of_party(employee_id)
     pairing_ids = sorted(doc["_id"] for doc in pairings)
-    meetings = [doc for pairing_id in pairing_ids for doc in context.meetings_view.for_pairing(pairing_id)]
+    meetings = context.meetings_view.of_party(employee_id)
     goals = []
     for pairing_id in pairing_ids:
         state = context.goals.current(pairing_id)
