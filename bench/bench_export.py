@@ -24,7 +24,7 @@ from shared.http.auth import mint_token
 ROOT = Path(__file__).resolve().parents[1]
 ORG = Path(os.environ.get("ORG_DATA", ROOT.parent / "shared" / "data" / "org-20k"))
 COHORT = "bench-cohort"
-REPEAT = 3
+REPEAT = int(os.environ.get("BENCH_EXPORT_REPEAT", "3"))
 BATCH = 2000
 
 

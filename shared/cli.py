@@ -177,8 +177,10 @@ def export_token(employee_id: str, settings: Settings) -> str:
                       issuer=settings.jwt_issuer, audience=settings.jwt_audience)
 
 
-def export_person(employee_id: str, settings: Settings, *, timeout_s: float = 120.0) -> dict:
-    """Every service's export of the person, gathered into one document (docs/api-privacy.md)."""
+def export_person(employee_id: str, settings: Settings, *, timeout_s: float = 330.0) -> dict:
+    """Every service's export of the person, gathered into one document (docs/api-privacy.md).
+
+    `timeout_s` is a little over the services' own deadline for an export (shared.http.export)."""
     import requests
     from urllib.parse import quote
 
