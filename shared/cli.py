@@ -10,6 +10,11 @@
   dlq redrive TOPIC      re-publish TOPIC's dead letters to TOPIC (once the cause is fixed);
                          progress is the committed offset of group `dlq-redrive.<TOPIC>`
   dev-token SUB ROLE...  print a development JWT signed with JWT_SECRET
+  export-person ID [--out FILE]
+                         a person's subject access export (GDPR Art. 15): every service's
+                         GET /v1/people/ID/export in one JSON file (default export-ID.json, mode
+                         0600), called at MATCHING_URL, SESSIONS_URL, ... with MENTORING_TOKEN
+                         (an admin's or the person's), or in development a token minted for the person
   ensure-topics          create the contract topics and their dead-letter topics
 """
 from __future__ import annotations
@@ -17,10 +22,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
+import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 
 from shared import topics
+from shared.clock import rfc3339
 from shared.config import Settings
 from shared.http.auth import ROLES, InsecureAuthConfiguration, check_development_secret, mint_token
 from shared.kafka import ensure_topics, make_producer, connection_options
@@ -146,6 +156,76 @@ def redrive(contract_topic: str, settings: Settings, *, timeout_s: float = 10.0)
         consumer.close(autocommit=False)
 
 
+class ExportFailed(RuntimeError):
+    """A service refused or could not give its part: no file is written (a partial export would
+    look complete to the person reading it)."""
+
+
+def export_token(employee_id: str, settings: Settings) -> str:
+    """MENTORING_TOKEN; else, in development only, a short-lived token of the person themselves
+    (the least a self-export needs, as `dev-token` mints it)."""
+    if settings.mentoring_token:
+        return settings.mentoring_token
+    if not (settings.development and settings.jwt_secret):
+        raise ExportFailed("set MENTORING_TOKEN (an admin's token or the person's own); "
+                           "only MENTORING_ENV=development with JWT_SECRET mints one")
+    try:
+        check_development_secret(settings.jwt_secret)
+    except InsecureAuthConfiguration as refused:
+        raise ExportFailed(f"no service would accept a minted token: {refused}") from None
+    return mint_token(settings.jwt_secret, employee_id, ["participant"], ttl_s=300,
+                      issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+
+
+def export_person(employee_id: str, settings: Settings, *, timeout_s: float = 330.0) -> dict:
+    """Every service's export of the person, gathered into one document (docs/api-privacy.md).
+
+    `timeout_s` is a little over the services' own deadline for an export (shared.http.export)."""
+    import requests
+    from urllib.parse import quote
+
+    token = export_token(employee_id, settings)
+    http = requests.Session()
+    http.trust_env = False  # the services are addressed directly, as the portal does
+
+    def part(service: str) -> dict:
+        url = f"{settings.service_urls[service].rstrip('/')}/v1/people/{quote(employee_id, safe='')}/export"
+        try:
+            response = http.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout_s)
+        except requests.RequestException as error:
+            raise ExportFailed(f"{service} ({url}): {error.__class__.__name__}") from None
+        if response.status_code != 200:
+            try:
+                problem = response.json()
+            except ValueError:
+                problem = {}
+            raise ExportFailed(f"{service} answered {response.status_code}: "
+                               f"{problem.get('detail') or problem.get('title') or response.reason}")
+        return response.json()
+
+    # All four at once: each service's export is scans of its own views (seconds on FerretDB), so
+    # the whole takes as long as the slowest service, not their sum.
+    with ThreadPoolExecutor(max_workers=len(SERVICES)) as pool:
+        parts = dict(zip(SERVICES, pool.map(part, SERVICES)))
+    return {"format": "mentoring.person-export-bundle.v1", "employee_id": employee_id,
+            "generated_at": rfc3339(datetime.now(timezone.utc)), "services": parts}
+
+
+def write_private(path: str, document: dict) -> None:
+    """Write atomically, readable by the owner only: the file is a person's whole record."""
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".export-", suffix=".json")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(document, out, ensure_ascii=False, indent=1, sort_keys=True)
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m shared.cli", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -167,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("roles", nargs="*", metavar="ROLE", help=f"{', '.join(ROLES)} (default: participant)")
     token.add_argument("--ttl", type=int, default=None, help="seconds (default and most: JWT_MAX_LIFETIME_S)")
     commands.add_parser("ensure-topics")
+    export_cmd = commands.add_parser("export-person")
+    export_cmd.add_argument("employee_id")
+    export_cmd.add_argument("--out", default=None, help="file to write (default: export-<employee_id>.json)")
     args = parser.parse_args(argv)
 
     settings = Settings.from_env("cli")
@@ -204,6 +287,17 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         sent = load_hris(args.file, settings)
         print(f"published {sent} HRIS records to {topics.HRIS_EMPLOYEES} in {time.perf_counter() - started:.1f}s")
+        return 0
+    if args.command == "export-person":
+        try:
+            document = export_person(args.employee_id, settings)
+        except ExportFailed as failed:
+            print(f"export of {args.employee_id} failed, nothing written: {failed}", file=sys.stderr)
+            return 1
+        path = args.out or f"export-{args.employee_id}.json"
+        write_private(path, document)
+        counts = ", ".join(f"{name}: {len(part.get('events', []))} events" for name, part in document["services"].items())
+        print(f"wrote {path} ({counts})")
         return 0
     if args.command == "rebuild":
         print(rebuild(args.service, in_place=args.in_place))

@@ -115,6 +115,9 @@ class Settings:
     oidc_client_secret: str | None = None
     portal_secret_key: str | None = None
     service_urls: dict = field(default_factory=dict)
+    # `python -m shared.cli export-person`: the bearer token it calls the four APIs with (an admin's,
+    # or the person's own); unset in development: minted for the person with JWT_SECRET.
+    mentoring_token: str | None = None
     extra: dict = field(default_factory=dict)
 
     @property
@@ -184,6 +187,7 @@ class Settings:
             oidc_client_id=env.get("PORTAL_OIDC_CLIENT_ID") or cls.oidc_client_id,
             oidc_client_secret=env.get("PORTAL_OIDC_CLIENT_SECRET") or None,
             portal_secret_key=env.get("PORTAL_SECRET_KEY") or None,
+            mentoring_token=env.get("MENTORING_TOKEN") or None,
             service_urls={name: env.get(f"{name.upper()}_URL") or f"http://127.0.0.1:{port}"
                           for name, port in (("matching", 8001), ("sessions", 8002), ("feedback", 8003),
                                              ("notifications", 8004))},

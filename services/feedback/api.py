@@ -6,8 +6,10 @@ from shared.generations import live_database
 from shared.http.scopes import install_scopes
 from shared.scopes import ProgrammeScopeReader
 from shared.http.app import create_service_app, standard_readiness
+from shared.http.export import person_export_blueprint
 from services.feedback import bootstrap
 from services.feedback.adapters.http import blp as feedback_blp
+from services.feedback.application.export import person_export
 
 
 def create_app(settings: Settings | None = None, clock=None):
@@ -20,7 +22,7 @@ def create_app(settings: Settings | None = None, clock=None):
     return create_service_app(
         context.settings,
         title="Mentoring — feedback",
-        blueprints=[feedback_blp],
+        blueprints=[feedback_blp, person_export_blueprint(bootstrap.SERVICE, person_export)],
         readiness_checks=standard_readiness(context.settings, context.database),
         audit_database=context.database,
         configure=configure,

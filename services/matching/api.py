@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from shared.config import Settings
 from shared.http.app import create_service_app, standard_readiness
+from shared.http.export import person_export_blueprint
 from shared.http.problems import problem_response
 from shared.http.scopes import install_scopes
 from services.matching import bootstrap
 from services.matching.adapters.http import blp as matching_blp
 from services.matching.adapters.http import participants_blp
 from services.matching.application.inputs import RuleViolations
+from services.matching.application.export import person_export
 
 
 def _rule_violations(error: RuleViolations):
@@ -29,7 +31,7 @@ def create_app(settings: Settings | None = None, clock=None):
     return create_service_app(
         context.settings,
         title="Mentoring — matching",
-        blueprints=[participants_blp, matching_blp],
+        blueprints=[participants_blp, matching_blp, person_export_blueprint(bootstrap.SERVICE, person_export)],
         readiness_checks=standard_readiness(context.settings, context.database),
         audit_database=context.database,
         configure=configure,

@@ -6,8 +6,10 @@ from shared.generations import live_database
 from shared.http.scopes import install_scopes
 from shared.scopes import ProgrammeScopeReader
 from shared.http.app import create_service_app, standard_readiness
+from shared.http.export import person_export_blueprint
 from services.notifications import bootstrap
 from services.notifications.adapters.http import blp
+from services.notifications.application.export import person_export
 
 
 def create_app(settings: Settings | None = None):
@@ -20,7 +22,7 @@ def create_app(settings: Settings | None = None):
     return create_service_app(
         context.settings,
         title="Mentoring — notifications",
-        blueprints=[blp],
+        blueprints=[blp, person_export_blueprint(bootstrap.SERVICE, person_export)],
         readiness_checks=standard_readiness(context.settings, context.database),
         audit_database=context.database,
         configure=configure,

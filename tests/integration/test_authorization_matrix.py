@@ -72,6 +72,8 @@ PROFILE = _cells(party=OK, other=DENIED_404, integration=DENIED_404, admin=OK, m
                  elsewhere=DENIED_404)  # a person's record is not a programme's
 ANY_MANAGER = _cells(party=DENIED_403, other=DENIED_403, integration=DENIED_403, admin=OK, manager=OK,
                      elsewhere=OK)  # each manager sees what concerns their own programmes
+PERSON_OR_PLATFORM_ADMIN = _cells(party=OK, other=DENIED_403, integration=DENIED_403, admin=OK, manager=DENIED_403,
+                                  elsewhere=DENIED_403)  # everything held about a person: not a programme's
 NO_PROGRAMME = PLATFORM_ONLY  # what no programme holds: platform admins only
 LINK = {caller: frozenset({400}) for caller in CALLERS}  # the link's own token decides, not the JWT
 
@@ -153,6 +155,8 @@ EXPECTED: dict[tuple[str, str, str], Row] = {
     ("notifications", "GET", "/v1/cohorts/<cohort_id>/chat-channel"): Row(ADMIN_ONLY),
     ("notifications", "PUT", "/v1/cohorts/<cohort_id>/chat-channel"): Row(ADMIN_ONLY, {}),
     ("notifications", "GET", "/v1/events/<event_id>/deliveries"): Row(NO_PROGRAMME),  # an unknown event
+    # Subject access export (issue 13): the person or a platform admin; not their programme's managers.
+    **{(service, "GET", "/v1/people/<employee_id>/export"): Row(PERSON_OR_PLATFORM_ADMIN) for service in SERVICES},
     ("notifications", "GET", "/v1/unsubscribe"): Row(LINK, query="token=forged"),
     ("notifications", "POST", "/v1/unsubscribe"): Row(LINK, query="token=forged"),
     # The audit trail (issue 12): every service serves its own; managers see their programmes' entries.

@@ -148,3 +148,26 @@ class ReadModels:
         for doc in list(self.db[LEGACY_KUDOS].find({"to_id": employee_id})) + list(self.kudos.find({"to_id": employee_id})):
             seen[doc["_id"]] = _clean(doc)
         return list(seen.values())
+
+    # -- one person's records (the subject access export, application/export.py): scans on
+    # FerretDB, which is acceptable for a rare request; indexes on mongod where they exist.
+
+    def memberships_of(self, employee_id: str) -> list[dict]:
+        return [_clean(d) for d in self.members.find({"employee_id": employee_id})]
+
+    def pairings_of(self, employee_id: str) -> list[dict]:
+        return [_clean(d) for d in self.pairings.find({"$or": [{"mentor_id": employee_id},
+                                                                {"mentee_id": employee_id}]})]
+
+    def held_meetings_of_party(self, employee_id: str) -> list[dict]:
+        return [_clean(d) for d in self.meetings.find({"$or": [{"mentor_id": employee_id}, {"mentee_id": employee_id}]})
+                if d.get("held_at")]
+
+    def feedback_from(self, employee_id: str) -> list[dict]:
+        return [_clean(d) for d in self.feedback.find({"from_id": employee_id})]
+
+    def kudos_from(self, employee_id: str) -> list[dict]:
+        seen = {}
+        for doc in list(self.db[LEGACY_KUDOS].find({"from_id": employee_id})) + list(self.kudos.find({"from_id": employee_id})):
+            seen[doc["_id"]] = _clean(doc)
+        return list(seen.values())

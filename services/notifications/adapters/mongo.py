@@ -92,6 +92,13 @@ class Directory:
     def put_meeting(self, doc: dict) -> bool:
         return replace_if_newer(self.meetings, doc)
 
+    def meetings_of(self, employee_id: str) -> list[dict]:
+        """A scan (rare: the subject access export)."""
+        return list(self.meetings.find({"$or": [{"mentor_id": employee_id}, {"mentee_id": employee_id}]}))
+
+    def cohorts_administered_by(self, employee_id: str) -> list[dict]:
+        return list(self.cohorts.find({"admins": employee_id}))
+
     def scheduled_meetings(self) -> list[dict]:
         return list(self.meetings.find({"status": "scheduled"}))
 
@@ -224,6 +231,27 @@ class DeliveriesRepository:
         entries = [e for e in self.queue.find({"due_at": {"$lte": now}}).limit(limit)]
         return sorted(entries, key=lambda e: (_aware(e["due_at"]), e["_id"]))
 
+    def of_recipient(self, recipient_id: str) -> list[dict]:
+        """The person's delivery log (a scan: the subject access export is rare)."""
+        return list(self.collection.find({"recipient_id": recipient_id}))
+
+    def queued(self, delivery_ids: list[str]) -> list[dict]:
+        """Queue entries of these deliveries, read by `_id` (FerretDB indexes no `$in`)."""
+        return [entry for entry in (self.queue.find_one({"_id": key}) for key in delivery_ids) if entry]
+
+    def claims_of(self, delivery: dict) -> list[dict]:
+        """A delivery's claim documents, read by `_id`: claims are numbered 1, 2, ... with no gap up
+        to the last recorded one (`claim`), and at most a few in flight or abandoned after it."""
+        found, number, recorded = [], 1, int(delivery.get("claim") or 0)
+        while number <= recorded + 16:
+            claim = self.claims.find_one({"_id": f"{delivery['_id']}|attempt{number}"})
+            if claim is None and number > recorded:
+                break
+            if claim is not None:
+                found.append(claim)
+            number += 1
+        return found
+
     def backlog(self) -> int:
         return self.queue.count_documents({})
 
@@ -345,6 +373,10 @@ class InboxRepository:
             },
             upsert=True,
         )
+
+    def of_recipient(self, recipient_id: str) -> list[dict]:
+        """Every inbox item of the person (a scan: the subject access export)."""
+        return list(self.collection.find({"recipient_id": recipient_id}))
 
     def get(self, notification_id: str) -> dict | None:
         return self.collection.find_one({"_id": notification_id})

@@ -54,6 +54,10 @@ class PairingsRepository:
     def of_cohort(self, cohort_id: str) -> list[PairingInfo]:
         return [to_info(d) for d in self.pairings.find({"cohort_id": cohort_id})]
 
+    def docs_of_party(self, employee_id: str) -> list[dict]:
+        """The pairings naming the person (a scan on FerretDB; rare: the subject access export)."""
+        return list(self.pairings.find({"$or": [{"mentor_id": employee_id}, {"mentee_id": employee_id}]}))
+
     def active(self) -> list[PairingInfo]:
         return [to_info(d) for d in self.pairings.find({"status": "active"})]
 
@@ -102,6 +106,10 @@ class MeetingsRepository:
 
     def for_pairing(self, pairing_id: str) -> list[dict]:
         return sorted(self.collection.find({"pairing_id": pairing_id}), key=lambda d: (d["starts_at"], d["_id"]))
+
+    def of_party(self, employee_id: str) -> list[dict]:
+        """Every meeting naming the person: one scan (the subject access export), not one per pairing."""
+        return list(self.collection.find({"$or": [{"mentor_id": employee_id}, {"mentee_id": employee_id}]}))
 
     def held_in_cohort(self, cohort_id: str) -> list[dict]:
         """Meetings held and not disputed: a disputed record does not count (application/queries.py)."""
