@@ -162,6 +162,7 @@ class Seeded:
         proposed["occurred_at"] = rfc3339(utcnow())
         proposed["data"]["answer_by"] = rfc3339(utcnow() + timedelta(days=7))
         feed(context, proposed)
+        context.projector.catch_up()  # the worker's inbox index
         assert _ok(client.get("/v1/me/notifications", headers=_auth(PERSON)))["items"]
 
     def export(self, service: str, caller: str = PERSON, *roles: str) -> dict:
