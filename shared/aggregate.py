@@ -21,7 +21,7 @@ from typing import Sequence
 
 from shared.events.envelope import Envelope, new_event
 from shared.events.registry import EventRegistry
-from shared.eventstore import EventStore, LoadedStream
+from shared.eventstore import ConcurrencyError, EventStore, LoadedStream, StreamAppend
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,42 @@ class AggregateStore:
         `private` maps an event (its index in `new_events`, or its event_id once known) to private
         fields stored in the commit document (never published); see the module docstring.
         """
+        envelopes = self._envelopes(aggregate_id, expected_version, new_events, causation, occurred_at)
+        if not envelopes:
+            return Appended()
+        by_event_id = _private_by_event_id(private, envelopes)
+        if by_event_id:
+            position = self.store.append(aggregate_id, expected_version, envelopes, private=by_event_id)
+        else:
+            position = self.store.append(aggregate_id, expected_version, envelopes)
+        return Appended(envelopes, position or 0)
+
+    def append_many(
+        self,
+        appends: Sequence[tuple[str, int, Sequence[NewEvent], dict | None]],
+        causation: Causation,
+        *,
+        occurred_at: datetime | None = None,
+    ) -> list[Appended | ConcurrencyError]:
+        """Many aggregates' first (or next) commits, each as `append` would store it, in few round
+        trips (`EventStore.append_many`). `appends`: (aggregate_id, expected_version, new_events,
+        private) with at least one event each. Per entry, in order: its Appended or the
+        ConcurrencyError that refused only that one."""
+        entries, envelopes_of = [], []
+        for aggregate_id, expected_version, new_events, private in appends:
+            envelopes = self._envelopes(aggregate_id, expected_version, new_events, causation, occurred_at)
+            if not envelopes:
+                raise ValueError(f"nothing to append for {aggregate_id}")
+            entries.append(StreamAppend(aggregate_id, expected_version, envelopes,
+                                        _private_by_event_id(private, envelopes) or None))
+            envelopes_of.append(envelopes)
+        results = self.store.append_many(entries)
+        return [result if isinstance(result, ConcurrencyError) else Appended(envelopes, result)
+                for envelopes, result in zip(envelopes_of, results)]
+
+    def _envelopes(self, aggregate_id: str, expected_version: int, new_events: Sequence[NewEvent],
+                   causation: Causation, occurred_at: datetime | None) -> list[Envelope]:
+        """The envelopes of new events after `expected_version`, each validated against its schema."""
         envelopes = []
         for offset, event in enumerate(new_events, start=1):
             version = self.registry.current_version(event.event_type)
@@ -103,14 +139,7 @@ class AggregateStore:
                     occurred_at=occurred_at,
                 )
             )
-        if not envelopes:
-            return Appended()
-        by_event_id = _private_by_event_id(private, envelopes)
-        if by_event_id:
-            position = self.store.append(aggregate_id, expected_version, envelopes, private=by_event_id)
-        else:
-            position = self.store.append(aggregate_id, expected_version, envelopes)
-        return Appended(envelopes, position or 0)
+        return envelopes
 
 
 def _private_by_event_id(private: dict | None, envelopes: list[Envelope]) -> dict:

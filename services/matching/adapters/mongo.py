@@ -44,7 +44,7 @@ class Documents:
         if "version" not in doc:
             self.collection.replace_one({"_id": doc["_id"]}, doc, upsert=True)
             return True
-        return replace_if_newer(self.collection, doc, same_version=True)
+        return replace_if_newer(self.collection, doc, same_version=True, likely_new=doc["version"] == 1)
 
     def find(self, query: dict) -> list[dict]:
         return list(self.collection.find(query))
