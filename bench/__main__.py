@@ -9,10 +9,10 @@ import json
 import os
 from pathlib import Path
 
-from bench import bench_backbone, bench_e2e, bench_http, bench_matching, bench_portal, bench_rebuild
+from bench import bench_backbone, bench_e2e, bench_enrolment, bench_http, bench_matching, bench_portal, bench_rebuild
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCHMARKS = ["store", "ingest", "matching", "http", "e2e", "rebuild", "portal"]
+BENCHMARKS = ["store", "ingest", "matching", "http", "e2e", "rebuild", "portal", "enrolment"]
 ORG = Path(os.environ.get("ORG_DATA", ROOT.parent / "shared" / "data" / "org-20k"))
 
 
@@ -42,6 +42,9 @@ def main() -> None:
     if "portal" in wanted:
         # page render vs the same page's API calls made directly, org-20k loaded (issue 14: p95 <= 150 ms)
         rows += bench_portal.run()
+    if "enrolment" in wanted:
+        # org-20k's 12,500 enrolments in one bulk request (issue 16: <= 60 s), single enrolment p95 beside it
+        rows += bench_enrolment.run()
     out.write_text(json.dumps(rows, indent=2))
     _print(rows)
     print(f"\nwritten to {out}")
