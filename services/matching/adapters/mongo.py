@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pymongo import ASCENDING
 
-from shared.mongo import replace_if_newer
+from shared.mongo import insert_new, replace_if_newer
 
 PROGRAMS = "programs"
 COHORTS = "cohorts"
@@ -45,6 +45,10 @@ class Documents:
             self.collection.replace_one({"_id": doc["_id"]}, doc, upsert=True)
             return True
         return replace_if_newer(self.collection, doc, same_version=True, likely_new=doc["version"] == 1)
+
+    def insert_new(self, docs: list[dict]) -> set[str]:
+        """First documents in one round trip; returns the `_id`s already stored (not written)."""
+        return insert_new(self.collection, docs)
 
     def find(self, query: dict) -> list[dict]:
         return list(self.collection.find(query))

@@ -131,6 +131,36 @@ class MatchingViews(Projection):
             program["cohort_ids"] = [*program.get("cohort_ids", []), cohort_id]
             self.views.programs.put(program)
 
+    # A bulk enrolment's commits (StoreProjector gives runs of them to apply_batch).
+    batchable = frozenset({ev.PARTICIPANT_ENROLLED})
+
+    def apply_batch(self, envelopes: list[Envelope]) -> None:
+        """First enrolments in one insert; a person enrolled before (a re-enrolment, a replay) is
+        applied one by one against what is stored, as `enrollment_event` does."""
+        docs: dict[str, tuple[dict, Envelope]] = {}
+        later: list[Envelope] = []
+        for envelope in envelopes:
+            doc = self._enrolled_document(envelope)
+            if doc["_id"] in docs:
+                later.append(envelope)  # the same person twice in one run: the second after the first
+            else:
+                docs[doc["_id"]] = (doc, envelope)
+        existing = self.views.enrollments.insert_new([doc for doc, _ in docs.values()])
+        for key in existing:
+            self.enrollment_event(docs[key][1])
+        for envelope in later:
+            self.enrollment_event(envelope)
+
+    def _enrolled_document(self, envelope: Envelope) -> dict:
+        data = envelope.data
+        private = private_of(envelope) or {}
+        return {"_id": self.views.enrollment_key(data["cohort_id"], data["employee_id"]),
+                "cohort_id": data["cohort_id"], "enrollment_id": data["enrollment_id"],
+                "employee_id": data["employee_id"], "role": data["role"], "capacity": data["capacity"],
+                "topics": list(data["topics"]), "status": "active", "enrolled_at": envelope.occurred_at,
+                "preferences": private.get("preferences") or {}, "goals_summary": private.get("goals_summary"),
+                "withdrawal_reason": None, "paused": False, "version": envelope.aggregate_version}
+
     def enrollment_event(self, envelope: Envelope) -> None:
         data = envelope.data
         key = self.views.enrollment_key(data["cohort_id"], data["employee_id"])
@@ -138,12 +168,7 @@ class MatchingViews(Projection):
         if self._stale(doc, envelope):
             return
         if envelope.event_type == ev.PARTICIPANT_ENROLLED:
-            private = private_of(envelope) or {}
-            doc = {"_id": key, "cohort_id": data["cohort_id"], "enrollment_id": data["enrollment_id"],
-                   "employee_id": data["employee_id"], "role": data["role"], "capacity": data["capacity"],
-                   "topics": list(data["topics"]), "status": "active", "enrolled_at": envelope.occurred_at,
-                   "preferences": private.get("preferences") or {}, "goals_summary": private.get("goals_summary"),
-                   "withdrawal_reason": None, "paused": False}
+            doc = self._enrolled_document(envelope)
         elif envelope.event_type == ev.ENROLLMENT_REVISED:
             doc = {**(doc or {"_id": key, **data}),
                    **{name: data[name] for name in ("capacity", "paused") if name in data}}

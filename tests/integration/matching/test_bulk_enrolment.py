@@ -145,3 +145,32 @@ def test_a_cohort_not_enrolling_refuses_the_whole_request(harness):
     unknown = harness.client.post(path("coh-nope"), json=[{"employee_id": "Z001", "role": "mentee", "topics": ["t"]}],
                                   headers=ADMIN_H)
     assert unknown.status_code == 404 and unknown.json["code"] == "cohort_unknown"
+
+
+def test_a_withdrawn_person_enrols_again_in_bulk_and_the_views_equal_a_rebuild(harness):
+    """The views projector writes a run of bulk enrolments in one insert; a re-enrolment (a stream
+    at version 2) goes the one-by-one way. Either way the views are what a rebuild makes of the store."""
+    from shared.generations import physical
+    from shared.projector import rebuild_service
+    from services.matching.adapters.mongo import VIEW_COLLECTIONS
+
+    people = [f"W{n:03d}" for n in range(30)]
+    for employee_id in people:
+        harness.hire(employee_id)
+    cohort_id = harness.cohort(status="enrolling")
+    rows = [{"employee_id": e, "role": "mentee", "topics": ["python"], "goals_summary": f"goal {e}"} for e in people]
+    assert harness.client.post(path(cohort_id), json=rows, headers=ADMIN_H).json["enrolled"] == 30
+    assert harness.client.post(f"{path(cohort_id)}/W007/withdraw", headers=ADMIN_H).status_code == 200
+    again = harness.client.post(path(cohort_id), json=rows, headers=ADMIN_H).json
+    assert (again["enrolled"], again["already_enrolled"]) == (1, 29)
+    enrolled = listed(harness, cohort_id)
+    assert len(enrolled) == 30 and all(row["status"] == "active" for row in enrolled.values())
+    assert enrolled["W007"]["enrollment_id"] == again["rows"][7]["enrollment_id"]
+    assert harness.context.views.enrollments.get(f"{cohort_id}|W012")["goals_summary"] == "goal W012"
+    views = harness.context.views
+    live = [sorted(documents.find({}), key=lambda d: d["_id"]) for documents in views.all()]
+    report = rebuild_service(harness.context, None, grace_s=0)
+    database = harness.context.database
+    rebuilt = [sorted(database[physical(name, report.generation)].find({}), key=lambda d: d["_id"])
+               for name in VIEW_COLLECTIONS]
+    assert rebuilt == live
