@@ -40,6 +40,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Iterator, Protocol, Sequence
 
@@ -61,6 +62,9 @@ HINT_EVERY = 32
 # of milliseconds on FerretDB, and the claim lock (other appends of this process wait) is released
 # between chunks.
 APPEND_MANY_CHUNK = 500
+# Positions `read_all` reads side by side (measured on FerretDB: 8 concurrent `_id` reads took
+# 0.5 ms each against 1.45 ms one after another).
+READ_WINDOW = 8
 
 # Kafka's default `message.max.bytes` is 1 MiB (1048588); keep room for the key, headers and the
 # record batch overhead, so the relay can always publish what the store accepted.
@@ -193,6 +197,8 @@ class EventStore:
         # each other (one insert round trip each, instead of collisions and retries).
         self._claim_lock = threading.Lock()
         self._majority = None  # `commits` with majority reads where offered (decided on first use)
+        self._readers: ThreadPoolExecutor | None = None  # read_all's window reads (started on first use)
+        self._readers_lock = threading.Lock()
         # Streams only ever grow, so a prefix read once stays true: `load` keeps the last
         # `cached_streams` streams it read and fetches only the commits written since.
         self._prefixes: OrderedDict[str, tuple[int, tuple[Envelope, ...], dict, float]] = OrderedDict()
@@ -554,13 +560,29 @@ class EventStore:
         position = max(1, from_position)
         count = 0
         while limit is None or count < limit:
-            doc = self.commit_at(position, collection=self._majority)
-            if doc is None:
-                break
-            self._saw(position)
-            if not doc.get("sealed"):
-                count += 1
-                yield Commit(
-                    position, doc["stream_id"], [Envelope(**raw) for raw in doc["events"]], dict(doc.get("private") or {})
-                )
-            position += 1
+            # A window of positions read side by side (`_id` look-ups, the one read FerretDB indexes;
+            # a range filter would scan): a projector catching up after a bulk enrolment waits for
+            # one round trip per window instead of one per commit. The first missing position still
+            # ends the read: what lies beyond it is not returned, exactly as one by one.
+            window = READ_WINDOW if limit is None else max(1, min(READ_WINDOW, limit - count))
+            docs = self._read_window(position, window)
+            for doc in docs:
+                if doc is None:
+                    return
+                self._saw(position)
+                if not doc.get("sealed"):
+                    count += 1
+                    yield Commit(position, doc["stream_id"], [Envelope(**raw) for raw in doc["events"]],
+                                 dict(doc.get("private") or {}))
+                position += 1
+                if limit is not None and count >= limit:
+                    return
+
+    def _read_window(self, first: int, size: int) -> list[dict | None]:
+        if size == 1:
+            return [self.commit_at(first, collection=self._majority)]
+        with self._readers_lock:
+            if self._readers is None:
+                self._readers = ThreadPoolExecutor(READ_WINDOW, thread_name_prefix="eventstore-read")
+        return list(self._readers.map(lambda p: self.commit_at(p, collection=self._majority),
+                                      range(first, first + size)))
