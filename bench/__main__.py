@@ -11,11 +11,12 @@ from pathlib import Path
 
 from shared.kafka_access import act_as_local_admin
 from bench import (
-    bench_backbone, bench_e2e, bench_http, bench_matching, bench_notifications, bench_portal, bench_rebuild,
+    bench_backbone, bench_e2e, bench_enrolment, bench_http, bench_matching, bench_notifications, bench_portal,
+    bench_rebuild,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCHMARKS = ["store", "ingest", "matching", "http", "e2e", "rebuild", "portal", "notifications"]
+BENCHMARKS = ["store", "ingest", "matching", "http", "e2e", "rebuild", "portal", "notifications", "enrolment"]
 ORG = Path(os.environ.get("ORG_DATA", ROOT.parent / "shared" / "data" / "org-20k"))
 
 
@@ -49,6 +50,9 @@ def main() -> None:
     if "notifications" in wanted:
         # one worker's emails/s into a local SMTP server vs a raw smtplib loop (issue 16: >= 500/s, >= 0.5x)
         rows += bench_notifications.run()
+    if "enrolment" in wanted:
+        # org-20k's 12,500 enrolments in one bulk request (issue 16: <= 60 s), single enrolment p95 beside it
+        rows += bench_enrolment.run()
     out.write_text(json.dumps(rows, indent=2))
     _print(rows)
     print(f"\nwritten to {out}")

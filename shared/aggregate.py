@@ -21,7 +21,7 @@ from typing import Sequence
 
 from shared.events.envelope import Envelope, new_event
 from shared.events.registry import EventRegistry
-from shared.eventstore import EventStore, LoadedStream
+from shared.eventstore import ConcurrencyError, EventStore, LoadedStream, StreamAppend
 
 
 @dataclass(frozen=True)
@@ -98,18 +98,36 @@ class AggregateStore:
             position = self.store.append(aggregate_id, expected_version, envelopes)
         return Appended(envelopes, position or 0)
 
-    def append_batch(self, commits: Sequence[tuple[str, int, Sequence[NewEvent], Causation]]) -> list[Appended | None]:
-        """Several independent appends, `(aggregate_id, expected_version, new_events, causation)`
-        each, stored in a few round trips (`EventStore.append_batch`); None where the stream had
-        moved on (what `append` raises ConcurrencyError for). No private data."""
-        envelopes = [self._envelopes(aggregate_id, expected, events, causation, None)
-                     for aggregate_id, expected, events, causation in commits]
-        positions = self.store.append_batch([(aggregate_id, expected, stored) for (aggregate_id, expected, _, _), stored
-                                             in zip(commits, envelopes)])
-        return [None if position is None else Appended(stored, position) for stored, position in zip(envelopes, positions)]
+    def append_many(
+        self,
+        appends: Sequence[tuple[str, int, Sequence[NewEvent], dict | None]],
+        causation: Causation | Sequence[Causation],
+        *,
+        occurred_at: datetime | None = None,
+    ) -> list[Appended | ConcurrencyError]:
+        """Many aggregates' first (or next) commits, each as `append` would store it, in few round
+        trips (`EventStore.append_many`). `appends`: (aggregate_id, expected_version, new_events,
+        private) with at least one event each; `causation`: one for all (a bulk command) or one per
+        entry (outcomes of separate deliveries). Per entry, in order: its Appended or the
+        ConcurrencyError that refused only that one."""
+        causations = [causation] * len(appends) if isinstance(causation, Causation) else list(causation)
+        if len(causations) != len(appends):
+            raise ValueError("one causation per entry, or one for all")
+        entries, envelopes_of = [], []
+        for (aggregate_id, expected_version, new_events, private), cause in zip(appends, causations):
+            envelopes = self._envelopes(aggregate_id, expected_version, new_events, cause, occurred_at)
+            if not envelopes:
+                raise ValueError(f"nothing to append for {aggregate_id}")
+            entries.append(StreamAppend(aggregate_id, expected_version, envelopes,
+                                        _private_by_event_id(private, envelopes) or None))
+            envelopes_of.append(envelopes)
+        results = self.store.append_many(entries)
+        return [result if isinstance(result, ConcurrencyError) else Appended(envelopes, result)
+                for envelopes, result in zip(envelopes_of, results)]
 
-    def _envelopes(self, aggregate_id: str, expected_version: int, new_events: Sequence[NewEvent], causation: Causation,
-                   occurred_at: datetime | None) -> list[Envelope]:
+    def _envelopes(self, aggregate_id: str, expected_version: int, new_events: Sequence[NewEvent],
+                   causation: Causation, occurred_at: datetime | None) -> list[Envelope]:
+        """The envelopes of new events after `expected_version`, each validated against its schema."""
         envelopes = []
         for offset, event in enumerate(new_events, start=1):
             version = self.registry.current_version(event.event_type)

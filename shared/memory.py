@@ -14,8 +14,8 @@ from typing import Iterator, Sequence
 
 from shared.events.envelope import Envelope
 from shared.eventstore import (
-    DEFAULT_MAX_EVENT_BYTES, MAX_COMMIT_BYTES, Commit, ConcurrencyError, EventTooLarge, LoadedStream, event_bytes,
-    sealed_placeholder,
+    DEFAULT_MAX_EVENT_BYTES, MAX_COMMIT_BYTES, Commit, ConcurrencyError, EventTooLarge, LoadedStream, StreamAppend,
+    event_bytes, sealed_placeholder,
 )
 
 
@@ -33,6 +33,26 @@ class InMemoryEventStore:
     def append(
         self, stream_id: str, expected_version: int, events: Sequence[Envelope], *, private: dict | None = None
     ) -> int:
+        raw_events, private = self._check(stream_id, expected_version, events, private)
+        with self._lock:
+            if self._versions.get(stream_id, 0) != expected_version:
+                raise ConcurrencyError(stream_id, expected_version)
+            position = self._current()
+            position += 1
+            self._commits[position] = {
+                "_id": f"p{position:015d}",
+                "position": position,
+                "stream_id": stream_id,
+                "first_version": expected_version + 1,
+                "last_version": expected_version + len(events),
+                "events": raw_events,
+                "private": private,
+            }
+            self._versions[stream_id] = expected_version + len(events)
+            return position
+
+    def _check(self, stream_id: str, expected_version: int, events: Sequence[Envelope],
+               private: dict | None) -> tuple[list[dict], dict]:
         if not events:
             raise ValueError("nothing to append")
         if stream_id.startswith("$"):
@@ -56,32 +76,21 @@ class InMemoryEventStore:
             raise ValueError(f"private data for events not in this commit: {sorted(unknown)}")
         if total + (len(event_bytes(private)) if private else 0) > MAX_COMMIT_BYTES:
             raise EventTooLarge("commit", total, MAX_COMMIT_BYTES)
-        with self._lock:
-            if self._versions.get(stream_id, 0) != expected_version:
-                raise ConcurrencyError(stream_id, expected_version)
-            position = self._current()
-            position += 1
-            self._commits[position] = {
-                "_id": f"p{position:015d}",
-                "position": position,
-                "stream_id": stream_id,
-                "first_version": expected_version + 1,
-                "last_version": expected_version + len(events),
-                "events": raw_events,
-                "private": private,
-            }
-            self._versions[stream_id] = expected_version + len(events)
-            return position
+        return raw_events, private
 
-    def append_batch(self, commits: Sequence[tuple[str, int, Sequence[Envelope]]]) -> list[int | None]:
-        """`EventStore.append_batch`: each commit's position, None where its stream had moved on."""
-        positions: list[int | None] = []
-        for stream_id, expected_version, events in commits:
+    def append_many(self, appends: Sequence[StreamAppend]) -> list[int | ConcurrencyError]:
+        """As EventStore.append_many: every entry checked first, then one commit each (a stale
+        version refuses only its own entry)."""
+        for entry in appends:
+            self._check(entry.stream_id, entry.expected_version, entry.events, entry.private)
+        results: list[int | ConcurrencyError] = []
+        for entry in appends:
             try:
-                positions.append(self.append(stream_id, expected_version, events))
-            except ConcurrencyError:
-                positions.append(None)
-        return positions
+                results.append(self.append(entry.stream_id, entry.expected_version, entry.events,
+                                           private=entry.private))
+            except ConcurrencyError as exc:
+                results.append(exc)
+        return results
 
     def _current(self) -> int:
         return max(self._commits, default=0)

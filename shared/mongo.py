@@ -80,7 +80,7 @@ def insert_new(collection, docs: list[dict]) -> set[str]:
         return {docs[error["index"]]["_id"] for error in errors}
 
 
-def replace_if_newer(collection, doc: dict, *, same_version: bool = False) -> bool:
+def replace_if_newer(collection, doc: dict, *, same_version: bool = False, likely_new: bool = False) -> bool:
     """Store `doc` unless the stored document reflects a later `version` (False then).
 
     Views' one write rule, never read-then-write: a writer that lost its lease or its partitions
@@ -90,8 +90,18 @@ def replace_if_newer(collection, doc: dict, *, same_version: bool = False) -> bo
     concurrent writers can regress a version), so correctness there rests on one writer per key at
     a time: one consumer per partition, one store projector (lease). `same_version`: the stored
     version may equal the new one (another stream's event updating this view at the same version).
+    `likely_new` (a stream's first event): the insert is tried first. On FerretDB v1 a conditional
+    replace that matches nothing scans the collection (measured: 2.2 s per miss at 20,000
+    documents, 0.7 ms when empty), so a view's first write would grow with the collection; an
+    `_id` insert does not. Same outcome either way: a DuplicateKeyError leads to the replace.
     """
     condition = {"_id": doc["_id"], "version": {"$lte" if same_version else "$lt": doc["version"]}}
+    if likely_new:
+        try:
+            collection.insert_one(doc)
+            return True
+        except DuplicateKeyError:
+            return collection.replace_one(condition, doc).matched_count > 0
     if collection.replace_one(condition, doc).matched_count:
         return True
     try:

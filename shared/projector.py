@@ -17,6 +17,11 @@ checkpoint only ever moves to positions whose commits were applied).
 - Failures never skip a commit: a transient MongoDB error is retried with backoff; anything else
   (a bug, a newer schema version from a newer deployment) stops the projector at that commit,
   sets `mentoring_consumer_partition_paused{topic="store"}` and logs, and retries with backoff.
+- Runs of commits (a bulk enrolment's thousands of one-event commits): consecutive commits whose
+  every event goes to exactly one handler, of a projection listing the type in `batchable`, are
+  given to that projection's `apply_batch` at once (with every commit's private data reachable by
+  `private_of`), so it can write them in a round trip; on any error other than a transient one the
+  run is applied commit by commit instead (handlers are idempotent: what the batch wrote is skipped).
 - Generations (shared.generations): a rebuild builds a new generation with a fixed projector
   (`generation=n`, its own checkpoint), then makes it live; the live projector notices, re-binds
   its projections and continues from the rebuild's checkpoint.
@@ -125,6 +130,7 @@ class StoreProjector:
         self.service = self.settings.service_name if self.settings is not None else "service"
         self.applied = 0
         self._routes: dict[str, list] = {}
+        self._batch_owners: dict[str, Projection] = {}  # event type -> the one projection batching it
         self._stop = threading.Event()
         self._failures = 0
         self._leased = False  # True while run() applies under the lease
@@ -144,6 +150,9 @@ class StoreProjector:
         for projection in self.projections:
             for event_type, handler in projection.handlers().items():
                 self._routes.setdefault(event_type, []).append(handler)
+        self._batch_owners = {event_type: projection for projection in self.projections
+                              for event_type in getattr(projection, "batchable", ())
+                              if len(self._routes.get(event_type, ())) == 1}
         self.generation = generation
 
     def _ensure_bound(self) -> None:
@@ -204,9 +213,9 @@ class StoreProjector:
             if not commits:
                 break
             try:
-                for commit in commits:
-                    applied += self._apply(commit)
-                    position = commit.position + 1
+                for run in self._runs(commits):
+                    applied += self._apply_run(run)
+                    position = run[-1].position + 1
             finally:
                 if position > start:
                     self._save(position)
@@ -241,6 +250,48 @@ class StoreProjector:
             self._position = None  # newly taken: another holder may have moved the checkpoint
         self._leased, self._lease_at = held, now
         return held
+
+    def _batch_owner(self, commit) -> Projection | None:
+        owners = {self._batch_owners.get(raw.event_type) for raw in commit.events}
+        if len(owners) != 1:
+            return None
+        owner = owners.pop()
+        if owner is None or not all(self.registry.knows(raw.event_type) for raw in commit.events):
+            return None
+        return owner
+
+    def _runs(self, commits: list) -> list[list]:
+        """The commits in order, grouped: consecutive commits batched by one projection form a run."""
+        runs: list[list] = []
+        last = None
+        for commit in commits:
+            owner = self._batch_owner(commit) if self._batch_owners else None
+            if owner is not None and owner is last:
+                runs[-1].append(commit)
+            else:
+                runs.append([commit])
+            last = owner
+        return runs
+
+    def _apply_run(self, run: list) -> int:
+        owner = self._batch_owner(run[0]) if len(run) > 1 else None
+        if owner is None:
+            return sum(self._apply(commit) for commit in run)
+        envelopes = [self.registry.to_current(raw) for commit in run for raw in commit.events]
+        private: dict = {}
+        for commit in run:
+            private.update(getattr(commit, "private", None) or {})
+        token = _PRIVATE.set(private)
+        try:
+            owner.apply_batch(envelopes)
+            return len(envelopes)
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception:  # noqa: BLE001 - the commits one by one isolate (and report) the bad one
+            log.warning("a run of %s commits failed as a batch; applying them one by one", len(run), exc_info=True)
+        finally:
+            _PRIVATE.reset(token)
+        return sum(self._apply(commit) for commit in run)
 
     def _apply(self, commit) -> int:
         with applying(commit):

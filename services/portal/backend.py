@@ -48,10 +48,10 @@ class Backend:
         self.http.mount("https://", adapter)
 
     def request(self, token: str, method: str, service: str, path: str, *, json=None, params=None,
-                raw: bool = False):
+                raw: bool = False, timeout_s: float | None = None):
         url = f"{self.urls[service]}{path}"
         try:
-            response = self.http.request(method, url, json=json, params=params, timeout=self.timeout_s,
+            response = self.http.request(method, url, json=json, params=params, timeout=timeout_s or self.timeout_s,
                                          headers={"Authorization": f"Bearer {token}"})
         except requests.RequestException as error:
             raise ApiError(503, "Service unavailable", f"{service}: {error.__class__.__name__}") from None
@@ -83,7 +83,10 @@ class Api:
     def get(self, service, path, **params):
         return self._call("GET", service, path, params=params or None)
 
-    def post(self, service, path, body=None):
+    def post(self, service, path, body=None, *, timeout_s: float | None = None):
+        """`timeout_s`: a longer wait than a page's calls get, for a bulk request (a CSV import)."""
+        if timeout_s is not None:
+            return self._call("POST", service, path, json=body if body is not None else {}, timeout_s=timeout_s)
         return self._call("POST", service, path, json=body if body is not None else {})
 
     def put(self, service, path, body):

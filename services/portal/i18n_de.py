@@ -280,6 +280,9 @@ GERMAN: dict[str, str] = {
     "the mentor": "die Mentorin / der Mentor",
     "topics are missing": "Themen fehlen",
     "{count} enrolments imported.": "{count} Anmeldungen importiert.",
+    "{count} lines were imported, these were not: fix them and upload the file again (imported lines are skipped)":
+        "{count} Zeilen wurden importiert, diese nicht: korrigieren Sie sie und laden Sie die Datei erneut hoch "
+        "(importierte Zeilen werden übersprungen)",
     "{employee} is already on line {line}": "{employee} steht schon in Zeile {line}",
     "{minutes} minutes": "{minutes} Minuten",
     "… and {n} more": "… und {n} weitere",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 from pymongo.read_concern import ReadConcern
 
 from shared.eventstore import sealed_placeholder
@@ -92,6 +92,23 @@ def test_a_compound_unique_index_lets_exactly_one_of_racing_inserts_win(db):
             {"_id": uuid.uuid4().hex, "stream_id": "s", "first_version": version}))
         assert sum(not isinstance(o, Exception) for o in outcomes) == 1
         assert all(isinstance(o, DuplicateKeyError) for o in outcomes if isinstance(o, Exception))
+
+
+def test_an_ordered_insert_many_inserts_in_order_and_stops_at_the_first_refusal(db):
+    """EventStore.append_many: many commits at consecutive positions in one ordered insert; the
+    position prefix holds only if nothing after a refused document is inserted."""
+    for refused, taken in (("p3", {"_id": "p3", "stream_id": "other", "first_version": 1}),  # a taken position
+                           ("p5", {"_id": "x", "stream_id": "s5", "first_version": 1})):  # a taken stream version
+        collection = db[f"ordered_{refused}"]
+        collection.create_index([("stream_id", ASCENDING), ("first_version", ASCENDING)], unique=True)
+        collection.insert_one(taken)
+        docs = [{"_id": f"p{n}", "stream_id": f"s{n}", "first_version": 1} for n in range(1, 9)]
+        with pytest.raises(BulkWriteError) as error:
+            collection.insert_many(docs, ordered=True)
+        first = error.value.details["writeErrors"][0]
+        assert first["code"] == 11000 and docs[first["index"]]["_id"] == refused
+        stored = sorted(d["_id"] for d in collection.find({}) if d["_id"] != taken["_id"])
+        assert stored == [f"p{n}" for n in range(1, int(refused[1:]))]
 
 
 def test_duplicate_key_errors_may_not_say_which_index_collided(db):

@@ -16,6 +16,7 @@ from shared.events.catalog import matching as ev
 from shared.http.app import request_causation
 from shared.http.auth import current_principal, require
 from shared.http.scopes import admin_of_cohort, admin_of_program, manages_cohort, require_admin_of_cohort, scopes
+from services.matching.adapters.bulk_enrolment import BulkEnrollmentOut, bulk_or
 from services.matching.application.commands import Actor, MatchingCommands
 from services.matching.application.partners import visible_profile
 from services.matching.application.projections import pairing_document, stats_of
@@ -562,11 +563,18 @@ def revise_enrollment(body, cohort_id, employee_id):
 
 @blp.route("/cohorts/<cohort_id>/enrollments", methods=["POST"])
 @require("admin", "participant")
+@bulk_or(EnrollmentIn)
 @blp.arguments(EnrollmentIn)
 @blp.response(201, EnrollmentOut)
+@blp.alt_response(200, schema=BulkEnrollmentOut, description="a bulk enrolment: every row's outcome")
 def enroll(body, cohort_id):
     """Enrol an employee as mentor or mentee (admins and the programme's managers anyone,
-    participants themselves)."""
+    participants themselves).
+
+    Admins and the programme's managers may send many at once: a JSON list of these bodies or a CSV
+    (`Content-Type: text/csv`, the console import's columns), at most 20,000 rows: every row is
+    checked and enrolled on its own, and the answer (200) lists each row's outcome
+    (docs/api-programmes.md)."""
     actor = _actor_in_cohort(cohort_id)
     if not actor.is_admin and body["employee_id"] != actor.subject:
         raise Forbidden("not_yourself", "a participant enrols only themselves")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pymongo import ASCENDING
 
-from shared.mongo import replace_if_newer
+from shared.mongo import insert_new, replace_if_newer
 
 PROGRAMS = "programs"
 COHORTS = "cohorts"
@@ -46,7 +46,11 @@ class Documents:
         if "version" not in doc:
             self.collection.replace_one({"_id": doc["_id"]}, doc, upsert=True)
             return True
-        return replace_if_newer(self.collection, doc, same_version=True)
+        return replace_if_newer(self.collection, doc, same_version=True, likely_new=doc["version"] == 1)
+
+    def insert_new(self, docs: list[dict]) -> set[str]:
+        """First documents in one round trip; returns the `_id`s already stored (not written)."""
+        return insert_new(self.collection, docs)
 
     def put_newer(self, doc: dict) -> bool:
         """Store `doc` only over a strictly older `version` (documents summing many streams' events)."""

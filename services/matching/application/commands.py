@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import logging
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
 from shared.aggregate import AggregateStore, Appended, Causation
 from shared.clock import SystemClock, parse_rfc3339
-from shared.errors import Conflict, Invalid, NotFound
+from shared.errors import Conflict, DomainError, Invalid, NotFound
 from shared.events.catalog import matching as ev
 from shared.events.envelope import Envelope
 from shared.events.registry import EventRegistry
@@ -45,6 +46,9 @@ log = logging.getLogger(__name__)
 
 PRODUCER = "matching"
 SYSTEM = "system"
+# A bulk enrolment reads each row's profile and enrolment stream by `_id` (the one look-up FerretDB
+# v1 indexes; an `$in` of 500 ids scans and took 1.9 s) on this many connections at once.
+BULK_READERS = 8
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,10 @@ def _active_employee(profile: dict | None) -> bool:
 
 def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex}"
+
+
+def _row_error(code: str, message: str, field: str | None) -> dict:
+    return {"outcome": "error", "errors": [{"code": code, "field": field, "message": message}]}
 
 
 class MatchingCommands:
@@ -233,6 +241,74 @@ class MatchingCommands:
         self._wait(appended)
         return {"enrollment_id": enrollment_id, "cohort_id": cohort_id, "employee_id": employee_id,
                 "role": body["role"]}
+
+    def enroll_many(self, cohort_id: str, rows: list[tuple[int, dict]], causation: Causation) -> dict[int, dict]:
+        """Bulk enrolment (admins): each row all-or-nothing on its own stream; a bad row stops no other.
+
+        `rows`: (row number, validated body). The cohort is loaded and checked once (an unknown or
+        closed cohort refuses the whole request); profiles and enrolment streams are read by `_id`
+        side by side; every new enrolment's commit goes to the store in a few multi-stream appends
+        (`append_many`: each stream's own commit, the same guarantees as one by one); the views are
+        waited for once. Returns, by row number, `{"outcome": "enrolled" | "already_enrolled" |
+        "error", ...}`; an error names `code`, `field` and `message`. A repeated request finds every
+        row enrolled ("already_enrolled", the first enrolment's id).
+        """
+        cohort, _ = self.cohort(cohort_id)
+        enrollments.require_enrollable(cohort)
+        outcomes: dict[int, dict] = {}
+        first_row: dict[str, int] = {}
+        unique: list[tuple[int, dict]] = []
+        for row, body in rows:
+            employee_id = body["employee_id"]
+            if employee_id in first_row:
+                outcomes[row] = _row_error("duplicate_row", f"{employee_id} is already on row {first_row[employee_id]}",
+                                           "employee_id")
+                continue
+            first_row[employee_id] = row
+            unique.append((row, body))
+
+        def read(item: tuple[int, dict]):
+            employee_id = item[1]["employee_id"]
+            return self.participants.get(employee_id), self.enrollment(cohort_id, employee_id)
+
+        with ThreadPoolExecutor(BULK_READERS) as pool:
+            reads = list(pool.map(read, unique))
+        appends, pending = [], []
+        for (row, body), (profile, (state, version)) in zip(unique, reads):
+            employee_id = body["employee_id"]
+            if profile is None or profile.get("status") != "active" or profile.get("profile_stamp") is None:
+                outcomes[row] = _row_error("employee_unknown",
+                                           f"{employee_id} is not an active employee known from the HRIS", "employee_id")
+                continue
+            if state.active:
+                outcomes[row] = {"outcome": "already_enrolled", "enrollment_id": state.enrollment_id,
+                                 "role": state.role}
+                continue
+            enrollment_id = new_id("enr")
+            try:
+                events = enrollments.enroll(cohort, state, enrollment_id=enrollment_id, employee_id=employee_id,
+                                            role=body["role"], capacity=int(body.get("capacity") or 0),
+                                            topics=body.get("topics") or [])
+            except DomainError as error:
+                outcomes[row] = _row_error(error.code, error.message, error.field)
+                continue
+            private = {"preferences": body.get("preferences") or {}, "goals_summary": body.get("goals_summary")}
+            appends.append((enrollments.stream_id(cohort_id, employee_id), version, events, {0: private}))
+            pending.append((row, body, enrollment_id))
+        results = self.enrollments.append_many(appends, causation, occurred_at=self.clock.now()) if appends else []
+        last = 0
+        for (row, body, enrollment_id), result in zip(pending, results):
+            if isinstance(result, ConcurrencyError):
+                state, _ = self.enrollment(cohort_id, body["employee_id"])  # enrolled meanwhile by someone else
+                outcomes[row] = ({"outcome": "already_enrolled", "enrollment_id": state.enrollment_id,
+                                  "role": state.role} if state.active else
+                                 _row_error("enrollment_changed", f"{body['employee_id']}'s enrolment changed "
+                                                                  "meanwhile; send the row again", "employee_id"))
+                continue
+            outcomes[row] = {"outcome": "enrolled", "enrollment_id": enrollment_id, "role": body["role"]}
+            last = max(last, result.position)
+        self._wait(last)
+        return outcomes
 
     def revise_enrollment(self, cohort_id: str, employee_id: str, *, capacity: int | None, paused: bool | None,
                           actor: Actor, causation: Causation) -> dict:

@@ -172,19 +172,72 @@ class MatchingViews(Projection):
             program["cohort_ids"] = [*program.get("cohort_ids", []), cohort_id]
             self.views.programs.put(program)
 
+    # A bulk enrolment's commits (StoreProjector gives runs of them to apply_batch).
+    batchable = frozenset({ev.PARTICIPANT_ENROLLED})
+
+    def apply_batch(self, envelopes: list[Envelope]) -> None:
+        """First enrolments in one insert; a person enrolled before (a re-enrolment, a replay) is
+        applied one by one against what is stored, as `enrollment_event` does."""
+        docs: dict[str, tuple[dict, Envelope]] = {}
+        later: list[Envelope] = []
+        for envelope in envelopes:
+            doc = self._enrolled_document(envelope)
+            if doc["_id"] in docs:
+                later.append(envelope)  # the same person twice in one run: the second after the first
+            else:
+                docs[doc["_id"]] = (doc, envelope)
+        existing = self.views.enrollments.insert_new([doc for doc, _ in docs.values()])
+        self._count_first_enrolments([docs[key] for key in docs if key not in existing])
+        for key in existing:
+            self.enrollment_event(docs[key][1])
+        for envelope in later:
+            self.enrollment_event(envelope)
+
+    def _count_first_enrolments(self, inserted: list[tuple[dict, Envelope]]) -> None:
+        """The cohort summaries' share of enrolment documents just inserted (each a first enrolment:
+        nothing was there before it, and no pairing yet). One summary write per cohort when the summary
+        holds none of them yet; otherwise (a run again after a crash) each event on its own, guarded by
+        its order. A crash after the insert and before this is repaired by `enrollment_event`, which
+        counts a first enrolment whose document it finds already written by the same event."""
+        by_cohort: dict[str, list[tuple[dict, Envelope]]] = {}
+        for doc, envelope in inserted:
+            by_cohort.setdefault(doc["cohort_id"], []).append((doc, envelope))
+        for cohort_id, entries in by_cohort.items():
+            orders = [order_of(envelope) for _, envelope in entries]
+            summary = self.views.summaries.get(cohort_id) or {"_id": cohort_id, "cohort_id": cohort_id, "version": 0,
+                                                               **dict.fromkeys(SUMMARY_COUNTS, 0)}
+            if summary["version"] >= min(orders):
+                for doc, envelope in entries:
+                    self._count(envelope, cohort_id, {}, enrolment_counts(doc, has_open_pairing=False))
+                continue
+            for doc, _ in entries:
+                for name, value in enrolment_counts(doc, has_open_pairing=False).items():
+                    summary[name] = summary.get(name, 0) + value
+            summary["version"] = max(orders)
+            self.views.summaries.put_newer(summary)
+
+    def _enrolled_document(self, envelope: Envelope) -> dict:
+        data = envelope.data
+        private = private_of(envelope) or {}
+        return {"_id": self.views.enrollment_key(data["cohort_id"], data["employee_id"]),
+                "cohort_id": data["cohort_id"], "enrollment_id": data["enrollment_id"],
+                "employee_id": data["employee_id"], "role": data["role"], "capacity": data["capacity"],
+                "topics": list(data["topics"]), "status": "active", "enrolled_at": envelope.occurred_at,
+                "preferences": private.get("preferences") or {}, "goals_summary": private.get("goals_summary"),
+                "withdrawal_reason": None, "paused": False, "version": envelope.aggregate_version}
+
     def enrollment_event(self, envelope: Envelope) -> None:
         data = envelope.data
         key = self.views.enrollment_key(data["cohort_id"], data["employee_id"])
         doc = before = self.views.enrollments.get(key)
         if self._stale(doc, envelope):
+            if (envelope.event_type == ev.PARTICIPANT_ENROLLED and envelope.aggregate_version == 1 and doc is not None
+                    and doc.get("version") == 1):
+                # written by this very event in a batch (apply_batch) that may have died before counting it
+                self._count(envelope, data["cohort_id"], {}, enrolment_counts(doc, has_open_pairing=False))
             return
         if envelope.event_type == ev.PARTICIPANT_ENROLLED:
-            private = private_of(envelope) or {}
-            doc = {"_id": key, "cohort_id": data["cohort_id"], "enrollment_id": data["enrollment_id"],
-                   "employee_id": data["employee_id"], "role": data["role"], "capacity": data["capacity"],
-                   "topics": list(data["topics"]), "status": "active", "enrolled_at": envelope.occurred_at,
-                   "preferences": private.get("preferences") or {}, "goals_summary": private.get("goals_summary"),
-                   "withdrawal_reason": None, "paused": False}
+            doc = self._enrolled_document(envelope)
         elif envelope.event_type == ev.ENROLLMENT_REVISED:
             doc = {**(doc or {"_id": key, **data}),
                    **{name: data[name] for name in ("capacity", "paused") if name in data}}

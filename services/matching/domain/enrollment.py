@@ -59,13 +59,18 @@ class EnrollmentState:
             self.active = False
 
 
-def enroll(cohort: CohortState, state: EnrollmentState, *, enrollment_id: str, employee_id: str, role: str,
-           capacity: int, topics: list) -> list[NewEvent]:
+def require_enrollable(cohort: CohortState) -> None:
+    """The cohort takes enrolments now (a bulk enrolment asks once, before its rows)."""
     if not cohort.exists:
         raise Conflict("cohort_unknown", "no such cohort")
     if cohort.status not in ENROLLABLE:
         raise Conflict("cohort_not_enrolling", f"the cohort is {cohort.status}; enrolment needs one of "
                                                f"{', '.join(ENROLLABLE)}")
+
+
+def enroll(cohort: CohortState, state: EnrollmentState, *, enrollment_id: str, employee_id: str, role: str,
+           capacity: int, topics: list) -> list[NewEvent]:
+    require_enrollable(cohort)
     if state.active:
         raise Conflict("already_enrolled", f"{employee_id} is already enrolled in this cohort")
     if role == "mentor" and capacity < 1:

@@ -27,7 +27,7 @@ then send the next message. The batch's bookkeeping follows when the batch ends,
 outcomes into the deliveries (`sent`, or `retry` with the next due time, or `failed`; updates by
 `_id` in chunks, FerretDB stalls on large update batches), the outcome events (`NotificationSent` /
 `NotificationFailed`, version 1 of the stream named by the notification id: the event store's
-expected-version check makes it exactly once; one ordered insert, `EventStore.append_batch`), and
+expected-version check makes it exactly once; one ordered insert, `EventStore.append_many`), and
 the queue entries' deletion. A sender does not start a send when less than a third of its claim is
 left, and if its claim expired before it could record, it records only if no successor has claimed
 since.
@@ -482,8 +482,9 @@ class Sender:
         if outcomes:
             # Exactly one outcome event per delivery: version 1 of the notification's own stream
             # (a stream already at version 1 was recorded by an earlier, interrupted pass).
-            self.outcomes.append_batch([(doc["notification_id"], 0, [self._outcome_event(doc)], _causation(doc))
-                                        for doc in outcomes])
+            # A ConcurrencyError in the answer is such an earlier pass: nothing more to record.
+            self.outcomes.append_many([(doc["notification_id"], 0, [self._outcome_event(doc)], None) for doc in outcomes],
+                                      [_causation(doc) for doc in outcomes])
         self.deliveries.dequeue_many([doc["_id"] for doc in docs])
 
     @staticmethod

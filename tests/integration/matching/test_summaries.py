@@ -132,3 +132,39 @@ def test_redelivery_replay_and_a_crash_between_writes_count_nothing_twice(harnes
     again = StoreProjector(harness.context, [MatchingViews(harness.context.database)], name="summary-replay-2")
     again.catch_up()
     assert stats(harness, cohort_id) == after
+
+
+def test_bulk_enrolments_are_counted_once_even_after_a_crash_between_the_insert_and_the_count(harness):
+    """A run of first enrolments reaches the views in one insert (apply_batch); the summary counts
+    them once, and a crash after that insert and before the count is repaired when applied again."""
+    people = [f"B{n:03d}" for n in range(12)]
+    for employee_id in people:
+        harness.hire(employee_id)
+    cohort_id = harness.cohort(status="enrolling")
+    rows = [{"employee_id": e, "role": "mentee" if n % 3 else "mentor", "topics": ["python"],
+             **({} if n % 3 else {"capacity": 2})} for n, e in enumerate(people)]
+    assert harness.client.post(f"/v1/cohorts/{cohort_id}/enrollments", json=rows[:6], headers=ADMIN_H).json["enrolled"] == 6
+    first = assert_summary_is_a_recount(harness, cohort_id)
+    assert (first["enrolled"], first["mentors"]) == (6, 2)
+
+    projector = harness.context.projector
+    views = _views_of(projector)
+    count = views._count_first_enrolments
+
+    def crash(inserted):
+        raise RuntimeError("the worker died here")
+
+    views._count_first_enrolments = crash
+    harness.context.commands.wait_timeout_s = 0.1
+    harness.worker.close()
+    assert harness.client.post(f"/v1/cohorts/{cohort_id}/enrollments", json=rows[6:], headers=ADMIN_H).json["enrolled"] == 6
+    # the batch inserts the six documents and dies before counting them; the projector then applies
+    # the same commits one by one, which finds each document written by its own event and counts it
+    assert projector.catch_up() > 0
+    assert all(harness.context.views.enrollments.get(f"{cohort_id}|{e}") for e in people[6:])
+    views._count_first_enrolments = count
+    assert stats(harness, cohort_id) == recount(harness, cohort_id)
+    assert stats(harness, cohort_id)["enrolled"] == 12
+    replay = StoreProjector(harness.context, [MatchingViews(harness.context.database)], name="bulk-replay")
+    assert replay.catch_up() > 0
+    assert stats(harness, cohort_id) == recount(harness, cohort_id)

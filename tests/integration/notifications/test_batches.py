@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from shared.eventstore import ConcurrencyError
 from shared.aggregate import Causation, NewEvent
 from shared.clock import rfc3339, utcnow
 from shared.events.catalog.notifications import NOTIFICATION_SENT
@@ -59,9 +60,11 @@ def test_a_batch_of_outcome_events_keeps_positions_gap_free_and_records_none_twi
 
     stream, expected, events, causation = sent("n2")
     first = outcomes.append(stream, expected, events, causation)
-    appended = outcomes.append_batch([sent(f"n{i}") for i in range(6)])
-    assert appended[2] is None  # n2 was recorded already
-    positions = [a.position for a in appended if a is not None]
+    batch = [sent(f"n{i}") for i in range(6)]
+    appended = outcomes.append_many([(stream, expected, events, None) for stream, expected, events, _ in batch],
+                                    [causation for *_, causation in batch])
+    assert isinstance(appended[2], ConcurrencyError)  # n2 was recorded already
+    positions = [a.position for a in appended if not isinstance(a, ConcurrencyError)]
     assert positions == list(range(first.position + 1, first.position + 6))
     commits = list(context.store.read_all())
     assert [c.position for c in commits] == list(range(1, len(commits) + 1))

@@ -141,15 +141,15 @@ class FakeOutcomes:
             raise ConcurrencyError(stream, expected_version)
         self.streams.setdefault(stream, []).extend(events)
 
-    def append_batch(self, commits):
-        positions = []
-        for stream, expected_version, events, causation in commits:
+    def append_many(self, appends, causations):
+        results = []
+        for (stream, expected_version, events, _private), causation in zip(appends, causations):
             try:
                 self.append(stream, expected_version, events, causation)
-                positions.append(len(self.streams[stream]))
-            except ConcurrencyError:
-                positions.append(None)
-        return positions
+                results.append(len(self.streams[stream]))
+            except ConcurrencyError as refused:
+                results.append(refused)
+        return results
 
     def events(self):
         return [e for events in self.streams.values() for e in events]

@@ -54,7 +54,7 @@ class FakeBackend:
                     "proposals": [{"pairing_id": None, "mentor_id": MENTOR, "mentee_id": MENTEE, "score": 0.82,
                                    "reasons": ["shares 2 topics"]}]}
 
-    def request(self, token, method, service, path, *, json=None, params=None, raw=False):
+    def request(self, token, method, service, path, *, json=None, params=None, raw=False, timeout_s=None):
         self.calls.append((method, service, path, json))
         claims = jwt.decode(token, options={"verify_signature": False})
         handler = getattr(self, "_" + method.lower())
@@ -179,6 +179,19 @@ class FakeBackend:
         if path == f"/v1/meetings/{MEETING}/complete":
             self.meeting.update(status="held", held_at=self.meeting["starts_at"])
             return self.meeting
+        if path == f"/v1/cohorts/{COHORT}/enrollments" and isinstance(body, list):
+            # as matching answers a bulk enrolment: every row's outcome, the refused one named by field
+            rows = []
+            for number, row in enumerate(body, start=1):
+                if row["employee_id"] == self.refuse_enrolment_of:
+                    rows.append({"row": number, "employee_id": row["employee_id"], "outcome": "error", "errors": [
+                        {"code": "employee_unknown", "field": "employee_id", "message": "not an active employee"}]})
+                    continue
+                self.enrolled.append(row)
+                rows.append({"row": number, "employee_id": row["employee_id"], "outcome": "enrolled"})
+            enrolled = sum(1 for row in rows if row["outcome"] == "enrolled")
+            return {"cohort_id": COHORT, "enrolled": enrolled, "already_enrolled": 0, "failed": len(rows) - enrolled,
+                    "rows": rows}
         if path == f"/v1/cohorts/{COHORT}/enrollments":
             if body["employee_id"] == self.refuse_enrolment_of:
                 raise ApiError(409, "Conflict", "already enrolled", code="already_enrolled")

@@ -181,7 +181,7 @@ def test_a_csv_with_bad_lines_imports_nothing_and_names_each_line(portal):
     assert backend.enrolled == []
 
 
-def test_a_csv_refused_part_way_is_rolled_back(portal):
+def test_a_csv_line_the_api_refuses_is_named_and_the_other_lines_are_enrolled(portal):
     app, backend, oidc = portal
     client, _ = sign_in(app, oidc, ADMIN, ("admin", "participant"))
     backend.refuse_enrolment_of = MENTEE
@@ -190,8 +190,11 @@ def test_a_csv_refused_part_way_is_rolled_back(portal):
 
     response = client.post(f"/console/cohorts/{COHORT}/enrolments", content_type="multipart/form-data", data={
         "csrf_token": csrf(client), "form": "csv", "file": (io.BytesIO(text.encode()), "people.csv")})
-    assert response.status_code == 422 and "Line 3" in response.get_data(as_text=True)
-    assert backend.withdrawn == [MENTOR]
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "Line 3: employee_id: not an active employee" in page
+    assert "1 lines were imported, these were not" in page
+    assert [body["employee_id"] for body in backend.enrolled] == [MENTOR] and backend.withdrawn == []
 
 
 def test_a_good_csv_is_imported(portal):
@@ -205,6 +208,9 @@ def test_a_good_csv_is_imported(portal):
     assert response.status_code == 302
     assert backend.enrolled[0] == {"employee_id": MENTOR, "role": "mentor", "topics": ["python", "feedback"],
                                    "capacity": 2, "preferences": {"languages": ["en", "de"]}}
+    # one bulk request for the whole file, no call per line
+    sent = [call for call in backend.calls if call[0] == "POST" and call[2] == f"/v1/cohorts/{COHORT}/enrollments"]
+    assert len(sent) == 1 and [body["employee_id"] for body in sent[0][3]] == [MENTOR, MENTEE]
 
 
 def test_a_dry_run_is_polled_then_reviewed_then_published(portal):
