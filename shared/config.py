@@ -192,3 +192,21 @@ class Settings:
                           for name, port in (("matching", 8001), ("sessions", 8002), ("feedback", 8003),
                                              ("notifications", 8004))},
         )
+
+
+def kafka_development_password(user: str) -> str:
+    """The local broker's password of a Kafka user of shared/kafka_access.py: `KAFKA_<USER>_PASSWORD`,
+    else a printed development default (the local broker listens on loopback only; production
+    passwords come from Strimzi's per-user Secrets)."""
+    return os.environ.get(f"KAFKA_{user.upper()}_PASSWORD") or f"{user}-local-dev"
+
+
+def act_as_local_kafka_admin() -> None:
+    """For the test suite and the benchmarks on the project's own broker: unless the environment
+    names another Kafka or identity, this process (and what it starts) is the local super user.
+    Tests isolate themselves by topic prefix; tests/integration/backbone/test_kafka_access.py takes
+    the other users' identities to show what they may not do."""
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or os.environ.get("MENTORING_TEST_INFRA") == "testcontainers":
+        return
+    os.environ.setdefault("KAFKA_SASL_USERNAME", "admin")
+    os.environ.setdefault("KAFKA_SASL_PASSWORD", kafka_development_password("admin"))

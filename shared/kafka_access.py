@@ -16,11 +16,13 @@ Strimzi `KafkaUser` resources with the same ACLs (deploy/k8s, generated from `gr
 """
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 
 from shared import topics
+# The environment is read in shared/config.py only: the development passwords and the test suite's identity.
+from shared.config import act_as_local_kafka_admin as act_as_local_admin  # noqa: F401 - this module's API
+from shared.config import kafka_development_password as development_password
 
 ADMIN = "admin"
 HRIS = "hris"
@@ -37,23 +39,6 @@ CONSUMES: dict[str, tuple[str, ...]] = {
     "notifications": (topics.HRIS_EMPLOYEES, topics.MATCHING, topics.SESSIONS, topics.FEEDBACK),
 }
 MENTORING_TOPICS = (topics.MATCHING, topics.SESSIONS, topics.FEEDBACK, topics.NOTIFICATIONS)
-
-
-def development_password(user: str) -> str:
-    """The local password of `user`: `KAFKA_<USER>_PASSWORD`, else a printed development default
-    (the local broker listens on loopback only; production passwords come from Strimzi)."""
-    return os.environ.get(f"KAFKA_{user.upper()}_PASSWORD") or f"{user}-local-dev"
-
-
-def act_as_local_admin() -> None:
-    """For the test suite and the benchmarks on the project's own broker: unless the environment
-    names another Kafka or identity, this process (and what it starts) is the local super user.
-    Tests isolate themselves by topic prefix; tests/integration/backbone/test_kafka_access.py takes
-    the other users' identities to show what they may not do."""
-    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or os.environ.get("MENTORING_TEST_INFRA") == "testcontainers":
-        return
-    os.environ.setdefault("KAFKA_SASL_USERNAME", ADMIN)
-    os.environ.setdefault("KAFKA_SASL_PASSWORD", development_password(ADMIN))
 
 
 @dataclass(frozen=True)
