@@ -40,7 +40,10 @@ def _events(stream: str, first_version: int, count: int):
                       correlation_id="c", causation_id=None) for i in range(count)]
 
 
-def read_committed(settings, *, expect: int, timeout_s: float = 30) -> list[dict]:
+def read_committed(settings, *, expect: int, timeout_s: float = 90) -> list[dict]:
+    """The topic's committed records, waiting for `expect` of them. A relay stopped mid-transaction
+    leaves it open until the broker aborts it (`transaction.timeout.ms`, 60 s): read_committed
+    reads nothing past it until then, so the wait outlasts that."""
     name = topics.resolve(topics.MATCHING, settings.kafka_topic_prefix)
     consumer = KafkaConsumer(**connection_options(settings), group_id=None,
                              enable_auto_commit=False, isolation_level="read_committed")
