@@ -9,7 +9,7 @@ import json
 import os
 from pathlib import Path
 
-from shared.kafka_access import act_as_local_admin
+from shared.config import act_as_local_kafka_admin
 from bench import (
     bench_backbone, bench_e2e, bench_enrolment, bench_http, bench_matching, bench_notifications, bench_portal,
     bench_rebuild,
@@ -21,7 +21,7 @@ ORG = Path(os.environ.get("ORG_DATA", ROOT.parent / "shared" / "data" / "org-20k
 
 
 def main() -> None:
-    act_as_local_admin()  # the benchmarks use the project's broker as its super user (shared/kafka_access.py)
+    act_as_local_kafka_admin()  # the benchmarks use the project's broker as its super user (shared/kafka_access.py)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "summary.json"))
     parser.add_argument("--hris-limit", type=int, default=None, help="ingest only the first N HRIS records")

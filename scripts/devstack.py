@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from shared import kafka_access  # noqa: E402 - the repository's own modules, after its root is on the path
+from shared.config import kafka_development_password  # noqa: E402
 from shared.kafka import connection_options  # noqa: E402
 CACHE = Path(os.environ.get("MENTORING_CACHE", Path.home() / ".cache" / "mentoring"))
 STATE = Path(os.environ.get("MENTORING_STATE", ROOT / ".local"))
@@ -202,7 +203,7 @@ def kafka_properties(data_dir: Path) -> Path:
         "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
         "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config="
         "org.apache.kafka.common.security.scram.ScramLoginModule required "
-        f'username="{kafka_access.ADMIN}" password="{kafka_access.development_password(kafka_access.ADMIN)}";',
+        f'username="{kafka_access.ADMIN}" password="{kafka_development_password(kafka_access.ADMIN)}";',
         "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
         f"super.users=User:{kafka_access.ADMIN};User:ANONYMOUS",
         "allow.everyone.if.no.acl.found=false",
@@ -254,7 +255,7 @@ def start_kafka() -> None:
         # The super user exists from the first start (the broker itself logs in as it); the other
         # users and every ACL are set through it once the broker answers (`grant_access`).
         admin_scram = (f"SCRAM-SHA-512=[name={kafka_access.ADMIN},"
-                       f"password={kafka_access.development_password(kafka_access.ADMIN)}]")
+                       f"password={kafka_development_password(kafka_access.ADMIN)}]")
         subprocess.run(java + ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props),
                                "--add-scram", admin_scram], check=True, stdout=subprocess.DEVNULL)
         scram_marker.write_text("admin\n")
@@ -327,7 +328,7 @@ def kafka_settings():
         return Settings(service_name="devstack", kafka_bootstrap_servers=os.environ["KAFKA_BOOTSTRAP_SERVERS"])
     return Settings(service_name="devstack", kafka_bootstrap_servers=f"127.0.0.1:{KAFKA_PORT}",
                     kafka_sasl_username=kafka_access.ADMIN,
-                    kafka_sasl_password=kafka_access.development_password(kafka_access.ADMIN),
+                    kafka_sasl_password=kafka_development_password(kafka_access.ADMIN),
                     kafka_security_protocol="SASL_PLAINTEXT")
 
 
@@ -336,7 +337,7 @@ def grant_access() -> None:
     settings = kafka_settings()
     prefix = os.environ.get("KAFKA_TOPIC_PREFIX", "")
     kafka_access.ensure_users_and_acls(settings, prefix)
-    users = ", ".join(f"{user}={kafka_access.development_password(user)}" for user in kafka_access.USERS)
+    users = ", ".join(f"{user}={kafka_development_password(user)}" for user in kafka_access.USERS)
     log(f"Kafka users (SCRAM-SHA-512; KAFKA_<USER>_PASSWORD overrides each): {users}")
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from shared import kafka_access  # noqa: E402 - the repository's own module, after its root is on the path
+from shared.config import kafka_development_password  # noqa: E402 - the repository's own module, after its root is on the path
 SERVICES = {"matching": (8001, 9101), "sessions": (8002, 9102), "feedback": (8003, 9103), "notifications": (8004, 9104)}
 PORTAL_PORT = 8080
 
@@ -22,7 +22,7 @@ def kafka_identity(service: str) -> str:
     only its own ACLs; a broker named by KAFKA_BOOTSTRAP_SERVERS keeps the environment's identity."""
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         return ""
-    password = shlex.quote(kafka_access.development_password(service))
+    password = shlex.quote(kafka_development_password(service))
     return f"KAFKA_SASL_USERNAME={service} KAFKA_SASL_PASSWORD={password} "
 
 

@@ -21,8 +21,7 @@ from dataclasses import dataclass
 
 from shared import topics
 # The environment is read in shared/config.py only: the development passwords and the test suite's identity.
-from shared.config import act_as_local_kafka_admin as act_as_local_admin  # noqa: F401 - this module's API
-from shared.config import kafka_development_password as development_password
+from shared.config import kafka_development_password
 
 ADMIN = "admin"
 HRIS = "hris"
@@ -99,7 +98,7 @@ def _wait_until_in_force(admin, wanted: list[Grant], timeout_s: float = 15.0) ->
 
 
 def ensure_users_and_acls(settings, prefix: str | None = None) -> None:
-    """As the super user: every user's SCRAM credentials (from `development_password`) and its ACLs
+    """As the super user: every user's SCRAM credentials (from `kafka_development_password`) and its ACLs
     for `prefix` (the settings' topic prefix by default). Idempotent; for local brokers and tests."""
     from kafka import KafkaAdminClient
     from kafka.admin import (ACL, ACLOperation, ACLPermissionType, ACLResourcePatternType, ResourcePattern,
@@ -111,7 +110,7 @@ def ensure_users_and_acls(settings, prefix: str | None = None) -> None:
     admin = KafkaAdminClient(**connection_options(settings), client_id="mentoring-access-admin")
     try:
         admin.alter_user_scram_credentials([
-            UserScramCredentialUpsertion(user, ScramMechanism.SCRAM_SHA_512, development_password(user), iterations=4096)
+            UserScramCredentialUpsertion(user, ScramMechanism.SCRAM_SHA_512, kafka_development_password(user), iterations=4096)
             for user in USERS if user != ADMIN])
         kinds = {"topic": ResourceType.TOPIC, "group": ResourceType.GROUP,
                  "transactional_id": ResourceType.TRANSACTIONAL_ID}

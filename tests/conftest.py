@@ -28,9 +28,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("JWT_SECRET", secrets.token_urlsafe(32))
 os.environ.setdefault("MENTORING_ENV", "development")
 # The local broker authenticates every client (SASL/SCRAM with ACLs, shared/kafka_access.py).
-from shared.kafka_access import act_as_local_admin  # noqa: E402 - after the repository root is on the path
+from shared.config import act_as_local_kafka_admin  # noqa: E402 - after the repository root is on the path
 
-act_as_local_admin()
+act_as_local_kafka_admin()
 
 
 def _start_with_testcontainers():

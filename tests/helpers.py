@@ -5,6 +5,7 @@ import json
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
@@ -81,3 +82,31 @@ def hris_upsert(employee_id: str, *, occurred_at: str, **data) -> dict:
     payload.update(data)
     return {"event_id": str(uuid.uuid4()), "event_type": "EmployeeUpserted", "schema_version": 1,
             "occurred_at": occurred_at, "source": "workday", "data": payload}
+
+
+def start_projector(context, *, caught_up_s: float | None = None):
+    """The store projector of a service's `context` on a thread (the worker's job); returns the
+    function that stops it. With `caught_up_s`, first waits until it has applied everything stored
+    so far, so a request that waits for a read model finds it."""
+    stop = threading.Event()
+    thread = threading.Thread(target=context.projector.run, args=(stop,), daemon=True)
+    thread.start()
+
+    def halt():
+        stop.set()
+        thread.join(timeout=30)
+    if caught_up_s is not None and not context.projector.wait_for(context.store.current_position(),
+                                                                   timeout_s=caught_up_s):
+        halt()
+        raise AssertionError(f"the store projector did not catch up within {caught_up_s} s")
+    return halt
+
+
+@contextmanager
+def projecting(context, *, caught_up_s: float = 30):
+    """`start_projector` for the length of a `with` block, caught up on entry."""
+    halt = start_projector(context, caught_up_s=caught_up_s)
+    try:
+        yield
+    finally:
+        halt()

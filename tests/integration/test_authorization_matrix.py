@@ -36,6 +36,7 @@ import pytest
 
 from shared.events.envelope import Envelope
 from shared.http.auth import mint_token
+from tests.helpers import start_projector
 from tests.integration.feedback import support as feedback_support
 from tests.integration.matching.conftest import ADMIN_H, EMPLOYEES, Harness
 from tests.integration.sessions import _support as sessions_support
@@ -278,7 +279,7 @@ def test_every_route_answers_every_caller_as_the_matrix_says(make_settings):
                 "notifications": notifications_app(make_settings("notifications"))}
         # The store projectors the workers run: commands answer once their views have the write
         # (read-your-writes), and would otherwise wait for it until their timeout.
-        halts = [sessions_support.start_projector(apps[name].extensions[name]) for name in ("sessions", "feedback")]
+        halts = [start_projector(apps[name].extensions[name]) for name in ("sessions", "feedback")]
         ids = _seed_matching(harness)
         _seed_scopes(apps, harness.context.store)
         ids = _seed_sessions(apps["sessions"], ids)

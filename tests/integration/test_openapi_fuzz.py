@@ -45,7 +45,7 @@ def apps(infra):
     from shared.mongo import client_for
     from tests.helpers import delete_topics
     from tests.integration.matching.conftest import Harness
-    from tests.integration.sessions._support import start_projector
+    from tests.helpers import start_projector
 
     run_id = uuid.uuid4().hex[:10]
     configured = {name: _settings(infra, name, run_id) for name in ("matching", "sessions", "feedback", "notifications")}

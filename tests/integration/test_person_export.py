@@ -24,6 +24,7 @@ from shared.aggregate import Causation
 from shared.clock import rfc3339, utcnow
 from shared.events.envelope import Envelope
 from shared.http.auth import mint_token
+from tests.helpers import start_projector
 from tests.integration.feedback import support as feedback_support
 from tests.integration.matching.conftest import ADMIN_H, EMPLOYEES, Harness
 from tests.integration.notifications.servers import SmtpSink, person
@@ -64,7 +65,7 @@ class Seeded:
                      "feedback": feedback_app(make_settings("feedback")),
                      "notifications": notifications_app(make_settings("notifications", smtp_url=smtp_url))}
         self.contexts = {name: app.extensions[name] for name, app in self.apps.items()}
-        self.halts = [sessions_support.start_projector(self.contexts[name]) for name in ("sessions", "feedback")]
+        self.halts = [start_projector(self.contexts[name]) for name in ("sessions", "feedback")]
         self.ids: dict = {}
 
     def client(self, service: str):

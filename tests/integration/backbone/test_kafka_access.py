@@ -15,6 +15,7 @@ from kafka.errors import (GroupAuthorizationFailedError, KafkaTimeoutError, Sasl
                           TopicAuthorizationFailedError)
 
 from shared import kafka_access, topics
+from shared.config import kafka_development_password
 from shared.kafka import connection_options, make_producer
 
 pytestmark = pytest.mark.integration
@@ -33,7 +34,7 @@ def admin_settings(make_settings):
 
 def as_user(settings, user: str, password: str | None = None):
     return replace(settings, service_name=user, kafka_sasl_username=user,
-                   kafka_sasl_password=password if password is not None else kafka_access.development_password(user))
+                   kafka_sasl_password=password if password is not None else kafka_development_password(user))
 
 
 def produce(settings, contract_topic: str) -> None:

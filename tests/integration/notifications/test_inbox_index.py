@@ -5,7 +5,6 @@ Pages, counts and read marks as a person sees them; the same after every event i
 died before answering still counts."""
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -19,6 +18,7 @@ from shared.http.auth import mint_token
 from shared.projector import StoreProjector, rebuild_service
 from services.notifications.api import create_app
 from services.notifications.application.projections import InboxIndex
+from tests.helpers import projecting
 
 pytestmark = pytest.mark.integration
 
@@ -35,23 +35,6 @@ def deliver(context, notification_id: str, recipient_id: str, subject: str) -> N
         "notification_id": notification_id, "recipient_id": recipient_id, "channel": "inapp", "category": "kudos",
         "source_event_id": f"src-{notification_id}", "source_event_type": "KudosGiven"})],
         Causation(correlation_id=f"src-{notification_id}", causation_id=None))
-
-
-class Projecting:
-    """The worker's store projector on a thread, so requests that wait for the index get it."""
-
-    def __init__(self, context):
-        self.context, self.stop = context, threading.Event()
-        self.thread = threading.Thread(target=context.projector.run, args=(self.stop,), daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        assert self.context.projector.wait_for(self.context.store.current_position(), timeout_s=30)
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join(timeout=30)
 
 
 @pytest.fixture
@@ -84,7 +67,7 @@ def walk(inbox, subject="E1", **query) -> list[dict]:
 
 
 def test_pages_unread_count_and_marking_read(inbox):
-    with Projecting(inbox.context):
+    with projecting(inbox.context):
         first = get(inbox, limit=2)
         assert first["unread_count"] == 5 and len(first["items"]) == 2 and first["next"]
         items = walk(inbox, limit=2)
@@ -147,7 +130,7 @@ def test_redelivery_replay_rebuild_and_a_read_mark_whose_request_died(inbox):
     assert walk(inbox, limit=2) == shown
 
     # the person marks it read again (a retry): answered, nothing appended twice
-    with Projecting(context):
+    with projecting(context):
         retried = inbox.client.post("/v1/me/notifications/n-e1-1/read", headers=token(inbox.settings, "E1"))
         assert retried.status_code == 200 and retried.get_json()["read"] is True
     assert context.outcomes.load("n-e1-1").version == 2 and get(inbox)["unread_count"] == 4

@@ -18,7 +18,7 @@ from shared.relay import EventRelay
 from services.notifications import bootstrap
 from services.notifications.api import create_app
 from services.notifications.worker import build_consumer
-from tests.helpers import decode, read_topic, wait_until
+from tests.helpers import decode, projecting, read_topic, wait_until
 from tests.integration.notifications.servers import SmtpSink, WebhookSink, envelope, person
 from shared.kafka import connection_options
 
@@ -56,24 +56,6 @@ class Running:
         self.thread.join(timeout=30)
         if self.senders is not None:
             self.senders.stop()
-
-
-class OwnProjector:
-    """The worker's store projector on a thread (the inbox index), caught up on entry."""
-
-    def __init__(self, context):
-        self.context = context
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=context.projector.run, args=(self.stop,), daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        assert self.context.projector.wait_for(self.context.store.current_position(), timeout_s=30)
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join(timeout=30)
 
 
 def crash_sender_thread(sender, when, *, hook: str = "after_send") -> list:
@@ -180,7 +162,7 @@ def test_each_person_told_once_on_each_channel_and_a_replay_sends_nothing_twice(
         assert len(smtp.to("e1@example.com")) == 3 and len(mentor_mail) == 3
         assert len(hooks.at("/hooks/m1")) == 3 and all("text" in body for body in hooks.at("/hooks/m1"))
 
-        with OwnProjector(context):
+        with projecting(context):
             check_inbox(client, settings)
 
         # outcomes: 7 emails + 3 chat + 7 in-app, each once, through the event store and relay; and

@@ -89,18 +89,6 @@ class RunningConsumer:
         self.stop()
 
 
-def start_projector(context):
-    """The store projector of `context` on a thread (the worker's job); returns the function that stops it."""
-    stop = threading.Event()
-    thread = threading.Thread(target=lambda: context.projector.run(stop), daemon=True)
-    thread.start()
-
-    def halt():
-        stop.set()
-        thread.join(timeout=20)
-    return halt
-
-
 def wait_for_pairing(context, pairing_id, status="active"):
     def ready():
         doc = context.pairings.get_doc(pairing_id)

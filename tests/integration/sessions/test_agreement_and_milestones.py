@@ -12,9 +12,9 @@ from shared.clock import ManualClock, rfc3339, utcnow
 from shared.kafka import make_producer
 from shared.relay import EventRelay
 from services.sessions.api import create_app
-from tests.helpers import decode, read_topic
+from tests.helpers import decode, read_topic, start_projector
 from tests.integration.sessions._support import (
-    Feed, RunningConsumer, activated_pairing, cohort_created, headers, start_projector, wait_for_pairing,
+    Feed, RunningConsumer, activated_pairing, cohort_created, headers, wait_for_pairing,
 )
 
 pytestmark = pytest.mark.integration

@@ -11,9 +11,9 @@ from shared.clock import rfc3339, utcnow
 from shared.kafka import make_producer
 from shared.relay import EventRelay
 from services.sessions.api import create_app
-from tests.helpers import decode, read_topic, wait_until
+from tests.helpers import decode, read_topic, start_projector, wait_until
 from tests.integration.sessions._support import (
-    Feed, RunningConsumer, activated_pairing, cohort_created, envelope, headers, pairing_data, start_projector,
+    Feed, RunningConsumer, activated_pairing, cohort_created, envelope, headers, pairing_data,
     wait_for_pairing,
 )
 
