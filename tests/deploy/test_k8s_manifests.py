@@ -467,18 +467,26 @@ def test_a_kafka_topic_for_every_contract_topic_and_its_dlq(overlay):
 def test_every_process_with_a_database_has_its_own_mongodb_user_with_readwrite_on_that_database_only(overlay):
     """Least privilege (issue 12): a leaked connection string opens one database, and can neither
     read another process's data nor administer the server."""
-    _, docs = overlay
+    overlay_name, docs = overlay
     (mdb,) = _of(docs, "MongoDBCommunity")
     assert mdb["spec"]["type"] == "ReplicaSet" and mdb["spec"]["members"] >= 1
     users = {u["name"]: u for u in mdb["spec"]["users"]}
     assert set(users) == set(DATABASE_OWNERS)
-    for name, user in users.items():
-        assert user["roles"] == [{"name": "readWrite", "db": Settings(service_name=name).database}], name
-        assert user["passwordSecretRef"]["name"] == f"{name}-mongodb-password"
-        assert user["connectionStringSecretName"] == f"{name}-mongodb"
+    for user_name, user in users.items():
+        assert user["roles"] == [{"name": "readWrite", "db": Settings(service_name=user_name).database}], user_name
+        assert user["passwordSecretRef"]["name"] == f"{user_name}-mongodb-password"
+        assert user["connectionStringSecretName"] == f"{user_name}-mongodb"
     for key in ("passwordSecretRef", "scramCredentialsSecretName", "connectionStringSecretName"):
         values = [u[key]["name"] if key == "passwordSecretRef" else u[key] for u in users.values()]
         assert len(set(values)) == len(values), f"two users share {key}"
+    # Each password Secret: generated with a throwaway value in dev, documented for prod.
+    example = {d["metadata"]["name"]: d for d in yaml.safe_load_all((DEPLOY / "k8s" / "base" / "secret.example.yaml").read_text()) if d}
+    generated = _by_name(docs, "Secret")
+    for user in users.values():
+        secret = user["passwordSecretRef"]["name"]
+        assert "password" in example[secret]["stringData"], f"secret.example.yaml lacks {secret}"
+        if overlay_name == "dev":
+            assert base64.b64decode(generated[secret]["data"]["password"]), secret
 
 
 def test_every_pod_reads_only_its_own_processs_mongodb_connection_string(overlay):
