@@ -16,6 +16,9 @@
                          0600), called at MATCHING_URL, SESSIONS_URL, ... with MENTORING_TOKEN
                          (an admin's or the person's), or in development a token minted for the person
   ensure-topics          create the contract topics and their dead-letter topics
+  kafka-access           as the Kafka super user: every user of shared/kafka_access.py (SCRAM-SHA-512,
+                         password KAFKA_<USER>_PASSWORD or its printed development default) and its
+                         ACLs; for brokers without Strimzi (docker-compose's kafka-init)
 """
 from __future__ import annotations
 
@@ -247,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("roles", nargs="*", metavar="ROLE", help=f"{', '.join(ROLES)} (default: participant)")
     token.add_argument("--ttl", type=int, default=None, help="seconds (default and most: JWT_MAX_LIFETIME_S)")
     commands.add_parser("ensure-topics")
+    commands.add_parser("kafka-access")
     export_cmd = commands.add_parser("export-person")
     export_cmd.add_argument("employee_id")
     export_cmd.add_argument("--out", default=None, help="file to write (default: export-<employee_id>.json)")
@@ -281,6 +285,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "ensure-topics":
         ensure_topics(settings)
+        return 0
+    if args.command == "kafka-access":
+        from shared import kafka_access
+
+        kafka_access.ensure_users_and_acls(settings)
+        print(f"Kafka users and ACLs in force: {', '.join(u for u in kafka_access.USERS if u != kafka_access.ADMIN)}")
         return 0
     if args.command == "load-hris":
         ensure_topics(settings)

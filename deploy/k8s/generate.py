@@ -7,6 +7,9 @@
 Generated (do not edit by hand):
   deploy/k8s/base/{matching,sessions,feedback,notifications}.yaml
   deploy/k8s/base/portal.yaml              (the web app)
+  deploy/k8s/base/kafka-users.yaml         (from shared/kafka_access.py)
+  deploy/k8s/base/mongodb.yaml             (one MongoDB user per database owner, TLS by cert-manager)
+  deploy/docker/mongo-users.js             (the same users for docker-compose's mongo)
   deploy/k8s/base/prometheus-rules.yaml   (from deploy/prometheus/alerts.yml)
 
 Every other file under deploy/k8s/ is hand-written.  The four services share one
@@ -18,6 +21,7 @@ worker or a migrate step, plus its Ingress and its identity-provider settings.
 """
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -27,9 +31,11 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from shared import kafka_access  # noqa: E402 - the ACLs are the code's own table, not a copy
+from shared.config import Settings  # noqa: E402 - each process's database name is the code's own
 
 BASE = ROOT / "deploy" / "k8s" / "base"
 ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
+COMPOSE_MONGO_USERS = ROOT / "deploy" / "docker" / "mongo-users.js"
 
 SERVICES = ["matching", "sessions", "feedback", "notifications"]
 # The web app (services/portal): an API-style process only. It consumes no events and keeps
@@ -44,6 +50,11 @@ KAFKA_CLUSTER = "mentoring-kafka"
 KAFKA_CA_DIR = "/etc/kafka-ca"  # KAFKA_SSL_CAFILE in config.yaml names the file in it
 KAFKA_TLS_PORT = 9093
 MONGODB_NAME = "mentoring-mongodb"
+MONGODB_VERSION = "7.0.14"
+MONGODB_CA_DIR = "/etc/mongodb-ca"  # each MONGO_URL's tlsCAFile names the file in it
+MONGODB_CA_SECRET = f"{MONGODB_NAME}-ca"  # cert-manager's CA (ca.crt; its key never leaves the Secret)
+MONGODB_TLS_SECRET = f"{MONGODB_NAME}-tls"  # the members' server certificate
+NAMESPACE = "mentoring"  # base/kustomization.yaml; an overlay with another namespace patches the Certificate
 SECRET = "mentoring-secrets"
 CONFIGMAP = "mentoring-config"
 PORTAL_CONFIGMAP = "portal-config"
@@ -53,6 +64,25 @@ PORTAL_HOST = "mentoring.example.com"
 PORTAL_OIDC_ISSUER = "https://login.example.com/"
 PORTAL_OIDC_CLIENT_ID = "mentoring-portal"
 PART_OF = "mentoring-platform"
+
+# Every process that keeps a database, and so one MongoDB user each with `readWrite` on that
+# database and nothing else: the four services and the portal (its server-side sessions). The
+# database is the code's own name for it (Settings.database: `mentoring_<service>`), so a process
+# added to SERVICES gets its user, its password Secret and its connection string with it.
+DATABASE_OWNERS = [*SERVICES, PORTAL]
+
+
+def database_of(svc: str) -> str:
+    return Settings(service_name=svc).database
+
+
+def mongodb_password_secret(svc: str) -> str:
+    return f"{svc}-mongodb-password"
+
+
+def mongodb_connection_secret(svc: str) -> str:
+    """The Secret the community operator writes for the user `svc` (key connectionString.standard)."""
+    return f"{svc}-mongodb"
 # Where the monitoring stack and the ingress controller live (kube-prometheus-stack
 # and ingress-nginx defaults); change here if a cluster differs.
 MONITORING_NS = "monitoring"
@@ -85,17 +115,32 @@ def secret_env(key: str) -> dict:
     return {"name": key, "valueFrom": {"secretKeyRef": {"name": SECRET, "key": key}}}
 
 
+def mongo_env(svc: str) -> list[dict]:
+    """MONGO_URL: the operator's connection string for this process's own user, with TLS required.
+
+    The operator writes `mongodb://user:pass@members/admin?replicaSet=...&ssl=true` into the user's
+    Secret; Kubernetes expands `$(MONGODB_CONNECTION_STRING)` (an earlier variable of the same
+    container), and the client then insists on TLS against the cluster CA mounted read-only. Were
+    the server's TLS ever switched off (`ssl=false`), pymongo refuses the URL (ssl and tls
+    conflict) instead of falling back to plain text.
+    """
+    return [{"name": "MONGODB_CONNECTION_STRING",
+             "valueFrom": {"secretKeyRef": {"name": mongodb_connection_secret(svc), "key": "connectionString.standard"}}},
+            {"name": "MONGO_URL",
+             "value": f"$(MONGODB_CONNECTION_STRING)&tls=true&tlsCAFile={MONGODB_CA_DIR}/ca.crt"}]
+
+
 def env(svc: str, component: str) -> list:
     if svc == PORTAL:
         # MONGO_URL: the portal's own database (server-side sessions); the OIDC client secret and
         # the key that signs the session cookie. It verifies no tokens itself: no JWT_SECRET.
-        return [{"name": "SERVICE_NAME", "value": svc},
-                *map(secret_env, ("MONGO_URL", "PORTAL_OIDC_CLIENT_SECRET", "PORTAL_SECRET_KEY"))]
+        return [{"name": "SERVICE_NAME", "value": svc}, *mongo_env(svc),
+                *map(secret_env, ("PORTAL_OIDC_CLIENT_SECRET", "PORTAL_SECRET_KEY"))]
     # No JWT_SECRET: in a cluster every token is the IdP's (JWKS); HS256 is for development only.
     # Each remaining secret has one purpose, so a leaked one signs nothing else.
     out = [
         {"name": "SERVICE_NAME", "value": svc},
-        secret_env("MONGO_URL"),
+        *mongo_env(svc),
     ]
     # Its own Kafka user (shared/kafka_access.py; the KafkaUser in kafka-users.yaml): Strimzi's User
     # Operator keeps the SCRAM password in a Secret named after the user.
@@ -156,6 +201,9 @@ def pod_spec(svc: str, component: str, container: dict) -> dict:
         # /tmp holds PROMETHEUS_MULTIPROC_DIR (/tmp/prometheus) and gunicorn's
         # worker heartbeat files; the root filesystem is read-only.
         "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+                    # The MongoDB CA (cert-manager's Secret), to check the members' TLS certificates.
+                    {"name": "mongodb-ca", "secret": {"secretName": MONGODB_CA_SECRET,
+                                                      "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
                     # The Kafka cluster's CA (Strimzi's Secret), to check the brokers' TLS certificates.
                     *([{"name": "kafka-ca", "secret": {"secretName": f"{KAFKA_CLUSTER}-cluster-ca-cert",
                                                        "items": [{"key": "ca.crt", "path": "ca.crt"}]}}]
@@ -174,6 +222,7 @@ def container(svc: str, component: str) -> dict:
         "env": env(svc, component),
         "securityContext": container_security(),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"},
+                         {"name": "mongodb-ca", "mountPath": MONGODB_CA_DIR, "readOnly": True},
                          *([{"name": "kafka-ca", "mountPath": KAFKA_CA_DIR, "readOnly": True}] if svc in SERVICES else [])],
     }
     if component == "api":
@@ -424,6 +473,98 @@ def kafka_users() -> list[dict]:
     return [kafka_user(user) for user in kafka_access.USERS if user != kafka_access.ADMIN]
 
 
+def mongodb_user(svc: str) -> dict:
+    """A MongoDBCommunity user: `readWrite` on the process's own database, nothing else.
+
+    It authenticates against `admin` (the operator's default); its role names only its database,
+    so it can neither read another process's data nor administer anything (no dbAdmin, no
+    userAdmin, no cluster roles).
+    """
+    return {"name": svc, "db": "admin",
+            "passwordSecretRef": {"name": mongodb_password_secret(svc)},
+            "roles": [{"name": "readWrite", "db": database_of(svc)}],
+            "scramCredentialsSecretName": f"{svc}-mongodb",
+            "connectionStringSecretName": mongodb_connection_secret(svc)}
+
+
+def _mongo_meta(name: str) -> dict:
+    return {"name": name, "labels": {"app.kubernetes.io/part-of": PART_OF}}
+
+
+def mongodb_tls() -> list[dict]:
+    """cert-manager: a self-signed CA for this replica set, and the members' certificate it issues.
+
+    The operator's TLS needs the server certificate (tls.crt/tls.key) and the CA (ca.crt) as
+    Secrets; cert-manager renews the certificate before it expires and the operator rolls it out.
+    The wildcard covers every member (`<name>-N.<name>-svc.<namespace>.svc.cluster.local`, the
+    hosts of the operator's connection strings).
+    """
+    service = f"{MONGODB_NAME}-svc.{NAMESPACE}.svc.cluster.local"
+    return [
+        {"apiVersion": "cert-manager.io/v1", "kind": "Issuer", "metadata": _mongo_meta(f"{MONGODB_NAME}-selfsigned"),
+         "spec": {"selfSigned": {}}},
+        {"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": _mongo_meta(MONGODB_CA_SECRET),
+         "spec": {"isCA": True, "commonName": f"{MONGODB_NAME} CA", "secretName": MONGODB_CA_SECRET,
+                  "duration": "87600h", "renewBefore": "720h",
+                  "privateKey": {"algorithm": "ECDSA", "size": 256},
+                  "issuerRef": {"name": f"{MONGODB_NAME}-selfsigned", "kind": "Issuer"}}},
+        {"apiVersion": "cert-manager.io/v1", "kind": "Issuer", "metadata": _mongo_meta(MONGODB_CA_SECRET),
+         "spec": {"ca": {"secretName": MONGODB_CA_SECRET}}},
+        {"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": _mongo_meta(MONGODB_TLS_SECRET),
+         "spec": {"secretName": MONGODB_TLS_SECRET, "duration": "8760h", "renewBefore": "720h",
+                  "commonName": f"*.{service}", "dnsNames": [f"*.{service}", service],
+                  "privateKey": {"algorithm": "ECDSA", "size": 256},
+                  # Members connect to each other with the same certificate.
+                  "usages": ["server auth", "client auth"],
+                  "issuerRef": {"name": MONGODB_CA_SECRET, "kind": "Issuer"}}},
+    ]
+
+
+def mongodb() -> dict:
+    return {
+        "apiVersion": "mongodbcommunity.mongodb.com/v1", "kind": "MongoDBCommunity",
+        "metadata": _mongo_meta(MONGODB_NAME),
+        "spec": {
+            "members": 3, "type": "ReplicaSet", "version": MONGODB_VERSION,
+            "security": {
+                "authentication": {"modes": ["SCRAM"]},
+                # TLS only (not `optional`): a client without TLS is refused.
+                "tls": {"enabled": True, "optional": False,
+                        "certificateKeySecretRef": {"name": MONGODB_TLS_SECRET},
+                        # A Secret rather than caConfigMapRef: cert-manager writes the CA as one.
+                        "caCertificateSecretRef": {"name": MONGODB_CA_SECRET}},
+            },
+            "users": [mongodb_user(svc) for svc in DATABASE_OWNERS],
+            "additionalMongodConfig": {"storage.wiredTiger.engineConfig.journalCompressor": "zlib"},
+            "statefulSet": {"spec": {
+                "template": {"spec": {"containers": [{
+                    "name": "mongod",
+                    "resources": {"requests": {"cpu": "250m", "memory": "1Gi"},
+                                  "limits": {"cpu": "1", "memory": "2Gi"}}}]}},
+                "volumeClaimTemplates": [{
+                    "metadata": {"name": "data-volume"},
+                    "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "20Gi"}}}}]}},
+        },
+    }
+
+
+def compose_mongo_users() -> str:
+    """docker-compose's mongo: the same users, created once by the image's init step as root."""
+    users = json.dumps({svc: database_of(svc) for svc in DATABASE_OWNERS}, indent=2)
+    return (
+        "// GENERATED by deploy/k8s/generate.py -- do not edit; edit the generator and re-run it.\n"
+        "// Mounted into docker-entrypoint-initdb.d: the mongo image runs it as the root user on the first\n"
+        "// start of an empty data volume. One user per process that keeps a database, `readWrite` on that\n"
+        "// database only (as deploy/k8s/base/mongodb.yaml); passwords from MONGO_<USER>_PASSWORD, else the\n"
+        "// printed development default `<user>-local-dev` (docker-compose.yml passes the same variables).\n"
+        f"const users = {users};\n"
+        "for (const [user, database] of Object.entries(users)) {\n"
+        "  const pwd = process.env[`MONGO_${user.toUpperCase()}_PASSWORD`] || `${user}-local-dev`;\n"
+        "  db.getSiblingDB(\"admin\").createUser({user, pwd, roles: [{role: \"readWrite\", db: database}]});\n"
+        "}\n"
+    )
+
+
 def _str_repr(dumper, data):
     style = "|" if "\n" in data else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
@@ -448,6 +589,13 @@ def outputs() -> dict[Path, str]:
         "# One Kafka user per service, the HRIS integration client and the read-only analytics user, each\n"
         "# with exactly the ACLs of shared/kafka_access.py (Strimzi's User Operator creates the SCRAM-SHA-512\n"
         "# password in a Secret named after the user; the Deployments read it from there).\n"))
+    out[BASE / "mongodb.yaml"] = dump([*mongodb_tls(), mongodb()], (
+        "# MongoDB: a 3-member replica set run by the MongoDB Community Operator (mongodbcommunity.mongodb.com/v1),\n"
+        "# which must watch this namespace, with TLS required (certificates by cert-manager, which must be\n"
+        "# installed). One user per process that keeps a database, `readWrite` on that database only; its\n"
+        "# password from the Secret <process>-mongodb-password (see secret.example.yaml), its connection string\n"
+        "# written by the operator into the Secret <process>-mongodb, which only that process's pods read.\n"))
+    out[COMPOSE_MONGO_USERS] = compose_mongo_users()
     out[BASE / "prometheus-rules.yaml"] = dump(
         [prometheus_rule()], "# Same groups and rules as deploy/prometheus/alerts.yml.\n")
     return out

@@ -4,6 +4,7 @@ handling with stub gunicorn/python commands."""
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 import stat
@@ -12,7 +13,7 @@ import subprocess
 import pytest
 import yaml
 
-from ._tools import CONTRACT_TOPICS, PORTAL, ROLES, ROOT, SERVICES
+from ._tools import PORTAL, ROLES, ROOT, SERVICES
 
 ENTRYPOINT = ROOT / "deploy" / "docker" / "entrypoint.sh"
 
@@ -127,7 +128,7 @@ def test_compose_runs_the_eight_processes_from_one_image():
             s = services[f"{svc}-{comp}"]
             assert s["image"] == "mentoring-platform:dev" and s["build"]["context"] == "."
             assert s["command"] == [comp, svc]
-            assert s["ports"] == [f"{outer}:{inner}"]
+            assert s["ports"] == [f"127.0.0.1:{outer}:{inner}"]
             assert s["read_only"] is True and s["user"] == "10001:10001" and s["cap_drop"] == ["ALL"]
             env = s["environment"]
             assert env["SERVICE_NAME"] == svc
@@ -150,7 +151,7 @@ def test_compose_runs_the_portal_against_the_four_apis():
         assert portal["depends_on"][f"{svc}-api"]["condition"] == "service_healthy"
     assert {"PORTAL_OIDC_ISSUER", "PORTAL_OIDC_CLIENT_ID", "PORTAL_OIDC_CLIENT_SECRET", "PORTAL_SECRET_KEY",
             "MONGO_URL"} <= set(env)
-    published = portal["ports"][0].split(":")[0]
+    published = portal["ports"][0].split(":")[-2]
     notifications = _compose()["services"]["notifications-api"]["environment"]
     assert f"http://localhost:{published}" in notifications["NOTIFICATIONS_APP_URL"], "emails link to the portal"
 
@@ -162,9 +163,6 @@ def test_compose_infrastructure():
     assert kenv["KAFKA_PROCESS_ROLES"] == "broker,controller" and "zookeeper" not in str(kenv).lower()
     assert re.fullmatch(r"mongo:7(\.\d+)*", services["mongo"]["image"])
     assert "--replSet" in services["mongo"]["command"]
-    init = " ".join(services["kafka-init"]["command"])
-    for topic in CONTRACT_TOPICS:
-        assert f"--topic {topic} " in init and f"--topic {topic}.dlq " in init
     prom = services["prometheus"]
     mounts = " ".join(prom["volumes"])
     assert "./deploy/prometheus/prometheus.compose.yml:/etc/prometheus/prometheus.yml" in mounts
@@ -173,3 +171,112 @@ def test_compose_infrastructure():
         src = mount.split(":")[0]
         if src.startswith("./"):
             assert (ROOT / src).is_file(), src
+
+
+# ------------------------------------------------------ least privilege (issue 12) --
+
+def _published(port) -> tuple[str, str]:
+    """(host address, host port) of a compose port entry, short or long syntax."""
+    if isinstance(port, dict):
+        return port.get("host_ip", ""), str(port.get("published", ""))
+    parts = str(port).split("/")[0].split(":")
+    return (parts[0], parts[1]) if len(parts) == 3 else ("", parts[0])
+
+
+def test_every_published_port_listens_on_loopback_only():
+    """Nothing of the development stack (databases without TLS, dev passwords) on the network."""
+    services = _compose()["services"]
+    published = [(name, port) for name, s in services.items() for port in s.get("ports", [])]
+    assert len(published) >= 13
+    for name, port in published:
+        address, host_port = _published(port)
+        assert address == "127.0.0.1" and host_port, f"{name} publishes {port} beyond loopback"
+
+
+def _app_containers() -> dict[str, dict]:
+    return {name: s for name, s in _compose()["services"].items() if s.get("image") == "mentoring-platform:dev"
+            and name != "kafka-init"}
+
+
+def test_compose_kafka_is_sasl_scram_with_acls_and_each_process_logs_in_as_itself():
+    from shared import kafka_access
+
+    services = _compose()["services"]
+    kenv = services["kafka"]["environment"]
+    protocols = dict(pair.split(":") for pair in kenv["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    listeners = dict(entry.split("://") for entry in kenv["KAFKA_LISTENERS"].split(","))
+    for name, address in listeners.items():
+        if name == kenv["KAFKA_CONTROLLER_LISTENER_NAMES"]:
+            # Plain, ANONYMOUS a super user there (as devstack): reachable from inside the container only.
+            assert address.startswith("127.0.0.1:"), f"controller listener on {address}"
+        else:
+            assert protocols[name].startswith("SASL_"), f"listener {name} is {protocols[name]}"
+    assert kenv["KAFKA_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
+    assert kenv["KAFKA_AUTHORIZER_CLASS_NAME"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    assert set(kenv["KAFKA_SUPER_USERS"].split(";")) == {f"User:{kafka_access.ADMIN}", "User:ANONYMOUS"}
+    assert "allow.everyone.if.no.acl.found" not in " ".join(kenv).lower().replace("_", ".")
+    # The storage is formatted with the super user's SCRAM credential before the image starts.
+    start = services["kafka"]["entrypoint"]
+    script = ROOT / "deploy" / "docker" / "kafka-start.sh"
+    assert start[-1] == "/opt/mentoring/kafka-start.sh"
+    assert f"./deploy/docker/kafka-start.sh:{start[-1]}:ro" in services["kafka"]["volumes"]
+    assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
+    assert "--add-scram" in script.read_text()
+    # kafka-init: as the super user, the topics and every user with exactly its ACLs (the shared code).
+    init = services["kafka-init"]
+    assert init["environment"]["KAFKA_SASL_USERNAME"] == kafka_access.ADMIN
+    assert "python -m shared.cli ensure-topics" in init["command"][0]
+    assert "python -m shared.cli kafka-access" in init["command"][0]
+    for user in kafka_access.USERS:
+        if user != kafka_access.ADMIN:
+            assert f"KAFKA_{user.upper()}_PASSWORD" in init["environment"], user
+    # Each process its own user, never another's.
+    for name, s in _app_containers().items():
+        env = s["environment"]
+        owner = env["SERVICE_NAME"]
+        if owner == PORTAL:
+            assert "KAFKA_SASL_USERNAME" not in env  # the web app uses no Kafka
+            continue
+        assert env["KAFKA_SASL_USERNAME"] == owner, name
+        assert env["KAFKA_SASL_PASSWORD"].startswith(f"${{KAFKA_{owner.upper()}_PASSWORD:-"), name
+        assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT", name
+
+
+def test_the_kafka_access_command_applies_the_shared_users_and_acls(monkeypatch):
+    """kafka-init's `python -m shared.cli kafka-access` is shared.kafka_access.ensure_users_and_acls."""
+    from shared import cli, kafka_access
+
+    applied = []
+    monkeypatch.setattr(kafka_access, "ensure_users_and_acls", lambda settings: applied.append(settings))
+    assert cli.main(["kafka-access"]) == 0
+    assert len(applied) == 1
+
+
+def test_compose_mongodb_has_one_user_per_process_with_readwrite_on_its_own_database_only():
+    from urllib.parse import parse_qs, urlsplit
+
+    from shared.config import Settings
+
+    services = _compose()["services"]
+    mongo = services["mongo"]
+    assert "--keyFile" in mongo["command"], "a replica set with users needs its key file"
+    assert mongo["environment"]["MONGO_INITDB_ROOT_USERNAME"] and mongo["environment"]["MONGO_INITDB_ROOT_PASSWORD"]
+    script = ROOT / "deploy" / "docker" / "mongo-users.js"
+    assert "./deploy/docker/mongo-users.js:/docker-entrypoint-initdb.d/10-mongo-users.js:ro" in mongo["volumes"]
+    text = script.read_text()
+    users = json.loads(re.search(r"const users = (\{.*?\});", text, re.S).group(1))
+    owners = [*SERVICES, PORTAL]
+    assert users == {svc: Settings(service_name=svc).database for svc in owners}
+    assert re.findall(r"roles: \[(.*?)\]", text) == ['{role: "readWrite", db: database}']
+    for svc in owners:
+        assert f"MONGO_{svc.upper()}_PASSWORD" in mongo["environment"], svc
+    seen = set()
+    for name, s in _app_containers().items():
+        env = s["environment"]
+        owner = env["SERVICE_NAME"]
+        url = urlsplit(env["MONGO_URL"])
+        assert url.username == owner, f"{name} connects as {url.username}"
+        assert url.password == f"${{MONGO_{owner.upper()}_PASSWORD:-{owner}-local-dev}}", name
+        assert parse_qs(url.query)["authSource"] == ["admin"], name
+        seen.add(owner)
+    assert seen == set(owners)

@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import base64
 import copy
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import kubernetes_validate
 import pytest
 import yaml
 
+from shared.config import Settings
+
 from ._tools import CONTRACT_TOPICS, DEPLOY, PORTAL, PROCESSES, SERVICES, require_tool, run
+
+# Every process that keeps a database (the four services and the portal's sessions).
+DATABASE_OWNERS = [*SERVICES, PORTAL]
 
 K8S_VERSION = "1.33"
 OVERLAYS = ["dev", "prod"]
@@ -32,6 +37,8 @@ CUSTOM_KINDS = {
     "MongoDBCommunity": ("mongodbcommunity.mongodb.com/v1", {"members", "type", "version", "security", "users"}),
     "ServiceMonitor": ("monitoring.coreos.com/v1", {"selector", "endpoints"}),
     "PrometheusRule": ("monitoring.coreos.com/v1", {"groups"}),
+    "Issuer": ("cert-manager.io/v1", set()),
+    "Certificate": ("cert-manager.io/v1", {"secretName", "issuerRef"}),
 }
 
 
@@ -129,11 +136,12 @@ def test_everything_lands_in_one_namespace(overlay):
 # --------------------------------------------------------------- workloads --
 
 def _secrets_of(svc: str) -> list[str]:
+    """Keys of the shared Secret `mentoring-secrets` (MONGO_URL is each process's own: see below)."""
     if svc == PORTAL:
-        return ["MONGO_URL", "PORTAL_OIDC_CLIENT_SECRET", "PORTAL_SECRET_KEY"]
+        return ["PORTAL_OIDC_CLIENT_SECRET", "PORTAL_SECRET_KEY"]
     # no JWT_SECRET in a cluster (tokens are the IdP's); one purpose per secret
-    return ["MONGO_URL"] + {"notifications": ["SMTP_URL", "NOTIFICATIONS_LINK_SECRET"],
-                            "feedback": ["FEEDBACK_PSEUDONYM_SECRET"]}.get(svc, [])
+    return {"notifications": ["SMTP_URL", "NOTIFICATIONS_LINK_SECRET"],
+            "feedback": ["FEEDBACK_PSEUDONYM_SECRET"]}.get(svc, [])
 
 
 def test_one_deployment_per_process(overlay):
@@ -303,7 +311,8 @@ def test_overlay_specifics(overlay):
     hpas = _of(docs, "HorizontalPodAutoscaler")
     if name == "dev":
         assert all(d["spec"]["replicas"] == 1 for d in deployments)
-        assert {s["metadata"]["name"] for s in _of(docs, "Secret")} == {"mentoring-secrets", "mentoring-mongodb-password"}
+        assert {s["metadata"]["name"] for s in _of(docs, "Secret")} == {
+            "mentoring-secrets", *(f"{svc}-mongodb-password" for svc in DATABASE_OWNERS)}
         assert _of(docs, "KafkaNodePool")[0]["spec"]["replicas"] == 1
         assert all(t["spec"]["replicas"] == 1 for t in _of(docs, "KafkaTopic"))
     else:
@@ -455,13 +464,110 @@ def test_a_kafka_topic_for_every_contract_topic_and_its_dlq(overlay):
         assert int(t["spec"]["config"]["min.insync.replicas"]) <= t["spec"]["replicas"]
 
 
-def test_mongodb_replica_set_and_its_password_secret_reference(overlay):
-    _, docs = overlay
+def test_every_process_with_a_database_has_its_own_mongodb_user_with_readwrite_on_that_database_only(overlay):
+    """Least privilege (issue 12): a leaked connection string opens one database, and can neither
+    read another process's data nor administer the server."""
+    overlay_name, docs = overlay
     (mdb,) = _of(docs, "MongoDBCommunity")
     assert mdb["spec"]["type"] == "ReplicaSet" and mdb["spec"]["members"] >= 1
-    for user in mdb["spec"]["users"]:
-        assert user["passwordSecretRef"]["name"] == "mentoring-mongodb-password"
-        assert user["roles"] and user["scramCredentialsSecretName"]
+    users = {u["name"]: u for u in mdb["spec"]["users"]}
+    assert set(users) == set(DATABASE_OWNERS)
+    for user_name, user in users.items():
+        assert user["roles"] == [{"name": "readWrite", "db": Settings(service_name=user_name).database}], user_name
+        assert user["passwordSecretRef"]["name"] == f"{user_name}-mongodb-password"
+        assert user["connectionStringSecretName"] == f"{user_name}-mongodb"
+    for key in ("passwordSecretRef", "scramCredentialsSecretName", "connectionStringSecretName"):
+        values = [u[key]["name"] if key == "passwordSecretRef" else u[key] for u in users.values()]
+        assert len(set(values)) == len(values), f"two users share {key}"
+    # Each password Secret: generated with a throwaway value in dev, documented for prod.
+    example = {d["metadata"]["name"]: d for d in yaml.safe_load_all((DEPLOY / "k8s" / "base" / "secret.example.yaml").read_text()) if d}
+    generated = _by_name(docs, "Secret")
+    for user in users.values():
+        secret = user["passwordSecretRef"]["name"]
+        assert "password" in example[secret]["stringData"], f"secret.example.yaml lacks {secret}"
+        if overlay_name == "dev":
+            assert base64.b64decode(generated[secret]["data"]["password"]), secret
+
+
+def test_every_pod_reads_only_its_own_processs_mongodb_connection_string(overlay):
+    """No Deployment reads another process's MongoDB Secret, and each one's MONGO_URL is its own user's."""
+    _, docs = overlay
+    connection_secrets = {f"{svc}-mongodb" for svc in DATABASE_OWNERS}
+    password_secrets = {f"{svc}-mongodb-password" for svc in DATABASE_OWNERS}
+    for deploy in _of(docs, "Deployment"):
+        owner = deploy["metadata"]["labels"]["app.kubernetes.io/name"]
+        for container in _containers(deploy):
+            where = f"{deploy['metadata']['name']}/{container['name']}"
+            env = {e["name"]: e for e in container["env"]}
+            assert env["SERVICE_NAME"]["value"] == owner
+            referenced = {e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"]
+                          if "secretKeyRef" in e.get("valueFrom", {})}
+            assert referenced & connection_secrets == {f"{owner}-mongodb"}, where
+            assert not referenced & password_secrets, f"{where} reads a MongoDB user's password Secret"
+            assert env["MONGODB_CONNECTION_STRING"]["valueFrom"]["secretKeyRef"] == {
+                "name": f"{owner}-mongodb", "key": "connectionString.standard"}, where
+            assert not any("secretRef" in source for source in container.get("envFrom", [])), where
+            # Volumes: no pod mounts a MongoDB user's Secret either.
+        for volume in deploy["spec"]["template"]["spec"].get("volumes", []):
+            assert volume.get("secret", {}).get("secretName") not in connection_secrets | password_secrets
+
+
+def _mongo_url_options(url: str) -> dict[str, str]:
+    """The query options of a MONGO_URL as the manifests build it (after Kubernetes expands the
+    operator's connection string `...?replicaSet=<name>&ssl=true` into `$(...)`)."""
+    operator_string = "mongodb://u:p@m-0.m-svc.ns.svc.cluster.local:27017/admin?replicaSet=m&ssl=true"
+    expanded = url.replace("$(MONGODB_CONNECTION_STRING)", operator_string)
+    return dict(parse_qsl(urlsplit(expanded).query))
+
+
+def test_mongodb_requires_tls_and_every_client_insists_on_it_against_the_mounted_ca(overlay):
+    name, docs = overlay
+    (mdb,) = _of(docs, "MongoDBCommunity")
+    tls = mdb["spec"]["security"]["tls"]
+    assert tls["enabled"] is True and not tls.get("optional"), "TLS must be required, not optional"
+    certificates = _by_name(docs, "Certificate")
+    server = certificates[tls["certificateKeySecretRef"]["name"]]
+    ca = certificates[tls["caCertificateSecretRef"]["name"]]
+    assert ca["spec"]["isCA"] is True
+    issuer = _by_name(docs, "Issuer")[server["spec"]["issuerRef"]["name"]]
+    assert issuer["spec"]["ca"]["secretName"] == ca["spec"]["secretName"]
+    # The certificate names the members as the operator's connection strings do, in this namespace.
+    namespace = mdb["metadata"]["namespace"]
+    members = f"*.{mdb['metadata']['name']}-svc.{namespace}.svc.cluster.local"
+    assert members in server["spec"]["dnsNames"], f"overlays/{name}: certificate lacks {members}"
+    for deploy in _of(docs, "Deployment"):
+        volumes = {v["name"]: v for v in deploy["spec"]["template"]["spec"]["volumes"]}
+        for container in _containers(deploy):
+            where = f"{deploy['metadata']['name']}/{container['name']}"
+            env = {e["name"]: e for e in container["env"]}
+            names = [e["name"] for e in container["env"]]
+            # Kubernetes expands $(VAR) only from variables defined before it.
+            assert names.index("MONGODB_CONNECTION_STRING") < names.index("MONGO_URL"), where
+            options = _mongo_url_options(env["MONGO_URL"]["value"])
+            assert options["tls"] == "true", where
+            ca_dir, ca_file = options["tlsCAFile"].rsplit("/", 1)
+            (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == ca_dir]
+            assert mount["readOnly"] is True, where
+            source = volumes[mount["name"]]["secret"]
+            assert source["secretName"] == ca["spec"]["secretName"], where
+            assert source["items"] == [{"key": "ca.crt", "path": ca_file}], f"{where}: only the CA certificate"
+            assert "tlsAllowInvalidCertificates" not in options and "tlsInsecure" not in options, where
+
+
+def test_a_mongo_url_that_is_not_tls_is_refused_by_the_client(tmp_path):
+    """The URL shape the manifests build: pymongo accepts it with the operator's ssl=true and refuses
+    it outright if the server's TLS were switched off (ssl=false against tls=true)."""
+    from pymongo.errors import InvalidURI
+    from pymongo.uri_parser import parse_uri
+
+    ca = tmp_path / "ca.crt"
+    ca.write_text("")
+    url = ("mongodb://matching:p%40ss@m-0.m-svc.ns.svc.cluster.local:27017/admin?replicaSet=m&ssl=true"
+           f"&tls=true&tlsCAFile={ca}")
+    parsed = parse_uri(url)
+    assert parsed["options"]["tls"] is True and parsed["username"] == "matching"
+    with pytest.raises(InvalidURI):
+        parse_uri(url.replace("ssl=true", "ssl=false"))
 
 
 # --------------------------------------------------------------- monitoring --
