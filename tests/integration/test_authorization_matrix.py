@@ -19,7 +19,8 @@ What the services intend, read from their code and held consistent here:
 - 403 (`not_a_party`) for a non-party on a pairing's or a meeting's routes in all three services:
   pairing and meeting ids are random UUIDs, so the answer does not let anyone walk them; 404 where
   existence itself must not leak: a person's profile (404 for anyone but themselves, an open
-  partner and admins, the same answer as for nobody).
+  partner, admins and the managers of a programme the person is enrolled in, the same answer as
+  for nobody).
 - "allowed" is any 2xx, 404 (no such thing), 409 (not now) or 422 (the body): bodies here are the
   minimum, the point is who gets past the door.
 - Never a 5xx; every error is application/problem+json.
@@ -69,8 +70,8 @@ PARTY_OR_ADMIN = _cells(party=OK, other=DENIED_403, admin=OK, manager=OK,
 PAIR_ONLY = _cells(party=OK, other=DENIED_403, admin=DENIED_403, manager=DENIED_403,
                    elsewhere=DENIED_403)  # admins and managers no exception
 SELF_OR_ADMIN = PARTY_OR_ADMIN  # "participants themselves": the path/body names the party
-PROFILE = _cells(party=OK, other=DENIED_404, admin=OK, manager=DENIED_404,
-                 elsewhere=DENIED_404)  # a person's record is not a programme's
+PROFILE = _cells(party=OK, other=DENIED_404, admin=OK, manager=OK,
+                 elsewhere=DENIED_404)  # the managers of a programme the person is enrolled in see it too
 ANY_MANAGER = _cells(party=DENIED_403, other=DENIED_403, admin=OK, manager=OK,
                      elsewhere=OK)  # each manager sees what concerns their own programmes
 PERSON_OR_PLATFORM_ADMIN = _cells(party=OK, other=DENIED_403, admin=OK, manager=DENIED_403,
@@ -284,6 +285,10 @@ def test_every_route_answers_every_caller_as_the_matrix_says(make_settings):
         _seed_scopes(apps, harness.context.store)
         ids = _seed_sessions(apps["sessions"], ids)
         _seed_feedback(apps["feedback"], ids)
+        # The seeded mentee's whole record (not a card) reaches the manager of the programme they are
+        # enrolled in; checked before the matrix's commands withdraw them.
+        record = apps["matching"].test_client().get(f"/v1/participants/{PARTY}", headers=_headers("manager"))
+        assert record.status_code == 200 and "manager_id" in record.json and "level" in record.json, record.json
 
         unlisted, wrong = [], []
         cells = 0
