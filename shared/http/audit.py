@@ -62,18 +62,32 @@ def entries_before(at: datetime) -> dict:
 class AuditRetention:
     """Deletes audit entries older than `days` (README "Privacy"): a periodic job of every service's
     worker (shared.worker.service_worker). Idempotent, so replicas running it at once do no harm.
-    One `delete_many` over an `_id` range: the `_id` index on mongod; FerretDB v1 scans the
-    collection (once per run)."""
+
+    One `delete_many` over an `_id` range: the `_id` index on mongod, but a scan of the whole
+    collection on FerretDB v1 (measured here at load ~8: 20 s for 20,000 entries, as long with
+    nothing to delete). So the cut-off moves in whole days (UTC midnight): an entry is deleted
+    between `days` and `days + 1` days after it was written, and a worker touches the collection
+    once a day, not at every hourly tick.
+    """
 
     def __init__(self, database, clock, *, days: float):
         self.collection = database[COLLECTION]
         self.clock = clock
         self.days = days
+        self._purged_before: datetime | None = None  # the cut-off this process last applied
+
+    def cutoff(self) -> datetime:
+        moment = (self.clock.now() - timedelta(days=self.days)).astimezone(timezone.utc)
+        return moment.replace(hour=0, minute=0, second=0, microsecond=0)
 
     def run(self) -> int:
-        deleted = self.collection.delete_many(entries_before(self.clock.now() - timedelta(days=self.days))).deleted_count
+        cutoff = self.cutoff()
+        if cutoff == self._purged_before:
+            return 0  # this day's purge is done
+        deleted = self.collection.delete_many(entries_before(cutoff)).deleted_count
+        self._purged_before = cutoff
         if deleted:
-            log.info("retention: deleted %d audit entries older than %g days", deleted, self.days)
+            log.info("retention: deleted %d audit entries written before %s", deleted, cutoff.isoformat())
         return deleted
 
 
