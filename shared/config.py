@@ -101,6 +101,11 @@ class Settings:
     retention_delivery_log_days: float = 90.0
     retention_interval_s: float = 3600.0
     retention_dead_letter_days: float = 30.0  # Kafka `retention.ms` of the *.dlq topics (shared/kafka.py)
+    # Audit trail entries (shared/http/audit.py) are purged this long after they were written. 400
+    # days: a year of evidence for a yearly audit (SOC 2 Type II observes 12 months, ISO 27001 audits
+    # yearly) plus a quarter's margin for the audit to take place after the year it looks at; and
+    # no longer, since each entry names a person and what they looked at (GDPR storage limitation).
+    audit_retention_days: float = 400.0
     # "development" (`make run`, the tests) is the only mode that accepts HS256 tokens signed with
     # JWT_SECRET (beside the IdP's RS256 ones when a JWKS is configured), and lets the portal's
     # session cookie go over plain http; anything else is production.
@@ -180,6 +185,7 @@ class Settings:
             retention_delivery_log_days=_float("RETENTION_DELIVERY_LOG_DAYS", cls.retention_delivery_log_days),
             retention_dead_letter_days=_float("RETENTION_DEAD_LETTER_DAYS", cls.retention_dead_letter_days),
             retention_interval_s=_float("RETENTION_INTERVAL_S", cls.retention_interval_s),
+            audit_retention_days=_float("AUDIT_RETENTION_DAYS", cls.audit_retention_days),
             environment=env.get("MENTORING_ENV", cls.environment),
             jwt_subject_claim=env.get("JWT_SUBJECT_CLAIM") or cls.jwt_subject_claim,
             jwt_roles_claim=env.get("JWT_ROLES_CLAIM") or cls.jwt_roles_claim,

@@ -16,6 +16,7 @@ from prometheus_client import start_http_server
 
 from shared.config import Settings
 from shared.consumer import ConsumerRunner
+from shared.http.audit import AuditRetention
 from shared.kafka import ensure_topics, make_producer
 from shared.relay import EventRelay
 
@@ -133,8 +134,17 @@ def projector_for(context, *, registry=None):
     return StoreProjector(context, projections, name=f"{context.settings.service_name}-own", registry=registry)
 
 
+def audit_retention_job(context) -> PeriodicJob:
+    """Every service keeps an audit trail in its database (shared/http/audit.py); its worker purges
+    entries past `audit_retention_days`, as often as the other retention jobs run."""
+    settings = context.settings
+    retention = AuditRetention(context.database, context.clock, days=settings.audit_retention_days)
+    return PeriodicJob("audit-retention", settings.retention_interval_s, retention.run)
+
+
 def service_worker(context, build_consumer, jobs=()) -> Worker:
-    """The standard worker of a service: topics and indexes ensured, consumer, relay, store projector, jobs.
+    """The standard worker of a service: topics and indexes ensured, consumer, relay, store projector, jobs
+    (the service's own and the audit trail's retention).
 
     The relay and the consumer share one producer (each replaces its own after failures).
     Topics and indexes are created by `python -m shared.cli migrate` before anything serves; the
@@ -148,6 +158,6 @@ def service_worker(context, build_consumer, jobs=()) -> Worker:
         settings=settings,
         consumer=build_consumer(settings, producer, context=context),
         relay=EventRelay(settings, context.store, producer),
-        jobs=list(jobs),
+        jobs=[*jobs, audit_retention_job(context)],
         projector=projector_for(context),
     )

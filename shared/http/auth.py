@@ -15,6 +15,13 @@ JWKS keys are trusted for JWT_JWKS_TTL_S, so a key the IdP removed stops working
 fetches the set again at most once per JWT_JWKS_MIN_REFETCH_S, so forged `kid`s cannot make the
 service hammer the IdP.
 
+Machine clients (role `integration`: an HRIS connector, a BI export) have no person behind them.
+The contract gives them Kafka only (§6: `hris` writes `hris.employees.v1`, `analytics` reads the
+`mentoring.*` topics) and names no HTTP route for them, so `current_principal()` refuses them with
+403 `machine_client` on every route that asks who is calling: all of `/v1` (a person's own routes,
+admin routes, exports). Only `/healthz`, `/readyz`, `/metrics` and `/openapi.json`, which need no
+token, answer them. Decided here, once, so no route can forget it.
+
 Which claim holds the employee id and which the roles is configurable (JWT_SUBJECT_CLAIM,
 JWT_ROLES_CLAIM: a dotted path such as `realm_access.roles`), so a customer's IdP fits by
 configuration.
@@ -31,11 +38,15 @@ import jwt
 from flask import current_app, g, request
 
 from shared.config import Settings
+from shared.errors import Forbidden
 from shared.http.problems import ProblemError
 
 # `program_manager` grants nothing by itself: the services decide who manages a programme from
 # their own projection of matching's ProgramManagersSet (shared.scopes), whatever the token says.
 ROLES = ("admin", "program_manager", "participant", "integration")
+# Roles of machine clients: no API route acts for them (module docstring). A token carrying one
+# is a machine client whatever else it carries (least privilege: a person's token never has it).
+MACHINE_ROLES = frozenset({"integration"})
 
 MIN_SECRET_BYTES = 32
 # Every JWT_SECRET this repository has shipped as a default (Makefile, tests, docker-compose, the
@@ -66,6 +77,10 @@ class Principal:
     @property
     def is_admin(self) -> bool:
         return "admin" in self.roles
+
+    @property
+    def is_machine(self) -> bool:
+        return bool(self.roles & MACHINE_ROLES)
 
     def can_act_for(self, employee_id: str) -> bool:
         return self.is_admin or self.subject == employee_id
@@ -251,7 +266,9 @@ def current_principal() -> Principal:
             principal = current_app.extensions["token_verifier"].verify(token.strip())
         except jwt.PyJWTError as exc:
             raise ProblemError(401, "Invalid token", str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
-        g.principal = principal
+        g.principal = principal  # set before refusing a machine client: its 403 is audited too
+    if principal.is_machine:
+        raise Forbidden("machine_client", "integration clients use Kafka (contract §6); no API route acts for them")
     return principal
 
 

@@ -53,6 +53,10 @@ def test_a_refused_attempt_is_recorded_and_a_participants_own_business_is_not(ha
     items = _audit(client)["items"]
     by_e003 = [(item["action"], item["status"]) for item in items if item["actor_id"] == "E003"]
     assert by_e003 == [("GET /v1/audit", 403), ("POST /v1/programs", 403)]
+    # a machine client (integration token) is refused everywhere, and that is on record too
+    assert client.get("/v1/programs", headers=token("svc-hris", "integration")).status_code == 403
+    assert ("GET /v1/programs", 403, "svc-hris") in {
+        (item["action"], item["status"], item["actor_id"]) for item in _audit(client)["items"]}
 
 
 def test_pages_follow_the_cursor_without_repeating_or_skipping_an_entry(harness):
@@ -127,3 +131,36 @@ def test_a_programme_manager_reads_the_entries_of_their_programmes_only(harness)
     refused = [item for item in _audit(client, limit=500)["items"]
                if item["target"] == f"/v1/cohorts/{theirs}/enrollments" and item["actor_id"] == "E001"]
     assert [item["status"] for item in refused] == [403]
+
+
+def test_entries_past_the_retention_are_purged_by_the_workers_job_and_no_longer_listed(harness):
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from shared.clock import ManualClock, parse_rfc3339
+    from shared.worker import audit_retention_job
+
+    client, context = harness.client, harness.context
+    trail = context.database[audit.COLLECTION]
+    assert client.post("/v1/programs", json={"name": "Old"}, headers=ADMIN_H).status_code == 201
+    (written,) = trail.find({"action": "POST /v1/programs"})
+    written_at = parse_rfc3339(written["at"])
+    younger_at = written_at + timedelta(days=30)
+    younger = audit.entry_id(younger_at)
+    trail.insert_one({**written, "_id": younger, "at": younger_at.isoformat()})
+
+    days = context.settings.audit_retention_days
+    clock = ManualClock(written_at + timedelta(days=days) - timedelta(seconds=1))
+    job = audit_retention_job(SimpleNamespace(settings=context.settings, database=context.database, clock=clock))
+    assert job.interval_s == context.settings.retention_interval_s  # as often as the other retention jobs
+    assert job.run() == 0  # not yet: short of the period
+    clock.advance(days=1, seconds=2)  # the cut-off moves by whole days: gone within a day past the period
+    assert job.run() == 1
+    # Once a day per worker (FerretDB v1 scans for it): later ticks that day do not look again, so an
+    # entry already past the cut-off waits for the next day's run.
+    trail.insert_one({**written, "_id": audit.entry_id(written_at - timedelta(days=1))})
+    assert job.run() == 0
+    clock.advance(days=1)
+    assert job.run() == 1
+    listed = {item["entry_id"] for item in _audit(client, limit=500)["items"]}
+    assert written["_id"] not in listed and younger in listed

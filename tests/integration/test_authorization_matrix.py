@@ -2,9 +2,9 @@
 (`app.url_map`) × every kind of caller, each cell's expected answer asserted (issue 12).
 
 Callers: no token; a participant who is a party of the seeded pairing and meeting (`PARTY`, the
-mentee); another participant who is not (`OTHER`); an `integration` token (the services know the
-role but grant it nothing of its own: it passes `require()` like any employee and is no party of
-anything, so it gets what a non-party gets, and 403 where a route names its roles); an admin; a
+mentee); another participant who is not (`OTHER`); an `integration` token (a machine client: the
+contract gives it Kafka only, so every route that asks who is calling refuses it with 403
+`machine_client`, decided once in shared.http.auth); an admin; a
 manager of the seeded programme (`MANAGER`) and a manager of another programme (`ELSEWHERE`), both
 with a plain participant token: the services know them from `ProgramManagersSet`, each through its
 own projection of matching's events (fed here as the workers would feed it).
@@ -19,7 +19,8 @@ What the services intend, read from their code and held consistent here:
 - 403 (`not_a_party`) for a non-party on a pairing's or a meeting's routes in all three services:
   pairing and meeting ids are random UUIDs, so the answer does not let anyone walk them; 404 where
   existence itself must not leak: a person's profile (404 for anyone but themselves, an open
-  partner and admins, the same answer as for nobody).
+  partner, admins and the managers of a programme the person is enrolled in, the same answer as
+  for nobody).
 - "allowed" is any 2xx, 404 (no such thing), 409 (not now) or 422 (the body): bodies here are the
   minimum, the point is who gets past the door.
 - Never a 5xx; every error is application/problem+json.
@@ -56,24 +57,25 @@ DENIED_401, DENIED_403, DENIED_404 = frozenset({401}), frozenset({403}), frozens
 
 
 def _cells(**cells) -> dict:
-    return {"none": DENIED_401, **cells}
+    # A machine client is refused by every route behind a token (shared.http.auth.current_principal).
+    return {"none": DENIED_401, "integration": DENIED_403, **cells}
 
 
-PLATFORM_ONLY = _cells(party=DENIED_403, other=DENIED_403, integration=DENIED_403, admin=OK, manager=DENIED_403,
+PLATFORM_ONLY = _cells(party=DENIED_403, other=DENIED_403, admin=OK, manager=DENIED_403,
                        elsewhere=DENIED_403)
-ADMIN_ONLY = _cells(party=DENIED_403, other=DENIED_403, integration=DENIED_403, admin=OK, manager=OK,
+ADMIN_ONLY = _cells(party=DENIED_403, other=DENIED_403, admin=OK, manager=OK,
                     elsewhere=DENIED_403)  # platform admins and the programme's managers
-ANY_EMPLOYEE = _cells(party=OK, other=OK, integration=OK, admin=OK, manager=OK, elsewhere=OK)
-PARTY_OR_ADMIN = _cells(party=OK, other=DENIED_403, integration=DENIED_403, admin=OK, manager=OK,
+ANY_EMPLOYEE = _cells(party=OK, other=OK, admin=OK, manager=OK, elsewhere=OK)
+PARTY_OR_ADMIN = _cells(party=OK, other=DENIED_403, admin=OK, manager=OK,
                         elsewhere=DENIED_403)
-PAIR_ONLY = _cells(party=OK, other=DENIED_403, integration=DENIED_403, admin=DENIED_403, manager=DENIED_403,
+PAIR_ONLY = _cells(party=OK, other=DENIED_403, admin=DENIED_403, manager=DENIED_403,
                    elsewhere=DENIED_403)  # admins and managers no exception
 SELF_OR_ADMIN = PARTY_OR_ADMIN  # "participants themselves": the path/body names the party
-PROFILE = _cells(party=OK, other=DENIED_404, integration=DENIED_404, admin=OK, manager=DENIED_404,
-                 elsewhere=DENIED_404)  # a person's record is not a programme's
-ANY_MANAGER = _cells(party=DENIED_403, other=DENIED_403, integration=DENIED_403, admin=OK, manager=OK,
+PROFILE = _cells(party=OK, other=DENIED_404, admin=OK, manager=OK,
+                 elsewhere=DENIED_404)  # the managers of a programme the person is enrolled in see it too
+ANY_MANAGER = _cells(party=DENIED_403, other=DENIED_403, admin=OK, manager=OK,
                      elsewhere=OK)  # each manager sees what concerns their own programmes
-PERSON_OR_PLATFORM_ADMIN = _cells(party=OK, other=DENIED_403, integration=DENIED_403, admin=OK, manager=DENIED_403,
+PERSON_OR_PLATFORM_ADMIN = _cells(party=OK, other=DENIED_403, admin=OK, manager=DENIED_403,
                                   elsewhere=DENIED_403)  # everything held about a person: not a programme's
 NO_PROGRAMME = PLATFORM_ONLY  # what no programme holds: platform admins only
 LINK = {caller: frozenset({400}) for caller in CALLERS}  # the link's own token decides, not the JWT
@@ -284,6 +286,10 @@ def test_every_route_answers_every_caller_as_the_matrix_says(make_settings):
         _seed_scopes(apps, harness.context.store)
         ids = _seed_sessions(apps["sessions"], ids)
         _seed_feedback(apps["feedback"], ids)
+        # The seeded mentee's whole record (not a card) reaches the manager of the programme they are
+        # enrolled in; checked before the matrix's commands withdraw them.
+        record = apps["matching"].test_client().get(f"/v1/participants/{PARTY}", headers=_headers("manager"))
+        assert record.status_code == 200 and "manager_id" in record.json and "level" in record.json, record.json
 
         unlisted, wrong = [], []
         cells = 0
@@ -308,8 +314,11 @@ def test_every_route_answers_every_caller_as_the_matrix_says(make_settings):
                     problem = status < 400 or response.content_type == "application/problem+json"
                     # The seeded ids are real: a party reading what names one gets it, not a 404.
                     seeded_read = method == "GET" and "<" in rule and caller == "party" and row.cells[caller] is OK
+                    # A machine client's refusal comes from the one place that decides it (shared.http.auth).
+                    machine_refused = caller == "integration" and status == 403
                     if (status >= 500 or status not in row.cells[caller] or not problem
-                            or (seeded_read and not 200 <= status < 300)):
+                            or (seeded_read and not 200 <= status < 300)
+                            or (machine_refused and response.get_json().get("code") != "machine_client")):
                         wrong.append(f"{service} {method} {path} as {caller}: {status} {response.content_type} "
                                      f"(expected {_described(row.cells[caller])})")
         assert not unlisted, ("routes with no entry in EXPECTED (decide who may call them and add them): "
@@ -320,8 +329,7 @@ def test_every_route_answers_every_caller_as_the_matrix_says(make_settings):
         assert not wrong, "\n".join(wrong)
         assert cells == len(EXPECTED) * len(CALLERS)
         # The one listing open to every employee names only the caller's own pairings.
-        for caller, sees in (("party", 1), ("other", 0), ("integration", 0), ("admin", 1), ("manager", 1),
-                             ("elsewhere", 0)):
+        for caller, sees in (("party", 1), ("other", 0), ("admin", 1), ("manager", 1), ("elsewhere", 0)):
             listed = apps["matching"].test_client().get(f"/v1/cohorts/{ids['cohort_id']}/pairings",
                                                         headers=_headers(caller))
             assert len(listed.json["items"]) == sees, (caller, listed.json)

@@ -33,6 +33,7 @@ from shared.http.auth import (
     TokenVerifier,
     current_principal,
     mint_token,
+    require,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -315,6 +316,39 @@ def test_a_forged_token_is_a_401_problem_naming_the_bearer_challenge(idp):
     response = client.get("/v1/me", headers={"Authorization": f"Bearer {forged}"})
     assert response.status_code == 401 and response.content_type == "application/problem+json"
     assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+
+
+def test_a_machine_client_is_refused_by_every_route_that_asks_who_is_calling():
+    """`integration` tokens (an HRIS connector, a BI export) get no API route: the contract gives
+    them Kafka only. Refused once, in current_principal(), whatever else the token claims."""
+    probe = Blueprint("probe", __name__)
+
+    @probe.get("/v1/me")
+    @require()
+    def me():
+        return {"sub": current_principal().subject}
+
+    @probe.get("/v1/admin-only")
+    @require("admin")
+    def admin_only():
+        return {"ok": True}
+
+    development = settings(jwt_secret=SECRET, environment="development")
+    app = create_service_app(development, title="t", blueprints=[], readiness_checks={},
+                             configure=lambda app: app.register_blueprint(probe))
+    client = app.test_client()
+
+    def get(path, subject, *roles):
+        return client.get(path, headers={"Authorization": f"Bearer {mint_token(SECRET, subject, list(roles))}"})
+
+    assert get("/v1/me", "E000042", "participant").json == {"sub": "E000042"}
+    assert get("/v1/admin-only", "A1", "admin").status_code == 200
+    for roles in (["integration"], ["integration", "participant"], ["integration", "admin"]):
+        for path in ("/v1/me", "/v1/admin-only"):
+            refused = get(path, "svc-hris", *roles)
+            assert refused.status_code == 403 and refused.content_type == "application/problem+json", (path, roles)
+            assert refused.json["code"] == "machine_client"
+    assert client.get("/healthz").status_code == 200  # what an operator's tooling calls needs no token
 
 
 def test_dev_token_mints_what_a_development_service_accepts_and_refuses_what_none_would(monkeypatch, capsys):

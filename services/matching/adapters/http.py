@@ -13,12 +13,13 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from shared import directory
 from shared.errors import Forbidden, NotFound
 from shared.events.catalog import matching as ev
+from shared.http import audit
 from shared.http.app import request_causation
 from shared.http.auth import current_principal, require
 from shared.http.scopes import admin_of_cohort, admin_of_program, manages_cohort, require_admin_of_cohort, scopes
 from services.matching.adapters.bulk_enrolment import BulkEnrollmentOut, bulk_or
 from services.matching.application.commands import Actor, MatchingCommands
-from services.matching.application.partners import visible_profile
+from services.matching.application.partners import managed_enrolment, visible_profile
 from services.matching.application.projections import pairing_document, stats_of
 from services.matching.application.runs import run_summary
 from services.matching.domain.cohort import (
@@ -728,18 +729,23 @@ def stats(cohort_id):
 @participants_blp.response(200, ParticipantSchema)
 @require()
 def get_participant(employee_id: str):
-    """A person as the HRIS last described them: the whole record for the person and admins, a card
-    (name, title, department, location, time zone, languages, skills) for a proposed or active
-    partner, 404 for anyone else and for a terminated person (the same answer as for nobody, so the
-    directory cannot be probed). There is no list route: nobody can walk the directory."""
+    """A person as the HRIS last described them: the whole record for the person, platform admins and
+    the managers of a programme the person is enrolled in, a card (name, title, department, location,
+    time zone, languages, skills) for a proposed or active partner, 404 for anyone else and for a
+    terminated person (the same answer as for nobody, so the directory cannot be probed). There is
+    no list route: nobody can walk the directory."""
     principal = current_principal()
     context = _context()
     doc = context.participants.get(employee_id)
     record = directory.public(doc) if doc is not None else None
-    partners = (record is not None and not principal.is_admin and principal.subject != employee_id
-                and context.partners.open_partners(principal.subject, employee_id))
+    someone_else = record is not None and not principal.is_admin and principal.subject != employee_id
+    program_id = (managed_enrolment(context.scopes, context.views, principal.subject, employee_id)
+                  if someone_else else None)
+    if program_id is not None:
+        audit.note_scope(program_id)  # a manager reading a person's record: audited, visible to the programme
+    partners = someone_else and program_id is None and context.partners.open_partners(principal.subject, employee_id)
     visible = visible_profile(record, reader=principal.subject, reader_is_admin=principal.is_admin,
-                              partners=partners)
+                              partners=partners, manager=program_id is not None)
     if visible is None:
         raise NotFound("employee_unknown", f"no employee {employee_id} is known from the HRIS")
     return visible

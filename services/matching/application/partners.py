@@ -7,9 +7,15 @@ by pairing id, so this projection keeps one document per *pair of people*, keyed
 version it reflects (the same two people may be paired in several cohorts; a replayed or
 redelivered event at or below the stored version changes nothing).
 
-`visible_profile` is the rule itself (pure): the person and admins get the whole record; an
-open (proposed or active) partner gets a card; anyone else — and everyone, for a terminated
-person — gets nothing, which the route answers with 404 so nobody can probe who exists.
+`visible_profile` is the rule itself (pure): the person, platform admins and the managers of a
+programme the person is enrolled in get the whole record; an open (proposed or active) partner
+gets a card; anyone else — and everyone, for a terminated person — gets nothing, which the route
+answers with 404 so nobody can probe who exists.
+
+`managed_enrolment` answers "does the reader manage a programme this person is enrolled in?" with
+`_id` reads only: the programmes naming the reader (shared.scopes, a handful of documents), each
+programme's view document (its `cohort_ids`), and per cohort the enrolment keyed
+`{cohort_id}|{employee_id}` — never a query over enrolments (a scan on FerretDB v1).
 """
 from __future__ import annotations
 
@@ -33,15 +39,31 @@ def are_open_partners(doc: dict | None) -> bool:
     return doc is not None and any(p["status"] in ev.OPEN_PAIRING_STATUSES for p in doc.get("pairings", ()))
 
 
-def visible_profile(record: dict | None, *, reader: str, reader_is_admin: bool, partners: bool) -> dict | None:
+def managed_enrolment(scopes, views, reader: str, employee_id: str) -> str | None:
+    """The programme `reader` manages in which `employee_id` is enrolled now (an enrolment not
+    withdrawn, in a cohort not closed), or None. `scopes`: shared.scopes.ProgrammeScopeReader;
+    `views`: the matching views (adapters.mongo.Views), both on the live database."""
+    for program_id in scopes.programs_managed_by(reader):
+        program = views.programs.get(program_id) or {}
+        for cohort_id in reversed(program.get("cohort_ids") or []):  # the newest cohorts first
+            enrolment = views.enrollments.get(views.enrollment_key(cohort_id, employee_id))
+            if enrolment is None or enrolment.get("status") == "withdrawn":
+                continue
+            if (views.cohorts.get(cohort_id) or {}).get("status") != "closed":
+                return program_id
+    return None
+
+
+def visible_profile(record: dict | None, *, reader: str, reader_is_admin: bool, partners: bool,
+                    manager: bool = False) -> dict | None:
     """The part of `record` (directory.public output) the reader may see, or None (answer 404).
 
-    Programme managers do not exist yet: "admins of a programme the person is enrolled in" is
-    every admin for now.
+    `reader_is_admin`: a platform admin; `manager`: the reader manages a programme the person is
+    enrolled in (`managed_enrolment`); `partners`: an open pairing joins the two.
     """
     if record is None or record.get("status") == "terminated":
         return None
-    if reader_is_admin or reader == record["employee_id"]:
+    if reader_is_admin or manager or reader == record["employee_id"]:
         return record
     if partners:
         return {name: record.get(name) for name in CARD_FIELDS}

@@ -28,12 +28,26 @@ from services.notifications.domain.routing import (
 PEOPLE_FIELDS = ("employee_id", "mentor_id", "mentee_id", "to_id", "from_id")
 
 
-def facts_for(people: People, directory, data: dict, pairings_of_leaver: tuple = ()) -> Facts:
-    """What routing needs beyond the event: admins, who left, which cohorts have a chat channel."""
+def cohort_admins(directory, scopes, cohort_id: str) -> list[str]:
+    """Who is told a cohort's admin matters (declined, expired, at risk, ended, a party left): the
+    cohort's creator (`CohortCreated.created_by`), then the managers of its programme
+    (`ProgramManagersSet`, this service's shared.scopes projection), each once. Two `_id` reads:
+    the cohort's programme and its managers."""
+    admins = list(directory.admins_of(cohort_id))
+    if scopes is not None:
+        admins += sorted(scopes.managers_of(scopes.program_of(cohort_id)) - set(admins))
+    return admins
+
+
+def facts_for(people: People, directory, data: dict, pairings_of_leaver: tuple = (), scopes=None) -> Facts:
+    """What routing needs beyond the event: admins, who left, which cohorts have a chat channel.
+
+    `scopes` (shared.scopes.ProgrammeScopeReader) adds the programmes' managers to the cohorts'
+    admins; None only where no admin is told (meeting reminders)."""
     ids = {data.get(name) for name in PEOPLE_FIELDS} | {
         p.get(role) for p in pairings_of_leaver for role in ("mentor_id", "mentee_id")}
     cohorts = {data.get("cohort_id")} | {p.get("cohort_id") for p in pairings_of_leaver}
-    admins = {c: directory.admins_of(c) for c in cohorts if c}
+    admins = {c: cohort_admins(directory, scopes, c) for c in cohorts if c}
     ids |= {a for group in admins.values() for a in group}
     terminated = frozenset(i for i in ids if i and people.person(i).get("status") == TERMINATED)
     channels = frozenset(c for c in cohorts if c and people.prefs(cohort_recipient(c)).chat_webhook_url)
@@ -46,10 +60,11 @@ class RoutingPolicy(Projection):
     topics = (topics.HRIS_EMPLOYEES, topics.MATCHING, topics.SESSIONS, topics.FEEDBACK)
     collections = ()  # side effects (messages), never replayed by a rebuild
 
-    def __init__(self, *, directory, deliveries, enqueuer: Enqueuer):
+    def __init__(self, *, directory, deliveries, enqueuer: Enqueuer, scopes):
         self.directory = directory  # a live (generation-following) reader
         self.deliveries = deliveries
         self.enqueuer = enqueuer
+        self.scopes = scopes  # programme managers (shared.scopes.ProgrammeScopeReader, live)
 
     def handlers(self):
         return {event_type: self.route_event for event_type in ROUTED}
@@ -68,7 +83,7 @@ class RoutingPolicy(Projection):
             return
         people = self.enqueuer.people()
         leavers_pairings = self._pairings_of_leaver(envelope) if envelope.event_type == EMPLOYEE_TERMINATED else ()
-        facts = facts_for(people, self.directory, envelope.data, leavers_pairings)
+        facts = facts_for(people, self.directory, envelope.data, leavers_pairings, scopes=self.scopes)
         intents = route(envelope.event_type, envelope.event_id, envelope.data, facts)
         self.enqueuer.notify(intents, Source.of(envelope), people=people)
         self.deliveries.mark_routed(envelope.event_id)

@@ -16,7 +16,8 @@ The rules (issue 6):
   `participant_left`) -> the other party and the admins, once per pairing whichever of the two
   events arrives first (both share the dedupe key `participant-left:<pairing_id>`).
 
-A cohort's admin is whoever created it (`CohortCreated.created_by`). Nobody known to have left
+A cohort's admins are whoever created it (`CohortCreated.created_by`) and the managers of its
+programme (`ProgramManagersSet`; application/policies.py `cohort_admins`). Nobody known to have left
 the company is notified. One intent per (dedupe key, recipient): an admin who is also a party
 gets the party's message.
 """

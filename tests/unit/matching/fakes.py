@@ -29,8 +29,14 @@ def _matches(doc: dict, query: dict) -> bool:
         elif isinstance(expected, dict) and "$gt" in expected:
             if key not in doc or not doc[key] > expected["$gt"]:
                 return False
+        elif isinstance(expected, dict) and "$lt" in expected:
+            if key not in doc or not doc[key] < expected["$lt"]:
+                return False
         elif isinstance(expected, dict) and "$lte" in expected:
             if key not in doc or not doc[key] <= expected["$lte"]:
+                return False
+        elif isinstance(doc.get(key), list) and not isinstance(expected, (list, dict)):
+            if expected not in doc[key]:  # MongoDB: a scalar matches an array holding it
                 return False
         elif doc.get(key) != expected:
             return False

@@ -3,22 +3,28 @@ from __future__ import annotations
 
 from shared import directory
 
+from shared.scopes import ProgrammeScopeReader, ProgrammeScopes
+
 from services.matching.application.commands import Actor
 from services.matching.application.partners import CARD_FIELDS, PartnersProjection, PartnersRepository, \
-    visible_profile
+    managed_enrolment, visible_profile
 from tests.unit.matching.conftest import ADMIN, REQUEST
 from tests.unit.matching.fakes import SyncProjector
 
 
 def _reader(matching):
-    partners = SyncProjector(matching.store, [PartnersProjection(matching.database)])
+    partners = SyncProjector(matching.store, [PartnersProjection(matching.database),
+                                              ProgrammeScopes(matching.database, topics=())])
     repository = PartnersRepository(matching.database)
+    scopes = ProgrammeScopeReader(matching.database)
 
     def sees(reader: str, person: str, *, admin: bool = False) -> dict | None:
         partners.catch_up()
+        matching.projector.catch_up()
         doc = matching.participants.get(person)
         record = directory.public(doc) if doc is not None else None
-        return visible_profile(record, reader=reader, reader_is_admin=admin,
+        manager = managed_enrolment(scopes, matching.views, reader, person) is not None
+        return visible_profile(record, reader=reader, reader_is_admin=admin, manager=manager,
                                partners=repository.open_partners(reader, person))
     return sees, partners
 
@@ -83,3 +89,24 @@ def test_the_partners_view_rebuilt_or_replayed_is_the_same(matching):
     partners.rewind()  # applying everything twice = once
     partners.catch_up()
     assert matching.database.snapshot("partners") == live
+
+
+def test_managers_of_a_programme_the_person_is_enrolled_in_see_the_record_while_the_enrolment_lasts(matching):
+    cohort_id = matching.populated()
+    program_id = matching.views.cohorts.get(cohort_id)["program_id"]
+    matching.hire("G001", level=6)  # the programme's manager
+    matching.hire("G002", level=6)  # another programme's manager
+    matching.commands.set_program_managers(program_id, ["G001"], ADMIN, REQUEST)
+    elsewhere = matching.commands.create_program("Sales", None, ADMIN, REQUEST)
+    matching.commands.set_program_managers(elsewhere, ["G002"], ADMIN, REQUEST)
+    sees, _ = _reader(matching)
+    assert sees("G001", "E002") == sees("E002", "E002")  # the whole record
+    assert sees("G001", "E002")["level"] == 3
+    assert sees("G002", "E002") is None  # a manager, but not of a programme E002 is in
+    assert sees("G001", "G002") is None  # not enrolled anywhere G001 manages
+    matching.commands.withdraw(cohort_id, "E002", "withdrawn", Actor("E002", False), REQUEST)
+    assert sees("G001", "E002") is None  # no longer enrolled
+    assert sees("G001", "E003") is not None
+    for step in ("active", "closed"):
+        matching.commands.change_cohort_status(cohort_id, step, ADMIN, REQUEST)
+    assert sees("G001", "E003") is None  # the cohort is over

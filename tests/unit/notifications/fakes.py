@@ -111,6 +111,20 @@ class FakeDirectory:
         return [dict(m) for m in self.meetings.values() if m.get("status") == "scheduled"]
 
 
+class FakeScopes:
+    """shared.scopes.ProgrammeScopeReader's reading side: cohort -> programme -> managers."""
+
+    def __init__(self, cohorts=None, managers=None):
+        self.cohorts = dict(cohorts or {})
+        self.managers = {program: frozenset(ids) for program, ids in (managers or {}).items()}
+
+    def program_of(self, cohort_id):
+        return self.cohorts.get(cohort_id)
+
+    def managers_of(self, program_id):
+        return self.managers.get(program_id, frozenset())
+
+
 class FakePreferences:
     def __init__(self, docs=None):
         self.docs = dict(docs or {})
@@ -174,6 +188,7 @@ class World:
         self.deliveries = FakeDeliveries()
         self.directory = FakeDirectory([person(p) for p in people], admins=admins, pairings=pairings)
         self.preferences = FakePreferences(preferences)
+        self.scopes = FakeScopes()
         self.outcomes = FakeOutcomes()
         self.config = config or DeliveryConfig(retry_base_s=60, max_attempts=3, claim_ttl_s=30)
         self.email, self.inapp, self.chat = FakeChannel(), FakeChannel(), FakeChannel()
