@@ -69,7 +69,7 @@ lint: install  ## ruff and mypy (settings in pyproject.toml); `make test` runs i
 
 test: lint up  ## lint, then the whole test suite against the real servers
 	$(PY) scripts/idp.py install  # the browser tests sign in at a real Keycloak (and drive Debian's chromium)
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=30  # the slowest tests, so the suite's ~20 minutes stay watched
 
 test-unit: install
 	$(PY) -m pytest tests/unit
