@@ -23,7 +23,9 @@ RUNS = "matching_runs"
 RUN_CHUNKS = "matching_run_chunks"
 COHORT_SUMMARIES = "cohort_summaries"
 MENTEE_OPENINGS = "cohort_mentee_openings"
-VIEW_COLLECTIONS = (PROGRAMS, COHORTS, ENROLLMENTS, PAIRINGS, RUNS, RUN_CHUNKS, COHORT_SUMMARIES, MENTEE_OPENINGS)
+PARTY_PAIRINGS = "cohort_party_pairings"
+VIEW_COLLECTIONS = (PROGRAMS, COHORTS, ENROLLMENTS, PAIRINGS, RUNS, RUN_CHUNKS, COHORT_SUMMARIES, MENTEE_OPENINGS,
+                    PARTY_PAIRINGS)
 PARTICIPANTS = "participants"
 RUN_PROGRESS = "matching_run_progress"
 
@@ -79,10 +81,14 @@ class Views:
         # `version` is the store order (shared.projector.order_of) of the last event applied.
         self.summaries = Documents(database[COHORT_SUMMARIES])
         self.mentee_openings = Documents(database[MENTEE_OPENINGS])
+        # Per person and cohort, the pairings naming them as mentor or mentee (any status, in `_id`
+        # order): a participant's own pairings (the portal's home) are one `_id` read and one per
+        # pairing, never a scan of every cohort's pairings (FerretDB v1: 200-600 ms for 134 at load).
+        self.party_pairings = Documents(database[PARTY_PAIRINGS])
 
     def all(self) -> tuple[Documents, ...]:
         return (self.programs, self.cohorts, self.enrollments, self.pairings, self.runs, self.run_chunks,
-                self.summaries, self.mentee_openings)
+                self.summaries, self.mentee_openings, self.party_pairings)
 
     def ensure_indexes(self) -> None:
         self.enrollments.collection.create_index([("cohort_id", ASCENDING)])
@@ -118,14 +124,30 @@ class Views:
 
     def pairings_page(self, cohort_id: str, *, status: str | None, party: str | None, after: str | None,
                       limit: int) -> tuple[list[dict], str | None]:
+        if party:
+            return self._party_pairings_page(cohort_id, party, status=status, after=after, limit=limit)
         query: dict = {"cohort_id": cohort_id}
         if status:
             query["status"] = status
-        if party:
-            query["$or"] = [{"mentor_id": party}, {"mentee_id": party}]
         if after:
             query["_id"] = {"$gt": after}
         docs = list(self.pairings.collection.find(query).sort("_id", ASCENDING).limit(limit + 1))
+        more = len(docs) > limit
+        docs = docs[:limit]
+        return docs, (docs[-1]["_id"] if more and docs else None)
+
+    def _party_pairings_page(self, cohort_id: str, party: str, *, status: str | None, after: str | None,
+                             limit: int) -> tuple[list[dict], str | None]:
+        listed = (self.party_pairings.get(self.enrollment_key(cohort_id, party)) or {}).get("pairings") or []
+        docs = []
+        for pairing_id in listed:
+            if after and pairing_id <= after:
+                continue
+            doc = self.pairings.get(pairing_id)
+            if doc is not None and (not status or doc["status"] == status):
+                docs.append(doc)
+                if len(docs) > limit:
+                    break
         more = len(docs) > limit
         docs = docs[:limit]
         return docs, (docs[-1]["_id"] if more and docs else None)

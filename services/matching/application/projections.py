@@ -272,6 +272,8 @@ class MatchingViews(Projection):
         self._count(envelope, after["cohort_id"], old, new)
         if openings is not None:
             self._write_openings(envelope, after)
+        if before is None:
+            self._list_for_parties(after)
         self.views.pairings.put(after)
 
     # -- cohort summaries (module docstring: written before the document that was the event's) ----
@@ -292,6 +294,17 @@ class MatchingViews(Projection):
         ids = set(doc["pairings"])
         ids = ids | {pairing["_id"]} if pairing["status"] in OPEN else ids - {pairing["_id"]}
         self.views.mentee_openings.put_newer({**doc, "pairings": sorted(ids), "version": order_of(envelope)})
+
+    def _list_for_parties(self, pairing: dict) -> None:
+        """A new pairing in its mentor's and its mentee's lists (its parties never change). Written
+        before the pairing: after a crash between the two the event is applied again and finds its
+        `_id` already listed."""
+        for party in (pairing["mentor_id"], pairing["mentee_id"]):
+            key = self.views.enrollment_key(pairing["cohort_id"], party)
+            doc = self.views.party_pairings.get(key) or {"_id": key, "cohort_id": pairing["cohort_id"],
+                                                         "employee_id": party, "pairings": []}
+            if pairing["_id"] not in doc["pairings"]:
+                self.views.party_pairings.put({**doc, "pairings": sorted([*doc["pairings"], pairing["_id"]])})
 
     def _count(self, envelope: Envelope, cohort_id: str, old: dict[str, int], new: dict[str, int]) -> None:
         """Add `new - old` to the cohort's summary, unless the summary already holds this event."""

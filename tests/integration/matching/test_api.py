@@ -176,6 +176,17 @@ def test_pairing_lifecycle_accept_decline_end_and_authorization(harness):
     assert other["mentor_id"] == "M001" and rerun["matched"] == 0
     assert manual.status_code == 422 and "declined_before" in manual.json["errors"]
 
+    # a party lists every pairing naming them, by status and page by page, and nobody else's
+    harness.settle()
+    every = [p for p in harness.pairings(cohort_id)["items"] if mentor in (p["mentor_id"], p["mentee_id"])]
+    assert len(every) >= 2
+    mine = harness.pairings(cohort_id, headers=token(mentor))["items"]
+    assert [p["pairing_id"] for p in mine] == sorted(p["pairing_id"] for p in every)
+    assert [p["pairing_id"] for p in harness.pairings(cohort_id, headers=token(mentor), status="ended")["items"]] == [pid]
+    first = harness.pairings(cohort_id, headers=token(mentor), limit=1)
+    rest = harness.pairings(cohort_id, headers=token(mentor), limit=50, cursor=first["next"])
+    assert [p["pairing_id"] for p in first["items"] + rest["items"]] == [p["pairing_id"] for p in mine]
+
 
 def test_manual_proposal_names_the_broken_rule(harness):
     cohort_id = harness.populated_cohort()
