@@ -8,6 +8,8 @@ The rules (issue 6):
 - a reminder 24 hours before a meeting (built by the reminder job, see `reminder_intents`).
 - `MeetingHeld` -> both parties, asked for feedback.
 - `GoalsRevised` -> the mentor.
+- `AgreementRevised` -> the party who did not write it: a new revision of the pair's agreement
+  waits for their confirmation (the cadence it sets drives the at-risk clock only once both confirm).
 - `PairingAtRisk` -> both parties and the cohort's admins.
 - `ReviewRequested` -> that person.
 - `KudosSent` -> the recipient.
@@ -31,7 +33,7 @@ from shared.events.catalog.matching import (
     PAIRING_ACTIVATED, PAIRING_DECLINED, PAIRING_ENDED, PAIRING_EXPIRED, PAIRING_PROPOSED,
 )
 from shared.events.catalog.sessions import (
-    GOALS_REVISED, MEETING_HELD, MEETING_RESCHEDULED, MEETING_SCHEDULED, PAIRING_AT_RISK,
+    AGREEMENT_REVISED, GOALS_REVISED, MEETING_HELD, MEETING_RESCHEDULED, MEETING_SCHEDULED, PAIRING_AT_RISK,
 )
 
 PARTICIPANT_LEFT_REASON = "participant_left"  # a PairingEnded reason (shared.events.catalog.matching.END_REASONS)
@@ -40,7 +42,7 @@ PARTICIPANT_LEFT_REASON = "participant_left"  # a PairingEnded reason (shared.ev
 ROUTED = (
     PAIRING_PROPOSED, PAIRING_ACTIVATED, PAIRING_DECLINED, PAIRING_EXPIRED, PAIRING_ENDED,
     MEETING_SCHEDULED, MEETING_RESCHEDULED, MEETING_HELD, GOALS_REVISED, PAIRING_AT_RISK,
-    REVIEW_REQUESTED, KUDOS_SENT, EMPLOYEE_TERMINATED,
+    REVIEW_REQUESTED, KUDOS_SENT, EMPLOYEE_TERMINATED, AGREEMENT_REVISED,
 )
 
 # category -> urgent? Urgent messages skip the daily digest.
@@ -53,6 +55,7 @@ CATEGORIES: dict[str, bool] = {
     "meeting_reminder": True,
     "feedback_request": False,
     "goals_revised": False,
+    "agreement_proposed": False,
     "pairing_at_risk": True,
     "review_due": False,
     "kudos": False,
@@ -148,6 +151,8 @@ def route(event_type: str, event_id: str, data: dict, facts: Facts | None = None
         b.parties(data, "feedback_request", event_id)
     elif event_type == GOALS_REVISED:
         b.parties(data, "goals_revised", event_id, only=("mentor",))
+    elif event_type == AGREEMENT_REVISED:
+        b.parties(data, "agreement_proposed", event_id, only=_other_party(data, data.get("revised_by")))
     elif event_type == PAIRING_AT_RISK:
         b.parties(data, "pairing_at_risk", event_id)
         b.admins(data, "pairing_at_risk", event_id)

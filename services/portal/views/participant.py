@@ -20,7 +20,8 @@ bp = Blueprint("participant", __name__)
 
 # mirrors services/notifications/domain/routing.py CATEGORIES (the portal imports no service)
 CATEGORIES = ("pairing_proposed", "pairing_activated", "pairing_declined", "pairing_expired", "meeting_scheduled",
-              "meeting_reminder", "feedback_request", "goals_revised", "pairing_at_risk", "review_due", "kudos",
+              "meeting_reminder", "feedback_request", "goals_revised",
+              "agreement_proposed", "pairing_at_risk", "review_due", "kudos",
               "pairing_ended", "participant_left")
 CHANNELS = ("email", "chat", "inapp")
 

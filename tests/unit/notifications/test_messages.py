@@ -25,6 +25,10 @@ def test_recipient_language_is_used_where_a_template_exists_else_english():
     assert "Annehmen: https://app/p/1?action=accept" in german.text
     fallback = renderer.render("kudos", ["de"], {**BASE, "from_name": "Bob", "kudos_url": "u"})
     assert fallback.language == "en" and fallback.subject == "Bob sent you kudos"
+    agreement = renderer.render("agreement_proposed", ["de", "en"], {**BASE, "other_name": "Bob", "revision": 2,
+                                                                     "cadence_days": 14, "pairing_url": "https://app/p/1"})
+    assert agreement.subject == "Bob schlägt Ihre Mentoring-Vereinbarung vor: bitte bestätigen"
+    assert "alle 14 Tage" in agreement.text and "https://app/p/1#agreement" in agreement.text
 
 
 def test_every_category_has_an_english_template_with_unsubscribe_footer_and_html_is_escaped():

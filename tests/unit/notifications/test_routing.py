@@ -39,6 +39,11 @@ def test_meeting_scheduled_goes_to_both_with_the_invite_and_held_asks_both_for_f
 def test_goals_to_the_mentor_review_and_kudos_to_that_person():
     goals = route("GoalsRevised", "g", {**PAIRING, "revision": 2, "revised_by": "E", "goals": []}, ADMINS)
     assert who(goals) == [("M", "mentor", "goals_revised")]
+    terms = {**PAIRING, "revision": 1, "cadence_days": 14, "channel": "video", "confidentiality": "between_us"}
+    assert who(route("AgreementRevised", "a1", {**terms, "revised_by": "E"}, ADMINS)) == [
+        ("M", "mentor", "agreement_proposed")]  # the mentee wrote it: the mentor is asked to confirm
+    assert who(route("AgreementRevised", "a2", {**terms, "revision": 2, "revised_by": "M"}, ADMINS)) == [
+        ("E", "mentee", "agreement_proposed")]
     review = route("ReviewRequested", "r", {"review_id": "R", "pairing_id": "P1", "cohort_id": "C1",
                                             "employee_id": "E", "due_on": "2026-02-01"}, ADMINS)
     assert who(review) == [("E", "recipient", "review_due")]
