@@ -197,8 +197,11 @@ class GoalCommands:
 
     def revise(self, pairing: PairingInfo, *, expected_revision: int, goals: list[dict], by: str,
                causation: Causation) -> Goals:
-        return self._decide(pairing, causation, lambda state: goal_rules.revise(
-            state, pairing, expected_revision=expected_revision, goals=goals, by=by))
+        def decide(state: Goals) -> Decision:
+            if causation.causation_id and state.revision_request == causation.causation_id:
+                return Decision()  # a retry of the request that stored the current revision: its answer
+            return goal_rules.revise(state, pairing, expected_revision=expected_revision, goals=goals, by=by)
+        return self._decide(pairing, causation, decide)
 
     def achieve(self, pairing: PairingInfo, *, goal_id: str, by: str, causation: Causation) -> Goals:
         """Mark one goal achieved in a new revision (GoalAchieved); an achieved goal stays as it is."""

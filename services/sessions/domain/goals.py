@@ -39,6 +39,7 @@ class Goals:
     revised_by: str | None = None
     revised_at: str | None = None
     history: list[dict] = field(default_factory=list)
+    revision_request: str | None = None  # the causation id of the request that stored the revision
 
 
 def _with_texts(goal: dict, texts: dict) -> dict:
@@ -61,6 +62,7 @@ def fold(events, private: dict | None = None) -> Goals:
         state.goals = [_with_texts(g, texts) for g in event.data["goals"]]
         state.revised_by = event.data["revised_by"]
         state.revised_at = event.occurred_at
+        state.revision_request = event.causation_id
         state.history.append({"revision": state.revision, "revised_by": state.revised_by,
                               "revised_at": event.occurred_at, "goals": state.goals})
     return state

@@ -260,6 +260,17 @@ def test_a_retried_revision_gets_its_first_answer_and_the_words_stay_out_of_even
     assert ctx.agreements.current("p1").expectations == {"mentee-1": ["Help me prepare for my promotion case"]}
 
 
+def test_a_retried_goals_revision_gets_its_first_answer_not_a_stale_revision_refusal():
+    ctx = context()
+    attempt = request()
+    goals = [{"title": "Lead a project", "status": "open"}]
+    first = ctx.goals.revise(PAIRING, expected_revision=0, by="mentee-1", goals=goals, causation=attempt)
+    retry = ctx.goals.revise(PAIRING, expected_revision=0, by="mentee-1", goals=goals, causation=attempt)
+    assert retry.revision == first.revision == 1 and len(retry.history) == 1
+    with pytest.raises(Conflict):  # another request with the same stale revision is still refused
+        ctx.goals.revise(PAIRING, expected_revision=0, by="mentee-1", goals=goals, causation=request())
+
+
 def test_retention_forgets_expectations_and_item_texts_after_the_pairing_ended():
     ctx = context()
     ctx.agreements.revise(PAIRING, expected_revision=0, by="mentee-1", cadence_days=14, channel="phone",
