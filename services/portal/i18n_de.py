@@ -264,6 +264,7 @@ GERMAN: dict[str, str] = {
     "draft → enrolling → matching → active → closed": "Entwurf → Anmeldung → Zuordnung → aktiv → abgeschlossen",
     "employee_id is missing": "employee_id fehlt",
     "last met": "zuletzt getroffen",
+    "Last met": "Zuletzt getroffen",
     "matched so far": "bisher zugeordnet",
     "meet every {days} days": "Treffen alle {days} Tage",
     "mentee": "Mentee",

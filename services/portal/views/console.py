@@ -22,7 +22,7 @@ from services.portal.views.common import api, done, is_admin, ok, parallel, prof
 bp = Blueprint("console", __name__, url_prefix="/console")
 
 ENROLMENT_PAGE = 50
-ACTIVE_SHOWN = 50  # the health page lists this many active pairs (their names: one call each)
+ACTIVE_SHOWN = 50  # the health page lists this many active pairs (their names: one call each, cached)
 HARD_RULES = ("require_shared_language", "exclude_management_chain", "respect_exclude_list", "require_active")
 CROSS_DEPARTMENT = ("bonus", "malus")  # services/matching/domain/rules.py CROSS_DEPARTMENT_MODES
 CSV_COLUMNS = ("employee_id", "role", "capacity", "topics", "goals_summary", "same_timezone", "languages")
@@ -387,9 +387,7 @@ def health(cohort_id):
     calls = parallel(cohort=lambda: client.get("matching", f"/v1/cohorts/{cohort_id}"),
                      stats=lambda: client.get("matching", f"/v1/cohorts/{cohort_id}/stats"),
                      engagement=lambda: client.optional("sessions", f"/v1/cohorts/{cohort_id}/engagement", default={}),
-                     feedback=lambda: client.optional("feedback", f"/v1/cohorts/{cohort_id}/feedback/summary", default={}),
-                     active=lambda: client.get("matching", f"/v1/cohorts/{cohort_id}/pairings", status="active",
-                                               limit=ACTIVE_SHOWN))
+                     feedback=lambda: client.optional("feedback", f"/v1/cohorts/{cohort_id}/feedback/summary", default={}))
     if isinstance(calls["cohort"], ApiError):
         raise calls["cohort"]
     engagement = ok(calls["engagement"], {}) or {}
@@ -412,7 +410,8 @@ def health(cohort_id):
     weeks_chart = column_chart(_("Meetings held per week"), weeks)
     feedback = ok(calls["feedback"], {}) or {}
     at_risk = [i for i in items if i.get("status") in ("at_risk", "needs_check_in")]
-    active_pairs = (ok(calls["active"], {}) or {}).get("items", [])
+    # the active pairs as sessions sees them (each with its health), not another listing from matching
+    active_pairs = items[:ACTIVE_SHOWN]
     people_ids = {p for i in at_risk[:50] for p in (i["mentor_id"], i["mentee_id"])} | \
                  {p for a in active_pairs for p in (a["mentor_id"], a["mentee_id"])}
     people = parallel(**{pid: (lambda pid=pid: profile(pid)) for pid in people_ids})
