@@ -134,7 +134,8 @@ def run() -> list[dict]:
                 ("notifications", "/v1/me/notifications?limit=5&unread=true"), ("feedback", "/v1/me/reviews"),
                 ("feedback", "/v1/me/surveys"), ("matching", f"/v1/participants/{mentee}"),
                 ("matching", "/v1/programs?limit=500"), ("matching", f"/v1/programs/{program}/cohorts?limit=500"),
-                ("matching", f"/v1/cohorts/{cohort}/pairings?limit=50")]),
+                ("matching", "/v1/me/pairings?limit=500"),
+                ("sessions", f"/v1/pairings/{pairs[0]['pairing_id']}/meetings?limit=200")]),
             "cohort health": (_client(app, oidc, ADMIN, ["admin", "participant"]), f"/console/cohorts/{cohort}/health",
                               admin, [("matching", f"/v1/cohorts/{cohort}"), ("matching", f"/v1/cohorts/{cohort}/stats"),
                                       ("sessions", f"/v1/cohorts/{cohort}/engagement"),
@@ -155,7 +156,8 @@ def run() -> list[dict]:
             for service, path in calls:
                 url = f"{bases[service]}{path}"
                 alone = percentiles(_time(lambda h=session, u=url: h.get(u, timeout=30), REQUESTS))
-                shown = path.replace(cohort, "{id}").replace(program, "{id}").replace(mentee, "{id}")
+                shown = path.replace(cohort, "{id}").replace(program, "{id}").replace(mentee, "{id}").replace(
+                    pairs[0]["pairing_id"], "{id}")
                 rows.append({"benchmark": f"API call p95 ({page}): {service} {shown}", "unit": "ms",
                              "value": round(alone["p95"] * 1000, 1), "baseline": "its p50",
                              "baseline_value": round(alone["p50"] * 1000, 1),

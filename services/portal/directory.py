@@ -26,6 +26,12 @@ def _all(api, path: str) -> list[dict]:
     return items
 
 
+def my_pairings(api) -> list[dict]:
+    """The signed-in person's pairings in every cohort (`GET /v1/me/pairings`: one call, whatever the
+    number of cohorts)."""
+    return _all(api, "/v1/me/pairings")
+
+
 def programs(api) -> list[dict]:
     return sorted(_all(api, "/v1/programs"), key=lambda p: (p.get("name") or "").lower())
 

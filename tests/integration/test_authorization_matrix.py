@@ -100,6 +100,7 @@ EXPECTED: dict[tuple[str, str, str], Row] = {
     ("matching", "GET", "/v1/programs"): Row(ANY_EMPLOYEE),
     ("matching", "PUT", "/v1/programs/<program_id>/managers"): Row(PLATFORM_ONLY, {}),
     ("matching", "GET", "/v1/me/managed-programs"): Row(ANY_EMPLOYEE),
+    ("matching", "GET", "/v1/me/pairings"): Row(ANY_EMPLOYEE),
     ("matching", "POST", "/v1/programs/<program_id>/cohorts"): Row(ADMIN_ONLY, {}),
     ("matching", "GET", "/v1/programs/<program_id>/cohorts"): Row(ANY_EMPLOYEE),
     ("matching", "GET", "/v1/cohorts/<cohort_id>"): Row(ANY_EMPLOYEE),

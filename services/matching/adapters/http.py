@@ -673,6 +673,18 @@ def _visible_pairing(pairing_id: str) -> tuple[dict, Actor]:
     return doc, actor
 
 
+@blp.route("/me/pairings", methods=["GET"])
+@require()
+@blp.arguments(PairingQuery, location="query")
+@blp.response(200, PairingPage)
+def my_pairings(query):
+    """The caller's own pairings in every cohort, as mentor or mentee, by status, paginated (the
+    portal's home: one call instead of one per cohort)."""
+    items, cursor = _context().views.pairings_of_party_page(current_principal().subject, status=query.get("status"),
+                                                            after=query.get("cursor"), limit=query["limit"])
+    return {"items": items, "next": cursor}
+
+
 @blp.route("/pairings/<pairing_id>", methods=["GET"])
 @require()
 @blp.response(200, PairingOut)

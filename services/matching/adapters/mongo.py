@@ -23,7 +23,7 @@ RUNS = "matching_runs"
 RUN_CHUNKS = "matching_run_chunks"
 COHORT_SUMMARIES = "cohort_summaries"
 MENTEE_OPENINGS = "cohort_mentee_openings"
-PARTY_PAIRINGS = "cohort_party_pairings"
+PARTY_PAIRINGS = "party_pairings"
 VIEW_COLLECTIONS = (PROGRAMS, COHORTS, ENROLLMENTS, PAIRINGS, RUNS, RUN_CHUNKS, COHORT_SUMMARIES, MENTEE_OPENINGS,
                     PARTY_PAIRINGS)
 PARTICIPANTS = "participants"
@@ -81,7 +81,7 @@ class Views:
         # `version` is the store order (shared.projector.order_of) of the last event applied.
         self.summaries = Documents(database[COHORT_SUMMARIES])
         self.mentee_openings = Documents(database[MENTEE_OPENINGS])
-        # Per person and cohort, the pairings naming them as mentor or mentee (any status, in `_id`
+        # Per person, the pairings naming them as mentor or mentee (any cohort, any status, in `_id`
         # order): a participant's own pairings (the portal's home) are one `_id` read and one per
         # pairing, never a scan of every cohort's pairings (FerretDB v1: 200-600 ms for 134 at load).
         self.party_pairings = Documents(database[PARTY_PAIRINGS])
@@ -136,21 +136,27 @@ class Views:
         docs = docs[:limit]
         return docs, (docs[-1]["_id"] if more and docs else None)
 
-    def _party_pairings_page(self, cohort_id: str, party: str, *, status: str | None, after: str | None,
+    def _party_pairings_page(self, cohort_id: str | None, party: str, *, status: str | None, after: str | None,
                              limit: int) -> tuple[list[dict], str | None]:
-        listed = (self.party_pairings.get(self.enrollment_key(cohort_id, party)) or {}).get("pairings") or []
+        listed = (self.party_pairings.get(party) or {}).get("pairings") or []
         docs = []
         for pairing_id in listed:
             if after and pairing_id <= after:
                 continue
             doc = self.pairings.get(pairing_id)
-            if doc is not None and (not status or doc["status"] == status):
-                docs.append(doc)
-                if len(docs) > limit:
-                    break
+            if doc is None or (cohort_id and doc["cohort_id"] != cohort_id) or (status and doc["status"] != status):
+                continue
+            docs.append(doc)
+            if len(docs) > limit:
+                break
         more = len(docs) > limit
         docs = docs[:limit]
         return docs, (docs[-1]["_id"] if more and docs else None)
+
+    def pairings_of_party_page(self, party: str, *, status: str | None, after: str | None,
+                               limit: int) -> tuple[list[dict], str | None]:
+        """Every pairing naming `party`, in any cohort."""
+        return self._party_pairings_page(None, party, status=status, after=after, limit=limit)
 
     # Listings for the programme console. FerretDB v1 serves only an exact `{_id: <string>}` filter
     # from an index, so the listings are built to need as little else as possible:

@@ -300,9 +300,7 @@ class MatchingViews(Projection):
         before the pairing: after a crash between the two the event is applied again and finds its
         `_id` already listed."""
         for party in (pairing["mentor_id"], pairing["mentee_id"]):
-            key = self.views.enrollment_key(pairing["cohort_id"], party)
-            doc = self.views.party_pairings.get(key) or {"_id": key, "cohort_id": pairing["cohort_id"],
-                                                         "employee_id": party, "pairings": []}
+            doc = self.views.party_pairings.get(party) or {"_id": party, "employee_id": party, "pairings": []}
             if pairing["_id"] not in doc["pairings"]:
                 self.views.party_pairings.put({**doc, "pairings": sorted([*doc["pairings"], pairing["_id"]])})
 

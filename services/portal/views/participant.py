@@ -30,19 +30,6 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def my_pairings(cohorts: list[dict]) -> list[dict]:
-    """The person's pairings in every cohort the portal knows (the API shows a participant their own)."""
-    client = api()
-    results = parallel(**{c["cohort_id"]: (lambda cid=c["cohort_id"]: client.get(
-        "matching", f"/v1/cohorts/{cid}/pairings", limit=50)) for c in cohorts})
-    mine = []
-    for cohort in cohorts:
-        for pairing in (ok(results.get(cohort["cohort_id"]), {}) or {}).get("items", []):
-            if me() in (pairing["mentor_id"], pairing["mentee_id"]):
-                mine.append({**pairing, "cohort": cohort})
-    return mine
-
-
 def _other(pairing: dict) -> str:
     return pairing["mentee_id"] if pairing["mentor_id"] == me() else pairing["mentor_id"]
 
@@ -59,16 +46,16 @@ def _awaits_me(pairing: dict) -> bool:
 @login_required
 def home():
     client = api()
-    # The render is as long as its longest chain of calls: cohorts -> my pairings -> their
-    # meetings. What hangs on nothing runs beside that chain rather than before or after it.
+    # The render is as long as its longest chain of calls: my pairings -> their meetings. What
+    # hangs on nothing (the cohorts' list among it) runs beside that chain, not before or after it.
     independent = start(
         inbox=lambda: client.get("notifications", "/v1/me/notifications", limit=5, unread="true"),
         reviews=lambda: client.get("feedback", "/v1/me/reviews"),
         surveys=lambda: client.get("feedback", "/v1/me/surveys"),
         me=lambda: profile(me()),
+        cohorts=lambda: listing.cohorts(client),
     )
-    cohorts = listing.cohorts(client)
-    pairings = my_pairings(cohorts)
+    pairings = listing.my_pairings(client)
     proposals = [p for p in pairings if _awaits_me(p)]
     active = [p for p in pairings if p["status"] == "active"]
     # the meetings of my active pairings and the people I am paired with: one round, side by side
@@ -76,6 +63,12 @@ def home():
         "sessions", f"/v1/pairings/{pid}/meetings", limit=200)) for p in active},
         **{f"person|{pid}": (lambda pid=pid: profile(pid)) for pid in {_other(p) for p in pairings}})
     calls = independent.results()
+    if isinstance(calls["cohorts"], ApiError):
+        raise calls["cohorts"]
+    cohorts = calls["cohorts"]
+    by_id = {cohort["cohort_id"]: cohort for cohort in cohorts}
+    for pairing in pairings:
+        pairing["cohort"] = by_id.get(pairing["cohort_id"]) or {"cohort_id": pairing["cohort_id"]}
     person = ok(calls["me"], {}) or {}
     zone = zone_of(person)
     meeting_lists = {key.split("|", 1)[1]: value for key, value in second.items() if key.startswith("meetings|")}

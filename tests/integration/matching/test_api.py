@@ -186,6 +186,9 @@ def test_pairing_lifecycle_accept_decline_end_and_authorization(harness):
     first = harness.pairings(cohort_id, headers=token(mentor), limit=1)
     rest = harness.pairings(cohort_id, headers=token(mentor), limit=50, cursor=first["next"])
     assert [p["pairing_id"] for p in first["items"] + rest["items"]] == [p["pairing_id"] for p in mine]
+    everywhere = harness.client.get("/v1/me/pairings", headers=token(mentor))
+    assert everywhere.status_code == 200 and everywhere.json["items"] == mine  # one cohort here: the same list
+    assert harness.client.get("/v1/me/pairings", headers=token("E077")).json["items"] == []  # paired with nobody
 
 
 def test_manual_proposal_names_the_broken_rule(harness):

@@ -78,6 +78,9 @@ class FakeBackend:
                                  or {reader, wanted} <= partners):
                 raise ApiError(404, "Not Found")
             return found
+        if path == "/v1/me/pairings":  # as matching answers: the caller's own, in every cohort
+            mine = claims["sub"] in (self.pairing["mentor_id"], self.pairing["mentee_id"])
+            return {"items": [self.pairing] if mine else [], "next": None}
         if path == "/v1/me/managed-programs":
             return {"items": [{"program_id": program_id, "name": "Engineering mentoring"}
                               for program_id, managers in self.managers.items() if claims["sub"] in managers],
