@@ -74,7 +74,12 @@ class ErasureCommands:
 
 
 def erase_person(views, participants, store, employee_id: str, at: str) -> dict:
-    """Step 2 of shared.erasure in matching: what it holds of the person, erased (idempotent)."""
+    """Step 2 of shared.erasure in matching: what it holds of the person, erased (idempotent).
+
+    The one writer of views that is not their projection, on purpose: the text is removed in place
+    (no event could carry "forget this" without carrying the text's whereabouts forever). The views
+    projection writes the same erased form from then on, also for a document it read just before
+    (it consults the erased-people record whenever a document still has text)."""
     participants.erase(employee_id, at)
     changed = 0
     for doc in views.enrollments_of_employee(employee_id):

@@ -249,6 +249,8 @@ class MatchingViews(Projection):
             doc.pop("revised_by", None)
         else:
             doc = {**(doc or {"_id": key, **data}), "status": "withdrawn", "withdrawal_reason": data["reason"]}
+        if (doc.get("preferences") or doc.get("goals_summary")) and self.erased.is_erased(data["employee_id"]):
+            doc.update(preferences={}, goals_summary=None)  # read before the erasure wiped it (application/erasure.py)
         doc["version"] = envelope.aggregate_version
         if (before or {}).get("status") != doc.get("status") or (before or {}).get("role") != doc.get("role"):
             opened = bool((self.views.mentee_openings.get(key) or {}).get("pairings"))
