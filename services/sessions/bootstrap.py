@@ -14,6 +14,7 @@ from shared.erasure import ErasurePolicy, PersonEraser
 from shared.eventstore import EventStore
 from shared.generations import live_database
 from shared.scopes import ProgrammeScopeReader, ProgrammeScopes
+from shared.shredding import PersonKeys, Sealer
 from shared.mongo import database_for
 from shared.projector import StoreProjector
 from services.sessions.adapters.mongo import (
@@ -70,6 +71,7 @@ class SessionsContext:
     retention: ForgetMeetingTexts = field(init=False)
     projector: StoreProjector = field(init=False)
     eraser: PersonEraser = field(init=False)  # GDPR Art. 17 (application/erasure.py)
+    sealer: Sealer = field(init=False)  # private text sealed per author (shared.shredding)
 
     def __post_init__(self):
         registry = default_registry()
@@ -81,8 +83,12 @@ class SessionsContext:
         self.engagement_view = EngagementRepository(live)
         self.agreements_view = AgreementsRepository(live)
 
+        keys = PersonKeys(self.database)
+        self.sealer = Sealer(keys)
+
         def aggregates(aggregate_type: str) -> AggregateStore:
-            return AggregateStore(self.store, registry, producer=SERVICE, aggregate_type=aggregate_type)
+            return AggregateStore(self.store, registry, producer=SERVICE, aggregate_type=aggregate_type,
+                                  sealer=self.sealer)
 
         self.meetings = MeetingCommands(aggregates(MEETING), self.pairings, now, LegacyMeetingTexts(self.database))
         self.goals = GoalCommands(aggregates(PAIRING_GOALS))
@@ -93,7 +99,7 @@ class SessionsContext:
         self.retention = ForgetMeetingTexts(self.pairings, self.meetings_view, self.store, self.database, now,
                                             self.settings.retention_private_text_days)
         self.projector = StoreProjector(self, self.own_projections(), name=f"{SERVICE}-own", registry=registry)
-        scrub = SessionsEraser(self.participants, self.meetings_view, live)
+        scrub = SessionsEraser(self.participants, self.meetings_view, live, keys)
         self.eraser = PersonEraser(service=SERVICE, store=self.store, registry=registry, database=self.database,
                                    clock=now, erase=scrub.erase)
 

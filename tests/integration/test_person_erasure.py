@@ -6,7 +6,8 @@ are fed to the consuming projections and policies as the workers would.
 Then every read-model collection of every service's database (and a rebuild of the own-stream
 views) is scanned for the person's name, e-mail and each text they wrote or that was written to
 them: zero hits. The event stores are scanned too but only reported: their commits and events still
-hold the text until crypto-shredding (the next slice, README Privacy) deletes the person's key.
+hold published text (goal titles, shared comments) until crypto-shredding covers events too; the
+sessions commits' private text is sealed per author and unreadable once the person's key is shredded.
 """
 from __future__ import annotations
 
@@ -125,7 +126,13 @@ def test_an_erased_mentee_is_gone_from_every_read_model_and_stays_gone_after_a_r
     after = {service: _hits(contexts[service].database, store=False) for service in SERVICES}
     assert after == dict.fromkeys(SERVICES, {}), after
     stored = {service: _hits(contexts[service].database, store=True) for service in SERVICES}
-    print("event stores still holding the person's text (crypto-shredding is the next slice):", stored)
+    print("event stores still holding the person's text (events; crypto-shredding's next step):", stored)
+    assert not {"PERSON AGENDA", "PERSON NOTE"} & set(stored["sessions"].get(COMMITS, []))  # sealed at rest
+    # ... and their key is gone: the partner still reads their own words, not the person's
+    texts = {author: contexts["sessions"].meetings.texts(meeting_id)
+             for author, (meeting_id, _) in world.ids["meetings"].items()}
+    assert texts[PERSON].get("agenda") == "MENTOR AGENDA" and "notes" not in texts[PERSON]
+    assert texts[MENTOR].get("notes") == "MENTOR NOTE" and "agenda" not in texts[MENTOR]
     pairing = _ok(world.client("matching").get(f"/v1/pairings/{world.ids['pairing_id']}", headers=_auth(MENTOR)))
     assert (pairing["mentee_id"], pairing["status"]) == (PERSON, "active")
     stats = _ok(world.client("matching").get(f"/v1/cohorts/{world.ids['cohort_id']}/stats",

@@ -109,3 +109,23 @@ def test_notifications_redacts_the_persons_text_in_what_others_were_told():
     body = "Person E1's goals: - Learn Rust about Person E1"
     assert _replace_all(body, {"Person E1": FORMER_PARTICIPANT, "Learn Rust about Person E1": ERASED_TEXT}) == \
         f"{FORMER_PARTICIPANT}'s goals: - {ERASED_TEXT}"
+
+
+def test_sessions_keeps_private_text_sealed_per_author_and_erasure_shreds_only_the_persons_words():
+    from tests.unit.sessions.test_application import context, schedule
+
+    ctx = context()
+    as_mentee = Causation(correlation_id="c", causation_id=str(uuid.uuid4()), actor_id="mentee-1")
+    as_mentor = Causation(correlation_id="c", causation_id=str(uuid.uuid4()), actor_id="mentor-1")
+    meeting = schedule(ctx, agenda="MENTEE AGENDA", actor="mentee-1", causation=as_mentee).meeting
+    ctx.clock.advance(days=3)
+    ctx.meetings.complete(meeting, by="mentor-1", held_at=None, duration_minutes=None, attendees=None,
+                          notes="MENTOR NOTE", causation=as_mentor)
+    stored = json.dumps([commit.private for commit in ctx.store.read_all()])
+    assert "MENTEE AGENDA" not in stored and "MENTOR NOTE" not in stored  # sealed at rest
+    assert ctx.meetings.texts(meeting.meeting_id) == {"agenda": "MENTEE AGENDA", "notes": "MENTOR NOTE",
+                                                      "notes_by": "mentor-1"}
+    assert ctx.eraser.erase("mentee-1", cause(), source="matching") is True
+    assert ctx.meetings.texts(meeting.meeting_id) == {"notes": "MENTOR NOTE", "notes_by": "mentor-1"}
+    # an erased person gets no new key: words they would still write are not kept
+    assert ctx.sealer.seal({"agenda": "LATE"}, "mentee-1") == {}
