@@ -60,14 +60,19 @@ class Appended(list):
 
 
 class AggregateStore:
-    def __init__(self, store: EventStore, registry: EventRegistry, *, producer: str, aggregate_type: str):
+    def __init__(self, store: EventStore, registry: EventRegistry, *, producer: str, aggregate_type: str,
+                 sealer=None):
         self.store = store
         self.registry = registry
         self.producer = producer
         self.aggregate_type = aggregate_type
+        # shared.shredding.Sealer: private parts sealed under their author's key (None: stored as given)
+        self.sealer = sealer
 
     def load(self, aggregate_id: str) -> LoadedStream:
         loaded = self.store.load(aggregate_id)
+        if self.sealer is not None and loaded.private:
+            loaded = dataclasses.replace(loaded, private=self.sealer.open_all(loaded.private))
         events = [self.registry.to_current(event) for event in loaded.events]
         if all(new is old for new, old in zip(events, loaded.events)):
             return loaded
@@ -91,7 +96,7 @@ class AggregateStore:
         envelopes = self._envelopes(aggregate_id, expected_version, new_events, causation, occurred_at)
         if not envelopes:
             return Appended()
-        by_event_id = _private_by_event_id(private, envelopes)
+        by_event_id = self._sealed(_private_by_event_id(private, envelopes), causation)
         if by_event_id:
             position = self.store.append(aggregate_id, expected_version, envelopes, private=by_event_id)
         else:
@@ -119,11 +124,18 @@ class AggregateStore:
             if not envelopes:
                 raise ValueError(f"nothing to append for {aggregate_id}")
             entries.append(StreamAppend(aggregate_id, expected_version, envelopes,
-                                        _private_by_event_id(private, envelopes) or None))
+                                        self._sealed(_private_by_event_id(private, envelopes), cause) or None))
             envelopes_of.append(envelopes)
         results = self.store.append_many(entries)
         return [result if isinstance(result, ConcurrencyError) else Appended(envelopes, result)
                 for envelopes, result in zip(envelopes_of, results)]
+
+    def _sealed(self, by_event_id: dict, causation: Causation) -> dict:
+        """Private parts as stored: sealed under the actor's key when this store seals (shared.shredding)."""
+        if self.sealer is None or not by_event_id:
+            return by_event_id
+        sealed = {event_id: self.sealer.seal(fields, causation.actor_id) for event_id, fields in by_event_id.items()}
+        return {event_id: fields for event_id, fields in sealed.items() if fields}
 
     def _envelopes(self, aggregate_id: str, expected_version: int, new_events: Sequence[NewEvent],
                    causation: Causation, occurred_at: datetime | None) -> list[Envelope]:

@@ -17,6 +17,9 @@ the bookkeeping (`profile_stamp`, `status_stamp`, `terminated_at`, ...) is the s
 (ending pairings, cancelling meetings) apply only to what existed before it, so replaying an old
 termination after a rehire never touches the person's current pairings.
 
+An erased person (shared.erasure) keeps only `erased_record`: records arriving later, or replayed
+by a rebuild, are folded into nothing (the `erasures` collection is consulted by `_id`).
+
 The projection has no side effects: services react to `EmployeeTerminated` in a policy of their
 own (`application/policies.py`), never through a callback here.
 """
@@ -28,6 +31,7 @@ from typing import Iterable, Sequence
 from shared import topics
 from shared.clock import parse_rfc3339
 from shared.consumer import Projection
+from shared.erasure import ErasedPeople, erased_record
 from shared.events.catalog.hris import EMPLOYEE_TERMINATED, EMPLOYEE_UPSERTED
 from shared.events.envelope import Envelope
 from shared.mongo import insert_new
@@ -116,6 +120,12 @@ class DirectoryRepository:
     def put(self, doc: dict) -> None:
         self.collection.find_one_and_replace({"_id": doc["_id"]}, doc, upsert=True)
 
+    def erase(self, employee_id: str, at: str) -> None:
+        """Replace the person's record with the erased form (shared.erasure); again changes nothing."""
+        doc = self.get(employee_id)
+        if doc is None or not doc.get("erased"):
+            self.put(erased_record(employee_id, at))
+
     def insert_new(self, docs: list[dict]) -> set[str]:
         """Insert first sightings in one round trip; returns the ids that already existed."""
         return insert_new(self.collection, docs)
@@ -154,6 +164,7 @@ class DirectoryProjection(Projection):
     def bind(self, database) -> None:
         """(Re)attach to a database handle (a rebuild binds a generation-bound one)."""
         self.repository = DirectoryRepository(database, self.collection)
+        self.erased = ErasedPeople(database)
 
     def handlers(self):
         return {EMPLOYEE_UPSERTED: self.apply, EMPLOYEE_TERMINATED: self.apply}
@@ -166,6 +177,9 @@ class DirectoryProjection(Projection):
 
     def apply(self, envelope: Envelope) -> None:
         employee_id = envelope.data["employee_id"]
+        if self.erased.is_erased(employee_id):
+            self._keep_erased(employee_id)
+            return
         doc = self.repository.get(employee_id) or empty(employee_id)
         if apply_record(doc, envelope, self.fields).changed:
             self.repository.put(doc)
@@ -176,9 +190,17 @@ class DirectoryProjection(Projection):
         by_person: dict[str, list[Envelope]] = {}
         for envelope in envelopes:
             by_person.setdefault(envelope.data["employee_id"], []).append(envelope)
+        for person in self.erased.erased_among(by_person):
+            del by_person[person]
+            self._keep_erased(person)
         folded = [fold(person, records, self.fields)[0] for person, records in by_person.items()]
-        existing = self.repository.insert_new(folded)
+        existing = self.repository.insert_new(folded) if folded else set()
         for person in sorted(existing):
             doc, changed = fold(person, by_person[person], self.fields, doc=self.repository.get(person))
             if changed:
                 self.repository.put(doc)
+
+    def _keep_erased(self, employee_id: str) -> None:
+        """A record of an erased person: only the erased form is kept (also what a rebuild writes)."""
+        record = self.erased.get(employee_id) or {}
+        self.repository.erase(employee_id, record.get("at") or "")

@@ -10,6 +10,7 @@ service finds the ids of the person's streams in its own views, never by scannin
 """
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime, timezone
 from typing import Callable, Iterable
 
@@ -46,10 +47,13 @@ def documents(docs: Iterable[dict | None]) -> list[dict]:
     return [plain(doc) for doc in sorted((d for d in docs if d), key=lambda d: str(d.get("_id", "")))]
 
 
-def stream_events(store, stream_id: str, private_rule: PrivateRule = no_private) -> list[dict]:
+def stream_events(store, stream_id: str, private_rule: PrivateRule = no_private, *, sealer=None) -> list[dict]:
     """The events of one stream as stored (contract envelope), each with `private`: the fields of
-    its commit's private part that `private_rule` gives the person (left out when none)."""
+    its commit's private part that `private_rule` gives the person (left out when none), opened
+    by `sealer` where the service seals them (shared.shredding)."""
     loaded = store.load(stream_id)
+    if sealer is not None:
+        loaded = dataclasses.replace(loaded, private=sealer.open_all(loaded.private))
     out = []
     for event in loaded.events:
         item = event.to_dict()
@@ -60,11 +64,12 @@ def stream_events(store, stream_id: str, private_rule: PrivateRule = no_private)
     return out
 
 
-def events_of(store, stream_ids: Iterable[str], private_rule: PrivateRule = no_private) -> list[dict]:
+def events_of(store, stream_ids: Iterable[str], private_rule: PrivateRule = no_private, *,
+              sealer=None) -> list[dict]:
     """The events of every named stream (each stream once), streams in id order."""
     out: list[dict] = []
     for stream_id in sorted(set(stream_ids)):
-        out.extend(stream_events(store, stream_id, private_rule))
+        out.extend(stream_events(store, stream_id, private_rule, sealer=sealer))
     return out
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from shared.clock import SystemClock
+from shared import topics
 from shared.config import Settings
+from shared.erasure import ErasurePolicy, PersonEraser
 from shared.events.catalog import default_registry
 from shared.eventstore import EventStore
 from shared.generations import live_database
@@ -15,6 +17,7 @@ from shared.projector import StoreProjector
 from services.feedback.adapters.mongo import ReadModels
 from services.feedback.adapters.snapshots import SnapshotStore
 from services.feedback.application.commands import FeedbackCommands
+from services.feedback.application.erasure import FeedbackEraser
 from services.feedback.application.policies import SurveysWhenCohortCloses
 from services.feedback.application.projections import FeedbackView, KudosView, ProgrammeView
 from services.feedback.application.queries import FeedbackQueries
@@ -45,6 +48,7 @@ class FeedbackContext:
     queries: FeedbackQueries = field(init=False)
     projector: StoreProjector = field(init=False)
     retention: ForgetFeedbackTexts = field(init=False)
+    eraser: PersonEraser = field(init=False)  # GDPR Art. 17 (application/erasure.py)
 
     def __post_init__(self):
         registry = default_registry()
@@ -54,11 +58,15 @@ class FeedbackContext:
         self.projector = StoreProjector(self, self.own_projections(), name=f"{SERVICE}-own", registry=registry)
         self.retention = ForgetFeedbackTexts(self.models, self.store, live_database(self.database), _ClockRef(self),
                                              self.settings.retention_private_text_days)
+        scrub = FeedbackEraser(self.models, self.store, live_database(self.database))
+        self.eraser = PersonEraser(service=SERVICE, store=self.store, registry=registry, database=self.database,
+                                   clock=_ClockRef(self), erase=scrub.erase)
         self.queries = FeedbackQueries(self.models, SnapshotStore(self.database), _ClockRef(self), self._settle)
 
     def projections(self) -> list:
         """Fed by the consumer group (Kafka): the view first, then the policy that reads it."""
-        return [ProgrammeView(self.database), ProgrammeScopes(self.database), SurveysWhenCohortCloses(self.commands)]
+        return [ProgrammeView(self.database), ProgrammeScopes(self.database), SurveysWhenCohortCloses(self.commands),
+                ErasurePolicy(self.eraser, name="feedback-erasures", topics=(topics.MATCHING,), on_hris=False)]
 
     def own_projections(self) -> list:
         """Fed from this service's event store (shared.projector)."""

@@ -9,6 +9,7 @@ from shared.http.scopes import install_scopes
 from services.matching import bootstrap
 from services.matching.adapters.http import blp as matching_blp
 from services.matching.adapters.http import participants_blp
+from services.matching.adapters.http_privacy import privacy_blp
 from services.matching.application.inputs import RuleViolations
 from services.matching.application.export import person_export
 
@@ -31,7 +32,8 @@ def create_app(settings: Settings | None = None, clock=None):
     return create_service_app(
         context.settings,
         title="Mentoring — matching",
-        blueprints=[participants_blp, matching_blp, person_export_blueprint(bootstrap.SERVICE, person_export)],
+        blueprints=[participants_blp, matching_blp, person_export_blueprint(bootstrap.SERVICE, person_export),
+                    privacy_blp],
         readiness_checks=standard_readiness(context.settings, context.database),
         audit_database=context.database,
         configure=configure,

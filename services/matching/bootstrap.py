@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from shared.clock import SystemClock
 from shared.config import Settings
 from shared.directory import DirectoryRepository
+from shared.erasure import PersonEraser
 from shared.events.catalog import default_registry
 from shared.eventstore import EventStore
 from shared.generations import live_database
@@ -15,6 +16,9 @@ from shared.scopes import ProgrammeScopeReader, ProgrammeScopes
 
 from services.matching.adapters.mongo import PARTICIPANTS, RunProgress, Views
 from services.matching.application.commands import MatchingCommands
+from services.matching.application.erasure import (
+    ErasureCommands, ErasureProcessor, ErasureRequestPolicy, erase_person,
+)
 from services.matching.application.partners import PartnersProjection, PartnersRepository
 from services.matching.application.policies import NotAFitPolicy, TerminationPolicy
 from services.matching.application.projections import MatchingViews, participants_projection
@@ -39,6 +43,7 @@ class MatchingContext:
     partners: PartnersRepository  # who is whose open partner (participant profiles)
     scopes: ProgrammeScopeReader  # who manages which programme (shared.scopes)
     commands: MatchingCommands = field(init=False)
+    erasures: ErasureCommands = field(init=False)  # GDPR Art. 17 requests (application/erasure.py)
     projector: StoreProjector = field(init=False)  # the views (own-stream projections)
     run_projector: StoreProjector = field(init=False)  # the run processor (a process manager)
 
@@ -47,13 +52,19 @@ class MatchingContext:
         self.commands = MatchingCommands(self.store, registry(), views=self.views, participants=self.participants,
                                          projector=self.projector, clock=self.clock,
                                          wait_timeout_s=self.settings.matching_wait_timeout_s)
-        self.run_projector = StoreProjector(self, [RunProcessor(self.commands, self.progress)], name=RUNS_PROJECTOR,
-                                            registry=registry())
+        self.erasures = ErasureCommands(self.store, registry(), self.clock)
+        eraser = PersonEraser(service=SERVICE, store=self.store, registry=registry(), database=self.database,
+                              clock=self.clock,
+                              erase=lambda person, at: erase_person(self.views, self.participants, self.store, person, at))
+        # The erasure processor shares the run processor's projector (its lease: one replica at a time).
+        self.run_projector = StoreProjector(
+            self, [RunProcessor(self.commands, self.progress), ErasureProcessor(eraser, self.commands.wait_for_head)],
+            name=RUNS_PROJECTOR, registry=registry())
 
     def projections(self) -> list:
         """Kafka-fed: the HRIS directory and the reactions to HRIS and feedback events."""
         return [participants_projection(self.database), TerminationPolicy(self.commands),
-                NotAFitPolicy(self.commands)]
+                NotAFitPolicy(self.commands), ErasureRequestPolicy(self.erasures)]
 
     def own_projections(self) -> list:
         """Fed from the service's own event store: the views, the partners view, programme scopes."""

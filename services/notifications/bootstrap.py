@@ -18,6 +18,8 @@ from shared.clock import SystemClock
 from shared.config import Settings
 from shared.events.catalog import default_registry
 from shared.events.catalog.notifications import NOTIFICATION
+from shared import topics
+from shared.erasure import ErasurePolicy, PersonEraser
 from shared.eventstore import EventStore
 from shared.generations import live_database
 from shared.scopes import ProgrammeScopeReader, ProgrammeScopes
@@ -35,6 +37,7 @@ from services.notifications.application.delivery import Enqueuer, Sender, Sender
 from services.notifications.application.links import link_key
 from services.notifications.application.messages import DeliveryConfig
 from services.notifications.application.policies import Reminders, RoutingPolicy
+from services.notifications.application.erasure import NotificationsEraser
 from services.notifications.application.projections import InboxIndex, NotificationsViews, people_projection
 
 SERVICE = "notifications"
@@ -78,14 +81,22 @@ class NotificationsContext:
     reminders: Reminders
     retention: NotificationsRetention
     projector: StoreProjector = field(init=False)  # the inbox index (own-stream projection)
+    eraser: PersonEraser = field(init=False)  # GDPR Art. 17 (application/erasure.py)
 
     def __post_init__(self):
         self.inbox_projection = InboxIndex(self.database, retention_days=self.settings.retention_inbox_days)
         self.projector = StoreProjector(self, self.own_projections(), name=OWN_PROJECTOR, registry=registry())
+        live = live_database(self.database)
+        scrub = NotificationsEraser(directory=self.directory, preferences=self.preferences, deliveries=self.deliveries,
+                                    inbox=self.inbox, inbox_index=InboxIndexRepository(live))
+        self.eraser = PersonEraser(service=SERVICE, store=self.store, registry=registry(), database=self.database,
+                                   clock=self.clock, erase=scrub.erase)
 
     def projections(self) -> list:
         """Kafka-fed, in the order the consumer applies them to one event: views before routing."""
-        return [self.people, self.views, ProgrammeScopes(self.database), self.policy]
+        return [self.people, self.views, ProgrammeScopes(self.database), self.policy,
+                ErasurePolicy(self.eraser, name="notifications-erasures",
+                              topics=(topics.HRIS_EMPLOYEES, topics.MATCHING), on_hris=True)]
 
     def own_projections(self) -> list:
         return [self.inbox_projection]

@@ -3,15 +3,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from shared import topics
 from shared.aggregate import AggregateStore
 from shared.clock import SystemClock
 from shared.config import Settings
 from shared.directory import DirectoryRepository
 from shared.events.catalog import default_registry
 from shared.events.catalog.sessions import MEETING, PAIRING_AGREEMENT, PAIRING_ENGAGEMENT, PAIRING_GOALS
+from shared.erasure import ErasurePolicy, PersonEraser
 from shared.eventstore import EventStore
 from shared.generations import live_database
 from shared.scopes import ProgrammeScopeReader, ProgrammeScopes
+from shared.shredding import PersonKeys, Sealer
 from shared.mongo import database_for
 from shared.projector import StoreProjector
 from services.sessions.adapters.mongo import (
@@ -23,6 +26,7 @@ from services.sessions.application.commands import (
 from services.sessions.application.policies import (
     BackOnTrackWhenMeetingHeld, CancelMeetingsWhenPairingEnds, RiskCheck,
 )
+from services.sessions.application.erasure import SessionsEraser
 from services.sessions.application.retention import ForgetMeetingTexts
 from services.sessions.application.projections import (
     AgreementsProjection, EngagementProjection, MeetingsProjection, PairingsProjection, participants_projection,
@@ -66,6 +70,8 @@ class SessionsContext:
     risk: RiskCheck = field(init=False)
     retention: ForgetMeetingTexts = field(init=False)
     projector: StoreProjector = field(init=False)
+    eraser: PersonEraser = field(init=False)  # GDPR Art. 17 (application/erasure.py)
+    sealer: Sealer = field(init=False)  # private text sealed per author (shared.shredding)
 
     def __post_init__(self):
         registry = default_registry()
@@ -77,8 +83,12 @@ class SessionsContext:
         self.engagement_view = EngagementRepository(live)
         self.agreements_view = AgreementsRepository(live)
 
+        keys = PersonKeys(self.database)
+        self.sealer = Sealer(keys)
+
         def aggregates(aggregate_type: str) -> AggregateStore:
-            return AggregateStore(self.store, registry, producer=SERVICE, aggregate_type=aggregate_type)
+            return AggregateStore(self.store, registry, producer=SERVICE, aggregate_type=aggregate_type,
+                                  sealer=self.sealer)
 
         self.meetings = MeetingCommands(aggregates(MEETING), self.pairings, now, LegacyMeetingTexts(self.database))
         self.goals = GoalCommands(aggregates(PAIRING_GOALS))
@@ -89,12 +99,17 @@ class SessionsContext:
         self.retention = ForgetMeetingTexts(self.pairings, self.meetings_view, self.store, self.database, now,
                                             self.settings.retention_private_text_days)
         self.projector = StoreProjector(self, self.own_projections(), name=f"{SERVICE}-own", registry=registry)
+        scrub = SessionsEraser(self.participants, self.meetings_view, live, keys)
+        self.eraser = PersonEraser(service=SERVICE, store=self.store, registry=registry, database=self.database,
+                                   clock=now, erase=scrub.erase)
 
     def projections(self) -> list:
         """Fed by the consumer group (Kafka): views first, then the policy that reads them."""
         settle = lambda: self.projector.wait_for(self.store.current_position(), timeout_s=SETTLE_TIMEOUT_S)  # noqa: E731
         return [participants_projection(self.database), PairingsProjection(self.database),
-                ProgrammeScopes(self.database), CancelMeetingsWhenPairingEnds(self.meetings_view, self.meetings, settle)]
+                ProgrammeScopes(self.database), CancelMeetingsWhenPairingEnds(self.meetings_view, self.meetings, settle),
+                ErasurePolicy(self.eraser, name="sessions-erasures", topics=(topics.HRIS_EMPLOYEES, topics.MATCHING),
+                              on_hris=True)]
 
     def own_projections(self) -> list:
         """Fed from this service's event store (shared.projector), in this order for each commit."""

@@ -161,6 +161,8 @@ EXPECTED: dict[tuple[str, str, str], Row] = {
     ("notifications", "GET", "/v1/events/<event_id>/deliveries"): Row(NO_PROGRAMME),  # an unknown event
     # Subject access export (issue 13): the person or a platform admin; not their programme's managers.
     **{(service, "GET", "/v1/people/<employee_id>/export"): Row(PERSON_OR_PLATFORM_ADMIN) for service in SERVICES},
+    # Erasure (issue 13): platform admins only; the empty body makes the admin's call a 422 (nobody erased).
+    ("matching", "POST", "/v1/privacy/erasures"): Row(PLATFORM_ONLY, {}),
     ("notifications", "GET", "/v1/unsubscribe"): Row(LINK, query="token=forged"),
     ("notifications", "POST", "/v1/unsubscribe"): Row(LINK, query="token=forged"),
     # The audit trail (issue 12): every service serves its own; managers see their programmes' entries.

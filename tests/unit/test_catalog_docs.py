@@ -6,6 +6,10 @@ from collections import Counter
 from shared import topics
 from shared.events import docs
 from shared.events.catalog import default_registry
+from shared.events.catalog.matching import PERSON_ERASED, PersonErasedV1
+
+# Contract §6: every service publishes PersonErased on its own topic, one schema for all of them.
+ON_EVERY_PRODUCER_TOPIC = {PERSON_ERASED: PersonErasedV1}
 
 
 def test_docs_events_md_is_what_the_catalog_says():
@@ -16,7 +20,11 @@ def test_every_catalog_module_names_its_topic_and_registers_each_type_once():
     entries = docs.catalogs()
     assert {e.topic for e in entries} <= set(topics.ALL)
     owners = Counter(t for e in entries for t in e.event_types)
-    assert not [t for t, n in owners.items() if n > 1], "an event type registered by two catalog modules"
+    assert not [t for t, n in owners.items() if n > 1 and t not in ON_EVERY_PRODUCER_TOPIC], \
+        "an event type registered by two catalog modules"
+    for event_type, schema in ON_EVERY_PRODUCER_TOPIC.items():
+        assert [e.topic for e in entries if event_type in e.event_types] == list(topics.BY_PRODUCER.values())
+        assert {e.versions[event_type][1] for e in entries if event_type in e.event_types} == {schema}
     assert set(owners) == set(default_registry().event_types())
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from shared import topics
 from shared.consumer import Projection
+from shared.erasure import ErasedPeople
 from shared.events.catalog.feedback import (
     FEEDBACK_GIVEN, KUDOS_SENT, REVIEW_REQUESTED, REVIEW_SUBMITTED, SURVEY_ANSWERED, SURVEY_REQUESTED,
 )
@@ -128,6 +129,7 @@ class FeedbackView(Projection):
 
     def bind(self, database) -> None:
         self.models = ReadModels(database)
+        self.erased = ErasedPeople(database)  # words by or about an erased person stay out (application/erasure.py)
 
     def handlers(self):
         return {
@@ -144,8 +146,11 @@ class FeedbackView(Projection):
     def feedback_given(self, envelope: Envelope) -> None:
         data = dict(envelope.data)
         data["given_at"] = envelope.occurred_at
+        erased = bool(self.erased.erased_among((data["from_id"], data["about_id"])))
+        if erased:
+            data["comment"] = None
         put(self.models.feedback, data["feedback_id"], data)
-        private = private_of(envelope)
+        private = None if erased else private_of(envelope)
         if private and private.get("comment"):
             put(self.models.comments, data["feedback_id"], {
                 "feedback_id": data["feedback_id"], "from_id": data["from_id"], "comment": private["comment"],
@@ -195,6 +200,7 @@ class KudosView(Projection):
 
     def bind(self, database) -> None:
         self.models = ReadModels(database)
+        self.erased = ErasedPeople(database)
 
     def handlers(self):
         return {KUDOS_SENT: self.kudos_sent}
@@ -204,5 +210,5 @@ class KudosView(Projection):
 
     def kudos_sent(self, envelope: Envelope) -> None:
         data = envelope.data
-        note = (private_of(envelope) or {}).get("note")
+        note = None if self.erased.erased_among((data["from_id"], data["to_id"])) else (private_of(envelope) or {}).get("note")
         put(self.models.kudos, data["kudos_id"], {**data, "note": note, "sent_at": envelope.occurred_at})

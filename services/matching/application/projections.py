@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from shared.consumer import Projection
 from shared.directory import PROFILE_FIELDS, DirectoryProjection
+from shared.erasure import ErasedPeople
 from shared.events.catalog import matching as ev
 from shared.events.envelope import Envelope
 from shared.projector import order_of, private_of
@@ -107,6 +108,7 @@ class MatchingViews(Projection):
 
     def bind(self, database) -> None:
         self.views = Views(database)
+        self.erased = ErasedPeople(database)  # an erased person's enrolment keeps no private text
 
     def reset(self) -> None:
         for documents in self.views.all():
@@ -180,8 +182,9 @@ class MatchingViews(Projection):
         applied one by one against what is stored, as `enrollment_event` does."""
         docs: dict[str, tuple[dict, Envelope]] = {}
         later: list[Envelope] = []
+        erased = self.erased.erased_among(envelope.data["employee_id"] for envelope in envelopes)
         for envelope in envelopes:
-            doc = self._enrolled_document(envelope)
+            doc = self._enrolled_document(envelope, erased=envelope.data["employee_id"] in erased)
             if doc["_id"] in docs:
                 later.append(envelope)  # the same person twice in one run: the second after the first
             else:
@@ -216,9 +219,11 @@ class MatchingViews(Projection):
             summary["version"] = max(orders)
             self.views.summaries.put_newer(summary)
 
-    def _enrolled_document(self, envelope: Envelope) -> dict:
+    def _enrolled_document(self, envelope: Envelope, *, erased: bool | None = None) -> dict:
         data = envelope.data
-        private = private_of(envelope) or {}
+        if erased is None:
+            erased = self.erased.is_erased(data["employee_id"])
+        private = {} if erased else (private_of(envelope) or {})
         return {"_id": self.views.enrollment_key(data["cohort_id"], data["employee_id"]),
                 "cohort_id": data["cohort_id"], "enrollment_id": data["enrollment_id"],
                 "employee_id": data["employee_id"], "role": data["role"], "capacity": data["capacity"],
@@ -244,6 +249,8 @@ class MatchingViews(Projection):
             doc.pop("revised_by", None)
         else:
             doc = {**(doc or {"_id": key, **data}), "status": "withdrawn", "withdrawal_reason": data["reason"]}
+        if (doc.get("preferences") or doc.get("goals_summary")) and self.erased.is_erased(data["employee_id"]):
+            doc.update(preferences={}, goals_summary=None)  # read before the erasure wiped it (application/erasure.py)
         doc["version"] = envelope.aggregate_version
         if (before or {}).get("status") != doc.get("status") or (before or {}).get("role") != doc.get("role"):
             opened = bool((self.views.mentee_openings.get(key) or {}).get("pairings"))

@@ -22,6 +22,7 @@ from shared import topics
 from shared.clock import parse_rfc3339
 from shared.consumer import Projection
 from shared.directory import DirectoryProjection
+from shared.erasure import ErasedPeople
 from shared.events.catalog.matching import COHORT_CREATED, PAIRING_PROPOSED, PAIRING_STATUS_BY_EVENT
 from shared.events.catalog.sessions import (
     MEETING_CANCELLED, MEETING_EVENTS, MEETING_HELD, MEETING_NO_SHOW, MEETING_RESCHEDULED, MEETING_SCHEDULED,
@@ -126,6 +127,7 @@ class InboxIndex(Projection):
 
     def bind(self, database) -> None:
         self.index = InboxIndexRepository(database)
+        self.erased = ErasedPeople(database)
 
     def reset(self) -> None:
         self.index.drop()
@@ -148,7 +150,10 @@ class InboxIndex(Projection):
 
     def _change(self, envelope: Envelope, recipient_id: str, notification_id: str, change) -> None:
         order = order_of(envelope)
-        doc = self.index.get(recipient_id) or {"_id": recipient_id, "items": [], "version": 0}
+        doc = self.index.get(recipient_id)
+        if doc is None and self.erased.is_erased(recipient_id):
+            return  # erased (shared.erasure): a rebuild lists nothing of theirs again
+        doc = doc or {"_id": recipient_id, "items": [], "version": 0}
         if doc["version"] >= order:
             return  # applied already
         items = {item["id"]: item for item in doc["items"]}

@@ -74,6 +74,7 @@ def person_export(context, employee_id: str) -> dict:
         "engagement": export.documents(context.engagement_view.collection.find_one({"_id": pairing_id})
                                        for pairing_id in pairing_ids),
     }
-    events = (export.events_of(context.store, [m["_id"] for m in meetings], authored_text(employee_id))
-              + export.events_of(context.store, pairing_ids))
+    events = (export.events_of(context.store, [m["_id"] for m in meetings], authored_text(employee_id),
+                               sealer=context.sealer)
+              + export.events_of(context.store, pairing_ids, sealer=context.sealer))
     return export.envelope(SERVICE, employee_id, context.clock.now(), data, events, WITHHELD)

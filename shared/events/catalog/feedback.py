@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
+from shared.events.catalog.matching import PERSON_ERASED, PersonErasedV1
 from shared.events.registry import EventRegistry
 
 # -- event types -------------------------------------------------------------------------------
@@ -137,3 +138,4 @@ def register(registry: EventRegistry) -> None:
     registry.register(SURVEY_ANSWERED, 2, SurveyAnsweredV2)
     registry.register_upcaster(SURVEY_ANSWERED, 1, survey_answered_v1_to_v2)
     registry.register(KUDOS_SENT, 1, KudosSentV1)
+    registry.register(PERSON_ERASED, 1, PersonErasedV1)  # `service`: "feedback" (shared.erasure)

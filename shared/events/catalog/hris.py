@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
+from shared.events.envelope import Rfc3339Utc
 from shared.events.registry import EventRegistry
 
 EMPLOYEE_UPSERTED = "EmployeeUpserted"
 EMPLOYEE_TERMINATED = "EmployeeTerminated"
+EMPLOYEE_ERASURE_REQUESTED = "EmployeeErasureRequested"  # GDPR Art. 17 (contract §6, README Privacy)
 EMPLOYEE_EVENTS = (EMPLOYEE_UPSERTED, EMPLOYEE_TERMINATED)
 
 
@@ -48,6 +50,18 @@ class EmployeeTerminatedV1(Schema):
     terminated_on = fields.Date(required=True)
 
 
+class EmployeeErasureRequestedV1(Schema):
+    """The HRIS asks every service to erase the person (contract §6): each erases what it holds and
+    publishes `PersonErased` on its own topic."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    employee_id = fields.String(required=True, validate=validate.Length(min=1), metadata={"privacy": "identifier"})
+    requested_at = Rfc3339Utc(required=True)
+
+
 def register(registry: EventRegistry) -> None:
     registry.register(EMPLOYEE_UPSERTED, 1, EmployeeUpsertedV1)
     registry.register(EMPLOYEE_TERMINATED, 1, EmployeeTerminatedV1)
+    registry.register(EMPLOYEE_ERASURE_REQUESTED, 1, EmployeeErasureRequestedV1)

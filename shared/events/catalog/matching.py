@@ -48,6 +48,11 @@ PAIRING_DECLINED = "PairingDeclined"
 PAIRING_ACTIVATED = "PairingActivated"
 PAIRING_EXPIRED = "PairingExpired"
 PAIRING_ENDED = "PairingEnded"
+# Erasure of a person (GDPR Art. 17, README Privacy): matching records the request (from the HRIS or
+# `POST /v1/privacy/erasures`) on the person's erasure stream, erases what it holds, then says so.
+# Every service publishes its own `PersonErased` (same schema, `service` = itself) on its own topic.
+PERSON_ERASURE_REQUESTED = "PersonErasureRequested"
+PERSON_ERASED = "PersonErased"
 
 # -- aggregate types ---------------------------------------------------------------------------
 PROGRAM = "program"
@@ -55,6 +60,7 @@ COHORT = "cohort"
 ENROLLMENT = "enrollment"
 MATCHING_RUN = "matching_run"
 PAIRING = "pairing"
+ERASURE = "erasure"  # one stream per person erased, `erasure|{employee_id}` (shared.erasure.stream_id)
 
 # -- value lists -------------------------------------------------------------------------------
 COHORT_STATUSES = ("draft", "enrolling", "matching", "active", "closed")
@@ -317,6 +323,33 @@ class PairingEndedV1(_PairingEvent):
     ended_by = fields.String(**_id)
 
 
+ERASURE_SOURCES = ("hris", "api")
+ERASING_SERVICES = ("matching", "sessions", "feedback", "notifications")
+
+
+class PersonErasureRequestedV1(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    employee_id = fields.String(**_id, metadata={"privacy": "identifier"})
+    source = fields.String(required=True, validate=validate.OneOf(ERASURE_SOURCES))
+    requested_at = Rfc3339Utc(required=True)
+    requested_by = fields.String(load_default=None, allow_none=True,
+                                 metadata={"description": "the admin who asked (api); null for the HRIS"})
+
+
+class PersonErasedV1(Schema):
+    """One per service per person: that service holds none of the person's personal data any more
+    (its read models; README Privacy says what the event stores still keep)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    employee_id = fields.String(**_id, metadata={"privacy": "identifier"})
+    service = fields.String(required=True, validate=validate.OneOf(ERASING_SERVICES))
+    at = Rfc3339Utc(required=True)
+
+
 def register(registry: EventRegistry) -> None:
     registry.register(PROGRAM_CREATED, 1, ProgramCreatedV1)
     registry.register(PROGRAM_MANAGERS_SET, 1, ProgramManagersSetV1)
@@ -339,3 +372,5 @@ def register(registry: EventRegistry) -> None:
     registry.register(PAIRING_ACTIVATED, 1, PairingActivatedV1)
     registry.register(PAIRING_EXPIRED, 1, PairingExpiredV1)
     registry.register(PAIRING_ENDED, 1, PairingEndedV1)
+    registry.register(PERSON_ERASURE_REQUESTED, 1, PersonErasureRequestedV1)
+    registry.register(PERSON_ERASED, 1, PersonErasedV1)

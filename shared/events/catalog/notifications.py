@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
+from shared.events.catalog.matching import PERSON_ERASED, PersonErasedV1
 from shared.events.registry import EventRegistry
 
 NOTIFICATION_SENT = "NotificationSent"
@@ -48,3 +49,4 @@ def register(registry: EventRegistry) -> None:
     registry.register(NOTIFICATION_SENT, 1, NotificationSentV1)
     registry.register(NOTIFICATION_FAILED, 1, NotificationFailedV1)
     registry.register(NOTIFICATION_READ, 1, NotificationReadV1)
+    registry.register(PERSON_ERASED, 1, PersonErasedV1)  # `service`: "notifications" (shared.erasure)

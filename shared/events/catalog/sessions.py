@@ -23,6 +23,7 @@ from __future__ import annotations
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from shared.events.envelope import Rfc3339Utc
+from shared.events.catalog.matching import PERSON_ERASED, PersonErasedV1
 from shared.events.registry import EventRegistry
 
 # -- event types -------------------------------------------------------------------------------
@@ -229,3 +230,4 @@ def register(registry: EventRegistry) -> None:
     registry.register(AGREEMENT_REVISED, 1, AgreementRevisedV1)
     registry.register(AGREEMENT_CONFIRMED_BY_PARTY, 1, AgreementConfirmedByPartyV1)
     registry.register(AGREEMENT_CONFIRMED, 1, AgreementConfirmedV1)
+    registry.register(PERSON_ERASED, 1, PersonErasedV1)  # `service`: "sessions" (shared.erasure)

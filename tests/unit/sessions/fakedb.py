@@ -13,6 +13,10 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 def _matches(doc: dict, query: dict) -> bool:
     for key, expected in (query or {}).items():
+        if key == "$or":
+            if not any(_matches(doc, alternative) for alternative in expected):
+                return False
+            continue
         value = doc.get(key)
         if isinstance(expected, dict) and any(k.startswith("$") for k in expected):
             for op, arg in expected.items():
