@@ -15,6 +15,8 @@ from pymongo import ASCENDING
 
 from shared.mongo import insert_new, replace_if_newer
 
+from services.matching.adapters.enrollment_index import EnrollmentIndex
+
 PROGRAMS = "programs"
 COHORTS = "cohorts"
 ENROLLMENTS = "enrollments"
@@ -23,7 +25,9 @@ RUNS = "matching_runs"
 RUN_CHUNKS = "matching_run_chunks"
 COHORT_SUMMARIES = "cohort_summaries"
 MENTEE_OPENINGS = "cohort_mentee_openings"
-VIEW_COLLECTIONS = (PROGRAMS, COHORTS, ENROLLMENTS, PAIRINGS, RUNS, RUN_CHUNKS, COHORT_SUMMARIES, MENTEE_OPENINGS)
+ENROLLMENT_INDEX = "cohort_enrollment_index"
+VIEW_COLLECTIONS = (PROGRAMS, COHORTS, ENROLLMENTS, PAIRINGS, RUNS, RUN_CHUNKS, COHORT_SUMMARIES, MENTEE_OPENINGS,
+                    ENROLLMENT_INDEX)
 PARTICIPANTS = "participants"
 RUN_PROGRESS = "matching_run_progress"
 
@@ -79,10 +83,12 @@ class Views:
         # `version` is the store order (shared.projector.order_of) of the last event applied.
         self.summaries = Documents(database[COHORT_SUMMARIES])
         self.mentee_openings = Documents(database[MENTEE_OPENINGS])
+        # A cohort's enrolments in employee id order, a page being a few `_id` reads (enrollment_index.py)
+        self.enrollment_index = EnrollmentIndex(database[ENROLLMENT_INDEX])
 
-    def all(self) -> tuple[Documents, ...]:
+    def all(self) -> tuple[Documents | EnrollmentIndex, ...]:
         return (self.programs, self.cohorts, self.enrollments, self.pairings, self.runs, self.run_chunks,
-                self.summaries, self.mentee_openings)
+                self.summaries, self.mentee_openings, self.enrollment_index)
 
     def ensure_indexes(self) -> None:
         self.enrollments.collection.create_index([("cohort_id", ASCENDING)])
@@ -137,13 +143,9 @@ class Views:
     # - a programme's cohorts: the programme's view document keeps its `cohort_ids` in creation order
     #   (the projector is its only writer), so the listing is one `_id` read for the programme and one
     #   per cohort on the page, never a query over all cohorts;
-    # - a cohort's enrolments: their `_id` is `{cohort_id}|{employee_id}`, so a page (and an employee
-    #   id prefix search) is an `_id` range, served by the `_id` index on mongod. FerretDB v1 scans:
-    #   measured here (20,000 enrolments in two cohorts, load average ~6 on 2 cores) 5.7-12.7 s for a
-    #   page of 50, as the cohort's stats did (8.2 s; now `cohort_summaries`). A roster of pages read
-    #   by `_id` was tried and dropped: FerretDB's cost follows the bytes read and written (a 200-row
-    #   page: 240 ms to read, 280 ms to write; 1 row: 14-19 ms), so filters still read every row and
-    #   each enrolment's projection became 109 ms instead of ~30 ms.
+    # - a cohort's enrolments: `EnrollmentIndex` (enrollment_index.py), one directory read and the
+    #   chunks holding the page's rows. An `_id` range over the enrolments (what this was) scanned
+    #   the collection on FerretDB v1: 5.7-12.7 s for a page of 50 with 20,000 enrolments.
     def programs_page(self, *, after: str | None, limit: int) -> tuple[list[dict], str | None]:
         query = {"_id": {"$gt": after}} if after else {}
         docs = list(self.programs.collection.find(query).sort("_id", ASCENDING).limit(limit + 1))
@@ -163,16 +165,8 @@ class Views:
 
     def enrollments_page(self, cohort_id: str, *, role: str | None, status: str | None, prefix: str | None,
                          after: str | None, limit: int) -> tuple[list[dict], str | None]:
-        low = self.enrollment_key(cohort_id, prefix or "")
-        start = {"$gt": self.enrollment_key(cohort_id, after)} if after else {"$gte": low}
-        query: dict = {"_id": {**start, "$lt": low + "\uffff"}}
-        if role:
-            query["role"] = role
-        if status:
-            query["status"] = status
-        docs = list(self.enrollments.collection.find(query).sort("_id", ASCENDING).limit(limit + 1))
-        items, last = self._page(docs, limit)
-        return items, (last.split("|", 1)[1] if last else None)
+        return self.enrollment_index.page(cohort_id, role=role, status=status, prefix=prefix, after=after,
+                                          limit=limit)
 
     @staticmethod
     def _page(docs: list[dict], limit: int) -> tuple[list[dict], str | None]:
