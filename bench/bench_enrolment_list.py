@@ -5,7 +5,8 @@
 own: 12,500 enrolment documents of one cohort (of 20,000 employees; a quarter mentors, 5% withdrawn),
 the index built as the views projector builds it for a bulk enrolment (runs of 200 in file order,
 shuffled), then:
-- after: every page of 50 (no filter, role=mentor, status=withdrawn, q=E0012) through the index;
+- after: every page of 50 (no filter, role=mentor, status=withdrawn, q=E0012) through the index
+  and the page's enrolment documents by `_id` (what the route does);
 - before: BENCH_BEFORE_PAGES pages per filter through the `_id` range query the list used
   (a scan of the enrolments collection on FerretDB v1, 6-13 s a page, so only a sample);
 - one more enrolment's index write (what each single enrolment's projection now also does).
@@ -21,7 +22,7 @@ from pymongo import ASCENDING
 
 from bench.harness import drop, isolated_settings, new_run, percentiles
 from shared.mongo import database_for
-from services.matching.adapters.enrollment_index import row_of
+from services.matching.adapters.enrollment_index import entry_of
 from services.matching.adapters.mongo import Views
 
 ENROLLED = 12_500
@@ -68,6 +69,11 @@ def _walk(page, cohort_id: str, filters: dict, *, pages: int | None = None) -> t
             return samples, rows
 
 
+def _report(rows: list[dict], row: dict) -> None:
+    rows.append(row)
+    print({k: round(v, 1) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
+
+
 def run() -> list[dict]:
     settings = isolated_settings("matching", new_run())
     cohort_id = "coh-bench"
@@ -82,32 +88,31 @@ def run() -> list[dict]:
         for position in range(0, len(order), 200):
             writing = views.enrollment_index.writing(cohort_id)
             for offset, doc in enumerate(order[position:position + 200]):
-                writing.put(row_of(doc), position + offset + 1)
+                writing.put(entry_of(doc), position + offset + 1)
             writing.save()
         build_s = time.perf_counter() - started
-        rows = [{"what": f"index built from {ENROLLED} shuffled rows, runs of 200", "seconds": round(build_s, 1)}]
+        rows: list[dict] = []
+        _report(rows, {"what": f"index built from {ENROLLED} shuffled rows, runs of 200", "seconds": build_s})
         for name, filters in FILTERS.items():
             after, count = _walk(views.enrollments_page, cohort_id, {"role": None, "status": None, "prefix": None,
                                                                      **filters})
+            _report(rows, {"what": f"page of {PAGE}, {name}: after (index)", "pages": len(after), "rows": count,
+                           **percentiles(after)})
             before, _ = _walk(lambda c, **kw: _old_page(views, c, **kw), cohort_id, filters, pages=BEFORE_PAGES)
-            rows.append({"what": f"page of {PAGE}, {name}: before (range query)", "pages": len(before),
-                         **percentiles(before)})
-            rows.append({"what": f"page of {PAGE}, {name}: after (index)", "pages": len(after), "rows": count,
-                         **percentiles(after)})
+            _report(rows, {"what": f"page of {PAGE}, {name}: before (range query)", **percentiles(before)})
         singles = []
         for n in range(30):
             doc = {**docs[n], "employee_id": f"F{n:06d}", "enrollment_id": f"enr-single-{n}"}
             started = time.perf_counter()
             writing = views.enrollment_index.writing(cohort_id)
-            writing.put(row_of(doc), 10_000_000 + n)
+            writing.put(entry_of(doc), 10_000_000 + n)
             writing.save()
             singles.append((time.perf_counter() - started) * 1000)
-        rows.append({"what": "one enrolment's index write (13k rows)", "samples": len(singles), **percentiles(singles)})
+        _report(rows, {"what": "one enrolment's index write (12,500 rows)", **percentiles(singles)})
         return rows
     finally:
         drop(settings)
 
 
 if __name__ == "__main__":
-    for line in run():
-        print(line)
+    run()

@@ -4,27 +4,31 @@ FerretDB v1 serves only an exact `{_id: <string>}` filter from an index: listing
 enrolments by `{cohort_id}|…` `_id` range scanned the whole enrolments collection (6–13 s per page
 of 50 at 12,500 enrolled). This index keeps, per cohort:
 
-- chunks (`_id` `"{cohort_id}|{first employee id}"`): consecutive rows in employee id order, each
-  row exactly what the enrolments list shows (`ROW_FIELDS`), all of them in ONE JSON string field
-  `rows`. FerretDB's cost follows the number of values in a document, not its bytes: measured here,
-  200 rows as a JSON string read in ~15 ms and write in ~11 ms; as 200 sub-documents 143 / 94 ms
-  (which is why a roster of sub-documents was dropped before);
-- a directory (`_id` = the cohort id): the chunks' first employee ids in order, with how many rows
-  of each role and status each chunk holds, so a filtered page skips chunks holding no match.
+- chunks (`_id` `"{cohort_id}|{first employee id}"`): consecutive entries in employee id order,
+  each `[employee id, role, status]` (what the filters need), all in ONE JSON string field
+  `entries`: FerretDB's cost follows the number of values in a document and its bytes (measured
+  here: 200 rows as one JSON string read in ~15 ms, as 200 sub-documents 143 ms), and a bulk
+  enrolment in file order touches most chunks in each run the projector applies, so entries stay
+  slim (~30 bytes) and the rows themselves are read from the enrolment documents, by `_id`;
+- a directory (`_id` = the cohort id): the chunks' first employee ids in order, with how many
+  entries of each role and status each chunk holds, so a filtered page skips chunks without a match.
+
+A page: the directory, the chunks holding its entries (usually one), then the page's enrolment
+documents by `_id`, side by side (`Views.enrollments_page`).
 
 Chunk boundaries depend only on the set of employee ids, never on arrival order: an employee id
 starts a chunk when its hash is 0 modulo `SPREAD` (content-defined chunking; the first chunk,
 `"{cohort_id}|"`, holds the ids before the first such id). So a rebuild, a bulk enrolment and one
 enrolment at a time produce the same documents, and no chunk ever needs a split decision that could
-differ after a crash. Chunks average `SPREAD` rows (a few hundred at most in practice).
+differ after a crash. Chunks average `SPREAD` entries.
 
-Written only by the views projection (`CohortIndexWrite`), before the enrolment document the rows
-come from: see `services/matching/application/projections.py`. Crash safety: chunks first (those
-the directory does not list yet before the ones it does, so a row moved into a new chunk is never
+Written only by the views projection (`CohortIndexWrite`), before the enrolment document the entry
+comes from: see `services/matching/application/projections.py`. Crash safety: chunks first (those
+the directory does not list yet before the ones it does, so an entry moved into a new chunk is never
 only in memory), the directory last. A chunk that exists but is not in the directory is what a crash
-left: creating it again takes its stored rows (newer) over the ones still in the chunk they came from.
-Every document's `version` is the store order (shared.projector.order_of) of the last event that
-changed it, written with the views' version-guarded replace.
+left: creating it again takes its stored entries (newer) over the ones still in the chunk they came
+from. Every document's `version` is the store order (shared.projector.order_of) of the last event
+that changed it, written with the views' version-guarded replace.
 """
 from __future__ import annotations
 
@@ -34,9 +38,9 @@ import json
 
 from shared.mongo import replace_if_newer
 
-SPREAD = 64
+SPREAD = 2048  # ~6 chunks of ~64 kB for 12,500 enrolments: few documents to rewrite per run of a bulk enrolment
 ROW_FIELDS = ("enrollment_id", "employee_id", "role", "capacity", "topics", "status", "paused", "enrolled_at",
-              "withdrawal_reason")
+              "withdrawal_reason")  # what the list shows of an enrolment document
 HEAD = ""  # the first chunk's boundary: the ids before the first content-defined boundary
 
 
@@ -50,10 +54,18 @@ def row_of(doc: dict) -> dict:
     return {name: doc[name] for name in ROW_FIELDS if name in doc}
 
 
-def _counts(rows: dict[str, dict]) -> dict[str, int]:
+def entry_of(doc: dict) -> tuple[str, str, str]:
+    """An enrolment document's entry in the index: (employee id, role, status)."""
+    return doc["employee_id"], str(doc.get("role")), str(doc.get("status"))
+
+
+Entries = dict[str, tuple[str, str]]  # employee id -> (role, status)
+
+
+def _counts(entries: Entries) -> dict[str, int]:
     counts: dict[str, int] = {}
-    for row in rows.values():
-        key = f"{row.get('role')}|{row.get('status')}"
+    for role, status in entries.values():
+        key = f"{role}|{status}"
         counts[key] = counts.get(key, 0) + 1
     return counts
 
@@ -76,11 +88,12 @@ class EnrollmentIndex:
     def directory(self, cohort_id: str) -> dict | None:
         return self.collection.find_one({"_id": cohort_id})
 
-    def chunk_rows(self, cohort_id: str, boundary: str) -> tuple[dict[str, dict], int] | None:
+    def chunk_entries(self, cohort_id: str, boundary: str) -> tuple[Entries, int] | None:
         doc = self.collection.find_one({"_id": self.chunk_id(cohort_id, boundary)})
         if doc is None:
             return None
-        return {row["employee_id"]: row for row in json.loads(doc["rows"])}, int(doc.get("version", 0))
+        return ({employee_id: (role, status) for employee_id, role, status in json.loads(doc["entries"])},
+                int(doc.get("version", 0)))
 
     def find(self, query: dict) -> list[dict]:
         return list(self.collection.find(query))
@@ -93,9 +106,9 @@ class EnrollmentIndex:
 
     # -- reading a page -------------------------------------------------------------------------
     def page(self, cohort_id: str, *, role: str | None, status: str | None, prefix: str | None,
-             after: str | None, limit: int) -> tuple[list[dict], str | None]:
-        """Rows in employee id order after `after`, matching the filters; the cursor is the last
-        row's employee id when more follow. One directory read, then only chunks holding a match."""
+             after: str | None, limit: int) -> tuple[list[str], str | None]:
+        """Employee ids in order after `after`, matching the filters; the cursor is the last one when
+        more follow. One directory read, then only the chunks holding a match."""
         directory = self.directory(cohort_id)
         if directory is None:
             return [], None
@@ -105,29 +118,30 @@ class EnrollmentIndex:
         high = low + "\uffff" if prefix else None
         start = max(after, low) if after is not None else low
         first = max(bisect.bisect_right(boundaries, start) - 1, 0)
-        found: list[dict] = []
+        found: list[str] = []
         for boundary, counts in chunks[first:]:
             if high is not None and boundary >= high:
                 break
             if not _matches(counts, role, status):
                 continue
-            loaded = self.chunk_rows(cohort_id, boundary)
-            for employee_id, row in sorted((loaded or ({}, 0))[0].items()):
-                if (employee_id < low or (after is not None and employee_id <= after)
-                        or (role and row.get("role") != role) or (status and row.get("status") != status)):
+            entries = (self.chunk_entries(cohort_id, boundary) or ({}, 0))[0]
+            for employee_id in sorted(entries):
+                if employee_id < low or (after is not None and employee_id <= after):
                     continue
                 if high is not None and employee_id >= high:
                     break
-                found.append({"cohort_id": cohort_id, **row})
+                if (role is None or entries[employee_id][0] == role) and (
+                        status is None or entries[employee_id][1] == status):
+                    found.append(employee_id)
             if len(found) > limit:
                 break
         more = len(found) > limit
         found = found[:limit]
-        return found, (found[-1]["employee_id"] if more and found else None)
+        return found, (found[-1] if more and found else None)
 
 
 class CohortIndexWrite:
-    """Rows of one cohort set in memory (in event order), then saved: `put(row, order)`…, `save()`."""
+    """Entries of one cohort set in memory (in event order), then saved: `put(entry, order)`…, `save()`."""
 
     def __init__(self, index: EnrollmentIndex, cohort_id: str):
         self.index, self.cohort_id = index, cohort_id
@@ -136,12 +150,12 @@ class CohortIndexWrite:
         self.listed = [boundary for boundary, _ in json.loads(directory["chunks"])] if directory else []
         self.counts = {boundary: counts for boundary, counts in json.loads(directory["chunks"])} if directory else {}
         self.boundaries = list(self.listed)
-        self.chunks: dict[str, tuple[dict[str, dict], int]] = {}  # boundary -> (rows, version), loaded or new
+        self.chunks: dict[str, tuple[Entries, int]] = {}  # boundary -> (entries, version), loaded or new
         self.dirty: set[str] = set()
 
-    def _chunk(self, boundary: str) -> dict[str, dict]:
+    def _chunk(self, boundary: str) -> Entries:
         if boundary not in self.chunks:
-            self.chunks[boundary] = self.index.chunk_rows(self.cohort_id, boundary) or ({}, 0)
+            self.chunks[boundary] = self.index.chunk_entries(self.cohort_id, boundary) or ({}, 0)
         return self.chunks[boundary][0]
 
     def _touch(self, boundary: str, order: int) -> None:
@@ -153,22 +167,22 @@ class CohortIndexWrite:
         at = bisect.bisect_right(self.boundaries, employee_id) - 1
         return self.boundaries[at] if at >= 0 else None
 
-    def put(self, row: dict, order: int) -> None:
-        """Set `row` (by its employee id), as of the event at `order`."""
-        employee_id = row["employee_id"]
+    def put(self, entry: tuple[str, str, str], order: int) -> None:
+        """Set `entry` (employee id, role, status), as of the event at `order`."""
+        employee_id, role, status = entry
         containing = self._containing(employee_id)
         if containing != employee_id and (starts_chunk(employee_id) or containing is None):
             boundary = employee_id if starts_chunk(employee_id) else HEAD
             self._open(boundary, containing, order)
             containing = boundary
         assert containing is not None
-        self._chunk(containing)[employee_id] = row
+        self._chunk(containing)[employee_id] = (role, status)
         self._touch(containing, order)
 
     def _open(self, boundary: str, containing: str | None, order: int) -> None:
-        """A chunk starting at `boundary`: the rows at or after it move over from the chunk holding
-        them; a copy a crash left stored (not yet listed) has the newer rows."""
-        stored = self.index.chunk_rows(self.cohort_id, boundary) or ({}, 0)
+        """A chunk starting at `boundary`: the entries at or after it move over from the chunk holding
+        them; a copy a crash left stored (not yet listed) has the newer entries."""
+        stored = self.index.chunk_entries(self.cohort_id, boundary) or ({}, 0)
         rows = dict(stored[0])
         if containing is not None:
             source = self._chunk(containing)
@@ -191,7 +205,7 @@ class CohortIndexWrite:
             top = max(top, version)
             replace_if_newer(self.index.collection, {
                 "_id": self.index.chunk_id(self.cohort_id, boundary), "cohort_id": self.cohort_id,
-                "rows": json.dumps([rows[key] for key in sorted(rows)], sort_keys=True, separators=(",", ":")),
+                "entries": json.dumps([[key, *rows[key]] for key in sorted(rows)], separators=(",", ":")),
                 "version": version}, same_version=True, likely_new=boundary not in self.listed)
             self.counts[boundary] = _counts(rows)
         chunks = [[boundary, self.counts[boundary]] for boundary in self.boundaries]

@@ -19,9 +19,9 @@ pairing names them: `cohort_mentee_openings` keeps those pairing ids (a set, so 
 harmless), written between the summary and the pairing.
 
 The enrolments list (`GET /v1/cohorts/{id}/enrollments`) reads `cohort_enrollment_index`
-(adapters/enrollment_index.py): each enrolment's row as its document will be after the event, set
-by the same handlers, written after the summary and before the enrolment document; setting a row
-again is harmless. A bulk enrolment's first enrolments are indexed together after their insert;
+(adapters/enrollment_index.py): each enrolment's entry (employee id, role, status) as its document
+will be after the event, set by the same handlers, written after the summary and before the
+enrolment document; setting an entry again is harmless. A bulk enrolment's first enrolments are indexed together after their insert;
 a crash between that insert and the index is repaired like the count (`enrollment_event`).
 """
 from __future__ import annotations
@@ -32,7 +32,7 @@ from shared.events.catalog import matching as ev
 from shared.events.envelope import Envelope
 from shared.projector import order_of, private_of
 
-from services.matching.adapters.enrollment_index import row_of
+from services.matching.adapters.enrollment_index import entry_of
 from services.matching.adapters.mongo import PARTICIPANTS, VIEW_COLLECTIONS, Views
 from services.matching.domain.pairing import PairingState
 
@@ -273,7 +273,7 @@ class MatchingViews(Projection):
             for doc, envelope in items:
                 order = order_of(envelope)
                 if not (unless_indexed and writing.version >= order):
-                    writing.put(row_of(doc), order)
+                    writing.put(entry_of(doc), order)
             writing.save()
 
     def pairing_event(self, envelope: Envelope) -> None:
