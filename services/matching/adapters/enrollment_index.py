@@ -101,8 +101,10 @@ class EnrollmentIndex:
     def drop(self) -> None:
         self.collection.drop()
 
-    def writing(self, cohort_id: str) -> CohortIndexWrite:
-        return CohortIndexWrite(self, cohort_id)
+    def writing(self, cohort_id: str, *, after: CohortIndexWrite | None = None) -> CohortIndexWrite:
+        """`after`: this writer's previous, saved write of the cohort; its chunks are reused (not read
+        again) when the stored directory is still exactly what it saved (a bulk enrolment's runs)."""
+        return CohortIndexWrite(self, cohort_id, after=after)
 
     # -- reading a page -------------------------------------------------------------------------
     def page(self, cohort_id: str, *, role: str | None, status: str | None, prefix: str | None,
@@ -143,15 +145,20 @@ class EnrollmentIndex:
 class CohortIndexWrite:
     """Entries of one cohort set in memory (in event order), then saved: `put(entry, order)`…, `save()`."""
 
-    def __init__(self, index: EnrollmentIndex, cohort_id: str):
+    def __init__(self, index: EnrollmentIndex, cohort_id: str, *, after: CohortIndexWrite | None = None):
         self.index, self.cohort_id = index, cohort_id
         directory = index.directory(cohort_id)
         self.version = int((directory or {}).get("version", 0))
-        self.listed = [boundary for boundary, _ in json.loads(directory["chunks"])] if directory else []
-        self.counts = {boundary: counts for boundary, counts in json.loads(directory["chunks"])} if directory else {}
+        self.saved = (directory or {}).get("chunks")  # the directory as stored: what `after` must match
+        self.listed = [boundary for boundary, _ in json.loads(self.saved)] if self.saved else []
+        self.counts = {boundary: counts for boundary, counts in json.loads(self.saved)} if self.saved else {}
         self.boundaries = list(self.listed)
         self.chunks: dict[str, tuple[Entries, int]] = {}  # boundary -> (entries, version), loaded or new
         self.dirty: set[str] = set()
+        self.reusable = False  # saved, and every write of the save was taken
+        if (after is not None and after.reusable and after.index is index and after.cohort_id == cohort_id
+                and self.saved is not None and (after.saved, after.version) == (self.saved, self.version)):
+            self.chunks = {boundary: (dict(entries), version) for boundary, (entries, version) in after.chunks.items()}
 
     def _chunk(self, boundary: str) -> Entries:
         if boundary not in self.chunks:
@@ -199,18 +206,19 @@ class CohortIndexWrite:
         """Changed chunks (new ones first), then the directory."""
         if not self.dirty:
             return
-        top = self.version
+        top, taken = self.version, True
         for boundary in sorted(self.dirty, key=lambda b: (b in self.listed, b)):
             rows, version = self.chunks[boundary]
             top = max(top, version)
-            replace_if_newer(self.index.collection, {
+            taken &= replace_if_newer(self.index.collection, {
                 "_id": self.index.chunk_id(self.cohort_id, boundary), "cohort_id": self.cohort_id,
                 "entries": json.dumps([[key, *rows[key]] for key in sorted(rows)], separators=(",", ":")),
                 "version": version}, same_version=True, likely_new=boundary not in self.listed)
             self.counts[boundary] = _counts(rows)
-        chunks = [[boundary, self.counts[boundary]] for boundary in self.boundaries]
-        replace_if_newer(self.index.collection, {
-            "_id": self.cohort_id, "cohort_id": self.cohort_id,
-            "chunks": json.dumps(chunks, sort_keys=True, separators=(",", ":")), "version": top},
-            same_version=True, likely_new=not self.listed)
-        self.listed, self.version, self.dirty = list(self.boundaries), top, set()
+        chunks = json.dumps([[boundary, self.counts[boundary]] for boundary in self.boundaries], sort_keys=True,
+                            separators=(",", ":"))
+        taken &= replace_if_newer(self.index.collection, {"_id": self.cohort_id, "cohort_id": self.cohort_id,
+                                                          "chunks": chunks, "version": top},
+                                  same_version=True, likely_new=not self.listed)
+        self.listed, self.version, self.saved, self.dirty = list(self.boundaries), top, chunks, set()
+        self.reusable = taken

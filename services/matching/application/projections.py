@@ -114,6 +114,7 @@ class MatchingViews(Projection):
 
     def bind(self, database) -> None:
         self.views = Views(database)
+        self._index_writes: dict = {}  # cohort id -> its last saved index write (chunks kept for the next run)
 
     def reset(self) -> None:
         for documents in self.views.all():
@@ -269,12 +270,13 @@ class MatchingViews(Projection):
         for doc, envelope in entries:
             by_cohort.setdefault(doc["cohort_id"], []).append((doc, envelope))
         for cohort_id, items in by_cohort.items():
-            writing = self.views.enrollment_index.writing(cohort_id)
+            writing = self.views.enrollment_index.writing(cohort_id, after=self._index_writes.pop(cohort_id, None))
             for doc, envelope in items:
                 order = order_of(envelope)
                 if not (unless_indexed and writing.version >= order):
                     writing.put(entry_of(doc), order)
             writing.save()
+            self._index_writes = {cohort_id: writing}  # one cohort's chunks in memory at most
 
     def pairing_event(self, envelope: Envelope) -> None:
         data = envelope.data

@@ -26,12 +26,13 @@ def people(n: int, seed: int = 7) -> list[dict]:
              "status": rnd.choice(["active", "active", "withdrawn"])} for i in range(n)]
 
 
-def index_of(rows: list[dict], groups: list[int]) -> EnrollmentIndex:
-    """`rows` set in order (order = position + 1), saved after each group of the given sizes."""
+def index_of(rows: list[dict], groups: list[int], *, reuse: bool = False) -> EnrollmentIndex:
+    """`rows` set in order (order = position + 1), saved after each group of the given sizes
+    (`reuse`: each write starting from the previous one's chunks, as the projection does)."""
     index = EnrollmentIndex(MemoryDatabase()["index"])
-    position = 0
+    position, writing = 0, None
     for size in groups:
-        writing = index.writing(COHORT)
+        writing = index.writing(COHORT, after=writing if reuse else None)
         for row in rows[position:position + size]:
             position += 1
             writing.put(entry_of(row), position)
@@ -82,7 +83,32 @@ def test_documents_do_not_depend_on_how_events_were_grouped():
     one_by_one = index_of(rows, [1] * 400).collection.docs
     assert index_of(rows, [400]).collection.docs == one_by_one
     assert index_of(rows, [13, 200, 187]).collection.docs == one_by_one
+    assert index_of(rows, [13, 200, 187], reuse=True).collection.docs == one_by_one
     assert len(one_by_one) > 10  # a directory and several chunks
+
+
+def test_a_write_reuses_the_previous_ones_chunks_only_while_the_directory_is_what_it_saved():
+    rows = people(300)
+    index = index_of(rows[:200], [200])
+    first = index.writing(COHORT)
+    first.put(entry_of(rows[200]), 201)
+    first.save()
+    reads = []
+    find_one = index.collection.find_one
+    index.collection.find_one = lambda query: reads.append(query["_id"]) or find_one(query)
+    second = index.writing(COHORT, after=first)
+    second.put(entry_of(rows[201]), 202)
+    assert reads == [COHORT]  # the directory only: the chunk is the one `first` saved
+    second.save()
+    other = index.writing(COHORT)  # someone else writes meanwhile (a replica that took over)
+    other.put(entry_of({**rows[5], "status": "withdrawn"}), 203)
+    other.save()
+    reads.clear()
+    third = index.writing(COHORT, after=second)
+    third.put(entry_of(rows[202]), 204)
+    assert len(reads) > 1  # the directory changed: chunks are read again
+    third.save()
+    assert "E000005" in listing(index, 500, status="withdrawn")
 
 
 @pytest.mark.parametrize("writes_before_crash", [1, 2, 3, 5])
