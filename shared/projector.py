@@ -56,9 +56,8 @@ CHECKPOINTS = "projector_checkpoints"
 LEASES = "projector_leases"
 
 _PRIVATE: contextvars.ContextVar[dict | None] = contextvars.ContextVar("commit_private", default=None)
-# (commit position, {event_id: index in the commit}) of the commit being applied (`order_of`)
-_COMMIT: contextvars.ContextVar[tuple[int, dict[str, int]] | None] = contextvars.ContextVar("commit_order",
-                                                                                            default=None)
+# {event_id: order} of the commit (or run of commits, `apply_batch`) being applied (`order_of`)
+_ORDERS: contextvars.ContextVar[dict[str, int] | None] = contextvars.ContextVar("commit_orders", default=None)
 EVENTS_PER_COMMIT = 1_000_000  # order_of's factor: more than any commit holds (MAX_EVENT_BYTES each)
 
 
@@ -76,22 +75,26 @@ def order_of(envelope: Envelope) -> int:
     replay and a rebuild. A view that sums many events (a cohort's counts) stores the order of the
     last event it applied, so a redelivered event, or one applied again after a crash between the
     view's writes, is recognised and not counted twice."""
-    current = _COMMIT.get()
-    if current is None or envelope.event_id not in current[1]:
+    orders = _ORDERS.get()
+    if orders is None or envelope.event_id not in orders:
         raise RuntimeError("order_of is known only inside a store projector's handler")
-    position, index = current
-    return position * EVENTS_PER_COMMIT + index[envelope.event_id]
+    return orders[envelope.event_id]
+
+
+def _orders(commits) -> dict[str, int]:
+    return {raw.event_id: commit.position * EVENTS_PER_COMMIT + index
+            for commit in commits for index, raw in enumerate(commit.events)}
 
 
 @contextlib.contextmanager
 def applying(commit):
     """What handlers may ask about `commit` while it is applied: `private_of`, `order_of`."""
     private = _PRIVATE.set(getattr(commit, "private", None) or {})
-    order = _COMMIT.set((commit.position, {raw.event_id: i for i, raw in enumerate(commit.events)}))
+    order = _ORDERS.set(_orders([commit]))
     try:
         yield
     finally:
-        _COMMIT.reset(order)
+        _ORDERS.reset(order)
         _PRIVATE.reset(private)
 
 
@@ -282,6 +285,8 @@ class StoreProjector:
         for commit in run:
             private.update(getattr(commit, "private", None) or {})
         token = _PRIVATE.set(private)
+        # order_of in a batch too (it used to raise there, so every run fell back to one by one)
+        orders = _ORDERS.set(_orders(run))
         try:
             owner.apply_batch(envelopes)
             return len(envelopes)
@@ -290,6 +295,7 @@ class StoreProjector:
         except Exception:  # noqa: BLE001 - the commits one by one isolate (and report) the bad one
             log.warning("a run of %s commits failed as a batch; applying them one by one", len(run), exc_info=True)
         finally:
+            _ORDERS.reset(orders)
             _PRIVATE.reset(token)
         return sum(self._apply(commit) for commit in run)
 

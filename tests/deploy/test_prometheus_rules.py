@@ -49,7 +49,7 @@ def test_promtool_rule_unit_tests(promtool):
     assert res.returncode == 0, res.stdout + res.stderr
 
 
-def test_local_scrape_config_has_the_eight_jobs():
+def test_local_scrape_config_has_the_nine_jobs():
     cfg = yaml.safe_load((PROM / "prometheus.yml").read_text())
     assert cfg["global"]["scrape_interval"] == "5s"
     assert cfg["rule_files"] == ["alerts.yml"]
@@ -58,11 +58,15 @@ def test_local_scrape_config_has_the_eight_jobs():
     for i, svc in enumerate(["matching", "sessions", "feedback", "notifications"]):
         expected[f"{svc}-api"] = (f"127.0.0.1:{8001 + i}", svc)
         expected[f"{svc}-worker"] = (f"127.0.0.1:{9101 + i}", svc)
+    expected["portal-api"] = ("127.0.0.1:8080", "portal")  # scripts/procfile.py PORTAL_PORT
     assert set(jobs) == set(expected)
     for name, (target, svc) in expected.items():
         (static,) = jobs[name]["static_configs"]
         assert static["targets"] == [target], name
         assert static["labels"]["service"] == svc, name
+    compose = {j["job_name"]: j for j in yaml.safe_load((PROM / "prometheus.compose.yml").read_text())["scrape_configs"]}
+    assert set(compose) == set(expected)
+    assert compose["portal-api"]["static_configs"][0]["targets"] == ["portal:8000"]
 
 
 def test_every_alert_has_severity_annotations_and_runbook():

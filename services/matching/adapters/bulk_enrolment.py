@@ -5,7 +5,8 @@ The route keeps taking one enrolment (a JSON object) exactly as before; a list o
 apart before the single body is parsed (`bulk_or`). Every row is validated on its own with the
 single route's schema; the command (`MatchingCommands.enroll_many`) decides each row on its own
 stream, so the answer lists every row's outcome, a bad row never stops a good one, and a repeated
-request answers `already_enrolled` for the rows it enrolled the first time.
+request answers `already_enrolled` for the rows it enrolled the first time. `?dry_run=true` makes
+the same checks and the same answer without storing anything (the console's import runs it first).
 """
 from __future__ import annotations
 
@@ -45,8 +46,14 @@ class BulkRowOut(Schema):
     errors = fields.List(fields.Nested(BulkRowError))
 
 
+class BulkQuery(Schema):
+    dry_run = fields.Boolean(load_default=False,
+                             metadata={"description": "check every row against the cohort, store nothing"})
+
+
 class BulkEnrollmentOut(Schema):
     cohort_id = fields.String()
+    dry_run = fields.Boolean(metadata={"description": "present (true) when nothing was stored"})
     enrolled = fields.Integer()
     already_enrolled = fields.Integer()
     failed = fields.Integer()
@@ -62,6 +69,8 @@ def bulk_or(row_schema: type[Schema]):
         def view(cohort_id):
             if _is_bulk():
                 return _enroll_bulk(cohort_id, row_schema)
+            if "dry_run" in request.args:  # never enrol someone "for real" on a request meant as a rehearsal
+                raise Invalid("dry_run_single", "a dry run takes a JSON list or a CSV", field="dry_run")
             return single(cohort_id=cohort_id)
 
         return view
@@ -87,6 +96,10 @@ def _is_bulk() -> bool:
 
 def _enroll_bulk(cohort_id: str, row_schema: type[Schema]):
     require_admin_of_cohort(cohort_id)  # admins and the programme's managers; a participant enrols only themselves
+    try:
+        dry_run = BulkQuery().load(request.args, unknown="exclude")["dry_run"]
+    except ValidationError as error:
+        raise Invalid("invalid", "dry_run is true or false", field="dry_run") from error
     if request.mimetype == "text/csv":
         rows = csv_rows(request.get_data(cache=True))
     else:
@@ -113,11 +126,12 @@ def _enroll_bulk(cohort_id: str, row_schema: type[Schema]):
         except ValidationError as error:
             answer.update(outcome="error", errors=[{"code": "invalid", "field": field, "message": message}
                                                    for field, message in flatten(error.messages)])
-    outcomes = current_app.extensions["matching"].commands.enroll_many(cohort_id, valid, request_causation())
+    outcomes = current_app.extensions["matching"].commands.enroll_many(cohort_id, valid, request_causation(),
+                                                                       dry_run=dry_run)
     for answer in answers:
         answer.update(outcomes.get(answer["row"], {}))
     counts = {name: sum(1 for a in answers if a["outcome"] == name) for name in ("enrolled", "already_enrolled")}
-    return jsonify(BulkEnrollmentOut().dump({"cohort_id": cohort_id, **counts,
+    return jsonify(BulkEnrollmentOut().dump({"cohort_id": cohort_id, **counts, **({"dry_run": True} if dry_run else {}),
                                              "failed": len(answers) - sum(counts.values()), "rows": answers}))
 
 

@@ -11,9 +11,13 @@ projection a generation-bound handle and readers a live one (shared.projector).
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from pymongo import ASCENDING
 
 from shared.mongo import insert_new, replace_if_newer
+
+from services.matching.adapters.enrollment_index import EnrollmentIndex, row_of
 
 PROGRAMS = "programs"
 COHORTS = "cohorts"
@@ -24,8 +28,10 @@ RUN_CHUNKS = "matching_run_chunks"
 COHORT_SUMMARIES = "cohort_summaries"
 MENTEE_OPENINGS = "cohort_mentee_openings"
 PARTY_PAIRINGS = "party_pairings"
+ENROLLMENT_INDEX = "cohort_enrollment_index"
+PAGE_READERS = 8  # a page's enrolment documents are read by `_id` on this many connections at once
 VIEW_COLLECTIONS = (PROGRAMS, COHORTS, ENROLLMENTS, PAIRINGS, RUNS, RUN_CHUNKS, COHORT_SUMMARIES, MENTEE_OPENINGS,
-                    PARTY_PAIRINGS)
+                    PARTY_PAIRINGS, ENROLLMENT_INDEX)
 PARTICIPANTS = "participants"
 RUN_PROGRESS = "matching_run_progress"
 
@@ -85,10 +91,12 @@ class Views:
         # order): a participant's own pairings (the portal's home) are one `_id` read and one per
         # pairing, never a scan of every cohort's pairings (FerretDB v1: 200-600 ms for 134 at load).
         self.party_pairings = Documents(database[PARTY_PAIRINGS])
+        # A cohort's enrolments in employee id order, a page being a few `_id` reads (enrollment_index.py)
+        self.enrollment_index = EnrollmentIndex(database[ENROLLMENT_INDEX])
 
-    def all(self) -> tuple[Documents, ...]:
+    def all(self) -> tuple[Documents | EnrollmentIndex, ...]:
         return (self.programs, self.cohorts, self.enrollments, self.pairings, self.runs, self.run_chunks,
-                self.summaries, self.mentee_openings, self.party_pairings)
+                self.summaries, self.mentee_openings, self.party_pairings, self.enrollment_index)
 
     def ensure_indexes(self) -> None:
         self.enrollments.collection.create_index([("cohort_id", ASCENDING)])
@@ -165,13 +173,9 @@ class Views:
     # - a programme's cohorts: the programme's view document keeps its `cohort_ids` in creation order
     #   (the projector is its only writer), so the listing is one `_id` read for the programme and one
     #   per cohort on the page, never a query over all cohorts;
-    # - a cohort's enrolments: their `_id` is `{cohort_id}|{employee_id}`, so a page (and an employee
-    #   id prefix search) is an `_id` range, served by the `_id` index on mongod. FerretDB v1 scans:
-    #   measured here (20,000 enrolments in two cohorts, load average ~6 on 2 cores) 5.7-12.7 s for a
-    #   page of 50, as the cohort's stats did (8.2 s; now `cohort_summaries`). A roster of pages read
-    #   by `_id` was tried and dropped: FerretDB's cost follows the bytes read and written (a 200-row
-    #   page: 240 ms to read, 280 ms to write; 1 row: 14-19 ms), so filters still read every row and
-    #   each enrolment's projection became 109 ms instead of ~30 ms.
+    # - a cohort's enrolments: `EnrollmentIndex` (enrollment_index.py), one directory read and the
+    #   chunks holding the page's rows. An `_id` range over the enrolments (what this was) scanned
+    #   the collection on FerretDB v1: 5.7-12.7 s for a page of 50 with 20,000 enrolments.
     def programs_page(self, *, after: str | None, limit: int) -> tuple[list[dict], str | None]:
         query = {"_id": {"$gt": after}} if after else {}
         docs = list(self.programs.collection.find(query).sort("_id", ASCENDING).limit(limit + 1))
@@ -191,16 +195,15 @@ class Views:
 
     def enrollments_page(self, cohort_id: str, *, role: str | None, status: str | None, prefix: str | None,
                          after: str | None, limit: int) -> tuple[list[dict], str | None]:
-        low = self.enrollment_key(cohort_id, prefix or "")
-        start = {"$gt": self.enrollment_key(cohort_id, after)} if after else {"$gte": low}
-        query: dict = {"_id": {**start, "$lt": low + "\uffff"}}
-        if role:
-            query["role"] = role
-        if status:
-            query["status"] = status
-        docs = list(self.enrollments.collection.find(query).sort("_id", ASCENDING).limit(limit + 1))
-        items, last = self._page(docs, limit)
-        return items, (last.split("|", 1)[1] if last else None)
+        """The page's employee ids from the index, then their enrolment documents by `_id`, side by
+        side (an `$in` would scan on FerretDB v1); each as the list shows it."""
+        ids, cursor = self.enrollment_index.page(cohort_id, role=role, status=status, prefix=prefix, after=after,
+                                                 limit=limit)
+        keys = [self.enrollment_key(cohort_id, employee_id) for employee_id in ids]
+        with ThreadPoolExecutor(PAGE_READERS) as pool:
+            docs = list(pool.map(self.enrollments.get, keys))
+        # a document not written yet (the index is written just before it) is left out for a moment
+        return [{"cohort_id": cohort_id, **row_of(doc)} for doc in docs if doc is not None], cursor
 
     @staticmethod
     def _page(docs: list[dict], limit: int) -> tuple[list[dict], str | None]:

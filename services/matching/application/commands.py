@@ -242,7 +242,8 @@ class MatchingCommands:
         return {"enrollment_id": enrollment_id, "cohort_id": cohort_id, "employee_id": employee_id,
                 "role": body["role"]}
 
-    def enroll_many(self, cohort_id: str, rows: list[tuple[int, dict]], causation: Causation) -> dict[int, dict]:
+    def enroll_many(self, cohort_id: str, rows: list[tuple[int, dict]], causation: Causation, *,
+                    dry_run: bool = False) -> dict[int, dict]:
         """Bulk enrolment (admins): each row all-or-nothing on its own stream; a bad row stops no other.
 
         `rows`: (row number, validated body). The cohort is loaded and checked once (an unknown or
@@ -252,6 +253,10 @@ class MatchingCommands:
         waited for once. Returns, by row number, `{"outcome": "enrolled" | "already_enrolled" |
         "error", ...}`; an error names `code`, `field` and `message`. A repeated request finds every
         row enrolled ("already_enrolled", the first enrolment's id).
+
+        `dry_run`: every check against the cohort's current state, nothing stored; a row that would
+        be enrolled answers "enrolled" without an enrollment id (the console imports a file only
+        when no row is refused, so a file is never half-imported).
         """
         cohort, _ = self.cohort(cohort_id)
         enrollments.require_enrollable(cohort)
@@ -295,6 +300,8 @@ class MatchingCommands:
             private = {"preferences": body.get("preferences") or {}, "goals_summary": body.get("goals_summary")}
             appends.append((enrollments.stream_id(cohort_id, employee_id), version, events, {0: private}))
             pending.append((row, body, enrollment_id))
+        if dry_run:
+            return {**outcomes, **{row: {"outcome": "enrolled", "role": body["role"]} for row, body, _ in pending}}
         results = self.enrollments.append_many(appends, causation, occurred_at=self.clock.now()) if appends else []
         last = 0
         for (row, body, enrollment_id), result in zip(pending, results):

@@ -17,6 +17,12 @@ again (the checkpoint did not move), finds its document still old, computes the 
 and finds the summary already holding it. "Unmatched" needs, per enrolled mentee, whether any open
 pairing names them: `cohort_mentee_openings` keeps those pairing ids (a set, so applying twice is
 harmless), written between the summary and the pairing.
+
+The enrolments list (`GET /v1/cohorts/{id}/enrollments`) reads `cohort_enrollment_index`
+(adapters/enrollment_index.py): each enrolment's entry (employee id, role, status) as its document
+will be after the event, set by the same handlers, written after the summary and before the
+enrolment document; setting an entry again is harmless. A bulk enrolment's first enrolments are indexed together after their insert;
+a crash between that insert and the index is repaired like the count (`enrollment_event`).
 """
 from __future__ import annotations
 
@@ -27,6 +33,7 @@ from shared.events.catalog import matching as ev
 from shared.events.envelope import Envelope
 from shared.projector import order_of, private_of
 
+from services.matching.adapters.enrollment_index import entry_of
 from services.matching.adapters.mongo import PARTICIPANTS, VIEW_COLLECTIONS, Views
 from services.matching.domain.pairing import PairingState
 
@@ -109,6 +116,7 @@ class MatchingViews(Projection):
     def bind(self, database) -> None:
         self.views = Views(database)
         self.erased = ErasedPeople(database)  # an erased person's enrolment keeps no private text
+        self._index_writes: dict = {}  # cohort id -> its last saved index write (chunks kept for the next run)
 
     def reset(self) -> None:
         for documents in self.views.all():
@@ -191,6 +199,7 @@ class MatchingViews(Projection):
                 docs[doc["_id"]] = (doc, envelope)
         existing = self.views.enrollments.insert_new([doc for doc, _ in docs.values()])
         self._count_first_enrolments([docs[key] for key in docs if key not in existing])
+        self._index([docs[key] for key in docs if key not in existing])
         for key in existing:
             self.enrollment_event(docs[key][1])
         for envelope in later:
@@ -238,8 +247,10 @@ class MatchingViews(Projection):
         if self._stale(doc, envelope):
             if (envelope.event_type == ev.PARTICIPANT_ENROLLED and envelope.aggregate_version == 1 and doc is not None
                     and doc.get("version") == 1):
-                # written by this very event in a batch (apply_batch) that may have died before counting it
+                # written by this very event in a batch (apply_batch) that may have died before counting
+                # and indexing it
                 self._count(envelope, data["cohort_id"], {}, enrolment_counts(doc, has_open_pairing=False))
+                self._index([(doc, envelope)], unless_indexed=True)
             return
         if envelope.event_type == ev.PARTICIPANT_ENROLLED:
             doc = self._enrolled_document(envelope)
@@ -256,7 +267,23 @@ class MatchingViews(Projection):
             opened = bool((self.views.mentee_openings.get(key) or {}).get("pairings"))
             self._count(envelope, data["cohort_id"], enrolment_counts(before, has_open_pairing=opened),
                         enrolment_counts(doc, has_open_pairing=opened))
+        self._index([(doc, envelope)])
         self.views.enrollments.put(doc)
+
+    def _index(self, entries: list[tuple[dict, Envelope]], *, unless_indexed: bool = False) -> None:
+        """Set the enrolments' rows in their cohorts' indexes, in event order, one save per cohort.
+        `unless_indexed`: only if the cohort's index has not applied this event (a repair)."""
+        by_cohort: dict[str, list[tuple[dict, Envelope]]] = {}
+        for doc, envelope in entries:
+            by_cohort.setdefault(doc["cohort_id"], []).append((doc, envelope))
+        for cohort_id, items in by_cohort.items():
+            writing = self.views.enrollment_index.writing(cohort_id, after=self._index_writes.pop(cohort_id, None))
+            for doc, envelope in items:
+                order = order_of(envelope)
+                if not (unless_indexed and writing.version >= order):
+                    writing.put(entry_of(doc), order)
+            writing.save()
+            self._index_writes = {cohort_id: writing}  # one cohort's chunks in memory at most
 
     def pairing_event(self, envelope: Envelope) -> None:
         data = envelope.data

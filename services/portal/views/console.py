@@ -220,11 +220,12 @@ IMPORT_TIMEOUT_S = 300.0
 
 
 def import_csv(client, cohort_id: str, text: str) -> tuple[int, list[tuple[int, str]]]:
-    """Check every line first and send nothing while one is wrong; then one bulk request, in which
-    the matching service enrols each line on its own and names the lines it refuses (unknown
-    employee, capacity above the cohort's maximum...): those are shown, the others stay enrolled
-    and a corrected file can be uploaded again (enrolled lines answer "already enrolled").
-    (enrolled or already enrolled, [(line, problem)])."""
+    """Nothing half-imported: check every line here first and send nothing while one is wrong; then
+    the matching service's dry run (`?dry_run=true`: every line against the cohort as it is, e.g. an
+    unknown employee or a capacity above the cohort's maximum, nothing stored) and the import only if
+    it refuses no line. (enrolled or already enrolled, [(line, problem)]); lines are the file's.
+    Only a change between the two requests (someone else enrolling a line's person meanwhile) can
+    still leave lines refused by the import itself: those are shown, with the count imported."""
     reader = csv.DictReader(io.StringIO(text))
     missing = {"employee_id", "role", "topics"} - set(reader.fieldnames or ())
     if missing:
@@ -240,19 +241,29 @@ def import_csv(client, cohort_id: str, text: str) -> tuple[int, list[tuple[int, 
         seen.setdefault(employee, line)
     if errors or not rows:
         return 0, sorted(errors)
+    body, lines = [_enrolment_body(row) for _, row in rows], [line for line, _ in rows]
+    path = f"/v1/cohorts/{cohort_id}/enrollments"
     try:
-        answer = client.post("matching", f"/v1/cohorts/{cohort_id}/enrollments",
-                             [_enrolment_body(row) for _, row in rows], timeout_s=IMPORT_TIMEOUT_S)
+        refused = _refused_lines(client.post("matching", f"{path}?dry_run=true", body, timeout_s=IMPORT_TIMEOUT_S),
+                                 lines)
+        if refused:
+            return 0, refused
+        answer = client.post("matching", path, body, timeout_s=IMPORT_TIMEOUT_S)
     except ApiError as error:
         return 0, [(1, message) for message in error.messages()]
-    lines = [line for line, _ in rows]
+    return int(answer.get("enrolled", 0)) + int(answer.get("already_enrolled", 0)), _refused_lines(answer, lines)
+
+
+def _refused_lines(answer: dict, lines: list[int]) -> list[tuple[int, str]]:
+    """A bulk answer's refused rows as (file line, problem), in line order."""
+    errors = []
     for result in answer.get("rows") or []:
         if result.get("outcome") != "error":
             continue
         line = lines[result["row"] - 1]
         errors += [(line, f"{problem['field']}: {problem['message']}" if problem.get("field") else problem["message"])
                    for problem in result.get("errors") or []]
-    return int(answer.get("enrolled", 0)) + int(answer.get("already_enrolled", 0)), sorted(errors)
+    return sorted(errors)
 
 
 @bp.route("/cohorts/<cohort_id>/enrolments", methods=["GET", "POST"])
@@ -260,7 +271,7 @@ def import_csv(client, cohort_id: str, text: str) -> tuple[int, list[tuple[int, 
 def enrolments(cohort_id):
     client = api()
     values, row_errors, status = (request.form if request.method == "POST" else {}), [], 200
-    imported = 0  # lines of a CSV the API enrolled although others were refused
+    imported = 0  # lines of a CSV the import enrolled although others were refused (changed after the dry run)
     if request.method == "POST" and request.form.get("form") == "one":
         try:
             client.post("matching", f"/v1/cohorts/{cohort_id}/enrollments", _enrolment_body(request.form))

@@ -174,3 +174,89 @@ def test_a_withdrawn_person_enrols_again_in_bulk_and_the_views_equal_a_rebuild(h
     rebuilt = [sorted(database[physical(name, report.generation)].find({}), key=lambda d: d["_id"])
                for name in VIEW_COLLECTIONS]
     assert rebuilt == live
+
+
+def test_a_dry_run_checks_every_row_as_the_import_would_and_stores_nothing(harness):
+    for employee_id in ("D001", "D002", "D003"):
+        harness.hire(employee_id)
+    cohort_id = harness.cohort(status="enrolling")
+    assert harness.enroll(cohort_id, "D003", "mentee").status_code == 201
+    harness.settle()
+    csv = ("employee_id,role,capacity,topics\n"
+           "D001,mentor,2,python\n"
+           "D002,mentor,,python\n"        # a mentor without capacity
+           "NOBODY,mentee,,python\n"      # not in the HRIS
+           "D003,mentee,,python\n")       # enrolled already
+    store, before = harness.context.store, harness.context.store.current_position()
+    dry = harness.client.post(f"{path(cohort_id)}?dry_run=true", data=csv, content_type="text/csv", headers=ADMIN_H)
+    assert dry.status_code == 200, dry.json
+    assert dry.json["dry_run"] is True
+    assert (dry.json["enrolled"], dry.json["already_enrolled"], dry.json["failed"]) == (1, 1, 2)
+    assert [(r["line"], r["outcome"]) for r in dry.json["rows"]] == [
+        (2, "enrolled"), (3, "error"), (4, "error"), (5, "already_enrolled")]
+    assert "enrollment_id" not in dry.json["rows"][0]
+    assert store.current_position() == before  # nothing stored
+    assert set(listed(harness, cohort_id)) == {"D003"}
+    # the import itself answers the same, row by row (with the enrolment ids now)
+    real = harness.client.post(path(cohort_id), data=csv, content_type="text/csv", headers=ADMIN_H).json
+    assert "dry_run" not in real
+    assert [(r["line"], r["outcome"], r.get("errors")) for r in real["rows"]] == [
+        (r["line"], r["outcome"], r.get("errors")) for r in dry.json["rows"]]
+    assert set(listed(harness, cohort_id)) == {"D001", "D003"}
+    # a dry run is for a list or a CSV: one enrolment body is refused rather than stored
+    single = harness.client.post(f"{path(cohort_id)}?dry_run=true", json={"employee_id": "D002", "role": "mentee",
+                                                                          "topics": ["python"]}, headers=ADMIN_H)
+    assert single.status_code == 422 and single.json["code"] == "dry_run_single"
+    assert harness.client.post(f"{path(cohort_id)}?dry_run=maybe", data=csv, content_type="text/csv",
+                               headers=ADMIN_H).status_code == 422
+
+
+def test_the_enrolments_list_pages_through_bulk_and_single_enrolments_in_order_with_filters(harness, monkeypatch):
+    """The list reads the enrolments index (adapters/enrollment_index.py): every enrolment, bulk or
+    one by one, withdrawn or revised, is on exactly one page, in employee id order, under every filter."""
+    from services.matching.adapters import enrollment_index
+
+    monkeypatch.setattr(enrollment_index, "SPREAD", 16)  # ~10 chunks for these 170 people, not one
+    people = [f"L{n:04d}" for n in range(170)]
+    for employee_id in people:
+        harness.hire(employee_id)
+    cohort_id = harness.cohort(status="enrolling")
+    for employee_id in people[160:]:  # some one by one first, the file's people after
+        assert harness.enroll(cohort_id, employee_id, "mentee").status_code == 201
+    lines = "".join(f"{e},{'mentor' if n % 4 == 0 else 'mentee'},{2 if n % 4 == 0 else ''},python\n"
+                    for n, e in enumerate(people[:160]))
+    answer = harness.client.post(path(cohort_id), data="employee_id,role,capacity,topics\n" + lines,
+                                 content_type="text/csv", headers=ADMIN_H)
+    assert answer.json["enrolled"] == 160, answer.json
+    for employee_id in ("L0003", "L0101", "L0165"):
+        assert harness.client.post(f"{path(cohort_id)}/{employee_id}/withdraw", headers=ADMIN_H).status_code == 200
+    assert harness.client.patch(f"{path(cohort_id)}/L0008", json={"capacity": 3}, headers=ADMIN_H).status_code == 200
+    harness.settle()
+    documents = sorted(harness.context.views.enrollments_of_cohort(cohort_id), key=lambda d: d["employee_id"])
+    assert len(documents) == 170
+    assert len(harness.context.views.enrollment_index.find({"cohort_id": cohort_id})) > 5  # a directory, chunks
+
+    def walk(**query) -> list[dict]:
+        items, cursor = [], None
+        while True:
+            page = harness.client.get(path(cohort_id), headers=ADMIN_H, query_string={
+                "limit": 17, **query, **({"cursor": cursor} if cursor else {})})
+            assert page.status_code == 200, page.json
+            assert len(page.json["items"]) <= 17
+            items += page.json["items"]
+            cursor = page.json["next"]
+            if cursor is None:
+                return items
+
+    for query in ({}, {"role": "mentor"}, {"status": "withdrawn"}, {"role": "mentee", "status": "active"},
+                  {"q": "L01"}, {"q": "L00", "role": "mentor"}):
+        expected = [d["employee_id"] for d in documents
+                    if d["employee_id"].startswith(query.get("q", "")) and d["role"] == query.get("role", d["role"])
+                    and d["status"] == query.get("status", d["status"])]
+        assert [item["employee_id"] for item in walk(**query)] == expected, query
+    rows = {item["employee_id"]: item for item in walk()}
+    assert rows["L0003"]["status"] == "withdrawn" and rows["L0008"]["capacity"] == 3
+    assert rows["L0004"] == {"cohort_id": cohort_id, "employee_id": "L0004", "role": "mentor", "capacity": 2,
+                             "topics": ["python"], "status": "active", "paused": False,
+                             "enrollment_id": answer.json["rows"][4]["enrollment_id"],
+                             "enrolled_at": rows["L0004"]["enrolled_at"], "withdrawal_reason": None}

@@ -182,19 +182,22 @@ class FakeBackend:
         if path == f"/v1/meetings/{MEETING}/complete":
             self.meeting.update(status="held", held_at=self.meeting["starts_at"])
             return self.meeting
-        if path == f"/v1/cohorts/{COHORT}/enrollments" and isinstance(body, list):
-            # as matching answers a bulk enrolment: every row's outcome, the refused one named by field
+        if path.split("?")[0] == f"/v1/cohorts/{COHORT}/enrollments" and isinstance(body, list):
+            # as matching answers a bulk enrolment: every row's outcome, the refused one named by field;
+            # `?dry_run=true` answers the same and enrols nobody
+            dry_run = path.endswith("?dry_run=true")
             rows = []
             for number, row in enumerate(body, start=1):
                 if row["employee_id"] == self.refuse_enrolment_of:
                     rows.append({"row": number, "employee_id": row["employee_id"], "outcome": "error", "errors": [
                         {"code": "employee_unknown", "field": "employee_id", "message": "not an active employee"}]})
                     continue
-                self.enrolled.append(row)
+                if not dry_run:
+                    self.enrolled.append(row)
                 rows.append({"row": number, "employee_id": row["employee_id"], "outcome": "enrolled"})
             enrolled = sum(1 for row in rows if row["outcome"] == "enrolled")
             return {"cohort_id": COHORT, "enrolled": enrolled, "already_enrolled": 0, "failed": len(rows) - enrolled,
-                    "rows": rows}
+                    "rows": rows, **({"dry_run": True} if dry_run else {})}
         if path == f"/v1/cohorts/{COHORT}/enrollments":
             if body["employee_id"] == self.refuse_enrolment_of:
                 raise ApiError(409, "Conflict", "already enrolled", code="already_enrolled")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from pathlib import Path
-
 from scripts import idp
+from tests.e2e.processes import ORG_DATA
 
-ORG = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "org-20k" / "hris-employees.jsonl"
+# the org data as every other test finds it: ORG_DATA, else ../shared/data/org-20k beside the checkout
+ORG = ORG_DATA / "hris-employees.jsonl"
 
 
 def test_the_realm_has_the_people_their_roles_and_the_portal_client(tmp_path):

@@ -181,7 +181,7 @@ def test_a_csv_with_bad_lines_imports_nothing_and_names_each_line(portal):
     assert backend.enrolled == []
 
 
-def test_a_csv_line_the_api_refuses_is_named_and_the_other_lines_are_enrolled(portal):
+def test_a_csv_line_the_api_refuses_is_named_and_nothing_is_imported(portal):
     app, backend, oidc = portal
     client, _ = sign_in(app, oidc, ADMIN, ("admin", "participant"))
     backend.refuse_enrolment_of = MENTEE
@@ -193,8 +193,11 @@ def test_a_csv_line_the_api_refuses_is_named_and_the_other_lines_are_enrolled(po
     page = response.get_data(as_text=True)
     assert response.status_code == 422
     assert "Line 3: employee_id: not an active employee" in page
-    assert "1 lines were imported, these were not" in page
-    assert [body["employee_id"] for body in backend.enrolled] == [MENTOR] and backend.withdrawn == []
+    assert "Nothing was imported" in page
+    assert backend.enrolled == [] and backend.withdrawn == []
+    # the matching service's dry run saw the whole file; the import itself was never sent
+    sent = [call[2] for call in backend.calls if call[0] == "POST" and "/enrollments" in call[2]]
+    assert sent == [f"/v1/cohorts/{COHORT}/enrollments?dry_run=true"]
 
 
 def test_a_good_csv_is_imported(portal):
@@ -209,8 +212,10 @@ def test_a_good_csv_is_imported(portal):
     assert backend.enrolled[0] == {"employee_id": MENTOR, "role": "mentor", "topics": ["python", "feedback"],
                                    "capacity": 2, "preferences": {"languages": ["en", "de"]}}
     # one bulk request for the whole file, no call per line
-    sent = [call for call in backend.calls if call[0] == "POST" and call[2] == f"/v1/cohorts/{COHORT}/enrollments"]
-    assert len(sent) == 1 and [body["employee_id"] for body in sent[0][3]] == [MENTOR, MENTEE]
+    sent = [call for call in backend.calls if call[0] == "POST" and "/enrollments" in call[2]]
+    assert [call[2] for call in sent] == [f"/v1/cohorts/{COHORT}/enrollments?dry_run=true",
+                                          f"/v1/cohorts/{COHORT}/enrollments"]  # the dry run, then the import
+    assert [body["employee_id"] for body in sent[1][3]] == [MENTOR, MENTEE] and sent[0][3] == sent[1][3]
 
 
 def test_a_dry_run_is_polled_then_reviewed_then_published(portal):

@@ -29,6 +29,14 @@ class NoNestedArrays:
     def delete_one(self, query):
         self.docs.pop(query["_id"], None)
 
+    def create_index(self, *args, **kwargs):
+        return "expires_at_1"
+
+    def delete_many(self, query):
+        class Deleted:
+            deleted_count = 0
+        return Deleted()
+
 
 def test_a_session_with_flashed_messages_round_trips():
     store = MongoStore(NoNestedArrays())
