@@ -37,8 +37,9 @@ def as_user(settings, user: str, password: str | None = None):
                    kafka_sasl_password=password if password is not None else kafka_development_password(user))
 
 
-def produce(settings, contract_topic: str) -> None:
-    producer = make_producer(settings, max_block_ms=8000, delivery_timeout_ms=10000, request_timeout_ms=8000)
+def produce(settings, contract_topic: str, **overrides) -> None:
+    producer = make_producer(settings, **{"max_block_ms": 8000, "delivery_timeout_ms": 10000,
+                                          "request_timeout_ms": 8000, **overrides})
     try:
         name = topics.resolve(contract_topic, settings.kafka_topic_prefix)
         producer.send(name, key=b"k", value=json.dumps({"probe": str(uuid.uuid4())}).encode()).get(timeout=10)
@@ -122,4 +123,6 @@ def test_analytics_reads_the_mentoring_topics_and_writes_nothing(admin_settings)
 
 def test_a_wrong_password_is_refused(admin_settings):
     with pytest.raises((SaslAuthenticationFailedError, KafkaTimeoutError)):
-        produce(as_user(admin_settings, "sessions", password="not-" + os.urandom(4).hex()), topics.SESSIONS)
+        # refused at the handshake, which the client retries until it gives up bootstrapping (30 s by default)
+        produce(as_user(admin_settings, "sessions", password="not-" + os.urandom(4).hex()), topics.SESSIONS,
+                bootstrap_timeout_ms=3000)
