@@ -40,8 +40,8 @@ from shared.eventstore import ConcurrencyError
 
 ERASURES = "erasures"
 TERMINATED = "terminated"  # = shared.directory.TERMINATED (which imports this module)
-FORMER_PARTICIPANT = "former participant"
-SMALL_LOOKUP = 2  # erased_among: up to this many ids are looked up one by one  # what every view shows in place of an erased person's name
+FORMER_PARTICIPANT = "former participant"  # what every view shows in place of an erased person's name
+SMALL_LOOKUP = 2  # erased_among: up to this many ids are looked up one by one
 
 
 def stream_id(employee_id: str) -> str:
