@@ -98,12 +98,17 @@ def test_an_erased_mentee_is_gone_from_every_read_model_and_stays_gone_after_a_r
     first = _ok(world.client("matching").post("/v1/privacy/erasures", json=body, headers=_auth(ADMIN, "admin")), 202)
     assert (first["employee_id"], first["status"], first["source"], first["requested_by"]) == (PERSON, "requested",
                                                                                               "api", ADMIN)
+    status = world.client("matching").get(f"/v1/privacy/erasures/{PERSON}", headers=_auth(ADMIN, "admin"))
+    assert status.status_code == 200 and status.get_json()["status"] == "requested"
+    assert world.client("matching").get(f"/v1/privacy/erasures/{MENTOR}", headers=_auth(ADMIN, "admin")).status_code == 404
     # the worker's erasure processor (on the run processor's projector), then the other services
     matching = contexts["matching"]
     assert matching.run_projector.lease.acquire()
     matching.run_projector.catch_up()
     again = _ok(world.client("matching").post("/v1/privacy/erasures", json=body, headers=_auth(ADMIN, "admin")), 202)
     assert again["status"] == "erased" and again["requested_at"] == first["requested_at"]
+    assert _ok(world.client("matching").get(f"/v1/privacy/erasures/{PERSON}", headers=_auth(ADMIN, "admin")))[
+        "status"] == "erased"
     erased_by_matching = matching.store.load(stream_id(PERSON)).events[-1]
     hris_request = Envelope.from_hris({"event_id": str(uuid.uuid4()), "event_type": "EmployeeErasureRequested",
                                        "schema_version": 1, "occurred_at": "2026-03-02T10:00:00Z", "source": "workday",

@@ -1,4 +1,5 @@
-"""HTTP: `POST /v1/privacy/erasures` (GDPR Art. 17, contract §6; docs/api-privacy.md).
+"""HTTP: `POST /v1/privacy/erasures` and `GET /v1/privacy/erasures/{employee_id}` (GDPR Art. 17,
+contract §6; docs/api-privacy.md).
 
 Platform admins only (a programme's managers may not erase anyone: a person is not a programme's).
 The request is recorded on the person's erasure stream and answered 202 with it; the worker's
@@ -11,6 +12,7 @@ from flask import current_app
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from shared.errors import NotFound
 from shared.http.app import request_causation
 from shared.http.auth import current_principal, require
 
@@ -40,3 +42,14 @@ def request_erasure(body):
     context = current_app.extensions["matching"]
     return context.erasures.request(body["employee_id"], source="api", requested_at=None,
                                     requested_by=current_principal().subject, causation=request_causation())
+
+
+@privacy_blp.route("/privacy/erasures/<employee_id>", methods=["GET"])
+@require("admin")
+@privacy_blp.response(200, ErasureOut)
+def erasure_status(employee_id):
+    """Where a person's erasure stands (platform admins): requested, or erased in matching; 404 if never asked."""
+    found = current_app.extensions["matching"].erasures.status(employee_id)
+    if found is None:
+        raise NotFound("erasure_unknown", f"no erasure of {employee_id} was requested")
+    return found
