@@ -61,8 +61,7 @@ def require_admin_of_cohort(cohort_id: str | None) -> Principal:
     principal = current_principal()
     if not manages_cohort(principal, cohort_id):
         raise _refuse()
-    reader = current_app.extensions.get(EXTENSION)  # absent only in apps built without scopes (unit tests)
-    program_id = reader.program_of(cohort_id) if reader is not None else None
+    program_id = scopes().program_of(cohort_id)
     if program_id is not None:
         audit.note_scope(program_id)
     return principal

@@ -216,8 +216,7 @@ class MatchingViews(Projection):
             by_cohort.setdefault(doc["cohort_id"], []).append((doc, envelope))
         for cohort_id, entries in by_cohort.items():
             orders = [order_of(envelope) for _, envelope in entries]
-            summary = self.views.summaries.get(cohort_id) or {"_id": cohort_id, "cohort_id": cohort_id, "version": 0,
-                                                               **dict.fromkeys(SUMMARY_COUNTS, 0)}
+            summary = self._summary(cohort_id)
             if summary["version"] >= min(orders):
                 for doc, envelope in entries:
                     self._count(envelope, cohort_id, {}, enrolment_counts(doc, has_open_pairing=False))
@@ -338,14 +337,18 @@ class MatchingViews(Projection):
             if pairing["_id"] not in doc["pairings"]:
                 self.views.party_pairings.put({**doc, "pairings": sorted([*doc["pairings"], pairing["_id"]])})
 
+    def _summary(self, cohort_id: str) -> dict:
+        """The cohort's summary as stored, or the one before anything was counted."""
+        return self.views.summaries.get(cohort_id) or {"_id": cohort_id, "cohort_id": cohort_id, "version": 0,
+                                                        **dict.fromkeys(SUMMARY_COUNTS, 0)}
+
     def _count(self, envelope: Envelope, cohort_id: str, old: dict[str, int], new: dict[str, int]) -> None:
         """Add `new - old` to the cohort's summary, unless the summary already holds this event."""
         change = {name: new.get(name, 0) - old.get(name, 0) for name in SUMMARY_COUNTS}
         if not any(change.values()):
             return
         order = order_of(envelope)
-        summary = self.views.summaries.get(cohort_id) or {"_id": cohort_id, "cohort_id": cohort_id, "version": 0,
-                                                           **dict.fromkeys(SUMMARY_COUNTS, 0)}
+        summary = self._summary(cohort_id)
         if summary["version"] >= order:
             return  # applied before a crash (or by a replay): counted once already
         summary.update({name: summary.get(name, 0) + change[name] for name in SUMMARY_COUNTS}, version=order)

@@ -13,6 +13,8 @@ import pytest
 from shared.http.app import create_service_app
 from shared.http.auth import mint_token
 from services.sessions.adapters.http import blp
+from shared.http.scopes import install_scopes
+from shared.scopes import ProgrammeScopeReader
 from tests.unit.sessions.test_application import NOW, context
 
 SECRET = "unit-test-secret-unit-test-secret"
@@ -25,6 +27,7 @@ def app():
 
     def configure(flask_app):
         flask_app.extensions["sessions"] = ctx
+        install_scopes(flask_app, ProgrammeScopeReader(ctx.database))  # as services/sessions/api.py does
 
     flask_app = create_service_app(ctx.settings, title="sessions", blueprints=[blp], readiness_checks={},
                                    configure=configure)
