@@ -150,7 +150,7 @@ def test_each_person_told_once_on_each_channel_and_a_replay_sends_nothing_twice(
         mentor_mail = smtp.to("m1@example.com")
         subjects = {m["Subject"] for m in mentor_mail}
         assert "Ihr Mentoring-Vorschlag: Person E1" in subjects  # the mentor reads German
-        assert "Time to meet Person E1 again" in subjects
+        assert "Zeit für ein Treffen mit Person E1" in subjects
         assert any(s.startswith("Mentoring-Treffen mit Person E1: ") and s.endswith(("CET", "CEST"))
                    for s in subjects), subjects
         invite = next(m for m in smtp.to("e1@example.com") if m["Subject"].startswith("Mentoring meeting"))

@@ -23,7 +23,7 @@ def test_recipient_language_is_used_where_a_template_exists_else_english():
     german = renderer.render("pairing_proposed", ["de", "en"], BASE)
     assert german.language == "de" and german.subject.startswith("Ihr Mentoring-Vorschlag")
     assert "Annehmen: https://app/p/1?action=accept" in german.text
-    fallback = renderer.render("kudos", ["de"], {**BASE, "from_name": "Bob", "kudos_url": "u"})
+    fallback = renderer.render("kudos", ["fr"], {**BASE, "from_name": "Bob", "kudos_url": "u"})
     assert fallback.language == "en" and fallback.subject == "Bob sent you kudos"
     agreement = renderer.render("agreement_proposed", ["de", "en"], {**BASE, "other_name": "Bob", "revision": 2,
                                                                      "cadence_days": 14, "pairing_url": "https://app/p/1"})
@@ -31,11 +31,15 @@ def test_recipient_language_is_used_where_a_template_exists_else_english():
     assert "alle 14 Tage" in agreement.text and "https://app/p/1#agreement" in agreement.text
 
 
-def test_every_category_has_an_english_template_with_unsubscribe_footer_and_html_is_escaped():
+def test_every_category_has_an_english_and_a_german_template_with_unsubscribe_footer_and_html_is_escaped():
     renderer = TemplateRenderer()
     for category in CATEGORIES:
         rendered = renderer.render(category, ["en"], BASE)
         assert rendered.subject and "https://n/v1/unsubscribe?token=t" in rendered.text, category
+        for role in ("mentor", "mentee", "admin"):  # and a German one, for parties and admins alike
+            german = renderer.render(category, ["de"], {**BASE, "role": role})
+            assert german.language == "de" and "Hallo Ada" in german.text, (category, role)
+            assert "https://n/v1/unsubscribe?token=t" in german.text, category
         assert 'href="https://n/v1/unsubscribe?token=t"' in rendered.html, category
     html = renderer.render("pairing_proposed", ["en"], BASE).html
     assert "Bob &lt;b&gt;" in html and "Bob <b>" not in html
