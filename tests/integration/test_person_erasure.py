@@ -21,9 +21,9 @@ from shared.events.envelope import Envelope
 from shared.eventstore import COMMITS
 from shared.projector import rebuild_service
 from tests.helpers import hris_upsert
-from tests.integration.notifications.servers import SmtpSink, person
+from tests.integration.notifications.servers import person
 from tests.integration.notifications.test_delivery_rules import feed
-from tests.integration.test_person_export import ADMIN, MENTOR, PERSON, PERSON_WORDS, SERVICES, Seeded, _auth, _ok
+from tests.integration.test_person_export import ADMIN, MENTOR, PERSON, PERSON_WORDS, SERVICES, _auth, _ok, seeded_world
 
 pytestmark = pytest.mark.integration
 
@@ -63,26 +63,18 @@ def _hits(database, *, store: bool) -> dict[str, list[str]]:
 
 @pytest.fixture
 def world(make_settings):
-    with SmtpSink() as smtp:
-        seeded = Seeded(make_settings, smtp.url)
-        try:
-            seeded.matching()
-            seeded.sessions()
-            seeded.feedback()
-            seeded.notifications()
-            notifications = seeded.contexts["notifications"]
-            for who in (MENTOR, PERSON):  # the sessions worker's directory (name, e-mail, time zone)
-                _consume(seeded.contexts["sessions"], Envelope.from_hris(person(who)))
-            # the mentor is told about the person's goals (their titles) and the person about kudos
-            for service, kinds in (("sessions", {"GoalsRevised", "MeetingScheduled"}), ("feedback", {"KudosSent"})):
-                for commit in seeded.contexts[service].store.read_all():
-                    for event in commit.events:
-                        if event.event_type in kinds:
-                            feed(notifications, event.to_dict())
-            notifications.projector.catch_up()
-            yield seeded
-        finally:
-            seeded.close()
+    with seeded_world(make_settings) as seeded:
+        notifications = seeded.contexts["notifications"]
+        for who in (MENTOR, PERSON):  # the sessions worker's directory (name, e-mail, time zone)
+            _consume(seeded.contexts["sessions"], Envelope.from_hris(person(who)))
+        # the mentor is told about the person's goals (their titles) and the person about kudos
+        for service, kinds in (("sessions", {"GoalsRevised", "MeetingScheduled"}), ("feedback", {"KudosSent"})):
+            for commit in seeded.contexts[service].store.read_all():
+                for event in commit.events:
+                    if event.event_type in kinds:
+                        feed(notifications, event.to_dict())
+        notifications.projector.catch_up()
+        yield seeded
 
 
 def test_an_erased_mentee_is_gone_from_every_read_model_and_stays_gone_after_a_rebuild(world):

@@ -14,6 +14,7 @@ import os
 import stat
 import threading
 import time
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -170,8 +171,9 @@ class Seeded:
         return _ok(self.client(service).get(f"/v1/people/{PERSON}/export", headers=_auth(caller, *roles)))
 
 
-@pytest.fixture
-def seeded(make_settings):
+@contextmanager
+def seeded_world(make_settings):
+    """The person's world in all four services (an SMTP sink catching the notifications), closed after."""
     with SmtpSink() as smtp:
         world = Seeded(make_settings, smtp.url)
         try:
@@ -182,6 +184,12 @@ def seeded(make_settings):
             yield world
         finally:
             world.close()
+
+
+@pytest.fixture
+def seeded(make_settings):
+    with seeded_world(make_settings) as world:
+        yield world
 
 
 def _text(document) -> str:
