@@ -1,7 +1,9 @@
 """Operator commands: `python -m shared.cli <command>`.
 
-  migrate [SERVICE...]   create the topics (with their retention) and every service's indexes;
-                         run once before any API serves (make run, the tests, a k8s Job)
+  migrate [SERVICE...]   create the topics (with their retention) and every service's indexes, and
+                         rebuild a service's views when this code builds other ones than the live
+                         generation's (an upgrade; shared.views_manifest); run before any API serves
+                         (make run, the tests, a k8s Job)
   load-hris FILE         publish HRIS records (JSON lines) to hris.employees.v1, as an HRIS would
   rebuild SERVICE        rebuild SERVICE's opted-in projections (`collections`) into a new
                          generation of collections and swap it in while the workers keep running
@@ -66,19 +68,48 @@ def load_hris(path: str, settings: Settings) -> int:
 
 
 def migrate(services: list[str], settings: Settings) -> None:
-    """Topics first (every service's worker and relay need them), then each service's indexes."""
+    """Topics first (every service's worker and relay need them), then each service's indexes,
+    then its read models: rebuilt when the code builds other views than the live ones."""
     ensure_topics(settings)
     for service in services:
         bootstrap = importlib.import_module(f"services.{service}.bootstrap")
-        bootstrap.build(Settings.from_env(service)).ensure_indexes()
+        context = bootstrap.build(Settings.from_env(service))
+        context.ensure_indexes()
         print(f"migrated {service}")
+        upgrade_views(service, context)
 
 
-def rebuild(service: str, *, in_place: bool = False) -> str:
-    """Rebuild a service's projections; returns a one-line summary."""
+def upgrade_views(service: str, context) -> None:
+    """Rebuild `service`'s views when the live generation was built by other code (an upgrade added
+    or changed a read model), so no operator has to remember `rebuild` (shared.views_manifest)."""
+    from shared import views_manifest
+    from shared.generations import Generations, RebuildInProgress
+    from shared.projector import own_projections_of
+
+    expected = views_manifest.manifest_of(list(context.projections()) + own_projections_of(context))
+    if not expected:
+        return
+    generation = Generations(context.database).current(fresh=True)
+    found = views_manifest.recorded(context.database, generation)
+    if found is None and not views_manifest.has_history(context.database):
+        views_manifest.record(context.database, generation, expected)  # fresh: the code builds them as it goes
+        return
+    reasons = views_manifest.differences(expected, found)
+    if not reasons:
+        return
+    print(f"{service}: its views were built by other code ({'; '.join(reasons)}): rebuilding")
+    try:
+        print(rebuild(service, settings=context.settings))
+    except RebuildInProgress as exc:  # another migrate (a second replica's Job) is rebuilding them
+        print(f"{service}: not rebuilt here: {exc}")
+
+
+def rebuild(service: str, *, in_place: bool = False, settings: Settings | None = None) -> str:
+    """Rebuild a service's projections (its settings from the environment unless given); returns a
+    one-line summary."""
     from shared.projector import own_projections_of, rebuild_service
 
-    service_settings = Settings.from_env(service)
+    service_settings = settings or Settings.from_env(service)
     bootstrap = importlib.import_module(f"services.{service}.bootstrap")
     worker_module = importlib.import_module(f"services.{service}.worker")
     context = bootstrap.build(service_settings)

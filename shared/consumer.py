@@ -81,6 +81,9 @@ class Projection(ABC):
     name: str = "projection"
     topics: tuple[str, ...] = ()
     collections: tuple[str, ...] = ()
+    # Bump when the documents written under `collections` change shape or meaning: the next
+    # `shared.cli migrate` rebuilds them (shared.views_manifest). A new collection needs no bump.
+    version: int = 1
 
     def bind(self, database) -> None:
         """(Re)build the projection's repositories on `database` (a generation-bound handle).

@@ -416,6 +416,9 @@ def rebuild_service(context, runner: ConsumerRunner | None, *, registry=None, na
                                    generation=generation)
         report.store_events = projector.catch_up()
     generations.make_live(generation, names)
+    from shared import views_manifest  # it reads this module's checkpoints: imported here, not at the top
+
+    views_manifest.record(context.database, generation, views_manifest.manifest_of(kafka_fed + own))
     log.warning("rebuild %s: generation %s is live (%s)", service, generation, ", ".join(names))
     older = [g for g in generations.generations() if g < generation]
     keep = max(0, keep_generations - 1)
