@@ -9,11 +9,31 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, TemplateNotFound, select_autoescape
+from jinja2 import Environment, FileSystemLoader, TemplateNotFound, pass_context, select_autoescape
 from markupsafe import Markup
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 FALLBACK = "en"
+
+# The reason codes events carry (shared.events.catalog.matching END_REASONS, DECLINE_REASONS), in
+# the words a recipient reads; `{{ reason | reason }}` in a template. A code added later without
+# words here still reads as words ("some_code" -> "some code").
+REASON_WORDS = {
+    "en": {"no_time": "no time", "not_a_fit": "not a good fit", "other": "another reason",
+           "completed": "completed", "participant_left": "a participant left",
+           "by_admin": "ended by the programme's admins"},
+    "de": {"no_time": "keine Zeit", "not_a_fit": "passt nicht", "other": "ein anderer Grund",
+           "completed": "abgeschlossen", "participant_left": "eine:r der beiden ist ausgeschieden",
+           "by_admin": "von der Programmleitung beendet"},
+}
+
+
+@pass_context
+def reason_in_words(context, code) -> str:
+    if not code:
+        return ""
+    words = REASON_WORDS.get(context.get("lang") or FALLBACK, REASON_WORDS[FALLBACK])
+    return words.get(code) or REASON_WORDS[FALLBACK].get(code) or str(code).replace("_", " ")
 
 
 @dataclass(frozen=True)
@@ -33,6 +53,7 @@ class TemplateRenderer:
             lstrip_blocks=True,
             keep_trailing_newline=True,
         )
+        self.env.filters["reason"] = reason_in_words
         self.folder = folder
 
     def has(self, language: str, category: str) -> bool:

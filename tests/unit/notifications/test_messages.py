@@ -45,6 +45,25 @@ def test_every_category_has_an_english_and_a_german_template_with_unsubscribe_fo
     assert "Bob &lt;b&gt;" in html and "Bob <b>" not in html
 
 
+def test_reason_codes_read_as_words_in_the_recipients_language():
+    from shared.events.catalog.matching import DECLINE_REASONS, END_REASONS
+
+    renderer = TemplateRenderer()
+    ended = renderer.render("pairing_ended", ["en"], {**BASE, "reason": "not_a_fit"})
+    assert "has ended (not a good fit)" in ended.text and "not_a_fit" not in ended.html
+    german = renderer.render("pairing_ended", ["de"], {**BASE, "role": "admin", "mentor_name": "M", "mentee_name": "E",
+                                                       "reason": "by_admin"})
+    assert "ist beendet (von der Programmleitung beendet)" in german.text
+    declined = renderer.render("pairing_declined", ["de"], {**BASE, "role": "admin", "mentor_name": "M",
+                                                            "mentee_name": "E", "reason": "no_time"})
+    assert "abgelehnt (keine Zeit)" in declined.text
+    for code in END_REASONS + DECLINE_REASONS:  # every code the events may carry, in both languages
+        for language in ("en", "de"):
+            text = renderer.render("pairing_ended", [language], {**BASE, "reason": code}).text
+            assert code not in text or "_" not in code, (code, language)
+    assert "(some new code)" in renderer.render("pairing_ended", ["en"], {**BASE, "reason": "some_new_code"}).text
+
+
 def test_ics_invite_from_the_meeting_event_data():
     ics = build_ics({"meeting_id": "MT1", "starts_at": "2026-01-02T10:00:00Z", "duration_minutes": 45,
                      "timezone": "Europe/Berlin"}, sequence=1, dtstamp="2026-01-01T09:00:00.000Z",
