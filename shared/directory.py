@@ -68,11 +68,38 @@ class Change:
     newly_terminated: bool = False  # this record moved the person from not-terminated to terminated
 
 
-def apply_record(doc: dict, envelope: Envelope, fields: Sequence[str] = PROFILE_FIELDS) -> Change:
-    """Fold one HRIS record into `doc` (mutated): newest wins, profile and status separately."""
+def note_level(doc: dict, on: str, level) -> bool:
+    """Add "level `level` from day `on`" to `doc["level_history"]`: the starts of each run of one
+    level, oldest first, as `"YYYY-MM-DD:level"` strings (FerretDB v1 stores no nested arrays);
+    True when that changed it. A level equal to the one already in effect adds nothing; an older
+    record of the same level moves its run's start back; of two records of one day, the one applied
+    last counts. (Programme outcomes read promotions from it.)"""
+    if not isinstance(level, int) or isinstance(level, bool):
+        return False
+    old = list(doc.get("level_history") or [])
+    days = {entry.split(":")[0]: int(entry.split(":")[1]) for entry in old}
+    days[on] = level
+    runs: list[str] = []
+    previous = None
+    for day in sorted(days):
+        if days[day] != previous:
+            runs.append(f"{day}:{days[day]}")
+            previous = days[day]
+    if runs == old:
+        return False
+    doc["level_history"] = runs
+    return True
+
+
+def apply_record(doc: dict, envelope: Envelope, fields: Sequence[str] = PROFILE_FIELDS, *,
+                 level_history: bool = False) -> Change:
+    """Fold one HRIS record into `doc` (mutated): newest wins, profile and status separately; with
+    `level_history`, every upsert's level is also kept by day (`note_level`)."""
     moment = stamp(envelope)
     changed = newly_terminated = False
     newer_status = doc.get("status_stamp") is None or moment > doc["status_stamp"]
+    if envelope.event_type == EMPLOYEE_UPSERTED and level_history:
+        changed = note_level(doc, moment[0][:10], envelope.data.get("level"))
     if envelope.event_type == EMPLOYEE_UPSERTED:
         if doc.get("profile_stamp") is None or moment > doc["profile_stamp"]:
             doc.update({name: envelope.data.get(name) for name in fields})
@@ -90,12 +117,12 @@ def apply_record(doc: dict, envelope: Envelope, fields: Sequence[str] = PROFILE_
 
 
 def fold(employee_id: str, envelopes: Iterable[Envelope], fields: Sequence[str] = PROFILE_FIELDS,
-         doc: dict | None = None) -> tuple[dict, bool]:
+         doc: dict | None = None, *, level_history: bool = False) -> tuple[dict, bool]:
     """Fold records (any order, duplicates allowed) onto `doc` (or an empty person): (doc, changed)."""
     doc = doc if doc is not None else empty(employee_id)
     changed = False
     for envelope in envelopes:
-        changed = apply_record(doc, envelope, fields).changed or changed
+        changed = apply_record(doc, envelope, fields, level_history=level_history).changed or changed
     return doc, changed
 
 
@@ -147,8 +174,13 @@ class DirectoryProjection(Projection):
     fields: tuple[str, ...] = PROFILE_FIELDS
     batchable = frozenset({EMPLOYEE_UPSERTED, EMPLOYEE_TERMINATED})
 
+    level_history = False  # keep each person's level by day (matching: programme outcomes)
+
     def __init__(self, database, *, name: str | None = None, fields: Sequence[str] | None = None,
-                 collection: str | None = None):
+                 collection: str | None = None, level_history: bool | None = None):
+        if level_history is not None:
+            self.level_history = level_history
+            self.version = 2 if level_history else 1  # the documents hold more: migrate rebuilds them
         if name is not None:
             self.name = name
         if fields is not None:
@@ -181,7 +213,7 @@ class DirectoryProjection(Projection):
             self._keep_erased(employee_id)
             return
         doc = self.repository.get(employee_id) or empty(employee_id)
-        if apply_record(doc, envelope, self.fields).changed:
+        if apply_record(doc, envelope, self.fields, level_history=self.level_history).changed:
             self.repository.put(doc)
 
     def apply_batch(self, envelopes: list[Envelope]) -> None:
@@ -193,10 +225,12 @@ class DirectoryProjection(Projection):
         for person in self.erased.erased_among(by_person):
             del by_person[person]
             self._keep_erased(person)
-        folded = [fold(person, records, self.fields)[0] for person, records in by_person.items()]
+        folded = [fold(person, records, self.fields, level_history=self.level_history)[0]
+                  for person, records in by_person.items()]
         existing = self.repository.insert_new(folded) if folded else set()
         for person in sorted(existing):
-            doc, changed = fold(person, by_person[person], self.fields, doc=self.repository.get(person))
+            doc, changed = fold(person, by_person[person], self.fields, doc=self.repository.get(person),
+                                level_history=self.level_history)
             if changed:
                 self.repository.put(doc)
 

@@ -19,6 +19,7 @@ from services.matching.application.commands import MatchingCommands
 from services.matching.application.erasure import (
     ErasureCommands, ErasureProcessor, ErasureRequestPolicy, erase_person,
 )
+from services.matching.application.outcomes import ProgramOutcomes
 from services.matching.application.partners import PartnersProjection, PartnersRepository
 from services.matching.application.policies import NotAFitPolicy, TerminationPolicy
 from services.matching.application.projections import MatchingViews, participants_projection
@@ -46,6 +47,7 @@ class MatchingContext:
     erasures: ErasureCommands = field(init=False)  # GDPR Art. 17 requests (application/erasure.py)
     projector: StoreProjector = field(init=False)  # the views (own-stream projections)
     run_projector: StoreProjector = field(init=False)  # the run processor (a process manager)
+    outcomes: ProgramOutcomes = field(init=False)  # GET /v1/programs/{id}/outcomes (application/outcomes.py)
 
     def __post_init__(self):
         self.projector = StoreProjector(self, self.own_projections(), name=VIEWS_PROJECTOR, registry=registry())
@@ -53,6 +55,7 @@ class MatchingContext:
                                          projector=self.projector, clock=self.clock,
                                          wait_timeout_s=self.settings.matching_wait_timeout_s)
         self.erasures = ErasureCommands(self.store, registry(), self.clock)
+        self.outcomes = ProgramOutcomes(self.views, self.participants.collection, self.clock)
         eraser = PersonEraser(service=SERVICE, store=self.store, registry=registry(), database=self.database,
                               clock=self.clock,
                               erase=lambda person, at: erase_person(self.views, self.participants, self.store, person, at))

@@ -103,6 +103,7 @@ EXPECTED: dict[tuple[str, str, str], Row] = {
     ("matching", "GET", "/v1/me/pairings"): Row(ANY_EMPLOYEE),
     ("matching", "POST", "/v1/programs/<program_id>/cohorts"): Row(ADMIN_ONLY, {}),
     ("matching", "GET", "/v1/programs/<program_id>/cohorts"): Row(ANY_EMPLOYEE),
+    ("matching", "GET", "/v1/programs/<program_id>/outcomes"): Row(ADMIN_ONLY),
     ("matching", "GET", "/v1/cohorts/<cohort_id>"): Row(ANY_EMPLOYEE),
     ("matching", "PATCH", "/v1/cohorts/<cohort_id>"): Row(ADMIN_ONLY, {}),
     ("matching", "POST", "/v1/cohorts/<cohort_id>/duplicate"): Row(ADMIN_ONLY, {}),

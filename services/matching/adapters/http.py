@@ -510,6 +510,49 @@ def list_cohorts(query, program_id):
     return {"items": page[0], "next": page[1]}
 
 
+class OutcomeFigureOut(Schema):
+    n = fields.Integer(metadata={"description": "people behind the figure"})
+    rate = fields.Float(allow_none=True, metadata={"description": "null when fewer than k people are behind it"})
+    ci_low = fields.Float(allow_none=True)
+    ci_high = fields.Float(allow_none=True)
+    suppressed = fields.Boolean()
+
+
+class OutcomeComparisonOut(Schema):
+    mentees = fields.Nested(OutcomeFigureOut)
+    comparison = fields.Nested(OutcomeFigureOut, metadata={"description": "matched non-participants, standardised "
+                                                                          "to the mentees' strata"})
+
+
+class OutcomeHorizonOut(Schema):
+    months = fields.Integer()
+    mentees_observed = fields.Integer()
+    unmatched = fields.Integer(metadata={"description": "mentees left out: fewer than k comparable people"})
+    promotion = fields.Nested(OutcomeComparisonOut)
+    retention = fields.Nested(OutcomeComparisonOut)
+
+
+class ProgramOutcomesOut(Schema):
+    program_id = fields.String()
+    as_of = fields.String(metadata={"description": "the day (UTC) the figures are as of"})
+    k = fields.Integer()
+    closed_cohorts = fields.List(fields.String())
+    mentees = fields.Integer()
+    horizons = fields.List(fields.Nested(OutcomeHorizonOut))
+
+
+@blp.route("/programs/<program_id>/outcomes", methods=["GET"])
+@require()
+@admin_of_program()
+@blp.response(200, ProgramOutcomesOut)
+def program_outcomes(program_id):
+    """Did the programme make a difference (admin or the programme's managers): promotion and retention
+    6 and 12 months after their cohort started, for the mentees of its closed cohorts, against
+    non-participants matched on level, department and tenure; 95 % intervals; every figure backed
+    by at least k = 5 people or null. The figures move once a day."""
+    return _context().outcomes.of(program_id)
+
+
 @blp.route("/cohorts/<cohort_id>", methods=["PATCH"])
 @require()
 @admin_of_cohort()

@@ -41,7 +41,8 @@ PARTICIPANT_FIELDS = PROFILE_FIELDS
 
 
 def participants_projection(database) -> DirectoryProjection:
-    return DirectoryProjection(database, name="participants", fields=PARTICIPANT_FIELDS, collection=PARTICIPANTS)
+    return DirectoryProjection(database, name="participants", fields=PARTICIPANT_FIELDS, collection=PARTICIPANTS,
+                               level_history=True)
 
 
 _PAIRING_STATE_FIELDS = ("pairing_id", "cohort_id", "mentor_id", "mentee_id", "status", "score", "answer_by",
