@@ -1,6 +1,7 @@
 """Programme outcomes: promotion and retention of mentees against matched non-participants."""
 from datetime import date
 
+from services.matching.application.outcomes import person_of
 from services.matching.domain.outcomes import K, Person, add_months, outcomes, wilson
 
 T0 = date(2025, 3, 1)
@@ -73,3 +74,20 @@ def test_participants_never_count_as_their_own_comparison():
     people["X"] = person("X", promoted_on=date(2025, 6, 1))  # enrolled, never paired: excluded too
     result = outcomes(mentees, people, excluded={m for m, _ in mentees} | {"X"}, as_of=date(2026, 4, 1))
     assert horizon(result, 6)["promotion"]["comparison"]["rate"] == 0.0
+
+
+def test_the_directory_keeps_level_runs_by_day_whatever_order_records_arrive_in():
+    from shared.directory import fold
+    from shared.events.envelope import Envelope
+    from tests.helpers import hris_upsert
+
+    records = [Envelope.from_hris(hris_upsert("E1", occurred_at=at, level=level)) for at, level in (
+        ("2026-01-01T09:00:00Z", 3), ("2026-02-01T09:00:00Z", 3), ("2026-05-01T09:00:00Z", 4),
+        ("2026-05-01T17:00:00Z", 4), ("2026-09-01T09:00:00Z", 5))]
+    expected = ["2026-01-01:3", "2026-05-01:4", "2026-09-01:5"]
+    for order in (records, records[::-1], records[2:] + records[:2] + records):  # replays and redeliveries too
+        doc, _ = fold("E1", order, level_history=True)
+        assert doc["level_history"] == expected and doc["level"] == 5
+    person = person_of(doc)
+    assert (person.level_on(date(2025, 12, 31)), person.level_on(date(2026, 6, 1))) == (None, 4)
+    assert "level_history" not in fold("E1", records)[0]  # the other services keep no history
