@@ -43,6 +43,15 @@ class FakeBackend:
              "status": "active", "paused": False},
         ]
         self.enrolment_page = 50
+        figure = {"n": 12, "rate": 0.5, "ci_low": 0.2538, "ci_high": 0.7462, "suppressed": False}
+        hidden = {"n": 3, "rate": None, "ci_low": None, "ci_high": None, "suppressed": True}
+        self.outcomes = {"program_id": PROGRAM, "as_of": "2030-09-15", "k": 5, "closed_cohorts": [COHORT], "mentees": 12,
+                         "horizons": [{"months": 6, "mentees_observed": 12, "unmatched": 1,
+                                       "promotion": {"mentees": figure, "comparison": {**figure, "n": 80, "rate": 0.2}},
+                                       "retention": {"mentees": figure, "comparison": figure}},
+                                      {"months": 12, "mentees_observed": 3, "unmatched": 0,
+                                       "promotion": {"mentees": hidden, "comparison": hidden},
+                                       "retention": {"mentees": hidden, "comparison": hidden}}]}
         self.managers: dict[str, list[str]] = {PROGRAM: []}  # programme -> its managers (matching's word)
         self.goals = {"pairing_id": PAIRING, "revision": 0, "revised_by": None, "revised_at": None, "goals": []}
         self.goal_conflict = False
@@ -131,6 +140,10 @@ class FakeBackend:
             "/v1/events/ev-1/deliveries": {"items": [{"recipient_id": MENTEE, "channel": "email", "status": "sent",
                                                       "attempts": 1}], "next": None},
         }
+        if path == f"/v1/programs/{PROGRAM}/outcomes":  # matching's answer (services/matching/domain/outcomes.py)
+            if "admin" not in claims.get("roles", []) and claims["sub"] not in self.managers[PROGRAM]:
+                raise ApiError(403, "Forbidden", "this needs a platform admin or a manager of the programme")
+            return self.outcomes
         if path not in routes or routes[path] is None:
             raise ApiError(404, "Not Found", f"no route {path}")
         return routes[path]

@@ -113,7 +113,7 @@ def test_the_journey_pages_render_for_both_parties(portal):
     "/reviews/r1", "/enrol", "/inbox", "/preferences",
     "/console/", f"/console/programs/{PROGRAM}", f"/console/cohorts/{COHORT}", f"/console/cohorts/{COHORT}/enrolments",
     f"/console/cohorts/{COHORT}/matching", "/console/runs/run-1", f"/console/cohorts/{COHORT}/health",
-    f"/console/cohorts/{COHORT}/chat", "/console/deliveries?event_id=ev-1",
+    f"/console/cohorts/{COHORT}/chat", "/console/deliveries?event_id=ev-1", f"/console/programs/{PROGRAM}/outcomes",
 ])
 @pytest.mark.parametrize("language", ["en", "de"])
 def test_every_page_renders_in_english_and_german(portal, path, language):
@@ -402,3 +402,15 @@ def test_a_profile_an_admin_saw_is_never_shown_to_someone_the_api_hides_it_from(
             g.user = {"employee_id": subject, "roles": roles}
             shown = profile(MENTEE)
             assert ("display_name" in shown) is sees_name, subject
+
+
+def test_a_programmes_outcomes_show_mentees_against_their_comparison_and_hide_small_figures(portal):
+    client, _ = _admin(portal)
+    assert "/outcomes" in client.get(f"/console/programs/{PROGRAM}").get_data(as_text=True)
+    page = client.get(f"/console/programs/{PROGRAM}/outcomes").get_data(as_text=True)
+    assert "<strong>50 %</strong>" in page and "<strong>20 %</strong>" in page and "n = 80" in page
+    assert "(25 %–75 %, n = 12)" in page and "+1 without comparable colleagues" in page
+    assert page.count('<span class="muted">fewer than 5 people</span>') == 4  # the 12-month row: too few yet
+    app, _, oidc = portal
+    mentee, _ = sign_in(app, oidc)
+    assert mentee.get(f"/console/programs/{PROGRAM}/outcomes").status_code == 403
