@@ -323,6 +323,7 @@ GERMAN: dict[str, str] = {
     "pairing expired": "Vorschlag abgelaufen", "meeting scheduled": "Treffen geplant", "meeting reminder": "Erinnerung an ein Treffen",
     "feedback request": "Bitte um Feedback", "goals revised": "Ziele geändert", "pairing at risk": "Tandem gefährdet",
     "review due": "Rückblick fällig", "kudos": "Dankeschön", "pairing ended": "Tandem beendet",
+    "gratitude prompt": "Anregung zum Danken",
     "maximize score": "beste Passung", "maximize coverage": "möglichst viele Paare",
     "queued": "wartet", "computing": "rechnet", "proposing": "schlägt vor", "done": "fertig", "failed": "fehlgeschlagen",
     # programme management (issue 15)

@@ -82,6 +82,9 @@ class Directory:
     def put_pairing(self, doc: dict) -> bool:
         return replace_if_newer(self.pairings, doc)
 
+    def pairings_of_cohort(self, cohort_id: str) -> list[dict]:
+        return list(self.pairings.find({"cohort_id": cohort_id}))
+
     def pairings_of(self, employee_id: str) -> list[dict]:
         return list(self.pairings.find({"$or": [{"mentor_id": employee_id}, {"mentee_id": employee_id}]}))
 

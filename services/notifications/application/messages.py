@@ -101,6 +101,7 @@ class MessageBuilder:
             goals_url=f"{app}/pairings/{pairing_id}/goals",
             review_url=f"{app}/reviews/{ctx.get('review_id')}",
             kudos_url=f"{app}/kudos/{ctx.get('kudos_id')}",
+            thank_url=f"{app}/pairings/{pairing_id}/kudos",  # the kudos form of the pairing
             unsubscribe_url=self.unsubscribe_url(recipient_id) if channel == "email" else None,
         )
         rendered = self.renderer.render(doc["category"], [prefs.language, *(person.get("languages") or [])], ctx)

@@ -17,7 +17,7 @@ from shared.clock import parse_rfc3339
 from shared.consumer import Projection
 from shared.directory import TERMINATED
 from shared.events.catalog.hris import EMPLOYEE_TERMINATED
-from shared.events.catalog.matching import OPEN_PAIRING_STATUSES
+from shared.events.catalog.matching import COHORT_STATUS_CHANGED, OPEN_PAIRING_STATUSES
 from shared.events.envelope import Envelope
 from services.notifications.application.delivery import Enqueuer, Source
 from services.notifications.application.messages import People
@@ -39,20 +39,21 @@ def cohort_admins(directory, scopes, cohort_id: str) -> list[str]:
     return admins
 
 
-def facts_for(people: People, directory, data: dict, pairings_of_leaver: tuple = (), scopes=None) -> Facts:
+def facts_for(people: People, directory, data: dict, pairings_of_leaver: tuple = (), scopes=None,
+              active_pairings_of_cohort: tuple = ()) -> Facts:
     """What routing needs beyond the event: admins, who left, which cohorts have a chat channel.
 
     `scopes` (shared.scopes.ProgrammeScopeReader) adds the programmes' managers to the cohorts'
     admins; None only where no admin is told (meeting reminders)."""
     ids = {data.get(name) for name in PEOPLE_FIELDS} | {
-        p.get(role) for p in pairings_of_leaver for role in ("mentor_id", "mentee_id")}
+        p.get(role) for p in pairings_of_leaver + active_pairings_of_cohort for role in ("mentor_id", "mentee_id")}
     cohorts = {data.get("cohort_id")} | {p.get("cohort_id") for p in pairings_of_leaver}
     admins = {c: cohort_admins(directory, scopes, c) for c in cohorts if c}
     ids |= {a for group in admins.values() for a in group}
     terminated = frozenset(i for i in ids if i and people.person(i).get("status") == TERMINATED)
     channels = frozenset(c for c in cohorts if c and people.prefs(cohort_recipient(c)).chat_webhook_url)
     return Facts(cohort_admins=admins, terminated=terminated, pairings_of_leaver=pairings_of_leaver,
-                 cohort_channels=channels)
+                 cohort_channels=channels, active_pairings_of_cohort=active_pairings_of_cohort)
 
 
 class RoutingPolicy(Projection):
@@ -83,10 +84,19 @@ class RoutingPolicy(Projection):
             return
         people = self.enqueuer.people()
         leavers_pairings = self._pairings_of_leaver(envelope) if envelope.event_type == EMPLOYEE_TERMINATED else ()
-        facts = facts_for(people, self.directory, envelope.data, leavers_pairings, scopes=self.scopes)
+        closing = ()
+        if envelope.event_type == COHORT_STATUS_CHANGED and envelope.data.get("status") == "closed":
+            closing = self._active_pairings_of(envelope.data["cohort_id"])
+        facts = facts_for(people, self.directory, envelope.data, leavers_pairings, scopes=self.scopes,
+                          active_pairings_of_cohort=closing)
         intents = route(envelope.event_type, envelope.event_id, envelope.data, facts)
         self.enqueuer.notify(intents, Source.of(envelope), people=people)
         self.deliveries.mark_routed(envelope.event_id)
+
+    def _active_pairings_of(self, cohort_id: str) -> tuple:
+        """A closing cohort's active pairings (a scan of this service's pairings view: once per cohort)."""
+        return tuple({k: p.get(k) for k in ("pairing_id", "cohort_id", "mentor_id", "mentee_id")}
+                     for p in self.directory.pairings_of_cohort(cohort_id) if p.get("status") == "active")
 
     def _pairings_of_leaver(self, envelope: Envelope) -> tuple:
         """The leaver's open pairings that existed before the termination (and those matching has

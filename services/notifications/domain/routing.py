@@ -13,6 +13,9 @@ The rules (issue 6):
 - `PairingAtRisk` -> both parties and the cohort's admins.
 - `ReviewRequested` -> that person.
 - `KudosSent` -> the recipient.
+- gratitude, prompted at the moments that matter: `GoalAchieved` -> the mentee; a cohort closing
+  (`CohortStatusChanged` to `closed`) -> the mentee of each of its active pairings; both asked
+  whether they would like to thank their mentor (a link to the kudos form).
 - `PairingEnded` -> the other party (both when an admin or the system ended it) and the admins.
 - a party left the company (`EmployeeTerminated`, or `PairingEnded` with reason
   `participant_left`) -> the other party and the admins, once per pairing whichever of the two
@@ -30,10 +33,11 @@ from dataclasses import dataclass, field
 from shared.events.catalog.feedback import KUDOS_SENT, REVIEW_REQUESTED
 from shared.events.catalog.hris import EMPLOYEE_TERMINATED
 from shared.events.catalog.matching import (
-    PAIRING_ACTIVATED, PAIRING_DECLINED, PAIRING_ENDED, PAIRING_EXPIRED, PAIRING_PROPOSED,
+    COHORT_STATUS_CHANGED, PAIRING_ACTIVATED, PAIRING_DECLINED, PAIRING_ENDED, PAIRING_EXPIRED, PAIRING_PROPOSED,
 )
 from shared.events.catalog.sessions import (
-    AGREEMENT_REVISED, GOALS_REVISED, MEETING_HELD, MEETING_RESCHEDULED, MEETING_SCHEDULED, PAIRING_AT_RISK,
+    AGREEMENT_REVISED, GOAL_ACHIEVED, GOALS_REVISED, MEETING_HELD, MEETING_RESCHEDULED, MEETING_SCHEDULED,
+    PAIRING_AT_RISK,
 )
 
 PARTICIPANT_LEFT_REASON = "participant_left"  # a PairingEnded reason (shared.events.catalog.matching.END_REASONS)
@@ -42,7 +46,7 @@ PARTICIPANT_LEFT_REASON = "participant_left"  # a PairingEnded reason (shared.ev
 ROUTED = (
     PAIRING_PROPOSED, PAIRING_ACTIVATED, PAIRING_DECLINED, PAIRING_EXPIRED, PAIRING_ENDED,
     MEETING_SCHEDULED, MEETING_RESCHEDULED, MEETING_HELD, GOALS_REVISED, PAIRING_AT_RISK,
-    REVIEW_REQUESTED, KUDOS_SENT, EMPLOYEE_TERMINATED, AGREEMENT_REVISED,
+    REVIEW_REQUESTED, KUDOS_SENT, EMPLOYEE_TERMINATED, AGREEMENT_REVISED, GOAL_ACHIEVED, COHORT_STATUS_CHANGED,
 )
 
 # category -> urgent? Urgent messages skip the daily digest.
@@ -61,6 +65,7 @@ CATEGORIES: dict[str, bool] = {
     "kudos": False,
     "pairing_ended": True,
     "participant_left": True,
+    "gratitude_prompt": False,
 }
 
 
@@ -86,6 +91,7 @@ class Facts:
     cohort_channels: frozenset = frozenset()  # cohort ids whose admins set up a cohort chat channel
     terminated: frozenset = frozenset()  # employee ids known to have left the company
     pairings_of_leaver: tuple = ()  # for EmployeeTerminated: open/active pairings of that person
+    active_pairings_of_cohort: tuple = ()  # for a cohort closing: its active pairings
 
 
 class _Builder:
@@ -168,6 +174,12 @@ def route(event_type: str, event_id: str, data: dict, facts: Facts | None = None
         else:
             b.parties(data, "pairing_ended", event_id, only=_other_party(data, data.get("ended_by")))
             b.admins(data, "pairing_ended", event_id)
+    elif event_type == GOAL_ACHIEVED:
+        b.parties({**data, "moment": "goal_achieved"}, "gratitude_prompt", event_id, only=("mentee",))
+    elif event_type == COHORT_STATUS_CHANGED and data.get("status") == "closed":
+        for pairing in b.facts.active_pairings_of_cohort:
+            b.parties({**pairing, "moment": "cohort_closing"}, "gratitude_prompt",
+                      f"gratitude:{event_id}:{pairing['pairing_id']}", only=("mentee",))
     elif event_type == EMPLOYEE_TERMINATED:
         leaver = data["employee_id"]
         for pairing in b.facts.pairings_of_leaver:

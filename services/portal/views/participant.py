@@ -22,7 +22,7 @@ bp = Blueprint("participant", __name__)
 CATEGORIES = ("pairing_proposed", "pairing_activated", "pairing_declined", "pairing_expired", "meeting_scheduled",
               "meeting_reminder", "feedback_request", "goals_revised",
               "agreement_proposed", "pairing_at_risk", "review_due", "kudos",
-              "pairing_ended", "participant_left")
+              "pairing_ended", "participant_left", "gratitude_prompt")
 CHANNELS = ("email", "chat", "inapp")
 
 

@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from shared.clock import ManualClock, parse_rfc3339, utcnow
+from shared.clock import ManualClock, parse_rfc3339, rfc3339, utcnow
 from services.notifications import bootstrap
 from services.notifications.api import create_app
 from services.notifications.application.links import unsubscribe_token
@@ -217,3 +217,29 @@ def test_a_cohort_chat_channel_hears_what_the_admins_hear(make_settings):
         assert len(posts) == 1 and "at risk" in json.dumps(posts[0]).lower()
         assert len(smtp.to("a9@example.com")) == 1  # the admin is still told in person
         assert not [m for rcpts, m in smtp.messages if any(r.startswith("cohort:") for r in rcpts)]
+
+
+def test_a_closing_cohort_and_an_achieved_goal_prompt_the_mentee_to_say_thank_you_once(make_settings):
+    with SmtpSink() as smtp:
+        settings = make_settings("notifications", smtp_url=smtp.url)
+        context = bootstrap.build(settings)
+        context.ensure_indexes()
+        for who in ("M1", "E1", "A9"):
+            feed(context, person(who), hris=True)
+        (proposed, _at_risk), _ = pairing_events()
+        feed(context, proposed)
+        feed(context, envelope("PairingActivated", {**PAIRING, "activated_at": rfc3339(utcnow())}, producer="matching",
+                               aggregate_type="pairing", aggregate_id="P1", version=3))
+        closed = envelope("CohortStatusChanged", {"cohort_id": "C1", "program_id": "PR1", "status": "closed",
+                                                  "previous_status": "active", "changed_by": "A9"},
+                          producer="matching", aggregate_type="cohort", aggregate_id="C1", version=5)
+        feed(context, closed)
+        feed(context, closed)  # redelivered: one prompt
+        prompts = [m for m in smtp.to("e1@example.com") if "thank" in m["Subject"].lower()]
+        assert [m["Subject"] for m in prompts] == ["Your mentoring cohort is closing: a word of thanks for Person M1?"]
+        assert "/pairings/P1/kudos" in prompts[0].get_body(("plain",)).get_content()
+        assert not [m for m in smtp.to("m1@example.com") if "thank" in m["Subject"].lower()]  # mentors are not asked
+        feed(context, envelope("GoalAchieved", {**PAIRING, "goal_id": "G1", "revision": 2, "achieved_by": "E1"},
+                               producer="sessions", aggregate_type="pairing-goals", aggregate_id="P1", version=2))
+        assert [m["Subject"] for m in smtp.to("e1@example.com") if "goal" in m["Subject"].lower()] == [
+            "A goal achieved: would you like to thank Person M1?"]

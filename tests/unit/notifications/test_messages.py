@@ -133,3 +133,13 @@ def test_data_that_would_inject_headers_is_a_permanent_failure_naming_the_reason
         with pytest.raises(PermanentFailure) as caught:
             build_email(message(**hostile), "s@x")
         assert caught.value.code == "invalid_header", hostile
+
+
+def test_a_gratitude_prompt_links_to_the_pairings_kudos_form_for_each_moment_in_both_languages():
+    renderer = TemplateRenderer()
+    context = {**BASE, "other_name": "Bob", "thank_url": "https://app/pairings/P1/kudos"}
+    goal = renderer.render("gratitude_prompt", ["en"], {**context, "moment": "goal_achieved"})
+    assert goal.subject == "A goal achieved: would you like to thank Bob?" and "https://app/pairings/P1/kudos" in goal.text
+    closing = renderer.render("gratitude_prompt", ["de"], {**context, "moment": "cohort_closing"})
+    assert closing.subject == "Ihre Mentoring-Kohorte endet: ein Dankeschön für Bob?"
+    assert 'href="https://app/pairings/P1/kudos"' in closing.html

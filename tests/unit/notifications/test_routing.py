@@ -99,3 +99,17 @@ def test_what_admins_are_told_also_goes_to_the_cohort_chat_channel_when_it_has_o
                                                 "matching_run_id": None, "answer_by": "2026-01-01T00:00:00Z"}, with_channel)
     assert "cohort:C1" not in {i.recipient_id for i in proposed}  # the parties' own news stays theirs
     assert "cohort:C1" not in {i.recipient_id for i in route("PairingAtRisk", "ev3", {**PAIRING}, ADMINS)}
+
+
+def test_gratitude_is_prompted_when_a_goal_is_achieved_and_when_the_cohort_closes_to_mentees_only():
+    achieved = route("GoalAchieved", "ga", {**PAIRING, "goal_id": "G1", "revision": 3, "achieved_by": "M"}, ADMINS)
+    assert who(achieved) == [("E", "mentee", "gratitude_prompt")]
+    assert achieved[0].context["moment"] == "goal_achieved" and achieved[0].context["other_id"] == "M"
+    second = {"pairing_id": "P2", "cohort_id": "C1", "mentor_id": "M", "mentee_id": "F"}
+    closing = Facts(cohort_admins={"C1": ["A1"]}, active_pairings_of_cohort=(PAIRING, second), terminated=frozenset({"F"}))
+    closed = {"cohort_id": "C1", "program_id": "PR", "status": "closed", "previous_status": "active", "changed_by": "A1"}
+    intents = route("CohortStatusChanged", "cs", closed, closing)
+    assert who(intents) == [("E", "mentee", "gratitude_prompt")]  # F left the company: nobody to prompt
+    assert intents[0].context["moment"] == "cohort_closing" and intents[0].dedupe_key == "gratitude:cs:P1"
+    assert route("CohortStatusChanged", "cs2", {**closed, "status": "active", "previous_status": "matching"},
+                 closing) == []
