@@ -29,9 +29,10 @@ COHORT_SUMMARIES = "cohort_summaries"
 MENTEE_OPENINGS = "cohort_mentee_openings"
 PARTY_PAIRINGS = "party_pairings"
 ENROLLMENT_INDEX = "cohort_enrollment_index"
+NEVER_AGAIN = "never_again_pairs"
 PAGE_READERS = 8  # a page's enrolment documents are read by `_id` on this many connections at once
 VIEW_COLLECTIONS = (PROGRAMS, COHORTS, ENROLLMENTS, PAIRINGS, RUNS, RUN_CHUNKS, COHORT_SUMMARIES, MENTEE_OPENINGS,
-                    PARTY_PAIRINGS, ENROLLMENT_INDEX)
+                    PARTY_PAIRINGS, ENROLLMENT_INDEX, NEVER_AGAIN)
 PARTICIPANTS = "participants"
 RUN_PROGRESS = "matching_run_progress"
 
@@ -93,10 +94,15 @@ class Views:
         self.party_pairings = Documents(database[PARTY_PAIRINGS])
         # A cohort's enrolments in employee id order, a page being a few `_id` reads (enrollment_index.py)
         self.enrollment_index = EnrollmentIndex(database[ENROLLMENT_INDEX])
+        # Per mentee, the mentors they must never be proposed to again, in any cohort: a proposal
+        # either of them declined, or a pairing ended as not a fit. (Completed or otherwise ended
+        # pairs may meet again in a later cohort.) Only people with such a history have a document,
+        # so a run reads the whole (small) collection once.
+        self.never_again = Documents(database[NEVER_AGAIN])
 
     def all(self) -> tuple[Documents | EnrollmentIndex, ...]:
         return (self.programs, self.cohorts, self.enrollments, self.pairings, self.runs, self.run_chunks,
-                self.summaries, self.mentee_openings, self.party_pairings, self.enrollment_index)
+                self.summaries, self.mentee_openings, self.party_pairings, self.enrollment_index, self.never_again)
 
     def ensure_indexes(self) -> None:
         self.enrollments.collection.create_index([("cohort_id", ASCENDING)])
@@ -123,6 +129,10 @@ class Views:
 
     def pairings_of_cohort(self, cohort_id: str) -> list[dict]:
         return self.pairings.find({"cohort_id": cohort_id})
+
+    def never_again_pairs(self) -> set[tuple[str, str]]:
+        """(mentor, mentee) pairs never to be proposed again, whatever the cohort."""
+        return {(mentor, doc["_id"]) for doc in self.never_again.find({}) for mentor in doc.get("mentors") or ()}
 
     def pairings_of_employee(self, employee_id: str) -> list[dict]:
         return self.pairings.find({"$or": [{"mentor_id": employee_id}, {"mentee_id": employee_id}]})

@@ -50,6 +50,8 @@ class MatchingInputs:
                 taken.paired_mentees.add(doc["mentee_id"])
             if doc["status"] in ("declined", "ended"):
                 taken.forbidden.add((doc["mentor_id"], doc["mentee_id"]))
+        # And in any cohort: a declined proposal or a pairing ended as not a fit is never proposed again.
+        taken.forbidden |= self.views.never_again_pairs()
         return taken
 
     def candidates(self, cohort_id: str, taken: Taken) -> tuple[dict[str, MentorCandidate], dict[str, MenteeCandidate]]:

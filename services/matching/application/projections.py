@@ -308,6 +308,8 @@ class MatchingViews(Projection):
             self._write_openings(envelope, after)
         if before is None:
             self._list_for_parties(after)
+        if after["status"] == "declined" or (after["status"] == "ended" and after.get("end_reason") == "not_a_fit"):
+            self._never_again(after)
         self.views.pairings.put(after)
 
     # -- cohort summaries (module docstring: written before the document that was the event's) ----
@@ -337,6 +339,12 @@ class MatchingViews(Projection):
             doc = self.views.party_pairings.get(party) or {"_id": party, "employee_id": party, "pairings": []}
             if pairing["_id"] not in doc["pairings"]:
                 self.views.party_pairings.put({**doc, "pairings": sorted([*doc["pairings"], pairing["_id"]])})
+
+    def _never_again(self, pairing: dict) -> None:
+        """Written before the pairing (a crash in between applies the event again: a set, so once)."""
+        doc = self.views.never_again.get(pairing["mentee_id"]) or {"_id": pairing["mentee_id"], "mentors": []}
+        if pairing["mentor_id"] not in doc["mentors"]:
+            self.views.never_again.put({**doc, "mentors": sorted([*doc["mentors"], pairing["mentor_id"]])})
 
     def _summary(self, cohort_id: str) -> dict:
         """The cohort's summary as stored, or the one before anything was counted."""

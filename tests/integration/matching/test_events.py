@@ -202,9 +202,12 @@ def test_the_views_rebuilt_from_the_store_equal_the_live_ones(harness):
     cohort_id = harness.populated_cohort()
     harness.run(cohort_id, dry_run=True)
     harness.run(cohort_id)
-    pid = harness.pairings(cohort_id)["items"][0]["pairing_id"]
+    pid, declined = harness.pairings(cohort_id)["items"][:2]
+    pid = pid["pairing_id"]
     assert harness.client.post(f"/v1/pairings/{pid}/end", json={"reason": "by_admin"},
                                headers=ADMIN_H).status_code == 200
+    assert harness.client.post(f"/v1/pairings/{declined['pairing_id']}/decline", json={"reason": "no_time"},
+                               headers=token(declined["mentee_id"])).status_code == 200
     withdrawn = harness.client.post(f"/v1/cohorts/{cohort_id}/enrollments/E003/withdraw", headers=ADMIN_H)
     assert withdrawn.status_code == 200
     harness.settle()
