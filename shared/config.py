@@ -87,6 +87,10 @@ class Settings:
     # and how often the worker looks for requested matching runs.
     matching_wait_timeout_s: float = 5.0
     matching_run_poll_s: float = 0.2
+    # matching: an erasure still pending in a service this long after the request counts as overdue
+    # (the contract: within a minute), and how often the worker's watch looks (metrics and alert).
+    erasure_overdue_s: float = 60.0
+    erasure_watch_interval_s: float = 15.0
     # notifications senders: threads per worker, how long a claim on a delivery lasts (another
     # replica may retry it only after that), how often the queue is swept, deliveries per batch.
     notifications_sender_threads: int = 4
@@ -176,6 +180,8 @@ class Settings:
             notifications_max_event_age_h=_float("NOTIFICATIONS_MAX_EVENT_AGE_H", cls.notifications_max_event_age_h),
             matching_wait_timeout_s=_float("MATCHING_WAIT_TIMEOUT_S", cls.matching_wait_timeout_s),
             matching_run_poll_s=_float("MATCHING_RUN_POLL_S", cls.matching_run_poll_s),
+            erasure_overdue_s=_float("ERASURE_OVERDUE_S", cls.erasure_overdue_s),
+            erasure_watch_interval_s=_float("ERASURE_WATCH_INTERVAL_S", cls.erasure_watch_interval_s),
             notifications_sender_threads=_int("NOTIFICATIONS_SENDER_THREADS", cls.notifications_sender_threads),
             notifications_claim_ttl_s=_float("NOTIFICATIONS_CLAIM_TTL_S", cls.notifications_claim_ttl_s),
             notifications_sweep_interval_s=_float("NOTIFICATIONS_SWEEP_INTERVAL_S", cls.notifications_sweep_interval_s),

@@ -32,7 +32,7 @@ USERS = (ADMIN, *SERVICE_USERS, HRIS, ANALYTICS)
 # The contract topics each service's consumer group reads (its projections' and policies' `topics`;
 # tests/unit/test_kafka_access.py checks this table against the code).
 CONSUMES: dict[str, tuple[str, ...]] = {
-    "matching": (topics.HRIS_EMPLOYEES, topics.FEEDBACK),
+    "matching": (topics.HRIS_EMPLOYEES, topics.SESSIONS, topics.FEEDBACK, topics.NOTIFICATIONS),
     "sessions": (topics.HRIS_EMPLOYEES, topics.MATCHING),
     "feedback": (topics.MATCHING, topics.SESSIONS),
     "notifications": (topics.HRIS_EMPLOYEES, topics.MATCHING, topics.SESSIONS, topics.FEEDBACK),

@@ -68,6 +68,18 @@ PROJECTION_CHECKPOINT_LAG = Gauge(
     ["service", "projector"],
     multiprocess_mode="livemax",
 )
+ERASURES_PENDING = Gauge(
+    "mentoring_erasures_pending",
+    "Erasures of a person (GDPR Art. 17) requested and not yet done by the service `waiting_on`.",
+    ["waiting_on"],
+    multiprocess_mode="livemax",
+)
+ERASURES_OVERDUE = Gauge(
+    "mentoring_erasures_overdue",
+    "Of those, the ones requested longer than ERASURE_OVERDUE_S ago (the contract: within a minute).",
+    ["waiting_on"],
+    multiprocess_mode="livemax",
+)
 PAIRINGS_ACTIVE = Gauge(
     "mentoring_pairings_active", "Active pairings per cohort.", ["cohort_id"], multiprocess_mode="livemostrecent"
 )

@@ -144,6 +144,13 @@ def dashboard() -> dict:
         panel("Audit entries not written",
               [(f'sum by (service) (increase(mentoring_audit_entries_total{{{SVC},outcome="failed"}}[15m]))', "{{service}}")],
               (16, 68, 8, 8), "short", "Alert MentoringAuditWritesFailing above 0."),
+
+        row("Privacy", 76),
+        panel("Erasures pending, by the service still erasing",
+              [('max by (waiting_on) (mentoring_erasures_pending)', "{{waiting_on}} pending"),
+               ('max by (waiting_on) (mentoring_erasures_overdue)', "{{waiting_on}} overdue")],
+              (0, 77, 24, 8), "short", "Requested erasures (GDPR Art. 17) a service has not completed yet; overdue: "
+              "past ERASURE_OVERDUE_S (a minute). Alert MentoringErasureOverdue. GET /v1/privacy/erasures lists them."),
     ]
     return {
         "title": "Mentoring platform",

@@ -19,6 +19,7 @@ from services.matching.application.commands import MatchingCommands
 from services.matching.application.erasure import (
     ErasureCommands, ErasureProcessor, ErasureRequestPolicy, erase_person,
 )
+from services.matching.application.erasure_progress import ErasureList, ErasureProgress, ErasureStatus
 from services.matching.application.outcomes import ProgramOutcomes
 from services.matching.application.partners import PartnersProjection, PartnersRepository
 from services.matching.application.policies import NotAFitPolicy, TerminationPolicy
@@ -45,6 +46,7 @@ class MatchingContext:
     scopes: ProgrammeScopeReader  # who manages which programme (shared.scopes)
     commands: MatchingCommands = field(init=False)
     erasures: ErasureCommands = field(init=False)  # GDPR Art. 17 requests (application/erasure.py)
+    erasure_status: ErasureStatus = field(init=False)  # their progress in every service (application/erasure_progress.py)
     projector: StoreProjector = field(init=False)  # the views (own-stream projections)
     run_projector: StoreProjector = field(init=False)  # the run processor (a process manager)
     outcomes: ProgramOutcomes = field(init=False)  # GET /v1/programs/{id}/outcomes (application/outcomes.py)
@@ -56,6 +58,8 @@ class MatchingContext:
                                          wait_timeout_s=self.settings.matching_wait_timeout_s)
         self.erasures = ErasureCommands(self.store, registry(), self.clock)
         self.outcomes = ProgramOutcomes(self.views, self.participants.collection, self.clock)
+        self.erasure_status = ErasureStatus(live_database(self.database), self.erasures.status, self.clock,
+                                            overdue_s=self.settings.erasure_overdue_s)
         eraser = PersonEraser(service=SERVICE, store=self.store, registry=registry(), database=self.database,
                               clock=self.clock,
                               erase=lambda person, at: erase_person(self.views, self.participants, self.store, person, at))
@@ -65,14 +69,15 @@ class MatchingContext:
             name=RUNS_PROJECTOR, registry=registry())
 
     def projections(self) -> list:
-        """Kafka-fed: the HRIS directory and the reactions to HRIS and feedback events."""
+        """Kafka-fed: the HRIS directory, the reactions to HRIS and feedback events, erasure progress."""
         return [participants_projection(self.database), TerminationPolicy(self.commands),
-                NotAFitPolicy(self.commands), ErasureRequestPolicy(self.erasures)]
+                NotAFitPolicy(self.commands), ErasureRequestPolicy(self.erasures), ErasureProgress(self.database)]
 
     def own_projections(self) -> list:
-        """Fed from the service's own event store: the views, the partners view, programme scopes."""
+        """Fed from the service's own event store: the views, the partners view, programme scopes,
+        the list of erasure requests."""
         return [MatchingViews(self.database), PartnersProjection(self.database),
-                ProgrammeScopes(self.database, topics=())]
+                ProgrammeScopes(self.database, topics=()), ErasureList(self.database)]
 
     def ensure_indexes(self) -> None:
         self.store.ensure_indexes()

@@ -1,4 +1,5 @@
-"""The matching worker: HRIS and feedback reactions, the views, the run processor, the relay, expiry."""
+"""The matching worker: HRIS and feedback reactions, the views, the run processor, the relay, expiry,
+the erasure watch."""
 from __future__ import annotations
 
 import threading
@@ -7,6 +8,7 @@ from shared.config import Settings
 from shared.consumer import ConsumerRunner
 from shared.worker import PeriodicJob, Worker, consumer_for, serve, service_worker
 from services.matching import bootstrap
+from services.matching.application.erasure_progress import ErasureWatch
 
 
 def build_consumer(settings: Settings | None = None, producer=None, context=None) -> ConsumerRunner:
@@ -51,9 +53,16 @@ def run_processor_job(context) -> PeriodicJob:
     return PeriodicJob("matching-runs", context.settings.matching_run_poll_s, lambda: process_runs(context))
 
 
+def erasure_watch_job(context) -> PeriodicJob:
+    """Erasures still pending in a service past ERASURE_OVERDUE_S: the gauges the alert reads."""
+    watch = ErasureWatch(context.erasure_status)
+    return PeriodicJob("erasure-watch", context.settings.erasure_watch_interval_s, watch.sweep)
+
+
 def build_worker(settings: Settings | None = None) -> Worker:
     context = bootstrap.build(settings)
-    return service_worker(context, build_consumer, jobs=[run_processor_job(context), expiry_job(context)])
+    return service_worker(context, build_consumer, jobs=[run_processor_job(context), expiry_job(context),
+                                                         erasure_watch_job(context)])
 
 
 def main() -> None:

@@ -50,6 +50,9 @@ def create_app(settings: Settings | None = None, *, backend=None, oidc=None, sto
     app.register_blueprint(agreement.bp)
     app.register_blueprint(console.bp)
     app.register_blueprint(outcomes.bp)
+    from services.portal.views import privacy  # the console's Privacy pages (platform admins)
+
+    app.register_blueprint(privacy.bp)
     app.jinja_env.globals.update(_=gettext, csrf_token=auth.csrf_token)
     app.jinja_env.policies["json.dumps_kwargs"] = {"sort_keys": False}
 

@@ -42,6 +42,8 @@ METRICS = {
     "mentoring_matching_matched_ratio": "gauge",
     "mentoring_notification_deliveries_total": "counter",
     "mentoring_audit_entries_total": "counter",  # issue 12: the audit trail, by action and outcome
+    "mentoring_erasures_pending": "gauge",  # issue 13: erasures a service has not completed, by `waiting_on`
+    "mentoring_erasures_overdue": "gauge",  # ... of those, past ERASURE_OVERDUE_S (alert MentoringErasureOverdue)
 }
 # Series a query may name: gauges and counters as such, histograms through
 # their _bucket/_count/_sum series; `up` is Prometheus's own.

@@ -16,7 +16,7 @@ PROMTOOL_HINT = "apt-get install -y prometheus (ships promtool)"
 EXPECTED_ALERTS = {
     "MentoringTargetDown", "MentoringHttpErrorRatioHigh", "MentoringConsumerLagHigh",
     "MentoringDeadLettersGrowing", "MentoringRelayBacklogHigh", "MentoringConsumerPartitionPaused", "MentoringPairsAtRiskHigh",
-    "MentoringAuditWritesFailing",
+    "MentoringAuditWritesFailing", "MentoringErasureOverdue",
 }
 
 

@@ -165,6 +165,7 @@ EXPECTED: dict[tuple[str, str, str], Row] = {
     # Erasure (issue 13): platform admins only; the empty body makes the admin's call a 422 (nobody erased).
     ("matching", "POST", "/v1/privacy/erasures"): Row(PLATFORM_ONLY, {}),
     ("matching", "GET", "/v1/privacy/erasures/<employee_id>"): Row(PLATFORM_ONLY),
+    ("matching", "GET", "/v1/privacy/erasures"): Row(PLATFORM_ONLY),  # the list of erasures, with each one's progress
     ("notifications", "GET", "/v1/unsubscribe"): Row(LINK, query="token=forged"),
     ("notifications", "POST", "/v1/unsubscribe"): Row(LINK, query="token=forged"),
     # The audit trail (issue 12): every service serves its own; managers see their programmes' entries.

@@ -118,6 +118,27 @@ def test_an_erased_mentee_is_gone_from_every_read_model_and_stays_gone_after_a_r
     assert [e.event_type for e in matching.store.load(stream_id(PERSON)).events] == ["PersonErasureRequested",
                                                                                      "PersonErased"]
 
+    # Matching follows the other services' PersonErased (its consumer, a redelivery included): the
+    # status names each service's part until all four are done, and the list shows it complete.
+    admin = _auth(ADMIN, "admin")
+    midway = _ok(world.client("matching").get(f"/v1/privacy/erasures/{PERSON}", headers=admin))
+    assert [(p["service"], p["status"]) for p in midway["services"]] == [
+        ("matching", "erased"), ("sessions", "pending"), ("feedback", "pending"), ("notifications", "pending")]
+    assert (midway["complete"], midway["overdue"]) == (False, False)
+    for service in ("notifications", "feedback", "sessions"):
+        published = contexts[service].store.load(stream_id(PERSON)).events[-1]
+        for _ in range(2):
+            _consume(matching, published)
+    done = _ok(world.client("matching").get(f"/v1/privacy/erasures/{PERSON}", headers=admin))
+    assert [p["service"] for p in done["services"] if p["status"] == "erased" and p["erased_at"]] == list(SERVICES)
+    assert done["complete"] is True and done["requested_at"] == first["requested_at"]
+    assert not [words for words in GONE if words in json.dumps(done)]  # ids and times only
+    assert matching.projector.wait_for(matching.store.current_position(), timeout_s=30)
+    listed = _ok(world.client("matching").get("/v1/privacy/erasures?limit=5", headers=admin))
+    assert listed == {"items": [{"employee_id": PERSON, "source": "api", "requested_at": first["requested_at"],
+                                 "requested_by": ADMIN, "complete": True}], "next": None}
+    assert world.client("matching").get("/v1/privacy/erasures", headers=_auth(MENTOR)).status_code == 403
+
     # Nothing of the person in any read model; the partner's pairing and the counts are still there.
     _settle(contexts)
     after = {service: _hits(contexts[service].database, store=False) for service in SERVICES}
