@@ -137,11 +137,23 @@ def _person(prop: str, person: dict | None, employee_id: str, extra: str = "") -
     return f"{prop};CN={param_value(name)}{extra}:{cal_address(email)}"
 
 
+def _description(agenda: str | None, url: str | None) -> str | None:
+    parts = [part for part in ((agenda or "").strip(), f"Meeting page: {url}" if url else "") if part]
+    return "\n\n".join(parts) or None
+
+
+def meeting_page_url(app_url: str, meeting_id: str) -> str:
+    """The portal's page of the meeting (services/portal: `/meetings/<id>`), as links in emails open it."""
+    return f"{app_url.rstrip('/')}/meetings/{quote(meeting_id, safe='')}"
+
+
 def meeting_invitation(meeting, participants: dict[str, dict | None], *, stamp: datetime,
-                       description: str | None = None) -> str:
+                       description: str | None = None, url: str | None = None) -> str:
     """The meeting as a VCALENDAR; `participants` maps employee id -> HRIS profile (or None).
 
     `description` (the agenda) is private to the two parties: pass it only when one of them asks.
+    `url` (the meeting's page in the portal) goes into URL and, for calendars that do not show
+    URL, at the end of DESCRIPTION.
     """
     zone = ZoneInfo(meeting.timezone)
     start = meeting.starts_at.astimezone(zone)
@@ -163,7 +175,8 @@ def meeting_invitation(meeting, participants: dict[str, dict | None], *, stamp: 
         f"DTSTART;TZID={meeting.timezone}:{_local(start)}",
         f"DTEND;TZID={meeting.timezone}:{_local(end)}",
         f"SUMMARY:{escape_text(summary)}",
-        *([f"DESCRIPTION:{escape_text(description)}"] if description else []),
+        *([f"DESCRIPTION:{escape_text(text)}"] if (text := _description(description, url)) else []),
+        *([f"URL:{_CONTROLS.sub('', _LINE_BREAKS.sub('', url))}"] if url else []),
         f"SEQUENCE:{meeting.sequence}",
         f"STATUS:{'CANCELLED' if cancelled else 'CONFIRMED'}",
     ]

@@ -11,6 +11,8 @@ application/commands.py), except `meeting_texts`, read-only, where older version
 """
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 from pymongo import ASCENDING
 
 from shared.clock import parse_rfc3339, rfc3339
@@ -210,3 +212,62 @@ class LegacyMeetingTexts:
     def get(self, meeting_id: str) -> dict:
         doc = self.collection.find_one({"_id": meeting_id}) or {}
         return {k: v for k, v in doc.items() if k in ("agenda", "notes", "notes_by")}
+
+
+BUSY_WEEKS = "busy_weeks"
+BUSY_PLACEMENTS = "busy_placements"
+
+
+def week_of(moment) -> str:
+    """The UTC week (its Monday, ISO date) an instant falls in: a busy week document's key part."""
+    day = moment.astimezone(timezone.utc).date()
+    return (day - timedelta(days=day.weekday())).isoformat()
+
+
+def busy_week_id(employee_id: str, week: str) -> str:
+    return f"{employee_id}|{week}"
+
+
+class BusyTimesRepository:
+    """Per person and UTC week, the scheduled meetings (id, start, end) of all their pairings:
+    `busy_weeks`, `_id` = "<employee id>|<Monday>", so finding slots reads a few documents by
+    `_id` (FerretDB v1 scans any other filter). `busy_placements` (`_id` = meeting id) remembers
+    which week documents hold a meeting, so a reschedule or a cancellation takes it out of them.
+    Written only by the busy-times projection (application/projections.py)."""
+
+    def __init__(self, database):
+        self.weeks = database[BUSY_WEEKS]
+        self.placements = database[BUSY_PLACEMENTS]
+
+    def week(self, employee_id: str, week: str) -> dict | None:
+        return self.weeks.find_one({"_id": busy_week_id(employee_id, week)})
+
+    def week_doc(self, key: str) -> dict | None:
+        return self.weeks.find_one({"_id": key})
+
+    def placement(self, meeting_id: str) -> dict | None:
+        return self.placements.find_one({"_id": meeting_id})
+
+    def put_week(self, doc: dict, *, new: bool) -> bool:
+        return replace_if_newer(self.weeks, doc, likely_new=new)
+
+    def put_placement(self, doc: dict, *, new: bool) -> bool:
+        return replace_if_newer(self.placements, doc, likely_new=new)
+
+    def busy(self, employee_id: str, start: datetime, end: datetime) -> list[tuple[datetime, datetime, str]]:
+        """(start, end, meeting id) of the person's scheduled meetings overlapping [start, end)."""
+        found = []
+        start, end = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
+        monday = start.date() - timedelta(days=start.weekday())
+        while monday <= end.date():
+            doc = self.week(employee_id, monday.isoformat())
+            for meeting_id, starts_at, ends_at in (doc or {}).get("meetings") or []:
+                span = (parse_rfc3339(starts_at), parse_rfc3339(ends_at), meeting_id)
+                if span[0] < end and span[1] > start:
+                    found.append(span)
+            monday += timedelta(days=7)
+        return sorted(set(found))
+
+    def drop(self) -> None:
+        self.weeks.drop()
+        self.placements.drop()
