@@ -229,7 +229,8 @@ def busy_week_id(employee_id: str, week: str) -> str:
 
 
 class BusyTimesRepository:
-    """Per person and UTC week, the scheduled meetings (id, start, end) of all their pairings:
+    """Per person and UTC week, the scheduled meetings (meeting_id, starts_at, ends_at: objects, as
+    FerretDB v1 refuses arrays in arrays) of all their pairings:
     `busy_weeks`, `_id` = "<employee id>|<Monday>", so finding slots reads a few documents by
     `_id` (FerretDB v1 scans any other filter). `busy_placements` (`_id` = meeting id) remembers
     which week documents hold a meeting, so a reschedule or a cancellation takes it out of them.
@@ -261,8 +262,8 @@ class BusyTimesRepository:
         monday = start.date() - timedelta(days=start.weekday())
         while monday <= end.date():
             doc = self.week(employee_id, monday.isoformat())
-            for meeting_id, starts_at, ends_at in (doc or {}).get("meetings") or []:
-                span = (parse_rfc3339(starts_at), parse_rfc3339(ends_at), meeting_id)
+            for item in (doc or {}).get("meetings") or []:
+                span = (parse_rfc3339(item["starts_at"]), parse_rfc3339(item["ends_at"]), item["meeting_id"])
                 if span[0] < end and span[1] > start:
                     found.append(span)
             monday += timedelta(days=7)

@@ -224,16 +224,16 @@ class BusyTimesProjection(Projection):
         if envelope.event_type in (MEETING_SCHEDULED, MEETING_RESCHEDULED):  # else it is no longer scheduled
             starts_at = parse_rfc3339(data["starts_at"])
             ends_at = starts_at + timedelta(minutes=data["duration_minutes"])
-            entry = [meeting_id, data["starts_at"], rfc3339(ends_at)]
+            entry = {"meeting_id": meeting_id, "starts_at": data["starts_at"], "ends_at": rfc3339(ends_at)}
             weeks = sorted({week_of(starts_at), week_of(ends_at - timedelta(microseconds=1))})
             keys = [busy_week_id(person, week) for person in (data["mentor_id"], data["mentee_id"]) for week in weeks]
         for key in sorted(set(keys) | set((placement or {}).get("keys") or [])):
             doc = self.repository.week_doc(key)
             if doc is not None and doc["version"] >= order:
                 continue
-            meetings = [m for m in (doc or {}).get("meetings") or [] if m[0] != meeting_id]
+            meetings = [m for m in (doc or {}).get("meetings") or [] if m["meeting_id"] != meeting_id]
             if key in keys:
                 meetings.append(entry)
-            self.repository.put_week({"_id": key, "meetings": sorted(meetings, key=lambda m: (m[1], m[0])),
+            self.repository.put_week({"_id": key, "meetings": sorted(meetings, key=lambda m: (m["starts_at"], m["meeting_id"])),
                                       "version": order}, new=doc is None)
         self.repository.put_placement({"_id": meeting_id, "keys": keys, "version": order}, new=placement is None)
