@@ -141,6 +141,11 @@ EXPECTED: dict[tuple[str, str, str], Row] = {
     ("sessions", "PUT", "/v1/pairings/<pairing_id>/agreement"): Row(PAIR_ONLY, AGREEMENT),
     ("sessions", "POST", "/v1/pairings/<pairing_id>/agreement/confirm"): Row(PAIR_ONLY, {}),
     ("sessions", "GET", "/v1/cohorts/<cohort_id>/engagement"): Row(ADMIN_ONLY),
+    # Availability (issue 15): each person's own; a pairing's slots for whoever may schedule its meetings.
+    ("sessions", "GET", "/v1/me/availability"): Row(ANY_EMPLOYEE),
+    ("sessions", "PUT", "/v1/me/availability"): Row(ANY_EMPLOYEE, {"weekly": [{"day": "mon", "start": "09:00",
+                                                                            "end": "12:00"}]}),
+    ("sessions", "GET", "/v1/pairings/<pairing_id>/slots"): Row(PARTY_OR_ADMIN),
     ("feedback", "POST", "/v1/pairings/<pairing_id>/feedback"): Row(PAIR_ONLY, {"rating": 4}),
     ("feedback", "POST", "/v1/pairings/<pairing_id>/kudos"): Row(PAIR_ONLY, {"note": "thanks"}),
     ("feedback", "GET", "/v1/me/feedback"): Row(ANY_EMPLOYEE),
