@@ -10,7 +10,7 @@ from shared.config import Settings
 from shared.directory import DirectoryRepository
 from shared.events.catalog import default_registry
 from shared.events.catalog.sessions import (
-    MEETING, PAIRING_AGREEMENT, PAIRING_ENGAGEMENT, PAIRING_GOALS, PERSON_AVAILABILITY,
+    MEETING, MEETING_SERIES, PAIRING_AGREEMENT, PAIRING_ENGAGEMENT, PAIRING_GOALS, PERSON_AVAILABILITY,
 )
 from shared.erasure import ErasurePolicy, PersonEraser
 from shared.eventstore import EventStore
@@ -30,6 +30,7 @@ from services.sessions.application.policies import (
 )
 from services.sessions.application.availability import AvailabilityCommands
 from services.sessions.application.erasure import SessionsEraser
+from services.sessions.application.series import SeriesCommands
 from services.sessions.application.retention import ForgetMeetingTexts
 from services.sessions.application.projections import (
     AgreementsProjection, BusyTimesProjection, EngagementProjection, MeetingsProjection, PairingsProjection, participants_projection,
@@ -72,6 +73,7 @@ class SessionsContext:
     agreements: AgreementCommands = field(init=False)
     engagement: EngagementCommands = field(init=False)
     availability: AvailabilityCommands = field(init=False)  # weekly availability and common slots (issue 15)
+    series: SeriesCommands = field(init=False)  # recurring meetings (issue 15)
     risk: RiskCheck = field(init=False)
     retention: ForgetMeetingTexts = field(init=False)
     projector: StoreProjector = field(init=False)
@@ -100,6 +102,7 @@ class SessionsContext:
         self.goals = GoalCommands(aggregates(PAIRING_GOALS))
         self.agreements = AgreementCommands(aggregates(PAIRING_AGREEMENT), now)
         self.engagement = EngagementCommands(aggregates(PAIRING_ENGAGEMENT), now)
+        self.series = SeriesCommands(aggregates(MEETING_SERIES), self.meetings, aggregates(MEETING), now)
         self.availability = AvailabilityCommands(aggregates(PERSON_AVAILABILITY), self.participants, self.busy_view,
                                                  now)
         self.risk = RiskCheck(self.pairings, self.meetings_view, self.engagement_view, self.engagement,

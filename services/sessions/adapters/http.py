@@ -118,6 +118,9 @@ class MeetingOut(Schema):
                              metadata={"description": "the other party contests the held / no-show record"})
     version = fields.Integer()
     agenda = fields.String(allow_none=True, metadata={"description": "shown to the two parties only"})
+    series_id = fields.String(allow_none=True, metadata={"description": "the recurring series it belongs to "
+                                                                        "(null: a single meeting)"})
+    series_index = fields.Integer(allow_none=True, metadata={"description": "its place in the series, 0 first"})
 
 
 class MeetingListOut(Schema):

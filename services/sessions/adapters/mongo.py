@@ -136,6 +136,8 @@ def to_doc(meeting: Meeting) -> dict:
         "held_at": _instant(meeting.held_at), "held_minutes": meeting.held_minutes,
         "attendees": meeting.attendees, "absent_ids": meeting.absent_ids, "recorded_by": meeting.recorded_by,
         "disputed": {"by": meeting.disputed_by, "at": meeting.disputed_at} if meeting.disputed_by else None,
+        "series_id": meeting.series_id, "series_index": meeting.series_index,
+        "original_starts_at": _instant(meeting.original_starts_at),
         "version": meeting.version,
         "updated_at": meeting.updated_at,
     }
@@ -154,6 +156,8 @@ def from_doc(doc: dict) -> Meeting:
         attendees=list(doc.get("attendees") or []), absent_ids=list(doc.get("absent_ids") or []),
         recorded_by=doc.get("recorded_by"), disputed_by=(doc.get("disputed") or {}).get("by"),
         disputed_at=(doc.get("disputed") or {}).get("at"), version=doc["version"], updated_at=doc.get("updated_at"),
+        series_id=doc.get("series_id"), series_index=doc.get("series_index"),
+        original_starts_at=parse_rfc3339(doc["original_starts_at"]) if doc.get("original_starts_at") else None,
     )
 
 
