@@ -10,7 +10,8 @@ Private text is given only to its author: an agenda to whoever scheduled the mee
 to the one who disputed. The partner's agenda, notes and dispute reason stay out of the file: they
 are the partner's words (the pair still reads shared notes and agendas in the app, as before).
 
-The person's weekly availability (issue 15) is theirs alone: its current state, and its stream's
+Recurring meetings' series streams (their rule) come with the meetings. The person's weekly
+availability (issue 15) is theirs alone: its current state, and its stream's
 events with the intervals and zone each change stored privately.
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 from shared import export
 from shared.events.catalog.sessions import AVAILABILITY_SET, MEETING_DISPUTED, MEETING_HELD, MEETING_SCHEDULED
 from shared.events.envelope import Envelope
+from services.sessions.application.series import series_stream
 from services.sessions.domain.availability import stream_id as availability_stream
 
 SERVICE = "sessions"
@@ -95,6 +97,8 @@ def person_export(context, employee_id: str) -> dict:
     events = (export.events_of(context.store, [m["_id"] for m in meetings], authored_text(employee_id),
                                sealer=context.sealer)
               + export.events_of(context.store, pairing_ids, sealer=context.sealer)
+              + export.events_of(context.store, sorted({series_stream(m["series_id"]) for m in meetings
+                                                        if m.get("series_id")}))
               + export.stream_events(context.store, availability_stream(employee_id), own_availability,
                                      sealer=context.sealer))
     return export.envelope(SERVICE, employee_id, context.clock.now(), data, events, WITHHELD)

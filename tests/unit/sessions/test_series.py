@@ -91,3 +91,15 @@ def test_notifications_announce_a_series_once():
             "organizer_id": "a", "starts_at": "2026-03-23T09:00:00Z", "duration_minutes": 45, "timezone": "UTC"}
     assert route("MeetingScheduled", "e1", dict(data, series_id="s1", series_index=1)) == []
     assert len(route("MeetingScheduled", "e0", dict(data, series_id="s1", series_index=0))) == 2
+
+
+def test_the_persons_export_has_the_series_rule_beside_its_meetings():
+    from services.sessions.application.export import person_export
+
+    ctx = context()
+    series = _series(ctx, count=2)
+    ctx.projector.catch_up()  # the meetings view, as the worker keeps it
+    part = person_export(ctx, "mentee-1")
+    assert {m["series_id"] for m in part["data"]["meetings"]} == {series.series_id}
+    [rule] = [e for e in part["events"] if e["event_type"] == "MeetingSeriesScheduled"]
+    assert rule["data"]["meeting_ids"] == series.meeting_ids
