@@ -1,5 +1,6 @@
 """My availability (issue 15): the person's weekly intervals in their time zone, edited as a table of
-days with a few from-to rows each; and the pairing page's common slots to pick from when scheduling.
+days with a few from-to rows each; the pairing page's common slots to pick from when scheduling;
+and a recurring series' calendar file and cancelling what is still to come of it.
 
 The sessions API checks everything (docs/api-sessions-availability.md): a refused week is shown
 again as typed, with the API's message naming the bad interval.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, Response, redirect, render_template, request, url_for
 
 from services.portal.backend import ApiError
 from services.portal.oidc import login_required
@@ -87,3 +88,24 @@ def slot_choices(slots: dict | None) -> list[dict]:
             label = when
         choices.append({"value": slot["starts_at"], "label": label})
     return choices
+
+
+@bp.get("/series/<series_id>.ics")
+@login_required
+def series_ics(series_id):
+    upstream = api().raw("sessions", f"/v1/series/{series_id}.ics")
+    return Response(upstream.content, mimetype="text/calendar",
+                    headers={"Content-Disposition": f'attachment; filename="meetings-{series_id}.ics"'})
+
+
+@bp.post("/series/<series_id>/cancel")
+@login_required
+def cancel_series(series_id):
+    try:
+        series = api().post("sessions", f"/v1/series/{series_id}/cancel",
+                            {"reason": request.form.get("reason") or "other"})
+    except ApiError as error:
+        report(error)
+        return redirect(request.referrer or url_for("participant.home"))
+    done("Every meeting of the series still to come is cancelled.")
+    return redirect(url_for("participant.pairing", pairing_id=series["pairing_id"]))

@@ -203,7 +203,12 @@ def schedule(pairing_id):
         starts_at = form.get("slot") or to_rfc3339(form["starts_at"], _zone())
         body = {"starts_at": starts_at,
                 "duration_minutes": int(form.get("duration_minutes") or 45), "agenda": form.get("agenda") or None}
-        meeting = api().post("sessions", f"/v1/pairings/{pairing_id}/meetings", body)
+        repeat_weeks = int(form.get("repeat_weeks") or 0)
+        if repeat_weeks:  # a recurring series (issue 15): its first meeting's page opens
+            body.update(interval_weeks=repeat_weeks, count=int(form.get("count") or 6))
+            meeting = api().post("sessions", f"/v1/pairings/{pairing_id}/series", body)["occurrences"][0]
+        else:
+            meeting = api().post("sessions", f"/v1/pairings/{pairing_id}/meetings", body)
     except (KeyError, ValueError):
         report(ApiError(422, "Invalid", errors={"starts_at": ["Give a date and time."]}))
         return redirect(url_for(".pairing", pairing_id=pairing_id) + "#schedule")

@@ -7,7 +7,7 @@ from shared.config import Settings
 from services.portal.api import create_app
 from services.portal.backend import ApiError
 from services.portal.sessions import MemoryStore
-from tests.unit.portal.fakes import MENTEE, MENTOR, PAIRING, FakeBackend, FakeOidc
+from tests.unit.portal.fakes import MEETING, MENTEE, MENTOR, PAIRING, FakeBackend, FakeOidc
 from tests.unit.portal.test_pages import csrf, sign_in
 
 SLOT = "2030-01-14T14:00:00.000Z"
@@ -32,6 +32,15 @@ class AvailabilityBackend(FakeBackend):
                 MENTEE: {"time_zone": "America/New_York", "starts_at": "2030-01-14T09:00:00-05:00"}}}]
             return {"pairing_id": PAIRING, "items": items, "missing_availability": missing}
         return super()._get(service, path, body, params, claims)
+
+    def _post(self, service, path, body, params, claims):
+        if path == f"/v1/pairings/{PAIRING}/series":
+            self.meeting = dict(self.meeting, series_id="series-1", series_index=0)
+            return {"series_id": "series-1", "pairing_id": PAIRING, "occurrences": [self.meeting]}
+        if path == "/v1/series/series-1/cancel":
+            self.meeting = dict(self.meeting, status="cancelled")
+            return {"series_id": "series-1", "pairing_id": PAIRING, "occurrences": [self.meeting]}
+        return super()._post(service, path, body, params, claims)
 
     def _put(self, service, path, body, params, claims):
         if path == "/v1/me/availability":
@@ -97,3 +106,20 @@ def test_the_availability_page_renders_in_both_languages(portal, language):
     client, _ = sign_in(app, oidc, MENTEE)
     page = client.get("/availability", headers={"Accept-Language": language}).get_data(as_text=True)
     assert ("Meine Verfügbarkeit" in page) == (language == "de") and ("Montag" in page) == (language == "de")
+
+
+def test_a_weekly_series_is_scheduled_from_the_form_and_cancelled_from_a_meeting_page(portal):
+    app, backend, oidc = portal
+    backend.pairing["status"] = "active"
+    mentor, _ = sign_in(app, oidc, MENTOR)
+    token = csrf(mentor, f"/pairings/{PAIRING}")
+    scheduled = mentor.post(f"/pairings/{PAIRING}/meetings", data={
+        "csrf_token": token, "starts_at": "2030-01-14T10:00", "duration_minutes": "45", "repeat_weeks": "2",
+        "count": "5"})
+    assert scheduled.headers["Location"] == f"/meetings/{MEETING}"
+    body = [c for c in backend.calls if c[2] == f"/v1/pairings/{PAIRING}/series"][-1][3]
+    assert (body["interval_weeks"], body["count"], body["starts_at"]) == (2, 5, "2030-01-14T09:00:00Z")
+    page = mentor.get(f"/meetings/{MEETING}").get_data(as_text=True)
+    assert "/series/series-1.ics" in page and "Cancel every meeting of the series still to come" in page
+    cancelled = mentor.post("/series/series-1/cancel", data={"csrf_token": token, "reason": "conflict"})
+    assert cancelled.headers["Location"] == f"/pairings/{PAIRING}" and backend.meeting["status"] == "cancelled"
