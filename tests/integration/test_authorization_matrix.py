@@ -32,9 +32,11 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 
+from shared.clock import rfc3339, utcnow
 from shared.events.envelope import Envelope
 from shared.http.auth import mint_token
 from tests.helpers import start_projector
@@ -256,7 +258,8 @@ def _seed_sessions(app, ids: dict) -> dict:
                             json={"starts_at": "2030-01-07T10:00:00+00:00", "duration_minutes": 45})
     assert scheduled.status_code == 201, scheduled.json
     series = app.test_client().post(f"/v1/pairings/{pairing_id}/series", headers=_headers("party"),
-                                    json={"starts_at": "2030-02-04T10:00:00+00:00", "duration_minutes": 45, "count": 2})
+                                    json={"starts_at": rfc3339(utcnow() + timedelta(days=30)), "duration_minutes": 45,
+                                          "count": 2})  # a series starts within a year
     assert series.status_code == 201, series.json
     return {**ids, "meeting_id": scheduled.json["meeting_id"], "series_id": series.json["series_id"]}
 

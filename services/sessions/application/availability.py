@@ -27,6 +27,7 @@ MAX_RANGE_DAYS = 31
 DEFAULT_RANGE_DAYS = 14
 DEFAULT_DURATION = 60
 DEFAULT_LIMIT = 20
+MAX_AHEAD_DAYS = 2 * 366  # slots are for planning the next meetings, not the next decade
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,9 @@ class AvailabilityCommands:
         now = self.clock.now()
         first_day = first_day or now.astimezone(timezone.utc).date()
         last_day = last_day or first_day + timedelta(days=DEFAULT_RANGE_DAYS - 1)
+        today = now.astimezone(timezone.utc).date()
+        if not today - timedelta(days=MAX_RANGE_DAYS) <= first_day <= today + timedelta(days=MAX_AHEAD_DAYS):
+            raise Invalid("from_out_of_range", f"`from` is within {MAX_AHEAD_DAYS} days from today", field="from")
         if last_day < first_day:
             raise Invalid("inverted_range", "`to` is on or after `from`", field="to")
         if (last_day - first_day).days + 1 > MAX_RANGE_DAYS:

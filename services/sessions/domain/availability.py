@@ -61,7 +61,7 @@ def wall_time(clock: str) -> time:
 def _clock(value: object, where: str, *, end: bool) -> str:
     text = str(value)
     parts = text.split(":")
-    if (len(parts) != 2 or not all(len(p) == 2 and p.isdigit() for p in parts)
+    if (len(parts) != 2 or not all(len(p) == 2 and p.isascii() and p.isdigit() for p in parts)
             or not (0 <= int(parts[1]) < 60) or not (int(parts[0]) < 24 or (end and text == END_OF_DAY))):
         raise Invalid("invalid_time", "a time of day is HH:MM (00:00 to 23:59; an end may be 24:00)", field=where)
     return text

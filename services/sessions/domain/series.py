@@ -25,6 +25,7 @@ from services.sessions.domain.pairing import PairingInfo
 
 MIN_COUNT, MAX_COUNT = 2, 26  # up to half a year of weekly meetings
 MIN_INTERVAL, MAX_INTERVAL = 1, 4  # every week .. every four weeks
+MAX_AHEAD_DAYS = 366  # where a series may start (or be moved to): within a year
 
 
 @dataclass
@@ -80,6 +81,9 @@ def schedule(pairing: PairingInfo, *, series_id: str, meeting_ids: list[str], or
         raise Invalid("count_out_of_range", f"a series has {MIN_COUNT} to {MAX_COUNT} meetings", field="count")
     if not MIN_INTERVAL <= interval_weeks <= MAX_INTERVAL:
         raise Invalid("interval_out_of_range", f"every {MIN_INTERVAL} to {MAX_INTERVAL} weeks", field="interval_weeks")
+    if not now < starts_at <= now + timedelta(days=MAX_AHEAD_DAYS):
+        raise Invalid("starts_out_of_range", f"a series starts after now and within {MAX_AHEAD_DAYS} days",
+                      field="starts_at")
     occurrences = []
     for index, (meeting_id, start) in enumerate(zip(meeting_ids, occurrence_starts(starts_at, timezone_name,
                                                                                    interval_weeks, count))):
@@ -102,6 +106,9 @@ def still_to_come(occurrences: list[Meeting], now: datetime) -> list[Meeting]:
 def shifted(occurrences: list[Meeting], *, new_start_of_next: datetime, now: datetime) -> list[tuple[Meeting, datetime]]:
     """Every occurrence still to come, moved by the local wall-clock shift that takes the next one to
     `new_start_of_next` (so they all keep one local time across clock changes)."""
+    if not now < new_start_of_next <= now + timedelta(days=MAX_AHEAD_DAYS):
+        raise Invalid("starts_out_of_range", f"a series moves to after now and within {MAX_AHEAD_DAYS} days",
+                      field="starts_at")
     coming = still_to_come(occurrences, now)
     if not coming:
         raise Conflict("series_over", "no meeting of this series is still to come")
