@@ -44,10 +44,11 @@ def create_app(settings: Settings | None = None, *, backend=None, oidc=None, sto
     app.extensions["backend"] = backend or Backend(settings.service_urls)
     app.extensions["oidc"] = oidc or auth.OidcClient(app, settings)
     app.register_blueprint(auth.bp)
-    from services.portal.views import agreement, console, outcomes, participant
+    from services.portal.views import agreement, availability, console, outcomes, participant
 
     app.register_blueprint(participant.bp)
     app.register_blueprint(agreement.bp)
+    app.register_blueprint(availability.bp)
     app.register_blueprint(console.bp)
     app.register_blueprint(outcomes.bp)
     from services.portal.views import privacy  # the console's Privacy pages (platform admins)

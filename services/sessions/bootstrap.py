@@ -9,7 +9,9 @@ from shared.clock import SystemClock
 from shared.config import Settings
 from shared.directory import DirectoryRepository
 from shared.events.catalog import default_registry
-from shared.events.catalog.sessions import MEETING, PAIRING_AGREEMENT, PAIRING_ENGAGEMENT, PAIRING_GOALS
+from shared.events.catalog.sessions import (
+    MEETING, MEETING_SERIES, PAIRING_AGREEMENT, PAIRING_ENGAGEMENT, PAIRING_GOALS, PERSON_AVAILABILITY,
+)
 from shared.erasure import ErasurePolicy, PersonEraser
 from shared.eventstore import EventStore
 from shared.generations import live_database
@@ -18,7 +20,7 @@ from shared.shredding import PersonKeys, Sealer
 from shared.mongo import database_for
 from shared.projector import StoreProjector
 from services.sessions.adapters.mongo import (
-    AgreementsRepository, EngagementRepository, LegacyMeetingTexts, MeetingsRepository, PairingsRepository,
+    AgreementsRepository, BusyTimesRepository, EngagementRepository, LegacyMeetingTexts, MeetingsRepository, PairingsRepository,
 )
 from services.sessions.application.commands import (
     AgreementCommands, EngagementCommands, GoalCommands, MeetingCommands,
@@ -26,10 +28,12 @@ from services.sessions.application.commands import (
 from services.sessions.application.policies import (
     BackOnTrackWhenMeetingHeld, CancelMeetingsWhenPairingEnds, RiskCheck,
 )
+from services.sessions.application.availability import AvailabilityCommands
 from services.sessions.application.erasure import SessionsEraser
+from services.sessions.application.series import SeriesCommands
 from services.sessions.application.retention import ForgetMeetingTexts
 from services.sessions.application.projections import (
-    AgreementsProjection, EngagementProjection, MeetingsProjection, PairingsProjection, participants_projection,
+    AgreementsProjection, BusyTimesProjection, EngagementProjection, MeetingsProjection, PairingsProjection, participants_projection,
 )
 
 SERVICE = "sessions"
@@ -62,11 +66,14 @@ class SessionsContext:
     meetings_view: MeetingsRepository = field(init=False)
     engagement_view: EngagementRepository = field(init=False)
     agreements_view: AgreementsRepository = field(init=False)
+    busy_view: BusyTimesRepository = field(init=False)  # scheduled meetings per person and week (slots)
     # command handlers and the periodic risk check
     meetings: MeetingCommands = field(init=False)
     goals: GoalCommands = field(init=False)
     agreements: AgreementCommands = field(init=False)
     engagement: EngagementCommands = field(init=False)
+    availability: AvailabilityCommands = field(init=False)  # weekly availability and common slots (issue 15)
+    series: SeriesCommands = field(init=False)  # recurring meetings (issue 15)
     risk: RiskCheck = field(init=False)
     retention: ForgetMeetingTexts = field(init=False)
     projector: StoreProjector = field(init=False)
@@ -82,6 +89,7 @@ class SessionsContext:
         self.meetings_view = MeetingsRepository(live)
         self.engagement_view = EngagementRepository(live)
         self.agreements_view = AgreementsRepository(live)
+        self.busy_view = BusyTimesRepository(live)
 
         keys = PersonKeys(self.database)
         self.sealer = Sealer(keys)
@@ -94,6 +102,9 @@ class SessionsContext:
         self.goals = GoalCommands(aggregates(PAIRING_GOALS))
         self.agreements = AgreementCommands(aggregates(PAIRING_AGREEMENT), now)
         self.engagement = EngagementCommands(aggregates(PAIRING_ENGAGEMENT), now)
+        self.series = SeriesCommands(aggregates(MEETING_SERIES), self.meetings, aggregates(MEETING), now)
+        self.availability = AvailabilityCommands(aggregates(PERSON_AVAILABILITY), self.participants, self.busy_view,
+                                                 now)
         self.risk = RiskCheck(self.pairings, self.meetings_view, self.engagement_view, self.engagement,
                               self.meetings, now, self.agreements_view)
         self.retention = ForgetMeetingTexts(self.pairings, self.meetings_view, self.store, self.database, now,
@@ -114,7 +125,7 @@ class SessionsContext:
     def own_projections(self) -> list:
         """Fed from this service's event store (shared.projector), in this order for each commit."""
         return [MeetingsProjection(self.database), EngagementProjection(self.database),
-                AgreementsProjection(self.database),
+                AgreementsProjection(self.database), BusyTimesProjection(self.database),
                 BackOnTrackWhenMeetingHeld(self.pairings, self.meetings_view, self.engagement_view,
                                            self.engagement, _ClockRef(self), self.agreements_view)]
 

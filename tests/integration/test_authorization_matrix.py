@@ -32,9 +32,11 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 
+from shared.clock import rfc3339, utcnow
 from shared.events.envelope import Envelope
 from shared.http.auth import mint_token
 from tests.helpers import start_projector
@@ -142,6 +144,16 @@ EXPECTED: dict[tuple[str, str, str], Row] = {
     ("sessions", "PUT", "/v1/pairings/<pairing_id>/agreement"): Row(PAIR_ONLY, AGREEMENT),
     ("sessions", "POST", "/v1/pairings/<pairing_id>/agreement/confirm"): Row(PAIR_ONLY, {}),
     ("sessions", "GET", "/v1/cohorts/<cohort_id>/engagement"): Row(ADMIN_ONLY),
+    # Availability (issue 15): each person's own; a pairing's slots for whoever may schedule its meetings.
+    ("sessions", "GET", "/v1/me/availability"): Row(ANY_EMPLOYEE),
+    ("sessions", "PUT", "/v1/me/availability"): Row(ANY_EMPLOYEE, {"weekly": [{"day": "mon", "start": "09:00",
+                                                                            "end": "12:00"}]}),
+    ("sessions", "GET", "/v1/pairings/<pairing_id>/slots"): Row(PARTY_OR_ADMIN),
+    ("sessions", "POST", "/v1/pairings/<pairing_id>/series"): Row(PARTY_OR_ADMIN, dict(MEETING, count=2)),
+    ("sessions", "GET", "/v1/series/<series_id>"): Row(PARTY_OR_ADMIN),
+    ("sessions", "GET", "/v1/series/<series_id>.ics"): Row(PARTY_OR_ADMIN),
+    ("sessions", "POST", "/v1/series/<series_id>/reschedule"): Row(PARTY_OR_ADMIN, MEETING),
+    ("sessions", "POST", "/v1/series/<series_id>/cancel"): Row(PARTY_OR_ADMIN, {"reason": "conflict"}),
     ("feedback", "POST", "/v1/pairings/<pairing_id>/feedback"): Row(PAIR_ONLY, {"rating": 4}),
     ("feedback", "POST", "/v1/pairings/<pairing_id>/kudos"): Row(PAIR_ONLY, {"note": "thanks"}),
     ("feedback", "GET", "/v1/me/feedback"): Row(ANY_EMPLOYEE),
@@ -247,7 +259,11 @@ def _seed_sessions(app, ids: dict) -> dict:
     scheduled = app.test_client().post(f"/v1/pairings/{pairing_id}/meetings", headers=_headers("party"),
                             json={"starts_at": "2030-01-07T10:00:00+00:00", "duration_minutes": 45})
     assert scheduled.status_code == 201, scheduled.json
-    return {**ids, "meeting_id": scheduled.json["meeting_id"]}
+    series = app.test_client().post(f"/v1/pairings/{pairing_id}/series", headers=_headers("party"),
+                                    json={"starts_at": rfc3339(utcnow() + timedelta(days=30)), "duration_minutes": 45,
+                                          "count": 2})  # a series starts within a year
+    assert series.status_code == 201, series.json
+    return {**ids, "meeting_id": scheduled.json["meeting_id"], "series_id": series.json["series_id"]}
 
 
 def _seed_feedback(app, ids: dict) -> None:

@@ -23,7 +23,9 @@ from shared.projector import rebuild_service
 from tests.helpers import hris_upsert
 from tests.integration.notifications.servers import person
 from tests.integration.notifications.test_delivery_rules import feed
-from tests.integration.test_person_export import ADMIN, MENTOR, PERSON, PERSON_WORDS, SERVICES, _auth, _ok, seeded_world
+from tests.integration.test_person_export import (
+    ADMIN, MENTOR, MENTOR_ZONE, PERSON, PERSON_WORDS, PERSON_ZONE, SERVICES, _auth, _ok, seeded_world,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -151,6 +153,10 @@ def test_an_erased_mentee_is_gone_from_every_read_model_and_stays_gone_after_a_r
              for author, (meeting_id, _) in world.ids["meetings"].items()}
     assert texts[PERSON].get("agenda") == "MENTOR AGENDA" and "notes" not in texts[PERSON]
     assert texts[MENTOR].get("notes") == "MENTOR NOTE" and "agenda" not in texts[MENTOR]
+    # the person's weekly availability went with their key; the mentor's stays
+    assert contexts["sessions"].availability.current(PERSON).weekly == []
+    assert contexts["sessions"].availability.current(MENTOR).time_zone == MENTOR_ZONE
+    assert PERSON_ZONE not in json.dumps(list(contexts["sessions"].database[COMMITS].find()), default=str)
     pairing = _ok(world.client("matching").get(f"/v1/pairings/{world.ids['pairing_id']}", headers=_auth(MENTOR)))
     assert (pairing["mentee_id"], pairing["status"]) == (PERSON, "active")
     stats = _ok(world.client("matching").get(f"/v1/cohorts/{world.ids['cohort_id']}/stats",

@@ -41,6 +41,7 @@ ACTIVATED_AT = "2026-01-05T09:00:00.000Z"
 # Words only their author may find in an export.
 PERSON_WORDS = ("PERSON GOALS SUMMARY", "PERSON AGENDA", "PERSON NOTE", "PERSON PRIVATE COMMENT",
                 "PERSON KUDOS NOTE", "Learn Rust")
+PERSON_ZONE, MENTOR_ZONE = "Asia/Kathmandu", "Pacific/Chatham"  # their availability's zones
 MENTOR_WORDS = ("MENTOR GOALS SUMMARY", "MENTOR AGENDA", "MENTOR NOTE", "MENTOR DISPUTE", "MENTOR SECRET COMMENT")
 
 
@@ -117,6 +118,10 @@ class Seeded:
         _ok(client.put(f"/v1/pairings/{pairing_id}/goals", headers=_auth(PERSON), json={
             "expected_revision": 0, "goals": [{"title": "Learn Rust", "status": "open", "progress": 10}]}))
         self.ids["meetings"] = meetings
+        # each one's weekly availability (issue 15): the person's own, in zones nobody else uses here
+        for who, day, zone in ((PERSON, "tue", PERSON_ZONE), (MENTOR, "wed", MENTOR_ZONE)):
+            _ok(client.put("/v1/me/availability", headers=_auth(who), json={
+                "weekly": [{"day": day, "start": "07:15", "end": "09:45"}], "time_zone": zone}))
 
     # -- feedback: ratings with shared and unshared comments, kudos, reviews, surveys -------------
     def feedback(self):
@@ -223,6 +228,12 @@ def test_each_service_exports_the_persons_data_and_events_and_nobody_elses_priva
     private = [e["private"] for e in sessions["events"] if "private" in e]
     assert {"agenda": "PERSON AGENDA"} in private and {"notes": "PERSON NOTE", "notes_by": PERSON} in private
     assert {"MeetingScheduled", "MeetingHeld", "MeetingDisputed", "GoalsRevised"} <= set(_types(sessions))
+    availability = sessions["data"]["availability"]
+    assert (availability["weekly"], availability["time_zone"]) == (
+        [{"day": "tue", "start": "07:15", "end": "09:45"}], PERSON_ZONE)
+    [changed] = [e for e in sessions["events"] if e["event_type"] == "AvailabilitySet"]
+    assert changed["data"]["employee_id"] == PERSON and changed["private"]["time_zone"] == PERSON_ZONE
+    assert MENTOR_ZONE not in _text(sessions)  # the partner's availability is theirs
 
     feedback = parts["feedback"]["data"]
     [given] = feedback["feedback_given"]

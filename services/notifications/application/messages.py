@@ -114,7 +114,8 @@ class MessageBuilder:
                             summary=f"Mentoring: {ctx['mentor_name']} / {ctx['mentee_name']}",
                             attendees=[(mentor.get("display_name"), mentor.get("email")),
                                        (mentee.get("display_name"), mentee.get("email"))],
-                            organizer=(organizer.get("display_name"), organizer.get("email")))
+                            organizer=(organizer.get("display_name"), organizer.get("email")),
+                            url=ctx["meeting_url"])
             attachments.append(("invite.ics", "text/calendar", ics))
         return OutgoingMessage(
             notification_id=doc["notification_id"], recipient_id=recipient_id, category=doc["category"],

@@ -18,8 +18,10 @@ def _escape(text: str) -> str:
 def build_ics(meeting: dict, *, sequence: int, dtstamp: str, summary: str = "Mentoring meeting",
               attendees: Sequence[tuple[str | None, str | None]] = (),
               organizer: tuple[str | None, str | None] | None = None,
-              method: str = "REQUEST") -> str:
-    """`meeting` holds meeting_id, starts_at (RFC 3339) and duration_minutes; attendees are (name, email)."""
+              method: str = "REQUEST", url: str | None = None) -> str:
+    """`meeting` holds meeting_id, starts_at (RFC 3339) and duration_minutes; attendees are (name, email).
+    `url`: the meeting's page in the web app (URL, and in DESCRIPTION for calendars that do not show
+    URL); the agenda is private to the pair and never reaches this service."""
     start = parse_rfc3339(meeting["starts_at"])
     end = start + timedelta(minutes=int(meeting["duration_minutes"]))
     lines = [
@@ -36,6 +38,9 @@ def build_ics(meeting: dict, *, sequence: int, dtstamp: str, summary: str = "Men
         f"DTEND:{_stamp(end)}",
         f"SUMMARY:{_escape(summary)}",
     ]
+    if url:
+        link = "".join(ch for ch in url if ch >= " " and ch != "\x7f")  # nothing that could end the line
+        lines += [f"DESCRIPTION:{_escape('Meeting page: ' + link)}", f"URL:{link}"]
     if meeting.get("timezone"):
         lines.append(f"X-ORGANIZER-TIMEZONE:{_escape(meeting['timezone'])}")
     if organizer and organizer[1]:

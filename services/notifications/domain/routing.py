@@ -151,6 +151,8 @@ def route(event_type: str, event_id: str, data: dict, facts: Facts | None = None
         category = "pairing_declined" if event_type == PAIRING_DECLINED else "pairing_expired"
         b.parties(data, category, event_id, only=("mentee",))
         b.admins(data, category, event_id)
+    elif event_type == MEETING_SCHEDULED and (data.get("series_index") or 0) > 0:
+        pass  # a recurring series is announced once, by its first meeting (sessions serves the series' .ics)
     elif event_type in (MEETING_SCHEDULED, MEETING_RESCHEDULED):
         b.parties({**data, "rescheduled": event_type == MEETING_RESCHEDULED}, "meeting_scheduled", event_id, ics=True)
     elif event_type == MEETING_HELD:

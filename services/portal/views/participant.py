@@ -12,6 +12,7 @@ from services.portal import directory as listing
 from services.portal.backend import ApiError
 from services.portal.oidc import login_required
 from services.portal.views import agreement as agreement_view
+from services.portal.views import availability as availability_view
 from services.portal.views.common import (
     api, done, local_time, me, ok, parallel, profile, report, start, to_rfc3339, zone_of,
 )
@@ -106,6 +107,10 @@ def _pairing_page(pairing_id: str, template_extra: dict | None = None, status: i
         meetings=lambda: client.get("sessions", f"/v1/pairings/{pairing_id}/meetings", limit=200),
         goals=lambda: client.get("sessions", f"/v1/pairings/{pairing_id}/goals"),
         agreement=lambda: client.optional("sessions", f"/v1/pairings/{pairing_id}/agreement"),
+        # the next times both are free (issue 15), to pick from when scheduling
+        slots=lambda: (client.optional("sessions", f"/v1/pairings/{pairing_id}/slots", default=None,
+                                       duration_minutes=availability_view.SLOT_MINUTES)
+                       if pairing["status"] == "active" else None),
     )
     zone = zone_of(ok(calls["me"], {}) or {})
     meetings = (ok(calls["meetings"], {}) or {}).get("items", [])
@@ -133,7 +138,9 @@ def _pairing_page(pairing_id: str, template_extra: dict | None = None, status: i
         awaiting_me=my_role is not None and proposal and not pairing.get(f"{my_role}_accepted"),
         action=request.args.get("action"), decline_reasons=DECLINE_REASONS, end_reasons=END_REASONS,
         cancel_reasons=USER_CANCEL_REASONS, now_local=_now().astimezone(zone).strftime("%Y-%m-%dT%H:%M"),
-        zone_name=str(zone), **agreement, **(template_extra or {}))
+        zone_name=str(zone), slot_choices=availability_view.slot_choices(ok(calls["slots"], None)),
+        slots_missing=(ok(calls["slots"], None) or {}).get("missing_availability") or [],
+        **agreement, **(template_extra or {}))
     return render_template("proposal.html" if proposal else "pairing.html", **context), status
 
 
@@ -192,9 +199,16 @@ def _zone():
 def schedule(pairing_id):
     form = request.form
     try:
-        body = {"starts_at": to_rfc3339(form["starts_at"], _zone()),
+        # a common slot picked from the list is a UTC instant already; else the typed local time
+        starts_at = form.get("slot") or to_rfc3339(form["starts_at"], _zone())
+        body = {"starts_at": starts_at,
                 "duration_minutes": int(form.get("duration_minutes") or 45), "agenda": form.get("agenda") or None}
-        meeting = api().post("sessions", f"/v1/pairings/{pairing_id}/meetings", body)
+        repeat_weeks = int(form.get("repeat_weeks") or 0)
+        if repeat_weeks:  # a recurring series (issue 15): its first meeting's page opens
+            body.update(interval_weeks=repeat_weeks, count=int(form.get("count") or 6))
+            meeting = api().post("sessions", f"/v1/pairings/{pairing_id}/series", body)["occurrences"][0]
+        else:
+            meeting = api().post("sessions", f"/v1/pairings/{pairing_id}/meetings", body)
     except (KeyError, ValueError):
         report(ApiError(422, "Invalid", errors={"starts_at": ["Give a date and time."]}))
         return redirect(url_for(".pairing", pairing_id=pairing_id) + "#schedule")

@@ -22,7 +22,7 @@ from shared.events.catalog.sessions import (
 from shared.http.app import request_causation
 from shared.http.auth import current_principal, require
 from shared.http.scopes import admin_of_cohort, manages_cohort
-from services.sessions.adapters.ics import meeting_invitation
+from services.sessions.adapters.ics import meeting_invitation, meeting_page_url
 from services.sessions.adapters.mongo import to_doc
 from services.sessions.application.commands import Outcome
 from services.sessions.application.queries import cohort_report
@@ -118,6 +118,9 @@ class MeetingOut(Schema):
                              metadata={"description": "the other party contests the held / no-show record"})
     version = fields.Integer()
     agenda = fields.String(allow_none=True, metadata={"description": "shown to the two parties only"})
+    series_id = fields.String(allow_none=True, metadata={"description": "the recurring series it belongs to "
+                                                                        "(null: a single meeting)"})
+    series_index = fields.Integer(allow_none=True, metadata={"description": "its place in the series, 0 first"})
 
 
 class MeetingListOut(Schema):
@@ -356,12 +359,14 @@ class MeetingResource(MethodView):
 @require()
 @blp.response(200, content_type="text/calendar")
 def meeting_ics(meeting_id):
-    """The meeting as an RFC 5545 invitation in the organiser's time zone."""
+    """The meeting as an RFC 5545 invitation in the organiser's time zone: the agenda (to the pair) and
+    a link to the meeting's page in the web app (NOTIFICATIONS_APP_URL, where every link opens)."""
     meeting = _meeting_for_party(meeting_id)
     participants = {pid: _context().participants.get(pid) for pid in {meeting.organizer_id, *meeting.parties}}
     agenda = (_context().meetings.texts(meeting_id).get("agenda")
               if current_principal().subject in meeting.parties else None)  # private to the pair
-    body = meeting_invitation(meeting, participants, stamp=_context().clock.now(), description=agenda)
+    body = meeting_invitation(meeting, participants, stamp=_context().clock.now(), description=agenda,
+                              url=meeting_page_url(_context().settings.notifications_app_url, meeting_id))
     return Response(body, mimetype="text/calendar",
                     headers={"Content-Type": "text/calendar; charset=utf-8",
                              "Content-Disposition": 'attachment; filename="meeting.ics"'})

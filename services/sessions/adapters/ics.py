@@ -137,11 +137,23 @@ def _person(prop: str, person: dict | None, employee_id: str, extra: str = "") -
     return f"{prop};CN={param_value(name)}{extra}:{cal_address(email)}"
 
 
+def _description(agenda: str | None, url: str | None) -> str | None:
+    parts = [part for part in ((agenda or "").strip(), f"Meeting page: {url}" if url else "") if part]
+    return "\n\n".join(parts) or None
+
+
+def meeting_page_url(app_url: str, meeting_id: str) -> str:
+    """The portal's page of the meeting (services/portal: `/meetings/<id>`), as links in emails open it."""
+    return f"{app_url.rstrip('/')}/meetings/{quote(meeting_id, safe='')}"
+
+
 def meeting_invitation(meeting, participants: dict[str, dict | None], *, stamp: datetime,
-                       description: str | None = None) -> str:
+                       description: str | None = None, url: str | None = None) -> str:
     """The meeting as a VCALENDAR; `participants` maps employee id -> HRIS profile (or None).
 
     `description` (the agenda) is private to the two parties: pass it only when one of them asks.
+    `url` (the meeting's page in the portal) goes into URL and, for calendars that do not show
+    URL, at the end of DESCRIPTION.
     """
     zone = ZoneInfo(meeting.timezone)
     start = meeting.starts_at.astimezone(zone)
@@ -158,12 +170,15 @@ def meeting_invitation(meeting, participants: dict[str, dict | None], *, stamp: 
     lines += vtimezone(meeting.timezone, start)
     lines += [
         "BEGIN:VEVENT",
-        f"UID:{escape_text(meeting.meeting_id)}@sessions.mentoring",
+        # an occurrence of a series is that series' event at its original time (RFC 5545 RECURRENCE-ID)
+        f"UID:{escape_text(meeting.series_id or meeting.meeting_id)}@sessions.mentoring",
+        *([_recurrence_id(meeting)] if meeting.series_id and meeting.original_starts_at else []),
         f"DTSTAMP:{_utc(stamp)}",
         f"DTSTART;TZID={meeting.timezone}:{_local(start)}",
         f"DTEND;TZID={meeting.timezone}:{_local(end)}",
         f"SUMMARY:{escape_text(summary)}",
-        *([f"DESCRIPTION:{escape_text(description)}"] if description else []),
+        *([f"DESCRIPTION:{escape_text(text)}"] if (text := _description(description, url)) else []),
+        *([f"URL:{_CONTROLS.sub('', _LINE_BREAKS.sub('', url))}"] if url else []),
         f"SEQUENCE:{meeting.sequence}",
         f"STATUS:{'CANCELLED' if cancelled else 'CONFIRMED'}",
     ]
@@ -175,4 +190,54 @@ def meeting_invitation(meeting, participants: dict[str, dict | None], *, stamp: 
         if attendee:
             lines.append(attendee)
     lines += ["END:VEVENT", "END:VCALENDAR"]
+    return "".join(fold_line(line) + "\r\n" for line in lines)
+
+
+def _recurrence_id(meeting) -> str:
+    original = meeting.original_starts_at.astimezone(ZoneInfo(meeting.timezone))
+    return f"RECURRENCE-ID;TZID={meeting.timezone}:{_local(original)}"
+
+
+def series_invitation(series, occurrences: list, participants: dict[str, dict | None], *, stamp: datetime,
+                      description: str | None = None, url: str | None = None) -> str:
+    """A recurring meeting as one VEVENT with an RRULE (weekly, `interval_weeks`, `count` times, in the
+    organiser's zone, so DST keeps the local time), an EXDATE per cancelled occurrence, and one
+    overriding VEVENT (same UID, RECURRENCE-ID) per occurrence moved since."""
+    zone = ZoneInfo(series.timezone)
+    start = series.starts_at.astimezone(zone)
+    end = (series.starts_at + timedelta(minutes=series.duration_minutes)).astimezone(zone)
+    uid = f"UID:{escape_text(series.series_id)}@sessions.mentoring"
+    organizer = _person("ORGANIZER", participants.get(series.organizer_id), series.organizer_id)
+    mentor = participants.get(series.mentor_id) or {}
+    mentee = participants.get(series.mentee_id) or {}
+    summary = "SUMMARY:" + escape_text("Mentoring session: {} and {}".format(
+        mentor.get("display_name") or series.mentor_id, mentee.get("display_name") or series.mentee_id))
+    people = [organizer] if organizer else []
+    for employee_id in series.parties:
+        attendee = _person("ATTENDEE", participants.get(employee_id), employee_id,
+                           ";ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION;RSVP=TRUE")
+        if attendee:
+            people.append(attendee)
+    text = _description(description, url)
+    about = [*([f"DESCRIPTION:{escape_text(text)}"] if text else []),
+             *([f"URL:{_CONTROLS.sub('', _LINE_BREAKS.sub('', url))}"] if url else [])]
+    tz = series.timezone
+    cancelled = [m for m in occurrences if m.status == "cancelled"]
+    moved = [m for m in occurrences if m.status != "cancelled" and m.starts_at != m.original_starts_at]
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", f"PRODID:{PRODID}", "CALSCALE:GREGORIAN"]
+    if organizer:
+        lines.append("METHOD:REQUEST")
+    lines += vtimezone(tz, start)
+    lines += ["BEGIN:VEVENT", uid, f"DTSTAMP:{_utc(stamp)}", f"DTSTART;TZID={tz}:{_local(start)}",
+              f"DTEND;TZID={tz}:{_local(end)}",
+              f"RRULE:FREQ=WEEKLY;INTERVAL={series.interval_weeks};COUNT={series.count}",
+              *[f"EXDATE;TZID={tz}:{_local(m.original_starts_at.astimezone(zone))}" for m in cancelled],
+              summary, *about, f"SEQUENCE:{max([0, *(m.sequence for m in occurrences)])}", "STATUS:CONFIRMED",
+              *people, "END:VEVENT"]
+    for meeting in moved:
+        lines += ["BEGIN:VEVENT", uid, _recurrence_id(meeting), f"DTSTAMP:{_utc(stamp)}",
+                  f"DTSTART;TZID={tz}:{_local(meeting.starts_at.astimezone(zone))}",
+                  f"DTEND;TZID={tz}:{_local(meeting.ends_at().astimezone(zone))}", summary, *about,
+                  f"SEQUENCE:{meeting.sequence}", "STATUS:CONFIRMED", *people, "END:VEVENT"]
+    lines.append("END:VCALENDAR")
     return "".join(fold_line(line) + "\r\n" for line in lines)

@@ -11,6 +11,8 @@ application/commands.py), except `meeting_texts`, read-only, where older version
 """
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 from pymongo import ASCENDING
 
 from shared.clock import parse_rfc3339, rfc3339
@@ -134,6 +136,8 @@ def to_doc(meeting: Meeting) -> dict:
         "held_at": _instant(meeting.held_at), "held_minutes": meeting.held_minutes,
         "attendees": meeting.attendees, "absent_ids": meeting.absent_ids, "recorded_by": meeting.recorded_by,
         "disputed": {"by": meeting.disputed_by, "at": meeting.disputed_at} if meeting.disputed_by else None,
+        "series_id": meeting.series_id, "series_index": meeting.series_index,
+        "original_starts_at": _instant(meeting.original_starts_at),
         "version": meeting.version,
         "updated_at": meeting.updated_at,
     }
@@ -152,6 +156,8 @@ def from_doc(doc: dict) -> Meeting:
         attendees=list(doc.get("attendees") or []), absent_ids=list(doc.get("absent_ids") or []),
         recorded_by=doc.get("recorded_by"), disputed_by=(doc.get("disputed") or {}).get("by"),
         disputed_at=(doc.get("disputed") or {}).get("at"), version=doc["version"], updated_at=doc.get("updated_at"),
+        series_id=doc.get("series_id"), series_index=doc.get("series_index"),
+        original_starts_at=parse_rfc3339(doc["original_starts_at"]) if doc.get("original_starts_at") else None,
     )
 
 
@@ -210,3 +216,63 @@ class LegacyMeetingTexts:
     def get(self, meeting_id: str) -> dict:
         doc = self.collection.find_one({"_id": meeting_id}) or {}
         return {k: v for k, v in doc.items() if k in ("agenda", "notes", "notes_by")}
+
+
+BUSY_WEEKS = "busy_weeks"
+BUSY_PLACEMENTS = "busy_placements"
+
+
+def week_of(moment) -> str:
+    """The UTC week (its Monday, ISO date) an instant falls in: a busy week document's key part."""
+    day = moment.astimezone(timezone.utc).date()
+    return (day - timedelta(days=day.weekday())).isoformat()
+
+
+def busy_week_id(employee_id: str, week: str) -> str:
+    return f"{employee_id}|{week}"
+
+
+class BusyTimesRepository:
+    """Per person and UTC week, the scheduled meetings (meeting_id, starts_at, ends_at: objects, as
+    FerretDB v1 refuses arrays in arrays) of all their pairings:
+    `busy_weeks`, `_id` = "<employee id>|<Monday>", so finding slots reads a few documents by
+    `_id` (FerretDB v1 scans any other filter). `busy_placements` (`_id` = meeting id) remembers
+    which week documents hold a meeting, so a reschedule or a cancellation takes it out of them.
+    Written only by the busy-times projection (application/projections.py)."""
+
+    def __init__(self, database):
+        self.weeks = database[BUSY_WEEKS]
+        self.placements = database[BUSY_PLACEMENTS]
+
+    def week(self, employee_id: str, week: str) -> dict | None:
+        return self.weeks.find_one({"_id": busy_week_id(employee_id, week)})
+
+    def week_doc(self, key: str) -> dict | None:
+        return self.weeks.find_one({"_id": key})
+
+    def placement(self, meeting_id: str) -> dict | None:
+        return self.placements.find_one({"_id": meeting_id})
+
+    def put_week(self, doc: dict, *, new: bool) -> bool:
+        return replace_if_newer(self.weeks, doc, likely_new=new)
+
+    def put_placement(self, doc: dict, *, new: bool) -> bool:
+        return replace_if_newer(self.placements, doc, likely_new=new)
+
+    def busy(self, employee_id: str, start: datetime, end: datetime) -> list[tuple[datetime, datetime, str]]:
+        """(start, end, meeting id) of the person's scheduled meetings overlapping [start, end)."""
+        found = []
+        start, end = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
+        monday = start.date() - timedelta(days=start.weekday())
+        while monday <= end.date():
+            doc = self.week(employee_id, monday.isoformat())
+            for item in (doc or {}).get("meetings") or []:
+                span = (parse_rfc3339(item["starts_at"]), parse_rfc3339(item["ends_at"]), item["meeting_id"])
+                if span[0] < end and span[1] > start:
+                    found.append(span)
+            monday += timedelta(days=7)
+        return sorted(set(found))
+
+    def drop(self) -> None:
+        self.weeks.drop()
+        self.placements.drop()

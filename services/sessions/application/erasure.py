@@ -9,7 +9,8 @@ too, and every count built from them still adds up.
 The private text the person wrote (agendas, notes, dispute reasons, goals' milestones, the
 agreement's expectations) lives in commits of streams the pair shares, sealed under the author's
 key (shared.shredding): erasure deletes the person's key, so their words are unreadable while the
-partner's stay. Not covered yet: goal titles, which travel in `GoalsRevised` events on Kafka, and
+partner's stay. The person's weekly availability (issue 15) is sealed the same way in their own
+stream's commits: with the key gone it reads as never set. Not covered yet: goal titles, which travel in `GoalsRevised` events on Kafka, and
 text stored before sealing existed (its commits hold it in plain form).
 """
 from __future__ import annotations

@@ -9,12 +9,18 @@ Private text is given only to its author: an agenda to whoever scheduled the mee
 `actor_id`; `organizer_id` for v1 events that never recorded it), notes to `notes_by`, a dispute reason
 to the one who disputed. The partner's agenda, notes and dispute reason stay out of the file: they
 are the partner's words (the pair still reads shared notes and agendas in the app, as before).
+
+Recurring meetings' series streams (their rule) come with the meetings. The person's weekly
+availability (issue 15) is theirs alone: its current state, and its stream's
+events with the intervals and zone each change stored privately.
 """
 from __future__ import annotations
 
 from shared import export
-from shared.events.catalog.sessions import MEETING_DISPUTED, MEETING_HELD, MEETING_SCHEDULED
+from shared.events.catalog.sessions import AVAILABILITY_SET, MEETING_DISPUTED, MEETING_HELD, MEETING_SCHEDULED
 from shared.events.envelope import Envelope
+from services.sessions.application.series import series_stream
+from services.sessions.domain.availability import stream_id as availability_stream
 
 SERVICE = "sessions"
 WITHHELD = [
@@ -39,6 +45,19 @@ def authored_text(employee_id: str):
                     if data.get("disputed_by") == employee_id and "dispute_reason" in private else {})
         return {}
     return rule
+
+
+def own_availability(event: Envelope, private: dict) -> dict:
+    """The private-part rule of the person's availability stream: all of it is theirs."""
+    return dict(private) if event.event_type == AVAILABILITY_SET else {}
+
+
+def _availability(context, employee_id: str) -> dict | None:
+    state = context.availability.current(employee_id)
+    if not state.version:
+        return None
+    return {"weekly": [interval.as_dict() for interval in state.weekly], "time_zone": state.time_zone,
+            "updated_at": state.updated_at}
 
 
 def _legacy_texts(legacy, meeting: dict, employee_id: str) -> dict | None:
@@ -73,8 +92,13 @@ def person_export(context, employee_id: str) -> dict:
         "goals": export.plain(goals),
         "engagement": export.documents(context.engagement_view.collection.find_one({"_id": pairing_id})
                                        for pairing_id in pairing_ids),
+        "availability": export.plain(_availability(context, employee_id)),
     }
     events = (export.events_of(context.store, [m["_id"] for m in meetings], authored_text(employee_id),
                                sealer=context.sealer)
-              + export.events_of(context.store, pairing_ids, sealer=context.sealer))
+              + export.events_of(context.store, pairing_ids, sealer=context.sealer)
+              + export.events_of(context.store, sorted({series_stream(m["series_id"]) for m in meetings
+                                                        if m.get("series_id")}))
+              + export.stream_events(context.store, availability_stream(employee_id), own_availability,
+                                     sealer=context.sealer))
     return export.envelope(SERVICE, employee_id, context.clock.now(), data, events, WITHHELD)

@@ -8,13 +8,16 @@ Kafka-fed (`SessionsContext.projections()`):
 Own-stream (`SessionsContext.own_projections()`, fed from the event store by shared.projector):
 - meetings: each meeting's current state, for lists and engagement numbers;
 - engagement: whether each pairing is announced at risk;
-- agreements: the cadence each pairing's parties last agreed to (AgreementConfirmed).
+- agreements: the cadence each pairing's parties last agreed to (AgreementConfirmed);
+- busy times: per person and UTC week, their scheduled meetings in every pairing (finding slots).
 Both remember the aggregate version they applied; a replayed commit changes nothing.
 
 Reactions with side effects (cancelling the meetings of an ended pairing, announcing a pairing
 back on track) are policies (application/policies.py), not callbacks here.
 """
 from __future__ import annotations
+
+from datetime import timedelta
 
 from shared import topics
 from shared.consumer import Projection
@@ -23,13 +26,17 @@ from shared.events.catalog.matching import (
     COHORT_CREATED, COHORT_REVISED, PAIRING_ACTIVATED, PAIRING_ENDED, PAIRING_STATUS_BY_EVENT,
 )
 from shared.events.catalog.sessions import (
-    AGREEMENT_CONFIRMED, MEETING_STREAM_EVENTS, PAIRING_AT_RISK, PAIRING_BACK_ON_TRACK,
+    AGREEMENT_CONFIRMED, MEETING_EVENTS, MEETING_RESCHEDULED, MEETING_SCHEDULED, MEETING_STREAM_EVENTS,
+    PAIRING_AT_RISK, PAIRING_BACK_ON_TRACK,
 )
+from shared.clock import parse_rfc3339, rfc3339
 from shared.events.envelope import Envelope
+from shared.projector import order_of
 from shared.metrics import PAIRINGS_ACTIVE
 from services.sessions.adapters.mongo import (
-    AGREEMENTS, COHORTS, ENGAGEMENT, MEETINGS, PAIRINGS, AgreementsRepository, EngagementRepository,
-    MeetingsRepository, PairingsRepository, from_doc, to_doc,
+    AGREEMENTS, BUSY_PLACEMENTS, BUSY_WEEKS, COHORTS, ENGAGEMENT, MEETINGS, PAIRINGS, AgreementsRepository,
+    BusyTimesRepository, EngagementRepository, MeetingsRepository, PairingsRepository, busy_week_id, from_doc,
+    to_doc, week_of,
 )
 from services.sessions.domain import meetings as meeting_rules
 from services.sessions.domain.meetings import Meeting
@@ -178,3 +185,55 @@ class AgreementsProjection(Projection):
         self.repository.put({"_id": envelope.aggregate_id, "cohort_id": data["cohort_id"],
                              "revision": data["revision"], "cadence_days": data["cadence_days"],
                              "version": envelope.aggregate_version, "confirmed_at": data["confirmed_at"]})
+
+
+class BusyTimesProjection(Projection):
+    """busy_weeks / busy_placements: when each person is in a scheduled meeting (own stream).
+
+    A week document gathers many meetings' events (both parties', every pairing), so it keeps the
+    `order_of` of the last event it applied and skips any at or below it (DEVELOPERS.md, views that
+    sum many streams). A meeting's placement (which week documents hold it) is written last: after
+    a crash between the writes, the replay finds the placement old and the week documents done.
+    """
+
+    name = "sessions-busy-times"
+    topics = ()
+    collections = (BUSY_WEEKS, BUSY_PLACEMENTS)
+
+    def __init__(self, database):
+        self.bind(database)
+
+    def bind(self, database) -> None:
+        self.repository = BusyTimesRepository(database)
+
+    def handlers(self):
+        return {event_type: self.meeting_event for event_type in MEETING_EVENTS}
+
+    def reset(self) -> None:
+        self.repository.drop()
+
+    def meeting_event(self, envelope: Envelope) -> None:
+        order = order_of(envelope)
+        meeting_id = envelope.aggregate_id
+        placement = self.repository.placement(meeting_id)
+        if placement is not None and placement["version"] >= order:
+            return
+        data = envelope.data
+        keys: list[str] = []
+        entry = None
+        if envelope.event_type in (MEETING_SCHEDULED, MEETING_RESCHEDULED):  # else it is no longer scheduled
+            starts_at = parse_rfc3339(data["starts_at"])
+            ends_at = starts_at + timedelta(minutes=data["duration_minutes"])
+            entry = {"meeting_id": meeting_id, "starts_at": data["starts_at"], "ends_at": rfc3339(ends_at)}
+            weeks = sorted({week_of(starts_at), week_of(ends_at - timedelta(microseconds=1))})
+            keys = [busy_week_id(person, week) for person in (data["mentor_id"], data["mentee_id"]) for week in weeks]
+        for key in sorted(set(keys) | set((placement or {}).get("keys") or [])):
+            doc = self.repository.week_doc(key)
+            if doc is not None and doc["version"] >= order:
+                continue
+            meetings = [m for m in (doc or {}).get("meetings") or [] if m["meeting_id"] != meeting_id]
+            if key in keys:
+                meetings.append(entry)
+            self.repository.put_week({"_id": key, "meetings": sorted(meetings, key=lambda m: (m["starts_at"], m["meeting_id"])),
+                                      "version": order}, new=doc is None)
+        self.repository.put_placement({"_id": meeting_id, "keys": keys, "version": order}, new=placement is None)

@@ -47,6 +47,9 @@ class Meeting:
     recorded_by: str | None = None  # who recorded it held / no-show (None: not recorded, older events)
     disputed_by: str | None = None  # the other party contests that record (MeetingDisputed)
     disputed_at: str | None = None
+    series_id: str | None = None  # the recurring series it belongs to (issue 15; None: a single meeting)
+    series_index: int | None = None
+    original_starts_at: datetime | None = None  # as first scheduled: its place in the series (RECURRENCE-ID)
     version: int = 0
     updated_at: str | None = None
 
@@ -81,6 +84,8 @@ def apply(meeting: Meeting, event_type: str, data: dict) -> None:
         meeting.status = "scheduled"
         if event_type == MEETING_SCHEDULED:
             meeting.scheduled_by = data.get("actor_id")
+            meeting.series_id, meeting.series_index = data.get("series_id"), data.get("series_index")
+            meeting.original_starts_at = meeting.starts_at
         else:
             meeting.sequence += 1
     elif event_type == MEETING_CANCELLED:

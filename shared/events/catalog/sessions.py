@@ -6,7 +6,11 @@ Streams (the Kafka key is the stream id):
 - a pairing's goals, engagement and agreement share the pairing's stream (stream id = pairing id,
   aggregate types `pairing-goals`, `pairing-engagement` and `pairing-agreement`): GoalsRevised,
   GoalAchieved, PairingAtRisk, PairingBackOnTrack, AgreementRevised, AgreementConfirmedByParty,
-  AgreementConfirmed.
+  AgreementConfirmed;
+- a person's availability (`person-availability`, stream id `availability|<employee id>`):
+  AvailabilitySet (the weekly intervals and zone in the commit's private part);
+- a recurring meeting (`meeting-series`): MeetingSeriesScheduled (the rule; each occurrence is a
+  meeting stream whose MeetingScheduled names `series_id` and `series_index`).
 
 Private meeting notes, agendas and dispute reasons, the text of goals' milestones and action
 items, and the expectations each party writes into the agreement are personal data: they are stored in the same commit as the
@@ -40,6 +44,8 @@ GOAL_ACHIEVED = "GoalAchieved"
 AGREEMENT_REVISED = "AgreementRevised"
 AGREEMENT_CONFIRMED_BY_PARTY = "AgreementConfirmedByParty"
 AGREEMENT_CONFIRMED = "AgreementConfirmed"
+AVAILABILITY_SET = "AvailabilitySet"
+MEETING_SERIES_SCHEDULED = "MeetingSeriesScheduled"
 AGREEMENT_EVENTS = (AGREEMENT_REVISED, AGREEMENT_CONFIRMED_BY_PARTY, AGREEMENT_CONFIRMED)
 # The events that set a meeting's status (other services map each to one); a dispute does not.
 MEETING_EVENTS = (MEETING_SCHEDULED, MEETING_RESCHEDULED, MEETING_CANCELLED, MEETING_HELD, MEETING_NO_SHOW)
@@ -50,6 +56,8 @@ MEETING = "meeting"
 PAIRING_GOALS = "pairing-goals"
 PAIRING_ENGAGEMENT = "pairing-engagement"
 PAIRING_AGREEMENT = "pairing-agreement"
+PERSON_AVAILABILITY = "person-availability"  # stream id `availability|<employee id>` (issue 15)
+MEETING_SERIES = "meeting-series"  # a recurring meeting's rule; its occurrences are meetings (issue 15)
 
 # -- value lists -------------------------------------------------------------------------------
 MEETING_STATUSES = ("scheduled", "cancelled", "held", "no_show")
@@ -92,6 +100,11 @@ class MeetingScheduledV1(_MeetingFields):
     starts_at = Rfc3339Utc(required=True)
     duration_minutes = fields.Integer(required=True, strict=True, validate=validate.Range(min=15, max=240))
     timezone = fields.String(**_id)
+    series_id = fields.String(allow_none=True, validate=validate.Length(min=1),
+                              metadata={"description": "the recurring series this meeting is an occurrence of "
+                                                       "(absent: a single meeting)"})
+    series_index = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=0),
+                                  metadata={"description": "its place in the series, 0 first (optional)"})
 
 
 class MeetingScheduledV2(MeetingScheduledV1):
@@ -203,6 +216,29 @@ class AgreementConfirmedV1(_AgreementTerms):
     confirmed_at = Rfc3339Utc(required=True)
 
 
+class AvailabilitySetV1(_Event):
+    """A person replaced their weekly availability (issue 15). The intervals and the time zone are
+    personal data: they stay in the commit's private part, sealed under the person's key, never here."""
+
+    employee_id = fields.String(**_id)
+    interval_count = fields.Integer(required=True, strict=True, validate=validate.Range(min=0),
+                                    metadata={"description": "how many weekly intervals (0: cleared)"})
+
+
+class MeetingSeriesScheduledV1(_PairingFields):
+    """A recurring meeting: every `interval_weeks` weeks at the first one's local time in `timezone`,
+    `count` times; each occurrence is a meeting of its own (`meeting_ids`, in order)."""
+
+    series_id = fields.String(**_id)
+    organizer_id = fields.String(**_id)
+    starts_at = Rfc3339Utc(required=True)
+    duration_minutes = fields.Integer(required=True, strict=True, validate=validate.Range(min=15, max=240))
+    timezone = fields.String(**_id)
+    interval_weeks = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=4))
+    count = fields.Integer(required=True, strict=True, validate=validate.Range(min=2, max=26))
+    meeting_ids = fields.List(fields.String(validate=validate.Length(min=1)), required=True)
+
+
 class PairingAtRiskV1(_PairingFields):
     last_meeting_at = Rfc3339Utc(load_default=None, allow_none=True)
     days_without_meeting = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
@@ -230,4 +266,6 @@ def register(registry: EventRegistry) -> None:
     registry.register(AGREEMENT_REVISED, 1, AgreementRevisedV1)
     registry.register(AGREEMENT_CONFIRMED_BY_PARTY, 1, AgreementConfirmedByPartyV1)
     registry.register(AGREEMENT_CONFIRMED, 1, AgreementConfirmedV1)
+    registry.register(AVAILABILITY_SET, 1, AvailabilitySetV1)
+    registry.register(MEETING_SERIES_SCHEDULED, 1, MeetingSeriesScheduledV1)
     registry.register(PERSON_ERASED, 1, PersonErasedV1)  # `service`: "sessions" (shared.erasure)

@@ -27,7 +27,7 @@ def _stream_types(context, stream_id):
 
 
 VIEWS = ("pairings", "cohorts", "participants", "meetings", "engagement", "agreements", "programme_managers",
-         "cohort_programmes")
+         "cohort_programmes", "busy_weeks", "busy_placements")
 
 
 def _projection_state(context):

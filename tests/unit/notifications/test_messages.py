@@ -73,6 +73,11 @@ def test_ics_invite_from_the_meeting_event_data():
     assert "SEQUENCE:1" in lines and "METHOD:REQUEST" in lines
     assert any(line.startswith("ATTENDEE;CN=Ada") and line.endswith("mailto:ada@example.com") for line in lines)
     assert sum(line.startswith("ATTENDEE") for line in lines) == 1
+    linked = build_ics({"meeting_id": "MT1", "starts_at": "2026-01-02T10:00:00Z", "duration_minutes": 45},
+                       sequence=1, dtstamp="2026-01-01T09:00:00.000Z", url="https://app.example/meetings/MT1\r\nX:y")
+    lines = linked.split("\r\n")
+    assert "URL:https://app.example/meetings/MT1X:y" in lines  # the meeting's page; no line break gets in
+    assert "DESCRIPTION:Meeting page: https://app.example/meetings/MT1X:y" in lines
 
 
 def test_smtp_url_parsing_and_the_email_carries_unsubscribe_and_invite():

@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 from types import SimpleNamespace
 
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
 
 
 def _matches(doc: dict, query: dict) -> bool:
@@ -29,6 +29,18 @@ def _matches(doc: dict, query: dict) -> bool:
         elif value != expected:
             return False
     return True
+
+
+def _refuse_nested_arrays(value, inside_array: bool = False) -> None:
+    """FerretDB v1 refuses an array inside an array ("nested arrays are not supported"): so does the fake."""
+    if isinstance(value, (list, tuple)):
+        if inside_array:
+            raise WriteError("nested arrays are not supported", code=2)
+        for item in value:
+            _refuse_nested_arrays(item, True)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _refuse_nested_arrays(item, False)
 
 
 class FakeCollection:
@@ -52,6 +64,7 @@ class FakeCollection:
         return len(self.find(query))
 
     def insert_one(self, doc):
+        _refuse_nested_arrays(doc)
         if doc["_id"] in self.docs:
             raise DuplicateKeyError("duplicate _id")
         self.docs[doc["_id"]] = copy.deepcopy(doc)
@@ -69,6 +82,7 @@ class FakeCollection:
             raise BulkWriteError({"writeErrors": errors})
 
     def replace_one(self, query, doc, upsert=False):
+        _refuse_nested_arrays(doc)
         current = self.find_one(query)
         if current is None:
             if not upsert:
