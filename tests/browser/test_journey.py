@@ -144,6 +144,7 @@ def _journey(browser, stack, pages: Pages) -> None:
     admin.fill("#starts_on", today.isoformat())
     admin.fill("#ends_on", (today + timedelta(days=180)).isoformat())
     pages.check(admin, "console-program")
+    program_url = admin.url
     submit(admin, "Create cohort")
     cohort_url = admin.url
     pages.check(admin, "console-cohort")
@@ -232,8 +233,8 @@ def _journey(browser, stack, pages: Pages) -> None:
     assert "Goals saved" in mentee.content()
     pages.check(mentee, "participant-goals")
     for path, name in (("/inbox", "participant-inbox"), ("/preferences", "participant-preferences"),
-                       ("/enrol", "participant-enrol")):
-        mentee.goto(f"{portal}{path}")
+                       ("/enrol", "participant-enrol"), ("/availability", "participant-availability")):
+        assert mentee.goto(f"{portal}{path}").ok, path  # the page, not an error
         pages.check(mentee, name)
     mentor.goto(f"{portal}/kudos")
     wait_for_text(mentor, "Thank you for your time and advice!", timeout_s=60)
@@ -252,6 +253,12 @@ def _journey(browser, stack, pages: Pages) -> None:
     pages.check(admin, "console-programmes")
     admin.goto(f"{portal}/console/deliveries")
     pages.check(admin, "console-deliveries")
+    assert admin.goto(f"{program_url}/outcomes").ok
+    assert "Did the programme make a difference?" in admin.content()  # no cohort closed yet: no figures
+    pages.check(admin, "console-outcomes")
+    assert admin.goto(f"{portal}/console/privacy/").ok
+    assert "Privacy: erase a person" in admin.content()
+    pages.check(admin, "console-privacy")
 
     # -- German, chosen from the browser's language ----------------------------------------------
     german = browser.new_context(**dict(context, locale="de-DE", extra_http_headers={"Accept-Language": "de"}))
