@@ -124,6 +124,8 @@ class SurveyList(Schema):
 
 class KudosRequest(Schema):
     note = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    share_with_manager = fields.Boolean(load_default=False, metadata={
+        "description": "the mentee thanking their mentor only: also share it with the mentor's manager (HRIS)"})
 
 
 class KudosCreated(Schema):
@@ -141,6 +143,20 @@ class Kudos(Schema):
 
 class KudosList(Schema):
     items = fields.List(fields.Nested(Kudos))
+    next = fields.String(allow_none=True)
+
+
+class SharedKudos(Schema):
+    kudos_id = fields.String()
+    pairing_id = fields.String()
+    from_id = fields.String(metadata={"description": "the mentee who wrote it"})
+    to_id = fields.String(metadata={"description": "the mentor it thanks (the caller's report)"})
+    note = fields.String()
+    sent_at = fields.String()
+
+
+class SharedKudosList(Schema):
+    items = fields.List(fields.Nested(SharedKudos))
     next = fields.String(allow_none=True)
 
 
@@ -303,7 +319,8 @@ def answer_survey(body: dict, survey_id: str):
 def send_kudos(body: dict, pairing_id: str):
     """Thank the other party of a pairing; the note stays here, the recipient is told."""
     return {"kudos_id": _settled(_commands().send_kudos(
-        pairing_id, current_principal().subject, body["note"], request_causation()))}
+        pairing_id, current_principal().subject, body["note"], request_causation(),
+        share_with_manager=body.get("share_with_manager", False)))}
 
 
 @blp.route("/me/kudos", methods=["GET"])
@@ -312,3 +329,11 @@ def send_kudos(body: dict, pairing_id: str):
 def my_kudos():
     """Kudos sent to the caller, with their notes."""
     return _list(_queries().kudos_for(current_principal().subject))
+
+
+@blp.route("/me/kudos/shared", methods=["GET"])
+@require()
+@blp.response(200, SharedKudosList)
+def kudos_shared_with_me():
+    """Thank-yous mentees shared with the caller as their mentor's manager (issue 15), newest first."""
+    return _list(_queries().kudos_shared_with(current_principal().subject))

@@ -230,12 +230,16 @@ class FeedbackCommands:
 
     # -- kudos -------------------------------------------------------------------------------
 
-    def send_kudos(self, pairing_id: str, from_id: str, note: str, causation: Causation) -> Done:
+    def send_kudos(self, pairing_id: str, from_id: str, note: str, causation: Causation, *,
+                   share_with_manager: bool = False) -> Done:
         kudos_id = derived_id("kudos", pairing_id, from_id, _request_id(causation))
         stream = self.kudos.load(kudos_id)
         if stream.version:
             return Done(kudos_id)  # a retry of a stored request
-        event = decide_kudos(self.models.pairing(pairing_id), from_id, kudos_id, note)
+        pairing = self.models.pairing(pairing_id)
+        manager_id = self.models.manager_of(pairing["mentor_id"]) if pairing and share_with_manager else None
+        event = decide_kudos(pairing, from_id, kudos_id, note, share_with_manager=share_with_manager,
+                             mentor_manager_id=manager_id)
         try:
             appended = self.kudos.append(kudos_id, 0, [event], causation, private={0: {"note": note.strip()}})
         except ConcurrencyError:

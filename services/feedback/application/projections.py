@@ -4,7 +4,10 @@
   since when, and which meetings were held (who may rate which meeting) or disputed since.
 - `FeedbackView` (own event store) folds the service's own events into the lists the summary,
   export and personal routes read, and keeps each feedback's comment from its commit's private part.
-- `KudosView` (own event store) keeps each kudos with its note (private part of the commit).
+- `KudosView` (own event store) keeps each kudos with its note (private part of the commit), and
+  per manager the ids of the kudos shared with them (`fb_kudos_shared`, issue 15).
+- `people_projection` (Kafka: the HRIS) keeps each person's `manager_id` only: whom a mentee may
+  share a thank-you with.
 
 Idempotence: aggregate-keyed documents remember the aggregate version they applied and ignore
 anything not newer; meeting and feedback documents are set to the same values on redelivery.
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 from shared import topics
 from shared.consumer import Projection
+from shared.directory import DirectoryProjection
 from shared.erasure import ErasedPeople
 from shared.events.catalog.feedback import (
     FEEDBACK_GIVEN, KUDOS_SENT, REVIEW_REQUESTED, REVIEW_SUBMITTED, SURVEY_ANSWERED, SURVEY_REQUESTED,
@@ -25,7 +29,13 @@ from shared.events.catalog.matching import (
 from shared.events.catalog.sessions import MEETING_DISPUTED, MEETING_HELD
 from shared.events.envelope import Envelope
 from shared.projector import private_of
-from services.feedback.adapters.mongo import KUDOS, OWN, PROGRAMME, ReadModels, apply_versioned, put
+from services.feedback.adapters.mongo import KUDOS, OWN, PEOPLE, PROGRAMME, ReadModels, apply_versioned, put
+
+PEOPLE_FIELDS = ("manager_id",)  # feedback needs nobody's profile, only who manages a mentor
+
+
+def people_projection(database) -> DirectoryProjection:
+    return DirectoryProjection(database, name="feedback-people", fields=PEOPLE_FIELDS, collection=PEOPLE)
 
 
 class ProgrammeView(Projection):
@@ -211,4 +221,15 @@ class KudosView(Projection):
     def kudos_sent(self, envelope: Envelope) -> None:
         data = envelope.data
         note = None if self.erased.erased_among((data["from_id"], data["to_id"])) else (private_of(envelope) or {}).get("note")
+        manager_id = data.get("shared_with_id")
+        if manager_id and not self.erased.is_erased(manager_id):
+            self._index_shared(manager_id, data["kudos_id"])
         put(self.models.kudos, data["kudos_id"], {**data, "note": note, "sent_at": envelope.occurred_at})
+
+    def _index_shared(self, manager_id: str, kudos_id: str) -> None:
+        """Add the kudos to its manager's list (read-modify-replace: only this store projector
+        writes it; a replay finds the id already there and changes nothing)."""
+        index = self.models.kudos_shared.find_one({"_id": manager_id}) or {"_id": manager_id, "kudos_ids": []}
+        if kudos_id not in index["kudos_ids"]:
+            index["kudos_ids"] = [*index["kudos_ids"], kudos_id]
+            self.models.kudos_shared.find_one_and_replace({"_id": manager_id}, index, upsert=True)

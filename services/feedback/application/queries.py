@@ -59,6 +59,13 @@ class FeedbackQueries:
     def kudos_for(self, employee_id: str) -> list[dict]:
         return sorted(self.models.kudos_to(employee_id), key=lambda k: k["sent_at"], reverse=True)
 
+    def kudos_shared_with(self, manager_id: str) -> list[dict]:
+        """Thank-yous mentees shared with this manager about their report, newest first; one whose
+        note is gone (retention, or an erased author or mentor) has nothing left to read and is left out."""
+        items = [k for k in self.models.kudos_shared_with(manager_id)
+                 if k.get("note") and k.get("shared_with_id") == manager_id]
+        return sorted(items, key=lambda k: k["sent_at"], reverse=True)
+
     def cohort_summary(self, cohort_id: str) -> dict | None:
         """Today's published summary (stored once per day), or None for an unknown cohort."""
         cohort = self.models.cohort(cohort_id)

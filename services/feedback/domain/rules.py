@@ -215,7 +215,14 @@ def decide_survey_answer(requested: dict | None, answered: bool, employee_id: st
 # -- kudos ------------------------------------------------------------------------------------
 
 
-def decide_kudos(pairing: dict | None, from_id: str, kudos_id: str, note: str) -> NewEvent:
+def decide_kudos(pairing: dict | None, from_id: str, kudos_id: str, note: str, *,
+                 share_with_manager: bool = False, mentor_manager_id: str | None = None) -> NewEvent:
+    """KudosSent to the other party. With `share_with_manager` (issue 15) the mentee also shares it
+    with the mentor's manager (`mentor_manager_id`, from the HRIS directory): recognition the mentor
+    can use. Only the mentee thanking their mentor may share (a mentor's thanks to a mentee is not a
+    performance signal for the mentee's line); a mentor without a known manager is a 422 `no_manager`
+    rather than a silently unshared thank-you: the mentee asked for the manager to see it, so they
+    must learn that nobody will (and may still send it unshared)."""
     if pairing is None:
         raise NotFound("pairing_not_found", "no such pairing")
     if from_id not in _parties(pairing):
@@ -225,7 +232,17 @@ def decide_kudos(pairing: dict | None, from_id: str, kudos_id: str, note: str) -
     if not note.strip():
         raise Invalid("empty_note", "say something in the note", field="note")
     mentor_id, mentee_id = _parties(pairing)
+    shared_with_id = None
+    if share_with_manager:
+        if from_id != mentee_id:
+            raise Invalid("only_the_mentee_shares", "only the mentee may share a thank-you with the mentor's manager",
+                          field="share_with_manager")
+        if not mentor_manager_id or mentor_manager_id in (mentor_id, mentee_id):
+            raise Invalid("no_manager", "the HRIS names no manager of your mentor to share this with",
+                          field="share_with_manager")
+        shared_with_id = mentor_manager_id
     return NewEvent(KUDOS_SENT, {
         "kudos_id": kudos_id, "pairing_id": pairing["pairing_id"], "cohort_id": pairing["cohort_id"],
         "from_id": from_id, "to_id": mentee_id if from_id == mentor_id else mentor_id,
+        "shared_with_id": shared_with_id,
     })

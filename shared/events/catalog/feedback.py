@@ -125,6 +125,11 @@ class KudosSentV1(_Base):
     cohort_id = fields.String(**_ID)
     from_id = fields.String(**_ID)
     to_id = fields.String(**_ID)
+    # Issue 15: a mentee may share a thank-you with the mentor's manager (the HRIS `manager_id` when it
+    # was sent), who is told and may read the note in the feedback service; null: not shared (and
+    # every event from before the field existed). The note itself never travels.
+    shared_with_id = fields.String(load_default=None, allow_none=True, metadata={
+        "privacy": "identifier", "description": "the mentor's manager the mentee shared the thank-you with; null: not shared"})
 
 
 def register(registry: EventRegistry) -> None:
