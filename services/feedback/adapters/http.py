@@ -150,7 +150,9 @@ class SharedKudos(Schema):
     kudos_id = fields.String()
     pairing_id = fields.String()
     from_id = fields.String(metadata={"description": "the mentee who wrote it"})
+    from_name = fields.String(metadata={"description": "their HRIS display name"})
     to_id = fields.String(metadata={"description": "the mentor it thanks (the caller's report)"})
+    to_name = fields.String(metadata={"description": "their HRIS display name"})
     note = fields.String()
     sent_at = fields.String()
 

@@ -7,8 +7,8 @@ Every collection here is a read model written by exactly one projection and rebu
                                                       each event's commit (unshared comments, kudos notes)
   fb_kudos_shared                                   - per manager (`_id` = their employee id): the ids of
                                                       the kudos mentees shared with them (issue 15)
-  fb_people                                         - the HRIS directory, only `manager_id` (who a mentee
-                                                      may share a thank-you with; shared.directory)
+  fb_people                                         - the HRIS directory, only `manager_id` and `display_name`
+                                                      (whom a mentee may share a thank-you with; shared.directory)
 Projections write through the (generation-bound) database they are bound to; readers use
 `shared.generations.live_database`, so a rebuild's swap is followed without a restart. Request
 handlers never write here.
@@ -165,6 +165,10 @@ class ReadModels:
         """The person's manager as the HRIS names them now (None: unknown person or no manager)."""
         doc = self.people.get(employee_id) or {}
         return None if doc.get("erased") else doc.get("manager_id")
+
+    def name_of(self, employee_id: str) -> str:
+        """The person's HRIS display name (an erased person's is the erased form's), else the id."""
+        return (self.people.get(employee_id) or {}).get("display_name") or employee_id
 
     def kudos_shared_with(self, manager_id: str) -> list[dict]:
         """The kudos mentees shared with this manager: their index document, then each kudos, all by

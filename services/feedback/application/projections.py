@@ -6,8 +6,8 @@
   export and personal routes read, and keeps each feedback's comment from its commit's private part.
 - `KudosView` (own event store) keeps each kudos with its note (private part of the commit), and
   per manager the ids of the kudos shared with them (`fb_kudos_shared`, issue 15).
-- `people_projection` (Kafka: the HRIS) keeps each person's `manager_id` only: whom a mentee may
-  share a thank-you with.
+- `people_projection` (Kafka: the HRIS) keeps each person's `manager_id` and `display_name` only:
+  whom a mentee may share a thank-you with, and the names on the manager's list.
 
 Idempotence: aggregate-keyed documents remember the aggregate version they applied and ignore
 anything not newer; meeting and feedback documents are set to the same values on redelivery.
@@ -31,7 +31,9 @@ from shared.events.envelope import Envelope
 from shared.projector import private_of
 from services.feedback.adapters.mongo import KUDOS, OWN, PEOPLE, PROGRAMME, ReadModels, apply_versioned, put
 
-PEOPLE_FIELDS = ("manager_id",)  # feedback needs nobody's profile, only who manages a mentor
+# Feedback needs no profile: only who manages a mentor, and the names a manager reads the shared
+# thank-yous under (matching shows a line manager no card of their report's mentee).
+PEOPLE_FIELDS = ("manager_id", "display_name")
 
 
 def people_projection(database) -> DirectoryProjection:

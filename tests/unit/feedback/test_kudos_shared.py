@@ -51,6 +51,7 @@ def test_the_mentee_shares_with_the_mentors_current_manager_who_reads_it_and_the
     ctx.projector.catch_up()
     [shared] = ctx.queries.kudos_shared_with("B1")
     assert (shared["from_id"], shared["to_id"], shared["note"]) == ("E1", "M1", NOTE)
+    assert (shared["from_name"], shared["to_name"]) == ("E1", "Person M1")  # names from feedback's HRIS directory
     assert ctx.queries.kudos_for("M1")[0]["note"] == NOTE  # the mentor is thanked as before
     assert ctx.queries.kudos_shared_with("OLD") == [] and ctx.queries.kudos_shared_with("M1") == []
 
