@@ -81,9 +81,18 @@ class FeedbackAboutMeList(Schema):
     next = fields.String(allow_none=True)
 
 
+class GoalProgress(Schema):
+    goal_id = fields.String(required=True, validate=validate.Length(min=1, max=MAX_ID))
+    progress = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=100))
+
+
 class ReviewAnswer(Schema):
     goal_progress = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=5))
     satisfaction = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=5))
+    goals = fields.List(fields.Nested(GoalProgress), load_default=None, allow_none=True,
+                        validate=validate.Length(max=50),
+                        metadata={"description": "progress per goal of the pairing (the goals sessions lists), "
+                                                 "each once; kept with the answer, never on Kafka"})
 
 
 class ReviewAnswered(Schema):
@@ -96,6 +105,8 @@ class Review(Schema):
     cohort_id = fields.String()
     due_on = fields.String()
     submitted = fields.Boolean()
+    goals = fields.List(fields.Nested(GoalProgress), allow_none=True,
+                        metadata={"description": "the caller's progress per goal in their answer, if they gave it"})
 
 
 class ReviewList(Schema):
@@ -291,7 +302,8 @@ def my_reviews():
 def answer_review(body: dict, review_id: str):
     """Answer a progress review asked of the caller (once)."""
     return {"review_id": _settled(_commands().submit_review(
-        review_id, current_principal().subject, body["goal_progress"], body["satisfaction"], request_causation()))}
+        review_id, current_principal().subject, body["goal_progress"], body["satisfaction"], request_causation(),
+        goals=body.get("goals")))}
 
 
 @blp.route("/me/surveys", methods=["GET"])

@@ -135,6 +135,7 @@ class FeedbackView(Projection):
     name = "feedback-own"
     topics = ()  # own stream: fed from the event store (shared.projector), not from Kafka
     collections = OWN
+    version = 2  # 2: a submitted review also holds its progress per goal (`goals`)
 
     def __init__(self, database):
         self.bind(database)
@@ -185,7 +186,7 @@ class FeedbackView(Projection):
     def review_submitted(self, envelope: Envelope) -> None:
         data = envelope.data
         apply_versioned(self.models.reviews, data["review_id"], envelope.aggregate_version, {
-            **self._answer(envelope, ("goal_progress", "satisfaction")), "submitted": True,
+            **self._answer(envelope, ("goal_progress", "satisfaction", "goals")), "submitted": True,
             "submitted_at": envelope.occurred_at,
         })
 

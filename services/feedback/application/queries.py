@@ -92,7 +92,7 @@ class FeedbackQueries:
         held = [m for m in self.models.held_meetings_of_cohort(cohort_id) if _before(m.get("held_at"), cutoff)]
         feedback = [f for f in self.models.feedback_of_cohort(cohort_id) if _before(f.get("given_at"), cutoff)]
         reviews = _as_of(self.models.reviews_of_cohort(cohort_id), cutoff, "requested_at", "submitted",
-                         "submitted_at", ("satisfaction", "goal_progress"))
+                         "submitted_at", ("satisfaction", "goal_progress", "goals"))
         surveys = _as_of(self.models.surveys_of_cohort(cohort_id), cutoff, "requested_at", "answered",
                          "answered_at", ("recommend_score",))
         return insight.release(previous, held_meetings=held, feedback=feedback, reviews=reviews, surveys=surveys,

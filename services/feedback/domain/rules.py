@@ -166,6 +166,30 @@ def latest_review_due(activated_on: date, today: date, **rhythm) -> date | None:
     return dates[-1] if dates else None
 
 
+MAX_REVIEW_GOALS = 50
+
+
+def review_goals(goals: list[dict] | None) -> list[dict] | None:
+    """Progress per goal in a review answer (issue 15: "reviews show the goals and ask progress per
+    goal"): `[{goal_id, progress 0-100}]`, each goal once, stored with the scores in the commit's
+    private part (not on Kafka: a review id points at its respondent). None: not given."""
+    if goals is None:
+        return None
+    if len(goals) > MAX_REVIEW_GOALS:
+        raise Invalid("too_many_goals", f"at most {MAX_REVIEW_GOALS} goals", field="goals")
+    seen: set[str] = set()
+    out = []
+    for goal in goals:
+        goal_id, progress = goal.get("goal_id"), goal.get("progress")
+        if not goal_id or goal_id in seen:
+            raise Invalid("goal_repeated", "each goal once, by its goal_id", field="goals")
+        if not isinstance(progress, int) or isinstance(progress, bool) or not 0 <= progress <= 100:
+            raise Invalid("progress_out_of_range", "progress must be 0 to 100", field="goals")
+        seen.add(goal_id)
+        out.append({"goal_id": goal_id, "progress": progress})
+    return out
+
+
 def decide_review_answer(requested: dict | None, submitted: bool, employee_id: str,
                          goal_progress: int, satisfaction: int, *, respondent: str) -> NewEvent:
     """ReviewSubmitted naming the respondent by pseudonym; the scores go in the commit's private

@@ -414,15 +414,27 @@ def my_kudos(kudos_id):
 
 # -- reviews and surveys --------------------------------------------------------------------------------
 
+def _review_goals(form) -> list[dict]:
+    """The review form's `progress_<goal_id>` fields as the answer's progress per goal (blank ones left out)."""
+    goals = []
+    for name, value in form.items():
+        if name.startswith("progress_") and value.strip().lstrip("-").isdigit():
+            goals.append({"goal_id": name.removeprefix("progress_"), "progress": int(value)})
+    return goals
+
+
 @bp.route("/reviews/<review_id>", methods=["GET", "POST"])
 @login_required
 def review(review_id):
     client = api()
     if request.method == "POST":
         try:
-            client.post("feedback", f"/v1/reviews/{review_id}/answers",
-                        {"goal_progress": int(request.form.get("goal_progress") or 0),
-                         "satisfaction": int(request.form.get("satisfaction") or 0)})
+            body = {"goal_progress": int(request.form.get("goal_progress") or 0),
+                    "satisfaction": int(request.form.get("satisfaction") or 0)}
+            goals = _review_goals(request.form)
+            if goals:  # the progress per goal is kept in the review's answer too (issue 15)
+                body["goals"] = goals
+            client.post("feedback", f"/v1/reviews/{review_id}/answers", body)
         except ApiError as error:
             report(error)
         else:

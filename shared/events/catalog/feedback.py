@@ -10,7 +10,8 @@ Settings.feedback_pseudonym_secret), instead of `employee_id`, and carry no scor
 stay in the commit's private part, read only inside the feedback service (a review or survey id
 is derived from the person, so scores next to it would point at them whatever the name field
 said). The upcasters drop v1's `employee_id` (respondent: null, "not recorded") and keep v1's
-scores, which those events did publish.
+scores, which those events did publish. A review's progress per goal (issue 15, `[{goal_id,
+progress}]`) joins the scores in the private part for the same reason: ReviewSubmitted carries none.
 """
 from __future__ import annotations
 

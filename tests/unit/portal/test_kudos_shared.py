@@ -74,3 +74,29 @@ def test_the_manager_reads_the_thank_yous_shared_with_them(portal, language, hea
     assert page.status_code == 200 and heading in text and line in text and "She opened doors for me" in text
     assert 'class="card focus" id="kudos-k2"' in text  # the one the notification named
     assert ("GET", "feedback", "/v1/me/kudos/shared", None) in backend.calls
+
+
+def test_a_reviews_progress_per_goal_goes_into_the_review_answer_too(portal):
+    app, backend, oidc = portal
+    client, _ = sign_in(app, oidc, MENTEE)
+    client.post("/reviews/r1", data={"csrf_token": csrf(client), "goal_progress": "4", "satisfaction": "5",
+                                     "progress_g1": "70", "progress_g2": ""})
+    [body] = [c[3] for c in backend.calls if c[0] == "POST" and c[2] == "/v1/reviews/r1/answers"]
+    assert body == {"goal_progress": 4, "satisfaction": 5, "goals": [{"goal_id": "g1", "progress": 70}]}
+
+
+def test_an_answered_review_shows_the_progress_per_goal_it_recorded(portal, monkeypatch):
+    app, backend, oidc = portal
+    get = backend._get
+
+    def answered(service, path, body, params, claims):
+        found = get(service, path, body, params, claims)
+        if path == "/v1/me/reviews":
+            found = {**found, "items": [{**found["items"][0], "submitted": True,
+                                         "goals": [{"goal_id": "g9", "progress": 55}]}]}
+        return found
+
+    monkeypatch.setattr(backend, "_get", answered)
+    client, _ = sign_in(app, oidc, MENTEE)
+    page = client.get("/reviews/r1").get_data(as_text=True)
+    assert "You have answered this review." in page and "g9: 55 %" in page
