@@ -62,7 +62,14 @@ class FeedbackQueries:
     def kudos_shared_with(self, manager_id: str) -> list[dict]:
         """Thank-yous mentees shared with this manager about their report, newest first; one whose
         note is gone (retention, or an erased author or mentor) has nothing left to read and is left out."""
-        items = [{**k, "from_name": self.models.name_of(k["from_id"]), "to_name": self.models.name_of(k["to_id"])}
+        names: dict[str, str] = {}  # a manager's few reports recur: each name read once (by `_id`)
+
+        def name(employee_id: str) -> str:
+            if employee_id not in names:
+                names[employee_id] = self.models.name_of(employee_id)
+            return names[employee_id]
+
+        items = [{**k, "from_name": name(k["from_id"]), "to_name": name(k["to_id"])}
                  for k in self.models.kudos_shared_with(manager_id)
                  if k.get("note") and k.get("shared_with_id") == manager_id]
         return sorted(items, key=lambda k: k["sent_at"], reverse=True)
