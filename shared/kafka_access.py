@@ -34,7 +34,7 @@ USERS = (ADMIN, *SERVICE_USERS, HRIS, ANALYTICS)
 CONSUMES: dict[str, tuple[str, ...]] = {
     "matching": (topics.HRIS_EMPLOYEES, topics.SESSIONS, topics.FEEDBACK, topics.NOTIFICATIONS),
     "sessions": (topics.HRIS_EMPLOYEES, topics.MATCHING),
-    "feedback": (topics.MATCHING, topics.SESSIONS),
+    "feedback": (topics.HRIS_EMPLOYEES, topics.MATCHING, topics.SESSIONS),  # HRIS: mentors' managers (kudos)
     "notifications": (topics.HRIS_EMPLOYEES, topics.MATCHING, topics.SESSIONS, topics.FEEDBACK),
 }
 MENTORING_TOPICS = (topics.MATCHING, topics.SESSIONS, topics.FEEDBACK, topics.NOTIFICATIONS)

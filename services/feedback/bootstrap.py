@@ -19,7 +19,7 @@ from services.feedback.adapters.snapshots import SnapshotStore
 from services.feedback.application.commands import FeedbackCommands
 from services.feedback.application.erasure import FeedbackEraser
 from services.feedback.application.policies import SurveysWhenCohortCloses
-from services.feedback.application.projections import FeedbackView, KudosView, ProgrammeView
+from services.feedback.application.projections import FeedbackView, KudosView, ProgrammeView, people_projection
 from services.feedback.application.queries import FeedbackQueries
 from services.feedback.application.retention import ForgetFeedbackTexts
 
@@ -65,7 +65,8 @@ class FeedbackContext:
 
     def projections(self) -> list:
         """Fed by the consumer group (Kafka): the view first, then the policy that reads it."""
-        return [ProgrammeView(self.database), ProgrammeScopes(self.database), SurveysWhenCohortCloses(self.commands),
+        return [ProgrammeView(self.database), people_projection(self.database), ProgrammeScopes(self.database),
+                SurveysWhenCohortCloses(self.commands),
                 ErasurePolicy(self.eraser, name="feedback-erasures", topics=(topics.MATCHING,), on_hris=False)]
 
     def own_projections(self) -> list:

@@ -306,6 +306,17 @@ GERMAN: dict[str, str] = {
     "You are enrolled. We will tell you when we propose a match.": "Sie sind angemeldet. Wir melden uns, wenn wir Ihnen jemanden vorschlagen.",
     "You declined this proposal. You will not be proposed to each other again.": "Sie haben abgelehnt. Sie werden einander nicht wieder vorgeschlagen.",
     "Your thank-you is on its way.": "Ihr Dankeschön ist unterwegs.",
+    # thank-yous shared with the mentor's manager (issue 15)
+    "Also share this thank-you with {name}'s manager": "Dieses Dankeschön auch mit der Führungskraft von {name} teilen",
+    "Their manager is told and can read your note: recognition your mentor can use.":
+        "Die Führungskraft wird benachrichtigt und kann Ihre Nachricht lesen: eine Anerkennung, die Ihrem Mentor nützt.",
+    "Your mentor has no manager on record to share it with: send it without sharing.":
+        "Für Ihren Mentor ist keine Führungskraft hinterlegt, mit der Sie es teilen könnten: senden Sie es ohne Teilen.",
+    "Thank-yous shared with you": "Mit Ihnen geteilte Dankeschöns",
+    "Mentees chose to share these thank-yous to their mentors with you, the mentor's manager.":
+        "Mentees haben diese Dankeschöns an ihre Mentoren mit Ihnen als Führungskraft geteilt.",
+    "{mentee} thanked {mentor}": "{mentee} dankt {mentor}",
+    "No thank-yous have been shared with you yet.": "Noch wurden keine Dankeschöns mit Ihnen geteilt.",
     "Meeting moved.": "Treffen verschoben.",
     "Meeting cancelled.": "Treffen abgesagt.",
     "Marked as held. How did it go? Give feedback below.": "Als stattgefunden markiert. Wie war es? Geben Sie unten Feedback.",
@@ -324,6 +335,7 @@ GERMAN: dict[str, str] = {
     "feedback request": "Bitte um Feedback", "goals revised": "Ziele geändert", "pairing at risk": "Tandem gefährdet",
     "review due": "Rückblick fällig", "kudos": "Dankeschön", "pairing ended": "Tandem beendet",
     "gratitude prompt": "Anregung zum Danken",
+    "kudos shared": "Geteiltes Dankeschön",
     "maximize score": "beste Passung", "maximize coverage": "möglichst viele Paare",
     "queued": "wartet", "computing": "rechnet", "proposing": "schlägt vor", "done": "fertig", "failed": "fehlgeschlagen",
     # programme management (issue 15)

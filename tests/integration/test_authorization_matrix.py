@@ -159,6 +159,7 @@ EXPECTED: dict[tuple[str, str, str], Row] = {
     ("feedback", "GET", "/v1/me/feedback"): Row(ANY_EMPLOYEE),
     ("feedback", "GET", "/v1/me/feedback/summary"): Row(ANY_EMPLOYEE),
     ("feedback", "GET", "/v1/me/kudos"): Row(ANY_EMPLOYEE),
+    ("feedback", "GET", "/v1/me/kudos/shared"): Row(ANY_EMPLOYEE),  # only what was shared with the caller
     ("feedback", "GET", "/v1/me/reviews"): Row(ANY_EMPLOYEE),
     ("feedback", "GET", "/v1/me/surveys"): Row(ANY_EMPLOYEE),
     ("feedback", "POST", "/v1/reviews/<review_id>/answers"): Row(ANY_EMPLOYEE, {}),  # answers only one's own

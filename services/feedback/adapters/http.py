@@ -81,9 +81,18 @@ class FeedbackAboutMeList(Schema):
     next = fields.String(allow_none=True)
 
 
+class GoalProgress(Schema):
+    goal_id = fields.String(required=True, validate=validate.Length(min=1, max=MAX_ID))
+    progress = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=100))
+
+
 class ReviewAnswer(Schema):
     goal_progress = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=5))
     satisfaction = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=5))
+    goals = fields.List(fields.Nested(GoalProgress), load_default=None, allow_none=True,
+                        validate=validate.Length(max=50),
+                        metadata={"description": "progress per goal of the pairing (the goals sessions lists), "
+                                                 "each once; kept with the answer, never on Kafka"})
 
 
 class ReviewAnswered(Schema):
@@ -96,6 +105,8 @@ class Review(Schema):
     cohort_id = fields.String()
     due_on = fields.String()
     submitted = fields.Boolean()
+    goals = fields.List(fields.Nested(GoalProgress), allow_none=True,
+                        metadata={"description": "the caller's progress per goal in their answer, if they gave it"})
 
 
 class ReviewList(Schema):
@@ -124,6 +135,8 @@ class SurveyList(Schema):
 
 class KudosRequest(Schema):
     note = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    share_with_manager = fields.Boolean(load_default=False, metadata={
+        "description": "the mentee thanking their mentor only: also share it with the mentor's manager (HRIS)"})
 
 
 class KudosCreated(Schema):
@@ -141,6 +154,22 @@ class Kudos(Schema):
 
 class KudosList(Schema):
     items = fields.List(fields.Nested(Kudos))
+    next = fields.String(allow_none=True)
+
+
+class SharedKudos(Schema):
+    kudos_id = fields.String()
+    pairing_id = fields.String()
+    from_id = fields.String(metadata={"description": "the mentee who wrote it"})
+    from_name = fields.String(metadata={"description": "their HRIS display name"})
+    to_id = fields.String(metadata={"description": "the mentor it thanks (the caller's report)"})
+    to_name = fields.String(metadata={"description": "their HRIS display name"})
+    note = fields.String()
+    sent_at = fields.String()
+
+
+class SharedKudosList(Schema):
+    items = fields.List(fields.Nested(SharedKudos))
     next = fields.String(allow_none=True)
 
 
@@ -273,7 +302,8 @@ def my_reviews():
 def answer_review(body: dict, review_id: str):
     """Answer a progress review asked of the caller (once)."""
     return {"review_id": _settled(_commands().submit_review(
-        review_id, current_principal().subject, body["goal_progress"], body["satisfaction"], request_causation()))}
+        review_id, current_principal().subject, body["goal_progress"], body["satisfaction"], request_causation(),
+        goals=body.get("goals")))}
 
 
 @blp.route("/me/surveys", methods=["GET"])
@@ -303,7 +333,8 @@ def answer_survey(body: dict, survey_id: str):
 def send_kudos(body: dict, pairing_id: str):
     """Thank the other party of a pairing; the note stays here, the recipient is told."""
     return {"kudos_id": _settled(_commands().send_kudos(
-        pairing_id, current_principal().subject, body["note"], request_causation()))}
+        pairing_id, current_principal().subject, body["note"], request_causation(),
+        share_with_manager=body.get("share_with_manager", False)))}
 
 
 @blp.route("/me/kudos", methods=["GET"])
@@ -312,3 +343,11 @@ def send_kudos(body: dict, pairing_id: str):
 def my_kudos():
     """Kudos sent to the caller, with their notes."""
     return _list(_queries().kudos_for(current_principal().subject))
+
+
+@blp.route("/me/kudos/shared", methods=["GET"])
+@require()
+@blp.response(200, SharedKudosList)
+def kudos_shared_with_me():
+    """Thank-yous mentees shared with the caller as their mentor's manager (issue 15), newest first."""
+    return _list(_queries().kudos_shared_with(current_principal().subject))

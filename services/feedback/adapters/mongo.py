@@ -5,6 +5,10 @@ Every collection here is a read model written by exactly one projection and rebu
   fb_feedback, fb_reviews, fb_surveys               - from the service's own event store
   fb_comments, fb_kudos                             - the same, with the private text stored in
                                                       each event's commit (unshared comments, kudos notes)
+  fb_kudos_shared                                   - per manager (`_id` = their employee id): the ids of
+                                                      the kudos mentees shared with them (issue 15)
+  fb_people                                         - the HRIS directory, only `manager_id` and `display_name`
+                                                      (whom a mentee may share a thank-you with; shared.directory)
 Projections write through the (generation-bound) database they are bound to; readers use
 `shared.generations.live_database`, so a rebuild's swap is followed without a restart. Request
 handlers never write here.
@@ -19,9 +23,12 @@ from __future__ import annotations
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
+from shared.directory import DirectoryRepository
+
 PROGRAMME = ("fb_cohorts", "fb_members", "fb_pairings", "fb_meetings")
 OWN = ("fb_feedback", "fb_reviews", "fb_surveys", "fb_comments")
-KUDOS = ("fb_kudos",)
+KUDOS = ("fb_kudos", "fb_kudos_shared")
+PEOPLE = "fb_people"
 READ_MODELS = PROGRAMME + OWN + KUDOS
 LEGACY_COMMENTS = "private_comments"
 LEGACY_KUDOS = "kudos_notes"
@@ -69,6 +76,8 @@ class ReadModels:
         self.surveys = database["fb_surveys"]
         self.comments = database["fb_comments"]
         self.kudos = database["fb_kudos"]
+        self.kudos_shared = database["fb_kudos_shared"]
+        self.people = DirectoryRepository(database, PEOPLE)
 
     def ensure_indexes(self) -> None:
         for collection, key in ((self.members, "cohort_id"), (self.pairings, "cohort_id"), (self.pairings, "status"),
@@ -148,6 +157,25 @@ class ReadModels:
         for doc in list(self.db[LEGACY_KUDOS].find({"to_id": employee_id})) + list(self.kudos.find({"to_id": employee_id})):
             seen[doc["_id"]] = _clean(doc)
         return list(seen.values())
+
+    def kudos_by_id(self, kudos_id: str) -> dict | None:
+        return _clean(self.kudos.find_one({"_id": kudos_id}))
+
+    def manager_of(self, employee_id: str) -> str | None:
+        """The person's manager as the HRIS names them now (None: unknown person or no manager)."""
+        doc = self.people.get(employee_id) or {}
+        return None if doc.get("erased") else doc.get("manager_id")
+
+    def name_of(self, employee_id: str) -> str:
+        """The person's HRIS display name (an erased person's is the erased form's), else the id."""
+        return (self.people.get(employee_id) or {}).get("display_name") or employee_id
+
+    def kudos_shared_with(self, manager_id: str) -> list[dict]:
+        """The kudos mentees shared with this manager: their index document, then each kudos, all by
+        `_id` (FerretDB v1 would scan `fb_kudos` for a `shared_with_id` filter)."""
+        index = self.kudos_shared.find_one({"_id": manager_id}) or {}
+        found = (self.kudos_by_id(kudos_id) for kudos_id in index.get("kudos_ids") or [])
+        return [k for k in found if k is not None]
 
     # -- one person's records (the subject access export, application/export.py): scans on
     # FerretDB, which is acceptable for a rare request; indexes on mongod where they exist.

@@ -36,7 +36,7 @@ from services.feedback.adapters.mongo import ReadModels
 from services.feedback.domain.pseudonym import pseudonym
 from services.feedback.domain.rules import (
     DEFAULT_FIRST_REVIEW_DAYS, DEFAULT_REVIEW_EVERY_DAYS, GiveFeedback, decide_feedback, decide_kudos,
-    decide_review_answer, decide_survey_answer, derived_id, latest_review_due, meeting_feedback_id,
+    decide_review_answer, decide_survey_answer, derived_id, review_goals, latest_review_due, meeting_feedback_id,
     pairing_feedback_id, rating_period, review_id_for, survey_due, survey_id_for,
 )
 
@@ -160,16 +160,19 @@ class FeedbackCommands:
         return {**{k: v for k, v in event.data.items() if v is not None}, **_private(stream, event)}
 
     def submit_review(self, review_id: str, employee_id: str, goal_progress: int, satisfaction: int,
-                      causation: Causation) -> Done:
+                      causation: Causation, *, goals: list[dict] | None = None) -> Done:
         loaded = self.reviews.load(review_id)
         requested = _first(loaded, REVIEW_REQUESTED)
         submitted = self._answer(loaded, REVIEW_SUBMITTED)
         if submitted is not None and requested is not None and requested.data["employee_id"] == employee_id and (
-                submitted.get("goal_progress"), submitted.get("satisfaction")) == (goal_progress, satisfaction):
+                submitted.get("goal_progress"), submitted.get("satisfaction"), submitted.get("goals")
+        ) == (goal_progress, satisfaction, goals):
             return Done(review_id)  # a retry of a stored answer
         event = decide_review_answer(requested.data if requested else None, submitted is not None, employee_id,
                                      goal_progress, satisfaction, respondent=pseudonym(self.pseudonym_key, employee_id))
-        private = {0: {"goal_progress": goal_progress, "satisfaction": satisfaction}}
+        goals = review_goals(goals)
+        private = {0: {"goal_progress": goal_progress, "satisfaction": satisfaction,
+                       **({"goals": goals} if goals is not None else {})}}
         try:
             appended = self.reviews.append(review_id, loaded.version, [event], causation, private=private)
         except ConcurrencyError:
@@ -230,12 +233,16 @@ class FeedbackCommands:
 
     # -- kudos -------------------------------------------------------------------------------
 
-    def send_kudos(self, pairing_id: str, from_id: str, note: str, causation: Causation) -> Done:
+    def send_kudos(self, pairing_id: str, from_id: str, note: str, causation: Causation, *,
+                   share_with_manager: bool = False) -> Done:
         kudos_id = derived_id("kudos", pairing_id, from_id, _request_id(causation))
         stream = self.kudos.load(kudos_id)
         if stream.version:
             return Done(kudos_id)  # a retry of a stored request
-        event = decide_kudos(self.models.pairing(pairing_id), from_id, kudos_id, note)
+        pairing = self.models.pairing(pairing_id)
+        manager_id = self.models.manager_of(pairing["mentor_id"]) if pairing and share_with_manager else None
+        event = decide_kudos(pairing, from_id, kudos_id, note, share_with_manager=share_with_manager,
+                             mentor_manager_id=manager_id)
         try:
             appended = self.kudos.append(kudos_id, 0, [event], causation, private={0: {"note": note.strip()}})
         except ConcurrencyError:

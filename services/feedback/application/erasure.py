@@ -8,6 +8,10 @@ part (`EventStore.forget_private`, as retention does: each of these streams is o
 kudos, so no one else's words are touched). Ratings, review and survey answers stay (the cohort
 summaries are k-anonymous aggregates and must still add up), keyed as before. The projections
 consult the erased-people record, so a rebuild keeps the words out (application/projections.py).
+Issue 15: the person's directory record (`fb_people`, their `manager_id`) becomes the erased form,
+and as a manager their list of thank-yous shared with them (`fb_kudos_shared`) is deleted; a rebuild
+indexes nothing for an erased manager. The mentee's note to the mentor stays the mentor's (it is
+not the manager's word), as `GET /v1/me/kudos` shows it.
 """
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ class FeedbackEraser:
         self.store = store
         self.db = database  # live handle: the legacy collections
 
-    def erase(self, employee_id: str, _at: str) -> dict:
+    def erase(self, employee_id: str, at: str) -> dict:
         feedback = [doc["_id"] for doc in self.models.feedback.find(
             {"$or": [{"from_id": employee_id}, {"about_id": employee_id}]}, {"_id": 1})]
         for feedback_id in feedback:
@@ -35,4 +39,6 @@ class FeedbackEraser:
             self.models.kudos.update_one({"_id": kudos_id}, {"$set": {"note": None}})
         legacy = sum(self.db[LEGACY_KUDOS].delete_many({field: employee_id}).deleted_count
                      for field in ("from_id", "to_id"))
-        return {"feedback": len(feedback), "kudos": len(kudos), "legacy_kudos": legacy}
+        self.models.people.erase(employee_id, at)
+        shared = self.models.kudos_shared.delete_one({"_id": employee_id}).deleted_count
+        return {"feedback": len(feedback), "kudos": len(kudos), "legacy_kudos": legacy, "shared_with_them": shared}

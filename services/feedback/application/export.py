@@ -11,7 +11,10 @@ What feedback holds about a person, and what of it they get:
   it: the service finds review and survey streams by the person's own requests, never by pseudonym
   lists, and the cohort summaries (k-anonymous aggregates) are not personal data of anyone;
 - kudos they sent and kudos they received, notes included (a note is written to its recipient, who
-  reads it in `GET /v1/me/kudos`).
+  reads it in `GET /v1/me/kudos`), with whom a mentee shared each (`shared_with_id`);
+- as a manager: the thank-yous mentees shared with them about their reports, as
+  `GET /v1/me/kudos/shared` shows them (note included: shared with them to read), and the events of
+  those kudos without the private part.
 The events: the streams of that feedback (given: with the comment in the private part; about them:
 without), of their reviews and surveys (with their scores), and of their kudos (with the note).
 """
@@ -73,6 +76,7 @@ def person_export(context, employee_id: str) -> dict:
     reviews = models.reviews_of(employee_id)
     surveys = models.surveys_of(employee_id)
     sent, received = models.kudos_from(employee_id), models.kudos_to(employee_id)
+    shared_with_them = context.queries.kudos_shared_with(employee_id)
     data = {
         "memberships": export.plain(sorted(models.memberships_of(employee_id), key=lambda m: m["cohort_id"])),
         "pairings": export.plain(sorted(pairings, key=lambda p: p["pairing_id"])),
@@ -85,11 +89,13 @@ def person_export(context, employee_id: str) -> dict:
         "surveys": export.plain(sorted(surveys, key=lambda s: s["survey_id"])),
         "kudos_sent": export.plain(sorted(sent, key=_kudos_order)),
         "kudos_received": export.plain(sorted(received, key=_kudos_order)),
+        "kudos_shared_with_them": export.plain(sorted(shared_with_them, key=_kudos_order)),
     }
     events = (export.events_of(context.store, [f["feedback_id"] for f in given], _private_parts)
               + export.events_of(context.store, [f["feedback_id"] for f in about])
               + export.events_of(context.store, [r["review_id"] for r in reviews] + [s["survey_id"] for s in surveys],
                                  _own_answers(employee_id, respondent))
               + export.events_of(context.store, _kudos_ids(sent), _private_parts)
-              + export.events_of(context.store, _kudos_ids(received), _received_kudos_note))
+              + export.events_of(context.store, _kudos_ids(received), _received_kudos_note)
+              + export.events_of(context.store, _kudos_ids(shared_with_them)))
     return export.envelope(SERVICE, employee_id, context.clock.now(), data, events, WITHHELD)

@@ -4,7 +4,10 @@
   since when, and which meetings were held (who may rate which meeting) or disputed since.
 - `FeedbackView` (own event store) folds the service's own events into the lists the summary,
   export and personal routes read, and keeps each feedback's comment from its commit's private part.
-- `KudosView` (own event store) keeps each kudos with its note (private part of the commit).
+- `KudosView` (own event store) keeps each kudos with its note (private part of the commit), and
+  per manager the ids of the kudos shared with them (`fb_kudos_shared`, issue 15).
+- `people_projection` (Kafka: the HRIS) keeps each person's `manager_id` and `display_name` only:
+  whom a mentee may share a thank-you with, and the names on the manager's list.
 
 Idempotence: aggregate-keyed documents remember the aggregate version they applied and ignore
 anything not newer; meeting and feedback documents are set to the same values on redelivery.
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 from shared import topics
 from shared.consumer import Projection
+from shared.directory import DirectoryProjection
 from shared.erasure import ErasedPeople
 from shared.events.catalog.feedback import (
     FEEDBACK_GIVEN, KUDOS_SENT, REVIEW_REQUESTED, REVIEW_SUBMITTED, SURVEY_ANSWERED, SURVEY_REQUESTED,
@@ -25,7 +29,15 @@ from shared.events.catalog.matching import (
 from shared.events.catalog.sessions import MEETING_DISPUTED, MEETING_HELD
 from shared.events.envelope import Envelope
 from shared.projector import private_of
-from services.feedback.adapters.mongo import KUDOS, OWN, PROGRAMME, ReadModels, apply_versioned, put
+from services.feedback.adapters.mongo import KUDOS, OWN, PEOPLE, PROGRAMME, ReadModels, apply_versioned, put
+
+# Feedback needs no profile: only who manages a mentor, and the names a manager reads the shared
+# thank-yous under (matching shows a line manager no card of their report's mentee).
+PEOPLE_FIELDS = ("manager_id", "display_name")
+
+
+def people_projection(database) -> DirectoryProjection:
+    return DirectoryProjection(database, name="feedback-people", fields=PEOPLE_FIELDS, collection=PEOPLE)
 
 
 class ProgrammeView(Projection):
@@ -123,6 +135,7 @@ class FeedbackView(Projection):
     name = "feedback-own"
     topics = ()  # own stream: fed from the event store (shared.projector), not from Kafka
     collections = OWN
+    version = 2  # 2: a submitted review also holds its progress per goal (`goals`)
 
     def __init__(self, database):
         self.bind(database)
@@ -173,7 +186,7 @@ class FeedbackView(Projection):
     def review_submitted(self, envelope: Envelope) -> None:
         data = envelope.data
         apply_versioned(self.models.reviews, data["review_id"], envelope.aggregate_version, {
-            **self._answer(envelope, ("goal_progress", "satisfaction")), "submitted": True,
+            **self._answer(envelope, ("goal_progress", "satisfaction", "goals")), "submitted": True,
             "submitted_at": envelope.occurred_at,
         })
 
@@ -211,4 +224,15 @@ class KudosView(Projection):
     def kudos_sent(self, envelope: Envelope) -> None:
         data = envelope.data
         note = None if self.erased.erased_among((data["from_id"], data["to_id"])) else (private_of(envelope) or {}).get("note")
+        manager_id = data.get("shared_with_id")
+        if manager_id and not self.erased.is_erased(manager_id):
+            self._index_shared(manager_id, data["kudos_id"])
         put(self.models.kudos, data["kudos_id"], {**data, "note": note, "sent_at": envelope.occurred_at})
+
+    def _index_shared(self, manager_id: str, kudos_id: str) -> None:
+        """Add the kudos to its manager's list (read-modify-replace: only this store projector
+        writes it; a replay finds the id already there and changes nothing)."""
+        index = self.models.kudos_shared.find_one({"_id": manager_id}) or {"_id": manager_id, "kudos_ids": []}
+        if kudos_id not in index["kudos_ids"]:
+            index["kudos_ids"] = [*index["kudos_ids"], kudos_id]
+            self.models.kudos_shared.find_one_and_replace({"_id": manager_id}, index, upsert=True)

@@ -59,6 +59,21 @@ class FeedbackQueries:
     def kudos_for(self, employee_id: str) -> list[dict]:
         return sorted(self.models.kudos_to(employee_id), key=lambda k: k["sent_at"], reverse=True)
 
+    def kudos_shared_with(self, manager_id: str) -> list[dict]:
+        """Thank-yous mentees shared with this manager about their report, newest first; one whose
+        note is gone (retention, or an erased author or mentor) has nothing left to read and is left out."""
+        names: dict[str, str] = {}  # a manager's few reports recur: each name read once (by `_id`)
+
+        def name(employee_id: str) -> str:
+            if employee_id not in names:
+                names[employee_id] = self.models.name_of(employee_id)
+            return names[employee_id]
+
+        items = [{**k, "from_name": name(k["from_id"]), "to_name": name(k["to_id"])}
+                 for k in self.models.kudos_shared_with(manager_id)
+                 if k.get("note") and k.get("shared_with_id") == manager_id]
+        return sorted(items, key=lambda k: k["sent_at"], reverse=True)
+
     def cohort_summary(self, cohort_id: str) -> dict | None:
         """Today's published summary (stored once per day), or None for an unknown cohort."""
         cohort = self.models.cohort(cohort_id)
@@ -84,7 +99,7 @@ class FeedbackQueries:
         held = [m for m in self.models.held_meetings_of_cohort(cohort_id) if _before(m.get("held_at"), cutoff)]
         feedback = [f for f in self.models.feedback_of_cohort(cohort_id) if _before(f.get("given_at"), cutoff)]
         reviews = _as_of(self.models.reviews_of_cohort(cohort_id), cutoff, "requested_at", "submitted",
-                         "submitted_at", ("satisfaction", "goal_progress"))
+                         "submitted_at", ("satisfaction", "goal_progress", "goals"))
         surveys = _as_of(self.models.surveys_of_cohort(cohort_id), cutoff, "requested_at", "answered",
                          "answered_at", ("recommend_score",))
         return insight.release(previous, held_meetings=held, feedback=feedback, reviews=reviews, surveys=surveys,

@@ -166,6 +166,30 @@ def latest_review_due(activated_on: date, today: date, **rhythm) -> date | None:
     return dates[-1] if dates else None
 
 
+MAX_REVIEW_GOALS = 50
+
+
+def review_goals(goals: list[dict] | None) -> list[dict] | None:
+    """Progress per goal in a review answer (issue 15: "reviews show the goals and ask progress per
+    goal"): `[{goal_id, progress 0-100}]`, each goal once, stored with the scores in the commit's
+    private part (not on Kafka: a review id points at its respondent). None: not given."""
+    if goals is None:
+        return None
+    if len(goals) > MAX_REVIEW_GOALS:
+        raise Invalid("too_many_goals", f"at most {MAX_REVIEW_GOALS} goals", field="goals")
+    seen: set[str] = set()
+    out = []
+    for goal in goals:
+        goal_id, progress = goal.get("goal_id"), goal.get("progress")
+        if not goal_id or goal_id in seen:
+            raise Invalid("goal_repeated", "each goal once, by its goal_id", field="goals")
+        if not isinstance(progress, int) or isinstance(progress, bool) or not 0 <= progress <= 100:
+            raise Invalid("progress_out_of_range", "progress must be 0 to 100", field="goals")
+        seen.add(goal_id)
+        out.append({"goal_id": goal_id, "progress": progress})
+    return out
+
+
 def decide_review_answer(requested: dict | None, submitted: bool, employee_id: str,
                          goal_progress: int, satisfaction: int, *, respondent: str) -> NewEvent:
     """ReviewSubmitted naming the respondent by pseudonym; the scores go in the commit's private
@@ -215,7 +239,14 @@ def decide_survey_answer(requested: dict | None, answered: bool, employee_id: st
 # -- kudos ------------------------------------------------------------------------------------
 
 
-def decide_kudos(pairing: dict | None, from_id: str, kudos_id: str, note: str) -> NewEvent:
+def decide_kudos(pairing: dict | None, from_id: str, kudos_id: str, note: str, *,
+                 share_with_manager: bool = False, mentor_manager_id: str | None = None) -> NewEvent:
+    """KudosSent to the other party. With `share_with_manager` (issue 15) the mentee also shares it
+    with the mentor's manager (`mentor_manager_id`, from the HRIS directory): recognition the mentor
+    can use. Only the mentee thanking their mentor may share (a mentor's thanks to a mentee is not a
+    performance signal for the mentee's line); a mentor without a known manager is a 422 `no_manager`
+    rather than a silently unshared thank-you: the mentee asked for the manager to see it, so they
+    must learn that nobody will (and may still send it unshared)."""
     if pairing is None:
         raise NotFound("pairing_not_found", "no such pairing")
     if from_id not in _parties(pairing):
@@ -225,7 +256,17 @@ def decide_kudos(pairing: dict | None, from_id: str, kudos_id: str, note: str) -
     if not note.strip():
         raise Invalid("empty_note", "say something in the note", field="note")
     mentor_id, mentee_id = _parties(pairing)
+    shared_with_id = None
+    if share_with_manager:
+        if from_id != mentee_id:
+            raise Invalid("only_the_mentee_shares", "only the mentee may share a thank-you with the mentor's manager",
+                          field="share_with_manager")
+        if not mentor_manager_id or mentor_manager_id in (mentor_id, mentee_id):
+            raise Invalid("no_manager", "the HRIS names no manager of your mentor to share this with",
+                          field="share_with_manager")
+        shared_with_id = mentor_manager_id
     return NewEvent(KUDOS_SENT, {
         "kudos_id": kudos_id, "pairing_id": pairing["pairing_id"], "cohort_id": pairing["cohort_id"],
         "from_id": from_id, "to_id": mentee_id if from_id == mentor_id else mentor_id,
+        "shared_with_id": shared_with_id,
     })

@@ -91,6 +91,7 @@ class MessageBuilder:
             mentor_name=people.name(ctx.get("mentor_id")),
             mentee_name=people.name(ctx.get("mentee_id")),
             from_name=people.name(ctx.get("from_id")),
+            to_name=people.name(ctx.get("to_id")),
             meeting_local=local(ctx.get("starts_at")),
             answer_by_local=local(ctx.get("answer_by")),
             pairing_url=f"{app}/pairings/{pairing_id}",
@@ -102,6 +103,7 @@ class MessageBuilder:
             review_url=f"{app}/reviews/{ctx.get('review_id')}",
             kudos_url=f"{app}/kudos/{ctx.get('kudos_id')}",
             thank_url=f"{app}/pairings/{pairing_id}/kudos",  # the kudos form of the pairing
+            shared_kudos_url=f"{app}/kudos/shared/{ctx.get('kudos_id')}",  # a manager's thank-yous shared with them
             unsubscribe_url=self.unsubscribe_url(recipient_id) if channel == "email" else None,
         )
         rendered = self.renderer.render(doc["category"], [prefs.language, *(person.get("languages") or [])], ctx)

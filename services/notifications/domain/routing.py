@@ -12,7 +12,9 @@ The rules (issue 6):
   waits for their confirmation (the cadence it sets drives the at-risk clock only once both confirm).
 - `PairingAtRisk` -> both parties and the cohort's admins.
 - `ReviewRequested` -> that person.
-- `KudosSent` -> the recipient.
+- `KudosSent` -> the recipient; when the mentee shared it with the mentor's manager
+  (`shared_with_id`, issue 15), that manager too (`kudos_shared`: recognition of their report,
+  with a link to the page where they read it).
 - gratitude, prompted at the moments that matter: `GoalAchieved` -> the mentee; a cohort closing
   (`CohortStatusChanged` to `closed`) -> the mentee of each of its active pairings; both asked
   whether they would like to thank their mentor (a link to the kudos form).
@@ -66,6 +68,7 @@ CATEGORIES: dict[str, bool] = {
     "pairing_ended": True,
     "participant_left": True,
     "gratitude_prompt": False,
+    "kudos_shared": False,
 }
 
 
@@ -78,7 +81,7 @@ class Intent:
     recipient_id: str
     category: str
     dedupe_key: str
-    role: str  # mentor | mentee | admin | recipient
+    role: str  # mentor | mentee | admin | recipient | manager
     context: dict = field(default_factory=dict)
     attach_ics: bool = False
 
@@ -168,6 +171,7 @@ def route(event_type: str, event_id: str, data: dict, facts: Facts | None = None
         b.add(data.get("employee_id"), "review_due", event_id, "recipient", data)
     elif event_type == KUDOS_SENT:
         b.add(data.get("to_id"), "kudos", event_id, "recipient", data)
+        b.add(data.get("shared_with_id"), "kudos_shared", event_id, "manager", data)
     elif event_type == PAIRING_ENDED:
         if data.get("reason") == PARTICIPANT_LEFT_REASON:
             key = participant_left_key(data["pairing_id"])

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from flask import Blueprint, Response, abort, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, session, url_for
 
 from shared.events.catalog.matching import DECLINE_REASONS, END_REASONS
 from shared.events.catalog.sessions import GOAL_STATUSES, USER_CANCEL_REASONS
 from services.portal import directory as listing
 from services.portal.backend import ApiError
+from services.portal.i18n import gettext
 from services.portal.oidc import login_required
 from services.portal.views import agreement as agreement_view
 from services.portal.views import availability as availability_view
@@ -23,7 +24,7 @@ bp = Blueprint("participant", __name__)
 CATEGORIES = ("pairing_proposed", "pairing_activated", "pairing_declined", "pairing_expired", "meeting_scheduled",
               "meeting_reminder", "feedback_request", "goals_revised",
               "agreement_proposed", "pairing_at_risk", "review_due", "kudos",
-              "pairing_ended", "participant_left", "gratitude_prompt")
+              "pairing_ended", "participant_left", "gratitude_prompt", "kudos_shared")
 CHANNELS = ("email", "chat", "inapp")
 
 
@@ -377,16 +378,41 @@ def feedback(pairing_id):
 @login_required
 def kudos(pairing_id):
     client = api()
+    pairing_doc = client.get("matching", f"/v1/pairings/{pairing_id}")
+    # Only the mentee thanking their mentor may share it with the mentor's manager (issue 15).
+    mentee = pairing_doc.get("mentee_id") == me()
     if request.method == "POST":
+        body = {"note": request.form.get("note", "").strip()}
+        if mentee and request.form.get("share_with_manager") == "on":
+            body["share_with_manager"] = True
         try:
-            client.post("feedback", f"/v1/pairings/{pairing_id}/kudos", {"note": request.form.get("note", "").strip()})
+            client.post("feedback", f"/v1/pairings/{pairing_id}/kudos", body)
         except ApiError as error:
-            report(error)
+            if error.code == "no_manager":
+                flash(gettext("Your mentor has no manager on record to share it with: send it without sharing."),
+                      "error")
+            else:
+                report(error)
         else:
             done("Your thank-you is on its way.")
             return redirect(url_for(".pairing", pairing_id=pairing_id))
-    pairing_doc = client.get("matching", f"/v1/pairings/{pairing_id}")
-    return render_template("kudos_form.html", pairing=pairing_doc, other=profile(_other(pairing_doc)))
+    return render_template("kudos_form.html", pairing=pairing_doc, other=profile(_other(pairing_doc)),
+                           can_share=mentee, note=request.form.get("note", ""))
+
+
+@bp.get("/kudos/shared/<kudos_id>")
+@bp.get("/kudos/shared", defaults={"kudos_id": None})
+@login_required
+def kudos_shared(kudos_id):
+    """Thank-yous mentees shared with the signed-in person as their mentor's manager (the page a
+    `kudos_shared` notification links to)."""
+    items = api().get("feedback", "/v1/me/kudos/shared")["items"]
+    ids = {k["from_id"] for k in items} | {k["to_id"] for k in items}
+    people = parallel(**{pid: (lambda pid=pid: profile(pid)) for pid in ids})
+    for item in items:
+        item["from"] = ok(people.get(item["from_id"]), {}) or {}
+        item["to"] = ok(people.get(item["to_id"]), {}) or {}
+    return render_template("kudos_shared.html", items=items, selected=kudos_id)
 
 
 @bp.get("/kudos/<kudos_id>")
@@ -402,15 +428,27 @@ def my_kudos(kudos_id):
 
 # -- reviews and surveys --------------------------------------------------------------------------------
 
+def _review_goals(form) -> list[dict]:
+    """The review form's `progress_<goal_id>` fields as the answer's progress per goal (blank ones left out)."""
+    goals = []
+    for name, value in form.items():
+        if name.startswith("progress_") and value.strip().lstrip("-").isdigit():
+            goals.append({"goal_id": name.removeprefix("progress_"), "progress": int(value)})
+    return goals
+
+
 @bp.route("/reviews/<review_id>", methods=["GET", "POST"])
 @login_required
 def review(review_id):
     client = api()
     if request.method == "POST":
         try:
-            client.post("feedback", f"/v1/reviews/{review_id}/answers",
-                        {"goal_progress": int(request.form.get("goal_progress") or 0),
-                         "satisfaction": int(request.form.get("satisfaction") or 0)})
+            body = {"goal_progress": int(request.form.get("goal_progress") or 0),
+                    "satisfaction": int(request.form.get("satisfaction") or 0)}
+            goals = _review_goals(request.form)
+            if goals:  # the progress per goal is kept in the review's answer too (issue 15)
+                body["goals"] = goals
+            client.post("feedback", f"/v1/reviews/{review_id}/answers", body)
         except ApiError as error:
             report(error)
         else:

@@ -10,7 +10,8 @@ Settings.feedback_pseudonym_secret), instead of `employee_id`, and carry no scor
 stay in the commit's private part, read only inside the feedback service (a review or survey id
 is derived from the person, so scores next to it would point at them whatever the name field
 said). The upcasters drop v1's `employee_id` (respondent: null, "not recorded") and keep v1's
-scores, which those events did publish.
+scores, which those events did publish. A review's progress per goal (issue 15, `[{goal_id,
+progress}]`) joins the scores in the private part for the same reason: ReviewSubmitted carries none.
 """
 from __future__ import annotations
 
@@ -125,6 +126,11 @@ class KudosSentV1(_Base):
     cohort_id = fields.String(**_ID)
     from_id = fields.String(**_ID)
     to_id = fields.String(**_ID)
+    # Issue 15: a mentee may share a thank-you with the mentor's manager (the HRIS `manager_id` when it
+    # was sent), who is told and may read the note in the feedback service; null: not shared (and
+    # every event from before the field existed). The note itself never travels.
+    shared_with_id = fields.String(load_default=None, allow_none=True, metadata={
+        "privacy": "identifier", "description": "the mentor's manager the mentee shared the thank-you with; null: not shared"})
 
 
 def register(registry: EventRegistry) -> None:

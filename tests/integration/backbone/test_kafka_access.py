@@ -102,7 +102,8 @@ def test_a_service_writes_its_own_topic_and_cannot_forge_another_services_events
 def test_a_service_reads_what_it_consumes_in_its_own_groups_only(admin_settings):
     feedback = as_user(admin_settings, "feedback")
     read_one(feedback, topics.SESSIONS, group=f"{admin_settings.kafka_topic_prefix}feedback-worker")
-    refused(read_one, feedback, topics.HRIS_EMPLOYEES)  # feedback never consumes the HR stream
+    read_one(feedback, topics.HRIS_EMPLOYEES, group=f"{admin_settings.kafka_topic_prefix}feedback-worker")  # managers (kudos)
+    refused(read_one, feedback, topics.NOTIFICATIONS)  # feedback never consumes delivery outcomes
     refused(read_one, feedback, topics.SESSIONS, group=f"{admin_settings.kafka_topic_prefix}sessions-worker")
 
 

@@ -148,3 +148,14 @@ def test_a_gratitude_prompt_links_to_the_pairings_kudos_form_for_each_moment_in_
     closing = renderer.render("gratitude_prompt", ["de"], {**context, "moment": "cohort_closing"})
     assert closing.subject == "Ihre Mentoring-Kohorte endet: ein Dankeschön für Bob?"
     assert 'href="https://app/pairings/P1/kudos"' in closing.html
+
+
+def test_a_shared_thank_you_tells_the_manager_who_thanked_whom_with_the_link_to_read_it_in_both_languages():
+    renderer = TemplateRenderer()
+    context = {**BASE, "from_name": "Eve", "to_name": "Max <m>", "shared_kudos_url": "https://app/kudos/shared/K1"}
+    english = renderer.render("kudos_shared", ["en"], context)
+    assert english.subject == "Eve thanked Max <m> for their mentoring"
+    assert "Read it: https://app/kudos/shared/K1" in english.text and "Max &lt;m&gt;" in english.html
+    german = renderer.render("kudos_shared", ["de"], context)
+    assert german.subject == "Eve dankt Max <m> für das Mentoring"
+    assert 'href="https://app/kudos/shared/K1"' in german.html

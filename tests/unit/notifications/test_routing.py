@@ -1,7 +1,7 @@
 """Who is told what (issue 6), on envelopes' data shaped as docs/events.md says."""
 from __future__ import annotations
 
-from services.notifications.domain.routing import Facts, reminder_intents, route
+from services.notifications.domain.routing import CATEGORIES, Facts, reminder_intents, route
 
 PAIRING = {"pairing_id": "P1", "cohort_id": "C1", "mentor_id": "M", "mentee_id": "E"}
 ADMINS = Facts(cohort_admins={"C1": ["A1", "A2"]})
@@ -113,3 +113,14 @@ def test_gratitude_is_prompted_when_a_goal_is_achieved_and_when_the_cohort_close
     assert intents[0].context["moment"] == "cohort_closing" and intents[0].dedupe_key == "gratitude:cs:P1"
     assert route("CohortStatusChanged", "cs2", {**closed, "status": "active", "previous_status": "matching"},
                  closing) == []
+
+
+def test_a_thank_you_shared_with_the_mentors_manager_tells_the_manager_too_and_the_mentor_as_before():
+    shared = {"kudos_id": "K", "pairing_id": "P1", "cohort_id": "C1", "from_id": "E", "to_id": "M",
+              "shared_with_id": "B"}
+    intents = route("KudosSent", "k", shared, ADMINS)
+    assert who(intents) == [("B", "manager", "kudos_shared"), ("M", "recipient", "kudos")]
+    assert not CATEGORIES["kudos_shared"]  # recognition, not urgent: it may wait for the digest
+    unshared = route("KudosSent", "k2", {**shared, "shared_with_id": None}, ADMINS)
+    assert who(unshared) == [("M", "recipient", "kudos")]
+    assert who(route("KudosSent", "k3", shared, Facts(terminated=frozenset({"B"})))) == [("M", "recipient", "kudos")]

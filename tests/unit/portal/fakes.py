@@ -126,6 +126,10 @@ class FakeBackend:
             "/v1/me/kudos": {"items": [{"kudos_id": "k1", "pairing_id": PAIRING, "cohort_id": COHORT,
                                         "from_id": MENTOR, "note": "Thanks!", "sent_at": "2030-01-11T00:00:00Z"}],
                              "next": None},
+            "/v1/me/kudos/shared": {"items": [{"kudos_id": "k2", "pairing_id": PAIRING, "from_id": MENTEE,
+                                               "from_name": "Uma Lopez", "to_id": MENTOR, "to_name": "Zoe Sato",
+                                               "note": "She opened doors for me", "sent_at": "2030-01-12T00:00:00Z"}],
+                                    "next": None},
             f"/v1/cohorts/{COHORT}/engagement": {"cohort_id": COHORT, "cadence_days": 14, "summary": {
                 "on_track": 0, "needs_check_in": 0, "at_risk": 1, "too_early": 0, "pairs": 1, "meetings_held": 1,
                 "mentoring_hours": 0.75}, "items": [{"pairing_id": PAIRING, "mentor_id": MENTOR, "mentee_id": MENTEE,

@@ -110,6 +110,7 @@ def test_the_journey_pages_render_for_both_parties(portal):
 @pytest.mark.parametrize("path", [
     "/", f"/pairings/{PAIRING}", f"/pairings/{PAIRING}?action=decline", f"/meetings/{MEETING}",
     f"/pairings/{PAIRING}/goals", f"/pairings/{PAIRING}/feedback", f"/pairings/{PAIRING}/kudos", "/kudos/k1",
+    "/kudos/shared",
     "/reviews/r1", "/enrol", "/inbox", "/preferences",
     "/console/", f"/console/programs/{PROGRAM}", f"/console/cohorts/{COHORT}", f"/console/cohorts/{COHORT}/enrolments",
     f"/console/cohorts/{COHORT}/matching", "/console/runs/run-1", f"/console/cohorts/{COHORT}/health",
@@ -271,7 +272,7 @@ def test_every_email_link_path_is_a_portal_page(portal):
     client, _ = sign_in(app, oidc)
     for path in (f"/pairings/{PAIRING}", f"/pairings/{PAIRING}?action=accept", f"/pairings/{PAIRING}?action=decline",
                  f"/meetings/{MEETING}", f"/pairings/{PAIRING}/feedback?meeting_id={MEETING}",
-                 f"/pairings/{PAIRING}/goals", "/reviews/r1", "/kudos/k1"):
+                 f"/pairings/{PAIRING}/goals", "/reviews/r1", "/kudos/k1", "/kudos/shared/k2"):
         assert client.get(path).status_code == 200, path
 
 
