@@ -507,7 +507,8 @@ class MatchingCommands:
         if open_pairing is None and mentee_id in taken.paired_mentees:  # the openings lag the pairings
             open_pairing = {"status": "active"}
         violations: list[str] = []
-        score, reasons = 0.0, []
+        score: float = 0.0
+        reasons: list[str] = []
         if mentor_enrollment.active and mentor_enrollment.role == "mentor":
             mentor, mentee = self.inputs.pair(cohort_id, mentor_id, mentee_id, taken)
             rules = MatchingRules.from_dict(cohort.rules)
