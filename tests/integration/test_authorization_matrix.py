@@ -70,6 +70,8 @@ PARTY_OR_ADMIN = _cells(party=OK, other=DENIED_403, admin=OK, manager=OK,
                         elsewhere=DENIED_403)
 PAIR_ONLY = _cells(party=OK, other=DENIED_403, admin=DENIED_403, manager=DENIED_403,
                    elsewhere=DENIED_403)  # admins and managers no exception
+MENTEE_ONLY = _cells(party=OK, other=DENIED_403, admin=DENIED_403, manager=DENIED_403,
+                    elsewhere=DENIED_403)  # mentee choice: the cohort's enrolled mentees (`PARTY`) only
 SELF_OR_ADMIN = PARTY_OR_ADMIN  # "participants themselves": the path/body names the party
 PROFILE = _cells(party=OK, other=DENIED_404, admin=OK, manager=OK,
                  elsewhere=DENIED_404)  # the managers of a programme the person is enrolled in see it too
@@ -122,6 +124,9 @@ EXPECTED: dict[tuple[str, str, str], Row] = {
     ("matching", "POST", "/v1/pairings/<pairing_id>/decline"): Row(PARTY_OR_ADMIN, {"role": "mentee"}),
     ("matching", "POST", "/v1/pairings/<pairing_id>/end"): Row(PARTY_OR_ADMIN, {"reason": "not_a_fit"}),
     ("matching", "GET", "/v1/participants/<employee_id>"): Row(PROFILE),
+    # mentee choice (issue 15): the seeded cohort is admin-run, so its mentee gets 409, everyone else 403
+    ("matching", "GET", "/v1/cohorts/<cohort_id>/suggestions"): Row(MENTEE_ONLY),
+    ("matching", "POST", "/v1/cohorts/<cohort_id>/requests"): Row(MENTEE_ONLY, {"mentor_id": MENTOR}),
     ("sessions", "GET", "/v1/pairings/<pairing_id>/meetings"): Row(PARTY_OR_ADMIN),
     ("sessions", "POST", "/v1/pairings/<pairing_id>/meetings"): Row(PARTY_OR_ADMIN, MEETING),
     ("sessions", "GET", "/v1/meetings/<meeting_id>"): Row(PARTY_OR_ADMIN),

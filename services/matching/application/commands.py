@@ -451,9 +451,9 @@ class MatchingCommands:
 
     def _choosing_mentee(self, cohort_id: str, mentee_id: str) -> tuple[CohortState, EnrollmentState]:
         cohort, _ = self.cohort(cohort_id)
-        choice.require_choice(cohort)
         enrollment, _ = self.enrollment(cohort_id, mentee_id)
-        choice.require_mentee(enrollment, mentee_id)
+        choice.require_mentee(enrollment, mentee_id)  # who asks first: others learn nothing of the cohort
+        choice.require_choice(cohort)
         return cohort, enrollment
 
     def _mentee_document(self, cohort_id: str, mentee_id: str) -> dict:

@@ -19,7 +19,7 @@ from services.portal.views.common import (
 bp = Blueprint("participant", __name__)
 
 # mirrors services/notifications/domain/routing.py CATEGORIES (the portal imports no service)
-CATEGORIES = ("pairing_proposed", "pairing_activated", "pairing_declined", "pairing_expired", "meeting_scheduled",
+CATEGORIES = ("pairing_proposed", "mentor_request", "pairing_activated", "pairing_declined", "pairing_expired", "meeting_scheduled",
               "meeting_reminder", "feedback_request", "goals_revised",
               "agreement_proposed", "pairing_at_risk", "review_due", "kudos",
               "pairing_ended", "participant_left")
