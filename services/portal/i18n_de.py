@@ -319,7 +319,7 @@ GERMAN: dict[str, str] = {
     "participant left": "Teilnehmer:in ausgeschieden", "conflict": "Terminkonflikt", "no longer needed": "nicht mehr nötig",
     "needs check in": "Nachfrage nötig", "at risk": "gefährdet", "too early": "zu früh",
     "email": "E-Mail", "chat": "Chat", "inapp": "In der App",
-    "pairing proposed": "Tandem vorgeschlagen", "mentor request": "Anfrage einer Mentee", "pairing activated": "Tandem aktiv", "pairing declined": "Tandem abgelehnt",
+    "pairing proposed": "Tandem vorgeschlagen", "mentor request": "Mentoring-Anfrage", "pairing activated": "Tandem aktiv", "pairing declined": "Tandem abgelehnt",
     "pairing expired": "Vorschlag abgelaufen", "meeting scheduled": "Treffen geplant", "meeting reminder": "Erinnerung an ein Treffen",
     "feedback request": "Bitte um Feedback", "goals revised": "Ziele geändert", "pairing at risk": "Tandem gefährdet",
     "review due": "Rückblick fällig", "kudos": "Dankeschön", "pairing ended": "Tandem beendet",
