@@ -12,6 +12,7 @@ from services.portal import directory as listing
 from services.portal.backend import ApiError
 from services.portal.oidc import login_required
 from services.portal.views import agreement as agreement_view
+from services.portal.views import choice as choice_view
 from services.portal.views.common import (
     api, done, local_time, me, ok, parallel, profile, report, start, to_rfc3339, zone_of,
 )
@@ -91,7 +92,8 @@ def home():
         next_meeting=min(upcoming, key=lambda m: m["starts_at"]) if upcoming else None, to_rate=to_rate,
         reviews=[r for r in (ok(calls["reviews"], {}) or {}).get("items", []) if not r.get("submitted")],
         surveys=[s for s in (ok(calls["surveys"], {}) or {}).get("items", []) if not s.get("answered")],
-        inbox=inbox, open_cohorts=[c for c in cohorts if c.get("status") == "enrolling"])
+        inbox=inbox, open_cohorts=[c for c in cohorts if c.get("status") == "enrolling"],
+        choosing_cohorts=choice_view.choosing(cohorts))
 
 
 # -- a proposal, and my pairing --------------------------------------------------------------------
