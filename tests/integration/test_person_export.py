@@ -91,8 +91,8 @@ class Seeded:
         # the person chooses their mentor and asks them, with a message (mentee choice, issue 15)
         pairing = _ok(harness.client.post(f"/v1/cohorts/{cohort_id}/requests", headers=_auth(PERSON),
                                           json={"mentor_id": MENTOR, "message": "PERSON REQUEST MESSAGE"}), 201)
-        for who in (MENTOR, PERSON):
-            _ok(harness.client.post(f"/v1/pairings/{pairing['pairing_id']}/accept", json={}, headers=_auth(who)))
+        # the person accepted by asking: the mentor's accept makes the pairing active
+        _ok(harness.client.post(f"/v1/pairings/{pairing['pairing_id']}/accept", json={}, headers=_auth(MENTOR)))
         self.ids.update(cohort_id=cohort_id, pairing_id=pairing["pairing_id"])
 
     # -- sessions: two meetings, each party's agenda and notes, a dispute, goals ------------------
