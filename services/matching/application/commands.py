@@ -28,7 +28,7 @@ from shared.events.registry import EventRegistry
 from shared.eventstore import ConcurrencyError
 
 from services.matching.adapters.mongo import Views
-from services.matching.application.inputs import MatchingInputs, RuleViolations
+from services.matching.application.inputs import CohortMentors, MatchingInputs, RuleViolations
 from services.matching.application.partners import card_of
 from services.matching.application.projections import pairing_document
 from services.matching.domain import choice
@@ -96,6 +96,7 @@ class MatchingCommands:
         self.clock = clock or SystemClock()
         self.wait_timeout_s = wait_timeout_s
         self.inputs = MatchingInputs(views, participants)
+        self.cohort_mentors = CohortMentors(self.inputs)  # suggestions' slow part, per process (inputs.py)
 
     # ---------------------------------------------------------------- helpers
 
@@ -474,7 +475,7 @@ class MatchingCommands:
         cohort, enrollment = self._choosing_mentee(cohort_id, mentee_id)
         self.wait_for_head()
         taken = self.inputs.pairings_of(cohort_id)
-        mentors = self.inputs.mentors_for(cohort_id, taken)
+        mentors = self.cohort_mentors.get(cohort_id, taken)
         mentee = self.inputs.mentee_of(self._mentee_document(cohort_id, mentee_id), mentors)
         found, eligible = suggest_mentors(list(mentors.values()), mentee, MatchingRules.from_dict(cohort.rules),
                                           sorted(taken.forbidden), limit=limit)

@@ -6,7 +6,10 @@ for the views to include everything stored so far (`MatchingCommands.wait_for_he
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
 
 from shared.errors import Invalid
 
@@ -86,6 +89,7 @@ class MatchingInputs:
         return {e["employee_id"]: self.mentor(e, taken.seats.get(e["employee_id"], 0), cache) for e in enrolled}
 
     def mentee_of(self, enrollment: dict, mentors: dict[str, MentorCandidate]) -> MenteeCandidate:
+        """The mentee as suggestions score them against `mentors` (the cohort's)."""
         return self.mentee(enrollment, {}, offered=offered_topics(mentors.values()))
 
     def pair(self, cohort_id: str, mentor_id: str, mentee_id: str,
@@ -161,3 +165,40 @@ class MatchingInputs:
             topics=tuple(enrollment.get("topics") or ()), skills=tuple(profile.get("skills") or ()),
             capacity=int(enrollment.get("capacity") or 0), seats_taken=seats_taken,
             exclude=tuple(prefs.get("exclude") or ()), active=profile.get("status") == "active")
+
+
+class CohortMentors:
+    """The cohort's mentor candidates for suggestions, kept per process for `ttl_s` seconds.
+
+    Why: building them reads the cohort's mentor enrolments and the HRIS directory with their
+    management chains, which on FerretDB v1 are scans (org-20k, 2,500 mentors: 15-35 s on the busy
+    2-core machine); a mentee's page cannot wait for that each time. What is kept is only what
+    changes slowly (enrolment, profile, chain); the seats taken are applied fresh on every call
+    (`Taken`, read after the views caught up), so a request or proposal is seen at once. A mentor
+    enrolled, paused or withdrawn within the last `ttl_s` may be missing or shown a moment too
+    long: the request itself decides on the mentor's enrolment stream and fresh profiles.
+    """
+
+    def __init__(self, inputs: MatchingInputs, ttl_s: float = 60.0, max_cohorts: int = 16, clock=time.monotonic):
+        self.inputs = inputs
+        self.ttl_s = ttl_s
+        self.max_cohorts = max_cohorts
+        self.clock = clock
+        self._entries: OrderedDict[str, tuple[float, dict[str, MentorCandidate]]] = OrderedDict()
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def get(self, cohort_id: str, taken: Taken) -> dict[str, MentorCandidate]:
+        with self._guard:
+            lock = self._locks.setdefault(cohort_id, threading.Lock())
+        with lock:  # one build per cohort at a time: the others wait for it and share it
+            entry = self._entries.get(cohort_id)
+            if entry is None or self.clock() - entry[0] > self.ttl_s:
+                entry = (self.clock(), self.inputs.mentors_for(cohort_id, Taken()))
+                with self._guard:
+                    self._entries[cohort_id] = entry
+                    self._entries.move_to_end(cohort_id)
+                    while len(self._entries) > self.max_cohorts:
+                        self._entries.popitem(last=False)
+        return {employee_id: replace(mentor, seats_taken=taken.seats[employee_id]) if taken.seats.get(employee_id)
+                else mentor for employee_id, mentor in entry[1].items()}

@@ -50,6 +50,7 @@ def test_suggestions_rank_eligible_mentors_by_the_optimisers_score_and_skip_the_
 
 def test_a_request_holds_the_mentors_seat_for_other_suggestions_and_for_runs(matching):
     cohort_id = _choosing(matching)
+    assert "M003" in [i["mentor_id"] for i in matching.commands.suggestions(cohort_id, "E003", limit=10)["items"]]
     pairing = _ask(matching, cohort_id, "E002", "M003", message="I would love your help with talks")
     assert (pairing["status"], pairing["proposed_by"], pairing["matching_run_id"]) == ("proposed", "E002", None)
     assert pairing["mentee_accepted"] and not pairing["mentor_accepted"]
