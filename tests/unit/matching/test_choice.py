@@ -144,3 +144,12 @@ def test_the_goals_summary_changes_the_score_and_the_ranking():
     assert [s.mentor_id for s in found] == ["M1", "M2"] and eligible == 2
     run = assign([speaking], [keen])
     assert run.assignments[0].score == found[0].score
+
+
+def test_a_requests_message_is_exported_to_the_mentee_who_wrote_it_not_to_the_mentor():
+    from services.matching.application.export import WITHHELD, _without_others_words
+
+    pairing = {"_id": "req-1", "mentor_id": "M003", "mentee_id": "E002", "message": "PERSONAL WORDS"}
+    assert _without_others_words(pairing, "E002")["message"] == "PERSONAL WORDS"
+    assert "message" not in _without_others_words(pairing, "M003")
+    assert any("request" in reason for reason in WITHHELD)
