@@ -32,7 +32,9 @@ from services.matching.domain.assignment import (  # noqa: E402
     MenteeCandidate,
     MentorCandidate,
     assign,
+    goal_topics,
     greedy_assignment,
+    topic_key,
 
 )
 from services.matching.domain.rules import MatchingRules  # noqa: E402
@@ -76,36 +78,40 @@ def load(data_dir: Path = DEFAULT_DATA):
     chains = management_chains(employees)
     mentors, mentees = [], []
     with open(data_dir / "cohort-enrollments.jsonl", encoding="utf-8") as fh:
-        for line in fh:
-            if not line.strip():
-                continue
-            r = json.loads(line)
-            emp = employees[r["employee_id"]]
-            prefs = r.get("preferences") or {}
-            common = dict(
-                employee_id=r["employee_id"],
-                level=int(emp["level"]),
-                timezone=emp["timezone"],
-                department=emp["department"],
-                management_chain=tuple(chains.get(r["employee_id"], ())),
-                topics=tuple(r.get("topics") or ()),
-                exclude=tuple(prefs.get("exclude") or ()),
-                active=bool(emp.get("active", True)),
-            )
-            if r["role"] == "mentor":
-                mentors.append(MentorCandidate(
-                    **common,
-                    languages=tuple(emp.get("languages") or ()),
-                    skills=tuple(emp.get("skills") or ()),
-                    capacity=int(r.get("capacity") or 1),
-                ))
-            else:
-                # a mentee's language preference narrows the languages the mentoring may use
-                mentees.append(MenteeCandidate(
-                    **common,
-                    languages=tuple(prefs.get("languages") or emp.get("languages") or ()),
-                    preferred_mentors=tuple(prefs.get("preferred_mentors") or ()),
-                ))
+        rows = [json.loads(line) for line in fh if line.strip()]
+    # as the service builds candidates (application/inputs.py): a goals summary reduced to the topic
+    # keys the mentors offer and the mentee lists
+    offered = {topic_key(t) for r in rows if r["role"] == "mentor"
+               for t in (*(r.get("topics") or ()), *(employees[r["employee_id"]].get("skills") or ()))}
+    for r in rows:
+        emp = employees[r["employee_id"]]
+        prefs = r.get("preferences") or {}
+        common = dict(
+            employee_id=r["employee_id"],
+            level=int(emp["level"]),
+            timezone=emp["timezone"],
+            department=emp["department"],
+            management_chain=tuple(chains.get(r["employee_id"], ())),
+            topics=tuple(r.get("topics") or ()),
+            exclude=tuple(prefs.get("exclude") or ()),
+            active=bool(emp.get("active", True)),
+        )
+        if r["role"] == "mentor":
+            mentors.append(MentorCandidate(
+                **common,
+                languages=tuple(emp.get("languages") or ()),
+                skills=tuple(emp.get("skills") or ()),
+                capacity=int(r.get("capacity") or 1),
+            ))
+        else:
+            # a mentee's language preference narrows the languages the mentoring may use
+            mentees.append(MenteeCandidate(
+                **common,
+                languages=tuple(prefs.get("languages") or emp.get("languages") or ()),
+                preferred_mentors=tuple(prefs.get("preferred_mentors") or ()),
+                goal_topics=goal_topics(r.get("goals_summary"),
+                                        offered | {topic_key(t) for t in r.get("topics") or ()}),
+            ))
     return mentors, mentees
 
 

@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None, *, backend=None, oidc=None, sto
     app.extensions["backend"] = backend or Backend(settings.service_urls)
     app.extensions["oidc"] = oidc or auth.OidcClient(app, settings)
     app.register_blueprint(auth.bp)
-    from services.portal.views import agreement, availability, console, outcomes, participant
+    from services.portal.views import agreement, availability, choice, console, outcomes, participant
 
     app.register_blueprint(participant.bp)
     app.register_blueprint(agreement.bp)
@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None, *, backend=None, oidc=None, sto
     from services.portal.views import privacy  # the console's Privacy pages (platform admins)
 
     app.register_blueprint(privacy.bp)
+    app.register_blueprint(choice.bp)
     app.jinja_env.globals.update(_=gettext, csrf_token=auth.csrf_token)
     app.jinja_env.policies["json.dumps_kwargs"] = {"sort_keys": False}
 

@@ -330,7 +330,7 @@ GERMAN: dict[str, str] = {
     "participant left": "Teilnehmer:in ausgeschieden", "conflict": "Terminkonflikt", "no longer needed": "nicht mehr nötig",
     "needs check in": "Nachfrage nötig", "at risk": "gefährdet", "too early": "zu früh",
     "email": "E-Mail", "chat": "Chat", "inapp": "In der App",
-    "pairing proposed": "Tandem vorgeschlagen", "pairing activated": "Tandem aktiv", "pairing declined": "Tandem abgelehnt",
+    "pairing proposed": "Tandem vorgeschlagen", "mentor request": "Mentoring-Anfrage", "pairing activated": "Tandem aktiv", "pairing declined": "Tandem abgelehnt",
     "pairing expired": "Vorschlag abgelaufen", "meeting scheduled": "Treffen geplant", "meeting reminder": "Erinnerung an ein Treffen",
     "feedback request": "Bitte um Feedback", "goals revised": "Ziele geändert", "pairing at risk": "Tandem gefährdet",
     "review due": "Rückblick fällig", "kudos": "Dankeschön", "pairing ended": "Tandem beendet",
@@ -509,4 +509,25 @@ GERMAN: dict[str, str] = {
     "Cancel the series": "Die Serie absagen",
     "Cancel every meeting of the series still to come": "Alle noch kommenden Treffen der Serie absagen",
     "Every meeting of the series still to come is cancelled.": "Alle noch kommenden Treffen der Serie sind abgesagt.",
+    # mentee choice (issue 15)
+    "Choose a mentor": "Mentor:in wählen",
+    "See the mentors you can ask": "Mentor:innen ansehen, die Sie fragen können",
+    "You have an open request or pairing in this cohort.": "Sie haben in dieser Kohorte schon eine offene Anfrage oder ein Tandem.",
+    "Open it": "Öffnen",
+    "Your enrolment is paused: no new requests.": "Ihre Anmeldung ist pausiert: keine neuen Anfragen.",
+    "The best of {count} mentors you can ask, with a seat left. Ask one: your request holds their seat until they answer.":
+        "Die besten von {count} Mentor:innen mit freiem Platz, die Sie fragen können. Fragen Sie eine Person: Ihre "
+        "Anfrage hält ihren Platz, bis sie antwortet.",
+    "Seats left: {n}": "Freie Plätze: {n}",
+    "Your message (optional)": "Ihre Nachricht (optional)",
+    "Ask this mentor": "Diese Person fragen",
+    "No mentor with a free seat fits this cohort's rules for you right now.":
+        "Gerade passt keine Mentor:in mit freiem Platz nach den Regeln dieser Kohorte zu Ihnen.",
+    "In this cohort, the programme's admins match mentors and mentees.":
+        "In dieser Kohorte ordnen die Admins des Programms Mentor:innen und Mentees zu.",
+    "Only this cohort's mentees choose a mentor here.": "Hier wählen nur die Mentees dieser Kohorte eine Mentor:in.",
+    "From {name}": "Von {name}",
+    "What your mentor reads": "Was Ihre Mentor:in liest",
+    "Your request is on its way. We will tell you when your mentor has answered.":
+        "Ihre Anfrage ist unterwegs. Wir sagen Ihnen Bescheid, sobald Ihre Mentor:in geantwortet hat.",
 }

@@ -72,6 +72,8 @@ PARTY_OR_ADMIN = _cells(party=OK, other=DENIED_403, admin=OK, manager=OK,
                         elsewhere=DENIED_403)
 PAIR_ONLY = _cells(party=OK, other=DENIED_403, admin=DENIED_403, manager=DENIED_403,
                    elsewhere=DENIED_403)  # admins and managers no exception
+MENTEE_ONLY = _cells(party=OK, other=DENIED_403, admin=DENIED_403, manager=DENIED_403,
+                    elsewhere=DENIED_403)  # mentee choice: the cohort's enrolled mentees (`PARTY`) only
 SELF_OR_ADMIN = PARTY_OR_ADMIN  # "participants themselves": the path/body names the party
 PROFILE = _cells(party=OK, other=DENIED_404, admin=OK, manager=OK,
                  elsewhere=DENIED_404)  # the managers of a programme the person is enrolled in see it too
@@ -125,6 +127,11 @@ EXPECTED: dict[tuple[str, str, str], Row] = {
     ("matching", "POST", "/v1/pairings/<pairing_id>/decline"): Row(PARTY_OR_ADMIN, {"role": "mentee"}),
     ("matching", "POST", "/v1/pairings/<pairing_id>/end"): Row(PARTY_OR_ADMIN, {"reason": "not_a_fit"}),
     ("matching", "GET", "/v1/participants/<employee_id>"): Row(PROFILE),
+    # mentee choice (issue 15; the seeded cohort lets mentees choose): its mentee only, everyone else 403.
+    # The matrix's withdrawal (an earlier command) has withdrawn the mentee by the time they ask: 403 then.
+    ("matching", "GET", "/v1/cohorts/<cohort_id>/suggestions"): Row(MENTEE_ONLY),
+    ("matching", "POST", "/v1/cohorts/<cohort_id>/requests"): Row({**MENTEE_ONLY, "party": OK | DENIED_403},
+                                                                   {"mentor_id": MENTOR}),
     ("sessions", "GET", "/v1/pairings/<pairing_id>/meetings"): Row(PARTY_OR_ADMIN),
     ("sessions", "POST", "/v1/pairings/<pairing_id>/meetings"): Row(PARTY_OR_ADMIN, MEETING),
     ("sessions", "GET", "/v1/meetings/<meeting_id>"): Row(PARTY_OR_ADMIN),
@@ -217,6 +224,8 @@ def _seed_matching(harness: Harness) -> dict:
     for employee_id, (level, dept, manager, tz) in EMPLOYEES.items():
         harness.hire(employee_id, level=level, department=dept, manager_id=manager, tz=tz)
     cohort_id = harness.cohort(status="matching")
+    style = harness.client.patch(f"/v1/cohorts/{cohort_id}", json={"matching_style": "both"}, headers=ADMIN_H)
+    assert style.status_code == 200, style.json
     assert harness.enroll(cohort_id, MENTOR, "mentor", capacity=2).status_code == 201
     assert harness.enroll(cohort_id, PARTY, "mentee").status_code == 201
     proposed = harness.client.post(f"/v1/cohorts/{cohort_id}/pairings", json={"mentor_id": MENTOR, "mentee_id": PARTY},

@@ -39,8 +39,8 @@ MENTOR, PERSON, STRANGER, ADMIN = "M001", "E002", "E003", "A000001"
 ACTIVATED_AT = "2026-01-05T09:00:00.000Z"
 
 # Words only their author may find in an export.
-PERSON_WORDS = ("PERSON GOALS SUMMARY", "PERSON AGENDA", "PERSON NOTE", "PERSON PRIVATE COMMENT",
-                "PERSON KUDOS NOTE", "Learn Rust")
+PERSON_WORDS = ("PERSON GOALS SUMMARY", "PERSON REQUEST MESSAGE", "PERSON AGENDA", "PERSON NOTE",
+                "PERSON PRIVATE COMMENT", "PERSON KUDOS NOTE", "Learn Rust")
 PERSON_ZONE, MENTOR_ZONE = "Asia/Kathmandu", "Pacific/Chatham"  # their availability's zones
 MENTOR_WORDS = ("MENTOR GOALS SUMMARY", "MENTOR AGENDA", "MENTOR NOTE", "MENTOR DISPUTE", "MENTOR SECRET COMMENT")
 
@@ -78,19 +78,22 @@ class Seeded:
             halt()
         self.harness.close()
 
-    # -- matching: enrolments with private text, a pairing both accept ----------------------------
+    # -- matching: enrolments with private text, the person's request to the mentor, both accept -
     def matching(self):
         harness = self.harness
         for employee_id, (level, dept, manager, tz) in EMPLOYEES.items():
             harness.hire(employee_id, level=level, department=dept, manager_id=manager, tz=tz)
         cohort_id = harness.cohort(status="matching")
+        _ok(harness.client.patch(f"/v1/cohorts/{cohort_id}", json={"matching_style": "mentee_choice"},
+                                 headers=ADMIN_H))
         assert harness.enroll(cohort_id, MENTOR, "mentor", capacity=2, goals_summary="MENTOR GOALS SUMMARY").status_code == 201
         assert harness.enroll(cohort_id, PERSON, "mentee", goals_summary="PERSON GOALS SUMMARY",
                               preferences={"languages": ["en"], "same_timezone": True}).status_code == 201
-        pairing = _ok(harness.client.post(f"/v1/cohorts/{cohort_id}/pairings", headers=ADMIN_H,
-                                          json={"mentor_id": MENTOR, "mentee_id": PERSON}), 201)
-        for who in (MENTOR, PERSON):
-            _ok(harness.client.post(f"/v1/pairings/{pairing['pairing_id']}/accept", json={}, headers=_auth(who)))
+        # the person chooses their mentor and asks them, with a message (mentee choice, issue 15)
+        pairing = _ok(harness.client.post(f"/v1/cohorts/{cohort_id}/requests", headers=_auth(PERSON),
+                                          json={"mentor_id": MENTOR, "message": "PERSON REQUEST MESSAGE"}), 201)
+        # the person accepted by asking: the mentor's accept makes the pairing active
+        _ok(harness.client.post(f"/v1/pairings/{pairing['pairing_id']}/accept", json={}, headers=_auth(MENTOR)))
         self.ids.update(cohort_id=cohort_id, pairing_id=pairing["pairing_id"])
 
     # -- sessions: two meetings, each party's agenda and notes, a dispute, goals ------------------

@@ -363,6 +363,15 @@ class PairingOut(Schema):
     decline_reason = fields.String(allow_none=True)
 
 
+class PairingDetailOut(PairingOut):
+    """One pairing as its parties read it: with what the mentee wrote for the mentor."""
+
+    message = fields.String(allow_none=True, metadata={
+        "description": "a mentee's request: their message to the mentor (the pair only)"})
+    goals_summary = fields.String(allow_none=True, metadata={
+        "description": "the mentee's goals summary from their enrolment (the pair only)"})
+
+
 class PairingPage(Schema):
     items = fields.List(fields.Nested(PairingOut))
     next = fields.String(allow_none=True)
@@ -396,6 +405,48 @@ class StatsOut(Schema):
     active = fields.Integer()
     unmatched = fields.Integer(metadata={"description": "enrolled mentees with no proposed or active pairing"})
     waiting_for_answers = fields.Integer(metadata={"description": "answers still owed on open proposals"})
+
+
+class SuggestionsQuery(Schema):
+    limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=50),
+                           metadata={"description": "how many of the best mentors (default 10)"})
+
+
+class CardOut(Schema):
+    employee_id = fields.String()
+    display_name = fields.String(allow_none=True)
+    title = fields.String(allow_none=True)
+    department = fields.String(allow_none=True)
+    location = fields.String(allow_none=True)
+    timezone = fields.String(allow_none=True)
+    languages = fields.List(fields.String(), allow_none=True)
+    skills = fields.List(fields.String(), allow_none=True)
+
+
+class SuggestionOut(Schema):
+    mentor_id = fields.String()
+    score = fields.Float()
+    reasons = fields.List(fields.String())
+    seats_left = fields.Integer()
+    card = fields.Nested(CardOut, allow_none=True)
+
+
+class SuggestionsOut(Schema):
+    cohort_id = fields.String()
+    mentee_id = fields.String()
+    items = fields.List(fields.Nested(SuggestionOut), metadata={"description": "best score first"})
+    next = fields.String(allow_none=True, metadata={"description": "always null: `limit` bounds the list"})
+    eligible = fields.Integer(metadata={"description": "mentors eligible with a seat left, in all"})
+    open_pairing_id = fields.String(allow_none=True, metadata={
+        "description": "the caller's open request or pairing in this cohort (then no new request)"})
+    can_request = fields.Boolean(metadata={"description": "a request would be taken now"})
+    paused = fields.Boolean()
+
+
+class MentorRequestIn(Schema):
+    mentor_id = fields.String(required=True, validate=_nonempty)
+    message = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000),
+                            metadata={"description": "to the mentor; personal text, never in an event"})
 
 
 class ParticipantSchema(Schema):
@@ -730,10 +781,17 @@ def my_pairings(query):
 
 @blp.route("/pairings/<pairing_id>", methods=["GET"])
 @require()
-@blp.response(200, PairingOut)
+@blp.response(200, PairingDetailOut)
 def get_pairing(pairing_id):
-    """One pairing (its mentor, its mentee, or an admin)."""
-    return _visible_pairing(pairing_id)[0]
+    """One pairing (its mentor, its mentee, or an admin). The pair also read the mentee's goals
+    summary and, on a mentee's request, their message to the mentor."""
+    doc, actor = _visible_pairing(pairing_id)
+    doc = dict(doc)
+    message = doc.pop("message", None)
+    if actor.subject in (doc["mentor_id"], doc["mentee_id"]):
+        enrolment = _context().views.enrollments.get(f"{doc['cohort_id']}|{doc['mentee_id']}") or {}
+        doc.update(message=message, goals_summary=enrolment.get("goals_summary"))
+    return doc
 
 
 @blp.route("/pairings/<pairing_id>/accept", methods=["POST"])
@@ -764,6 +822,31 @@ def end(body, pairing_id):
     """A party or an admin ends a proposed or active pairing, with a reason."""
     _, actor = _visible_pairing(pairing_id)
     return _commands().end(pairing_id, body["reason"], actor, request_causation())
+
+
+@blp.route("/cohorts/<cohort_id>/suggestions", methods=["GET"])
+@require()
+@blp.arguments(SuggestionsQuery, location="query")
+@blp.response(200, SuggestionsOut)
+def suggestions(query, cohort_id):
+    """Mentee choice: the calling mentee's best mentors to ask (cohorts with `matching_style`
+    mentee_choice or both, else 409 `mentee_choice_off`; 403 `not_a_mentee` for anyone not enrolled
+    there as a mentee): every hard rule holds and a seat is left, ranked by the optimiser's score,
+    each with its reasons, seats left and the mentor's card."""
+    return _commands().suggestions(cohort_id, current_principal().subject, limit=query["limit"])
+
+
+@blp.route("/cohorts/<cohort_id>/requests", methods=["POST"])
+@require()
+@blp.arguments(MentorRequestIn)
+@blp.response(201, PairingOut)
+def request_mentor(body, cohort_id):
+    """Mentee choice: the calling mentee asks a mentor. The answer is a proposal by the mentee
+    (already accepted by them) that the mentor accepts or declines; until then it holds a seat.
+    409 `request_open` / `mentee_paired` (one open request or pairing per mentee), 422 naming
+    `mentor_id` (`mentor_unknown`, `not_eligible` with the rules, `no_seats_left`)."""
+    return _commands().request_mentor(cohort_id, current_principal().subject, body["mentor_id"], body.get("message"),
+                                      request_causation())
 
 
 @blp.route("/cohorts/<cohort_id>/stats", methods=["GET"])

@@ -28,14 +28,16 @@ from shared.events.registry import EventRegistry
 from shared.eventstore import ConcurrencyError
 
 from services.matching.adapters.mongo import Views
-from services.matching.application.inputs import MatchingInputs, RuleViolations
+from services.matching.application.inputs import CohortMentors, MatchingInputs, RuleViolations
+from services.matching.application.partners import card_of
 from services.matching.application.projections import pairing_document
+from services.matching.domain import choice
 from services.matching.domain import cohort as cohorts
 from services.matching.domain import enrollment as enrollments
 from services.matching.domain import pairing as pairings
 from services.matching.domain import program as programs
 from services.matching.domain import run as runs
-from services.matching.domain.assignment import eligibility_violations, score_pair
+from services.matching.domain.assignment import eligibility_violations, score_pair, suggest_mentors
 from services.matching.domain.cohort import CohortState
 from services.matching.domain.enrollment import EnrollmentState
 from services.matching.domain.pairing import PairingState
@@ -94,6 +96,7 @@ class MatchingCommands:
         self.clock = clock or SystemClock()
         self.wait_timeout_s = wait_timeout_s
         self.inputs = MatchingInputs(views, participants)
+        self.cohort_mentors = CohortMentors(self.inputs)  # suggestions' slow part, per process (inputs.py)
 
     # ---------------------------------------------------------------- helpers
 
@@ -444,6 +447,93 @@ class MatchingCommands:
             answer_by=self.clock.now() + timedelta(days=state.answer_deadline_days))
         return self._pairing_answer(PairingState(), pairing_id, self._append(self.pairings, pairing_id, 0, events,
                                                                              causation))
+
+    # ---------------------------------------------------------------- mentee choice (issue 15)
+
+    def _choosing_mentee(self, cohort_id: str, mentee_id: str) -> tuple[CohortState, EnrollmentState]:
+        cohort, _ = self.cohort(cohort_id)
+        enrollment, _ = self.enrollment(cohort_id, mentee_id)
+        choice.require_mentee(enrollment, mentee_id)  # who asks first: others learn nothing of the cohort
+        choice.require_choice(cohort)
+        return cohort, enrollment
+
+    def _mentee_document(self, cohort_id: str, mentee_id: str) -> dict:
+        return self.views.enrollments.get(Views.enrollment_key(cohort_id, mentee_id)) or {"employee_id": mentee_id}
+
+    def _open_pairing_of(self, cohort_id: str, mentee_id: str) -> dict | None:
+        """The mentee's open pairing in the cohort (one `_id` read of the openings, one per pairing)."""
+        opening = self.views.mentee_openings.get(Views.enrollment_key(cohort_id, mentee_id)) or {}
+        for pairing_id in opening.get("pairings") or ():
+            doc = self.views.pairings.get(pairing_id)
+            if doc is not None and doc["status"] in pairings.OPEN:
+                return doc
+        return None
+
+    def suggestions(self, cohort_id: str, mentee_id: str, *, limit: int) -> dict:
+        """The mentee's best mentors to ask: eligible under the cohort's hard rules, with a seat
+        left (requests and proposals hold theirs), ranked by the optimiser's own score."""
+        cohort, enrollment = self._choosing_mentee(cohort_id, mentee_id)
+        self.wait_for_head()
+        taken = self.inputs.pairings_of(cohort_id)
+        mentors = self.cohort_mentors.get(cohort_id, taken)
+        mentee = self.inputs.mentee_of(self._mentee_document(cohort_id, mentee_id), mentors)
+        found, eligible = suggest_mentors(list(mentors.values()), mentee, MatchingRules.from_dict(cohort.rules),
+                                          sorted(taken.forbidden), limit=limit)
+        with ThreadPoolExecutor(BULK_READERS) as pool:
+            records = list(pool.map(self.participants.get, [s.mentor_id for s in found]))
+        open_pairing = self._open_pairing_of(cohort_id, mentee_id)
+        return {
+            "cohort_id": cohort_id, "mentee_id": mentee_id, "eligible": eligible,
+            "open_pairing_id": open_pairing["_id"] if open_pairing else None,
+            "paused": enrollment.paused, "can_request": (cohort.status in cohorts.MATCHABLE and open_pairing is None
+                                                         and not enrollment.paused),
+            "items": [{"mentor_id": s.mentor_id, "score": s.score, "reasons": list(s.reasons),
+                       "seats_left": s.seats_left, "card": card_of(record)} for s, record in zip(found, records)],
+        }
+
+    def request_mentor(self, cohort_id: str, mentee_id: str, mentor_id: str, message: str | None,
+                       causation: Causation) -> dict:
+        """A mentee asks a mentor (domain/choice.py): a proposal holding one of the mentor's seats,
+        answered by the mentor through accept or decline. The message stays in the commit's private
+        part; the pairing view shows it to the pair."""
+        cohort, mentee_enrollment = self._choosing_mentee(cohort_id, mentee_id)
+        mentor_enrollment, _ = self.enrollment(cohort_id, mentor_id)
+        self.wait_for_head()
+        mine = (self.views.party_pairings.get(mentee_id) or {}).get("pairings") or []
+        open_pairing = self._open_pairing_of(cohort_id, mentee_id)
+        if open_pairing is not None and self._asked_by(open_pairing, mentee_id, causation):
+            state, _ = self.pairing(open_pairing["_id"])  # the same request again: its first answer
+            return self._pairing_answer(state, open_pairing["_id"], Appended())
+        taken = self.inputs.pairings_of(cohort_id)
+        if open_pairing is None and mentee_id in taken.paired_mentees:  # the openings lag the pairings
+            open_pairing = {"status": "active"}
+        violations: list[str] = []
+        score: float = 0.0
+        reasons: list[str] = []
+        if mentor_enrollment.active and mentor_enrollment.role == "mentor":
+            mentor, mentee = self.inputs.pair(cohort_id, mentor_id, mentee_id, taken)
+            rules = MatchingRules.from_dict(cohort.rules)
+            violations = eligibility_violations(mentor, mentee, rules, sorted(taken.forbidden))
+            score, reasons = score_pair(mentor, mentee, rules)
+        pairing_id = choice.request_id_for(cohort_id, mentee_id, len(mine))
+        events = choice.request(
+            cohort, mentee_enrollment, mentor_enrollment, pairing_id=pairing_id, mentor_id=mentor_id,
+            open_pairing=open_pairing, violations=violations, score=score, reasons=reasons,
+            answer_by=self.clock.now() + timedelta(days=cohort.answer_deadline_days))
+        try:
+            appended = self._append(self.pairings, pairing_id, 0, events, causation,
+                                    private={0: {"message": message}} if message else None)
+        except ConcurrencyError as exc:
+            raise Conflict("request_open", "another request of yours was sent at the same moment: one request at "
+                                           "a time", field="mentor_id") from exc
+        return self._pairing_answer(PairingState(), pairing_id, appended)
+
+    def _asked_by(self, pairing: dict, mentee_id: str, causation: Causation) -> bool:
+        """The open pairing is this very request, sent again (same X-Request-ID)."""
+        if not choice.is_request(pairing) or pairing["mentee_id"] != mentee_id:
+            return False
+        loaded = self.pairings.load(pairing["_id"])
+        return bool(loaded.events) and loaded.events[0].correlation_id == causation.correlation_id
 
     # ---------------------------------------------------------------- pairing lifecycle
 

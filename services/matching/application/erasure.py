@@ -11,7 +11,8 @@ Matching owns the people directory, so it is where an erasure starts:
 
 What matching erases: the person's HRIS record (the erased form: "former participant") and, in
 each of their enrolments, the preferences and goals summary (view and the enrolment commits'
-private part: the enrolment stream is the person's own). Enrolments, pairings, runs and the
+private part: the enrolment stream is the person's own), and the message of each request they
+sent a mentor (mentee choice: the pairing view and the request commit's private part). Enrolments, pairings, runs and the
 cohort counts stay: a partner's pairing and the cohort's history still add up. The enrolments
 view consults the erased-people record, so a rebuild writes them without the text again.
 """
@@ -33,6 +34,7 @@ from services.matching.domain import enrollment as enrollments
 log = logging.getLogger(__name__)
 
 ENROLMENT_PRIVATE_FIELDS = ("preferences", "goals_summary")  # application/commands.py: the enrolment's private part
+REQUEST_PRIVATE_FIELDS = ("message",)  # application/commands.py request_mentor: the mentee's words to the mentor
 
 
 def erasure_document(employee_id: str, events) -> dict | None:
@@ -88,7 +90,15 @@ def erase_person(views, participants, store, employee_id: str, at: str) -> dict:
             views.enrollments.collection.update_one({"_id": doc["_id"]},
                                                     {"$set": {"preferences": {}, "goals_summary": None}})
             changed += 1
-    return {"enrollments": changed}
+    messages = 0
+    for doc in views.pairings_of_employee(employee_id):
+        if doc.get("mentee_id") != employee_id or doc.get("proposed_by") != employee_id:
+            continue  # only the requests they sent carry their words
+        store.forget_private(doc["_id"], REQUEST_PRIVATE_FIELDS)
+        if doc.get("message") is not None:
+            views.pairings.collection.update_one({"_id": doc["_id"]}, {"$unset": {"message": ""}})
+            messages += 1
+    return {"enrollments": changed, "request_messages": messages}
 
 
 class ErasureRequestPolicy(Projection):

@@ -3,7 +3,8 @@
 What matching holds about a person: their HRIS record as this service keeps it (`participants`),
 their enrolments with the private preferences and goals summary, the pairings they are a party
 of (scores and reasons included: they were computed about them), and their own lines of the
-matching runs of their cohorts (proposals naming them, their "unmatched" reason). The events:
+matching runs of their cohorts (proposals naming them, their "unmatched" reason); a request's
+message only in its author's (the mentee's) export. The events:
 every event of their enrolment streams (with the private part: it is their own enrolment,
 whoever typed it) and of their pairings' streams.
 
@@ -22,6 +23,7 @@ WITHHELD = [
     "the matching runs' own streams: each names everyone in the cohort; the person's lines of each run "
     "are under data.matching_runs and their proposals are the PairingProposed events",
     "partners' enrolments, preferences and HRIS records: another person's data",
+    "the message of a mentee's request to the person as a mentor: the mentee's words (in the mentee's export)",
 ]
 
 
@@ -43,6 +45,13 @@ def _run_lines(views: Views, run_id: str, employee_id: str) -> dict | None:
             "dry_run": run.get("dry_run"), "proposals": mine, "unmatched": left}
 
 
+def _without_others_words(pairing: dict, employee_id: str) -> dict:
+    """A request's message goes to its author, the mentee, only (WITHHELD)."""
+    if pairing.get("mentee_id") == employee_id or "message" not in pairing:
+        return pairing
+    return {name: value for name, value in pairing.items() if name != "message"}
+
+
 def person_export(context, employee_id: str) -> dict:
     views: Views = context.views
     enrolled = views.enrollments_of_employee(employee_id)
@@ -54,7 +63,7 @@ def person_export(context, employee_id: str) -> dict:
     data = {
         "participant": export.plain(context.participants.get(employee_id)),
         "enrollments": export.documents(enrolled),
-        "pairings": export.documents(pairings),
+        "pairings": export.documents([_without_others_words(doc, employee_id) for doc in pairings]),
         "matching_runs": export.plain(runs),
     }
     events = (export.events_of(context.store, [enrollments.stream_id(d["cohort_id"], employee_id) for d in enrolled],

@@ -6,13 +6,16 @@ for the views to include everything stored so far (`MatchingCommands.wait_for_he
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
 
 from shared.errors import Invalid
 
 from services.matching.adapters.mongo import Views
 from services.matching.domain import pairing as pairings
-from services.matching.domain.assignment import MenteeCandidate, MentorCandidate
+from services.matching.domain.assignment import MenteeCandidate, MentorCandidate, goal_topics, topic_key
 
 MAX_CHAIN = 32
 FULL_SCAN_ABOVE = 500
@@ -35,6 +38,11 @@ class Taken:
     seats: dict[str, int] = field(default_factory=dict)
     paired_mentees: set[str] = field(default_factory=set)
     forbidden: set[tuple[str, str]] = field(default_factory=set)
+
+
+def offered_topics(mentors) -> set[str]:
+    """Every topic key the given mentors offer (their topics and HRIS skills)."""
+    return {topic_key(t) for m in mentors for t in (*m.topics, *m.skills)}
 
 
 class MatchingInputs:
@@ -66,9 +74,25 @@ class MatchingInputs:
             employee_id = enrollment["employee_id"]
             if enrollment["role"] == "mentor":
                 mentors[employee_id] = self.mentor(enrollment, taken.seats.get(employee_id, 0), cache)
-            elif employee_id not in taken.paired_mentees:
-                mentees[employee_id] = self.mentee(enrollment, cache)
+        offered = offered_topics(mentors.values())
+        for enrollment in enrolled:
+            employee_id = enrollment["employee_id"]
+            if enrollment["role"] == "mentee" and employee_id not in taken.paired_mentees:
+                mentees[employee_id] = self.mentee(enrollment, cache, offered=offered)
         return mentors, mentees
+
+    def mentors_for(self, cohort_id: str, taken: Taken) -> dict[str, MentorCandidate]:
+        """The cohort's active, unpaused mentors with the seats they hold (a mentee's suggestions):
+        only the mentors' enrolments are read (still a scan of the cohort's on FerretDB v1)."""
+        cache: dict = {}
+        enrolled = [e for e in self.views.enrollments.find({"cohort_id": cohort_id, "role": "mentor"})
+                    if e["status"] == "active" and not e.get("paused")]
+        self._prefetch([e["employee_id"] for e in enrolled], cache)
+        return {e["employee_id"]: self.mentor(e, taken.seats.get(e["employee_id"], 0), cache) for e in enrolled}
+
+    def mentee_of(self, enrollment: dict, mentors: dict[str, MentorCandidate]) -> MenteeCandidate:
+        """The mentee as suggestions score them against `mentors` (the cohort's)."""
+        return self.mentee(enrollment, {}, offered=offered_topics(mentors.values()))
 
     def pair(self, cohort_id: str, mentor_id: str, mentee_id: str,
              taken: Taken) -> tuple[MentorCandidate, MenteeCandidate]:
@@ -113,18 +137,23 @@ class MatchingInputs:
             current = self._profile(manager_id, cache)
         return chain
 
-    def mentee(self, enrollment: dict, cache: dict) -> MenteeCandidate:
+    def mentee(self, enrollment: dict, cache: dict, *, offered: set[str] | None = None) -> MenteeCandidate:
+        """`offered`: the topic keys the mentors being scored offer; the goals summary is reduced to
+        those and the mentee's own topics (the same scores, a smaller candidate: goal_topics)."""
         employee_id = enrollment["employee_id"]
         profile = self._profile(employee_id, cache) or {}
         prefs = enrollment.get("preferences") or {}
+        topics = tuple(enrollment.get("topics") or ())
+        vocabulary = None if offered is None else offered | {topic_key(t) for t in topics}
         return MenteeCandidate(
             employee_id=employee_id, level=int(profile.get("level") or 0),
             languages=tuple(prefs.get("languages") or profile.get("languages") or ()),
             timezone=profile.get("timezone") or "UTC", department=profile.get("department") or "",
             management_chain=tuple(self._management_chain(employee_id, cache)),
-            topics=tuple(enrollment.get("topics") or ()), exclude=tuple(prefs.get("exclude") or ()),
+            topics=topics, exclude=tuple(prefs.get("exclude") or ()),
             preferred_mentors=tuple(prefs.get("preferred_mentors") or ()),
-            active=profile.get("status") == "active")
+            active=profile.get("status") == "active",
+            goal_topics=goal_topics(enrollment.get("goals_summary"), vocabulary))
 
     def mentor(self, enrollment: dict, seats_taken: int, cache: dict) -> MentorCandidate:
         employee_id = enrollment["employee_id"]
@@ -138,3 +167,40 @@ class MatchingInputs:
             topics=tuple(enrollment.get("topics") or ()), skills=tuple(profile.get("skills") or ()),
             capacity=int(enrollment.get("capacity") or 0), seats_taken=seats_taken,
             exclude=tuple(prefs.get("exclude") or ()), active=profile.get("status") == "active")
+
+
+class CohortMentors:
+    """The cohort's mentor candidates for suggestions, kept per process for `ttl_s` seconds.
+
+    Why: building them reads the cohort's mentor enrolments and the HRIS directory with their
+    management chains, which on FerretDB v1 are scans (org-20k, 2,500 mentors: 15-35 s on the busy
+    2-core machine); a mentee's page cannot wait for that each time. What is kept is only what
+    changes slowly (enrolment, profile, chain); the seats taken are applied fresh on every call
+    (`Taken`, read after the views caught up), so a request or proposal is seen at once. A mentor
+    enrolled, paused or withdrawn within the last `ttl_s` may be missing or shown a moment too
+    long: the request itself decides on the mentor's enrolment stream and fresh profiles.
+    """
+
+    def __init__(self, inputs: MatchingInputs, ttl_s: float = 60.0, max_cohorts: int = 16, clock=time.monotonic):
+        self.inputs = inputs
+        self.ttl_s = ttl_s
+        self.max_cohorts = max_cohorts
+        self.clock = clock
+        self._entries: OrderedDict[str, tuple[float, dict[str, MentorCandidate]]] = OrderedDict()
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def get(self, cohort_id: str, taken: Taken) -> dict[str, MentorCandidate]:
+        with self._guard:
+            lock = self._locks.setdefault(cohort_id, threading.Lock())
+        with lock:  # one build per cohort at a time: the others wait for it and share it
+            entry = self._entries.get(cohort_id)
+            if entry is None or self.clock() - entry[0] > self.ttl_s:
+                entry = (self.clock(), self.inputs.mentors_for(cohort_id, Taken()))
+                with self._guard:
+                    self._entries[cohort_id] = entry
+                    self._entries.move_to_end(cohort_id)
+                    while len(self._entries) > self.max_cohorts:
+                        self._entries.popitem(last=False)
+        return {employee_id: replace(mentor, seats_taken=taken.seats[employee_id]) if taken.seats.get(employee_id)
+                else mentor for employee_id, mentor in entry[1].items()}

@@ -19,6 +19,7 @@ programme's view document (its `cohort_ids`), and per cohort the enrolment keyed
 """
 from __future__ import annotations
 
+from shared import directory
 from shared.consumer import Projection
 from shared.events.catalog import matching as ev
 from shared.events.envelope import Envelope
@@ -28,6 +29,15 @@ PARTNERS = "partners"
 # What a partner sees of the other: enough to recognise them and plan meetings; no email, level,
 # manager or hire date (those stay with the person and admins).
 CARD_FIELDS = ("employee_id", "display_name", "title", "department", "location", "timezone", "languages", "skills")
+
+
+def card_of(doc: dict | None) -> dict | None:
+    """A person's card (CARD_FIELDS) from their participants document; None for nobody or a
+    terminated person (a mentee choosing a mentor sees the same card a proposal shows)."""
+    record = directory.public(doc) if doc is not None else None
+    if record is None or record.get("status") == "terminated":
+        return None
+    return {name: record.get(name) for name in CARD_FIELDS}
 
 
 def partners_key(a: str, b: str) -> str:

@@ -296,6 +296,7 @@ class MatchingViews(Projection):
         if envelope.event_type == ev.PAIRING_PROPOSED:
             state.proposed_at = envelope.occurred_at
         after = pairing_document(state, version=envelope.aggregate_version, updated_at=envelope.occurred_at)
+        self._keep_message(envelope, before, after)
         old, new = pairing_counts(before), pairing_counts(after)
         openings = self._openings(envelope, after, was_open=(before or {}).get("status") in OPEN,
                                   is_open=after["status"] in OPEN)
@@ -311,6 +312,15 @@ class MatchingViews(Projection):
         if after["status"] == "declined" or (after["status"] == "ended" and after.get("end_reason") == "not_a_fit"):
             self._never_again(after)
         self.views.pairings.put(after)
+
+    def _keep_message(self, envelope: Envelope, before: dict | None, after: dict) -> None:
+        """A mentee's request carries their message in its commit's private part (domain/choice.py):
+        the pairing's document keeps it for the pair to read, unless the mentee was erased."""
+        message = (before or {}).get("message")
+        if envelope.event_type == ev.PAIRING_PROPOSED:
+            message = (private_of(envelope) or {}).get("message")
+        if message and not self.erased.is_erased(after["mentee_id"]):
+            after["message"] = message
 
     # -- cohort summaries (module docstring: written before the document that was the event's) ----
     def _openings(self, envelope: Envelope, pairing: dict, *, was_open: bool,

@@ -6,7 +6,8 @@ constraints of :class:`MatchingRules` may be proposed.  :func:`assign` solves it
 
 * every pair is scored with numpy, giving an integer score matrix ``S`` (int16: score * 10_000,
   -1 = ineligible): the parts that depend only on a mentee's group (time zone, level, department;
-  level, language set, active) are tables computed once, the topic overlap is a sum of 0/1 rows;
+  level, language set, active) are tables computed once, the topic overlap is a sum of 0/1 rows
+  (the topics a mentee's goals summary names are among those rows, see :func:`goal_topics`);
 * the optimiser works on integer edge weights so that ties and rounding cannot hide a better
   assignment: ``maximize_score`` uses ``w = S * (n_mentees + 1) + 1`` (best total score, and among
   equal totals the most matches), ``maximize_coverage`` uses ``w = M + S`` with
@@ -35,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import json
+import re
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -92,6 +94,7 @@ class MenteeCandidate:
     exclude: Sequence[str] = ()  # employee ids never to pair with
     preferred_mentors: Sequence[str] = ()
     active: bool = True
+    goal_topics: Sequence[str] = ()  # topic keys the goals summary names (goal_topics())
 
 
 @dataclass(frozen=True)
@@ -170,8 +173,43 @@ def _topic_key(topic: str) -> str:
     return "-".join(str(topic).strip().lower().replace("_", "-").split())
 
 
+def topic_key(topic: str) -> str:
+    """A topic's canonical key ("Public speaking" -> `public-speaking`): how topics are compared."""
+    return _topic_key(topic)
+
+
 def _topic_label(key: str) -> str:
     return key.replace("-", " ")
+
+
+_WORDS = re.compile(r"[a-z0-9+#.]+")
+GOAL_PHRASE_WORDS = 3  # "people management" names `people-management`; longer topic names are rare
+
+
+def goal_topics(summary: str | None, vocabulary: Iterable[str] | None = None) -> tuple[str, ...]:
+    """The topic keys a goals summary names: every run of 1 to 3 of its words, as a topic key
+    ("public speaking" -> `public-speaking`), in order of appearance, each once.
+
+    ``vocabulary``: keep only these keys (the topics the mentee lists and the mentors offer). It
+    only makes the candidate smaller: a pair's score depends only on the keys its mentee lists
+    or its mentor offers, so any vocabulary holding those gives the same scores.
+
+    How they count (:class:`_Problem`): a named topic the mentee also lists counts twice in the
+    topic part (it is what they said they want most); a named topic the mentee does not list
+    counts as one more shared topic when the mentor offers it, the topic part staying at most 1.
+    """
+    if not summary:
+        return ()
+    words = [w.strip(".") for w in _WORDS.findall(str(summary).lower())]
+    words = [w for w in words if w]
+    keep = None if vocabulary is None else set(vocabulary)
+    found: dict[str, None] = {}
+    for size in range(1, GOAL_PHRASE_WORDS + 1):
+        for start in range(len(words) - size + 1):
+            key = _topic_key("-".join(words[start:start + size]))
+            if keep is None or key in keep:
+                found.setdefault(key, None)
+    return tuple(found)
 
 
 @lru_cache(maxsize=4096)
@@ -313,10 +351,26 @@ class _Problem:
             sorted(set(topics.ids({_topic_key(t) for t in (*c.topics, *c.skills)})))
             for c in self.mentors
         ]
+        # the goals summary (goal_topics): a named topic the mentee lists counts twice (its id a
+        # second time in the row, and in the divisor); one they do not list counts as one more
+        # match where a mentor offers it (its id in the row, not in the divisor: the overlap is
+        # then capped at the divisor). Keys no mentor offers and nobody lists add nothing.
+        weight = [len(w) for w in want]
+        self.goal_capped = False
+        for i, c in enumerate(self.mentees):
+            if not c.goal_topics:
+                continue
+            listed = set(want[i])
+            named = sorted({topics.index[k] for k in map(_topic_key, c.goal_topics) if k in topics.index})
+            emphasis = [t for t in named if t in listed]
+            extra = [t for t in named if t not in listed]
+            want[i] = want[i] + emphasis + extra
+            weight[i] += len(emphasis)
+            self.goal_capped |= bool(extra)
         # topic overlap = sum of the offered-topic rows a mentee wants: each mentee's wanted topic
         # ids, padded with the id of an all-zero row (no BLAS: exact, and no thread pool)
         n_topics = len(topics.index)
-        self.e_nwant = np.array([len(w) for w in want], dtype=np.int64)
+        self.e_nwant = np.array(weight, dtype=np.int64)
         self.e_want = np.full((n, max([1, *map(len, want)])), n_topics, dtype=np.int64)
         counts = np.uint8 if self.e_want.shape[1] < 256 else np.uint16  # holds any overlap
         self.m_topics = np.zeros((n_topics + 1, m), dtype=counts)  # (T + 1) x m, last row 0
@@ -460,6 +514,8 @@ class _Problem:
         overlap = self.m_topics[want[:, 0]]  # exact small integers
         for k in range(1, want.shape[1]):
             overlap += self.m_topics[want[:, k]]
+        if self.goal_capped:  # unlisted goal topics: at most "every wanted topic shared"
+            np.minimum(overlap, self.e_nwant[e, None].astype(overlap.dtype), out=overlap)
         total += overlap * self.topic_coef[e, None]
         pr, pc = self._pairs_in(self.preferred, e)
         total[pr, pc] += self.weights["preferred"] * self.unit
@@ -514,6 +570,9 @@ class _Problem:
             )
         elif wanted:
             out.append("no shared topics")
+        named = [k for k in dict.fromkeys(map(_topic_key, e.goal_topics)) if k in offered]
+        if named:
+            out.append("goals mention: " + ", ".join(_topic_label(k) for k in named))
         d = _tz_distance_minutes(
             _utc_offset_minutes(e.timezone, self.instant), _utc_offset_minutes(m.timezone, self.instant)
         )
@@ -941,6 +1000,43 @@ def greedy_assignment(
     """Baseline: repeatedly take the best-scoring eligible pair whose mentor has a free seat
     (ties by mentee id then mentor id).  ``mode`` is only recorded."""
     return _run("greedy", mentors, mentees, rules, forbidden_pairs, mode, reference_instant)
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    mentor_id: str
+    score: float  # in [0, 1], 4 decimals: the optimiser's score of the pair
+    reasons: tuple[str, ...]
+    seats_left: int
+
+
+def suggest_mentors(
+    mentors: Sequence[MentorCandidate],
+    mentee: MenteeCandidate,
+    rules: MatchingRules | None = None,
+    forbidden_pairs: Iterable[tuple[str, str]] = (),
+    limit: int = 10,
+    reference_instant: datetime | None = None,
+) -> tuple[list[Suggestion], int]:
+    """The ``limit`` best mentors a mentee may choose (mentee choice, issue 15) and how many are
+    eligible in all: every hard rule holds and a seat is free, best score first, ties by mentor id.
+
+    It is the mentee's row of the matrix :func:`assign` optimises (same rules, same integer
+    score), so a suggestion's score is the one a run or a manual proposal would give the pair.
+    """
+    rules = rules or MatchingRules()
+    forbidden = {(str(a), str(b)) for a, b in forbidden_pairs if str(b) == mentee.employee_id}
+    if not mentors:
+        return [], 0
+    prob = _Problem(mentors, [mentee], rules, forbidden, reference_instant)
+    row = prob.block(np.arange(1))[0]
+    eligible = np.flatnonzero(row >= 0)  # mentors are in id order: a stable sort breaks ties by id
+    best = eligible[np.argsort(-row[eligible].astype(np.int32), kind="stable")][: max(0, int(limit))]
+    return [
+        Suggestion(mentor_id=prob.mentors[j].employee_id, score=int(row[j]) / SCORE_SCALE,
+                   reasons=prob.reasons(0, int(j)), seats_left=int(prob.m_free[j]))
+        for j in best.tolist()
+    ], int(len(eligible))
 
 
 def eligibility_violations(

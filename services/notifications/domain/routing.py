@@ -1,7 +1,9 @@
 """Who is told what: a pure function from one event (plus a few facts) to notification intents.
 
 The rules (issue 6):
-- `PairingProposed` -> mentor and mentee, with how to accept or decline.
+- `PairingProposed` -> mentor and mentee, with how to accept or decline; a mentee's own request
+  (mentee choice: `proposed_by` is the mentee) -> the mentor only, asked to read the request
+  (the mentee's message stays in matching: the message links to the proposal that shows it).
 - `PairingActivated` -> both parties.
 - `PairingDeclined`, `PairingExpired` -> the mentee and the cohort's admins.
 - `MeetingScheduled`, `MeetingRescheduled` -> both parties, the `.ics` invite attached.
@@ -54,6 +56,7 @@ ROUTED = (
 # category -> urgent? Urgent messages skip the daily digest.
 CATEGORIES: dict[str, bool] = {
     "pairing_proposed": True,
+    "mentor_request": True,
     "pairing_activated": False,
     "pairing_declined": True,
     "pairing_expired": True,
@@ -146,7 +149,9 @@ def _other_party(data: dict, who: str | None) -> tuple[str, ...]:
 def route(event_type: str, event_id: str, data: dict, facts: Facts | None = None) -> list[Intent]:
     """The intents one event causes; [] for events nobody is told about."""
     b = _Builder(facts or Facts())
-    if event_type == PAIRING_PROPOSED:
+    if event_type == PAIRING_PROPOSED and data.get("proposed_by") and data.get("proposed_by") == data.get("mentee_id"):
+        b.parties(data, "mentor_request", event_id, only=("mentor",))  # the mentee asked: nothing to tell them
+    elif event_type == PAIRING_PROPOSED:
         b.parties(data, "pairing_proposed", event_id)
     elif event_type == PAIRING_ACTIVATED:
         b.parties(data, "pairing_activated", event_id)

@@ -14,6 +14,7 @@ from services.portal.i18n import gettext
 from services.portal.oidc import login_required
 from services.portal.views import agreement as agreement_view
 from services.portal.views import availability as availability_view
+from services.portal.views import choice as choice_view
 from services.portal.views.common import (
     api, done, local_time, me, ok, parallel, profile, report, start, to_rfc3339, zone_of,
 )
@@ -21,7 +22,7 @@ from services.portal.views.common import (
 bp = Blueprint("participant", __name__)
 
 # mirrors services/notifications/domain/routing.py CATEGORIES (the portal imports no service)
-CATEGORIES = ("pairing_proposed", "pairing_activated", "pairing_declined", "pairing_expired", "meeting_scheduled",
+CATEGORIES = ("pairing_proposed", "mentor_request", "pairing_activated", "pairing_declined", "pairing_expired", "meeting_scheduled",
               "meeting_reminder", "feedback_request", "goals_revised",
               "agreement_proposed", "pairing_at_risk", "review_due", "kudos",
               "pairing_ended", "participant_left", "gratitude_prompt", "kudos_shared")
@@ -93,7 +94,8 @@ def home():
         next_meeting=min(upcoming, key=lambda m: m["starts_at"]) if upcoming else None, to_rate=to_rate,
         reviews=[r for r in (ok(calls["reviews"], {}) or {}).get("items", []) if not r.get("submitted")],
         surveys=[s for s in (ok(calls["surveys"], {}) or {}).get("items", []) if not s.get("answered")],
-        inbox=inbox, open_cohorts=[c for c in cohorts if c.get("status") == "enrolling"])
+        inbox=inbox, open_cohorts=[c for c in cohorts if c.get("status") == "enrolling"],
+        choosing_cohorts=choice_view.choosing(cohorts))
 
 
 # -- a proposal, and my pairing --------------------------------------------------------------------

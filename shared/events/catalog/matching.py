@@ -12,6 +12,9 @@ Streams (the Kafka key is the stream id):
   MatchingRunCompleted (counts only), MatchingRunProposalsCreated, MatchingRunFailed;
 - a pairing (`pairing`): PairingProposed and its lifecycle. Every pairing event carries
   `pairing_id`, `cohort_id`, `mentor_id` and `mentee_id` so consumers need no lookup.
+  `proposed_by` is `algorithm` (a run), an admin's id (by hand) or the mentee's own id: a
+  mentee's request to a mentor (mentee choice), with `matching_run_id` null and the mentee's
+  PairingAccepted in the same commit; their message stays in the commit's private part.
 
 Who acted: events a request caused carry `actor_id` (the caller's employee id; stamped by
 shared.aggregate from the request); reactions and the worker's jobs carry none (the system).

@@ -64,6 +64,16 @@ def test_reason_codes_read_as_words_in_the_recipients_language():
     assert "(some new code)" in renderer.render("pairing_ended", ["en"], {**BASE, "reason": "some_new_code"}).text
 
 
+def test_a_mentor_is_asked_to_read_a_mentees_request_in_english_and_german():
+    renderer = TemplateRenderer()
+    context = {**BASE, "role": "mentor", "pairing_url": "https://app/pairings/p1"}
+    english = renderer.render("mentor_request", ["en"], context)
+    assert english.subject == "Bob <b> asks you to be their mentor"
+    assert "Read their message and their goals: https://app/pairings/p1" in english.text
+    german = renderer.render("mentor_request", ["de"], context)
+    assert "Annehmen: https://app/p/1?action=accept" in german.text and "die Ziele: https://app/pairings/p1" in german.text
+
+
 def test_ics_invite_from_the_meeting_event_data():
     ics = build_ics({"meeting_id": "MT1", "starts_at": "2026-01-02T10:00:00Z", "duration_minutes": 45,
                      "timezone": "Europe/Berlin"}, sequence=1, dtstamp="2026-01-01T09:00:00.000Z",

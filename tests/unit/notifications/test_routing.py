@@ -19,6 +19,12 @@ def test_proposal_goes_to_both_parties_with_each_others_id():
     assert all(i.dedupe_key == "ev1" for i in intents)
 
 
+def test_a_mentees_own_request_asks_the_mentor_only_and_tells_the_mentee_nothing():
+    intents = route("PairingProposed", "ev1", {**PAIRING, "score": 0.9, "reasons": ["x"], "proposed_by": "E",
+                                                "matching_run_id": None, "answer_by": "2026-01-01T00:00:00Z"}, ADMINS)
+    assert who(intents) == [("M", "mentor", "mentor_request")] and intents[0].context["other_id"] == "E"
+
+
 def test_declined_and_expired_go_to_the_mentee_and_the_cohort_admins_not_the_mentor():
     for event_type, category in (("PairingDeclined", "pairing_declined"), ("PairingExpired", "pairing_expired")):
         intents = route(event_type, "ev", {**PAIRING, "declined_by": "M", "reason": "no_time"}, ADMINS)

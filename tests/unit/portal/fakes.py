@@ -52,6 +52,11 @@ class FakeBackend:
                                       {"months": 12, "mentees_observed": 3, "unmatched": 0,
                                        "promotion": {"mentees": hidden, "comparison": hidden},
                                        "retention": {"mentees": hidden, "comparison": hidden}}]}
+        self.suggestions = {"cohort_id": COHORT, "mentee_id": MENTEE, "eligible": 1, "open_pairing_id": None,
+                            "can_request": True, "paused": False, "next": None,
+                            "items": [{"mentor_id": MENTOR, "score": 0.82, "seats_left": 2,
+                                       "reasons": ["shares 1 topic: python", "goals mention: feedback"],
+                                       "card": person(MENTOR, "Zoe Sato")}]}
         self.managers: dict[str, list[str]] = {PROGRAM: []}  # programme -> its managers (matching's word)
         self.goals = {"pairing_id": PAIRING, "revision": 0, "revised_by": None, "revised_at": None, "goals": []}
         self.goal_conflict = False
@@ -99,6 +104,10 @@ class FakeBackend:
             if "admin" not in claims.get("roles", []) and claims["sub"] not in self.managers[PROGRAM]:
                 raise ApiError(403, "Forbidden", "this needs a platform admin or a manager of the programme")
             return self._enrolments(params)
+        if path == f"/v1/cohorts/{COHORT}/suggestions":  # mentee choice (issue 15), as matching answers
+            if self.cohort["matching_style"] not in ("mentee_choice", "both"):
+                raise ApiError(409, "Conflict", "admins match this cohort", code="mentee_choice_off")
+            return self.suggestions
         routes = {
             "/v1/programs": {"items": [{"program_id": PROGRAM, "name": "Engineering mentoring", "description": None,
                                         "cohort_count": 1}], "next": None},
@@ -185,6 +194,11 @@ class FakeBackend:
             return {"program_id": PROGRAM}
         if path == f"/v1/programs/{PROGRAM}/cohorts":
             return {"cohort_id": COHORT, "program_id": PROGRAM, "name": body["name"], "status": "draft"}
+        if path == f"/v1/cohorts/{COHORT}/requests":  # a mentee's request: a proposal they accepted
+            self.pairing.update(mentor_id=body["mentor_id"], mentee_id=claims["sub"], proposed_by=claims["sub"],
+                                mentee_accepted=True, message=body.get("message"),
+                                goals_summary="Grow in feedback")
+            return self.pairing
         if path.endswith("/accept"):
             role = "mentor" if claims["sub"] == MENTOR else "mentee"
             self.pairing[f"{role}_accepted"] = True

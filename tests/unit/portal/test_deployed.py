@@ -43,6 +43,7 @@ def test_metrics_report_each_pages_render_latency_as_the_portal():
     client.get("/auth/callback?code=c&state=s")
     assert client.get("/").status_code == 200, MENTEE
     text = client.get("/metrics").get_data(as_text=True)
+    # the registry is the process's: other tests' sign-ins (302s on "/") may be counted beside this page
     line = next(line for line in text.splitlines()
                 if line.startswith("http_request_duration_seconds_count") and 'route="/"' in line
                 and 'status="200"' in line)  # earlier tests' sign-in redirects count under 302

@@ -1,0 +1,55 @@
+"""Mentee choice over HTTP on the real MongoDB (issue 15): suggestions -> request -> the mentor
+accepts -> the pairing is active."""
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.matching.conftest import ADMIN_H, EMPLOYEES, token
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_mentee_chooses_a_mentor_who_accepts(harness):
+    for employee_id, (level, dept, manager, tz) in EMPLOYEES.items():
+        harness.hire(employee_id, level=level, department=dept, manager_id=manager, tz=tz, display_name=employee_id)
+    cohort_id = harness.cohort(status="matching")
+    client, mentee, mentor = harness.client, token("E002"), token("M001")
+    off = client.get(f"/v1/cohorts/{cohort_id}/suggestions", headers=mentee)
+    assert off.status_code == 409 and off.json["code"] == "mentee_choice_off"
+    assert client.patch(f"/v1/cohorts/{cohort_id}", json={"matching_style": "both"}, headers=ADMIN_H).status_code == 200
+    assert harness.enroll(cohort_id, "M001", "mentor", capacity=1, topics=["python", "leadership"]).status_code == 201
+    assert harness.enroll(cohort_id, "M002", "mentor", capacity=1, topics=["sales"]).status_code == 201
+    assert harness.enroll(cohort_id, "E002", "mentee", topics=["leadership", "sales"],
+                          goals_summary="Grow in leadership this year").status_code == 201
+    assert harness.enroll(cohort_id, "E003", "mentee", topics=["python"]).status_code == 201
+
+    found = client.get(f"/v1/cohorts/{cohort_id}/suggestions", query_string={"limit": 5}, headers=mentee)
+    assert found.status_code == 200, found.json
+    best = found.json["items"][0]
+    assert [item["mentor_id"] for item in found.json["items"]] == ["M001", "M002"] and found.json["can_request"]
+    assert best["seats_left"] == 1 and "goals mention: leadership" in best["reasons"]
+    assert best["card"]["display_name"] == "M001" and "email" not in best["card"]
+
+    bad = client.post(f"/v1/cohorts/{cohort_id}/requests", json={"mentor_id": "E003"}, headers=mentee)
+    assert bad.status_code == 422 and bad.json["code"] == "mentor_unknown", bad.json
+    asked = client.post(f"/v1/cohorts/{cohort_id}/requests", headers=mentee,
+                        json={"mentor_id": "M001", "message": "Could you help me lead?"})
+    assert asked.status_code == 201, asked.json
+    pairing_id = asked.json["pairing_id"]
+    assert (asked.json["proposed_by"], asked.json["status"], asked.json["score"]) == ("E002", "proposed", best["score"])
+    again = client.post(f"/v1/cohorts/{cohort_id}/requests", json={"mentor_id": "M002"}, headers=mentee)
+    assert again.status_code == 409 and again.json["code"] == "request_open"
+    # the seat is held: the other mentee is not offered M001
+    other = client.get(f"/v1/cohorts/{cohort_id}/suggestions", headers=token("E003")).json
+    assert "M001" not in [item["mentor_id"] for item in other["items"]]
+
+    # the mentor reads the request (message, goals summary) and accepts
+    seen = client.get(f"/v1/pairings/{pairing_id}", headers=mentor).json
+    assert (seen["message"], seen["goals_summary"]) == ("Could you help me lead?", "Grow in leadership this year")
+    assert "message" not in client.get(f"/v1/cohorts/{cohort_id}/pairings", headers=ADMIN_H).json["items"][0]
+    accepted = client.post(f"/v1/pairings/{pairing_id}/accept", json={}, headers=mentor)
+    assert accepted.status_code == 200 and accepted.json["status"] == "active"
+    harness.settle()
+    assert client.get(f"/v1/pairings/{pairing_id}", headers=mentee).json["status"] == "active"
+    paired = client.post(f"/v1/cohorts/{cohort_id}/requests", json={"mentor_id": "M002"}, headers=mentee)
+    assert paired.status_code == 409 and paired.json["code"] == "mentee_paired"
