@@ -124,6 +124,8 @@ EXPECTED: dict[tuple[str, str, str], Row] = {
     ("matching", "POST", "/v1/pairings/<pairing_id>/accept"): Row(PARTY_OR_ADMIN, {}),
     ("matching", "POST", "/v1/pairings/<pairing_id>/decline"): Row(PARTY_OR_ADMIN, {"role": "mentee"}),
     ("matching", "POST", "/v1/pairings/<pairing_id>/end"): Row(PARTY_OR_ADMIN, {"reason": "not_a_fit"}),
+    # only the pair choose to stay in touch (nobody answers it for them); the party's 409: not completed
+    ("matching", "POST", "/v1/pairings/<pairing_id>/stay-in-touch"): Row(PAIR_ONLY, {"stay_in_touch": True}),
     ("matching", "GET", "/v1/participants/<employee_id>"): Row(PROFILE),
     ("sessions", "GET", "/v1/pairings/<pairing_id>/meetings"): Row(PARTY_OR_ADMIN),
     ("sessions", "POST", "/v1/pairings/<pairing_id>/meetings"): Row(PARTY_OR_ADMIN, MEETING),
