@@ -90,3 +90,10 @@ def test_a_completed_pair_may_be_matched_again_in_a_later_cohort(matching):
     matching.commands.change_cohort_status(later, "matching", ADMIN, REQUEST)
     again = matching.commands.propose_manually(later, "M001", "E001", ADMIN, REQUEST)
     assert again["status"] == "proposed"
+
+
+def test_a_completed_partner_still_sees_the_others_card_an_ended_one_does_not():
+    from services.matching.application.partners import are_open_partners
+
+    assert are_open_partners({"pairings": [{"pairing_id": "p", "status": "completed", "version": 4}]})
+    assert not are_open_partners({"pairings": [{"pairing_id": "p", "status": "ended", "version": 4}]})
