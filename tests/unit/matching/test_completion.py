@@ -97,3 +97,18 @@ def test_a_completed_partner_still_sees_the_others_card_an_ended_one_does_not():
 
     assert are_open_partners({"pairings": [{"pairing_id": "p", "status": "completed", "version": 4}]})
     assert not are_open_partners({"pairings": [{"pairing_id": "p", "status": "ended", "version": 4}]})
+
+
+def test_a_completed_pairings_mentee_counts_among_the_programmes_participants(matching):
+    from datetime import datetime, timezone
+
+    from shared.clock import ManualClock
+    from services.matching.adapters.mongo import PARTICIPANTS
+    from services.matching.application.outcomes import ProgramOutcomes
+
+    cohort_id, _, _ = _active_pair(matching)
+    _close(matching, cohort_id)
+    program_id = matching.views.cohorts.get(cohort_id)["program_id"]
+    answer = ProgramOutcomes(matching.views, matching.database[PARTICIPANTS],
+                             ManualClock(datetime(2026, 9, 15, tzinfo=timezone.utc))).of(program_id)
+    assert answer["closed_cohorts"] == [cohort_id] and answer["mentees"] == 1  # E001; E002's proposal is no part
