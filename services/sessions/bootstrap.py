@@ -118,7 +118,8 @@ class SessionsContext:
         """Fed by the consumer group (Kafka): views first, then the policy that reads them."""
         settle = lambda: self.projector.wait_for(self.store.current_position(), timeout_s=SETTLE_TIMEOUT_S)  # noqa: E731
         return [participants_projection(self.database), PairingsProjection(self.database),
-                ProgrammeScopes(self.database), CancelMeetingsWhenPairingEnds(self.meetings_view, self.meetings, settle),
+                ProgrammeScopes(self.database),
+                CancelMeetingsWhenPairingEnds(self.meetings_view, self.meetings, settle, pairings=self.pairings),
                 ErasurePolicy(self.eraser, name="sessions-erasures", topics=(topics.HRIS_EMPLOYEES, topics.MATCHING),
                               on_hris=True)]
 

@@ -126,6 +126,8 @@ EXPECTED: dict[tuple[str, str, str], Row] = {
     ("matching", "POST", "/v1/pairings/<pairing_id>/accept"): Row(PARTY_OR_ADMIN, {}),
     ("matching", "POST", "/v1/pairings/<pairing_id>/decline"): Row(PARTY_OR_ADMIN, {"role": "mentee"}),
     ("matching", "POST", "/v1/pairings/<pairing_id>/end"): Row(PARTY_OR_ADMIN, {"reason": "not_a_fit"}),
+    # only the pair choose to stay in touch (nobody answers it for them); the party's 409: not completed
+    ("matching", "POST", "/v1/pairings/<pairing_id>/stay-in-touch"): Row(PAIR_ONLY, {"stay_in_touch": True}),
     ("matching", "GET", "/v1/participants/<employee_id>"): Row(PROFILE),
     # mentee choice (issue 15; the seeded cohort lets mentees choose): its mentee only, everyone else 403.
     # The matrix's withdrawal (an earlier command) has withdrawn the mentee by the time they ask: 403 then.

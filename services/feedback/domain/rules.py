@@ -110,8 +110,8 @@ def decide_feedback(
     status = (pairing or {}).get("status")
     if status in ("proposed", "declined", "expired"):
         raise Conflict("pairing_not_open", f"the pairing is {status}")
-    if command.good_fit is not None and status == "ended":
-        raise Conflict("pairing_ended", "the pairing has already ended", field="good_fit")
+    if command.good_fit is not None and status in ("ended", "completed"):  # nothing left to end
+        raise Conflict("pairing_ended", f"the pairing has already {status}", field="good_fit")
     mentor_id, mentee_id = _parties(subject)
     about_id = mentee_id if command.from_id == mentor_id else mentor_id
     comment = (command.comment or "").strip() or None
@@ -251,7 +251,8 @@ def decide_kudos(pairing: dict | None, from_id: str, kudos_id: str, note: str, *
         raise NotFound("pairing_not_found", "no such pairing")
     if from_id not in _parties(pairing):
         raise Forbidden("not_a_party", "only the pairing's mentor and mentee may send kudos in it")
-    if pairing.get("status") not in ("active", "ended"):
+    # completed (the cohort closed, issue 15): the moment the gratitude prompt asks the mentee to thank
+    if pairing.get("status") not in ("active", "ended", "completed"):
         raise Conflict("pairing_not_open", f"the pairing is {pairing.get('status')}")
     if not note.strip():
         raise Invalid("empty_note", "say something in the note", field="note")

@@ -361,6 +361,16 @@ class PairingOut(Schema):
     mentee_accepted = fields.Boolean()
     end_reason = fields.String(allow_none=True)
     decline_reason = fields.String(allow_none=True)
+    completed_at = fields.String(allow_none=True, metadata={"description": "when its cohort closed (completed)"})
+    mentor_stays_in_touch = fields.Boolean(allow_none=True, metadata={
+        "description": "the mentor's answer to staying in touch after completion; null: not answered"})
+    mentee_stays_in_touch = fields.Boolean(allow_none=True, metadata={
+        "description": "the mentee's answer to staying in touch after completion; null: not answered"})
+    staying_in_touch = fields.Boolean(metadata={"description": "completed, and both said yes"})
+
+
+class StayInTouchIn(Schema):
+    stay_in_touch = fields.Boolean(required=True)
 
 
 class PairingDetailOut(PairingOut):
@@ -403,8 +413,9 @@ class StatsOut(Schema):
     mentees = fields.Integer()
     proposed = fields.Integer()
     active = fields.Integer()
-    unmatched = fields.Integer(metadata={"description": "enrolled mentees with no proposed or active pairing"})
+    unmatched = fields.Integer(metadata={"description": "enrolled mentees with no proposed, active or completed pairing"})
     waiting_for_answers = fields.Integer(metadata={"description": "answers still owed on open proposals"})
+    completed = fields.Integer(metadata={"description": "pairings completed at the cohort's close"})
 
 
 class SuggestionsQuery(Schema):
@@ -847,6 +858,17 @@ def request_mentor(body, cohort_id):
     `mentor_id` (`mentor_unknown`, `not_eligible` with the rules, `no_seats_left`)."""
     return _commands().request_mentor(cohort_id, current_principal().subject, body["mentor_id"], body.get("message"),
                                       request_causation())
+
+
+@blp.route("/pairings/<pairing_id>/stay-in-touch", methods=["POST"])
+@require()
+@blp.arguments(StayInTouchIn)
+@blp.response(200, PairingOut)
+def stay_in_touch(body, pairing_id):
+    """A party of a completed pairing chooses whether to stay in touch (403 for anyone else, admins
+    too; 409 while the pairing is not completed). docs/api-pairings-completion.md"""
+    _, actor = _visible_pairing(pairing_id)
+    return _commands().stay_in_touch(pairing_id, body["stay_in_touch"], actor, request_causation())
 
 
 @blp.route("/cohorts/<cohort_id>/stats", methods=["GET"])

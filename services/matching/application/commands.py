@@ -571,6 +571,35 @@ class MatchingCommands:
         return self._pairing_answer(state, pairing_id, self._append(self.pairings, pairing_id, version, events,
                                                                     causation))
 
+    def stay_in_touch(self, pairing_id: str, stay_in_touch: bool, actor: Actor, causation: Causation) -> dict:
+        """A party of a completed pairing chooses whether to stay in touch (docs/api-pairings-completion.md)."""
+        state, version = self.pairing(pairing_id)
+        events = pairings.choose_stay_in_touch(state, actor=actor.subject, stay_in_touch=stay_in_touch)
+        return self._pairing_answer(state, pairing_id, self._append(self.pairings, pairing_id, version, events,
+                                                                    causation))
+
+    def complete_pairings_of_cohort(self, envelope: Envelope) -> int:
+        """CohortStatusChanged to `closed`: every active pairing of the cohort becomes completed.
+
+        The views only find candidates (after including everything stored so far); each pairing's
+        own stream decides (`pairings.complete`: only an active one), appended at the version it
+        was loaded at, so a second processing of the closing, or another replica doing the same,
+        completes nothing twice."""
+        data = envelope.data
+        if data["status"] != "closed":
+            return 0
+        if not self.wait_for_head():
+            raise RuntimeError("matching views are behind the event store; completing the cohort later")
+        causation = Causation.from_event(envelope)
+        completed = 0
+        for doc in self.views.pairings_of_cohort(data["cohort_id"]):
+            if doc["status"] != "active":
+                continue
+            completed += self._react(self.pairings, doc["_id"], lambda events: pairings.complete(
+                PairingState.from_events(events), completed_at=envelope.occurred_at,
+                closed_cohort_event_id=envelope.event_id), causation)
+        return completed
+
     def expire_overdue(self) -> int:
         """Expire every proposal whose answer deadline has passed (the worker's periodic job).
 

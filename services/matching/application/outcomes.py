@@ -18,7 +18,7 @@ from shared.errors import NotFound
 
 from services.matching.domain.outcomes import Person, outcomes
 
-PARTICIPATED = ("active", "ended")  # the pairing became active: the mentee took part
+PARTICIPATED = ("active", "ended", "completed")  # the pairing became active: the mentee took part
 _DIRECTORY_FIELDS = {"department": 1, "hire_date": 1, "terminated_on": 1, "level_history": 1, "erased": 1}
 CACHED_ANSWERS = 64
 

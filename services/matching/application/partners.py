@@ -1,7 +1,7 @@
 """Who may see whom: the partners view, and what each reader gets of a person's HRIS record.
 
 `GET /v1/participants/{employee_id}` must answer "is the reader a current or proposed partner of
-this person?" in one `_id` look-up (FerretDB v1 indexes nothing else). The pairings view is keyed
+this person?" (or a completed one: `PARTNER_STATUSES`) in one `_id` look-up (FerretDB v1 indexes nothing else). The pairings view is keyed
 by pairing id, so this projection keeps one document per *pair of people*, keyed
 `partners|<lower id>|<higher id>`, listing the pairings between them with their status and the
 version it reflects (the same two people may be paired in several cohorts; a replayed or
@@ -45,8 +45,13 @@ def partners_key(a: str, b: str) -> str:
     return f"{PARTNERS}|{low}|{high}"
 
 
+# A completed pair (their cohort closed, issue 15) keep seeing each other's card: the pairing page
+# where they thank each other and choose to stay in touch names the partner. Ended pairs do not.
+PARTNER_STATUSES = (*ev.OPEN_PAIRING_STATUSES, "completed")
+
+
 def are_open_partners(doc: dict | None) -> bool:
-    return doc is not None and any(p["status"] in ev.OPEN_PAIRING_STATUSES for p in doc.get("pairings", ()))
+    return doc is not None and any(p["status"] in PARTNER_STATUSES for p in doc.get("pairings", ()))
 
 
 def managed_enrolment(scopes, views, reader: str, employee_id: str) -> str | None:

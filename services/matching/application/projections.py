@@ -47,13 +47,15 @@ def participants_projection(database) -> DirectoryProjection:
 
 _PAIRING_STATE_FIELDS = ("pairing_id", "cohort_id", "mentor_id", "mentee_id", "status", "score", "answer_by",
                          "mentor_accepted", "mentee_accepted", "reasons", "proposed_by", "matching_run_id",
-                         "end_reason", "decline_reason", "proposed_at")
+                         "end_reason", "decline_reason", "proposed_at", "completed_at", "mentor_stays_in_touch",
+                         "mentee_stays_in_touch")
 
 
 def pairing_document(state: PairingState, *, version: int, updated_at: str | None) -> dict:
     """A pairing as the view stores it and the API shows it (also built from the aggregate)."""
     doc = {name: getattr(state, name) for name in _PAIRING_STATE_FIELDS}
     doc["reasons"] = list(state.reasons)
+    doc["staying_in_touch"] = state.staying_in_touch
     return {"_id": state.pairing_id, **doc, "updated_at": updated_at, "version": version}
 
 
@@ -67,7 +69,10 @@ def pairing_state(doc: dict) -> PairingState:
 
 
 OPEN = ev.OPEN_PAIRING_STATUSES
-SUMMARY_COUNTS = ("enrolled", "mentees", "matched_mentees", "proposed", "active", "waiting_for_answers")
+# A mentee whose pairing completed (at the cohort's close) was matched in that cohort: the stats
+# keep counting them as matched, though the pairing is no longer open.
+MATCHED = (*OPEN, "completed")
+SUMMARY_COUNTS = ("enrolled", "mentees", "matched_mentees", "proposed", "active", "waiting_for_answers", "completed")
 
 
 def enrolment_counts(doc: dict | None, *, has_open_pairing: bool) -> dict[str, int]:
@@ -80,6 +85,8 @@ def enrolment_counts(doc: dict | None, *, has_open_pairing: bool) -> dict[str, i
 
 def pairing_counts(doc: dict | None) -> dict[str, int]:
     """What one pairing adds to its cohort's summary (matched mentees: see the openings)."""
+    if doc is not None and doc.get("status") == "completed":
+        return {"completed": 1}
     if doc is None or doc.get("status") not in OPEN:
         return {}
     if doc["status"] == "active":
@@ -94,7 +101,7 @@ def stats_of(cohort_id: str, summary: dict | None) -> dict:
     return {"cohort_id": cohort_id, "enrolled": counts["enrolled"], "mentors": counts["enrolled"] - counts["mentees"],
             "mentees": counts["mentees"], "proposed": counts["proposed"], "active": counts["active"],
             "unmatched": counts["mentees"] - counts["matched_mentees"],
-            "waiting_for_answers": counts["waiting_for_answers"]}
+            "waiting_for_answers": counts["waiting_for_answers"], "completed": counts["completed"]}
 
 
 def run_status(doc: dict) -> str:
@@ -298,8 +305,8 @@ class MatchingViews(Projection):
         after = pairing_document(state, version=envelope.aggregate_version, updated_at=envelope.occurred_at)
         self._keep_message(envelope, before, after)
         old, new = pairing_counts(before), pairing_counts(after)
-        openings = self._openings(envelope, after, was_open=(before or {}).get("status") in OPEN,
-                                  is_open=after["status"] in OPEN)
+        openings = self._openings(envelope, after, was_open=(before or {}).get("status") in MATCHED,
+                                  is_open=after["status"] in MATCHED)
         if openings is not None:
             opened_before, opened_after, enrolment = openings
             old["matched_mentees"] = enrolment_counts(enrolment, has_open_pairing=opened_before).get("matched_mentees", 0)
@@ -338,7 +345,7 @@ class MatchingViews(Projection):
         doc = self.views.mentee_openings.get(key) or {"_id": key, "cohort_id": pairing["cohort_id"],
                                                       "mentee_id": pairing["mentee_id"], "pairings": []}
         ids = set(doc["pairings"])
-        ids = ids | {pairing["_id"]} if pairing["status"] in OPEN else ids - {pairing["_id"]}
+        ids = ids | {pairing["_id"]} if pairing["status"] in MATCHED else ids - {pairing["_id"]}
         self.views.mentee_openings.put_newer({**doc, "pairings": sorted(ids), "version": order_of(envelope)})
 
     def _list_for_parties(self, pairing: dict) -> None:

@@ -5,7 +5,9 @@
 - `MatchingRunCompleted` (real runs) -> one `PairingProposed` stream per proposal, with the id
   computed from (run, mentee), then `MatchingRunProposalsCreated`;
 - `EnrollmentWithdrawn` -> the person's open pairings in that cohort end (again, if the request
-  that withdrew them crashed before doing it).
+  that withdrew them crashed before doing it);
+- `CohortStatusChanged` to `closed` -> each active pairing of the cohort is completed
+  (`PairingCompleted`, issue 15), decided on each pairing's stream: processed twice, once.
 
 It is fed by its own StoreProjector (checkpoint + lease: one replica at a time, so two workers
 never run one run twice) and it is not rebuilt: its effects are events. Every step decides on the
@@ -57,6 +59,7 @@ class RunProcessor(Projection):
             ev.MATCHING_RUN_REQUESTED: self.run_requested,
             ev.MATCHING_RUN_COMPLETED: self.run_completed,
             ev.ENROLLMENT_WITHDRAWN: self.enrollment_withdrawn,
+            ev.COHORT_STATUS_CHANGED: self.cohort_status_changed,
         }
 
     def reset(self) -> None:
@@ -167,6 +170,11 @@ class RunProcessor(Projection):
         data = envelope.data
         self.commands.end_pairings_after_withdrawal(data["cohort_id"], data["employee_id"], data["reason"],
                                                     envelope.occurred_at, Causation.from_event(envelope))
+
+    # ---------------------------------------------------------------- cohort close
+
+    def cohort_status_changed(self, envelope: Envelope) -> None:
+        self.commands.complete_pairings_of_cohort(envelope)
 
 
 def run_summary(run: dict, proposals: list[dict], unmatched: list[dict], progress: dict | None) -> dict:

@@ -1,4 +1,5 @@
-"""The pairing aggregate: proposed -> accepted by both -> active -> ended; or declined / expired.
+"""The pairing aggregate: proposed -> accepted by both -> active -> ended; or declined / expired;
+or, when its cohort closes while it is active, completed (then each party may choose to stay in touch).
 
 Pure: state + command -> events, or a DomainError. Every event carries the pairing fields.
 """
@@ -36,6 +37,14 @@ class PairingState:
     end_reason: str | None = None
     decline_reason: str | None = None
     proposed_at: str | None = None  # the proposal's occurred_at
+    completed_at: str | None = None
+    # each party's latest answer to "stay in touch?" after completion (None: not answered yet)
+    mentor_stays_in_touch: bool | None = None
+    mentee_stays_in_touch: bool | None = None
+
+    @property
+    def staying_in_touch(self) -> bool:
+        return bool(self.mentor_stays_in_touch and self.mentee_stays_in_touch)
 
     @property
     def exists(self) -> bool:
@@ -72,6 +81,14 @@ class PairingState:
         elif event_type == ev.PAIRING_ENDED:
             self.status = "ended"
             self.end_reason = data["reason"]
+        elif event_type == ev.PAIRING_COMPLETED:
+            self.status = "completed"
+            self.completed_at = data["completed_at"]
+        elif event_type == ev.STAY_IN_TOUCH_CHOSEN:
+            if data["role"] == "mentor":
+                self.mentor_stays_in_touch = data["stay_in_touch"]
+            else:
+                self.mentee_stays_in_touch = data["stay_in_touch"]
 
     def fields(self) -> dict:
         return {"pairing_id": self.pairing_id, "cohort_id": self.cohort_id, "mentor_id": self.mentor_id,
@@ -178,6 +195,35 @@ def end_on_termination(state: PairingState, *, employee_id: str, terminated_at: 
     if parse_rfc3339(state.proposed_at) >= parse_rfc3339(terminated_at):
         return []
     return end(state, reason="participant_left", ended_by="system", actor_is_admin=True)
+
+
+def complete(state: PairingState, *, completed_at: str, closed_cohort_event_id: str | None) -> list[NewEvent]:
+    """The cohort closed: an active pairing is completed; any other (a proposal still unanswered,
+    a pairing already ended or completed) changes nothing, so a second closing completes nothing."""
+    if not state.exists or state.status != "active":
+        return []
+    return [NewEvent(ev.PAIRING_COMPLETED, {**state.fields(), "completed_at": completed_at,
+                                            "closed_cohort_event_id": closed_cohort_event_id})]
+
+
+def choose_stay_in_touch(state: PairingState, *, actor: str, stay_in_touch: bool) -> list[NewEvent]:
+    """A party of a completed pairing says whether they want to stay in touch; the same answer
+    again changes nothing, a different one replaces it. Only the parties choose (nobody answers
+    this for someone else)."""
+    _require(state)
+    role = state.role_of(actor)
+    if role is None:
+        raise Forbidden("not_a_party", "only the mentor and the mentee choose whether they stay in touch")
+    if state.status != "completed":
+        raise Conflict("not_completed", f"the pairing is {state.status}; staying in touch is chosen once it is "
+                                        "completed (at its cohort's close)")
+    current = state.mentor_stays_in_touch if role == "mentor" else state.mentee_stays_in_touch
+    if current is stay_in_touch:
+        return []
+    other = state.mentee_stays_in_touch if role == "mentor" else state.mentor_stays_in_touch
+    return [NewEvent(ev.STAY_IN_TOUCH_CHOSEN, {**state.fields(), "employee_id": actor, "role": role,
+                                               "stay_in_touch": stay_in_touch,
+                                               "staying_in_touch": bool(stay_in_touch and other)})]
 
 
 def pairing_id_for_run(run_id: str, mentee_id: str) -> str:

@@ -94,9 +94,11 @@ class RoutingPolicy(Projection):
         self.deliveries.mark_routed(envelope.event_id)
 
     def _active_pairings_of(self, cohort_id: str) -> tuple:
-        """A closing cohort's active pairings (a scan of this service's pairings view: once per cohort)."""
+        """A closing cohort's active pairings (a scan of this service's pairings view: once per cohort).
+        Completed ones too: matching completes them right after the closing, and their
+        PairingCompleted (another partition) may reach the view before this closing is routed."""
         return tuple({k: p.get(k) for k in ("pairing_id", "cohort_id", "mentor_id", "mentee_id")}
-                     for p in self.directory.pairings_of_cohort(cohort_id) if p.get("status") == "active")
+                     for p in self.directory.pairings_of_cohort(cohort_id) if p.get("status") in ("active", "completed"))
 
     def _pairings_of_leaver(self, envelope: Envelope) -> tuple:
         """The leaver's open pairings that existed before the termination (and those matching has

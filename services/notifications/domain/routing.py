@@ -20,6 +20,8 @@ The rules (issue 6):
 - gratitude, prompted at the moments that matter: `GoalAchieved` -> the mentee; a cohort closing
   (`CohortStatusChanged` to `closed`) -> the mentee of each of its active pairings; both asked
   whether they would like to thank their mentor (a link to the kudos form).
+- `PairingCompleted` (its cohort closed, issue 15) -> both parties: thanks, and a link to the
+  pairing's page where each says whether they would like to stay in touch.
 - `PairingEnded` -> the other party (both when an admin or the system ended it) and the admins.
 - a party left the company (`EmployeeTerminated`, or `PairingEnded` with reason
   `participant_left`) -> the other party and the admins, once per pairing whichever of the two
@@ -37,7 +39,8 @@ from dataclasses import dataclass, field
 from shared.events.catalog.feedback import KUDOS_SENT, REVIEW_REQUESTED
 from shared.events.catalog.hris import EMPLOYEE_TERMINATED
 from shared.events.catalog.matching import (
-    COHORT_STATUS_CHANGED, PAIRING_ACTIVATED, PAIRING_DECLINED, PAIRING_ENDED, PAIRING_EXPIRED, PAIRING_PROPOSED,
+    COHORT_STATUS_CHANGED, PAIRING_ACTIVATED, PAIRING_COMPLETED, PAIRING_DECLINED, PAIRING_ENDED, PAIRING_EXPIRED,
+    PAIRING_PROPOSED,
 )
 from shared.events.catalog.sessions import (
     AGREEMENT_REVISED, GOAL_ACHIEVED, GOALS_REVISED, MEETING_HELD, MEETING_RESCHEDULED, MEETING_SCHEDULED,
@@ -51,6 +54,7 @@ ROUTED = (
     PAIRING_PROPOSED, PAIRING_ACTIVATED, PAIRING_DECLINED, PAIRING_EXPIRED, PAIRING_ENDED,
     MEETING_SCHEDULED, MEETING_RESCHEDULED, MEETING_HELD, GOALS_REVISED, PAIRING_AT_RISK,
     REVIEW_REQUESTED, KUDOS_SENT, EMPLOYEE_TERMINATED, AGREEMENT_REVISED, GOAL_ACHIEVED, COHORT_STATUS_CHANGED,
+    PAIRING_COMPLETED,
 )
 
 # category -> urgent? Urgent messages skip the daily digest.
@@ -72,6 +76,7 @@ CATEGORIES: dict[str, bool] = {
     "participant_left": True,
     "gratitude_prompt": False,
     "kudos_shared": False,
+    "pairing_completed": False,
 }
 
 
@@ -185,6 +190,8 @@ def route(event_type: str, event_id: str, data: dict, facts: Facts | None = None
         else:
             b.parties(data, "pairing_ended", event_id, only=_other_party(data, data.get("ended_by")))
             b.admins(data, "pairing_ended", event_id)
+    elif event_type == PAIRING_COMPLETED:
+        b.parties(data, "pairing_completed", event_id)
     elif event_type == GOAL_ACHIEVED:
         b.parties({**data, "moment": "goal_achieved"}, "gratitude_prompt", event_id, only=("mentee",))
     elif event_type == COHORT_STATUS_CHANGED and data.get("status") == "closed":

@@ -25,7 +25,7 @@ bp = Blueprint("participant", __name__)
 CATEGORIES = ("pairing_proposed", "mentor_request", "pairing_activated", "pairing_declined", "pairing_expired", "meeting_scheduled",
               "meeting_reminder", "feedback_request", "goals_revised",
               "agreement_proposed", "pairing_at_risk", "review_due", "kudos",
-              "pairing_ended", "participant_left", "gratitude_prompt", "kudos_shared")
+              "pairing_ended", "participant_left", "gratitude_prompt", "kudos_shared", "pairing_completed")
 CHANNELS = ("email", "chat", "inapp")
 
 
@@ -113,7 +113,7 @@ def _pairing_page(pairing_id: str, template_extra: dict | None = None, status: i
         # the next times both are free (issue 15), to pick from when scheduling
         slots=lambda: (client.optional("sessions", f"/v1/pairings/{pairing_id}/slots", default=None,
                                        duration_minutes=availability_view.SLOT_MINUTES)
-                       if pairing["status"] == "active" else None),
+                       if _can_meet(pairing) else None),
     )
     zone = zone_of(ok(calls["me"], {}) or {})
     meetings = (ok(calls["meetings"], {}) or {}).get("items", [])
@@ -134,6 +134,7 @@ def _pairing_page(pairing_id: str, template_extra: dict | None = None, status: i
             on_track = any(m["status"] == "scheduled" for m in meetings)
     proposal = pairing["status"] == "proposed"
     my_role = _my_role(pairing) if me() in (pairing["mentor_id"], pairing["mentee_id"]) else None
+    other_role = "mentee" if my_role == "mentor" else "mentor"
     context = dict(
         pairing=pairing, other=ok(calls["other"], {}) or {}, cohort=cohort, meetings=meetings,
         goals=ok(calls["goals"], None), cadence=cadence, on_track=on_track, my_role=my_role,
@@ -143,8 +144,18 @@ def _pairing_page(pairing_id: str, template_extra: dict | None = None, status: i
         cancel_reasons=USER_CANCEL_REASONS, now_local=_now().astimezone(zone).strftime("%Y-%m-%dT%H:%M"),
         zone_name=str(zone), slot_choices=availability_view.slot_choices(ok(calls["slots"], None)),
         slots_missing=(ok(calls["slots"], None) or {}).get("missing_availability") or [],
+        can_meet=_can_meet(pairing),
+        # a completed pairing (issue 15): each party's answer to staying in touch (None: not yet)
+        my_stay=pairing.get(f"{my_role}_stays_in_touch") if my_role else None,
+        other_stay=pairing.get(f"{other_role}_stays_in_touch") if my_role else None,
         **agreement, **(template_extra or {}))
     return render_template("proposal.html" if proposal else "pairing.html", **context), status
+
+
+def _can_meet(pairing: dict) -> bool:
+    """Meetings may be planned: an active pairing, or a completed one both chose to stay in touch
+    (the sessions service's rule; it refuses the rest with 409)."""
+    return pairing["status"] == "active" or (pairing["status"] == "completed" and bool(pairing.get("staying_in_touch")))
 
 
 @bp.get("/pairings/<pairing_id>")
@@ -188,6 +199,22 @@ def end(pairing_id):
         report(error)
     else:
         done("The pairing has ended.")
+    return redirect(url_for(".pairing", pairing_id=pairing_id))
+
+
+@bp.post("/pairings/<pairing_id>/stay-in-touch")
+@login_required
+def stay_in_touch(pairing_id):
+    """A party of a completed pairing says whether they would like to stay in touch."""
+    choice = request.form.get("stay_in_touch") == "yes"
+    try:
+        result = api().post("matching", f"/v1/pairings/{pairing_id}/stay-in-touch", {"stay_in_touch": choice})
+    except ApiError as error:
+        report(error)
+    else:
+        done("You both want to stay in touch: keep planning meetings." if result.get("staying_in_touch")
+             else "Thank you: we noted that you would like to stay in touch." if choice
+             else "Thank you: we noted your answer.")
     return redirect(url_for(".pairing", pairing_id=pairing_id))
 
 

@@ -83,6 +83,8 @@ def to_info(doc: dict) -> PairingInfo:
         status=doc["status"],
         activated_at=parse_rfc3339(doc["activated_at"]) if doc.get("activated_at") else None,
         ended_at=parse_rfc3339(doc["ended_at"]) if doc.get("ended_at") else None,
+        staying_in_touch=bool(doc.get("staying_in_touch")),
+        parted_at=parse_rfc3339(doc["parted_at"]) if doc.get("parted_at") else None,
     )
 
 

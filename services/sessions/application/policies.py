@@ -5,7 +5,9 @@ side effects that are commands: each decides on the loaded stream, so running on
 redelivery, a crash before the offset or checkpoint moved) appends nothing the second time.
 
 - `CancelMeetingsWhenPairingEnds` (mentoring.matching.v1, PairingEnded): the pairing's meetings
-  still to come are cancelled (reason `pairing_ended`).
+  still to come are cancelled (reason `pairing_ended`). The same for a completed pairing (its
+  cohort closed) once a party says no to staying in touch (StayInTouchChosen `stay_in_touch:
+  false`): until then its meetings are kept (domain/pairing.py says the rule).
 - `BackOnTrackWhenMeetingHeld` (own store, MeetingHeld): a held meeting that ends a lapse
   announces `PairingBackOnTrack`. It runs in the store projector after the meetings and
   engagement views, which therefore already include every commit before this one.
@@ -23,7 +25,7 @@ from shared.aggregate import Causation
 from shared.clock import parse_rfc3339
 from shared.consumer import Projection
 from shared.eventstore import ConcurrencyError
-from shared.events.catalog.matching import PAIRING_ENDED
+from shared.events.catalog.matching import PAIRING_ENDED, STAY_IN_TOUCH_CHOSEN
 from shared.events.catalog.sessions import MEETING_HELD
 from shared.events.envelope import Envelope
 from shared.metrics import PAIRINGS_ACTIVE, PAIRS_AT_RISK
@@ -46,15 +48,16 @@ class CancelMeetingsWhenPairingEnds(Projection):
     collections = ()
 
     def __init__(self, meetings: MeetingsRepository, commands: MeetingCommands,
-                 settle: Callable[[], object] = lambda: None):
+                 settle: Callable[[], object] = lambda: None, pairings: PairingsRepository | None = None):
         self.meetings = meetings
         self.commands = commands
+        self.pairings = pairings  # what the pair chose since (a late "no" after both said yes cancels nothing)
         # Lets the meetings view catch up with the store first (the worker's store projector);
         # whatever it still misses, the periodic sweep (RiskCheck) cancels.
         self.settle = settle
 
     def handlers(self):
-        return {PAIRING_ENDED: self.pairing_ended}
+        return {PAIRING_ENDED: self.pairing_ended, STAY_IN_TOUCH_CHOSEN: self.stay_in_touch_chosen}
 
     def reset(self) -> None:
         pass  # no data of its own
@@ -66,6 +69,16 @@ class CancelMeetingsWhenPairingEnds(Projection):
         for doc in self.meetings.for_pairing(envelope.data["pairing_id"]):
             if doc.get("status") == "scheduled":
                 self.commands.cancel_for_ended_pairing(doc["_id"], ended_at=ended_at, causation=causation)
+
+    def stay_in_touch_chosen(self, envelope: Envelope) -> None:
+        """A party of a completed pairing said no: its meetings still to come are cancelled, unless
+        the pairings view (fed before this policy) already shows the pair staying in touch again."""
+        if envelope.data["stay_in_touch"] or envelope.data["staying_in_touch"]:
+            return
+        pairing = self.pairings.get(envelope.data["pairing_id"]) if self.pairings is not None else None
+        if pairing is not None and pairing.staying_in_touch:
+            return
+        self.pairing_ended(envelope)
 
 
 class BackOnTrackWhenMeetingHeld(Projection):
@@ -154,16 +167,18 @@ class RiskCheck:
         return at_risk_counts
 
     def sweep_ended_pairings(self, now: datetime | None = None) -> int:
-        """Cancel scheduled meetings of ended pairings that start after the end (idempotent)."""
+        """Cancel scheduled meetings of ended pairings that start after the end, and of completed
+        ones a party said no to staying in touch with (idempotent)."""
         now = now or self.clock.now()
         cancelled = 0
         for doc in self.meetings.scheduled():
             pairing = self.pairings.get(doc["pairing_id"])
-            if pairing is None or pairing.status != "ended" or pairing.ended_at is None:
+            end = pairing.meetings_end_at if pairing is not None else None
+            if end is None:
                 continue
             try:
                 cancelled += self.meeting_commands.cancel_for_ended_pairing(
-                    doc["_id"], ended_at=pairing.ended_at, causation=job_causation("ended-pairing-sweep", now))
+                    doc["_id"], ended_at=end, causation=job_causation("ended-pairing-sweep", now))
             except ConcurrencyError:
                 log.warning("sweep: meeting %s kept changing; next pass retries", doc["_id"])
         return cancelled

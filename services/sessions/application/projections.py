@@ -23,7 +23,8 @@ from shared import topics
 from shared.consumer import Projection
 from shared.directory import DirectoryProjection
 from shared.events.catalog.matching import (
-    COHORT_CREATED, COHORT_REVISED, PAIRING_ACTIVATED, PAIRING_ENDED, PAIRING_STATUS_BY_EVENT,
+    COHORT_CREATED, COHORT_REVISED, PAIRING_ACTIVATED, PAIRING_COMPLETED, PAIRING_ENDED, PAIRING_STATUS_BY_EVENT,
+    STAY_IN_TOUCH_CHOSEN,
 )
 from shared.events.catalog.sessions import (
     AGREEMENT_CONFIRMED, MEETING_EVENTS, MEETING_RESCHEDULED, MEETING_SCHEDULED, MEETING_STREAM_EVENTS,
@@ -99,6 +100,12 @@ class PairingsProjection(Projection):
             doc["activated_at"] = data["activated_at"]
         if envelope.event_type == PAIRING_ENDED:
             doc["ended_at"] = envelope.occurred_at
+        if envelope.event_type == PAIRING_COMPLETED:
+            doc["completed_at"] = envelope.occurred_at
+        if envelope.event_type == STAY_IN_TOUCH_CHOSEN:
+            doc["staying_in_touch"] = data["staying_in_touch"]
+            if not data["stay_in_touch"]:
+                doc["parted_at"] = envelope.occurred_at  # its meetings still to come are cancelled
         self.repository.put(doc)
         if was_active != (doc["status"] == "active"):  # the gauge moves now, not at the next risk check
             active = sum(1 for p in self.repository.of_cohort(data["cohort_id"]) if p.is_active)

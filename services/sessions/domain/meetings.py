@@ -117,10 +117,11 @@ def _check_slot(starts_at: datetime, duration_minutes: int, now: datetime) -> No
 
 
 def _require_active(pairing: PairingInfo) -> None:
-    if not pairing.is_active:
+    """An active pairing, or a completed one whose parties both chose to stay in touch."""
+    if not pairing.can_meet:
         raise Conflict("pairing_not_active",
-                       f"pairing {pairing.pairing_id} is {pairing.status}; meetings need an active pairing",
-                       pairing_status=pairing.status)
+                       f"pairing {pairing.pairing_id} is {pairing.status}; meetings need an active pairing "
+                       "(or a completed one staying in touch)", pairing_status=pairing.status)
 
 
 def schedule(pairing: PairingInfo, *, meeting_id: str, organizer_id: str, starts_at: datetime,

@@ -10,7 +10,8 @@ Streams (the Kafka key is the stream id):
 - a matching run (`matching_run`): MatchingRunRequested, MatchingRunResultChunk (at most
   `RUN_CHUNK_SIZE` proposals and unmatched mentees each: no record grows with the cohort),
   MatchingRunCompleted (counts only), MatchingRunProposalsCreated, MatchingRunFailed;
-- a pairing (`pairing`): PairingProposed and its lifecycle. Every pairing event carries
+- a pairing (`pairing`): PairingProposed and its lifecycle (PairingCompleted when its cohort closes
+  while it is active, then each party's StayInTouchChosen). Every pairing event carries
   `pairing_id`, `cohort_id`, `mentor_id` and `mentee_id` so consumers need no lookup.
   `proposed_by` is `algorithm` (a run), an admin's id (by hand) or the mentee's own id: a
   mentee's request to a mentor (mentee choice), with `matching_run_id` null and the mentee's
@@ -51,6 +52,10 @@ PAIRING_DECLINED = "PairingDeclined"
 PAIRING_ACTIVATED = "PairingActivated"
 PAIRING_EXPIRED = "PairingExpired"
 PAIRING_ENDED = "PairingEnded"
+# Issue 15: at cohort close an active pairing is completed (not ended: the pair did what the
+# programme asked); each party may then choose to stay in touch.
+PAIRING_COMPLETED = "PairingCompleted"
+STAY_IN_TOUCH_CHOSEN = "StayInTouchChosen"
 # Erasure of a person (GDPR Art. 17, README Privacy): matching records the request (from the HRIS or
 # `POST /v1/privacy/erasures`) on the person's erasure stream, erases what it holds, then says so.
 # Every service publishes its own `PersonErased` (same schema, `service` = itself) on its own topic.
@@ -72,7 +77,7 @@ WITHDRAWAL_REASONS = ("withdrawn", "participant_left", "by_admin")
 END_REASONS = ("completed", "not_a_fit", "participant_left", "by_admin")
 DECLINE_REASONS = ("no_time", "not_a_fit", "other")
 MATCHING_MODES = ("maximize_score", "maximize_coverage")
-PAIRING_STATUSES = ("proposed", "active", "declined", "expired", "ended")
+PAIRING_STATUSES = ("proposed", "active", "declined", "expired", "ended", "completed")
 OPEN_PAIRING_STATUSES = ("proposed", "active")
 RUN_STATUSES = ("running", "completed", "failed")
 RUN_CHUNK_SIZE = 500
@@ -94,6 +99,8 @@ PAIRING_STATUS_BY_EVENT: dict[str, str | None] = {
     PAIRING_ACTIVATED: "active",
     PAIRING_EXPIRED: "expired",
     PAIRING_ENDED: "ended",
+    PAIRING_COMPLETED: "completed",
+    STAY_IN_TOUCH_CHOSEN: None,
 }
 PAIRING_EVENTS = tuple(PAIRING_STATUS_BY_EVENT)
 
@@ -326,6 +333,25 @@ class PairingEndedV1(_PairingEvent):
     ended_by = fields.String(**_id)
 
 
+class PairingCompletedV1(_PairingEvent):
+    """The pairing's cohort closed while it was active: the mentoring is complete (not ended). The
+    mentor's seat is free and the pair may be matched again in a later cohort."""
+
+    completed_at = Rfc3339Utc(required=True)
+    closed_cohort_event_id = fields.String(load_default=None, allow_none=True, metadata={
+        "description": "the CohortStatusChanged (to closed) this completion followed from"})
+
+
+class StayInTouchChosenV1(_PairingEvent):
+    """A party of a completed pairing said whether they want to stay in touch (again: the newer
+    answer counts). `staying_in_touch`: both parties' latest answers are yes, after this event."""
+
+    employee_id = fields.String(**_id, metadata={"description": "the party who chose"})
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    stay_in_touch = fields.Boolean(required=True)
+    staying_in_touch = fields.Boolean(required=True)
+
+
 ERASURE_SOURCES = ("hris", "api")
 ERASING_SERVICES = ("matching", "sessions", "feedback", "notifications")
 
@@ -375,5 +401,7 @@ def register(registry: EventRegistry) -> None:
     registry.register(PAIRING_ACTIVATED, 1, PairingActivatedV1)
     registry.register(PAIRING_EXPIRED, 1, PairingExpiredV1)
     registry.register(PAIRING_ENDED, 1, PairingEndedV1)
+    registry.register(PAIRING_COMPLETED, 1, PairingCompletedV1)
+    registry.register(STAY_IN_TOUCH_CHOSEN, 1, StayInTouchChosenV1)
     registry.register(PERSON_ERASURE_REQUESTED, 1, PersonErasureRequestedV1)
     registry.register(PERSON_ERASED, 1, PersonErasedV1)

@@ -20,13 +20,15 @@ def recount(harness, cohort_id: str) -> dict:
     docs = views.pairings_of_cohort(cohort_id)
     proposed = [d for d in docs if d["status"] == "proposed"]
     active = [d for d in docs if d["status"] == "active"]
-    open_mentees = {d["mentee_id"] for d in proposed + active}
+    completed = [d for d in docs if d["status"] == "completed"]
+    open_mentees = {d["mentee_id"] for d in proposed + active + completed}
     mentees = [e for e in enrolled if e["role"] == "mentee"]
     return {
         "cohort_id": cohort_id, "enrolled": len(enrolled), "mentors": len(enrolled) - len(mentees),
         "mentees": len(mentees), "proposed": len(proposed), "active": len(active),
         "unmatched": sum(1 for e in mentees if e["employee_id"] not in open_mentees),
         "waiting_for_answers": sum((not d["mentor_accepted"]) + (not d["mentee_accepted"]) for d in proposed),
+        "completed": len(completed),
     }
 
 
@@ -47,7 +49,7 @@ def test_stats_follow_enrolment_withdrawal_and_every_pairing_change(harness):
     cohort_id = harness.populated_cohort()
     assert assert_summary_is_a_recount(harness, cohort_id) == {
         "cohort_id": cohort_id, "enrolled": 5, "mentors": 2, "mentees": 3, "proposed": 0, "active": 0,
-        "unmatched": 3, "waiting_for_answers": 0}
+        "unmatched": 3, "waiting_for_answers": 0, "completed": 0}
     harness.run(cohort_id)
     shown = assert_summary_is_a_recount(harness, cohort_id)
     assert shown["proposed"] == 3 and shown["unmatched"] == 0 and shown["waiting_for_answers"] == 6
@@ -85,7 +87,7 @@ def test_stats_follow_enrolment_withdrawal_and_every_pairing_change(harness):
     assert harness.client.get("/v1/cohorts/nope/stats", headers=ADMIN_H).status_code == 404
     empty = harness.cohort(status="enrolling")
     assert stats(harness, empty) == {"cohort_id": empty, "enrolled": 0, "mentors": 0, "mentees": 0, "proposed": 0,
-                                     "active": 0, "unmatched": 0, "waiting_for_answers": 0}
+                                     "active": 0, "unmatched": 0, "waiting_for_answers": 0, "completed": 0}
 
 
 def _views_of(projector: StoreProjector) -> MatchingViews:

@@ -160,3 +160,13 @@ def test_kudos_go_to_the_other_party_without_the_note():
     with pytest.raises(DomainError) as excinfo:
         decide_kudos({**PAIRING, "status": "proposed"}, "E1", "K1", "hi")
     assert excinfo.value.status == 409
+
+
+def test_a_completed_pairing_still_takes_thanks_and_ratings_but_not_a_fit_verdict():
+    """Issue 15: the cohort's close completes the pairing and prompts the mentee to thank the mentor."""
+    completed = {**PAIRING, "status": "completed"}
+    assert decide_kudos(completed, "E1", "K1", "Thank you for these months!").data["to_id"] == "M1"
+    assert _decide(GiveFeedback(pairing_id="P1", from_id="E1", rating=5), pairing=completed).data["rating"] == 5
+    with pytest.raises(DomainError) as excinfo:
+        _decide(GiveFeedback(pairing_id="P1", from_id="E1", rating=2, good_fit=False), pairing=completed)
+    assert _reason(excinfo) == (409, "good_fit")

@@ -169,3 +169,14 @@ def test_a_shared_thank_you_tells_the_manager_who_thanked_whom_with_the_link_to_
     german = renderer.render("kudos_shared", ["de"], context)
     assert german.subject == "Eve dankt Max <m> für das Mentoring"
     assert 'href="https://app/kudos/shared/K1"' in german.html
+
+
+def test_a_completed_pairing_thanks_and_links_to_the_pairing_page_to_choose_staying_in_touch_in_both_languages():
+    renderer = TemplateRenderer()
+    context = {**BASE, "other_name": "Bob", "pairing_url": "https://app/pairings/P1"}
+    english = renderer.render("pairing_completed", ["en"], context)
+    assert english.subject == "Thank you: your mentoring with Bob is complete"
+    assert "stay in touch" in english.text and "https://app/pairings/P1" in english.text
+    german = renderer.render("pairing_completed", ["de"], context)
+    assert german.subject == "Danke: Ihr Mentoring mit Bob ist abgeschlossen"
+    assert 'href="https://app/pairings/P1"' in german.html and "In Kontakt bleiben?" in german.html

@@ -130,3 +130,13 @@ def test_a_thank_you_shared_with_the_mentors_manager_tells_the_manager_too_and_t
     unshared = route("KudosSent", "k2", {**shared, "shared_with_id": None}, ADMINS)
     assert who(unshared) == [("M", "recipient", "kudos")]
     assert who(route("KudosSent", "k3", shared, Facts(terminated=frozenset({"B"})))) == [("M", "recipient", "kudos")]
+
+
+def test_a_completed_pairing_thanks_both_parties_not_urgently_and_nobody_who_left():
+    completed = {**PAIRING, "completed_at": "2026-08-31T17:00:00Z", "closed_cohort_event_id": "cs"}
+    intents = route("PairingCompleted", "pc", completed, ADMINS)
+    assert who(intents) == [("E", "mentee", "pairing_completed"), ("M", "mentor", "pairing_completed")]
+    assert {i.recipient_id: i.context["other_id"] for i in intents} == {"M": "E", "E": "M"}
+    assert not CATEGORIES["pairing_completed"]  # thanks may wait for the digest
+    left = route("PairingCompleted", "pc", completed, Facts(terminated=frozenset({"M"})))
+    assert who(left) == [("E", "mentee", "pairing_completed")]
