@@ -14,9 +14,10 @@ live in `audit_log` in documents whose `_id`s a reader can compute:
   it, up to `BUCKET_ENTRIES` entries. Slots fill from 0 without gaps, so a reader reads n = 0, 1, ...
   until one is missing. FerretDB v1's `update_one` is not isolated; a replace by a single writer
   needs no isolation, and two writers never share a slot;
-- markers `<stream>|M|<YYYYmm>`, `|D|<YYYYmmdd>`, `|H|<YYYYmmddHH>` (unique inserts, duplicates
-  ignored, inserted with the claim) let a reader step over empty months, days and hours: walking to
-  the previous entry costs at most ~12 month + 31 day + 24 hour + 60 minute reads, not one per minute;
+- markers `<stream>|M|<YYYYmm>`, `|D|<YYYYmmdd>`, `|H|<YYYYmmddHH>`, `|T|<YYYYmmddHHM>` (ten
+  minutes; unique inserts, duplicates ignored, inserted with the claim) let a reader step over empty
+  months, days, hours and ten-minute spans: walking to the previous entry costs at most ~14 month +
+  31 day + 24 hour + 6 + 10 minute reads, not one per minute;
 - `origin` holds the oldest day a reader needs to look at (the first write, moved forward by
   retention), so the walk ends.
 
@@ -84,7 +85,8 @@ def bucket_id(stream: str, minute: str, n: int) -> str:
 
 
 def markers_of(stream: str, minute: str) -> list[str]:
-    return [f"{stream}|M|{minute[:6]}", f"{stream}|D|{minute[:8]}", f"{stream}|H|{minute[:10]}"]
+    return [f"{stream}|M|{minute[:6]}", f"{stream}|D|{minute[:8]}", f"{stream}|H|{minute[:10]}",
+            f"{stream}|T|{minute[:11]}"]
 
 
 @dataclass
@@ -210,11 +212,14 @@ class AuditLogReader:
                             if not self._get(f"{stream}|H|{hour_key}"):
                                 continue
                             top = start.minute if (day, hour) == (start.date(), start.hour) else 59
-                            for m in range(top, -1, -1):
-                                minute = f"{hour_key}{m:02d}"
-                                found = self.buckets(stream, minute)
-                                if found:
-                                    yield minute, found
+                            for tens in range(top // 10, -1, -1):
+                                if not self._get(f"{stream}|T|{hour_key}{tens}"):
+                                    continue
+                                for m in range(min(top, tens * 10 + 9), tens * 10 - 1, -1):
+                                    minute = f"{hour_key}{m:02d}"
+                                    found = self.buckets(stream, minute)
+                                    if found:
+                                        yield minute, found
                     day -= timedelta(days=1)
             month = date(month.year - 1, 12, 1) if month.month == 1 else date(month.year, month.month - 1, 1)
 
@@ -279,6 +284,8 @@ def purge_day(database, day: date) -> int:
                     break
         # every hour of `all` (one marked by a writer that failed before its bucket holds nothing)
         hours = {minute[:10] for minute in written} if stream != ALL else {f"{day:%Y%m%d}{h:02d}" for h in range(24)}
-        for _id in [f"{stream}|H|{h}" for h in sorted(hours)] + [f"{stream}|M|{day:%Y%m}", f"{stream}|D|{day:%Y%m%d}"]:
+        tens = {minute[:11] for minute in written}
+        for _id in ([f"{stream}|T|{t}" for t in sorted(tens)] + [f"{stream}|H|{h}" for h in sorted(hours)]
+                    + [f"{stream}|M|{day:%Y%m}", f"{stream}|D|{day:%Y%m%d}"]):
             collection.delete_one({"_id": _id})
     return count
