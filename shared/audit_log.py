@@ -30,7 +30,14 @@ Writing: an entry is one `bulk_write` of replaces by `_id` into its streams' ope
 
 Retention (`purge_day`) reads a day of the `all` stream, which names every other stream written
 that day and the hours they were written in (an entry lands in the same hour everywhere), and
-deletes those documents one `_id` at a time.
+deletes those documents one `_id` at a time. A write that failed half way (counted as failed) may
+leave an entry in some of its streams only; one missing from `all` is not found by retention (the
+writes go `all` first, so that takes a failure between two documents of one `bulk_write`).
+
+Measured (bench/bench_audit.py, 20,000 entries over two days, 40 actors, load ~3.4): the newest 50
+in 0.048 s (31 reads) against 2.9 s for `find().sort(_id desc)`; one actor's 50 in 0.015 s; a write
+2.7 ms p50 (one `bulk_write` of two replaces; an `insert_many` when a bucket opens) against 1.0 ms
+for the `insert_one` before.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The audit trail's keyed layout on the real server (issue 16): writers racing in one minute lose
+"""The audit trail's keyed layout on the real server (issue 16): writers racing in one hour lose
 no entry, and a page walks newest first by `_id` reads, across empty hours and days, with a
 number of reads that does not grow with the trail."""
 from __future__ import annotations
@@ -35,16 +35,16 @@ def _walk(database, *, now, limit, program_ids=None, actor_id=None) -> list[dict
             return seen
 
 
-def test_writers_racing_in_one_minute_lose_nothing_and_every_filter_lists_its_entries(database):
-    # 3 "processes" (a writer each) of 3 threads, 180 entries, all writing into the same two minutes: slots collide
-    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+def test_writers_racing_in_one_hour_lose_nothing_and_every_filter_lists_its_entries(database):
+    # 3 "processes" (a writer each) of 3 threads, 180 entries, all writing into the two minutes around an hour: slots collide
+    now = datetime.now(timezone.utc).replace(minute=1, second=0, microsecond=0)
     writers = [audit_log.AuditLogWriter(database) for _ in range(3)]
     written: list[dict] = []
     lock = threading.Lock()
 
     def work(writer, thread: int):
         for n in range(20):
-            at = now - timedelta(seconds=(n * 7 + thread) % 120)  # the two minutes before `now`
+            at = now - timedelta(seconds=(n * 7 + thread) % 120)  # across the hour before `now`
             entry = _entry(at, f"E{thread % 2}", "P1" if n % 3 == 0 else None)
             writer.write(entry, at)
             with lock:
@@ -82,28 +82,28 @@ def test_a_page_steps_over_empty_hours_days_and_months_with_a_bounded_number_of_
     assert [e["_id"] for e in _walk(database, now=now, limit=4)] == newest_first
     assert [e["_id"] for e in _walk(database, now=now, limit=2, actor_id="A1")] == newest_first[0::2]
 
-    # the walk reads markers, not every minute: past 70 days of mostly nothing in a few hundred reads
+    # the walk reads markers, not every hour: past 70 days of mostly nothing in a few hundred reads
     reader = audit_log.AuditLogReader(database)
     found = list(reader.entries([audit_log.ALL], now + audit.CLOCK_SKEW, None))
     assert [e["_id"] for e in found] == newest_first
-    assert reader.reads < 400, reader.reads  # ~70 days + 24 hours of 5 days + tens, minutes and slots
+    assert reader.reads < 400, reader.reads  # ~70 days, 4 quarters and 6 hours of 5 days, slots
 
 
 def test_retention_deletes_the_old_days_buckets_and_markers_by_id(database):
-    start = datetime(2026, 1, 31, 23, 58, tzinfo=timezone.utc)
+    start = datetime(2026, 1, 31, 23, 57, tzinfo=timezone.utc)
     writer = audit_log.AuditLogWriter(database)
-    for n in range(45):  # 3 busy minutes across a month's end: several buckets a minute
-        at = start + timedelta(seconds=n * 4)
+    for n in range(120):  # busy minutes across a month's end: several buckets in an hour
+        at = start + timedelta(seconds=n * 2)
         writer.write(_entry(at, f"E{n % 3}", "P1" if n % 2 else None), at)
     later = datetime(2026, 2, 3, 10, 0, tzinfo=timezone.utc)
     writer.write(_entry(later, "E0", "P1"), later)
 
-    assert audit_log.purge_before(database, datetime(2026, 2, 1).date()) == 30  # the two minutes of Jan 31
+    assert audit_log.purge_before(database, datetime(2026, 2, 1).date()) == 90  # the three minutes of Jan 31
     assert audit_log.purge_before(database, datetime(2026, 2, 1).date()) == 0  # done: origin moved
     left = sorted(doc["_id"] for doc in database[audit_log.KEYED].find())
     assert not [i for i in left if "|202601" in i], left
     remaining = _walk(database, now=later, limit=4)
-    assert len(remaining) == 16 and all(e["at"] >= "2026-02-01" for e in remaining)
-    assert audit_log.purge_before(database, datetime(2026, 2, 4).date()) == 16
+    assert len(remaining) == 31 and all(e["at"] >= "2026-02-01" for e in remaining)
+    assert audit_log.purge_before(database, datetime(2026, 2, 4).date()) == 31
     assert [doc["_id"] for doc in database[audit_log.KEYED].find()] == ["origin"]
     assert _walk(database, now=later, limit=4) == []
