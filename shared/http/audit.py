@@ -155,7 +155,9 @@ def page(database, *, program_ids: set[str] | None, actor_id: str | None, before
     """Newest first; `program_ids` None means every entry (an admin). The cursor is the last entry's id."""
     if program_ids is not None and not program_ids:
         return [], None
-    start = _time_of(before) if before else (now or datetime.now(timezone.utc)) + CLOCK_SKEW
+    newest = (now or datetime.now(timezone.utc)) + CLOCK_SKEW
+    # a cursor naming a future time would walk empty months up to it: nothing is written there yet
+    start = min(_time_of(before), newest) if before else newest
     reader = audit_log.AuditLogReader(database)
     docs = list(itertools.islice(
         reader.entries(audit_log.streams_for(program_ids, actor_id), start, before), limit + 1))
@@ -172,7 +174,7 @@ def _time_of(cursor: str) -> datetime:
     try:
         return datetime.strptime(cursor[:15], "%Y%m%dT%H%M%S").replace(tzinfo=timezone.utc)
     except ValueError:
-        return datetime.now(timezone.utc) + CLOCK_SKEW
+        return datetime.max.replace(tzinfo=timezone.utc)
 
 
 def _old_layout_page(database, *, program_ids, actor_id, before, limit) -> list[dict]:
