@@ -2,16 +2,16 @@
 
 Every request a platform admin makes, every request that passed a programme-scoped check (a
 programme manager, see `note_scope`), and every request refused with 403 is one entry in the
-service's own `audit_trail` collection: `actor_id`, `action` (method and route template),
+service's own audit trail: `actor_id`, `action` (method and route template),
 `target` (the path, which carries the ids acted on), `status`, `at`, `correlation_id`, and the
 programme the scope check named. Recording every privileged request, reads included, is what
 makes "every read of another person's data by an admin" hold without a list of routes to keep
 up to date; a refused request is recorded because probing is what a reviewer looks for.
 
 Entries are only ever written (no route changes or deletes them) in the keyed layout of
-shared/audit_log.py (`audit_log`): buckets of a minute per stream (everything, an actor, a
+shared/audit_log.py (`audit_log`): buckets of an hour per stream (everything, an actor, a
 programme, an actor within a programme) claimed by unique inserts, and markers of the months, days
-and hours that hold any, so a page newest first (with `?actor_id=`, or a manager's programmes) is a
+and quarter days that hold any, so a page newest first (with `?actor_id=`, or a manager's programmes) is a
 bounded number of reads by `_id` however long the trail (FerretDB v1 uses no other index: the old
 `find().sort(_id)` took 23 s at 20,000 entries). Entries keep a time-ordered `_id` (`entry_id`),
 which is also the page cursor.
@@ -21,11 +21,11 @@ older than `audit_retention_days` by `_id`, once a day: the only deletion there 
 programmes (from the service's projection of programme managers, shared/scopes.py).
 
 Entries written before the keyed layout stay in `audit_trail` (one document per entry) and are
-read, not migrated: a page that has walked the keyed layout to its end continues there with the old
-query, and retention empties that collection as before (by the end of the retention period it is
-gone, and then neither looks at it). A migration would have to copy a trail that old pods still
-write during a rolling upgrade; the fallback needs no coordination. Entries old pods write during
-that upgrade are listed after the keyed ones.
+read, not migrated: a page that has walked the keyed layout to its end continues there with the
+old query (`_old_layout_page`), and retention empties that collection as before and drops it once
+empty (by the end of the retention period it is gone, and then neither looks at it). A migration
+would have to copy a trail that old pods still write during a rolling upgrade; the fallback needs
+no coordination. Entries old pods write during that upgrade are listed after the keyed ones.
 
 Writing happens after the response is decided: a failure to write is logged and counted
 (`mentoring_audit_entries_total{outcome="failed"}`, alerted) and does not fail the request, whose
@@ -100,7 +100,10 @@ class AuditRetention:
             return 0  # this day's purge is done
         deleted = audit_log.purge_before(self.database, cutoff.date())
         if _has_old_layout(self.database):
-            deleted += self.database[COLLECTION].delete_many(entries_before(cutoff)).deleted_count
+            old = self.database[COLLECTION]
+            deleted += old.delete_many(entries_before(cutoff)).deleted_count
+            if old.find_one({}, {"_id": 1}) is None:
+                old.drop()  # pages and this job stop looking at the old layout
         self._purged_before = cutoff
         if deleted:
             log.info("retention: deleted %d audit entries written before %s", deleted, cutoff.isoformat())
