@@ -113,3 +113,37 @@ def test_retention_deletes_the_old_days_buckets_and_markers_by_id(database):
     assert audit_log.purge_before(database, datetime(2026, 2, 4).date()) == 31
     assert [doc["_id"] for doc in database[audit_log.KEYED].find()] == ["origin"]
     assert _walk(database, now=later, limit=4) == []
+
+
+def test_an_entry_that_cannot_be_written_is_counted_as_failed_and_the_next_one_is_written(database, monkeypatch):
+    from flask import Flask, g
+    from pymongo.errors import AutoReconnect
+
+    from shared.http.auth import Principal
+    from shared.metrics import AUDIT_ENTRIES
+
+    app = Flask(__name__)
+    app.add_url_rule("/v1/programs", "programs", lambda: "")
+    writer = audit_log.AuditLogWriter(database)
+
+    def counted(outcome):
+        return AUDIT_ENTRIES.labels("matching", "GET /v1/programs", outcome)._value.get()
+
+    def admin_request():
+        with app.test_request_context("/v1/programs"):
+            app.preprocess_request()
+            g.principal = Principal("A9", frozenset({"admin"}))
+            audit.record(writer, "matching", 200)
+
+    def down(*args, **kwargs):
+        raise AutoReconnect("the server is away")
+
+    failed, recorded = counted("failed"), counted("recorded")
+    with monkeypatch.context() as patch:
+        patch.setattr(writer.collection, "insert_many", down)
+        admin_request()  # does not raise: the request's answer stands
+    assert (counted("failed"), counted("recorded")) == (failed + 1, recorded)
+    admin_request()
+    assert counted("recorded") == recorded + 1
+    items, _ = audit.page(database, program_ids=None, actor_id="A9", before=None, limit=5)
+    assert len(items) == 1
