@@ -34,10 +34,11 @@ deletes those documents one `_id` at a time. A write that failed half way (count
 leave an entry in some of its streams only; one missing from `all` is not found by retention (the
 writes go `all` first, so that takes a failure between two documents of one `bulk_write`).
 
-Measured (bench/bench_audit.py, 20,000 entries over two days, 40 actors, load ~3.4): the newest 50
-in 0.048 s (31 reads) against 2.9 s for `find().sort(_id desc)`; one actor's 50 in 0.015 s; a write
-2.7 ms p50 (one `bulk_write` of two replaces; an `insert_many` when a bucket opens) against 1.0 ms
-for the `insert_one` before.
+Measured (bench/bench_audit.py, 20,000 entries over two days, 40 actors; load ~3.4, then ~6-8):
+the newest 50 in 0.048 s / 0.57 s (31-33 reads) against 2.9 s / 8.3 s for `find().sort(_id desc)`;
+one actor's 50 in 0.015 s / 0.10 s (16-18 reads) against 2.2 s / 6.9 s; a write 2.7 ms / 8.7 ms p50
+(one `bulk_write` of two replaces; an `insert_many` when a bucket opens) against 1.0 ms / 2.9 ms for
+the `insert_one` before: the same round trips, larger documents.
 """
 from __future__ import annotations
 
