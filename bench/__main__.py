@@ -11,12 +11,12 @@ from pathlib import Path
 
 from shared.config import act_as_local_kafka_admin
 from bench import (
-    bench_backbone, bench_e2e, bench_enrolment, bench_http, bench_matching, bench_notifications, bench_portal,
+    bench_audit, bench_backbone, bench_e2e, bench_enrolment, bench_http, bench_matching, bench_notifications, bench_portal,
     bench_rebuild,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCHMARKS = ["store", "ingest", "matching", "http", "e2e", "rebuild", "portal", "notifications", "enrolment"]
+BENCHMARKS = ["store", "ingest", "matching", "http", "e2e", "rebuild", "portal", "notifications", "enrolment", "audit"]
 ORG = Path(os.environ.get("ORG_DATA", ROOT.parent / "shared" / "data" / "org-20k"))
 
 
@@ -53,6 +53,9 @@ def main() -> None:
     if "enrolment" in wanted:
         # org-20k's 12,500 enrolments in one bulk request (issue 16: <= 60 s), single enrolment p95 beside it
         rows += bench_enrolment.run()
+    if "audit" in wanted:
+        # GET /v1/audit at 20,000 entries, keyed layout vs find().sort() (issue 16), and a write's cost
+        rows += bench_audit.run()
     out.write_text(json.dumps(rows, indent=2))
     _print(rows)
     print(f"\nwritten to {out}")

@@ -2,18 +2,30 @@
 
 Every request a platform admin makes, every request that passed a programme-scoped check (a
 programme manager, see `note_scope`), and every request refused with 403 is one entry in the
-service's own `audit_trail` collection: `actor_id`, `action` (method and route template),
+service's own audit trail: `actor_id`, `action` (method and route template),
 `target` (the path, which carries the ids acted on), `status`, `at`, `correlation_id`, and the
 programme the scope check named. Recording every privileged request, reads included, is what
 makes "every read of another person's data by an admin" hold without a list of routes to keep
 up to date; a refused request is recorded because probing is what a reviewer looks for.
 
-Entries are only ever inserted (no route updates or deletes them) with a time-ordered `_id`, so
-the newest-first page is an `_id` range on mongod and the collection needs no other index.
-Retention (`AuditRetention`, each service's worker, every `retention_interval_s`) deletes the
-entries older than `audit_retention_days` with one `_id` range too: the only deletion there is.
+Entries are only ever written (no route changes or deletes them) in the keyed layout of
+shared/audit_log.py (`audit_log`): buckets of an hour per stream (everything, an actor, a
+programme, an actor within a programme) claimed by unique inserts, and markers of the months, days
+and quarter days that hold any, so a page newest first (with `?actor_id=`, or a manager's programmes) is a
+bounded number of reads by `_id` however long the trail (FerretDB v1 uses no other index: the old
+`find().sort(_id)` took 23 s at 20,000 entries). Entries keep a time-ordered `_id` (`entry_id`),
+which is also the page cursor.
+Retention (`AuditRetention`, each service's worker, every `retention_interval_s`) deletes the days
+older than `audit_retention_days` by `_id`, once a day: the only deletion there is.
 `GET /v1/audit` serves them: admins everything, a programme manager the entries of their
 programmes (from the service's projection of programme managers, shared/scopes.py).
+
+Entries written before the keyed layout stay in `audit_trail` (one document per entry) and are
+read, not migrated: a page that has walked the keyed layout to its end continues there with the
+old query (`_old_layout_page`), and retention empties that collection as before and drops it once
+empty (by the end of the retention period it is gone, and then neither looks at it). A migration
+would have to copy a trail that old pods still write during a rolling upgrade; the fallback needs
+no coordination. Entries old pods write during that upgrade are listed after the keyed ones.
 
 Writing happens after the response is decided: a failure to write is logged and counted
 (`mentoring_audit_entries_total{outcome="failed"}`, alerted) and does not fail the request, whose
@@ -21,6 +33,7 @@ command has already been stored by then.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -31,13 +44,14 @@ from marshmallow import Schema, fields, validate
 from pymongo import DESCENDING
 from pymongo.errors import PyMongoError
 
+from shared import audit_log
 from shared.errors import Forbidden
 from shared.http.auth import Principal, current_principal, require
 from shared.metrics import AUDIT_ENTRIES
 
 log = logging.getLogger(__name__)
 
-COLLECTION = "audit_trail"
+COLLECTION = "audit_trail"  # the layout before issue 16: read and purged, no longer written
 # Routes an operator's tooling calls without a token; never audited.
 UNAUDITED_ROUTES = frozenset({"/metrics", "/healthz", "/readyz", "/openapi.json"})
 SCOPES_EXTENSION = "programme_scopes"  # where shared/http/scopes.py keeps the service's scope reader
@@ -63,15 +77,15 @@ class AuditRetention:
     """Deletes audit entries older than `days` (README "Privacy"): a periodic job of every service's
     worker (shared.worker.service_worker). Idempotent, so replicas running it at once do no harm.
 
-    One `delete_many` over an `_id` range: the `_id` index on mongod, but a scan of the whole
-    collection on FerretDB v1 (measured here at load ~8: 20 s for 20,000 entries, as long with
-    nothing to delete). So the cut-off moves in whole days (UTC midnight): an entry is deleted
-    between `days` and `days + 1` days after it was written, and a worker touches the collection
-    once a day, not at every hourly tick.
+    The cut-off moves in whole days (UTC midnight): an entry is deleted between `days` and
+    `days + 1` days after it was written, and a worker looks once a day, not at every hourly tick.
+    The keyed layout is deleted a day at a time by `_id` (`audit_log.purge_before`). The old
+    layout's collection, while it exists, by one `_id` range as before (a scan on FerretDB v1:
+    20 s for 20,000 entries at load ~8).
     """
 
     def __init__(self, database, clock, *, days: float):
-        self.collection = database[COLLECTION]
+        self.database = database
         self.clock = clock
         self.days = days
         self._purged_before: datetime | None = None  # the cut-off this process last applied
@@ -84,11 +98,21 @@ class AuditRetention:
         cutoff = self.cutoff()
         if cutoff == self._purged_before:
             return 0  # this day's purge is done
-        deleted = self.collection.delete_many(entries_before(cutoff)).deleted_count
+        deleted = audit_log.purge_before(self.database, cutoff.date())
+        if _has_old_layout(self.database):
+            old = self.database[COLLECTION]
+            deleted += old.delete_many(entries_before(cutoff)).deleted_count
+            if old.find_one({}, {"_id": 1}) is None:
+                old.drop()  # pages and this job stop looking at the old layout
         self._purged_before = cutoff
         if deleted:
             log.info("retention: deleted %d audit entries written before %s", deleted, cutoff.isoformat())
         return deleted
+
+
+def _has_old_layout(database) -> bool:
+    """Whether the pre-issue-16 collection exists (a catalogue read, not a scan)."""
+    return bool(database.list_collection_names(filter={"name": COLLECTION}))
 
 
 def should_record(principal: Principal | None, status: int, route: str) -> bool:
@@ -97,7 +121,7 @@ def should_record(principal: Principal | None, status: int, route: str) -> bool:
     return principal.is_admin or g.get("audit_program_id") is not None or status == 403
 
 
-def record(database, service: str, status: int) -> None:
+def record(writer: audit_log.AuditLogWriter, service: str, status: int) -> None:
     """After a request: one entry if the request used (or was refused) a privilege."""
     principal = g.get("principal")
     route = request.url_rule.rule if request.url_rule else "unmatched"
@@ -117,7 +141,7 @@ def record(database, service: str, status: int) -> None:
         "program_id": g.get("audit_program_id"),
     }
     try:
-        database[COLLECTION].insert_one(entry)
+        writer.write(entry, at)
     except PyMongoError:
         log.exception("audit entry not written: %s %s by %s", entry["action"], entry["target"], entry["actor_id"])
         AUDIT_ENTRIES.labels(service, entry["action"], "failed").inc()
@@ -125,9 +149,39 @@ def record(database, service: str, status: int) -> None:
     AUDIT_ENTRIES.labels(service, entry["action"], "recorded").inc()
 
 
+# Writers' clocks differ a little between pods: a first page starts this far ahead of the reader's.
+CLOCK_SKEW = timedelta(minutes=2)
+
+
 def page(database, *, program_ids: set[str] | None, actor_id: str | None, before: str | None,
-         limit: int) -> tuple[list[dict], str | None]:
-    """Newest first; `program_ids` None means every entry (an admin)."""
+         limit: int, now: datetime | None = None) -> tuple[list[dict], str | None]:
+    """Newest first; `program_ids` None means every entry (an admin). The cursor is the last entry's id."""
+    if program_ids is not None and not program_ids:
+        return [], None
+    newest = (now or datetime.now(timezone.utc)) + CLOCK_SKEW
+    # a cursor naming a future time would walk empty months up to it: nothing is written there yet
+    start = min(_time_of(before), newest) if before else newest
+    reader = audit_log.AuditLogReader(database)
+    docs = list(itertools.islice(
+        reader.entries(audit_log.streams_for(program_ids, actor_id), start, before), limit + 1))
+    if len(docs) <= limit and _has_old_layout(database):
+        docs += _old_layout_page(database, program_ids=program_ids, actor_id=actor_id,
+                                 before=docs[-1]["_id"] if docs else before, limit=limit - len(docs))
+    more = len(docs) > limit
+    docs = docs[:limit]
+    return docs, (docs[-1]["_id"] if more and docs else None)
+
+
+def _time_of(cursor: str) -> datetime:
+    """The time in an entry id (`entry_id`); a cursor that is not one starts from the newest entry."""
+    try:
+        return datetime.strptime(cursor[:15], "%Y%m%dT%H%M%S").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return datetime.max.replace(tzinfo=timezone.utc)
+
+
+def _old_layout_page(database, *, program_ids, actor_id, before, limit) -> list[dict]:
+    """The entries written before the keyed layout (a scan on FerretDB v1, the `_id` index on mongod)."""
     query: dict = {}
     if before:
         query["_id"] = {"$lt": before}
@@ -135,10 +189,7 @@ def page(database, *, program_ids: set[str] | None, actor_id: str | None, before
         query["program_id"] = {"$in": sorted(program_ids)}
     if actor_id:
         query["actor_id"] = actor_id
-    docs = list(database[COLLECTION].find(query).sort("_id", DESCENDING).limit(limit + 1))
-    more = len(docs) > limit
-    docs = docs[:limit]
-    return docs, (docs[-1]["_id"] if more and docs else None)
+    return list(database[COLLECTION].find(query).sort("_id", DESCENDING).limit(limit + 1))
 
 
 class AuditQuery(Schema):
@@ -191,8 +242,9 @@ def blueprint(database) -> Blueprint:
 def install(app, database) -> None:
     """Record after every request of `app` (called by the shared app factory)."""
     service = app.config["settings"].service_name
+    writer = audit_log.AuditLogWriter(database)  # this process's writer of this service's trail
 
     @app.after_request
     def _audit(response):
-        record(database, service, response.status_code)
+        record(writer, service, response.status_code)
         return response

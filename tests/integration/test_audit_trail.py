@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from shared import audit_log
 from shared.http import audit
 from tests.integration.matching.conftest import ADMIN, ADMIN_H, Harness, token
 
@@ -134,33 +135,39 @@ def test_a_programme_manager_reads_the_entries_of_their_programmes_only(harness)
 
 
 def test_entries_past_the_retention_are_purged_by_the_workers_job_and_no_longer_listed(harness):
-    from datetime import timedelta
+    from datetime import datetime, timedelta, timezone
     from types import SimpleNamespace
 
-    from shared.clock import ManualClock, parse_rfc3339
+    from shared.audit_log import AuditLogWriter
+    from shared.clock import ManualClock
     from shared.worker import audit_retention_job
 
     client, context = harness.client, harness.context
-    trail = context.database[audit.COLLECTION]
-    assert client.post("/v1/programs", json={"name": "Old"}, headers=ADMIN_H).status_code == 201
-    (written,) = trail.find({"action": "POST /v1/programs"})
-    written_at = parse_rfc3339(written["at"])
-    younger_at = written_at + timedelta(days=30)
-    younger = audit.entry_id(younger_at)
-    trail.insert_one({**written, "_id": younger, "at": younger_at.isoformat()})
+    old_at = datetime.now(timezone.utc).replace(hour=12) - timedelta(days=2)
+    old = {"_id": audit.entry_id(old_at), "actor_id": ADMIN, "action": "GET /v1/programs", "target": "/v1/programs",
+           "status": 200, "at": old_at.isoformat(), "correlation_id": None, "program_id": None}
+    AuditLogWriter(context.database).write(old, old_at)  # the service's first entry, two days ago
+    # an entry of the layout before issue 16 (one document in `audit_trail`) is listed and purged too
+    legacy = {**old, "_id": audit.entry_id(old_at - timedelta(days=1))}
+    context.database[audit.COLLECTION].insert_one(legacy)
+    assert client.post("/v1/programs", json={"name": "New"}, headers=ADMIN_H).status_code == 201
+    listed = [item["entry_id"] for item in _audit(client, limit=500)["items"]]
+    assert listed[-2:] == [old["_id"], legacy["_id"]] and len(listed) == 3
 
     days = context.settings.audit_retention_days
-    clock = ManualClock(written_at + timedelta(days=days) - timedelta(seconds=1))
+    clock = ManualClock(old_at + timedelta(days=days))
     job = audit_retention_job(SimpleNamespace(settings=context.settings, database=context.database, clock=clock))
     assert job.interval_s == context.settings.retention_interval_s  # as often as the other retention jobs
-    assert job.run() == 0  # not yet: short of the period
-    clock.advance(days=1, seconds=2)  # the cut-off moves by whole days: gone within a day past the period
+    assert job.run() == 1  # the legacy entry, a day older
+    assert old["_id"] in {item["entry_id"] for item in _audit(client, limit=500)["items"]}
+    clock.advance(days=1)  # the cut-off moves by whole days: gone within a day past the period
     assert job.run() == 1
-    # Once a day per worker (FerretDB v1 scans for it): later ticks that day do not look again, so an
-    # entry already past the cut-off waits for the next day's run.
-    trail.insert_one({**written, "_id": audit.entry_id(written_at - timedelta(days=1))})
-    assert job.run() == 0
+    assert job.run() == 0  # once a day per worker: later ticks that day do not look again
+    listed = [item["entry_id"] for item in _audit(client, limit=500)["items"]]
+    assert old["_id"] not in listed and legacy["_id"] not in listed and len(listed) == 3  # the POST, two reads
     clock.advance(days=1)
-    assert job.run() == 1
-    listed = {item["entry_id"] for item in _audit(client, limit=500)["items"]}
-    assert written["_id"] not in listed and younger in listed
+    assert job.run() == 0  # the old layout's collection, emptied, is dropped: nothing looks at it again
+    assert audit.COLLECTION not in context.database.list_collection_names()
+    # nothing of the purged days is left to read: their buckets and markers are deleted by `_id`
+    left = {doc["_id"] for doc in context.database[audit_log.KEYED].find()}
+    assert not [i for i in left if f"|{old_at:%Y%m%d}" in i], left

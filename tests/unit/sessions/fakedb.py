@@ -93,6 +93,11 @@ class FakeCollection:
         self.docs[key] = copy.deepcopy(dict(doc, _id=key))
         return SimpleNamespace(matched_count=int(current is not None))
 
+    def bulk_write(self, requests, ordered=True):
+        """Replaces only (the audit trail's writer, shared/audit_log.py)."""
+        for op in requests:
+            self.replace_one(op._filter, op._doc, upsert=op._upsert)
+
     def find_one_and_replace(self, query, doc, upsert=False, **kwargs):
         before = self.find_one(query)
         self.replace_one(query, doc, upsert=upsert)
@@ -145,8 +150,9 @@ class FakeDatabase:
     def __getitem__(self, name: str) -> FakeCollection:
         return self.collections.setdefault(name, FakeCollection(name))
 
-    def list_collection_names(self):
-        return [name for name, c in self.collections.items() if c.docs]
+    def list_collection_names(self, filter=None):
+        names = [name for name, c in self.collections.items() if c.docs]
+        return [n for n in names if n == filter["name"]] if filter else names
 
     def command(self, *args, **kwargs):
         return {"ok": 1}
