@@ -14,14 +14,16 @@ def test_a_mentee_chooses_a_mentor_who_accepts(harness):
         harness.hire(employee_id, level=level, department=dept, manager_id=manager, tz=tz, display_name=employee_id)
     cohort_id = harness.cohort(status="matching")
     client, mentee, mentor = harness.client, token("E002"), token("M001")
-    off = client.get(f"/v1/cohorts/{cohort_id}/suggestions", headers=mentee)
-    assert off.status_code == 409 and off.json["code"] == "mentee_choice_off"
-    assert client.patch(f"/v1/cohorts/{cohort_id}", json={"matching_style": "both"}, headers=ADMIN_H).status_code == 200
+    stranger = client.get(f"/v1/cohorts/{cohort_id}/suggestions", headers=mentee)
+    assert stranger.status_code == 403 and stranger.json["code"] == "not_a_mentee"  # not enrolled (yet)
     assert harness.enroll(cohort_id, "M001", "mentor", capacity=1, topics=["python", "leadership"]).status_code == 201
     assert harness.enroll(cohort_id, "M002", "mentor", capacity=1, topics=["sales"]).status_code == 201
     assert harness.enroll(cohort_id, "E002", "mentee", topics=["leadership", "sales"],
                           goals_summary="Grow in leadership this year").status_code == 201
     assert harness.enroll(cohort_id, "E003", "mentee", topics=["python"]).status_code == 201
+    off = client.get(f"/v1/cohorts/{cohort_id}/suggestions", headers=mentee)
+    assert off.status_code == 409 and off.json["code"] == "mentee_choice_off"
+    assert client.patch(f"/v1/cohorts/{cohort_id}", json={"matching_style": "both"}, headers=ADMIN_H).status_code == 200
 
     found = client.get(f"/v1/cohorts/{cohort_id}/suggestions", query_string={"limit": 5}, headers=mentee)
     assert found.status_code == 200, found.json
