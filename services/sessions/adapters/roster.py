@@ -21,6 +21,7 @@ every document has exactly one writer (FerretDB v1 does not isolate a read-modif
 from __future__ import annotations
 
 import json
+from typing import Callable
 
 from pymongo.errors import DuplicateKeyError
 
@@ -31,6 +32,7 @@ ROSTER_PAIRS = "roster_pairs"
 ROSTER_MEETINGS = "roster_meetings"
 ROSTER_HELD = "roster_held"
 MAX_PARTITIONS = 1024  # a reader's bound on partitions to look for (Kafka topics have far fewer)
+WINDOW = 4  # partition documents a reader asks for at once (3 partitions locally: one round)
 PLACEHOLDER = -1  # the version of a partition's document its consumer has not written yet
 
 
@@ -74,14 +76,18 @@ class RosterPairs:
             except DuplicateKeyError:
                 pass  # its own consumer (or another placeholder) came first: never overwrite
 
-    def active(self, cohort_id: str) -> dict[str, ActivePair]:
-        """The cohort's active pairings, every partition's (the report's read: `_id` look-ups only)."""
+    def active(self, cohort_id: str, read: Callable = map) -> dict[str, ActivePair]:
+        """The cohort's active pairings, every partition's (the report's read: `_id` look-ups only).
+
+        Partitions are read `WINDOW` at a time with `read` (a pool's `map` reads them side by side),
+        until one is missing."""
         pairs: dict[str, ActivePair] = {}
-        for partition in range(MAX_PARTITIONS):
-            doc = self.collection.find_one({"_id": pairs_id(cohort_id, partition)}, {"active": 1})
-            if doc is None:
-                break
-            pairs.update(PairsPart(json.loads(doc["active"])).pairs())
+        for first in range(0, MAX_PARTITIONS, WINDOW):
+            ids = [pairs_id(cohort_id, partition) for partition in range(first, first + WINDOW)]
+            for doc in read(lambda doc_id: self.collection.find_one({"_id": doc_id}), ids):
+                if doc is None:
+                    return pairs
+                pairs.update(PairsPart(json.loads(doc["active"])).pairs())
         return pairs
 
     def drop(self) -> None:
