@@ -28,9 +28,14 @@
   (shared.generations); the runner re-binds and resumes from the rebuild's watermarks when a
   rebuild swaps in a new generation.
 - `stop()` (wired to SIGTERM by shared.worker) finishes the record in hand, commits, and closes.
+- Inside a handler (or `apply_batch`), `record_of(envelope)` says where the event was read from
+  (contract topic, partition, offset; the same in a replay): a view written per partition (one
+  writer per document, sessions' engagement roster) keys and guards its documents with it.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import threading
 import time
@@ -63,6 +68,40 @@ log = logging.getLogger(__name__)
 POSITIONS = "consumer_positions"
 
 Handler = Callable[[Envelope], None]
+
+
+@dataclass(frozen=True)
+class RecordAt:
+    """Where a consumed event was read: its contract topic (no prefix), partition and offset."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+# {event_id: RecordAt} of the record (or run of records, `apply_batch`) being applied (`record_of`)
+_RECORDS: contextvars.ContextVar[dict[str, RecordAt] | None] = contextvars.ContextVar("consumed_records",
+                                                                                      default=None)
+
+
+def record_of(envelope: Envelope) -> RecordAt:
+    """Where `envelope` was read (inside a consumer runner's handler): the same topic, partition and
+    offset in a replay or a rebuild. Only that partition's consumer applies it, in offset order, so
+    a document written per partition has one writer, and its offset tells a redelivery apart."""
+    records = _RECORDS.get()
+    if records is None or envelope.event_id not in records:
+        raise RuntimeError("record_of is known only inside a consumer runner's handler")
+    return records[envelope.event_id]
+
+
+@contextlib.contextmanager
+def consuming(records: dict[str, RecordAt]):
+    """What handlers may ask about the records being applied (`record_of`); tests use it too."""
+    token = _RECORDS.set(records)
+    try:
+        yield
+    finally:
+        _RECORDS.reset(token)
 
 
 class Projection(ABC):
@@ -494,10 +533,13 @@ class ConsumerRunner:
             return
         projection = self._batch_owner(contract_topic, run[0][1])
         envelopes = [envelope for _, envelope in run]
+        records = {envelope.event_id: RecordAt(contract_topic, record.partition, record.offset)
+                   for record, envelope in run}
         delay, failures = 0.2, 0
         while True:
             try:
-                projection.apply_batch(envelopes)
+                with consuming(records):
+                    projection.apply_batch(envelopes)
                 break
             except TRANSIENT_ERRORS as exc:
                 failures += 1
@@ -548,9 +590,11 @@ class ConsumerRunner:
         delay = 0.2
         transient_failures = 0
         failures = 0
+        where = {envelope.event_id: RecordAt(contract_topic, record.partition, record.offset)}
         while True:
             try:
-                handler(envelope)
+                with consuming(where):
+                    handler(envelope)
                 return
             except TRANSIENT_ERRORS as exc:
                 transient_failures += 1

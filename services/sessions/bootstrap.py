@@ -22,6 +22,7 @@ from shared.projector import StoreProjector
 from services.sessions.adapters.mongo import (
     AgreementsRepository, BusyTimesRepository, EngagementRepository, LegacyMeetingTexts, MeetingsRepository, PairingsRepository,
 )
+from services.sessions.adapters.roster import RosterMeetings, RosterPairs
 from services.sessions.application.commands import (
     AgreementCommands, EngagementCommands, GoalCommands, MeetingCommands,
 )
@@ -33,7 +34,8 @@ from services.sessions.application.erasure import SessionsEraser
 from services.sessions.application.series import SeriesCommands
 from services.sessions.application.retention import ForgetMeetingTexts
 from services.sessions.application.projections import (
-    AgreementsProjection, BusyTimesProjection, EngagementProjection, MeetingsProjection, PairingsProjection, participants_projection,
+    AgreementsProjection, BusyTimesProjection, EngagementProjection, MeetingsProjection, PairingsProjection,
+    RosterMeetingsProjection, RosterPairsProjection, participants_projection,
 )
 
 SERVICE = "sessions"
@@ -67,6 +69,8 @@ class SessionsContext:
     engagement_view: EngagementRepository = field(init=False)
     agreements_view: AgreementsRepository = field(init=False)
     busy_view: BusyTimesRepository = field(init=False)  # scheduled meetings per person and week (slots)
+    roster_pairs: RosterPairs = field(init=False)  # the engagement roster (domain/roster.py)
+    roster_meetings: RosterMeetings = field(init=False)
     # command handlers and the periodic risk check
     meetings: MeetingCommands = field(init=False)
     goals: GoalCommands = field(init=False)
@@ -90,6 +94,8 @@ class SessionsContext:
         self.engagement_view = EngagementRepository(live)
         self.agreements_view = AgreementsRepository(live)
         self.busy_view = BusyTimesRepository(live)
+        self.roster_pairs = RosterPairs(live)
+        self.roster_meetings = RosterMeetings(live)
 
         keys = PersonKeys(self.database)
         self.sealer = Sealer(keys)
@@ -118,7 +124,7 @@ class SessionsContext:
         """Fed by the consumer group (Kafka): views first, then the policy that reads them."""
         settle = lambda: self.projector.wait_for(self.store.current_position(), timeout_s=SETTLE_TIMEOUT_S)  # noqa: E731
         return [participants_projection(self.database), PairingsProjection(self.database),
-                ProgrammeScopes(self.database),
+                RosterPairsProjection(self.database), ProgrammeScopes(self.database),
                 CancelMeetingsWhenPairingEnds(self.meetings_view, self.meetings, settle, pairings=self.pairings),
                 ErasurePolicy(self.eraser, name="sessions-erasures", topics=(topics.HRIS_EMPLOYEES, topics.MATCHING),
                               on_hris=True)]
@@ -127,6 +133,7 @@ class SessionsContext:
         """Fed from this service's event store (shared.projector), in this order for each commit."""
         return [MeetingsProjection(self.database), EngagementProjection(self.database),
                 AgreementsProjection(self.database), BusyTimesProjection(self.database),
+                RosterMeetingsProjection(self.database),
                 BackOnTrackWhenMeetingHeld(self.pairings, self.meetings_view, self.engagement_view,
                                            self.engagement, _ClockRef(self), self.agreements_view)]
 

@@ -3,6 +3,7 @@ and the Grafana dashboard (issue 7).  Needs `promtool` (Debian: prometheus)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -66,7 +67,20 @@ def test_local_scrape_config_has_the_nine_jobs():
         assert static["labels"]["service"] == svc, name
     compose = {j["job_name"]: j for j in yaml.safe_load((PROM / "prometheus.compose.yml").read_text())["scrape_configs"]}
     assert set(compose) == set(expected)
-    assert compose["portal-api"]["static_configs"][0]["targets"] == ["portal:8000"]
+    # the web app runs in compose only with its profile: found by DNS, so no target (no alarm) without it
+    (dns,) = compose["portal-api"]["dns_sd_configs"]
+    assert (dns["names"], dns["type"], dns["port"]) == (["portal"], "A", 8000)
+    assert {r["target_label"]: r["replacement"] for r in compose["portal-api"]["relabel_configs"]} == {
+        "service": "portal", "component": "api"}
+
+
+def test_target_down_covers_every_scraped_job_of_ours():
+    """The web app included: in Kubernetes its ServiceMonitor's job is `portal-api`, as here."""
+    (rule,) = [r for r in _rules() if r["alert"] == "MentoringTargetDown"]
+    pattern = re.search(r'job=~"([^"]+)"', rule["expr"]).group(1)
+    jobs = {j["job_name"] for j in yaml.safe_load((PROM / "prometheus.yml").read_text())["scrape_configs"]}
+    assert jobs and all(re.fullmatch(pattern, job) for job in jobs), jobs
+    assert not re.fullmatch(pattern, "node")
 
 
 def test_every_alert_has_severity_annotations_and_runbook():

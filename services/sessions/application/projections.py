@@ -12,6 +12,11 @@ Own-stream (`SessionsContext.own_projections()`, fed from the event store by sha
 - busy times: per person and UTC week, their scheduled meetings in every pairing (finding slots).
 Both remember the aggregate version they applied; a replayed commit changes nothing.
 
+The engagement roster (domain/roster.py, adapters/roster.py): what the cohort engagement report
+reads by `_id`, in two parts with one writer each: `RosterPairsProjection` (Kafka-fed: per
+partition of matching's topic, that partition's consumer) and `RosterMeetingsProjection`
+(own-stream: held meetings and confirmed cadences).
+
 Reactions with side effects (cancelling the meetings of an ended pairing, announcing a pairing
 back on track) are policies (application/policies.py), not callbacks here.
 """
@@ -20,15 +25,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 from shared import topics
-from shared.consumer import Projection
+from shared.consumer import Projection, record_of
 from shared.directory import DirectoryProjection
 from shared.events.catalog.matching import (
     COHORT_CREATED, COHORT_REVISED, PAIRING_ACTIVATED, PAIRING_COMPLETED, PAIRING_ENDED, PAIRING_STATUS_BY_EVENT,
     STAY_IN_TOUCH_CHOSEN,
 )
 from shared.events.catalog.sessions import (
-    AGREEMENT_CONFIRMED, MEETING_EVENTS, MEETING_RESCHEDULED, MEETING_SCHEDULED, MEETING_STREAM_EVENTS,
-    PAIRING_AT_RISK, PAIRING_BACK_ON_TRACK,
+    AGREEMENT_CONFIRMED, MEETING_DISPUTED, MEETING_EVENTS, MEETING_HELD, MEETING_RESCHEDULED, MEETING_SCHEDULED,
+    MEETING_STREAM_EVENTS, PAIRING_AT_RISK, PAIRING_BACK_ON_TRACK,
 )
 from shared.clock import parse_rfc3339, rfc3339
 from shared.events.envelope import Envelope
@@ -39,6 +44,7 @@ from services.sessions.adapters.mongo import (
     BusyTimesRepository, EngagementRepository, MeetingsRepository, PairingsRepository, busy_week_id, from_doc,
     to_doc, week_of,
 )
+from services.sessions.adapters.roster import ROSTER_HELD, ROSTER_MEETINGS, ROSTER_PAIRS, RosterMeetings, RosterPairs
 from services.sessions.domain import meetings as meeting_rules
 from services.sessions.domain.meetings import Meeting
 
@@ -244,3 +250,80 @@ class BusyTimesProjection(Projection):
             self.repository.put_week({"_id": key, "meetings": sorted(meetings, key=lambda m: (m["starts_at"], m["meeting_id"])),
                                       "version": order}, new=doc is None)
         self.repository.put_placement({"_id": meeting_id, "keys": keys, "version": order}, new=placement is None)
+
+
+class RosterPairsProjection(Projection):
+    """The roster's pairs part: each partition of matching's topic writes its own document per cohort
+    (`record_of(envelope).partition`), so no two consumers ever write one document."""
+
+    name = "sessions-roster-pairs"
+    topics = (topics.MATCHING,)
+    collections = (ROSTER_PAIRS,)
+
+    def __init__(self, database):
+        self.bind(database)
+
+    def bind(self, database) -> None:
+        self.roster = RosterPairs(database)
+
+    def handlers(self):
+        return {event_type: self.pairing_event for event_type in PAIRING_STATUS_BY_EVENT}
+
+    def reset(self) -> None:
+        self.roster.drop()
+
+    def pairing_event(self, envelope: Envelope) -> None:
+        data = envelope.data
+        at = record_of(envelope)
+        offset, part = self.roster.load(data["cohort_id"], at.partition)
+        if offset is not None and offset >= at.offset:
+            return  # this partition's document already reflects the record (redelivery, replay)
+        activated_at = data.get("activated_at") if envelope.event_type == PAIRING_ACTIVATED else None
+        if part.apply(data["pairing_id"], envelope.aggregate_version, PAIRING_STATUS_BY_EVENT[envelope.event_type],
+                      data["mentor_id"], data["mentee_id"], activated_at):
+            self.roster.save(data["cohort_id"], at.partition, at.offset, part, exists=offset is not None)
+
+
+class RosterMeetingsProjection(Projection):
+    """The roster's meetings part (own stream): held and undisputed meetings per pairing, and the
+    cadence its parties confirmed, summed per cohort."""
+
+    name = "sessions-roster-meetings"
+    topics = ()
+    collections = (ROSTER_MEETINGS, ROSTER_HELD)
+
+    def __init__(self, database):
+        self.bind(database)
+
+    def bind(self, database) -> None:
+        self.roster = RosterMeetings(database)
+
+    def handlers(self):
+        return {MEETING_HELD: self.meeting_recorded, MEETING_DISPUTED: self.meeting_recorded,
+                AGREEMENT_CONFIRMED: self.agreement_confirmed}
+
+    def reset(self) -> None:
+        self.roster.drop()
+
+    def meeting_recorded(self, envelope: Envelope) -> None:
+        data = envelope.data
+        order = order_of(envelope)
+        version, held = self.roster.load_held(data["pairing_id"])
+        if version is None or version < order:
+            if envelope.event_type == MEETING_HELD:
+                changed = held.held(data["meeting_id"], data["held_at"], data["duration_minutes"])
+            else:
+                changed = held.disputed(data["meeting_id"])
+            if changed:
+                self.roster.save_held(data["pairing_id"], data["cohort_id"], order, held, exists=version is not None)
+        # the summary last, from the pairing's list: after a crash in between, this finishes it
+        version, part = self.roster.load(data["cohort_id"])
+        if (version is None or version < order) and part.summarise(data["pairing_id"], held):
+            self.roster.save(data["cohort_id"], order, part, exists=version is not None)
+
+    def agreement_confirmed(self, envelope: Envelope) -> None:
+        data = envelope.data
+        order = order_of(envelope)
+        version, part = self.roster.load(data["cohort_id"])
+        if (version is None or version < order) and part.agreed(envelope.aggregate_id, data["cadence_days"]):
+            self.roster.save(data["cohort_id"], order, part, exists=version is not None)

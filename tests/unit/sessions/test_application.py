@@ -23,9 +23,11 @@ from shared.events.catalog.sessions import (
 from shared.events.envelope import Envelope, new_event
 from shared.memory import InMemoryEventStore
 from services.sessions.adapters.mongo import to_doc
+from services.sessions.adapters.roster import RosterPairs
 from services.sessions.application.queries import cohort_report
 from services.sessions.bootstrap import SessionsContext
 from services.sessions.domain.pairing import PairingInfo
+from services.sessions.domain.roster import PairsPart
 from tests.unit.sessions.fakedb import FakeDatabase
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
@@ -40,6 +42,9 @@ def context(store=None, database=None) -> SessionsContext:
         "_id": "p1", "cohort_id": "c1", "mentor_id": "mentor-1", "mentee_id": "mentee-1", "status": "active",
         "activated_at": rfc3339(PAIRING.activated_at), "ended_at": None, "version": 2})
     ctx.database["cohorts"].insert_one({"_id": "c1", "name": "Spring", "meeting_cadence_days": 7, "version": 1})
+    roster = PairsPart()  # what matching's PairingActivated leaves in the engagement roster (partition 0)
+    roster.apply("p1", 2, "active", "mentor-1", "mentee-1", rfc3339(PAIRING.activated_at))
+    RosterPairs(ctx.database).save("c1", 0, 1, roster, exists=False)
     return ctx
 
 

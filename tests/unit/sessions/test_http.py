@@ -54,6 +54,9 @@ def test_the_other_party_disputes_a_record_and_the_meeting_view_shows_it(app):
     held = client.post(f"/v1/meetings/{meeting_id}/complete", json={}, headers=MENTOR)
     assert held.status_code == 200 and held.get_json()["recorded_by"] == "mentor-1"
     assert held.get_json()["disputed"] is None
+    ctx.projector.catch_up()
+    engagement = client.get("/v1/cohorts/c1/engagement", headers=who("admin-1", "admin")).get_json()
+    assert engagement["summary"]["meetings_held"] == 1 and engagement["items"][0]["mentoring_hours"] == 0.5
     assert client.post(url, json=reason, headers=who("stranger")).status_code == 403
     assert client.post(url, json=reason, headers=who("admin-1", "admin")).status_code == 403
     own = client.post(url, json=reason, headers=MENTOR)
@@ -72,6 +75,8 @@ def test_the_other_party_disputes_a_record_and_the_meeting_view_shows_it(app):
     ctx.projector.catch_up()
     engagement = client.get("/v1/cohorts/c1/engagement", headers=who("admin-1", "admin")).get_json()
     assert engagement["summary"]["meetings_held"] == 0  # a disputed held meeting does not count
+    assert [(i["pairing_id"], i["meetings_held"], i["last_meeting_at"]) for i in engagement["items"]] == [
+        ("p1", 0, None)]
 
 
 def test_a_no_show_is_disputed_by_the_party_it_names(app):
