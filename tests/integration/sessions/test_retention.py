@@ -60,7 +60,7 @@ def test_meeting_texts_are_gone_from_the_store_and_views_after_the_period_and_th
     assert fresh.meetings.texts(meeting_id) == {} and fresh.meetings.load(meeting_id).status == "held"
 
     report = rebuild_service(fresh, None, grace_s=0)
-    assert report.store_events == 4  # two meeting events, each applied by the meetings and busy-times views
+    assert report.store_events == 5  # two meeting events, each applied by the meetings and busy-times views; the held one by the roster too
     [doc] = fresh.meetings_view.for_pairing("p1")
     assert doc["status"] == "held" and doc["held_minutes"] == 30
     everything = [list(fresh.database[name].find({})) for name in fresh.database.list_collection_names()]
