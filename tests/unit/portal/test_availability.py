@@ -3,12 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from shared.config import Settings
-from services.portal.api import create_app
 from services.portal.backend import ApiError
-from services.portal.sessions import MemoryStore
-from tests.unit.portal.fakes import MEETING, MENTEE, MENTOR, PAIRING, FakeBackend, FakeOidc
-from tests.unit.portal.test_pages import csrf, sign_in
+from tests.unit.portal.fakes import MEETING, MENTEE, MENTOR, PAIRING, FakeBackend
+from tests.unit.portal.test_pages import csrf, portal_app, sign_in
 
 SLOT = "2030-01-14T14:00:00.000Z"
 
@@ -58,12 +55,7 @@ class AvailabilityBackend(FakeBackend):
 
 @pytest.fixture
 def portal():
-    backend, oidc = AvailabilityBackend(), FakeOidc()
-    settings = Settings(service_name="portal", environment="development", jwt_secret="x",
-                        oidc_issuer="https://idp.example/realms/mentoring")
-    app = create_app(settings, backend=backend, oidc=oidc, store=MemoryStore())
-    app.testing = True
-    return app, backend, oidc
+    return portal_app(AvailabilityBackend())
 
 
 def test_a_person_saves_their_week_and_then_picks_a_common_slot_on_the_pairing_page(portal):

@@ -4,24 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from shared.config import Settings
-from services.portal.api import create_app
 from services.portal.backend import ApiError
-from services.portal.sessions import MemoryStore
-from tests.unit.portal.fakes import ADMIN, MENTEE, MENTOR, PAIRING, FakeBackend, FakeOidc
-from tests.unit.portal.test_pages import csrf, sign_in
+from tests.unit.portal.fakes import ADMIN, MENTEE, MENTOR, PAIRING, FakeBackend
+from tests.unit.portal.test_pages import csrf, portal_app, sign_in
 
 SHARE = "Also share this thank-you with"
 
 
 @pytest.fixture
 def portal():
-    backend, oidc = FakeBackend(), FakeOidc()
-    settings = Settings(service_name="portal", environment="development", jwt_secret="x",
-                        oidc_issuer="https://idp.example/realms/mentoring")
-    app = create_app(settings, backend=backend, oidc=oidc, store=MemoryStore())
-    app.testing = True
-    return app, backend, oidc
+    return portal_app(FakeBackend())
 
 
 def _kudos_posts(backend):

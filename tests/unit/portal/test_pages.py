@@ -12,14 +12,19 @@ from services.portal.sessions import COOKIE, MemoryStore
 from tests.unit.portal.fakes import ADMIN, COHORT, MEETING, MENTEE, MENTOR, PAIRING, PROGRAM, FakeBackend, FakeOidc
 
 
-@pytest.fixture
-def portal():
-    backend, oidc = FakeBackend(), FakeOidc()
+def portal_app(backend):
+    """The portal on a fake API client (`backend`), signing in at a fake IdP: (app, backend, oidc)."""
+    oidc = FakeOidc()
     settings = Settings(service_name="portal", environment="development", jwt_secret="x",
                         oidc_issuer="https://idp.example/realms/mentoring")
     app = create_app(settings, backend=backend, oidc=oidc, store=MemoryStore())
     app.testing = True
     return app, backend, oidc
+
+
+@pytest.fixture
+def portal():
+    return portal_app(FakeBackend())
 
 
 def sign_in(app, oidc, subject=MENTEE, roles=("participant",), next_path="/"):

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from shared.config import Settings
-from services.portal.api import create_app
 from services.portal.backend import ApiError
-from services.portal.sessions import MemoryStore
-from tests.unit.portal.fakes import MENTEE, MENTOR, PAIRING, FakeBackend, FakeOidc
-from tests.unit.portal.test_pages import csrf, sign_in
+from tests.unit.portal.fakes import MENTEE, MENTOR, PAIRING, FakeBackend
+from tests.unit.portal.test_pages import csrf, portal_app, sign_in
 
 AGREEMENT = f"/v1/pairings/{PAIRING}/agreement"
 GOALS = f"/v1/pairings/{PAIRING}/goals"
@@ -62,12 +59,7 @@ class AgreementBackend(FakeBackend):
 
 @pytest.fixture
 def portal():
-    backend, oidc = AgreementBackend(), FakeOidc()
-    settings = Settings(service_name="portal", environment="development", jwt_secret="x",
-                        oidc_issuer="https://idp.example/realms/mentoring")
-    app = create_app(settings, backend=backend, oidc=oidc, store=MemoryStore())
-    app.testing = True
-    return app, backend, oidc
+    return portal_app(AgreementBackend())
 
 
 def _sent(backend, method, path):

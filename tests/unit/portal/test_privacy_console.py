@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from shared.config import Settings
-from services.portal.api import create_app
 from services.portal.backend import ApiError
-from services.portal.sessions import MemoryStore
-from tests.unit.portal.fakes import ADMIN, MENTEE, MENTOR, PROGRAM, FakeBackend, FakeOidc
-from tests.unit.portal.test_pages import csrf, sign_in
+from tests.unit.portal.fakes import ADMIN, MENTEE, MENTOR, PROGRAM, FakeBackend
+from tests.unit.portal.test_pages import csrf, portal_app, sign_in
 
 SERVICES = ("matching", "sessions", "feedback", "notifications")
 
@@ -58,12 +55,7 @@ class PrivacyBackend(FakeBackend):
 
 @pytest.fixture
 def portal():
-    backend, oidc = PrivacyBackend(), FakeOidc()
-    settings = Settings(service_name="portal", environment="development", jwt_secret="x",
-                        oidc_issuer="https://idp.example/realms/mentoring")
-    app = create_app(settings, backend=backend, oidc=oidc, store=MemoryStore())
-    app.testing = True
-    return app, backend, oidc
+    return portal_app(PrivacyBackend())
 
 
 def posted(backend) -> list:

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.config import Settings
-from services.portal.api import create_app
-from services.portal.sessions import MemoryStore
-from tests.unit.portal.fakes import MENTOR, PAIRING, FakeBackend, FakeOidc
-from tests.unit.portal.test_pages import csrf, sign_in
+from tests.unit.portal.fakes import MENTOR, PAIRING, FakeBackend
+from tests.unit.portal.test_pages import csrf, portal_app, sign_in
 
 STAY = f"/v1/pairings/{PAIRING}/stay-in-touch"
 
@@ -32,12 +29,7 @@ class CompletedBackend(FakeBackend):
 
 @pytest.fixture
 def portal():
-    backend, oidc = CompletedBackend(), FakeOidc()
-    settings = Settings(service_name="portal", environment="development", jwt_secret="x",
-                        oidc_issuer="https://idp.example/realms/mentoring")
-    app = create_app(settings, backend=backend, oidc=oidc, store=MemoryStore())
-    app.testing = True
-    return app, backend, oidc
+    return portal_app(CompletedBackend())
 
 
 def test_the_mentee_sees_completed_the_mentors_yes_and_saying_yes_too_opens_scheduling_again(portal):
