@@ -251,7 +251,9 @@ def start_kafka() -> None:
         shutil.rmtree(data_dir)
         data_dir.mkdir(parents=True)
     if not (data_dir / "meta.properties").exists():
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = "-"
+        while cluster_id.startswith("-"):  # as Kafka's own Uuid.randomUuid: the CLI reads "-..." as an option
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         # The super user exists from the first start (the broker itself logs in as it); the other
         # users and every ACL are set through it once the broker answers (`grant_access`).
         admin_scram = (f"SCRAM-SHA-512=[name={kafka_access.ADMIN},"
