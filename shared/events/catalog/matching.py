@@ -301,6 +301,9 @@ class PairingProposedV1(_PairingEvent):
     proposed_by = fields.String(**_id)
     matching_run_id = fields.String(required=True, allow_none=True)
     answer_by = Rfc3339Utc(required=True)
+    circle_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1), metadata={
+        "description": "the mentoring circle this pairing is a member of (a cohort with format circle: one mentor, "
+                       "3-8 mentees, one pairing per member); absent or null for a one-to-one pairing"})
 
 
 _ON_BEHALF_OF = dict(validate=validate.Length(min=1), metadata={
