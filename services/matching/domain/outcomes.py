@@ -23,6 +23,7 @@ Pure functions: the application layer reads the directory and the views and call
 """
 from __future__ import annotations
 
+import calendar
 import math
 from dataclasses import dataclass
 from datetime import date
@@ -58,9 +59,7 @@ class Person:
 def add_months(day: date, months: int) -> date:
     month = day.month - 1 + months
     year, month = day.year + month // 12, month % 12 + 1
-    days_in_month = [31, 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28, 31, 30, 31, 30,
-                     31, 31, 30, 31, 30, 31][month - 1]
-    return date(year, month, min(day.day, days_in_month))
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 def tenure_band(person: Person, day: date) -> str:
