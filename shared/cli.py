@@ -99,20 +99,20 @@ def upgrade_views(service: str, context) -> None:
         return
     print(f"{service}: its views were built by other code ({'; '.join(reasons)}): rebuilding")
     try:
-        print(rebuild(service, settings=context.settings))
+        print(rebuild(service, context=context))
     except RebuildInProgress as exc:  # another migrate (a second replica's Job) is rebuilding them
         print(f"{service}: not rebuilt here: {exc}")
 
 
-def rebuild(service: str, *, in_place: bool = False, settings: Settings | None = None) -> str:
-    """Rebuild a service's projections (its settings from the environment unless given); returns a
-    one-line summary."""
+def rebuild(service: str, *, in_place: bool = False, context=None) -> str:
+    """Rebuild a service's projections (on `context`, its wiring, else one built from the
+    environment); returns a one-line summary."""
     from shared.projector import own_projections_of, rebuild_service
 
-    service_settings = settings or Settings.from_env(service)
     bootstrap = importlib.import_module(f"services.{service}.bootstrap")
     worker_module = importlib.import_module(f"services.{service}.worker")
-    context = bootstrap.build(service_settings)
+    context = context or bootstrap.build(Settings.from_env(service))
+    service_settings = context.settings
     runner = worker_module.build_consumer(service_settings, context=context)
     started = time.perf_counter()
     opted_in = [p for p in runner.projections + own_projections_of(context) if p.collections]
