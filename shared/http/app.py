@@ -15,6 +15,7 @@ import uuid
 from typing import Callable, Iterable
 
 from flask import Flask, Response, g, request
+from flask.testing import FlaskClient
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
@@ -83,6 +84,14 @@ def standard_readiness(settings: Settings, database) -> dict[str, Callable[[], b
     return {"mongodb": lambda: ping(database), "kafka": lambda: kafka_reachable(settings)}
 
 
+class ClosingTestClient(FlaskClient):
+    """Flask's test client, closing each response when the call returns, as a WSGI server does once
+    the response is sent: what runs on close (the audit entry) has happened by then."""
+
+    def open(self, *args, buffered: bool = True, **kwargs):
+        return super().open(*args, buffered=buffered, **kwargs)
+
+
 def create_service_app(
     settings: Settings,
     *,
@@ -113,6 +122,7 @@ def create_service_app(
         },
     )
     app.config["settings"] = settings
+    app.test_client_class = ClosingTestClient
     app.extensions["token_verifier"] = TokenVerifier(settings)
     if configure:
         configure(app)

@@ -235,6 +235,11 @@ def test_a_cohort_journey_across_all_four_services(make_settings, tmp_path):
         stats = admin.get("matching", f"/v1/cohorts/{cohort_id}/stats")
         assert (stats["active"], stats["proposed"], stats["waiting_for_answers"]) == (matched, 0, 0)
         assert admin.post("matching", f"/v1/cohorts/{cohort_id}/status", {"status": "active"})["status"] == "active"
+        # gunicorn writes each audit entry once the response is sent: the admin's requests are there
+        trail = wait_until(lambda: [item for item in admin.get("matching", "/v1/audit", params={"limit": 5})["items"]
+                                    if item["action"] == "POST /v1/cohorts/<cohort_id>/status"],
+                           timeout_s=10, message="the admin's status changes in matching's audit trail")
+        assert trail[0]["target"] == f"/v1/cohorts/{cohort_id}/status" and trail[0]["actor_id"] == ADMIN
         mark("accepted")
 
         # -- sessions: active pairings arrive over Kafka; meetings scheduled and held --------------
