@@ -137,7 +137,7 @@ def run() -> list[dict]:
                 ("matching", "/v1/me/pairings?limit=500"),
                 ("sessions", f"/v1/pairings/{pairs[0]['pairing_id']}/meetings?limit=200")]),
             "cohort health": (_client(app, oidc, ADMIN, ["admin", "participant"]), f"/console/cohorts/{cohort}/health",
-                              admin, [("matching", f"/v1/cohorts/{cohort}"), ("matching", f"/v1/cohorts/{cohort}/stats"),
+                              admin, [("matching", f"/v1/cohorts/{cohort}/stats"),
                                       ("sessions", f"/v1/cohorts/{cohort}/engagement"),
                                       ("feedback", f"/v1/cohorts/{cohort}/feedback/summary")]),
         }

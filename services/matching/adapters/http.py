@@ -416,6 +416,8 @@ class StatsOut(Schema):
     unmatched = fields.Integer(metadata={"description": "enrolled mentees with no proposed, active or completed pairing"})
     waiting_for_answers = fields.Integer(metadata={"description": "answers still owed on open proposals"})
     completed = fields.Integer(metadata={"description": "pairings completed at the cohort's close"})
+    cohort = fields.Nested(CohortOut, metadata={"description": "the cohort, as GET /v1/cohorts/{cohort_id} "
+                                                               "gives it (a console page needs both: one call)"})
 
 
 class SuggestionsQuery(Schema):
@@ -876,13 +878,13 @@ def stay_in_touch(body, pairing_id):
 @admin_of_cohort()
 @blp.response(200, StatsOut)
 def stats(cohort_id):
-    """Enrolled, proposed, active, unmatched and answers still awaited (admin or programme manager)."""
+    """Enrolled, proposed, active, unmatched and answers still awaited (admin or programme manager),
+    with the cohort itself."""
     views = _context().views
-    if views.cohorts.get(cohort_id) is None:
-        _commands().cohort(cohort_id)  # 404 if it does not exist at all
+    cohort = views.cohorts.get(cohort_id) or _commands().cohort_document(cohort_id)  # 404 if it does not exist
     # The cohort's summary, kept by the views projection (one `_id` read; no scan of the cohort's
     # enrolments and pairings): application/projections.py.
-    return stats_of(cohort_id, views.summaries.get(cohort_id))
+    return {**stats_of(cohort_id, views.summaries.get(cohort_id)), "cohort": cohort}
 
 
 @participants_blp.route("/participants/<employee_id>")

@@ -116,6 +116,7 @@ def test_dry_run_previews_without_storing_and_run_respects_constraints(harness):
     assert harness.client.get("/v1/matching-runs/run-nope", headers=ADMIN_H).status_code == 404
     assert harness.client.get(f"/v1/matching-runs/{run['run_id']}", headers=token("E001")).status_code == 403
     stats = harness.client.get(f"/v1/cohorts/{cohort_id}/stats", headers=ADMIN_H).json
+    assert stats.pop("cohort") == harness.client.get(f"/v1/cohorts/{cohort_id}", headers=ADMIN_H).json
     assert stats == {"cohort_id": cohort_id, "enrolled": 5, "mentors": 2, "mentees": 3, "proposed": 3,
                      "active": 0, "unmatched": 0, "waiting_for_answers": 6, "completed": 0}
     assert harness.client.get(f"/v1/cohorts/{cohort_id}/stats", headers=token("E001")).status_code == 403

@@ -115,7 +115,7 @@ class FakeBackend:
             f"/v1/cohorts/{COHORT}": self.cohort,
             f"/v1/cohorts/{COHORT}/pairings": {"items": [self.pairing], "next": None},
             f"/v1/cohorts/{COHORT}/stats": {"enrolled": 2, "mentors": 1, "mentees": 1, "proposed": 1, "active": 0,
-                                            "unmatched": 0, "waiting_for_answers": 2},
+                                            "unmatched": 0, "waiting_for_answers": 2, "cohort": self.cohort},
             f"/v1/pairings/{PAIRING}": self.pairing,
             f"/v1/pairings/{PAIRING}/meetings": {"items": [self.meeting], "next": None},
             f"/v1/meetings/{MEETING}": self.meeting,
