@@ -495,6 +495,8 @@ GERMAN: dict[str, str] = {
     "pending": "offen",
     # issue 15: availability and common slots
     "My availability": "Meine Verfügbarkeit",
+    "Thank-yous": "Dankeschöns",
+    "Thank-yous shared with you as a mentor's manager": "Mit Ihnen als Führungskraft geteilte Dankeschöns",
     "When you are usually free for mentoring each week. Your partners never see these times: the pairing page offers only the times you are both free.": "Wann Sie jede Woche meist Zeit für Mentoring haben. Ihre Partner sehen diese Zeiten nie: Die Tandem-Seite bietet nur Zeiten an, zu denen Sie beide frei sind.",
     "Times are in {zone}.": "Zeiten in {zone}.",
     "(from your HR record)": "(aus Ihrem Personaldatensatz)",

@@ -92,3 +92,13 @@ def test_an_answered_review_shows_the_progress_per_goal_it_recorded(portal, monk
     client, _ = sign_in(app, oidc, MENTEE)
     page = client.get("/reviews/r1").get_data(as_text=True)
     assert "You have answered this review." in page and "g9: 55 %" in page
+
+
+def test_a_manager_reaches_the_thank_yous_shared_with_them_from_the_navigation(portal):
+    app, _, oidc = portal
+    manager, _ = sign_in(app, oidc, ADMIN)
+    home = manager.get("/").get_data(as_text=True)
+    assert 'href="/kudos">Thank-yous</a>' in home
+    received = manager.get("/kudos").get_data(as_text=True)
+    assert 'href="/kudos/shared">Thank-yous shared with you as a mentor&#39;s manager</a>' in received
+    assert "Uma Lopez thanked Zoe Sato" in manager.get("/kudos/shared").get_data(as_text=True)
