@@ -23,6 +23,7 @@ from services.sessions.domain.pairing import PairingInfo
 PAIRINGS = "pairings"
 COHORTS = "cohorts"
 MEETINGS = "meetings"
+PAIRING_MEETINGS = "pairing_meetings"
 ENGAGEMENT = "engagement"
 AGREEMENTS = "agreements"
 LEGACY_TEXTS = "meeting_texts"
@@ -97,6 +98,7 @@ class MeetingsRepository:
 
     def __init__(self, database):
         self.collection = database[MEETINGS]
+        self.by_pairing = database[PAIRING_MEETINGS]
 
     def ensure_indexes(self) -> None:
         self.collection.create_index([("pairing_id", ASCENDING)], name="by_pairing")
@@ -106,10 +108,27 @@ class MeetingsRepository:
         return self.collection.find_one({"_id": meeting_id})
 
     def put(self, doc: dict) -> bool:
-        return replace_if_newer(self.collection, doc)
+        if not replace_if_newer(self.collection, doc):
+            return False
+        self._file_under_pairing(doc)
+        return True
+
+    def _file_under_pairing(self, doc: dict) -> None:
+        """The pairing's meetings, earliest first, in one document: `for_pairing` is one `_id` read
+        (the pairing page, a pairing's end, retention) where a `pairing_id` filter scanned every
+        meeting on FerretDB v1. Read-then-write is safe here: the meetings projection is its only
+        writer (one store projector, under a lease), and a meeting's entry is rewritten at each of
+        its events, so even a write lost to a paused former lease holder heals at the next one."""
+        pairing_id = doc["pairing_id"]
+        bundle = self.by_pairing.find_one({"_id": pairing_id}) or {}
+        entries = [m for m in bundle.get("meetings") or () if m["_id"] != doc["_id"]]
+        entries.append(doc)
+        entries.sort(key=lambda m: (m["starts_at"], m["_id"]))
+        self.by_pairing.replace_one({"_id": pairing_id}, {"_id": pairing_id, "meetings": entries}, upsert=True)
 
     def for_pairing(self, pairing_id: str) -> list[dict]:
-        return sorted(self.collection.find({"pairing_id": pairing_id}), key=lambda d: (d["starts_at"], d["_id"]))
+        bundle = self.by_pairing.find_one({"_id": pairing_id})
+        return list(bundle["meetings"]) if bundle else []
 
     def of_party(self, employee_id: str) -> list[dict]:
         """Every meeting naming the person: one scan (the subject access export), not one per pairing."""
@@ -125,6 +144,7 @@ class MeetingsRepository:
 
     def drop(self) -> None:
         self.collection.drop()
+        self.by_pairing.drop()
 
 
 def to_doc(meeting: Meeting) -> dict:

@@ -40,7 +40,7 @@ from shared.events.envelope import Envelope
 from shared.projector import order_of
 from shared.metrics import PAIRINGS_ACTIVE
 from services.sessions.adapters.mongo import (
-    AGREEMENTS, BUSY_PLACEMENTS, BUSY_WEEKS, COHORTS, ENGAGEMENT, MEETINGS, PAIRINGS, AgreementsRepository,
+    AGREEMENTS, BUSY_PLACEMENTS, BUSY_WEEKS, COHORTS, ENGAGEMENT, MEETINGS, PAIRING_MEETINGS, PAIRINGS, AgreementsRepository,
     BusyTimesRepository, EngagementRepository, MeetingsRepository, PairingsRepository, busy_week_id, from_doc,
     to_doc, week_of,
 )
@@ -123,7 +123,7 @@ class MeetingsProjection(Projection):
 
     name = "sessions-meetings"
     topics = ()
-    collections = (MEETINGS,)
+    collections = (MEETINGS, PAIRING_MEETINGS)
 
     def __init__(self, database):
         self.bind(database)
