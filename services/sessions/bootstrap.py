@@ -112,7 +112,7 @@ class SessionsContext:
         self.availability = AvailabilityCommands(aggregates(PERSON_AVAILABILITY), self.participants, self.busy_view,
                                                  now)
         self.risk = RiskCheck(self.pairings, self.meetings_view, self.engagement_view, self.engagement,
-                              self.meetings, now, self.agreements_view)
+                              self.meetings, now, self.roster_meetings)
         self.retention = ForgetMeetingTexts(self.pairings, self.meetings_view, self.store, self.database, now,
                                             self.settings.retention_private_text_days)
         self.projector = StoreProjector(self, self.own_projections(), name=f"{SERVICE}-own", registry=registry)

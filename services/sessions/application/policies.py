@@ -32,10 +32,9 @@ from shared.metrics import PAIRINGS_ACTIVE, PAIRS_AT_RISK
 from services.sessions.adapters.mongo import (
     AgreementsRepository, EngagementRepository, MeetingsRepository, PairingsRepository,
 )
+from services.sessions.adapters.roster import RosterMeetings
 from services.sessions.application.commands import EngagementCommands, MeetingCommands, job_causation
-from services.sessions.application.queries import (
-    agreed_cadences, cadence_days, held_by_pairing, last_held, pairing_cadence,
-)
+from services.sessions.application.queries import cadence_days, held_of_pairing, last_held, pairing_cadence
 from services.sessions.domain import engagement as rules
 from services.sessions.domain.engagement import LastHeld
 
@@ -109,7 +108,7 @@ class BackOnTrackWhenMeetingHeld(Projection):
         this: LastHeld | None = LastHeld(meeting_id=data["meeting_id"], held_at=parse_rfc3339(data["held_at"]))
         if (self.meetings.get(data["meeting_id"]) or {}).get("disputed"):
             this = None  # disputed since (a replay): it does not count as held
-        known = last_held(held_by_pairing(self.meetings, pairing.cohort_id).get(pairing.pairing_id, []))
+        known = last_held(held_of_pairing(self.meetings, pairing.pairing_id))
         candidates = [h for h in (this, known) if h is not None]
         if not candidates:
             return
@@ -122,15 +121,17 @@ class RiskCheck:
     """The periodic pass over every active pairing (a worker job; tests call it with a ManualClock's time)."""
 
     def __init__(self, pairings: PairingsRepository, meetings: MeetingsRepository, engagement: EngagementRepository,
-                 commands: EngagementCommands, meeting_commands: MeetingCommands, clock,
-                 agreements: AgreementsRepository | None = None):
+                 commands: EngagementCommands, meeting_commands: MeetingCommands, clock, roster: RosterMeetings):
         self.pairings = pairings
         self.meetings = meetings
         self.engagement = engagement
         self.commands = commands
         self.meeting_commands = meeting_commands
         self.clock = clock
-        self.agreements = agreements  # a confirmed agreement's cadence wins for its pairing
+        # Per cohort, one `_id` read: each pairing's last held (undisputed) meeting and the cadence
+        # its parties confirmed, which wins over the cohort's. It replaced two scans per cohort (every
+        # meeting, every agreement) on FerretDB v1.
+        self.roster = roster
 
     def run(self, now: datetime | None = None) -> dict[str, int]:
         counts = self.check_all(now)
@@ -147,15 +148,17 @@ class RiskCheck:
         at_risk_counts = {}
         for cohort_id, pairings in by_cohort.items():
             cohort_cadence = cadence_days(self.pairings, cohort_id)
-            agreed = agreed_cadences(self.agreements, cohort_id)
-            held = held_by_pairing(self.meetings, cohort_id)
+            stats = self.roster.stats(cohort_id)
             count = 0
             for pairing in pairings:
-                cadence = agreed.get(pairing.pairing_id, cohort_cadence)
-                last = last_held(held.get(pairing.pairing_id, []))
+                known = stats.get(pairing.pairing_id)
+                cadence = known.agreed_cadence if known and known.agreed_cadence else cohort_cadence
+                held_at = known.last_held_at if known else None
+                last = LastHeld(meeting_id="", held_at=parse_rfc3339(held_at)) if held_at else None
                 lapsed = rules.is_lapsed(pairing, cadence, last, now)
                 at_risk = self.engagement.at_risk(pairing.pairing_id)
                 if lapsed != at_risk:  # the view is a hint: the decision is taken on the stream
+                    last = last_held(held_of_pairing(self.meetings, pairing.pairing_id))  # with its meeting id
                     try:
                         at_risk = self.commands.assess(pairing, cadence, last, now, causation)
                     except ConcurrencyError:

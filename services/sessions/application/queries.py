@@ -56,6 +56,11 @@ def held_by_pairing(meetings: MeetingsRepository, cohort_id: str) -> dict[str, l
     return held
 
 
+def held_of_pairing(meetings: MeetingsRepository, pairing_id: str) -> list[dict]:
+    """The pairing's held, undisputed meetings (one `_id` read of its meetings list)."""
+    return [d for d in meetings.for_pairing(pairing_id) if d.get("status") == "held" and not d.get("disputed")]
+
+
 def last_held(docs: list[dict]) -> LastHeld | None:
     if not docs:
         return None
