@@ -54,9 +54,6 @@ class PairingsRepository:
     def put(self, doc: dict) -> bool:
         return replace_if_newer(self.pairings, doc)
 
-    def of_cohort(self, cohort_id: str) -> list[PairingInfo]:
-        return [to_info(d) for d in self.pairings.find({"cohort_id": cohort_id})]
-
     def docs_of_party(self, employee_id: str) -> list[dict]:
         """The pairings naming the person (a scan on FerretDB; rare: the subject access export)."""
         return list(self.pairings.find({"$or": [{"mentor_id": employee_id}, {"mentee_id": employee_id}]}))
@@ -133,11 +130,6 @@ class MeetingsRepository:
     def of_party(self, employee_id: str) -> list[dict]:
         """Every meeting naming the person: one scan (the subject access export), not one per pairing."""
         return list(self.collection.find({"$or": [{"mentor_id": employee_id}, {"mentee_id": employee_id}]}))
-
-    def held_in_cohort(self, cohort_id: str) -> list[dict]:
-        """Meetings held and not disputed: a disputed record does not count (application/queries.py)."""
-        return [d for d in self.collection.find({"cohort_id": cohort_id})
-                if d.get("status") == "held" and not d.get("disputed")]
 
     def scheduled(self) -> list[dict]:
         return list(self.collection.find({"status": "scheduled"}))
@@ -220,10 +212,6 @@ class AgreementsRepository:
     def cadence_of(self, pairing_id: str) -> int | None:
         doc = self.collection.find_one({"_id": pairing_id})
         return int(doc["cadence_days"]) if doc else None
-
-    def cadences_in_cohort(self, cohort_id: str) -> dict[str, int]:
-        """pairing id -> agreed cadence, for the cohort's pairings with a confirmed agreement."""
-        return {d["_id"]: int(d["cadence_days"]) for d in self.collection.find({"cohort_id": cohort_id})}
 
     def drop(self) -> None:
         self.collection.drop()

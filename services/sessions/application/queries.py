@@ -1,8 +1,8 @@
 """Reads over the sessions read models: cadence, last held meetings, the cohort engagement report.
 
-The report reads the engagement roster (`roster_report`: a few `_id` reads, domain/roster.py);
-`cohort_report` computes the same from the views by scanning (FerretDB v1 scans any filter but
-`{_id: string}`), as it was served before the roster, and stays as the reference the tests use.
+The report reads the engagement roster (`roster_report`: a few `_id` reads, domain/roster.py).
+The tests hold it to the same report computed by scanning the views, as it was served before the
+roster (tests/sessions_scanning_report.py; FerretDB v1 scans any filter but `{_id: string}`).
 
 Cadence: a pairing whose two parties confirmed an agreement (AgreementConfirmed) is held to the
 cadence they agreed to; every other pairing to its cohort's (which CohortRevised may change).
@@ -15,7 +15,6 @@ happened, and there is no resolution step yet: counting it would let one party k
 """
 from __future__ import annotations
 
-from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
@@ -36,24 +35,11 @@ def cadence_days(pairings: PairingsRepository, cohort_id: str) -> int:
     return int(cohort["meeting_cadence_days"]) if cohort else rules.DEFAULT_CADENCE_DAYS
 
 
-def agreed_cadences(agreements: AgreementsRepository | None, cohort_id: str) -> dict[str, int]:
-    """pairing id -> the cadence its parties agreed to (only pairings with a confirmed agreement)."""
-    return agreements.cadences_in_cohort(cohort_id) if agreements is not None else {}
-
-
 def pairing_cadence(pairings: PairingsRepository, agreements: AgreementsRepository | None,
                     pairing: PairingInfo) -> int:
     """One pairing's cadence: its confirmed agreement's, else its cohort's."""
     agreed = agreements.cadence_of(pairing.pairing_id) if agreements is not None else None
     return agreed or cadence_days(pairings, pairing.cohort_id)
-
-
-def held_by_pairing(meetings: MeetingsRepository, cohort_id: str) -> dict[str, list[dict]]:
-    """Held, undisputed meetings of the cohort by pairing."""
-    held: dict[str, list[dict]] = defaultdict(list)
-    for doc in meetings.held_in_cohort(cohort_id):
-        held[doc["pairing_id"]].append(doc)
-    return held
 
 
 def held_of_pairing(meetings: MeetingsRepository, pairing_id: str) -> list[dict]:
@@ -120,23 +106,3 @@ def roster_report(pairings: PairingsRepository, roster_pairs: RosterPairs, roste
         return None
     cadence = int(cohort["meeting_cadence_days"]) if cohort else rules.DEFAULT_CADENCE_DAYS
     return engagement_report(cohort_id, cadence, active, stats, now)
-
-
-def cohort_report(pairings: PairingsRepository, meetings: MeetingsRepository, cohort_id: str,
-                  now: datetime, agreements: AgreementsRepository | None = None) -> dict | None:
-    """The same report computed by scanning the pairings, meetings and agreements views (how it was
-    served before the roster; the tests hold the roster's report to it)."""
-    cohort = pairings.get_cohort(cohort_id)
-    active = [p for p in pairings.of_cohort(cohort_id) if p.is_active]
-    if cohort is None and not active:
-        return None
-    agreed = agreed_cadences(agreements, cohort_id)
-    held = held_by_pairing(meetings, cohort_id)
-    stats = {}
-    for pairing in active:
-        docs = held.get(pairing.pairing_id, [])
-        last = last_held(docs)
-        stats[pairing.pairing_id] = PairStats(len(docs), sum(int(d.get("held_minutes") or 0) for d in docs),
-                                              rfc3339(last.held_at) if last else None,
-                                              agreed.get(pairing.pairing_id))
-    return engagement_report(cohort_id, cadence_days(pairings, cohort_id), active, stats, now)

@@ -14,7 +14,8 @@ from shared.generations import live_database
 from shared.metrics import PAIRS_AT_RISK
 from shared.projector import rebuild_service
 from services.sessions.api import create_app
-from services.sessions.application.queries import cohort_report, roster_report
+from services.sessions.application.queries import roster_report
+from tests.sessions_scanning_report import cohort_report
 from services.sessions.worker import build_consumer
 from tests.integration.sessions._support import (
     Feed, RunningConsumer, activated_pairing, cohort_created, envelope, headers, pairing_data, wait_for_pairing,

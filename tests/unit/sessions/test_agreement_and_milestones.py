@@ -12,7 +12,7 @@ from shared.events.catalog.sessions import (
     AGREEMENT_CONFIRMED, AGREEMENT_CONFIRMED_BY_PARTY, AGREEMENT_REVISED, GOAL_ACHIEVED, GOALS_REVISED,
 )
 from shared.events.envelope import new_event
-from services.sessions.application.queries import cohort_report
+from tests.sessions_scanning_report import cohort_report
 from services.sessions.domain import agreement, goals
 from services.sessions.domain.decision import Decision
 from services.sessions.domain.pairing import PairingInfo

@@ -24,7 +24,7 @@ from shared.events.envelope import Envelope, new_event
 from shared.memory import InMemoryEventStore
 from services.sessions.adapters.mongo import to_doc
 from services.sessions.adapters.roster import RosterPairs
-from services.sessions.application.queries import cohort_report
+from tests.sessions_scanning_report import cohort_report
 from services.sessions.bootstrap import SessionsContext
 from services.sessions.domain.pairing import PairingInfo
 from services.sessions.domain.roster import PairsPart

@@ -14,9 +14,11 @@ from shared.events.catalog.matching import (
     PAIRING_ACCEPTED, PAIRING_ACTIVATED, PAIRING_DECLINED, PAIRING_ENDED, PAIRING_PROPOSED,
 )
 from shared.events.envelope import new_event
+from services.sessions.adapters.mongo import to_info
 from services.sessions.adapters.roster import ROSTER_PAIRS, RosterPairs
 from services.sessions.application.projections import PairingsProjection, RosterPairsProjection
-from services.sessions.application.queries import cohort_report, roster_report
+from services.sessions.application.queries import roster_report
+from tests.sessions_scanning_report import cohort_report
 from services.sessions.domain.roster import HeldMeetings, PairsPart
 from tests.unit.sessions.fakedb import FakeDatabase
 from tests.unit.sessions.test_application import NOW, PAIRING, context, request
@@ -125,7 +127,8 @@ def test_the_roster_lists_exactly_the_pairings_the_pairings_view_has_active(step
         feed.deliver(partition, event)
         if twice:
             feed.deliver(partition, event, offset=feed.offsets[partition])
-    active = {p.pairing_id for p in PairingsProjection(database).repository.of_cohort("c1") if p.is_active}
+    views = PairingsProjection(database).repository.pairings
+    active = {p.pairing_id for p in map(to_info, views.find({"cohort_id": "c1"})) if p.is_active}
     assert set(RosterPairs(database).active("c1")) == active
 
 
