@@ -231,6 +231,12 @@ def test_a_circle_run_proposes_members_with_their_circle_and_the_circles_view_fo
     with pytest.raises(Invalid) as full:
         matching.commands.propose_manually(cohort_id, big["mentor_id"], "E10", ADMIN, REQUEST)
     assert full.value.extra["violated_rules"] == ["capacity"]
+    # the circles view is a pure function of the events: a rebuild writes the same documents
+    live = matching.view_state()["circles"]
+    assert len(live) == 2
+    matching.views_projection.reset()
+    matching.projector.rewind()
+    assert matching.view_state()["circles"] == live
 
 
 def test_mentees_do_not_choose_in_a_circle_cohort(matching):
