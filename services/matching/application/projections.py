@@ -23,6 +23,11 @@ The enrolments list (`GET /v1/cohorts/{id}/enrollments`) reads `cohort_enrollmen
 will be after the event, set by the same handlers, written after the summary and before the
 enrolment document; setting an entry again is harmless. A bulk enrolment's first enrolments are indexed together after their insert;
 a crash between that insert and the index is repaired like the count (`enrollment_event`).
+
+Mentoring circles (`circles`, docs/api-circles.md): a pairing proposed into a circle sets its entry
+(mentee, status) in the circle's document whenever its status changes, before the pairing document,
+with the event's store order as the circle's `version` (put only over an older one), so a replay
+after a crash in between sets it once.
 """
 from __future__ import annotations
 

@@ -67,6 +67,7 @@ def test_circles_are_exactly_optimal_against_brute_force(seed):
     for mode in ev.MATCHING_MODES:
         result = assign_circles(mentors, mentees, RULES, forbidden, mode, min_size=min_size, max_size=max_size)
         assert result.stats["status"] == 0 and result.stats["dual_bound"] < result.stats["objective"] + 1
+        assert result.stats["proof"] in ("empty", "relaxation", "tight_edges", "milp")
         assert result.stats["objective"] == _brute_force(mentors, mentees, forbidden, mode, min_size, max_size)
         # the rules hold in the answer itself
         by_id = {m.employee_id: m for m in mentors}
