@@ -972,7 +972,7 @@ def list_circles(query, cohort_id):
 def get_participant(employee_id: str):
     """A person as the HRIS last described them: the whole record for the person, platform admins and
     the managers of a programme the person is enrolled in, a card (name, title, department, location,
-    time zone, languages, skills) for a proposed or active partner, 404 for anyone else and for a
+    time zone, languages, skills) for a proposed or active partner or a co-member of a circle, 404 for anyone else and for a
     terminated person (the same answer as for nobody, so the directory cannot be probed). There is
     no list route: nobody can walk the directory."""
     principal = current_principal()
