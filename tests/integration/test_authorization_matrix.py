@@ -81,6 +81,8 @@ ANY_MANAGER = _cells(party=DENIED_403, other=DENIED_403, admin=OK, manager=OK,
                      elsewhere=OK)  # each manager sees what concerns their own programmes
 PERSON_OR_PLATFORM_ADMIN = _cells(party=OK, other=DENIED_403, admin=OK, manager=DENIED_403,
                                   elsewhere=DENIED_403)  # everything held about a person: not a programme's
+CIRCLE = _cells(party=OK, other=DENIED_404, admin=OK, manager=OK,
+                elsewhere=DENIED_404)  # anyone else: 404, so circles cannot be probed
 NO_PROGRAMME = PLATFORM_ONLY  # what no programme holds: platform admins only
 LINK = {caller: frozenset({400}) for caller in CALLERS}  # the link's own token decides, not the JWT
 
@@ -129,6 +131,9 @@ EXPECTED: dict[tuple[str, str, str], Row] = {
     # only the pair choose to stay in touch (nobody answers it for them); the party's 409: not completed
     ("matching", "POST", "/v1/pairings/<pairing_id>/stay-in-touch"): Row(PAIR_ONLY, {"stay_in_touch": True}),
     ("matching", "GET", "/v1/participants/<employee_id>"): Row(PROFILE),
+    # circles (issue 15; the seeded circle: MENTOR's, with PARTY a member): its mentor, members and admins
+    ("matching", "GET", "/v1/circles/<circle_id>"): Row(CIRCLE),
+    ("matching", "GET", "/v1/cohorts/<cohort_id>/circles"): Row(ADMIN_ONLY),
     # mentee choice (issue 15; the seeded cohort lets mentees choose): its mentee only, everyone else 403.
     # The matrix's withdrawal (an earlier command) has withdrawn the mentee by the time they ask: 403 then.
     ("matching", "GET", "/v1/cohorts/<cohort_id>/suggestions"): Row(MENTEE_ONLY),
@@ -241,7 +246,26 @@ def _seed_matching(harness: Harness) -> dict:
     run = harness.client.post(f"/v1/cohorts/{cohort_id}/matching-runs", json={"dry_run": True}, headers=ADMIN_H)
     assert run.status_code == 202, run.json
     return {"program_id": program_id, "cohort_id": cohort_id, "pairing_id": proposed.json["pairing_id"],
-            "employee_id": PARTY, "run_id": run.json["run_id"]}
+            "employee_id": PARTY, "run_id": run.json["run_id"], "circle_id": _seed_circle(harness, program_id)}
+
+
+def _seed_circle(harness: Harness, program_id: str) -> str:
+    """A circle cohort in the seeded programme: MENTOR's circle with PARTY proposed into it."""
+    cohort = harness.client.post(f"/v1/programs/{program_id}/cohorts", headers=ADMIN_H, json={
+        "name": "Circles", "starts_on": "2026-03-01", "ends_on": "2026-08-31", "format": "circle"})
+    assert cohort.status_code == 201, cohort.json
+    cohort_id = cohort.json["cohort_id"]
+    assert harness.client.post(f"/v1/cohorts/{cohort_id}/status", json={"status": "enrolling"},
+                               headers=ADMIN_H).status_code == 200
+    assert harness.enroll(cohort_id, MENTOR, "mentor", capacity=3).status_code == 201
+    assert harness.enroll(cohort_id, PARTY, "mentee").status_code == 201
+    assert harness.client.post(f"/v1/cohorts/{cohort_id}/status", json={"status": "matching"},
+                               headers=ADMIN_H).status_code == 200
+    member = harness.client.post(f"/v1/cohorts/{cohort_id}/pairings", json={"mentor_id": MENTOR, "mentee_id": PARTY},
+                                 headers=ADMIN_H)
+    assert member.status_code == 201 and member.json["circle_id"], member.json
+    harness.settle()
+    return member.json["circle_id"]
 
 
 def _seed_scopes(apps: dict, matching_store) -> None:

@@ -18,6 +18,7 @@ from shared.http.app import request_causation
 from shared.http.auth import current_principal, require
 from shared.http.scopes import admin_of_cohort, admin_of_program, manages_cohort, require_admin_of_cohort, scopes
 from services.matching.adapters.bulk_enrolment import BulkEnrollmentOut, bulk_or
+from services.matching.application.circles import circle_out, co_members
 from services.matching.application.commands import Actor, MatchingCommands
 from services.matching.application.partners import managed_enrolment, visible_profile
 from services.matching.application.projections import pairing_document, stats_of
@@ -110,6 +111,15 @@ class CohortIn(Schema):
                                          metadata={"description": "the most mentees any mentor may take; null: none"})
     matching_style = fields.String(load_default=DEFAULT_MATCHING_STYLE, validate=validate.OneOf(MATCHING_STYLES),
                                    metadata={"description": "admin_run, mentee_choice or both"})
+    format = fields.String(load_default="pair", validate=validate.OneOf(ev.COHORT_FORMATS),
+                           metadata={"description": "pair (default) or circle: one mentor and a group of mentees "
+                                                    "(docs/api-circles.md)"})
+    circle_min_size = fields.Integer(strict=True, load_default=ev.DEFAULT_CIRCLE_MIN_SIZE,
+                                     validate=validate.Range(min=1, max=ev.MAX_CIRCLE_SIZE),
+                                     metadata={"description": "fewest mentees a circle opens with (default 3)"})
+    circle_max_size = fields.Integer(strict=True, load_default=ev.DEFAULT_CIRCLE_MAX_SIZE,
+                                     validate=validate.Range(min=1, max=ev.MAX_CIRCLE_SIZE),
+                                     metadata={"description": "most mentees a circle holds (default 8)"})
 
     @validates_schema
     def _dates(self, data, **kwargs):
@@ -133,6 +143,10 @@ class CohortPatchIn(Schema):
     max_mentor_capacity = fields.Integer(strict=True, allow_none=True,
                                          validate=validate.Range(min=1, max=ev.MAX_CAPACITY))
     matching_style = fields.String(validate=validate.OneOf(MATCHING_STYLES))
+    format = fields.String(validate=validate.OneOf(ev.COHORT_FORMATS),
+                           metadata={"description": "only while the cohort is draft or enrolling (409 format_locked)"})
+    circle_min_size = fields.Integer(strict=True, validate=validate.Range(min=1, max=ev.MAX_CIRCLE_SIZE))
+    circle_max_size = fields.Integer(strict=True, validate=validate.Range(min=1, max=ev.MAX_CIRCLE_SIZE))
 
     @validates_schema
     def _something(self, data, **kwargs):
@@ -203,6 +217,9 @@ class CohortOut(Schema):
     max_mentor_capacity = fields.Integer(allow_none=True)
     matching_style = fields.String()
     duplicated_from = fields.String(allow_none=True)
+    format = fields.String(dump_default="pair", metadata={"description": "pair or circle"})
+    circle_min_size = fields.Integer(dump_default=ev.DEFAULT_CIRCLE_MIN_SIZE)
+    circle_max_size = fields.Integer(dump_default=ev.DEFAULT_CIRCLE_MAX_SIZE)
     runs = fields.List(fields.String())
 
 
@@ -300,6 +317,13 @@ class ProposalOut(Schema):
     mentee_id = fields.String()
     score = fields.Float()
     reasons = fields.List(fields.String())
+    circle_id = fields.String(allow_none=True, metadata={"description": "the circle the mentee joins (circle cohorts)"})
+
+
+class RunCircleOut(Schema):
+    circle_id = fields.String()
+    mentor_id = fields.String()
+    mentee_ids = fields.List(fields.String(), metadata={"description": "the mentees this run adds to the circle"})
 
 
 class RunAccepted(Schema):
@@ -338,6 +362,8 @@ class RunOut(Schema):
     answer_by = fields.String(allow_none=True)
     unmatched = fields.List(fields.Nested(UnmatchedOut))
     proposals = fields.List(fields.Nested(ProposalOut))
+    circles = fields.List(fields.Nested(RunCircleOut), metadata={
+        "description": "a circle cohort's run: its proposals by circle (a dry run's preview); [] for pairs"})
     failure = fields.Nested(RunFailureOut, allow_none=True)
 
 
@@ -367,6 +393,8 @@ class PairingOut(Schema):
     mentee_stays_in_touch = fields.Boolean(allow_none=True, metadata={
         "description": "the mentee's answer to staying in touch after completion; null: not answered"})
     staying_in_touch = fields.Boolean(metadata={"description": "completed, and both said yes"})
+    circle_id = fields.String(allow_none=True, metadata={
+        "description": "the circle this pairing is a member of (GET /v1/circles/{circle_id}); null for a pair"})
 
 
 class StayInTouchIn(Schema):
@@ -527,7 +555,8 @@ def create_cohort(body, program_id):
         program_id, name=body["name"], starts_on=body["starts_on"], ends_on=body["ends_on"],
         meeting_cadence_days=body["meeting_cadence_days"], answer_deadline_days=body["answer_deadline_days"],
         rules=MatchingRules.from_dict(body.get("rules") or {}), max_mentor_capacity=body["max_mentor_capacity"],
-        matching_style=body["matching_style"], actor=_actor(), causation=request_causation())
+        matching_style=body["matching_style"], format=body["format"], circle_min_size=body["circle_min_size"],
+        circle_max_size=body["circle_max_size"], actor=_actor(), causation=request_causation())
 
 
 @blp.route("/cohorts/<cohort_id>", methods=["GET"])
@@ -887,13 +916,65 @@ def stats(cohort_id):
     return {**stats_of(cohort_id, views.summaries.get(cohort_id)), "cohort": cohort}
 
 
+class CircleMemberOut(Schema):
+    mentee_id = fields.String()
+    pairing_id = fields.String()
+    status = fields.String(metadata={"description": "the member's pairing's status"})
+
+
+class CircleOut(Schema):
+    circle_id = fields.String()
+    cohort_id = fields.String()
+    mentor_id = fields.String()
+    members = fields.List(fields.Nested(CircleMemberOut), metadata={"description": "by mentee id"})
+
+
+class CirclePage(Schema):
+    items = fields.List(fields.Nested(CircleOut))
+    next = fields.String(allow_none=True)
+
+
+@blp.route("/circles/<circle_id>", methods=["GET"])
+@require()
+@blp.response(200, CircleOut)
+def get_circle(circle_id):
+    """A mentoring circle: its mentor and members, each with their pairing and its status (the mentor,
+    the circle's members, admins and the programme's managers; 404 for anyone else). docs/api-circles.md"""
+    principal = current_principal()
+    doc = _context().views.circles.get(circle_id)
+    visible = None
+    if doc is not None:
+        is_admin = manages_cohort(principal, doc["cohort_id"])
+        if is_admin and principal.subject not in (doc["mentor_id"], *(m["mentee_id"] for m in doc["members"])):
+            require_admin_of_cohort(doc["cohort_id"])  # a manager reading it: audited in the programme
+        visible = circle_out(doc, reader=principal.subject, reader_is_admin=is_admin)
+    if visible is None:
+        raise NotFound("circle_unknown", f"no circle {circle_id}")
+    return visible
+
+
+@blp.route("/cohorts/<cohort_id>/circles", methods=["GET"])
+@require()
+@admin_of_cohort()
+@blp.arguments(ListQuery, location="query")
+@blp.response(200, CirclePage)
+def list_circles(query, cohort_id):
+    """A circle cohort's circles in circle id order, each as `GET /v1/circles/{id}` gives it (admin or
+    programme manager); a pair cohort has none."""
+    views = _context().views
+    if views.cohorts.get(cohort_id) is None:
+        _commands().cohort(cohort_id)  # 404 if it does not exist at all
+    docs, cursor = views.circles_page(cohort_id, after=query.get("cursor"), limit=query["limit"])
+    return {"items": [circle_out(doc, reader="", reader_is_admin=True) for doc in docs], "next": cursor}
+
+
 @participants_blp.route("/participants/<employee_id>")
 @participants_blp.response(200, ParticipantSchema)
 @require()
 def get_participant(employee_id: str):
     """A person as the HRIS last described them: the whole record for the person, platform admins and
     the managers of a programme the person is enrolled in, a card (name, title, department, location,
-    time zone, languages, skills) for a proposed or active partner, 404 for anyone else and for a
+    time zone, languages, skills) for a proposed or active partner or a co-member of a circle, 404 for anyone else and for a
     terminated person (the same answer as for nobody, so the directory cannot be probed). There is
     no list route: nobody can walk the directory."""
     principal = current_principal()
@@ -905,7 +986,9 @@ def get_participant(employee_id: str):
                   if someone_else else None)
     if program_id is not None:
         audit.note_scope(program_id)  # a manager reading a person's record: audited, visible to the programme
-    partners = someone_else and program_id is None and context.partners.open_partners(principal.subject, employee_id)
+    partners = someone_else and program_id is None and (
+        context.partners.open_partners(principal.subject, employee_id)
+        or co_members(context.views, principal.subject, employee_id))  # circles: a co-member's card
     visible = visible_profile(record, reader=principal.subject, reader_is_admin=principal.is_admin,
                               partners=partners, manager=program_id is not None)
     if visible is None:

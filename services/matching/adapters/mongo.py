@@ -30,9 +30,10 @@ MENTEE_OPENINGS = "cohort_mentee_openings"
 PARTY_PAIRINGS = "party_pairings"
 ENROLLMENT_INDEX = "cohort_enrollment_index"
 NEVER_AGAIN = "never_again_pairs"
+CIRCLES = "circles"
 PAGE_READERS = 8  # a page's enrolment documents are read by `_id` on this many connections at once
 VIEW_COLLECTIONS = (PROGRAMS, COHORTS, ENROLLMENTS, PAIRINGS, RUNS, RUN_CHUNKS, COHORT_SUMMARIES, MENTEE_OPENINGS,
-                    PARTY_PAIRINGS, ENROLLMENT_INDEX, NEVER_AGAIN)
+                    PARTY_PAIRINGS, ENROLLMENT_INDEX, NEVER_AGAIN, CIRCLES)
 PARTICIPANTS = "participants"
 RUN_PROGRESS = "matching_run_progress"
 
@@ -99,10 +100,15 @@ class Views:
         # pairs may meet again in a later cohort.) Only people with such a history have a document,
         # so a run reads the whole (small) collection once.
         self.never_again = Documents(database[NEVER_AGAIN])
+        # Mentoring circles (domain/circles.py), `_id` = the circle id: its cohort, mentor and every
+        # pairing ever proposed into it with the pairing's status (members' statuses in one read).
+        # Written by many pairing streams: `version` is the store order of the last event applied.
+        self.circles = Documents(database[CIRCLES])
 
     def all(self) -> tuple[Documents | EnrollmentIndex, ...]:
         return (self.programs, self.cohorts, self.enrollments, self.pairings, self.runs, self.run_chunks,
-                self.summaries, self.mentee_openings, self.party_pairings, self.enrollment_index, self.never_again)
+                self.summaries, self.mentee_openings, self.party_pairings, self.enrollment_index, self.never_again,
+                self.circles)
 
     def ensure_indexes(self) -> None:
         self.enrollments.collection.create_index([("cohort_id", ASCENDING)])
@@ -111,6 +117,7 @@ class Views:
         self.pairings.collection.create_index([("mentor_id", ASCENDING)])
         self.pairings.collection.create_index([("mentee_id", ASCENDING)])
         self.pairings.collection.create_index([("status", ASCENDING)])
+        self.circles.collection.create_index([("cohort_id", ASCENDING), ("_id", ASCENDING)])
 
     # -- queries ---------------------------------------------------------------------------------
     @staticmethod
@@ -214,6 +221,14 @@ class Views:
             docs = list(pool.map(self.enrollments.get, keys))
         # a document not written yet (the index is written just before it) is left out for a moment
         return [{"cohort_id": cohort_id, **row_of(doc)} for doc in docs if doc is not None], cursor
+
+    def circles_page(self, cohort_id: str, *, after: str | None, limit: int) -> tuple[list[dict], str | None]:
+        """A cohort's circles in `_id` order (a scan of the small circles collection on FerretDB v1:
+        one document per mentor of a circle cohort; an index on mongod)."""
+        query: dict = {"cohort_id": cohort_id}
+        if after:
+            query["_id"] = {"$gt": after}
+        return self._page(list(self.circles.collection.find(query).sort("_id", ASCENDING).limit(limit + 1)), limit)
 
     @staticmethod
     def _page(docs: list[dict], limit: int) -> tuple[list[dict], str | None]:

@@ -30,7 +30,7 @@ from shared.eventstore import ConcurrencyError
 from services.matching.adapters.mongo import Views
 from services.matching.application.inputs import CohortMentors, MatchingInputs, RuleViolations
 from services.matching.application.partners import card_of
-from services.matching.application.projections import pairing_document
+from services.matching.application.projections import cohort_format, pairing_document
 from services.matching.domain import choice
 from services.matching.domain import cohort as cohorts
 from services.matching.domain import enrollment as enrollments
@@ -38,6 +38,7 @@ from services.matching.domain import pairing as pairings
 from services.matching.domain import program as programs
 from services.matching.domain import run as runs
 from services.matching.domain.assignment import eligibility_violations, score_pair, suggest_mentors
+from services.matching.domain.circles import circle_id_for, circle_seats
 from services.matching.domain.cohort import CohortState
 from services.matching.domain.enrollment import EnrollmentState
 from services.matching.domain.pairing import PairingState
@@ -172,7 +173,9 @@ class MatchingCommands:
 
     def create_cohort(self, program_id: str, *, name: str, starts_on, ends_on, meeting_cadence_days: int,
                       answer_deadline_days: int, rules: MatchingRules, actor: Actor, causation: Causation,
-                      max_mentor_capacity: int | None = None, matching_style: str = "admin_run") -> dict:
+                      max_mentor_capacity: int | None = None, matching_style: str = "admin_run",
+                      format: str = "pair", circle_min_size: int = ev.DEFAULT_CIRCLE_MIN_SIZE,
+                      circle_max_size: int = ev.DEFAULT_CIRCLE_MAX_SIZE) -> dict:
         if self.programs.load(program_id).version == 0:
             raise NotFound("program_unknown", f"no programme {program_id}")
         cohort_id = new_id("coh")
@@ -180,7 +183,8 @@ class MatchingCommands:
             CohortState(), cohort_id=cohort_id, program_exists=True, program_id=program_id, name=name,
             starts_on=starts_on, ends_on=ends_on, meeting_cadence_days=meeting_cadence_days,
             answer_deadline_days=answer_deadline_days, rules=rules.to_dict(), created_by=actor.subject,
-            max_mentor_capacity=max_mentor_capacity, matching_style=matching_style)
+            max_mentor_capacity=max_mentor_capacity, matching_style=matching_style, format=format,
+            circle_min_size=circle_min_size, circle_max_size=circle_max_size)
         self._wait(self._append(self.cohorts, cohort_id, 0, events, causation))
         return self.cohort_document(cohort_id)
 
@@ -214,8 +218,10 @@ class MatchingCommands:
         doc = self.views.cohorts.get(cohort_id)
         state, version = self.cohort(cohort_id)
         if doc is not None and doc.get("version", 0) >= version:
-            return doc
+            return {**cohort_format(doc), **doc}
         return {"_id": cohort_id, "cohort_id": cohort_id, "program_id": state.program_id, "name": state.name,
+                "format": state.format, "circle_min_size": state.circle_min_size,
+                "circle_max_size": state.circle_max_size,
                 "status": state.status, "starts_on": str(state.starts_on), "ends_on": str(state.ends_on),
                 "meeting_cadence_days": state.meeting_cadence_days,
                 "answer_deadline_days": state.answer_deadline_days, "rules": state.rules,
@@ -435,6 +441,8 @@ class MatchingCommands:
             raise Conflict("mentee_paired", f"{mentee_id} already has an open pairing in this cohort",
                            field="mentee_id")
         mentor, mentee = self.inputs.pair(cohort_id, mentor_id, mentee_id, taken)
+        if state.is_circle:  # the mentee joins the mentor's circle, within its seats (domain/circles.py)
+            mentor = circle_seats(mentor, state.circle_max_size)
         rules = MatchingRules.from_dict(state.rules)
         violations = eligibility_violations(mentor, mentee, rules, sorted(taken.forbidden))
         if violations:
@@ -444,7 +452,8 @@ class MatchingCommands:
         events = pairings.propose(
             pairing_id=pairing_id, cohort_id=cohort_id, mentor_id=mentor_id, mentee_id=mentee_id, score=score,
             reasons=reasons, proposed_by=actor.subject, matching_run_id=None,
-            answer_by=self.clock.now() + timedelta(days=state.answer_deadline_days))
+            answer_by=self.clock.now() + timedelta(days=state.answer_deadline_days),
+            circle_id=circle_id_for(cohort_id, mentor_id) if state.is_circle else None)
         return self._pairing_answer(PairingState(), pairing_id, self._append(self.pairings, pairing_id, 0, events,
                                                                              causation))
 

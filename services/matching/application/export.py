@@ -24,6 +24,8 @@ WITHHELD = [
     "are under data.matching_runs and their proposals are the PairingProposed events",
     "partners' enrolments, preferences and HRIS records: another person's data",
     "the message of a mentee's request to the person as a mentor: the mentee's words (in the mentee's export)",
+    "the circles view (a circle's members and their pairings): the other members' data; the person's own "
+    "membership is their pairing's circle_id",
 ]
 
 

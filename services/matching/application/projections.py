@@ -23,6 +23,11 @@ The enrolments list (`GET /v1/cohorts/{id}/enrollments`) reads `cohort_enrollmen
 will be after the event, set by the same handlers, written after the summary and before the
 enrolment document; setting an entry again is harmless. A bulk enrolment's first enrolments are indexed together after their insert;
 a crash between that insert and the index is repaired like the count (`enrollment_event`).
+
+Mentoring circles (`circles`, docs/api-circles.md): a pairing proposed into a circle sets its entry
+(mentee, status) in the circle's document whenever its status changes, before the pairing document,
+with the event's store order as the circle's `version` (put only over an older one), so a replay
+after a crash in between sets it once.
 """
 from __future__ import annotations
 
@@ -48,7 +53,7 @@ def participants_projection(database) -> DirectoryProjection:
 _PAIRING_STATE_FIELDS = ("pairing_id", "cohort_id", "mentor_id", "mentee_id", "status", "score", "answer_by",
                          "mentor_accepted", "mentee_accepted", "reasons", "proposed_by", "matching_run_id",
                          "end_reason", "decline_reason", "proposed_at", "completed_at", "mentor_stays_in_touch",
-                         "mentee_stays_in_touch")
+                         "mentee_stays_in_touch", "circle_id")
 
 
 def pairing_document(state: PairingState, *, version: int, updated_at: str | None) -> dict:
@@ -104,6 +109,13 @@ def stats_of(cohort_id: str, summary: dict | None) -> dict:
             "waiting_for_answers": counts["waiting_for_answers"], "completed": counts["completed"]}
 
 
+def cohort_format(data: dict) -> dict:
+    """A cohort's format settings as its documents show them (events before circles: a pair cohort)."""
+    return {"format": data.get("format") or "pair",
+            "circle_min_size": data.get("circle_min_size") or ev.DEFAULT_CIRCLE_MIN_SIZE,
+            "circle_max_size": data.get("circle_max_size") or ev.DEFAULT_CIRCLE_MAX_SIZE}
+
+
 def run_status(doc: dict) -> str:
     """running until the outcome is stored (and, for a real run, its pairings exist); then completed or failed."""
     if doc.get("failed"):
@@ -115,6 +127,9 @@ def run_status(doc: dict) -> str:
 
 class MatchingViews(Projection):
     name = "matching-views"
+    # (issue 15, circles: cohorts show their format, pairings their circle_id, and the `circles`
+    # collection is new: the changed collections already make `migrate` rebuild the views, and older
+    # documents read with the defaults, `cohort_format` and a null circle_id)
     topics = ()  # fed from the service's own event store
     collections = VIEW_COLLECTIONS
 
@@ -172,7 +187,8 @@ class MatchingViews(Projection):
                    "answer_deadline_days": data["answer_deadline_days"], "rules": data["rules"],
                    "max_mentor_capacity": data.get("max_mentor_capacity"),
                    "matching_style": data.get("matching_style") or "admin_run",
-                   "duplicated_from": data.get("duplicated_from"), "runs": (doc or {}).get("runs", [])}
+                   "duplicated_from": data.get("duplicated_from"), "runs": (doc or {}).get("runs", []),
+                   **cohort_format(data)}
             self._add_cohort_to_program(data["program_id"], data["cohort_id"])
         elif envelope.event_type == ev.COHORT_REVISED:
             doc = {**(doc or {"_id": data["cohort_id"], "cohort_id": data["cohort_id"], "runs": []}),
@@ -318,7 +334,22 @@ class MatchingViews(Projection):
             self._list_for_parties(after)
         if after["status"] == "declined" or (after["status"] == "ended" and after.get("end_reason") == "not_a_fit"):
             self._never_again(after)
+        if after.get("circle_id") and (before or {}).get("status") != after["status"]:
+            self._circle_member(envelope, after)
         self.views.pairings.put(after)
+
+    def _circle_member(self, envelope: Envelope, pairing: dict) -> None:
+        """The pairing's entry (mentee, status) in its circle's document. Written before the pairing
+        (a crash in between applies the event again: the circle already holds it, by its order)."""
+        circle_id = pairing["circle_id"]
+        doc = self.views.circles.get(circle_id) or {"_id": circle_id, "circle_id": circle_id,
+                                                    "cohort_id": pairing["cohort_id"],
+                                                    "mentor_id": pairing["mentor_id"], "members": [], "version": 0}
+        members = {m["pairing_id"]: m for m in doc["members"]}
+        members[pairing["_id"]] = {"pairing_id": pairing["_id"], "mentee_id": pairing["mentee_id"],
+                                   "status": pairing["status"]}
+        doc["members"] = sorted(members.values(), key=lambda m: (m["mentee_id"], m["pairing_id"]))
+        self.views.circles.put_newer({**doc, "version": order_of(envelope)})
 
     def _keep_message(self, envelope: Envelope, before: dict | None, after: dict) -> None:
         """A mentee's request carries their message in its commit's private part (domain/choice.py):

@@ -38,6 +38,7 @@ from services.matching.domain import cohort as cohorts
 from services.matching.domain import pairing as pairings
 from services.matching.domain import run as runs
 from services.matching.domain.assignment import assign
+from services.matching.domain.circles import assign_circles, circle_id_for
 from services.matching.domain.rules import MatchingRules
 
 log = logging.getLogger(__name__)
@@ -103,8 +104,14 @@ class RunProcessor(Projection):
             taken = commands.inputs.pairings_of(state.cohort_id)
             mentors, mentees = commands.inputs.candidates(state.cohort_id, taken)
             rules = MatchingRules.from_dict(cohort.rules)
-            result = assign(list(mentors.values()), list(mentees.values()), rules, sorted(taken.forbidden),
-                            state.mode)
+            if cohort.is_circle:  # one circle per mentor, its members a mixed-integer optimum (domain/circles.py)
+                result = assign_circles(list(mentors.values()), list(mentees.values()), rules,
+                                        sorted(taken.forbidden), state.mode, min_size=cohort.circle_min_size,
+                                        max_size=cohort.circle_max_size)
+                log.info("circle run %s: %s", run_id, result.stats)
+            else:
+                result = assign(list(mentors.values()), list(mentees.values()), rules, sorted(taken.forbidden),
+                                state.mode)
         except TRANSIENT_ERRORS:
             raise  # the projector retries: the run resumes
         except RuntimeError:
@@ -118,7 +125,9 @@ class RunProcessor(Projection):
         answer_by = None if state.dry_run else commands.clock.now() + timedelta(days=cohort.answer_deadline_days)
         proposals = [{"pairing_id": None if state.dry_run else pairings.pairing_id_for_run(run_id, p.mentee_id),
                       "mentor_id": p.mentor_id, "mentee_id": p.mentee_id, "score": p.score,
-                      "reasons": list(p.reasons)} for p in result.assignments]
+                      "reasons": list(p.reasons),
+                      **({"circle_id": circle_id_for(state.cohort_id, p.mentor_id)} if cohort.is_circle else {})}
+                     for p in result.assignments]
         unmatched = [{"mentee_id": mentee_id, "reason": u.code, "detail": u.text}
                      for mentee_id, u in result.unmatched.items()]
         self._append_outcome(run_id, version, runs.complete(
@@ -149,7 +158,8 @@ class RunProcessor(Projection):
             events = pairings.propose(
                 pairing_id=proposal["pairing_id"], cohort_id=state.cohort_id, mentor_id=proposal["mentor_id"],
                 mentee_id=proposal["mentee_id"], score=proposal["score"], reasons=proposal["reasons"],
-                proposed_by="algorithm", matching_run_id=run_id, answer_by=answer_by)
+                proposed_by="algorithm", matching_run_id=run_id, answer_by=answer_by,
+                circle_id=proposal.get("circle_id"))
             try:
                 commands._append(commands.pairings, proposal["pairing_id"], 0, events, causation)
                 created += 1
@@ -177,6 +187,18 @@ class RunProcessor(Projection):
         self.commands.complete_pairings_of_cohort(envelope)
 
 
+def circles_of(proposals: list[dict]) -> list[dict]:
+    """A circle run's proposals grouped by circle (what a dry run previews): each circle's mentor and
+    the mentees it proposes, by circle id; [] for a pair cohort's run."""
+    circles: dict[str, dict] = {}
+    for proposal in proposals:
+        if proposal.get("circle_id"):
+            circle = circles.setdefault(proposal["circle_id"], {"circle_id": proposal["circle_id"],
+                                                                "mentor_id": proposal["mentor_id"], "mentee_ids": []})
+            circle["mentee_ids"].append(proposal["mentee_id"])
+    return [circles[key] for key in sorted(circles)]
+
+
 def run_summary(run: dict, proposals: list[dict], unmatched: list[dict], progress: dict | None) -> dict:
     """`GET /v1/matching-runs/{run_id}`: status, progress and the summary (proposals included)."""
     from services.matching.application.projections import run_status
@@ -194,6 +216,7 @@ def run_summary(run: dict, proposals: list[dict], unmatched: list[dict], progres
         "input_hash": run.get("input_hash"), "matched": run.get("matched"),
         "unmatched_count": run.get("unmatched"), "total_score": run.get("total_score"),
         "answer_by": run.get("answer_by"), "unmatched": unmatched, "proposals": proposals,
+        "circles": circles_of(proposals),
         "failure": {"reason": run.get("failure_reason"), "detail": run.get("failure_detail")}
         if status == "failed" else None,
     }

@@ -40,7 +40,7 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -280,8 +280,10 @@ def compute_input_hash(
     forbidden_pairs: Iterable[tuple[str, str]] = (),
     mode: str = "maximize_score",
     reference_instant: datetime | None = None,
+    extra: dict | None = None,
 ) -> str:
-    """sha256 of a canonical JSON of all inputs (candidate order does not matter)."""
+    """sha256 of a canonical JSON of all inputs (candidate order does not matter); `extra`: more
+    inputs a solver has (a circle run's sizes), absent for pairs (their hashes stay as they were)."""
     payload = {
         "rules": (rules or MatchingRules()).to_dict(),
         "mode": mode,
@@ -290,6 +292,8 @@ def compute_input_hash(
         "mentees": sorted((_candidate_json(m) for m in mentees), key=lambda d: d["employee_id"]),
         "forbidden_pairs": sorted({(str(a), str(b)) for a, b in forbidden_pairs}),
     }
+    if extra:
+        payload["extra"] = extra
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
@@ -903,6 +907,12 @@ def _greedy_solve(S: np.ndarray, free: np.ndarray) -> tuple[np.ndarray, np.ndarr
 # --------------------------------------------------------------------------- public API
 
 
+# A solver other than the two below (circles: domain/circles.py): (scores S, the problem, mode) ->
+# (mentee rows, mentor columns, stats) of the chosen pairs
+Solver = Callable[[np.ndarray, "_Problem", str], tuple[np.ndarray, np.ndarray, dict]]
+SEATS_TEXT = "other mentees"  # "... but all their seats went to <SEATS_TEXT>"
+
+
 def _run(
     method: str,
     mentors: Sequence[MentorCandidate],
@@ -911,14 +921,19 @@ def _run(
     forbidden_pairs: Iterable[tuple[str, str]],
     mode: str,
     reference_instant: datetime | None,
+    solver: Solver | None = None,
+    hash_extra: dict | None = None,
+    seats_text: str = SEATS_TEXT,
 ) -> MatchingResult:
     _check_mode(mode)
     rules = rules or MatchingRules()
     forbidden = {(str(a), str(b)) for a, b in forbidden_pairs}
-    input_hash = compute_input_hash(mentors, mentees, rules, forbidden, mode, reference_instant)
+    input_hash = compute_input_hash(mentors, mentees, rules, forbidden, mode, reference_instant, extra=hash_extra)
     prob = _Problem(mentors, mentees, rules, forbidden, reference_instant)
     S = prob.score_matrix(with_capacity=True)
-    if method == "exact":
+    if solver is not None:
+        mi, mj, stats = solver(S, prob, mode)
+    elif method == "exact":
         mi, mj, stats = _exact_solve(S, prob.m_free, mode)
     else:
         mi, mj = _greedy_solve(S, prob.m_free)
@@ -956,7 +971,7 @@ def _run(
                 unmatched[c.employee_id] = Unmatched(
                     UNMATCHED_SEATS,
                     f"{k} eligible mentor{'' if k == 1 else 's'}, but all their seats went to "
-                    "other mentees",
+                    f"{seats_text}",
                 )
     total_int = int(int_scores.sum())
     totals = MatchingTotals(

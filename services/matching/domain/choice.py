@@ -27,7 +27,12 @@ MAX_MESSAGE = 2000
 
 
 def require_choice(cohort: CohortState) -> None:
-    """The cohort lets mentees choose (its `matching_style`); admin-run cohorts answer 409."""
+    """The cohort lets mentees choose (its `matching_style`); admin-run cohorts answer 409, and so
+    do circle cohorts (a mentee asking one mentor has no natural meaning for a group: its admins
+    run the optimiser or add members by hand)."""
+    if cohort.is_circle:
+        raise Conflict("circle_cohort", "this cohort mentors in circles, which its admins put together: mentees "
+                                        "do not choose a mentor here")
     if cohort.matching_style not in CHOICE_STYLES:
         raise Conflict("mentee_choice_off", f"this cohort's mentors are matched by its admins (matching_style "
                                             f"{cohort.matching_style}); mentees do not choose here")

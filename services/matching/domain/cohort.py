@@ -23,6 +23,12 @@ DEFAULT_CADENCE_DAYS = 14
 DEFAULT_ANSWER_DEADLINE_DAYS = 7
 MATCHING_STYLES = ev.MATCHING_STYLES
 DEFAULT_MATCHING_STYLE = "admin_run"
+FORMATS = ev.COHORT_FORMATS
+DEFAULT_FORMAT = "pair"
+# A cohort's format is chosen before anyone is paired: pairings exist only from `matching` on (runs,
+# manual proposals and requests need MATCHABLE, and a status never goes back), so "only in draft or
+# enrolling" is exactly "only while the cohort has no pairings" and needs no look at the pairings.
+FORMAT_CHANGEABLE = ("draft", "enrolling")
 
 
 def create_program(program_id: str, name: str, description: str | None, created_by: str) -> list[NewEvent]:
@@ -43,10 +49,17 @@ class CohortState:
     rules: dict = field(default_factory=dict)
     max_mentor_capacity: int | None = None
     matching_style: str = DEFAULT_MATCHING_STYLE
+    format: str = DEFAULT_FORMAT
+    circle_min_size: int = ev.DEFAULT_CIRCLE_MIN_SIZE
+    circle_max_size: int = ev.DEFAULT_CIRCLE_MAX_SIZE
 
     @property
     def exists(self) -> bool:
         return self.cohort_id is not None
+
+    @property
+    def is_circle(self) -> bool:
+        return self.format == "circle"
 
     @classmethod
     def from_events(cls, events: list[Envelope]) -> "CohortState":
@@ -67,6 +80,9 @@ class CohortState:
             self.rules = data["rules"]
             self.max_mentor_capacity = data.get("max_mentor_capacity")
             self.matching_style = data.get("matching_style") or DEFAULT_MATCHING_STYLE
+            self.format = data.get("format") or DEFAULT_FORMAT
+            self.circle_min_size = data.get("circle_min_size") or ev.DEFAULT_CIRCLE_MIN_SIZE
+            self.circle_max_size = data.get("circle_max_size") or ev.DEFAULT_CIRCLE_MAX_SIZE
         elif event_type == ev.COHORT_STATUS_CHANGED:
             self.status = data["status"]
         elif event_type == ev.COHORT_REVISED:
@@ -79,31 +95,57 @@ class CohortState:
 
 
 def _check_settings(*, starts_on: date, ends_on: date, max_mentor_capacity: int | None,
-                    matching_style: str) -> None:
+                    matching_style: str, format: str = DEFAULT_FORMAT, circle_min_size: int = ev.DEFAULT_CIRCLE_MIN_SIZE,
+                    circle_max_size: int = ev.DEFAULT_CIRCLE_MAX_SIZE, changed: tuple[str, ...] = ()) -> None:
     if ends_on <= starts_on:
         raise Invalid("dates", "ends_on must be after starts_on", field="ends_on")
     if max_mentor_capacity is not None and not 1 <= max_mentor_capacity <= ev.MAX_CAPACITY:
         raise Invalid("max_mentor_capacity", f"must be between 1 and {ev.MAX_CAPACITY}", field="max_mentor_capacity")
     if matching_style not in MATCHING_STYLES:
         raise Invalid("matching_style", f"must be one of {', '.join(MATCHING_STYLES)}", field="matching_style")
+    check_format(format=format, circle_min_size=circle_min_size, circle_max_size=circle_max_size,
+                 matching_style=matching_style, changed=changed)
+
+
+def check_format(*, format: str, circle_min_size: int, circle_max_size: int, matching_style: str,
+                 changed: tuple[str, ...] = ()) -> None:
+    """1 <= circle_min_size <= circle_max_size <= 8 (checked for pair cohorts too: a later switch to
+    circles finds them valid); a circle cohort is matched by its admins (mentees choosing a mentor
+    one by one has no natural meaning for a group). `changed`: what a revision changes (the 422
+    names the field the request sent)."""
+    if format not in FORMATS:
+        raise Invalid("format", f"must be one of {', '.join(FORMATS)}", field="format")
+    for name, value in (("circle_min_size", circle_min_size), ("circle_max_size", circle_max_size)):
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= ev.MAX_CIRCLE_SIZE:
+            raise Invalid(name, f"must be between 1 and {ev.MAX_CIRCLE_SIZE}", field=name)
+    if circle_min_size > circle_max_size:
+        raise Invalid("circle_sizes", "circle_min_size must not be above circle_max_size",
+                      field="circle_max_size" if "circle_min_size" not in changed and changed else "circle_min_size")
+    if format == "circle" and matching_style != DEFAULT_MATCHING_STYLE:
+        raise Invalid("circle_matching_style", "a circle cohort is matched by its admins: matching_style must be "
+                                               "admin_run", field="format" if "format" in changed else "matching_style")
 
 
 def create_cohort(state: CohortState, *, cohort_id: str, program_exists: bool, program_id: str, name: str,
                   starts_on: date, ends_on: date, meeting_cadence_days: int, answer_deadline_days: int,
                   rules: dict, created_by: str, max_mentor_capacity: int | None = None,
-                  matching_style: str = DEFAULT_MATCHING_STYLE, duplicated_from: str | None = None) -> list[NewEvent]:
+                  matching_style: str = DEFAULT_MATCHING_STYLE, duplicated_from: str | None = None,
+                  format: str = DEFAULT_FORMAT, circle_min_size: int = ev.DEFAULT_CIRCLE_MIN_SIZE,
+                  circle_max_size: int = ev.DEFAULT_CIRCLE_MAX_SIZE) -> list[NewEvent]:
     if state.exists:
         raise Conflict("cohort_exists", f"cohort {cohort_id} already exists")
     if not program_exists:
         raise Conflict("program_unknown", f"no programme {program_id}")
     _check_settings(starts_on=starts_on, ends_on=ends_on, max_mentor_capacity=max_mentor_capacity,
-                    matching_style=matching_style)
+                    matching_style=matching_style, format=format, circle_min_size=circle_min_size,
+                    circle_max_size=circle_max_size)
     return [NewEvent(ev.COHORT_CREATED, {
         "cohort_id": cohort_id, "program_id": program_id, "name": name, "starts_on": starts_on.isoformat(),
         "ends_on": ends_on.isoformat(), "status": "draft", "meeting_cadence_days": meeting_cadence_days,
         "answer_deadline_days": answer_deadline_days, "rules": rules, "created_by": created_by,
         "max_mentor_capacity": max_mentor_capacity, "matching_style": matching_style,
-        "duplicated_from": duplicated_from})]
+        "duplicated_from": duplicated_from, "format": format, "circle_min_size": circle_min_size,
+        "circle_max_size": circle_max_size})]
 
 
 def duplicate(source: CohortState, *, cohort_id: str, name: str, starts_on: date, ends_on: date,
@@ -116,7 +158,8 @@ def duplicate(source: CohortState, *, cohort_id: str, name: str, starts_on: date
         starts_on=starts_on, ends_on=ends_on, meeting_cadence_days=settings["meeting_cadence_days"],
         answer_deadline_days=settings["answer_deadline_days"], rules=dict(settings["rules"]), created_by=created_by,
         max_mentor_capacity=settings["max_mentor_capacity"], matching_style=settings["matching_style"],
-        duplicated_from=source.cohort_id)
+        duplicated_from=source.cohort_id, format=settings["format"], circle_min_size=settings["circle_min_size"],
+        circle_max_size=settings["circle_max_size"])
 
 
 def revise(state: CohortState, changes: dict, revised_by: str) -> list[NewEvent]:
@@ -137,13 +180,18 @@ def revise(state: CohortState, changes: dict, revised_by: str) -> list[NewEvent]
     changed = [name for name in ev.COHORT_SETTINGS if name in wanted and wanted[name] != current[name]]
     if not changed:
         return []
+    if "format" in changed and state.status not in FORMAT_CHANGEABLE:
+        raise Conflict("format_locked", f"the cohort is {state.status}: its format changes only while it is "
+                                        f"{' or '.join(FORMAT_CHANGEABLE)} (before anyone is paired)", field="format")
     merged = {**current, **{name: wanted[name] for name in changed}}
     starts_on, ends_on = date.fromisoformat(str(merged["starts_on"])), date.fromisoformat(str(merged["ends_on"]))
     if ends_on <= starts_on:
         field_name = "ends_on" if "ends_on" in changed else "starts_on"
         raise Invalid("dates", "ends_on must be after starts_on", field=field_name)
     _check_settings(starts_on=starts_on, ends_on=ends_on, max_mentor_capacity=merged["max_mentor_capacity"],
-                    matching_style=merged["matching_style"])
+                    matching_style=merged["matching_style"], format=merged["format"],
+                    circle_min_size=merged["circle_min_size"], circle_max_size=merged["circle_max_size"],
+                    changed=tuple(changed))
     if "name" in changed and not str(merged["name"]).strip():
         raise Invalid("name", "a cohort needs a name", field="name")
     return [NewEvent(ev.COHORT_REVISED, {"cohort_id": state.cohort_id, "program_id": state.program_id,

@@ -41,6 +41,7 @@ class PairingState:
     # each party's latest answer to "stay in touch?" after completion (None: not answered yet)
     mentor_stays_in_touch: bool | None = None
     mentee_stays_in_touch: bool | None = None
+    circle_id: str | None = None  # the mentoring circle this pairing is a member of (domain/circles.py)
 
     @property
     def staying_in_touch(self) -> bool:
@@ -66,6 +67,7 @@ class PairingState:
             self.status, self.score, self.answer_by = "proposed", data["score"], data["answer_by"]
             self.reasons = tuple(data["reasons"])
             self.proposed_by, self.matching_run_id = data["proposed_by"], data["matching_run_id"]
+            self.circle_id = data.get("circle_id")
         elif event_type == ev.PAIRING_ACCEPTED:
             if data["role"] == "mentor":
                 self.mentor_accepted = True
@@ -103,11 +105,15 @@ class PairingState:
 
 
 def propose(*, pairing_id: str, cohort_id: str, mentor_id: str, mentee_id: str, score: float, reasons: list,
-            proposed_by: str, matching_run_id: str | None, answer_by: datetime) -> list[NewEvent]:
-    return [NewEvent(ev.PAIRING_PROPOSED, {
-        "pairing_id": pairing_id, "cohort_id": cohort_id, "mentor_id": mentor_id, "mentee_id": mentee_id,
-        "score": score, "reasons": list(reasons), "proposed_by": proposed_by, "matching_run_id": matching_run_id,
-        "answer_by": rfc3339(answer_by)})]
+            proposed_by: str, matching_run_id: str | None, answer_by: datetime,
+            circle_id: str | None = None) -> list[NewEvent]:
+    """`circle_id`: the circle the mentee joins (a circle cohort); a pair's event has no such field."""
+    data = {"pairing_id": pairing_id, "cohort_id": cohort_id, "mentor_id": mentor_id, "mentee_id": mentee_id,
+            "score": score, "reasons": list(reasons), "proposed_by": proposed_by, "matching_run_id": matching_run_id,
+            "answer_by": rfc3339(answer_by)}
+    if circle_id is not None:
+        data["circle_id"] = circle_id
+    return [NewEvent(ev.PAIRING_PROPOSED, data)]
 
 
 def _require(state: PairingState) -> None:

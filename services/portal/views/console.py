@@ -11,7 +11,7 @@ from collections import Counter
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 
-from shared.events.catalog.matching import COHORT_STATUSES, MATCHING_MODES, MATCHING_STYLES
+from shared.events.catalog.matching import COHORT_FORMATS, COHORT_STATUSES, MATCHING_MODES, MATCHING_STYLES
 from services.portal import directory as listing
 from services.portal.backend import ApiError
 from services.portal.charts import bar_chart, column_chart
@@ -25,6 +25,8 @@ ENROLMENT_PAGE = 50
 ACTIVE_SHOWN = 50  # the health page lists this many active pairs (their names: one call each, cached)
 HARD_RULES = ("require_shared_language", "exclude_management_chain", "respect_exclude_list", "require_active")
 CROSS_DEPARTMENT = ("bonus", "malus")  # services/matching/domain/rules.py CROSS_DEPARTMENT_MODES
+CIRCLES_SHOWN = 100  # a circle cohort's page lists this many circles (one per mentor; names cached)
+CIRCLE_SIZES = ("circle_min_size", "circle_max_size")
 CSV_COLUMNS = ("employee_id", "role", "capacity", "topics", "goals_summary", "same_timezone", "languages")
 HEALTH_COLORS = {"on_track": "#2f8f6b", "needs_check_in": "#c98a12", "at_risk": "#c2352d", "too_early": "#7a7f8c"}
 
@@ -75,6 +77,9 @@ def program(program_id):
             body.update(_numbers(values, ("meeting_cadence_days", "answer_deadline_days", "max_mentor_capacity")))
             if values.get("matching_style"):
                 body["matching_style"] = values["matching_style"]
+            if values.get("format") in COHORT_FORMATS:
+                body["format"] = values["format"]
+                body.update(_numbers(values, CIRCLE_SIZES))
             cohort = client.post("matching", f"/v1/programs/{program_id}/cohorts", body)
         except ApiError as error:
             report(error)
@@ -86,13 +91,32 @@ def program(program_id):
     if isinstance(calls["cohorts"], ApiError):
         raise calls["cohorts"]
     return render_template("console/program.html", program=ok(calls["program"], {"program_id": program_id}),
-                           cohorts=calls["cohorts"], values=values, styles=_style_labels())
+                           cohorts=calls["cohorts"], values=values, styles=_style_labels(), formats=_format_labels())
 
 
 def _style_labels() -> dict[str, str]:
     labels = {"admin_run": _("Admins run the matching"), "mentee_choice": _("Mentees choose their mentor"),
               "both": _("Both: admins run it, mentees may choose")}
     return {style: labels[style] for style in MATCHING_STYLES}
+
+
+def _format_labels() -> dict[str, str]:
+    labels = {"pair": _("One-to-one pairs"), "circle": _("Circles: one mentor, a group of mentees")}
+    return {name: labels[name] for name in COHORT_FORMATS}
+
+
+def _circles(client, cohort: dict) -> tuple[list[dict], dict[str, str]]:
+    """A circle cohort's circles (matching's `GET /v1/cohorts/{id}/circles`), each with its open
+    members counted, and their mentors' names; a pair cohort has none (no call)."""
+    if cohort.get("format") != "circle":
+        return [], {}
+    page = client.optional("matching", f"/v1/cohorts/{cohort['cohort_id']}/circles", default={},
+                           limit=CIRCLES_SHOWN) or {}
+    circles = [{**c, "size": sum(1 for m in c.get("members") or () if m.get("status") in ("proposed", "active")),
+                "members_active": sum(1 for m in c.get("members") or () if m.get("status") == "active")}
+               for c in page.get("items") or []]
+    people = parallel(**{c["mentor_id"]: (lambda pid=c["mentor_id"]: profile(pid)) for c in circles})
+    return circles, {pid: (ok(v, {}) or {}).get("display_name") or pid for pid, v in people.items()}
 
 
 def _numbers(values, names) -> dict:
@@ -115,9 +139,11 @@ def cohort(cohort_id):
                      stats=lambda: client.get("matching", f"/v1/cohorts/{cohort_id}/stats"))
     if isinstance(calls["cohort"], ApiError):
         raise calls["cohort"]
+    circles, mentor_names = _circles(client, calls["cohort"])
     return render_template("console/cohort.html", cohort=calls["cohort"], stats=ok(calls["stats"], {}),
                            next_status=_next_status(calls["cohort"].get("status")), styles=_style_labels(),
-                           hard_rules=HARD_RULES, cross_department=CROSS_DEPARTMENT)
+                           hard_rules=HARD_RULES, cross_department=CROSS_DEPARTMENT, formats=_format_labels(),
+                           circles=circles, mentor_names=mentor_names)
 
 
 def _settings_body(form, cohort: dict) -> dict:
@@ -126,6 +152,9 @@ def _settings_body(form, cohort: dict) -> dict:
                   "ends_on": form.get("ends_on"), "matching_style": form.get("matching_style") or "admin_run"}
     body.update(_numbers(form, ("meeting_cadence_days", "answer_deadline_days")))
     body["max_mentor_capacity"] = _numbers(form, ("max_mentor_capacity",)).get("max_mentor_capacity")
+    if form.get("format") in COHORT_FORMATS:  # the API refuses a change once anyone can be paired (409)
+        body["format"] = form["format"]
+    body.update(_numbers(form, CIRCLE_SIZES))
     # the form shows some rules; the rest (weights) are kept as they are, since a PATCH replaces the rules
     rules = {**(cohort.get("rules") or {}), **{name: form.get(name) == "on" for name in HARD_RULES}}
     rules["min_level_gap"] = _numbers(form, ("min_level_gap",)).get("min_level_gap")

@@ -84,10 +84,15 @@ RUN_CHUNK_SIZE = 500
 # who chooses pairs: admins' matching runs (the only one so far), mentees choosing, or both
 MATCHING_STYLES = ("admin_run", "mentee_choice", "both")
 MAX_CAPACITY = 50
+# a cohort's format (issue 15): one-to-one pairs, or circles (one mentor, a few mentees, one pairing each)
+COHORT_FORMATS = ("pair", "circle")
+MAX_CIRCLE_SIZE = 8
+DEFAULT_CIRCLE_MIN_SIZE = 3
+DEFAULT_CIRCLE_MAX_SIZE = 8
 MAX_PROGRAM_MANAGERS = 50
 # the settings CohortRevised may carry (each only when it changed)
 COHORT_SETTINGS = ("name", "starts_on", "ends_on", "meeting_cadence_days", "answer_deadline_days", "rules",
-                   "max_mentor_capacity", "matching_style")
+                   "max_mentor_capacity", "matching_style", "format", "circle_min_size", "circle_max_size")
 
 # The one map of pairing event -> the pairing's status after it (sessions, feedback and
 # notifications use it too). `None`: the event does not change the status (an acceptance leaves
@@ -150,6 +155,13 @@ class CohortCreatedV1(_Event):
     matching_style = fields.String(load_default="admin_run", validate=validate.OneOf(MATCHING_STYLES))
     duplicated_from = fields.String(load_default=None, allow_none=True,
                                     metadata={"description": "the cohort whose settings this next intake copies"})
+    format = fields.String(load_default="pair", validate=validate.OneOf(COHORT_FORMATS), metadata={
+        "description": "pair (one mentor, one mentee) or circle (one mentor and circle_min_size to circle_max_size "
+                       "mentees, one pairing each)"})
+    circle_min_size = fields.Integer(load_default=DEFAULT_CIRCLE_MIN_SIZE, strict=True,
+                                     validate=validate.Range(min=1, max=MAX_CIRCLE_SIZE))
+    circle_max_size = fields.Integer(load_default=DEFAULT_CIRCLE_MAX_SIZE, strict=True,
+                                     validate=validate.Range(min=1, max=MAX_CIRCLE_SIZE))
 
 
 class CohortRevisedV1(_Event):
@@ -167,6 +179,9 @@ class CohortRevisedV1(_Event):
     rules = fields.Dict()
     max_mentor_capacity = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=1))
     matching_style = fields.String(validate=validate.OneOf(MATCHING_STYLES))
+    format = fields.String(validate=validate.OneOf(COHORT_FORMATS))
+    circle_min_size = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_CIRCLE_SIZE))
+    circle_max_size = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_CIRCLE_SIZE))
     revised_by = fields.String(**_id)
 
 
@@ -227,6 +242,8 @@ class RunProposalV1(_Event):
     mentee_id = fields.String(**_id)
     score = fields.Float(required=True, validate=validate.Range(min=0, max=1))
     reasons = fields.List(fields.String(), required=True)
+    circle_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1), metadata={
+        "description": "the mentor's circle the mentee joins (a circle cohort); absent for pairs"})
 
 
 class MatchingRunResultChunkV1(_Event):
