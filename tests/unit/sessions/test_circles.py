@@ -137,3 +137,19 @@ def test_the_mentor_is_told_once_per_group_meeting_and_each_member_once():
     assert ics.count("BEGIN:VEVENT") == 1
     assert f"UID:{view.group.group_meeting_id}@sessions.mentoring" in ics
     assert "URL:https://app.example/circles/circle-1" in ics and "DESCRIPTION:Agenda" in ics
+
+
+def test_a_circles_meeting_reads_as_the_circles_in_both_languages_and_its_invite_shares_the_uid():
+    from services.notifications.adapters.templates import TemplateRenderer
+    from services.notifications.domain.ics import build_ics
+
+    renderer = TemplateRenderer()
+    context = {"recipient_name": "Ann", "other_name": "Bob", "circle_id": "circle-1", "meeting_local": "today",
+               "duration_minutes": 60, "meeting_url": "https://app/circles/circle-1", "feedback_url": "u",
+               "unsubscribe_url": "x"}
+    assert renderer.render("meeting_scheduled", ["en"], context).subject == \
+        "Mentoring meeting with your mentoring circle: today"
+    assert "mit Ihrem Mentoring-Kreis" in renderer.render("feedback_request", ["de"], context).subject
+    ics = build_ics({"meeting_id": "copy-1", "starts_at": rfc3339(NOW), "duration_minutes": 60}, sequence=0,
+                    dtstamp=rfc3339(NOW), uid="g-1@sessions.mentoring")
+    assert "UID:g-1@sessions.mentoring" in ics
