@@ -99,10 +99,10 @@ class _PairingFields(_Event):
 class _MeetingFields(_PairingFields):
     meeting_id = fields.String(**_id)
     # optional (additive): a member's copy of a circle's group meeting names it and its circle
-    group_meeting_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1),
+    group_meeting_id = fields.String(allow_none=True, validate=validate.Length(min=1),
                                      metadata={"description": "the circle's group meeting this is a member's copy "
                                                               "of (absent: a meeting of the pair)"})
-    circle_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1),
+    circle_id = fields.String(allow_none=True, validate=validate.Length(min=1),
                               metadata={"description": "the circle of that group meeting (absent: none)"})
 
 
