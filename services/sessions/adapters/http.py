@@ -122,6 +122,9 @@ class MeetingOut(Schema):
     series_id = fields.String(allow_none=True, metadata={"description": "the recurring series it belongs to "
                                                                         "(null: a single meeting)"})
     series_index = fields.Integer(allow_none=True, metadata={"description": "its place in the series, 0 first"})
+    group_meeting_id = fields.String(allow_none=True, metadata={"description": "a member's copy of this circle's "
+                                                                            "group meeting (null: the pair's own)"})
+    circle_id = fields.String(allow_none=True, metadata={"description": "the circle of that group meeting"})
 
 
 class MeetingListOut(Schema):
