@@ -150,14 +150,15 @@ def schedule(circle: Circle, pairings: dict[str, PairingInfo], *, group_meeting_
 
 
 def status_of(copies: list[Meeting]) -> str:
-    """The group meeting's status from its copies: held once any member's copy is held (or a
-    no-show recorded), cancelled when every copy is, else scheduled."""
+    """The group meeting's status from its copies: scheduled while any copy is (a member may have
+    recorded their own copy already: the mentor still records the rest), held once the copies are
+    recorded (held or a no-show), cancelled when every copy is."""
     statuses = {m.status for m in copies}
+    if "scheduled" in statuses or not statuses:
+        return "scheduled"
     if statuses & {"held", "no_show"}:
         return "held"
-    if statuses and statuses <= {"cancelled"}:
-        return "cancelled"
-    return "scheduled"
+    return "cancelled"
 
 
 def current_slot(group: GroupMeeting, copies: list[Meeting]) -> tuple[datetime, int, int]:

@@ -17,6 +17,7 @@ from shared.events.catalog.matching import PAIRING_ACTIVATED, PAIRING_ENDED, PAI
 from shared.events.envelope import new_event
 from services.notifications.domain.routing import route
 from services.sessions.adapters.ics import group_invitation
+from services.sessions.application.export import person_export
 from services.sessions.application.projections import CirclesProjection
 from tests.unit.sessions.test_application import NOW, context
 
@@ -87,6 +88,11 @@ def test_a_held_group_meeting_counts_for_each_member_present_and_not_for_the_abs
                                     duration_minutes=60, timezone="Europe/Berlin", agenda="Giving feedback",
                                     causation=ask)
     assert again.group.group_meeting_id == gid and len(ctx.circles._meetings("circle-1").meetings) == 1
+    ctx.projector.catch_up()
+    mentor_file, member_file = person_export(ctx, "mentor-1"), person_export(ctx, "mentee-b")
+    [group_event] = [e for e in mentor_file["events"] if e["event_type"] == "GroupMeetingScheduled"]
+    assert "Giving feedback" in str(group_event)  # the agenda, to its author
+    assert "GroupMeetingScheduled" in str(member_file["events"]) and "Giving feedback" not in str(member_file)
 
     # moved together (a retry moves nothing twice)
     group = ctx.circles.group("circle-1", gid)
@@ -115,6 +121,22 @@ def test_a_held_group_meeting_counts_for_each_member_present_and_not_for_the_abs
     assert held == {"pa": 1, "pb": 0, "pc": 1}  # the engagement roster: held for the two who came
     with pytest.raises(Conflict):
         ctx.circles.cancel(group, by="mentor-1", reason="conflict", causation=_request())
+
+
+def test_a_member_recording_their_own_copy_leaves_the_rest_to_the_mentor():
+    ctx = circle_context()
+    view, _ = ctx.circles.schedule(ctx.circles.circle("circle-1"), actor_id="mentor-1", organizer_id="mentor-1",
+                                   starts_at=NOW + timedelta(days=2), duration_minutes=60, timezone="UTC",
+                                   agenda=None, causation=_request())
+    ctx.clock.advance(days=3)
+    own = next(m for m in view.copies if m.mentee_id == "mentee-a")
+    ctx.meetings.complete(own, by="mentee-a", held_at=None, duration_minutes=None, attendees=None, notes=None,
+                          causation=_request("mentee-a"))
+    group = view.group
+    assert ctx.circles.view(group, from_streams=True).status == "scheduled"  # two copies still to record
+    ctx.circles.mark_held(group, by="mentor-1", held_at=None, duration_minutes=None, causation=_request(),
+                          attendance={"mentee-a": "present", "mentee-b": "present", "mentee-c": "absent"})
+    assert ctx.circles.view(group, from_streams=True).status == "held"
 
 
 def test_the_mentor_is_told_once_per_group_meeting_and_each_member_once():
