@@ -153,7 +153,7 @@ class CircleCommands:
         request moved on are decided again (at most ATTEMPTS rounds, then 409)."""
         position = 0
         pending = None
-        for attempt in range(ATTEMPTS):
+        for _ in range(ATTEMPTS):
             copies = self.view(group, from_streams=True).copies
             decided: list[tuple[Meeting, list[NewEvent]]] = [(m, e) for m, e in decide(copies) if e]
             if pending is not None:
