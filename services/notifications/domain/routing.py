@@ -11,7 +11,7 @@ The rules (issue 6):
 - `MeetingHeld` -> both parties, asked for feedback.
 - a circle's group meeting (issue 15: each member's copy is a meeting of that pair naming
   `group_meeting_id`): each member is told as above, the mentor once per group meeting (scheduled,
-  each move, held), not once per member: the mentor's dedupe key is the group meeting's
+  each move, the reminder, held), not once per member: the mentor's dedupe key is the group meeting's
   (`group_meeting_key`), the same for every copy's event.
 - `GoalsRevised` -> the mentor.
 - `AgreementRevised` -> the party who did not write it: a new revision of the pair's agreement
@@ -232,5 +232,10 @@ def reminder_intents(meeting: dict, facts: Facts | None = None) -> list[Intent]:
     """The 24-hours-before reminder of one scheduled meeting (dedupe: meeting and start time)."""
     b = _Builder(facts or Facts())
     key = f"reminder:{meeting['meeting_id']}:{meeting['starts_at']}"
+    if meeting.get("group_meeting_id"):  # every copy of a circle's meeting: the mentor reminded once
+        b.parties(meeting, "meeting_reminder", key, ics=True, only=("mentee",))
+        b.add(meeting["mentor_id"], "meeting_reminder", f"reminder:{meeting['group_meeting_id']}:{meeting['starts_at']}",
+              "mentor", {**meeting, "other_id": None}, True)
+        return b.intents
     b.parties(meeting, "meeting_reminder", key, ics=True)
     return b.intents

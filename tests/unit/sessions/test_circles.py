@@ -15,7 +15,7 @@ from shared.consumer import RecordAt, consuming
 from shared.errors import Conflict, Invalid
 from shared.events.catalog.matching import PAIRING_ACTIVATED, PAIRING_ENDED, PAIRING_PROPOSED
 from shared.events.envelope import new_event
-from services.notifications.domain.routing import route
+from services.notifications.domain.routing import reminder_intents, route
 from services.sessions.adapters.ics import group_invitation
 from services.sessions.application.export import person_export
 from services.sessions.application.projections import CirclesProjection
@@ -172,6 +172,11 @@ def test_a_circles_meeting_reads_as_the_circles_in_both_languages_and_its_invite
     assert renderer.render("meeting_scheduled", ["en"], context).subject == \
         "Mentoring meeting with your mentoring circle: today"
     assert "mit Ihrem Mentoring-Kreis" in renderer.render("feedback_request", ["de"], context).subject
+    assert "Sie treffen Ihren Mentoring-Kreis" in renderer.render("meeting_reminder", ["de"], context).text
+    copies = [{"meeting_id": f"copy-{m}", "mentor_id": "mentor-1", "mentee_id": m, "starts_at": rfc3339(NOW),
+               "group_meeting_id": "g-1", "circle_id": "circle-1"} for m in ("mentee-a", "mentee-b")]
+    keys = {(i.recipient_id, i.dedupe_key) for copy in copies for i in reminder_intents(copy)}
+    assert sorted(r for r, _ in keys) == ["mentee-a", "mentee-b", "mentor-1"]  # one reminder for the mentor
     ics = build_ics({"meeting_id": "copy-1", "starts_at": rfc3339(NOW), "duration_minutes": 60}, sequence=0,
                     dtstamp=rfc3339(NOW), uid="g-1@sessions.mentoring")
     assert "UID:g-1@sessions.mentoring" in ics
