@@ -132,11 +132,11 @@ def schedule_group_meeting(body, circle_id):
     circle = _circle(circle_id, manage=True)
     context = _context()
     zone = body["timezone"] or ((context.participants.get(circle.mentor_id) or {}).get("timezone")) or "UTC"
-    view, position = context.circles.schedule(
+    group, position = context.circles.schedule(
         circle, actor_id=current_principal().subject, organizer_id=circle.mentor_id, starts_at=body["starts_at"],
         duration_minutes=body["duration_minutes"], timezone=zone, agenda=body["agenda"],
         causation=request_causation())
-    return _answer(circle, view.group.group_meeting_id, position)
+    return _answer(circle, group.group_meeting_id, position)
 
 
 @blp.route("/circles/<circle_id>/meetings", methods=["GET"])
@@ -145,7 +145,7 @@ def schedule_group_meeting(body, circle_id):
 def list_group_meetings(circle_id):
     """The circle's group meetings, earliest first (the mentor, members, admins, managers)."""
     circle = _circle(circle_id)
-    return {"items": [_group_out(view, circle) for view in _context().circles.list(circle_id)]}
+    return {"items": [_group_out(view, circle) for view in _context().circles.of_circle(circle_id)]}
 
 
 @blp.route("/circles/<circle_id>/meetings/<group_meeting_id>", methods=["GET"])

@@ -12,6 +12,7 @@ is decided again on its reloaded stream (the rules leave a copy already changed 
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,12 +22,24 @@ from shared.eventstore import ConcurrencyError
 from services.sessions.adapters.mongo import from_doc
 from services.sessions.application.commands import _IDS, ATTEMPTS, MeetingCommands, request_id
 from services.sessions.domain import circles as rules
+from services.sessions.domain import meetings as meeting_rules
 from services.sessions.domain.circles import Circle, CircleMeetings, GroupMeeting
 from services.sessions.domain.meetings import Meeting
+
+VIEW_READERS = 8  # copies read at once for a list (a circle has up to 8 members)
 
 
 def circle_stream(circle_id: str) -> str:
     return f"circle|{circle_id}"
+
+
+def _side_by_side(read, keys: list) -> list:
+    """`read` of each key, up to VIEW_READERS at once: each is a round trip, and on a busy FerretDB the
+    wait is most of the cost (measured: docs/api-sessions-circles.md)."""
+    if len(keys) < 2:
+        return [read(key) for key in keys]
+    with ThreadPoolExecutor(min(VIEW_READERS, len(keys))) as pool:
+        return list(pool.map(read, keys))
 
 
 @dataclass(frozen=True)
@@ -73,28 +86,29 @@ class CircleCommands:
     def view(self, group: GroupMeeting, *, from_streams: bool = False) -> GroupView:
         """The group meeting with its copies: from their streams (commands, one meeting) or from the
         meetings view by `_id` (lists). A copy not stored yet (a request still completing) is left out."""
-        copies = []
-        for member in group.members:
-            if from_streams:
-                try:
-                    copies.append(self.meetings.load(member["meeting_id"]))
-                except NotFound:
-                    continue
-            else:
-                doc = self.meetings_view.get(member["meeting_id"])
-                if doc is not None:
-                    copies.append(from_doc(doc))
-        return GroupView(group, copies)
+        if not from_streams:
+            return self._from_view([group])[0]
+        streams = _side_by_side(self.meeting_aggregates.load, [member["meeting_id"] for member in group.members])
+        return GroupView(group, [meeting_rules.fold(stream.stream_id, stream.events) for stream in streams
+                                 if stream.version])
 
-    def list(self, circle_id: str) -> list[GroupView]:
+    def _from_view(self, groups: list[GroupMeeting]) -> list[GroupView]:
+        # every copy of every group meeting by `_id`, side by side
+        ids = [member["meeting_id"] for group in groups for member in group.members]
+        docs = dict(zip(ids, _side_by_side(self.meetings_view.get, ids)))
+        return [GroupView(group, [from_doc(doc) for member in group.members
+                                  if (doc := docs.get(member["meeting_id"])) is not None]) for group in groups]
+
+    def of_circle(self, circle_id: str) -> list[GroupView]:
         """The circle's group meetings, earliest first."""
-        views = [self.view(group) for group in self._meetings(circle_id).meetings.values()]
+        views = self._from_view(list(self._meetings(circle_id).meetings.values()))
         return sorted(views, key=lambda v: (rules.current_slot(v.group, v.copies)[0], v.group.group_meeting_id))
 
     # -- commands -------------------------------------------------------------------------------
 
     def schedule(self, circle: Circle, *, actor_id: str, organizer_id: str, starts_at: datetime,
-                 duration_minutes: int, timezone: str, agenda: str | None, causation: Causation) -> tuple[GroupView, int]:
+                 duration_minutes: int, timezone: str, agenda: str | None,
+                 causation: Causation) -> tuple[GroupMeeting, int]:
         group_meeting_id = str(uuid.uuid5(_IDS, f"group-meeting|{circle.circle_id}|{request_id(causation)}"))
         position = 0
         for attempt in range(ATTEMPTS):
@@ -103,11 +117,11 @@ class CircleCommands:
             if stored is not None:  # a retry: complete the copies its first attempt may have left
                 members = {m["pairing_id"]: m["meeting_id"] for m in stored.members}
                 starts_at, duration_minutes, timezone = stored.starts_at, stored.duration_minutes, stored.timezone
-                pairings = {pid: p for pid in members if (p := self.pairings.get(pid)) is not None}
+                pairings = self._pairings(list(members))
                 subset = Circle(circle.circle_id, circle.cohort_id, circle.mentor_id,
                                 {pid: m for pid, m in circle.members.items() if pid in members})
             else:
-                pairings = {pid: p for pid in circle.members if (p := self.pairings.get(pid)) is not None}
+                pairings = self._pairings(sorted(circle.members))
                 members = {pid: str(uuid.uuid5(_IDS, f"group-copy|{group_meeting_id}|{pid}")) for pid in pairings}
                 subset = circle
             group_events, copies = rules.schedule(
@@ -124,12 +138,17 @@ class CircleCommands:
             except ConcurrencyError:  # another group meeting of the circle was scheduled meanwhile
                 if attempt == ATTEMPTS - 1:
                     raise
-        missing = [(meeting_id, 0, events, {0: {"agenda": agenda}} if agenda else None)
-                   for meeting_id, events in copies if not self.meeting_aggregates.load(meeting_id).version]
-        if missing:
-            results = self.meeting_aggregates.append_many(missing, causation)
-            position = max([position, *(r.position for r in results if not isinstance(r, ConcurrencyError))])
-        return self.view(self.group(circle.circle_id, group_meeting_id), from_streams=True), position
+        # every copy's first commit in one insert; on a retry, a copy its first attempt stored is
+        # refused alone (ConcurrencyError at version 0) and stays as it is
+        results = self.meeting_aggregates.append_many(
+            [(meeting_id, 0, events, {0: {"agenda": agenda}} if agenda else None) for meeting_id, events in copies],
+            causation)
+        position = max([position, *(r.position for r in results if not isinstance(r, ConcurrencyError))])
+        return self.group(circle.circle_id, group_meeting_id), position
+
+    def _pairings(self, pairing_ids: list[str]) -> dict:
+        found = _side_by_side(self.pairings.get, pairing_ids)
+        return {pid: pairing for pid, pairing in zip(pairing_ids, found) if pairing is not None}
 
     def reschedule(self, group: GroupMeeting, *, by: str, starts_at: datetime, duration_minutes: int | None,
                    causation: Causation) -> int:

@@ -76,9 +76,10 @@ def test_a_held_group_meeting_counts_for_each_member_present_and_not_for_the_abs
     circle = ctx.circles.circle("circle-1")
     starts = NOW + timedelta(days=2)
     ask = _request()
-    view, position = ctx.circles.schedule(circle, actor_id="mentor-1", organizer_id="mentor-1", starts_at=starts,
-                                          duration_minutes=60, timezone="Europe/Berlin", agenda="Giving feedback",
-                                          causation=ask)
+    scheduled, position = ctx.circles.schedule(circle, actor_id="mentor-1", organizer_id="mentor-1",
+                                               starts_at=starts, duration_minutes=60, timezone="Europe/Berlin",
+                                               agenda="Giving feedback", causation=ask)
+    view = ctx.circles.view(scheduled, from_streams=True)
     assert position > 0 and view.status == "scheduled"
     assert sorted(m.mentee_id for m in view.copies) == ["mentee-a", "mentee-b", "mentee-c"]  # pd ended: no copy
     gid = view.group.group_meeting_id
@@ -87,7 +88,7 @@ def test_a_held_group_meeting_counts_for_each_member_present_and_not_for_the_abs
     again, _ = ctx.circles.schedule(circle, actor_id="mentor-1", organizer_id="mentor-1", starts_at=starts,
                                     duration_minutes=60, timezone="Europe/Berlin", agenda="Giving feedback",
                                     causation=ask)
-    assert again.group.group_meeting_id == gid and len(ctx.circles._meetings("circle-1").meetings) == 1
+    assert again.group_meeting_id == gid and len(ctx.circles._meetings("circle-1").meetings) == 1
     ctx.projector.catch_up()
     mentor_file, member_file = person_export(ctx, "mentor-1"), person_export(ctx, "mentee-b")
     [group_event] = [e for e in mentor_file["events"] if e["event_type"] == "GroupMeetingScheduled"]
@@ -113,7 +114,7 @@ def test_a_held_group_meeting_counts_for_each_member_present_and_not_for_the_abs
     assert ctx.circles.mark_held(group, by="mentor-1", attendance=attendance, held_at=None, duration_minutes=None,
                                  causation=_request()) == 0  # a retry records nothing twice
     ctx.projector.catch_up()
-    [listed] = ctx.circles.list("circle-1")
+    [listed] = ctx.circles.of_circle("circle-1")
     assert listed.status == "held"
     assert {m.mentee_id: m.status for m in listed.copies} == {
         "mentee-a": "held", "mentee-b": "no_show", "mentee-c": "held"}
@@ -125,9 +126,10 @@ def test_a_held_group_meeting_counts_for_each_member_present_and_not_for_the_abs
 
 def test_a_member_recording_their_own_copy_leaves_the_rest_to_the_mentor():
     ctx = circle_context()
-    view, _ = ctx.circles.schedule(ctx.circles.circle("circle-1"), actor_id="mentor-1", organizer_id="mentor-1",
-                                   starts_at=NOW + timedelta(days=2), duration_minutes=60, timezone="UTC",
-                                   agenda=None, causation=_request())
+    scheduled, _ = ctx.circles.schedule(ctx.circles.circle("circle-1"), actor_id="mentor-1", organizer_id="mentor-1",
+                                        starts_at=NOW + timedelta(days=2), duration_minutes=60, timezone="UTC",
+                                        agenda=None, causation=_request())
+    view = ctx.circles.view(scheduled, from_streams=True)
     ctx.clock.advance(days=3)
     own = next(m for m in view.copies if m.mentee_id == "mentee-a")
     ctx.meetings.complete(own, by="mentee-a", held_at=None, duration_minutes=None, attendees=None, notes=None,
@@ -141,9 +143,10 @@ def test_a_member_recording_their_own_copy_leaves_the_rest_to_the_mentor():
 
 def test_the_mentor_is_told_once_per_group_meeting_and_each_member_once():
     ctx = circle_context()
-    view, _ = ctx.circles.schedule(ctx.circles.circle("circle-1"), actor_id="mentor-1", organizer_id="mentor-1",
-                                   starts_at=NOW + timedelta(days=2), duration_minutes=60, timezone="UTC",
-                                   agenda=None, causation=_request())
+    scheduled, _ = ctx.circles.schedule(ctx.circles.circle("circle-1"), actor_id="mentor-1", organizer_id="mentor-1",
+                                        starts_at=NOW + timedelta(days=2), duration_minutes=60, timezone="UTC",
+                                        agenda=None, causation=_request())
+    view = ctx.circles.view(scheduled, from_streams=True)
     intents = []
     for copy in view.copies:
         [scheduled] = ctx.store.load(copy.meeting_id).events
