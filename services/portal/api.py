@@ -55,6 +55,9 @@ def create_app(settings: Settings | None = None, *, backend=None, oidc=None, sto
 
     app.register_blueprint(privacy.bp)
     app.register_blueprint(choice.bp)
+    from services.portal.views import circles  # My circle (issue 15: group mentoring)
+
+    app.register_blueprint(circles.bp)
     app.jinja_env.globals.update(_=gettext, csrf_token=auth.csrf_token)
     app.jinja_env.policies["json.dumps_kwargs"] = {"sort_keys": False}
 

@@ -556,4 +556,25 @@ GERMAN: dict[str, str] = {
     "What your mentor reads": "Was Ihre Mentor:in liest",
     "Your request is on its way. We will tell you when your mentor has answered.":
         "Ihre Anfrage ist unterwegs. Wir sagen Ihnen Bescheid, sobald Ihre Mentor:in geantwortet hat.",
+    # My circle (issue 15: group mentoring)
+    "My circle": "Mein Mentoring-Kreis",
+    "Mentoring circle of {name}": "Mentoring-Kreis von {name}",
+    "Your pairing with the mentor: goals and feedback": "Ihr Tandem mit der Mentor:in: Ziele und Feedback",
+    "Pairing: goals and feedback": "Tandem: Ziele und Feedback",
+    "Circle meetings": "Treffen des Kreises",
+    "We met: who came?": "Wir haben uns getroffen: Wer war da?",
+    "present": "anwesend",
+    "absent": "abwesend",
+    "No circle meeting yet.": "Noch kein Treffen des Kreises.",
+    "Schedule a circle meeting": "Ein Treffen des Kreises planen",
+    "Agenda (the circle sees it)": "Agenda (der Kreis sieht sie)",
+    "Schedule for every active member": "Für jedes aktive Mitglied planen",
+    "Circle meeting scheduled. Every member and you get one invitation.":
+        "Treffen des Kreises geplant. Jedes Mitglied und Sie erhalten eine Einladung.",
+    "Circle meeting moved for everyone.": "Treffen des Kreises für alle verschoben.",
+    "Circle meeting cancelled for everyone.": "Treffen des Kreises für alle abgesagt.",
+    "Marked as held: it counts for every member who came.":
+        "Als stattgefunden markiert: Es zählt für jedes Mitglied, das da war.",
+    "This is a meeting of your circle: its mentor moves it for everyone.":
+        "Dies ist ein Treffen Ihres Kreises: Die Mentor:in verschiebt es für alle.",
 }

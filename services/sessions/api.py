@@ -11,6 +11,7 @@ from services.sessions import bootstrap
 from services.sessions.adapters.http import blp as sessions_blp
 from services.sessions.adapters.http_availability import blp as availability_blp
 from services.sessions.adapters.http_series import blp as series_blp
+from services.sessions.adapters.http_circles import blp as circles_blp
 from services.sessions.application.export import person_export
 
 
@@ -25,7 +26,8 @@ def create_app(settings: Settings | None = None, clock=None):
     return create_service_app(
         context.settings,
         title="Mentoring — sessions",
-        blueprints=[sessions_blp, availability_blp, series_blp, person_export_blueprint(bootstrap.SERVICE, person_export)],
+        blueprints=[sessions_blp, availability_blp, series_blp, circles_blp,
+                    person_export_blueprint(bootstrap.SERVICE, person_export)],
         readiness_checks=standard_readiness(context.settings, context.database),
         audit_database=context.database,
         configure=configure,

@@ -10,7 +10,7 @@ from shared.config import Settings
 from shared.directory import DirectoryRepository
 from shared.events.catalog import default_registry
 from shared.events.catalog.sessions import (
-    MEETING, MEETING_SERIES, PAIRING_AGREEMENT, PAIRING_ENGAGEMENT, PAIRING_GOALS, PERSON_AVAILABILITY,
+    CIRCLE_MEETINGS, MEETING, MEETING_SERIES, PAIRING_AGREEMENT, PAIRING_ENGAGEMENT, PAIRING_GOALS, PERSON_AVAILABILITY,
 )
 from shared.erasure import ErasurePolicy, PersonEraser
 from shared.eventstore import EventStore
@@ -22,6 +22,7 @@ from shared.projector import StoreProjector
 from services.sessions.adapters.mongo import (
     AgreementsRepository, BusyTimesRepository, EngagementRepository, LegacyMeetingTexts, MeetingsRepository, PairingsRepository,
 )
+from services.sessions.adapters.circles import CirclesView
 from services.sessions.adapters.roster import RosterMeetings, RosterPairs
 from services.sessions.application.commands import (
     AgreementCommands, EngagementCommands, GoalCommands, MeetingCommands,
@@ -32,9 +33,10 @@ from services.sessions.application.policies import (
 from services.sessions.application.availability import AvailabilityCommands
 from services.sessions.application.erasure import SessionsEraser
 from services.sessions.application.series import SeriesCommands
+from services.sessions.application.circles import CircleCommands
 from services.sessions.application.retention import ForgetMeetingTexts
 from services.sessions.application.projections import (
-    AgreementsProjection, BusyTimesProjection, EngagementProjection, MeetingsProjection, PairingsProjection,
+    AgreementsProjection, BusyTimesProjection, CirclesProjection, EngagementProjection, MeetingsProjection, PairingsProjection,
     RosterMeetingsProjection, RosterPairsProjection, participants_projection,
 )
 
@@ -71,6 +73,7 @@ class SessionsContext:
     busy_view: BusyTimesRepository = field(init=False)  # scheduled meetings per person and week (slots)
     roster_pairs: RosterPairs = field(init=False)  # the engagement roster (domain/roster.py)
     roster_meetings: RosterMeetings = field(init=False)
+    circles_view: CirclesView = field(init=False)  # circles' member pairings (issue 15)
     # command handlers and the periodic risk check
     meetings: MeetingCommands = field(init=False)
     goals: GoalCommands = field(init=False)
@@ -78,6 +81,7 @@ class SessionsContext:
     engagement: EngagementCommands = field(init=False)
     availability: AvailabilityCommands = field(init=False)  # weekly availability and common slots (issue 15)
     series: SeriesCommands = field(init=False)  # recurring meetings (issue 15)
+    circles: CircleCommands = field(init=False)  # circles' group meetings (issue 15)
     risk: RiskCheck = field(init=False)
     retention: ForgetMeetingTexts = field(init=False)
     projector: StoreProjector = field(init=False)
@@ -96,6 +100,7 @@ class SessionsContext:
         self.busy_view = BusyTimesRepository(live)
         self.roster_pairs = RosterPairs(live)
         self.roster_meetings = RosterMeetings(live)
+        self.circles_view = CirclesView(live)
 
         keys = PersonKeys(self.database)
         self.sealer = Sealer(keys)
@@ -109,6 +114,8 @@ class SessionsContext:
         self.agreements = AgreementCommands(aggregates(PAIRING_AGREEMENT), now)
         self.engagement = EngagementCommands(aggregates(PAIRING_ENGAGEMENT), now)
         self.series = SeriesCommands(aggregates(MEETING_SERIES), self.meetings, aggregates(MEETING), now)
+        self.circles = CircleCommands(aggregates(CIRCLE_MEETINGS), self.meetings, aggregates(MEETING), self.pairings,
+                                      self.circles_view, self.meetings_view, now)
         self.availability = AvailabilityCommands(aggregates(PERSON_AVAILABILITY), self.participants, self.busy_view,
                                                  now)
         self.risk = RiskCheck(self.pairings, self.meetings_view, self.engagement_view, self.engagement,
@@ -124,7 +131,7 @@ class SessionsContext:
         """Fed by the consumer group (Kafka): views first, then the policy that reads them."""
         settle = lambda: self.projector.wait_for(self.store.current_position(), timeout_s=SETTLE_TIMEOUT_S)  # noqa: E731
         return [participants_projection(self.database), PairingsProjection(self.database),
-                RosterPairsProjection(self.database), ProgrammeScopes(self.database),
+                RosterPairsProjection(self.database), CirclesProjection(self.database), ProgrammeScopes(self.database),
                 CancelMeetingsWhenPairingEnds(self.meetings_view, self.meetings, settle, pairings=self.pairings),
                 ErasurePolicy(self.eraser, name="sessions-erasures", topics=(topics.HRIS_EMPLOYEES, topics.MATCHING),
                               on_hris=True)]

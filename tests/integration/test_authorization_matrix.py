@@ -81,8 +81,11 @@ ANY_MANAGER = _cells(party=DENIED_403, other=DENIED_403, admin=OK, manager=OK,
                      elsewhere=OK)  # each manager sees what concerns their own programmes
 PERSON_OR_PLATFORM_ADMIN = _cells(party=OK, other=DENIED_403, admin=OK, manager=DENIED_403,
                                   elsewhere=DENIED_403)  # everything held about a person: not a programme's
-CIRCLE = _cells(party=OK, other=DENIED_404, admin=OK, manager=OK,
-                elsewhere=DENIED_404)  # anyone else: 404, so circles cannot be probed
+# A circle (issue 15): its mentor, members (`PARTY` is one), admins and its programme's managers read
+# its group meetings; only the mentor, admins and managers change them (a member: 403); anyone else
+# gets 404, as for matching's circle (its existence is not shown).
+CIRCLE_READ = _cells(party=OK, other=DENIED_404, admin=OK, manager=OK, elsewhere=DENIED_404)
+CIRCLE_MANAGE = _cells(party=DENIED_403, other=DENIED_404, admin=OK, manager=OK, elsewhere=DENIED_404)
 NO_PROGRAMME = PLATFORM_ONLY  # what no programme holds: platform admins only
 LINK = {caller: frozenset({400}) for caller in CALLERS}  # the link's own token decides, not the JWT
 
@@ -132,7 +135,7 @@ EXPECTED: dict[tuple[str, str, str], Row] = {
     ("matching", "POST", "/v1/pairings/<pairing_id>/stay-in-touch"): Row(PAIR_ONLY, {"stay_in_touch": True}),
     ("matching", "GET", "/v1/participants/<employee_id>"): Row(PROFILE),
     # circles (issue 15; the seeded circle: MENTOR's, with PARTY a member): its mentor, members and admins
-    ("matching", "GET", "/v1/circles/<circle_id>"): Row(CIRCLE),
+    ("matching", "GET", "/v1/circles/<circle_id>"): Row(CIRCLE_READ),
     ("matching", "GET", "/v1/cohorts/<cohort_id>/circles"): Row(ADMIN_ONLY),
     # mentee choice (issue 15; the seeded cohort lets mentees choose): its mentee only, everyone else 403.
     # The matrix's withdrawal (an earlier command) has withdrawn the mentee by the time they ask: 403 then.
@@ -168,6 +171,15 @@ EXPECTED: dict[tuple[str, str, str], Row] = {
     ("sessions", "GET", "/v1/series/<series_id>.ics"): Row(PARTY_OR_ADMIN),
     ("sessions", "POST", "/v1/series/<series_id>/reschedule"): Row(PARTY_OR_ADMIN, MEETING),
     ("sessions", "POST", "/v1/series/<series_id>/cancel"): Row(PARTY_OR_ADMIN, {"reason": "conflict"}),
+    ("sessions", "POST", "/v1/circles/<circle_id>/meetings"): Row(CIRCLE_MANAGE, MEETING),
+    ("sessions", "GET", "/v1/circles/<circle_id>/meetings"): Row(CIRCLE_READ),
+    ("sessions", "GET", "/v1/circles/<circle_id>/meetings/<group_meeting_id>"): Row(CIRCLE_READ),
+    ("sessions", "GET", "/v1/circles/<circle_id>/meetings/<group_meeting_id>.ics"): Row(CIRCLE_READ),
+    ("sessions", "POST", "/v1/circles/<circle_id>/meetings/<group_meeting_id>/reschedule"): Row(CIRCLE_MANAGE, MEETING),
+    ("sessions", "POST", "/v1/circles/<circle_id>/meetings/<group_meeting_id>/cancel"): Row(
+        CIRCLE_MANAGE, {"reason": "conflict"}),
+    ("sessions", "POST", "/v1/circles/<circle_id>/meetings/<group_meeting_id>/held"): Row(
+        CIRCLE_MANAGE, {"attendance": {PARTY: "present"}}),
     ("feedback", "POST", "/v1/pairings/<pairing_id>/feedback"): Row(PAIR_ONLY, {"rating": 4}),
     ("feedback", "POST", "/v1/pairings/<pairing_id>/kudos"): Row(PAIR_ONLY, {"note": "thanks"}),
     ("feedback", "GET", "/v1/me/feedback"): Row(ANY_EMPLOYEE),
@@ -246,10 +258,10 @@ def _seed_matching(harness: Harness) -> dict:
     run = harness.client.post(f"/v1/cohorts/{cohort_id}/matching-runs", json={"dry_run": True}, headers=ADMIN_H)
     assert run.status_code == 202, run.json
     return {"program_id": program_id, "cohort_id": cohort_id, "pairing_id": proposed.json["pairing_id"],
-            "employee_id": PARTY, "run_id": run.json["run_id"], "circle_id": _seed_circle(harness, program_id)}
+            "employee_id": PARTY, "run_id": run.json["run_id"], "circle_id": _seed_matching_circle(harness, program_id)}
 
 
-def _seed_circle(harness: Harness, program_id: str) -> str:
+def _seed_matching_circle(harness: Harness, program_id: str) -> str:
     """A circle cohort in the seeded programme: MENTOR's circle with PARTY proposed into it."""
     cohort = harness.client.post(f"/v1/programs/{program_id}/cohorts", headers=ADMIN_H, json={
         "name": "Circles", "starts_on": "2026-03-01", "ends_on": "2026-08-31", "format": "circle"})
@@ -299,7 +311,28 @@ def _seed_sessions(app, ids: dict) -> dict:
                                     json={"starts_at": rfc3339(utcnow() + timedelta(days=30)), "duration_minutes": 45,
                                           "count": 2})  # a series starts within a year
     assert series.status_code == 201, series.json
-    return {**ids, "meeting_id": scheduled.json["meeting_id"], "series_id": series.json["series_id"]}
+    circle_id = f"circle-{pairing_id}"  # the pairing as a member of a circle (issue 15), and its group meeting
+    _seed_sessions_circle(app, circle_id, pairing_id, cohort_id)
+    group = app.test_client().post(f"/v1/circles/{circle_id}/meetings", headers=_headers("admin"),
+                                   json={"starts_at": "2030-01-09T10:00:00+00:00", "duration_minutes": 60})
+    assert group.status_code == 201, group.json
+    return {**ids, "meeting_id": scheduled.json["meeting_id"], "series_id": series.json["series_id"],
+            "circle_id": circle_id, "group_meeting_id": group.json["group_meeting_id"]}
+
+
+def _seed_sessions_circle(app, circle_id: str, pairing_id: str, cohort_id: str) -> None:
+    """The circles view as the sessions worker projects matching's PairingProposed (naming the circle)
+    and PairingActivated from one partition."""
+    from shared.consumer import RecordAt, consuming
+    from services.sessions.application.projections import CirclesProjection
+
+    handlers = CirclesProjection(app.extensions["sessions"].database).handlers()
+    raws = sessions_support.activated_pairing(pairing_id, cohort_id, MENTOR, PARTY)
+    raws[0]["data"]["circle_id"] = circle_id
+    for offset, raw in enumerate(raws):
+        envelope = Envelope.from_dict(raw)
+        with consuming({envelope.event_id: RecordAt("mentoring.matching.v1", 0, offset)}):
+            handlers[envelope.event_type](envelope)
 
 
 def _seed_feedback(app, ids: dict) -> None:

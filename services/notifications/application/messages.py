@@ -106,18 +106,27 @@ class MessageBuilder:
             shared_kudos_url=f"{app}/kudos/shared/{ctx.get('kudos_id')}",  # a manager's thank-yous shared with them
             unsubscribe_url=self.unsubscribe_url(recipient_id) if channel == "email" else None,
         )
+        circle_id = ctx.get("circle_id")
+        if circle_id:  # a circle's group meeting (issue 15): its page is the circle's, where every member is
+            ctx["meeting_url"] = f"{app}/circles/{circle_id}"
+            if doc.get("role") == "mentor":  # one message for the whole circle: feedback per member from there
+                ctx["feedback_url"] = ctx["meeting_url"]
         rendered = self.renderer.render(doc["category"], [prefs.language, *(person.get("languages") or [])], ctx)
         attachments = []
         if doc.get("attach_ics") and channel == "email" and ctx.get("starts_at"):
             mentor, mentee = people.person(ctx.get("mentor_id")), people.person(ctx.get("mentee_id"))
             organizer = people.person(ctx.get("organizer_id"))
+            attendees = [(mentor.get("display_name"), mentor.get("email")),
+                         (mentee.get("display_name"), mentee.get("email"))]
+            summary, uid = f"Mentoring: {ctx['mentor_name']} / {ctx['mentee_name']}", None
+            if circle_id:  # every member's copy is one calendar event: the group meeting's UID, as sessions' .ics
+                summary, uid = f"Mentoring circle: {ctx['mentor_name']}", f"{ctx['group_meeting_id']}@sessions.mentoring"
+                attendees = attendees if doc.get("role") == "mentee" else attendees[:1]
             ics = build_ics(ctx, sequence=max(0, int(doc.get("source_version") or 1) - 1),
                             dtstamp=doc.get("source_occurred_at") or rfc3339(self.clock.now()),
-                            summary=f"Mentoring: {ctx['mentor_name']} / {ctx['mentee_name']}",
-                            attendees=[(mentor.get("display_name"), mentor.get("email")),
-                                       (mentee.get("display_name"), mentee.get("email"))],
+                            summary=summary, attendees=attendees,
                             organizer=(organizer.get("display_name"), organizer.get("email")),
-                            url=ctx["meeting_url"])
+                            url=ctx["meeting_url"], uid=uid)
             attachments.append(("invite.ics", "text/calendar", ics))
         return OutgoingMessage(
             notification_id=doc["notification_id"], recipient_id=recipient_id, category=doc["category"],

@@ -95,6 +95,8 @@ class NotificationsViews(Projection):
                        timezone=data.get("timezone"), organizer_id=data.get("organizer_id"),
                        scheduled_event_id=envelope.event_id, scheduled_event_type=envelope.event_type,
                        scheduled_at=envelope.occurred_at, correlation_id=envelope.correlation_id)
+            if data.get("group_meeting_id"):  # a member's copy of a circle's meeting: one reminder for the mentor
+                doc.update(group_meeting_id=data["group_meeting_id"], circle_id=data.get("circle_id"))
         self.directory.put_meeting(doc)
 
 

@@ -18,10 +18,11 @@ def _escape(text: str) -> str:
 def build_ics(meeting: dict, *, sequence: int, dtstamp: str, summary: str = "Mentoring meeting",
               attendees: Sequence[tuple[str | None, str | None]] = (),
               organizer: tuple[str | None, str | None] | None = None,
-              method: str = "REQUEST", url: str | None = None) -> str:
+              method: str = "REQUEST", url: str | None = None, uid: str | None = None) -> str:
     """`meeting` holds meeting_id, starts_at (RFC 3339) and duration_minutes; attendees are (name, email).
     `url`: the meeting's page in the web app (URL, and in DESCRIPTION for calendars that do not show
-    URL); the agenda is private to the pair and never reaches this service."""
+    URL); the agenda is private to the pair and never reaches this service. `uid`: the event's UID
+    (default the meeting's; a circle's group meeting shares one across its members' copies)."""
     start = parse_rfc3339(meeting["starts_at"])
     end = start + timedelta(minutes=int(meeting["duration_minutes"]))
     lines = [
@@ -31,7 +32,7 @@ def build_ics(meeting: dict, *, sequence: int, dtstamp: str, summary: str = "Men
         "CALSCALE:GREGORIAN",
         f"METHOD:{method}",
         "BEGIN:VEVENT",
-        f"UID:{meeting['meeting_id']}@mentoring",
+        f"UID:{uid or (meeting['meeting_id'] + '@mentoring')}",
         f"SEQUENCE:{int(sequence)}",
         f"DTSTAMP:{_stamp(parse_rfc3339(dtstamp))}",
         f"DTSTART:{_stamp(start)}",

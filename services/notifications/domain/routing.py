@@ -9,6 +9,10 @@ The rules (issue 6):
 - `MeetingScheduled`, `MeetingRescheduled` -> both parties, the `.ics` invite attached.
 - a reminder 24 hours before a meeting (built by the reminder job, see `reminder_intents`).
 - `MeetingHeld` -> both parties, asked for feedback.
+- a circle's group meeting (issue 15: each member's copy is a meeting of that pair naming
+  `group_meeting_id`): each member is told as above, the mentor once per group meeting (scheduled,
+  each move, the reminder, held), not once per member: the mentor's dedupe key is the group meeting's
+  (`group_meeting_key`), the same for every copy's event.
 - `GoalsRevised` -> the mentor.
 - `AgreementRevised` -> the party who did not write it: a new revision of the pair's agreement
   waits for their confirmation (the cadence it sets drives the at-risk clock only once both confirm).
@@ -143,6 +147,13 @@ def participant_left_key(pairing_id: str) -> str:
     return f"participant-left:{pairing_id}"
 
 
+def group_meeting_key(event_type: str, data: dict) -> str:
+    """One key for what every member's copy of a group meeting says at once: scheduled, moved to
+    one time (a move to another time later is news again), held."""
+    kind = event_type if event_type != MEETING_RESCHEDULED else f"{event_type}:{data['starts_at']}"
+    return f"group-meeting:{data['group_meeting_id']}:{kind}"
+
+
 def _other_party(data: dict, who: str | None) -> tuple[str, ...]:
     if who == data.get("mentor_id"):
         return ("mentee",)
@@ -166,8 +177,17 @@ def route(event_type: str, event_id: str, data: dict, facts: Facts | None = None
         b.admins(data, category, event_id)
     elif event_type == MEETING_SCHEDULED and (data.get("series_index") or 0) > 0:
         pass  # a recurring series is announced once, by its first meeting (sessions serves the series' .ics)
+    elif event_type in (MEETING_SCHEDULED, MEETING_RESCHEDULED) and data.get("group_meeting_id"):
+        context = {**data, "rescheduled": event_type == MEETING_RESCHEDULED}
+        b.parties(context, "meeting_scheduled", event_id, ics=True, only=("mentee",))
+        b.add(data["mentor_id"], "meeting_scheduled", group_meeting_key(event_type, data), "mentor",
+              {**context, "other_id": None}, True)
     elif event_type in (MEETING_SCHEDULED, MEETING_RESCHEDULED):
         b.parties({**data, "rescheduled": event_type == MEETING_RESCHEDULED}, "meeting_scheduled", event_id, ics=True)
+    elif event_type == MEETING_HELD and data.get("group_meeting_id"):
+        b.parties(data, "feedback_request", event_id, only=("mentee",))
+        b.add(data["mentor_id"], "feedback_request", group_meeting_key(event_type, data), "mentor",
+              {**data, "other_id": None})
     elif event_type == MEETING_HELD:
         b.parties(data, "feedback_request", event_id)
     elif event_type == GOALS_REVISED:
@@ -212,5 +232,10 @@ def reminder_intents(meeting: dict, facts: Facts | None = None) -> list[Intent]:
     """The 24-hours-before reminder of one scheduled meeting (dedupe: meeting and start time)."""
     b = _Builder(facts or Facts())
     key = f"reminder:{meeting['meeting_id']}:{meeting['starts_at']}"
+    if meeting.get("group_meeting_id"):  # every copy of a circle's meeting: the mentor reminded once
+        b.parties(meeting, "meeting_reminder", key, ics=True, only=("mentee",))
+        b.add(meeting["mentor_id"], "meeting_reminder", f"reminder:{meeting['group_meeting_id']}:{meeting['starts_at']}",
+              "mentor", {**meeting, "other_id": None}, True)
+        return b.intents
     b.parties(meeting, "meeting_reminder", key, ics=True)
     return b.intents

@@ -15,7 +15,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
 
-from shared.errors import Forbidden, NotFound
+from shared.errors import Conflict, Forbidden, NotFound
 from shared.events.catalog.sessions import (
     AGREEMENT_CHANNELS, AGREEMENT_CONFIDENTIALITY, AGREEMENT_MAX_CADENCE_DAYS, GOAL_STATUSES, MEETING_STATUSES,
     USER_CANCEL_REASONS,
@@ -122,6 +122,9 @@ class MeetingOut(Schema):
     series_id = fields.String(allow_none=True, metadata={"description": "the recurring series it belongs to "
                                                                         "(null: a single meeting)"})
     series_index = fields.Integer(allow_none=True, metadata={"description": "its place in the series, 0 first"})
+    group_meeting_id = fields.String(allow_none=True, metadata={"description": "a member's copy of this circle's "
+                                                                            "group meeting (null: the pair's own)"})
+    circle_id = fields.String(allow_none=True, metadata={"description": "the circle of that group meeting"})
 
 
 class MeetingListOut(Schema):
@@ -378,8 +381,12 @@ def meeting_ics(meeting_id):
 @blp.arguments(RescheduleMeetingIn)
 @blp.response(200, MeetingOut)
 def reschedule_meeting(body, meeting_id):
-    """Move a scheduled meeting (still in the future, 15-240 minutes)."""
+    """Move a scheduled meeting (still in the future, 15-240 minutes). A member's copy of a circle's
+    group meeting moves with the group meeting only (409 here)."""
     meeting = _meeting_for_party(meeting_id)
+    if meeting.group_meeting_id:
+        raise Conflict("group_meeting_copy", "this is a circle's meeting: its mentor moves it for everyone",
+                       circle_id=meeting.circle_id, group_meeting_id=meeting.group_meeting_id)
     return _done(_context().meetings.reschedule(
         meeting, by=current_principal().subject, starts_at=body["starts_at"],
         duration_minutes=body["duration_minutes"], causation=request_causation()))

@@ -17,6 +17,8 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+from services.sessions.domain.circles import current_slot, ends_at, status_of
+
 PRODID = "-//Mentoring Platform//Sessions 1.0//EN"
 
 
@@ -171,7 +173,8 @@ def meeting_invitation(meeting, participants: dict[str, dict | None], *, stamp: 
     lines += [
         "BEGIN:VEVENT",
         # an occurrence of a series is that series' event at its original time (RFC 5545 RECURRENCE-ID)
-        f"UID:{escape_text(meeting.series_id or meeting.meeting_id)}@sessions.mentoring",
+        # a member's copy of a circle's group meeting shares the group meeting's UID: one calendar event
+        f"UID:{escape_text(meeting.series_id or meeting.group_meeting_id or meeting.meeting_id)}@sessions.mentoring",
         *([_recurrence_id(meeting)] if meeting.series_id and meeting.original_starts_at else []),
         f"DTSTAMP:{_utc(stamp)}",
         f"DTSTART;TZID={meeting.timezone}:{_local(start)}",
@@ -240,4 +243,49 @@ def series_invitation(series, occurrences: list, participants: dict[str, dict | 
                   f"DTEND;TZID={tz}:{_local(meeting.ends_at().astimezone(zone))}", summary, *about,
                   f"SEQUENCE:{meeting.sequence}", "STATUS:CONFIRMED", *people, "END:VEVENT"]
     lines.append("END:VCALENDAR")
+    return "".join(fold_line(line) + "\r\n" for line in lines)
+
+
+def circle_page_url(app_url: str, circle_id: str) -> str:
+    """The portal's page of a circle (services/portal: `/circles/<id>`), where its group meetings are."""
+    return f"{app_url.rstrip('/')}/circles/{quote(circle_id, safe='')}"
+
+
+def group_invitation(group, copies: list, participants: dict[str, dict | None], *, stamp: datetime,
+                     description: str | None = None, url: str | None = None) -> str:
+    """A circle's group meeting as one VEVENT: the UID every member's copy has too (so a calendar holding
+    both shows one event), the mentor and each member whose copy is not cancelled as attendees, the
+    agenda (pass it only to the circle's own people) and the circle's page."""
+    starts_at, minutes, sequence = current_slot(group, copies)
+    zone = ZoneInfo(group.timezone)
+    start, end = starts_at.astimezone(zone), ends_at(starts_at, minutes).astimezone(zone)
+    cancelled = status_of(copies) == "cancelled"
+    organizer = _person("ORGANIZER", participants.get(group.organizer_id), group.organizer_id)
+    mentor = participants.get(group.mentor_id) or {}
+    summary = "Mentoring circle: {}".format(mentor.get("display_name") or group.mentor_id)
+    people = [group.mentor_id, *sorted(m.mentee_id for m in copies if m.status != "cancelled")]
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", f"PRODID:{PRODID}", "CALSCALE:GREGORIAN"]
+    if organizer:
+        lines.append("METHOD:CANCEL" if cancelled else "METHOD:REQUEST")
+    lines += vtimezone(group.timezone, start)
+    lines += [
+        "BEGIN:VEVENT",
+        f"UID:{escape_text(group.group_meeting_id)}@sessions.mentoring",
+        f"DTSTAMP:{_utc(stamp)}",
+        f"DTSTART;TZID={group.timezone}:{_local(start)}",
+        f"DTEND;TZID={group.timezone}:{_local(end)}",
+        f"SUMMARY:{escape_text(summary)}",
+        *([f"DESCRIPTION:{escape_text(text)}"] if (text := _description(description, url)) else []),
+        *([f"URL:{_CONTROLS.sub('', _LINE_BREAKS.sub('', url))}"] if url else []),
+        f"SEQUENCE:{sequence}",
+        f"STATUS:{'CANCELLED' if cancelled else 'CONFIRMED'}",
+    ]
+    if organizer:
+        lines.append(organizer)
+    for employee_id in people:
+        attendee = _person("ATTENDEE", participants.get(employee_id), employee_id,
+                           ";ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION;RSVP=TRUE")
+        if attendee:
+            lines.append(attendee)
+    lines += ["END:VEVENT", "END:VCALENDAR"]
     return "".join(fold_line(line) + "\r\n" for line in lines)

@@ -152,6 +152,7 @@ def to_doc(meeting: Meeting) -> dict:
         "disputed": {"by": meeting.disputed_by, "at": meeting.disputed_at} if meeting.disputed_by else None,
         "series_id": meeting.series_id, "series_index": meeting.series_index,
         "original_starts_at": _instant(meeting.original_starts_at),
+        "group_meeting_id": meeting.group_meeting_id, "circle_id": meeting.circle_id,
         "version": meeting.version,
         "updated_at": meeting.updated_at,
     }
@@ -172,6 +173,7 @@ def from_doc(doc: dict) -> Meeting:
         disputed_at=(doc.get("disputed") or {}).get("at"), version=doc["version"], updated_at=doc.get("updated_at"),
         series_id=doc.get("series_id"), series_index=doc.get("series_index"),
         original_starts_at=parse_rfc3339(doc["original_starts_at"]) if doc.get("original_starts_at") else None,
+        group_meeting_id=doc.get("group_meeting_id"), circle_id=doc.get("circle_id"),
     )
 
 

@@ -10,15 +10,19 @@ Private text is given only to its author: an agenda to whoever scheduled the mee
 to the one who disputed. The partner's agenda, notes and dispute reason stay out of the file: they
 are the partner's words (the pair still reads shared notes and agendas in the app, as before).
 
-Recurring meetings' series streams (their rule) come with the meetings. The person's weekly
+Recurring meetings' series streams (their rule) come with the meetings, and so do the streams of the
+circles whose group meetings they are copies of (issue 15; the agenda, again, to its author). The person's weekly
 availability (issue 15) is theirs alone: its current state, and its stream's
 events with the intervals and zone each change stored privately.
 """
 from __future__ import annotations
 
 from shared import export
-from shared.events.catalog.sessions import AVAILABILITY_SET, MEETING_DISPUTED, MEETING_HELD, MEETING_SCHEDULED
+from shared.events.catalog.sessions import (
+    AVAILABILITY_SET, GROUP_MEETING_SCHEDULED, MEETING_DISPUTED, MEETING_HELD, MEETING_SCHEDULED,
+)
 from shared.events.envelope import Envelope
+from services.sessions.application.circles import circle_stream
 from services.sessions.application.series import series_stream
 from services.sessions.domain.availability import stream_id as availability_stream
 
@@ -34,7 +38,7 @@ def authored_text(employee_id: str):
 
     def rule(event: Envelope, private: dict) -> dict:
         data = event.data
-        if event.event_type == MEETING_SCHEDULED:
+        if event.event_type in (MEETING_SCHEDULED, GROUP_MEETING_SCHEDULED):
             author = data.get("actor_id") or data.get("organizer_id")
             return {"agenda": private["agenda"]} if author == employee_id and private.get("agenda") else {}
         if event.event_type == MEETING_HELD:
@@ -99,6 +103,9 @@ def person_export(context, employee_id: str) -> dict:
               + export.events_of(context.store, pairing_ids, sealer=context.sealer)
               + export.events_of(context.store, sorted({series_stream(m["series_id"]) for m in meetings
                                                         if m.get("series_id")}))
+              + export.events_of(context.store, sorted({circle_stream(m["circle_id"]) for m in meetings
+                                                        if m.get("circle_id")}), authored_text(employee_id),
+                                 sealer=context.sealer)
               + export.stream_events(context.store, availability_stream(employee_id), own_availability,
                                      sealer=context.sealer))
     return export.envelope(SERVICE, employee_id, context.clock.now(), data, events, WITHHELD)

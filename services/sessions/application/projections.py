@@ -28,8 +28,8 @@ from shared import topics
 from shared.consumer import Projection, record_of
 from shared.directory import DirectoryProjection
 from shared.events.catalog.matching import (
-    COHORT_CREATED, COHORT_REVISED, PAIRING_ACTIVATED, PAIRING_COMPLETED, PAIRING_ENDED, PAIRING_STATUS_BY_EVENT,
-    STAY_IN_TOUCH_CHOSEN,
+    COHORT_CREATED, COHORT_REVISED, PAIRING_ACTIVATED, PAIRING_COMPLETED, PAIRING_ENDED, PAIRING_PROPOSED,
+    PAIRING_STATUS_BY_EVENT, STAY_IN_TOUCH_CHOSEN,
 )
 from shared.events.catalog.sessions import (
     AGREEMENT_CONFIRMED, MEETING_DISPUTED, MEETING_EVENTS, MEETING_HELD, MEETING_RESCHEDULED, MEETING_SCHEDULED,
@@ -44,6 +44,7 @@ from services.sessions.adapters.mongo import (
     BusyTimesRepository, EngagementRepository, MeetingsRepository, PairingsRepository, busy_week_id, from_doc,
     to_doc, week_of,
 )
+from services.sessions.adapters.circles import CIRCLE_MEMBERS, CIRCLES, CirclesView
 from services.sessions.adapters.roster import ROSTER_HELD, ROSTER_MEETINGS, ROSTER_PAIRS, RosterMeetings, RosterPairs
 from services.sessions.domain import meetings as meeting_rules
 from services.sessions.domain.meetings import Meeting
@@ -282,6 +283,45 @@ class RosterPairsProjection(Projection):
             if len(part.active) != active_before:  # the gauge moves now, not at the next risk check
                 # every partition's document by `_id` (3-6 reads), where counting scanned the pairings view
                 PAIRINGS_ACTIVE.labels(data["cohort_id"]).set(len(self.roster.active(data["cohort_id"])))
+
+
+class CirclesProjection(Projection):
+    """circles / circle_members (adapters/circles.py): each circle's member pairings and their status,
+    one document per circle and partition of matching's topic, written only by that partition's consumer."""
+
+    name = "sessions-circles"
+    topics = (topics.MATCHING,)
+    collections = (CIRCLES, CIRCLE_MEMBERS)
+
+    def __init__(self, database):
+        self.bind(database)
+
+    def bind(self, database) -> None:
+        self.view = CirclesView(database)
+
+    def handlers(self):
+        return {event_type: self.pairing_event for event_type in PAIRING_STATUS_BY_EVENT}
+
+    def reset(self) -> None:
+        self.view.drop()
+
+    def pairing_event(self, envelope: Envelope) -> None:
+        data = envelope.data
+        if envelope.event_type == PAIRING_PROPOSED:
+            circle_id = data.get("circle_id")
+            if circle_id:  # the membership first: every later event of the pairing finds its circle there
+                self.view.remember(data["pairing_id"], circle_id)
+        else:
+            circle_id = self.view.circle_of(data["pairing_id"])
+        if not circle_id:
+            return  # a pair, not a circle member
+        at = record_of(envelope)
+        offset, part = self.view.load(circle_id, at.partition)
+        if offset is not None and offset >= at.offset:
+            return  # this partition's document already reflects the record
+        if part.apply(data["pairing_id"], envelope.aggregate_version, PAIRING_STATUS_BY_EVENT[envelope.event_type],
+                      cohort_id=data["cohort_id"], mentor_id=data["mentor_id"], mentee_id=data["mentee_id"]):
+            self.view.save(circle_id, at.partition, at.offset, part, exists=offset is not None)
 
 
 class RosterMeetingsProjection(Projection):

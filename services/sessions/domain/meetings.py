@@ -50,6 +50,8 @@ class Meeting:
     series_id: str | None = None  # the recurring series it belongs to (issue 15; None: a single meeting)
     series_index: int | None = None
     original_starts_at: datetime | None = None  # as first scheduled: its place in the series (RECURRENCE-ID)
+    group_meeting_id: str | None = None  # a member's copy of a circle's group meeting (issue 15; None: the pair's)
+    circle_id: str | None = None
     version: int = 0
     updated_at: str | None = None
 
@@ -58,8 +60,11 @@ class Meeting:
         return (self.mentor_id, self.mentee_id)
 
     def base(self) -> dict:
-        return {"meeting_id": self.meeting_id, "pairing_id": self.pairing_id, "cohort_id": self.cohort_id,
+        base = {"meeting_id": self.meeting_id, "pairing_id": self.pairing_id, "cohort_id": self.cohort_id,
                 "mentor_id": self.mentor_id, "mentee_id": self.mentee_id}
+        if self.group_meeting_id:  # every event of a member's copy names its group meeting (notifications)
+            base.update(group_meeting_id=self.group_meeting_id, circle_id=self.circle_id)
+        return base
 
     def ends_at(self) -> datetime:
         return self.starts_at + timedelta(minutes=self.duration_minutes)
@@ -85,6 +90,7 @@ def apply(meeting: Meeting, event_type: str, data: dict) -> None:
         if event_type == MEETING_SCHEDULED:
             meeting.scheduled_by = data.get("actor_id")
             meeting.series_id, meeting.series_index = data.get("series_id"), data.get("series_index")
+            meeting.group_meeting_id, meeting.circle_id = data.get("group_meeting_id"), data.get("circle_id")
             meeting.original_starts_at = meeting.starts_at
         else:
             meeting.sequence += 1

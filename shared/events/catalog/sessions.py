@@ -10,7 +10,10 @@ Streams (the Kafka key is the stream id):
 - a person's availability (`person-availability`, stream id `availability|<employee id>`):
   AvailabilitySet (the weekly intervals and zone in the commit's private part);
 - a recurring meeting (`meeting-series`): MeetingSeriesScheduled (the rule; each occurrence is a
-  meeting stream whose MeetingScheduled names `series_id` and `series_index`).
+  meeting stream whose MeetingScheduled names `series_id` and `series_index`);
+- a circle's group meetings (`circle-meetings`, stream id `circle|<circle id>`, issue 15):
+  GroupMeetingScheduled (the meeting and each member pairing's own meeting id); every member's copy
+  is an ordinary meeting stream whose events name `group_meeting_id` and `circle_id`.
 
 Private meeting notes, agendas and dispute reasons, the text of goals' milestones and action
 items, and the expectations each party writes into the agreement are personal data: they are stored in the same commit as the
@@ -46,6 +49,7 @@ AGREEMENT_CONFIRMED_BY_PARTY = "AgreementConfirmedByParty"
 AGREEMENT_CONFIRMED = "AgreementConfirmed"
 AVAILABILITY_SET = "AvailabilitySet"
 MEETING_SERIES_SCHEDULED = "MeetingSeriesScheduled"
+GROUP_MEETING_SCHEDULED = "GroupMeetingScheduled"
 AGREEMENT_EVENTS = (AGREEMENT_REVISED, AGREEMENT_CONFIRMED_BY_PARTY, AGREEMENT_CONFIRMED)
 # The events that set a meeting's status (other services map each to one); a dispute does not.
 MEETING_EVENTS = (MEETING_SCHEDULED, MEETING_RESCHEDULED, MEETING_CANCELLED, MEETING_HELD, MEETING_NO_SHOW)
@@ -58,6 +62,7 @@ PAIRING_ENGAGEMENT = "pairing-engagement"
 PAIRING_AGREEMENT = "pairing-agreement"
 PERSON_AVAILABILITY = "person-availability"  # stream id `availability|<employee id>` (issue 15)
 MEETING_SERIES = "meeting-series"  # a recurring meeting's rule; its occurrences are meetings (issue 15)
+CIRCLE_MEETINGS = "circle-meetings"  # a circle's group meetings, stream id `circle|<circle id>` (issue 15)
 
 # -- value lists -------------------------------------------------------------------------------
 MEETING_STATUSES = ("scheduled", "cancelled", "held", "no_show")
@@ -93,6 +98,12 @@ class _PairingFields(_Event):
 
 class _MeetingFields(_PairingFields):
     meeting_id = fields.String(**_id)
+    # optional (additive): a member's copy of a circle's group meeting names it and its circle
+    group_meeting_id = fields.String(allow_none=True, validate=validate.Length(min=1),
+                                     metadata={"description": "the circle's group meeting this is a member's copy "
+                                                              "of (absent: a meeting of the pair)"})
+    circle_id = fields.String(allow_none=True, validate=validate.Length(min=1),
+                              metadata={"description": "the circle of that group meeting (absent: none)"})
 
 
 class MeetingScheduledV1(_MeetingFields):
@@ -239,6 +250,29 @@ class MeetingSeriesScheduledV1(_PairingFields):
     meeting_ids = fields.List(fields.String(validate=validate.Length(min=1)), required=True)
 
 
+class GroupMemberV1(_Event):
+    pairing_id = fields.String(**_id)
+    mentee_id = fields.String(**_id)
+    meeting_id = fields.String(**_id, metadata={"description": "the member's copy: an ordinary meeting"})
+
+
+class GroupMeetingScheduledV1(_Event):
+    """A circle's mentor (or an admin) scheduled a meeting of the whole circle (issue 15): one meeting
+    stream per member pairing active then (`members`), each scheduled as any meeting is and naming
+    `group_meeting_id`, so held, cadence and feedback count per member. The agenda is free text: it
+    stays in the commits' private parts."""
+
+    group_meeting_id = fields.String(**_id)
+    circle_id = fields.String(**_id)
+    cohort_id = fields.String(**_id)
+    mentor_id = fields.String(**_id)
+    organizer_id = fields.String(**_id)
+    starts_at = Rfc3339Utc(required=True)
+    duration_minutes = fields.Integer(required=True, strict=True, validate=validate.Range(min=15, max=240))
+    timezone = fields.String(**_id)
+    members = fields.List(fields.Nested(GroupMemberV1), required=True, validate=validate.Length(min=1))
+
+
 class PairingAtRiskV1(_PairingFields):
     last_meeting_at = Rfc3339Utc(load_default=None, allow_none=True)
     days_without_meeting = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
@@ -268,4 +302,5 @@ def register(registry: EventRegistry) -> None:
     registry.register(AGREEMENT_CONFIRMED, 1, AgreementConfirmedV1)
     registry.register(AVAILABILITY_SET, 1, AvailabilitySetV1)
     registry.register(MEETING_SERIES_SCHEDULED, 1, MeetingSeriesScheduledV1)
+    registry.register(GROUP_MEETING_SCHEDULED, 1, GroupMeetingScheduledV1)
     registry.register(PERSON_ERASED, 1, PersonErasedV1)  # `service`: "sessions" (shared.erasure)

@@ -31,7 +31,7 @@ def _stream_types(context, stream_id):
 
 VIEWS = ("pairings", "cohorts", "participants", "meetings", "engagement", "agreements", "programme_managers",
          "cohort_programmes", "busy_weeks", "busy_placements", "roster_pairs", "roster_meetings", "roster_held",
-         "pairing_meetings")
+         "pairing_meetings", "circles", "circle_members")
 
 
 def _projection_state(context):
@@ -61,7 +61,9 @@ def test_ending_a_pairing_cancels_future_meetings_once_and_rebuild_gives_the_sam
     mentor = headers(settings, "mentor-1")
     admin = headers(settings, "admin-1", "admin")
     feed.hris("mentor-1", timezone="Asia/Tokyo")
-    feed.matching(cohort_created("c1", cadence=7), *activated_pairing("p1", activated_at=rfc3339(start)),
+    circle_member = activated_pairing("p1", activated_at=rfc3339(start))
+    circle_member[0]["data"]["circle_id"] = "circle-1"  # p1 is a circle's member: the circles view too (issue 15)
+    feed.matching(cohort_created("c1", cadence=7), *circle_member,
                   *activated_pairing("p2", mentor="mentor-2", mentee="mentee-2", activated_at=rfc3339(start)))
 
     with RunningConsumer(settings) as worker:
