@@ -63,8 +63,9 @@ class PairingsRepository:
     def active(self) -> list[PairingInfo]:
         return [to_info(d) for d in self.pairings.find({"status": "active"})]
 
-    def ended(self) -> list[PairingInfo]:
-        return [to_info(d) for d in self.pairings.find({"status": "ended"})]
+    def finished(self) -> list[PairingInfo]:
+        """Ended and completed pairings: those whose private text may have a retention clock running."""
+        return [to_info(d) for d in self.pairings.find({"status": {"$in": ["ended", "completed"]}})]
 
     def get_cohort(self, cohort_id: str) -> dict | None:
         return self.cohorts.find_one({"_id": cohort_id})
@@ -83,6 +84,7 @@ def to_info(doc: dict) -> PairingInfo:
         status=doc["status"],
         activated_at=parse_rfc3339(doc["activated_at"]) if doc.get("activated_at") else None,
         ended_at=parse_rfc3339(doc["ended_at"]) if doc.get("ended_at") else None,
+        completed_at=parse_rfc3339(doc["completed_at"]) if doc.get("completed_at") else None,
         staying_in_touch=bool(doc.get("staying_in_touch")),
         parted_at=parse_rfc3339(doc["parted_at"]) if doc.get("parted_at") else None,
     )

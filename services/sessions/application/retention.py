@@ -1,6 +1,7 @@
 """Retention of private text (README "Privacy"): meetings' agendas, notes and dispute reasons, the
 text of goals' milestones and action items, and the agreement's expectations are forgotten
-`retention_private_text_days` after the pairing ended.
+`retention_private_text_days` after the pairing ended, or completed without the pair staying in
+touch (shared/retention.py says when the clock starts).
 
 The text lives only in the private part of the meeting's commits (the meetings view never copies
 it) and, for meetings of older versions, in `meeting_texts`; both are removed. Goals' item texts and
@@ -13,7 +14,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Protocol
 
-from pymongo.errors import DuplicateKeyError
+from shared.retention import already_done, mark_done
 
 from services.sessions.domain import agreement as agreement_rules
 from services.sessions.domain import goals as goal_rules
@@ -22,7 +23,7 @@ from services.sessions.domain import goals as goal_rules
 MEETING_PRIVATE_FIELDS = ("agenda", "notes", "notes_by", "dispute_reason")
 # Every private field a pairing's own stream may hold (goals and agreement commits).
 PAIRING_PRIVATE_FIELDS = (*goal_rules.PRIVATE_FIELDS, *agreement_rules.PRIVATE_FIELDS)
-DONE = "retention_done"  # pairing id -> when its meetings' text was forgotten
+DONE = "retention_done"  # pairing id -> when its text was forgotten (`at`) and the clock it followed (`from`)
 
 
 class _Store(Protocol):
@@ -42,29 +43,29 @@ class ForgetMeetingTexts:
         self.days = days
 
     def run(self) -> int:
-        """Forget the text of every pairing that ended more than `days` ago; returns how many pairings.
+        """Forget the text of every pairing whose retention clock (shared/retention.py: ended, or
+        completed and not staying in touch) started more than `days` ago; returns how many pairings.
 
-        Why a scan: listing ended pairings reads the whole `pairings` view on FerretDB (only `_id`
-        filters use an index there); once an hour that is cheap next to the requests it serves.
-        Everything after it is keyed by `_id`: the pairing's marker, the meetings' stream pointers
-        and commits. A pairing is marked only after all of its meetings are done, so an
+        Why a scan: listing ended and completed pairings reads the whole `pairings` view on FerretDB
+        (only `_id` filters use an index there); once an hour that is cheap next to the requests it
+        serves. Everything after it is keyed by `_id`: the pairing's marker, the meetings' stream
+        pointers and commits. A pairing is marked only after all of its meetings are done, so an
         interrupted run finishes the pairing next time.
         """
         now = self.clock.now()
         cutoff = now - timedelta(days=self.days)
         forgotten = 0
-        for pairing in self.pairings.ended():
-            if pairing.ended_at is None or pairing.ended_at > cutoff:
+        for pairing in self.pairings.finished():
+            start = pairing.private_text_clock_start
+            if start is None or start > cutoff:
                 continue
-            if self.done.find_one({"_id": pairing.pairing_id}) is not None:
+            if already_done(self.done.find_one({"_id": pairing.pairing_id}), start):
                 continue
             for meeting in self.meetings_view.for_pairing(pairing.pairing_id):
                 self.store.forget_private(meeting["_id"], MEETING_PRIVATE_FIELDS)
                 self.legacy.delete_one({"_id": meeting["_id"]})
             self.store.forget_private(pairing.pairing_id, PAIRING_PRIVATE_FIELDS)
-            try:
-                self.done.insert_one({"_id": pairing.pairing_id, "at": now.isoformat()})
-            except DuplicateKeyError:
-                pass  # another replica finished the same pairing
+            mark_done(self.done, pairing.pairing_id, start, now)
             forgotten += 1
         return forgotten
+
