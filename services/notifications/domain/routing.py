@@ -18,7 +18,9 @@ The rules (issue 6):
   (`shared_with_id`, issue 15), that manager too (`kudos_shared`: recognition of their report,
   with a link to the page where they read it).
 - gratitude, prompted at the moments that matter: `GoalAchieved` -> the mentee; a cohort closing
-  (`CohortStatusChanged` to `closed`) -> the mentee of each of its active pairings; both asked
+  (`CohortStatusChanged` to `closed`) -> the mentee of each of its active pairings; the pairing's
+  fifth held meeting (`MeetingHeld` whose number among the pairing's held meetings is
+  `GRATITUDE_MEETING`, `Facts.held_meeting_number`) -> the mentee, once per pairing; all asked
   whether they would like to thank their mentor (a link to the kudos form).
 - `PairingCompleted` (its cohort closed, issue 15) -> both parties: thanks, and a link to the
   pairing's page where each says whether they would like to stay in touch.
@@ -47,6 +49,7 @@ from shared.events.catalog.sessions import (
     PAIRING_AT_RISK,
 )
 
+GRATITUDE_MEETING = 5  # the held meeting (per pairing) that prompts the mentee to say thank you (issue 15)
 PARTICIPANT_LEFT_REASON = "participant_left"  # a PairingEnded reason (shared.events.catalog.matching.END_REASONS)
 
 # Every event type `route` may turn into intents (the routing policy subscribes to exactly these).
@@ -103,6 +106,7 @@ class Facts:
     terminated: frozenset = frozenset()  # employee ids known to have left the company
     pairings_of_leaver: tuple = ()  # for EmployeeTerminated: open/active pairings of that person
     active_pairings_of_cohort: tuple = ()  # for a cohort closing: its active pairings
+    held_meeting_number: int | None = None  # for MeetingHeld: its place among the pairing's held meetings
 
 
 class _Builder:
@@ -170,6 +174,9 @@ def route(event_type: str, event_id: str, data: dict, facts: Facts | None = None
         b.parties({**data, "rescheduled": event_type == MEETING_RESCHEDULED}, "meeting_scheduled", event_id, ics=True)
     elif event_type == MEETING_HELD:
         b.parties(data, "feedback_request", event_id)
+        if b.facts.held_meeting_number == GRATITUDE_MEETING:
+            b.parties({**data, "moment": "fifth_meeting"}, "gratitude_prompt", f"gratitude:fifth-meeting:{data['pairing_id']}",
+                      only=("mentee",))
     elif event_type == GOALS_REVISED:
         b.parties(data, "goals_revised", event_id, only=("mentor",))
     elif event_type == AGREEMENT_REVISED:

@@ -4,6 +4,7 @@ test's thread (`drain`, `process_queue`); Kafka and sender threads are covered i
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from urllib.parse import urlparse
 
@@ -243,3 +244,32 @@ def test_a_closing_cohort_and_an_achieved_goal_prompt_the_mentee_to_say_thank_yo
                                producer="sessions", aggregate_type="pairing-goals", aggregate_id="P1", version=2))
         assert [m["Subject"] for m in smtp.to("e1@example.com") if "goal" in m["Subject"].lower()] == [
             "A goal achieved: would you like to thank Person M1?"]
+
+
+def test_the_fifth_held_meeting_prompts_the_mentee_to_say_thank_you_once(make_settings):
+    with SmtpSink() as smtp:
+        settings = make_settings("notifications", smtp_url=smtp.url)
+        context = bootstrap.build(settings)
+        context.ensure_indexes()
+        for who in ("M1", "E1"):
+            feed(context, person(who), hris=True)
+
+        def held(n: int) -> dict:
+            return envelope("MeetingHeld", {**PAIRING, "meeting_id": f"MT{n}", "held_at": rfc3339(utcnow()),
+                                            "duration_minutes": 30, "attendees": ["M1", "E1"]},
+                            producer="sessions", aggregate_type="meeting", aggregate_id=f"MT{n}", version=2)
+
+        # the first four, as four consumers would number them: at the same time (each its own partition)
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(lambda n: apply(context, held(n)), range(1, 5)))
+        fifth = held(5)
+        for raw in (fifth, fifth, held(6)):  # the fifth redelivered, then a sixth
+            feed(context, raw)
+
+        def prompts(address: str) -> list[str]:
+            return [m["Subject"] for m in smtp.to(address) if "thank" in m["Subject"].lower()]
+
+        assert prompts("e1@example.com") == ["Your fifth mentoring meeting: would you like to thank Person M1?"]
+        assert prompts("m1@example.com") == []  # mentors are not asked
+        numbers = sorted(doc["_id"] for doc in context.database["held_meeting_ordinals"].find({}))
+        assert numbers == [f"P1|{n}" for n in range(1, 6)]
