@@ -6,7 +6,11 @@ The rules (issue 6):
   (the mentee's message stays in matching: the message links to the proposal that shows it).
 - `PairingActivated` -> both parties.
 - `PairingDeclined`, `PairingExpired` -> the mentee and the cohort's admins.
-- `MeetingScheduled`, `MeetingRescheduled` -> both parties, the `.ics` invite attached.
+- `MeetingScheduled`, `MeetingRescheduled` -> both parties, the `.ics` invite attached; a recurring
+  series once: by its first meeting when scheduled, by `MeetingSeriesRescheduled` /
+  `MeetingSeriesCancelled` when the whole series moves or is cancelled (its occurrences' own
+  events, `series_index` > 0 or `moved_with_series`, notify nobody; no invite attached: the meeting
+  page has the series' calendar file).
 - a reminder 24 hours before a meeting (built by the reminder job, see `reminder_intents`).
 - `MeetingHeld` -> both parties, asked for feedback.
 - `GoalsRevised` -> the mentor.
@@ -46,7 +50,7 @@ from shared.events.catalog.matching import (
 )
 from shared.events.catalog.sessions import (
     AGREEMENT_REVISED, GOAL_ACHIEVED, GOALS_REVISED, MEETING_HELD, MEETING_RESCHEDULED, MEETING_SCHEDULED,
-    PAIRING_AT_RISK,
+    MEETING_SERIES_CANCELLED, MEETING_SERIES_RESCHEDULED, PAIRING_AT_RISK,
 )
 
 GRATITUDE_MEETING = 5  # the held meeting (per pairing) that prompts the mentee to say thank you (issue 15)
@@ -57,7 +61,7 @@ ROUTED = (
     PAIRING_PROPOSED, PAIRING_ACTIVATED, PAIRING_DECLINED, PAIRING_EXPIRED, PAIRING_ENDED,
     MEETING_SCHEDULED, MEETING_RESCHEDULED, MEETING_HELD, GOALS_REVISED, PAIRING_AT_RISK,
     REVIEW_REQUESTED, KUDOS_SENT, EMPLOYEE_TERMINATED, AGREEMENT_REVISED, GOAL_ACHIEVED, COHORT_STATUS_CHANGED,
-    PAIRING_COMPLETED,
+    PAIRING_COMPLETED, MEETING_SERIES_RESCHEDULED, MEETING_SERIES_CANCELLED,
 )
 
 # category -> urgent? Urgent messages skip the daily digest.
@@ -170,6 +174,14 @@ def route(event_type: str, event_id: str, data: dict, facts: Facts | None = None
         b.admins(data, category, event_id)
     elif event_type == MEETING_SCHEDULED and (data.get("series_index") or 0) > 0:
         pass  # a recurring series is announced once, by its first meeting (sessions serves the series' .ics)
+    elif event_type == MEETING_RESCHEDULED and data.get("moved_with_series"):
+        pass  # moved with its whole series: MeetingSeriesRescheduled tells each party once
+    elif event_type == MEETING_SERIES_RESCHEDULED:
+        b.parties({**data, "meeting_id": data["meeting_ids"][0], "meeting_count": len(data["meeting_ids"]),
+                   "rescheduled": True, "series_moved": True}, "meeting_scheduled", event_id)
+    elif event_type == MEETING_SERIES_CANCELLED:
+        b.parties({**data, "meeting_id": data["meeting_ids"][0], "meeting_count": len(data["meeting_ids"]),
+                   "series_cancelled": True}, "meeting_scheduled", event_id)
     elif event_type in (MEETING_SCHEDULED, MEETING_RESCHEDULED):
         b.parties({**data, "rescheduled": event_type == MEETING_RESCHEDULED}, "meeting_scheduled", event_id, ics=True)
     elif event_type == MEETING_HELD:
