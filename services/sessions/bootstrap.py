@@ -20,7 +20,8 @@ from shared.shredding import PersonKeys, Sealer
 from shared.mongo import database_for
 from shared.projector import StoreProjector
 from services.sessions.adapters.mongo import (
-    AgreementsRepository, BusyTimesRepository, EngagementRepository, LegacyMeetingTexts, MeetingsRepository, PairingsRepository,
+    AgreementsRepository, AvailabilityIndex, BusyTimesRepository, EngagementRepository, LegacyMeetingTexts,
+    MeetingsRepository, PairingsRepository,
 )
 from services.sessions.adapters.roster import RosterMeetings, RosterPairs
 from services.sessions.application.commands import (
@@ -32,10 +33,10 @@ from services.sessions.application.policies import (
 from services.sessions.application.availability import AvailabilityCommands
 from services.sessions.application.erasure import SessionsEraser
 from services.sessions.application.series import SeriesCommands
-from services.sessions.application.retention import ForgetMeetingTexts
+from services.sessions.application.retention import ForgetAvailability, ForgetMeetingTexts
 from services.sessions.application.projections import (
-    AgreementsProjection, BusyTimesProjection, EngagementProjection, MeetingsProjection, PairingsProjection,
-    RosterMeetingsProjection, RosterPairsProjection, participants_projection,
+    AgreementsProjection, AvailabilityIndexProjection, BusyTimesProjection, EngagementProjection, MeetingsProjection,
+    PairingsProjection, RosterMeetingsProjection, RosterPairsProjection, participants_projection,
 )
 
 SERVICE = "sessions"
@@ -80,6 +81,7 @@ class SessionsContext:
     series: SeriesCommands = field(init=False)  # recurring meetings (issue 15)
     risk: RiskCheck = field(init=False)
     retention: ForgetMeetingTexts = field(init=False)
+    availability_retention: ForgetAvailability = field(init=False)  # weekly availability (issue 15)
     projector: StoreProjector = field(init=False)
     eraser: PersonEraser = field(init=False)  # GDPR Art. 17 (application/erasure.py)
     sealer: Sealer = field(init=False)  # private text sealed per author (shared.shredding)
@@ -115,6 +117,8 @@ class SessionsContext:
                               self.meetings, now, self.agreements_view)
         self.retention = ForgetMeetingTexts(self.pairings, self.meetings_view, self.store, self.database, now,
                                             self.settings.retention_private_text_days)
+        self.availability_retention = ForgetAvailability(self.pairings, AvailabilityIndex(live), self.store,
+                                                         self.database, now, self.settings.retention_availability_days)
         self.projector = StoreProjector(self, self.own_projections(), name=f"{SERVICE}-own", registry=registry)
         scrub = SessionsEraser(self.participants, self.meetings_view, live, keys)
         self.eraser = PersonEraser(service=SERVICE, store=self.store, registry=registry, database=self.database,
@@ -133,6 +137,7 @@ class SessionsContext:
         """Fed from this service's event store (shared.projector), in this order for each commit."""
         return [MeetingsProjection(self.database), EngagementProjection(self.database),
                 AgreementsProjection(self.database), BusyTimesProjection(self.database),
+                AvailabilityIndexProjection(self.database),
                 RosterMeetingsProjection(self.database),
                 BackOnTrackWhenMeetingHeld(self.pairings, self.meetings_view, self.engagement_view,
                                            self.engagement, _ClockRef(self), self.agreements_view)]

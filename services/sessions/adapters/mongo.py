@@ -26,6 +26,7 @@ MEETINGS = "meetings"
 ENGAGEMENT = "engagement"
 AGREEMENTS = "agreements"
 LEGACY_TEXTS = "meeting_texts"
+AVAILABILITY_INDEX = "availability_index"  # employee id -> when their availability was last set (no intervals)
 
 
 def _instant(value):
@@ -62,6 +63,10 @@ class PairingsRepository:
 
     def active(self) -> list[PairingInfo]:
         return [to_info(d) for d in self.pairings.find({"status": "active"})]
+
+    def all(self) -> list[PairingInfo]:
+        """A scan (the hourly availability retention job)."""
+        return [to_info(d) for d in self.pairings.find({}) if d.get("mentor_id")]
 
     def finished(self) -> list[PairingInfo]:
         """Ended and completed pairings: those whose private text may have a retention clock running."""
@@ -280,3 +285,21 @@ class BusyTimesRepository:
     def drop(self) -> None:
         self.weeks.drop()
         self.placements.drop()
+
+
+class AvailabilityIndex:
+    """Who has set a weekly availability, and when last (ids and times only; the intervals stay in
+    the commits' private part): what availability's retention job walks (application/retention.py)."""
+
+    def __init__(self, database):
+        self.collection = database[AVAILABILITY_INDEX]
+
+    def put(self, doc: dict) -> bool:
+        return replace_if_newer(self.collection, doc, likely_new=doc["version"] == 1)
+
+    def all(self) -> list[dict]:
+        """A scan (the hourly retention job only)."""
+        return list(self.collection.find({}))
+
+    def drop(self) -> None:
+        self.collection.drop()

@@ -14,15 +14,19 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Protocol
 
+from shared.clock import parse_rfc3339
 from shared.retention import already_done, mark_done
 
 from services.sessions.domain import agreement as agreement_rules
+from services.sessions.domain import availability as availability_rules
 from services.sessions.domain import goals as goal_rules
 
 # Every private field a meeting's commits may hold (application/commands.py).
 MEETING_PRIVATE_FIELDS = ("agenda", "notes", "notes_by", "dispute_reason")
 # Every private field a pairing's own stream may hold (goals and agreement commits).
 PAIRING_PRIVATE_FIELDS = (*goal_rules.PRIVATE_FIELDS, *agreement_rules.PRIVATE_FIELDS)
+# The private fields of a person's availability commits (domain/availability.py set_weekly).
+AVAILABILITY_PRIVATE_FIELDS = ("weekly", "time_zone")
 DONE = "retention_done"  # pairing id -> when its text was forgotten (`at`) and the clock it followed (`from`)
 
 
@@ -69,3 +73,61 @@ class ForgetMeetingTexts:
             forgotten += 1
         return forgotten
 
+
+
+class ForgetAvailability:
+    """A person's weekly availability is forgotten `days` after the later of its last change and
+    the moment their last pairing stopped (its retention clock, shared/retention.py), while none of
+    their pairings is going on (proposed, active, or completed and staying in touch).
+
+    Why this rule: availability is only used to find meeting slots for a pairing; someone between
+    pairings (or who set it and was never paired) does not need it kept for ever, and someone
+    enrolled again simply sets it again (the form says what it holds). The events stay (counts and
+    the stream's versions), only the intervals and the chosen zone go, from the commits themselves.
+
+    Why two scans: the people who set an availability (`availability_index`) and the pairings view,
+    once an hour, rather than a scan of pairings per person; the purge is by `_id` (the person's
+    stream, the marker `availability|<id>` with the moment it followed, so an availability set
+    again later ages again).
+    """
+
+    def __init__(self, pairings, index, store: _Store, database, clock, days: float):
+        self.pairings = pairings  # PairingsRepository (live)
+        self.index = index  # adapters.mongo.AvailabilityIndex (live)
+        self.store = store
+        self.done = database[DONE]
+        self.clock = clock
+        self.days = days
+
+    def run(self) -> int:
+        """Forget each aged availability; returns how many people's."""
+        now = self.clock.now()
+        cutoff = now - timedelta(days=self.days)
+        in_use: set[str] = set()
+        stopped: dict[str, object] = {}
+        for pairing in self.pairings.all():
+            start = pairing.private_text_clock_start
+            going_on = pairing.status in ("proposed", "active") or (
+                pairing.status == "completed" and start is None)
+            for party in pairing.parties:
+                if going_on:
+                    in_use.add(party)
+                elif start is not None and (party not in stopped or start > stopped[party]):
+                    stopped[party] = start
+        forgotten = 0
+        for doc in self.index.all():
+            person = doc["_id"]
+            if person in in_use:
+                continue
+            anchor = parse_rfc3339(doc["set_at"])
+            if person in stopped and stopped[person] > anchor:
+                anchor = stopped[person]
+            if anchor > cutoff:
+                continue
+            marker = f"availability|{person}"
+            if already_done(self.done.find_one({"_id": marker}), anchor):
+                continue
+            self.store.forget_private(availability_rules.stream_id(person), AVAILABILITY_PRIVATE_FIELDS)
+            mark_done(self.done, marker, anchor, now)
+            forgotten += 1
+        return forgotten

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from shared.clock import rfc3339
+from shared.clock import rfc3339, utcnow
 from shared.events.catalog.matching import PAIRING_COMPLETED, STAY_IN_TOUCH_CHOSEN
 from shared.events.envelope import new_event
 from shared.memory import InMemoryEventStore
@@ -148,3 +148,42 @@ def test_notes_written_after_the_text_was_forgotten_go_a_period_after_the_pair_p
     ctx.clock.set(parted_at + timedelta(days=366))
     assert ctx.retention.run() == 1
     assert ctx.meetings.texts(later) == {}
+
+
+# -- weekly availability: forgotten a period after it was set or the person's last pairing stopped --
+
+WEEK = [{"day": "tue", "start": "09:00", "end": "12:00"}]
+
+
+def _set_availability(ctx, employee_id: str) -> None:
+    ctx.availability.set(employee_id, weekly=WEEK, time_zone="Europe/Berlin", causation=request())
+    ctx.projector.catch_up()
+
+
+def test_availability_ages_only_while_no_pairing_of_the_person_goes_on_and_a_new_setting_ages_again():
+    ctx = context()
+    ctx.clock.set(utcnow())  # the store stamps the events with the system's time
+    ctx.availability_retention.days = 180  # RETENTION_AVAILABILITY_DAYS
+    _set_availability(ctx, "mentee-1")  # in the active pairing p1
+    _set_availability(ctx, "stranger-9")  # never paired
+    ctx.clock.advance(days=200)
+    assert ctx.availability_retention.run() == 1  # the stranger's only: mentee-1 is in a pairing
+    assert ctx.availability.current("stranger-9").weekly == []
+    assert [i.day for i in ctx.availability.current("mentee-1").weekly] == ["tue"]
+
+    ended_at = ctx.clock.now()
+    ctx.database["pairings"].update_one({"_id": "p1"}, {"$set": {"status": "ended", "ended_at": rfc3339(ended_at),
+                                                                 "version": 3}})
+    ctx.clock.set(ended_at + timedelta(days=179))
+    assert ctx.availability_retention.run() == 0  # counted from the end of the pairing, not from the setting
+    ctx.clock.set(ended_at + timedelta(days=181))
+    assert ctx.availability_retention.run() == 1
+    current = ctx.availability.current("mentee-1")
+    assert current.weekly == [] and current.time_zone is None and current.version == 1  # the event stays
+    assert ctx.availability_retention.run() == 0
+
+    ctx.clock.set(utcnow())
+    _set_availability(ctx, "stranger-9")  # set again: ages again from now
+    assert ctx.availability_retention.run() == 0
+    ctx.clock.advance(days=181)
+    assert ctx.availability_retention.run() == 1 and ctx.availability.current("stranger-9").weekly == []
