@@ -11,7 +11,7 @@ the same commits) cannot bring the text back.
 """
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from shared.clock import parse_rfc3339
@@ -104,7 +104,7 @@ class ForgetAvailability:
         now = self.clock.now()
         cutoff = now - timedelta(days=self.days)
         in_use: set[str] = set()
-        stopped: dict[str, object] = {}
+        stopped: dict[str, datetime] = {}
         for pairing in self.pairings.all():
             start = pairing.private_text_clock_start
             going_on = pairing.status in ("proposed", "active") or (
