@@ -101,6 +101,10 @@ class Settings:
     # forgotten this many days after their pairing ends; notifications' inbox items and delivery logs
     # (with expired delivery claims) after theirs; how often each worker's retention job runs.
     retention_private_text_days: float = 365.0
+    # A person's weekly availability (sessions) is forgotten this many days after it was last set or
+    # their last pairing stopped (its retention clock, shared/retention.py), whichever is later,
+    # while no pairing of theirs is going on.
+    retention_availability_days: float = 180.0
     retention_inbox_days: float = 180.0
     retention_delivery_log_days: float = 90.0
     retention_interval_s: float = 3600.0
@@ -187,6 +191,7 @@ class Settings:
             notifications_sweep_interval_s=_float("NOTIFICATIONS_SWEEP_INTERVAL_S", cls.notifications_sweep_interval_s),
             notifications_send_batch=_int("NOTIFICATIONS_SEND_BATCH", cls.notifications_send_batch),
             retention_private_text_days=_float("RETENTION_PRIVATE_TEXT_DAYS", cls.retention_private_text_days),
+            retention_availability_days=_float("RETENTION_AVAILABILITY_DAYS", cls.retention_availability_days),
             retention_inbox_days=_float("RETENTION_INBOX_DAYS", cls.retention_inbox_days),
             retention_delivery_log_days=_float("RETENTION_DELIVERY_LOG_DAYS", cls.retention_delivery_log_days),
             retention_dead_letter_days=_float("RETENTION_DEAD_LETTER_DAYS", cls.retention_dead_letter_days),

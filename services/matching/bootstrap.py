@@ -10,11 +10,13 @@ from shared.erasure import PersonEraser
 from shared.events.catalog import default_registry
 from shared.eventstore import EventStore
 from shared.generations import live_database
+from shared.lease import server_now
 from shared.mongo import database_for
 from shared.projector import StoreProjector
 from shared.scopes import ProgrammeScopeReader, ProgrammeScopes
 
 from services.matching.adapters.mongo import PARTICIPANTS, RunProgress, Views
+from services.matching.adapters.seats import SEAT_CLAIMS
 from services.matching.application.commands import MatchingCommands
 from services.matching.application.erasure import (
     ErasureCommands, ErasureProcessor, ErasureRequestPolicy, erase_person,
@@ -55,7 +57,8 @@ class MatchingContext:
         self.projector = StoreProjector(self, self.own_projections(), name=VIEWS_PROJECTOR, registry=registry())
         self.commands = MatchingCommands(self.store, registry(), views=self.views, participants=self.participants,
                                          projector=self.projector, clock=self.clock,
-                                         wait_timeout_s=self.settings.matching_wait_timeout_s)
+                                         wait_timeout_s=self.settings.matching_wait_timeout_s,
+                                         seat_claims=self.database[SEAT_CLAIMS], server_now=lambda: server_now(self.database))
         self.erasures = ErasureCommands(self.store, registry(), self.clock)
         self.outcomes = ProgramOutcomes(self.views, self.participants.collection, self.clock)
         self.erasure_status = ErasureStatus(live_database(self.database), self.erasures.status, self.clock,

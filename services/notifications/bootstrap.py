@@ -27,8 +27,8 @@ from shared.mongo import database_for
 from shared.projector import StoreProjector
 from services.notifications.adapters.channels import ChatChannel, EmailChannel, InAppChannel
 from services.notifications.adapters.mongo import (
-    DeliveriesRepository, Directory, InboxIndexRepository, InboxRepository, PreferencesRepository, RemindersSent,
-    ServerClock,
+    DeliveriesRepository, Directory, HeldMeetingOrdinals, InboxIndexRepository, InboxRepository, PreferencesRepository,
+    RemindersSent, ServerClock,
 )
 from services.notifications.adapters.templates import TemplateRenderer
 from services.notifications.adapters.webhooks import WebhookGuard
@@ -142,7 +142,7 @@ def build(settings: Settings | None = None, *, clock=None) -> NotificationsConte
         inbox_index=InboxIndexRepository(live_database(database)), outcomes=outcomes,
         people=people_projection(database), views=NotificationsViews(database),
         policy=RoutingPolicy(directory=directory, deliveries=deliveries, enqueuer=enqueuer,
-                             scopes=ProgrammeScopeReader(live_database(database))),
+                             scopes=ProgrammeScopeReader(live_database(database)), held=HeldMeetingOrdinals(database)),
         enqueuer=enqueuer, sender=sender, senders=senders,
         reminders=Reminders(directory=directory, reminded=RemindersSent(database), enqueuer=enqueuer, clock=clock),
         retention=NotificationsRetention(deliveries, inbox, clock, inbox_days=settings.retention_inbox_days,

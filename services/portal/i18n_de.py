@@ -3,6 +3,7 @@
 
 GERMAN: dict[str, str] = {
     "...": "…",
+    "A first draft from the goals summary": "Ein erster Entwurf aus der Zielbeschreibung",
     "A new goal": "Ein neues Ziel",
     "A proposal": "Ein Vorschlag",
     "About which meeting": "Zu welchem Treffen",
@@ -221,6 +222,8 @@ GERMAN: dict[str, str] = {
     "Starts on": "Beginnt am",
     "Status": "Status",
     "Target date": "Zieldatum",
+    "These titles come from what the mentee wrote when enrolling. Change, remove or add goals, then save: nothing is saved until you do.":
+        "Diese Titel stammen aus der Zielbeschreibung bei der Anmeldung. Ändern, entfernen oder ergänzen Sie Ziele und speichern Sie dann: Vorher wird nichts gespeichert.",
     "The cohort's channel hears what the cohort's admins hear (Slack- or Teams-compatible incoming webhook).":
         "Der Kanal der Kohorte erfährt, was ihre Admins erfahren (eingehender Webhook, kompatibel mit Slack oder Teams).",
     "The pairing as a whole": "Das Tandem insgesamt",

@@ -20,7 +20,8 @@ from shared.shredding import PersonKeys, Sealer
 from shared.mongo import database_for
 from shared.projector import StoreProjector
 from services.sessions.adapters.mongo import (
-    AgreementsRepository, BusyTimesRepository, EngagementRepository, LegacyMeetingTexts, MeetingsRepository, PairingsRepository,
+    AgreementsRepository, AvailabilityIndex, BusyTimesRepository, EngagementRepository, LegacyMeetingTexts,
+    MeetingsRepository, PairingsRepository,
 )
 from services.sessions.adapters.circles import CirclesView
 from services.sessions.adapters.roster import RosterMeetings, RosterPairs
@@ -34,10 +35,10 @@ from services.sessions.application.availability import AvailabilityCommands
 from services.sessions.application.erasure import SessionsEraser
 from services.sessions.application.series import SeriesCommands
 from services.sessions.application.circles import CircleCommands
-from services.sessions.application.retention import ForgetMeetingTexts
+from services.sessions.application.retention import ForgetAvailability, ForgetMeetingTexts
 from services.sessions.application.projections import (
-    AgreementsProjection, BusyTimesProjection, CirclesProjection, EngagementProjection, MeetingsProjection, PairingsProjection,
-    RosterMeetingsProjection, RosterPairsProjection, participants_projection,
+    AgreementsProjection, AvailabilityIndexProjection, BusyTimesProjection, CirclesProjection, EngagementProjection,
+    MeetingsProjection, PairingsProjection, RosterMeetingsProjection, RosterPairsProjection, participants_projection,
 )
 
 SERVICE = "sessions"
@@ -84,6 +85,7 @@ class SessionsContext:
     circles: CircleCommands = field(init=False)  # circles' group meetings (issue 15)
     risk: RiskCheck = field(init=False)
     retention: ForgetMeetingTexts = field(init=False)
+    availability_retention: ForgetAvailability = field(init=False)  # weekly availability (issue 15)
     projector: StoreProjector = field(init=False)
     eraser: PersonEraser = field(init=False)  # GDPR Art. 17 (application/erasure.py)
     sealer: Sealer = field(init=False)  # private text sealed per author (shared.shredding)
@@ -122,6 +124,8 @@ class SessionsContext:
                               self.meetings, now, self.roster_meetings)
         self.retention = ForgetMeetingTexts(self.pairings, self.meetings_view, self.store, self.database, now,
                                             self.settings.retention_private_text_days)
+        self.availability_retention = ForgetAvailability(self.pairings, AvailabilityIndex(live), self.store,
+                                                         self.database, now, self.settings.retention_availability_days)
         self.projector = StoreProjector(self, self.own_projections(), name=f"{SERVICE}-own", registry=registry)
         scrub = SessionsEraser(self.participants, self.meetings_view, live, keys)
         self.eraser = PersonEraser(service=SERVICE, store=self.store, registry=registry, database=self.database,
@@ -140,6 +144,7 @@ class SessionsContext:
         """Fed from this service's event store (shared.projector), in this order for each commit."""
         return [MeetingsProjection(self.database), EngagementProjection(self.database),
                 AgreementsProjection(self.database), BusyTimesProjection(self.database),
+                AvailabilityIndexProjection(self.database),
                 RosterMeetingsProjection(self.database),
                 BackOnTrackWhenMeetingHeld(self.pairings, self.meetings_view, self.engagement_view,
                                            self.engagement, _ClockRef(self), self.agreements_view)]

@@ -19,6 +19,11 @@ def risk_check_job(context) -> PeriodicJob:
     return PeriodicJob(name="risk-check", interval_s=bootstrap.RISK_CHECK_INTERVAL_S, run=lambda: context.risk.run())
 
 
+def availability_retention_job(context) -> PeriodicJob:
+    return PeriodicJob(name="availability-retention", interval_s=context.settings.retention_interval_s,
+                       run=lambda: context.availability_retention.run())
+
+
 def retention_job(context) -> PeriodicJob:
     return PeriodicJob(name="retention", interval_s=context.settings.retention_interval_s,
                        run=lambda: context.retention.run())
@@ -26,7 +31,8 @@ def retention_job(context) -> PeriodicJob:
 
 def build_worker(settings: Settings | None = None) -> Worker:
     context = bootstrap.build(settings)
-    return service_worker(context, build_consumer, jobs=[risk_check_job(context), retention_job(context)])
+    return service_worker(context, build_consumer, jobs=[risk_check_job(context), retention_job(context),
+                                                         availability_retention_job(context)])
 
 
 def main() -> None:

@@ -23,8 +23,8 @@ from shared.events.catalog.feedback import (
     FEEDBACK_GIVEN, KUDOS_SENT, REVIEW_REQUESTED, REVIEW_SUBMITTED, SURVEY_ANSWERED, SURVEY_REQUESTED,
 )
 from shared.events.catalog.matching import (
-    COHORT_CREATED, COHORT_REVISED, COHORT_STATUS_CHANGED, ENROLLMENT_WITHDRAWN, PAIRING_ACTIVATED, PAIRING_ENDED,
-    PAIRING_STATUS_BY_EVENT, PARTICIPANT_ENROLLED,
+    COHORT_CREATED, COHORT_REVISED, COHORT_STATUS_CHANGED, ENROLLMENT_WITHDRAWN, PAIRING_ACTIVATED, PAIRING_COMPLETED,
+    PAIRING_ENDED, PAIRING_STATUS_BY_EVENT, PARTICIPANT_ENROLLED, STAY_IN_TOUCH_CHOSEN,
 )
 from shared.events.catalog.sessions import MEETING_DISPUTED, MEETING_HELD
 from shared.events.envelope import Envelope
@@ -44,6 +44,9 @@ class ProgrammeView(Projection):
     name = "feedback-programme"
     topics = (topics.MATCHING, topics.SESSIONS)
     collections = PROGRAMME
+    # 2: a pairing also holds `completed_at`, `staying_in_touch` and `parted_at` (its private words'
+    # retention clock, shared/retention.py)
+    version = 2
 
     def __init__(self, database):
         self.bind(database)
@@ -113,6 +116,12 @@ class ProgrammeView(Projection):
         if envelope.event_type == PAIRING_ENDED:
             fields["ended_reason"] = data.get("reason")
             fields["ended_at"] = envelope.occurred_at  # retention counts from here (application/retention.py)
+        if envelope.event_type == PAIRING_COMPLETED:
+            fields["completed_at"] = envelope.occurred_at  # ... or from here, unless the pair stays in touch
+        if envelope.event_type == STAY_IN_TOUCH_CHOSEN:
+            fields["staying_in_touch"] = data["staying_in_touch"]
+            if not data["stay_in_touch"]:
+                fields["parted_at"] = envelope.occurred_at  # ... then from the "no"
         apply_versioned(self.models.pairings, data["pairing_id"], envelope.aggregate_version, fields)
 
     def meeting_held(self, envelope: Envelope) -> None:

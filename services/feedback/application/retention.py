@@ -1,5 +1,6 @@
 """Retention of feedback's private words (README "Privacy"): the comment of each feedback and the
-note of each kudos are forgotten `retention_private_text_days` after their pairing ended.
+note of each kudos are forgotten `retention_private_text_days` after their pairing ended, or
+completed without the pair staying in touch (shared/retention.py says when the clock starts).
 
 The words live in the private part of the event's commit and in the views that copied them
 (`fb_comments`, `fb_kudos.note`), and for older data in `private_comments` / `kudos_notes`; all are
@@ -10,12 +11,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pymongo.errors import DuplicateKeyError
-
 from shared.clock import parse_rfc3339
+from shared.retention import already_done, mark_done, private_text_clock_start
 from services.feedback.adapters.mongo import LEGACY_COMMENTS, LEGACY_KUDOS
 
-DONE = "retention_done"  # pairing id -> when its words were forgotten
+DONE = "retention_done"  # pairing id -> when its words were forgotten (`at`) and the clock it followed (`from`)
 
 
 class ForgetFeedbackTexts:
@@ -30,7 +30,8 @@ class ForgetFeedbackTexts:
         self.days = days
 
     def run(self) -> int:
-        """Forget the words of every pairing that ended more than `days` ago; returns how many pairings.
+        """Forget the words of every pairing whose retention clock (shared/retention.py: ended, or
+        completed and not staying in touch) started more than `days` ago; returns how many pairings.
 
         Why scans: ended pairings, and a pairing's feedback and kudos, are found by field filters,
         which read whole collections on FerretDB (only `_id` filters use an index there); once an
@@ -40,11 +41,11 @@ class ForgetFeedbackTexts:
         now = self.clock.now()
         cutoff = now - timedelta(days=self.days)
         forgotten = 0
-        for pairing in self.models.pairings.find({"status": "ended"}):
-            ended_at = pairing.get("ended_at")
-            if not ended_at or parse_rfc3339(ended_at) > cutoff:
+        for pairing in self.models.pairings.find({"status": {"$in": ["ended", "completed"]}}):
+            start = clock_start(pairing)
+            if start is None or start > cutoff:
                 continue
-            if self.done.find_one({"_id": pairing["_id"]}) is not None:
+            if already_done(self.done.find_one({"_id": pairing["_id"]}), start):
                 continue
             for feedback in self.models.feedback.find({"pairing_id": pairing["_id"]}, {"_id": 1}):
                 self.store.forget_private(feedback["_id"], ("comment",))
@@ -55,9 +56,16 @@ class ForgetFeedbackTexts:
                 self.models.kudos.update_one({"_id": kudos["_id"]}, {"$set": {"note": None}})
                 self.db[LEGACY_KUDOS].delete_one({"_id": kudos["_id"]})
             self.db[LEGACY_KUDOS].delete_many({"pairing_id": pairing["_id"]})
-            try:
-                self.done.insert_one({"_id": pairing["_id"], "at": now.isoformat()})
-            except DuplicateKeyError:
-                pass  # another replica finished the same pairing
+            mark_done(self.done, pairing["_id"], start, now)
             forgotten += 1
         return forgotten
+
+
+def clock_start(pairing: dict):
+    def instant(name: str):
+        return parse_rfc3339(pairing[name]) if pairing.get(name) else None
+
+    return private_text_clock_start(status=pairing["status"], ended_at=instant("ended_at"),
+                                    completed_at=instant("completed_at"),
+                                    staying_in_touch=bool(pairing.get("staying_in_touch")),
+                                    parted_at=instant("parted_at"))

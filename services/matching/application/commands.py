@@ -28,7 +28,8 @@ from shared.events.registry import EventRegistry
 from shared.eventstore import ConcurrencyError
 
 from services.matching.adapters.mongo import Views
-from services.matching.application.inputs import CohortMentors, MatchingInputs, RuleViolations
+from services.matching.adapters.seats import SeatClaims
+from services.matching.application.inputs import CohortMentors, MatchingInputs, RuleViolations, Taken
 from services.matching.application.partners import card_of
 from services.matching.application.projections import cohort_format, pairing_document
 from services.matching.domain import choice
@@ -81,7 +82,7 @@ def _row_error(code: str, message: str, field: str | None) -> dict:
 
 class MatchingCommands:
     def __init__(self, store, registry: EventRegistry, *, views: Views, participants, projector: Checkpointed,
-                 clock=None, wait_timeout_s: float = 5.0):
+                 clock=None, wait_timeout_s: float = 5.0, seat_claims=None, server_now=None):
         def aggregate(aggregate_type: str) -> AggregateStore:
             return AggregateStore(store, registry, producer=PRODUCER, aggregate_type=aggregate_type)
 
@@ -98,6 +99,10 @@ class MatchingCommands:
         self.wait_timeout_s = wait_timeout_s
         self.inputs = MatchingInputs(views, participants)
         self.cohort_mentors = CohortMentors(self.inputs)  # suggestions' slow part, per process (inputs.py)
+        # A mentor's seats, claimed by unique inserts before a request or manual proposal is appended
+        # (adapters/seats.py): the views alone let two of them take the last seat at once.
+        self.seats = SeatClaims(seat_claims, now=server_now or self.clock.now, holds=self._holds_seat) \
+            if seat_claims is not None else None
 
     # ---------------------------------------------------------------- helpers
 
@@ -412,6 +417,33 @@ class MatchingCommands:
                     raise
         return 0
 
+    def _holds_seat(self, pairing_id: str, mentor_id: str) -> bool | None:
+        """Whether a seat's holder still holds it: its stream says open, with this mentor (a request
+        refused because the same pairing id was taken by the mentee's other request holds nothing);
+        None: no such stream (yet)."""
+        loaded = self.pairings.load(pairing_id)
+        if not loaded.events:
+            return None
+        state = PairingState.from_events(loaded.events)
+        return state.status in pairings.OPEN and state.mentor_id == mentor_id
+
+    def _propose_on_a_seat(self, cohort_id: str, mentor_id: str, capacity: int, taken: Taken, pairing_id: str,
+                           events, causation: Causation, **append) -> Appended:
+        """Append a new pairing's proposal once it holds one of the mentor's seats (422
+        `no_seats_left` when another took the last one first); a refused append gives the seat back."""
+        seat = None
+        if self.seats is not None:
+            seat = self.seats.claim(cohort_id, mentor_id, pairing_id, capacity,
+                                    holders=taken.holders.get(mentor_id, ()))
+            if seat is None:
+                raise Invalid("no_seats_left", f"{mentor_id} has no seat left in this cohort", field="mentor_id")
+        try:
+            return self._append(self.pairings, pairing_id, 0, events, causation, **append)
+        except Exception:
+            if seat is not None and not self._holds_seat(pairing_id, mentor_id):
+                self.seats.release(cohort_id, mentor_id, pairing_id, seat)
+            raise
+
     # ---------------------------------------------------------------- matching runs
 
     def request_run(self, cohort_id: str, *, mode: str, dry_run: bool, actor: Actor, causation: Causation) -> dict:
@@ -429,8 +461,10 @@ class MatchingCommands:
                          causation: Causation) -> dict:
         state, _ = self.cohort(cohort_id)
         cohorts.require_matchable(state, "proposing")
+        capacities: dict[str, int] = {}
         for employee_id, role, field in ((mentor_id, "mentor", "mentor_id"), (mentee_id, "mentee", "mentee_id")):
             enrollment, _ = self.enrollment(cohort_id, employee_id)
+            capacities[employee_id] = enrollment.capacity
             if not enrollment.active or enrollment.role != role:
                 raise Invalid("not_enrolled", f"{employee_id} is not enrolled as a {role} in this cohort", field=field)
             if enrollment.paused:
@@ -454,8 +488,10 @@ class MatchingCommands:
             reasons=reasons, proposed_by=actor.subject, matching_run_id=None,
             answer_by=self.clock.now() + timedelta(days=state.answer_deadline_days),
             circle_id=circle_id_for(cohort_id, mentor_id) if state.is_circle else None)
-        return self._pairing_answer(PairingState(), pairing_id, self._append(self.pairings, pairing_id, 0, events,
-                                                                             causation))
+        # the seats to claim from: in a circle cohort, the mentor's circle's (at most its maximum size)
+        seats = min(capacities[mentor_id], state.circle_max_size) if state.is_circle else capacities[mentor_id]
+        appended = self._propose_on_a_seat(cohort_id, mentor_id, seats, taken, pairing_id, events, causation)
+        return self._pairing_answer(PairingState(), pairing_id, appended)
 
     # ---------------------------------------------------------------- mentee choice (issue 15)
 
@@ -530,8 +566,8 @@ class MatchingCommands:
             open_pairing=open_pairing, violations=violations, score=score, reasons=reasons,
             answer_by=self.clock.now() + timedelta(days=cohort.answer_deadline_days))
         try:
-            appended = self._append(self.pairings, pairing_id, 0, events, causation,
-                                    private={0: {"message": message}} if message else None)
+            appended = self._propose_on_a_seat(cohort_id, mentor_id, mentor_enrollment.capacity, taken, pairing_id,
+                                               events, causation, private={0: {"message": message}} if message else None)
         except ConcurrencyError as exc:
             raise Conflict("request_open", "another request of yours was sent at the same moment: one request at "
                                            "a time", field="mentor_id") from exc

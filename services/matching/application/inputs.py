@@ -36,6 +36,7 @@ class Taken:
     """A cohort's open pairings, seen from the views: seats per mentor, paired mentees, forbidden pairs."""
 
     seats: dict[str, int] = field(default_factory=dict)
+    holders: dict[str, list[str]] = field(default_factory=dict)  # mentor -> their open pairings' ids
     paired_mentees: set[str] = field(default_factory=set)
     forbidden: set[tuple[str, str]] = field(default_factory=set)
 
@@ -55,6 +56,7 @@ class MatchingInputs:
         for doc in self.views.pairings_of_cohort(cohort_id):
             if doc["status"] in pairings.OPEN:
                 taken.seats[doc["mentor_id"]] = taken.seats.get(doc["mentor_id"], 0) + 1
+                taken.holders.setdefault(doc["mentor_id"], []).append(doc["_id"])
                 taken.paired_mentees.add(doc["mentee_id"])
             if doc["status"] in ("declined", "ended"):
                 taken.forbidden.add((doc["mentor_id"], doc["mentee_id"]))

@@ -28,6 +28,7 @@ from shared.mongo import insert_new, replace_if_newer
 PEOPLE, COHORTS, PAIRINGS, MEETINGS = "people", "cohorts", "pairings", "meetings"
 PREFERENCES, DELIVERIES, QUEUE, CLAIMS, INBOX = "preferences", "deliveries", "delivery_queue", "delivery_claims", "inbox"
 ROUTED_EVENTS, REMINDERS_SENT = "routed_events", "reminders_sent"
+HELD_ORDINALS = "held_meeting_ordinals"  # `{pairing_id}|{n}` -> the pairing's n-th held meeting (n <= a bound)
 INBOX_INDEX = "inbox_index"  # per recipient: their in-app notifications, newest first (own-stream view)
 VIEWS = (COHORTS, PAIRINGS, MEETINGS)  # what the directory projection owns (people: shared.directory)
 
@@ -54,6 +55,7 @@ class Directory:
         self.pairings.create_index([("mentor_id", ASCENDING)])
         self.pairings.create_index([("mentee_id", ASCENDING)])
         self.meetings.create_index([("status", ASCENDING)])
+        self.meetings.create_index([("pairing_id", ASCENDING)])
 
     def drop_views(self) -> None:
         for name in VIEWS:
@@ -95,6 +97,10 @@ class Directory:
     def put_meeting(self, doc: dict) -> bool:
         return replace_if_newer(self.meetings, doc)
 
+    def meetings_of_pairing(self, pairing_id: str) -> list[dict]:
+        """A scan on FerretDB (rare: once per pairing, when its first held meeting is numbered)."""
+        return list(self.meetings.find({"pairing_id": pairing_id}))
+
     def meetings_of(self, employee_id: str) -> list[dict]:
         """A scan (rare: the subject access export)."""
         return list(self.meetings.find({"$or": [{"mentor_id": employee_id}, {"mentee_id": employee_id}]}))
@@ -124,6 +130,43 @@ class RemindersSent:
             self.collection.insert_one({"_id": self.key(meeting_id, starts_at), "at": utcnow()})
         except DuplicateKeyError:
             pass
+
+
+class HeldMeetingOrdinals:
+    """Which held meeting of a pairing was its 1st, 2nd, ... up to a bound (the routing policy's
+    own record, not a projection's: never rebuilt, never dropped).
+
+    Why numbered slots claimed by unique inserts, not a counter: the MeetingHeld events of one
+    pairing's meetings are keyed by meeting, so they arrive on different partitions, handled by
+    different consumers at the same time; a `$inc` (or read-then-write) counter loses updates on
+    FerretDB v1, and counting a pairing's documents from two consumers at once can make both, or
+    neither, see "five". Slot `{pairing_id}|{n}` names exactly one meeting (the first insert wins,
+    DuplicateKeyError decides); every claimant walks the slots in the same order by `_id` reads, so
+    each meeting gets one number however its events are redelivered or raced, and a replay finds
+    its own number again. Only the first `bound` slots exist: a later meeting claims nothing.
+    """
+
+    def __init__(self, database):
+        self.collection = database[HELD_ORDINALS]
+
+    def number(self, pairing_id: str, meeting_id: str, *, bound: int) -> int | None:
+        """The meeting's place among the pairing's held meetings, claiming the first free slot;
+        None when the first `bound` slots hold other meetings."""
+        for n in range(1, bound + 1):
+            key = f"{pairing_id}|{n}"
+            doc = self.collection.find_one({"_id": key})
+            if doc is None:
+                try:
+                    self.collection.insert_one({"_id": key, "pairing_id": pairing_id, "meeting_id": meeting_id})
+                    return n
+                except DuplicateKeyError:
+                    doc = self.collection.find_one({"_id": key})  # another consumer's meeting took it
+            if doc is not None and doc["meeting_id"] == meeting_id:
+                return n
+        return None
+
+    def numbered_any(self, pairing_id: str) -> bool:
+        return self.collection.find_one({"_id": f"{pairing_id}|1"}) is not None
 
 
 class PreferencesRepository:

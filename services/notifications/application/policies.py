@@ -18,11 +18,12 @@ from shared.consumer import Projection
 from shared.directory import TERMINATED
 from shared.events.catalog.hris import EMPLOYEE_TERMINATED
 from shared.events.catalog.matching import COHORT_STATUS_CHANGED, OPEN_PAIRING_STATUSES
+from shared.events.catalog.sessions import MEETING_HELD
 from shared.events.envelope import Envelope
 from services.notifications.application.delivery import Enqueuer, Source
 from services.notifications.application.messages import People
 from services.notifications.domain.routing import (
-    PARTICIPANT_LEFT_REASON, ROUTED, Facts, cohort_recipient, reminder_intents, route,
+    GRATITUDE_MEETING, PARTICIPANT_LEFT_REASON, ROUTED, Facts, cohort_recipient, reminder_intents, route,
 )
 
 PEOPLE_FIELDS = ("employee_id", "mentor_id", "mentee_id", "to_id", "from_id")
@@ -40,7 +41,7 @@ def cohort_admins(directory, scopes, cohort_id: str) -> list[str]:
 
 
 def facts_for(people: People, directory, data: dict, pairings_of_leaver: tuple = (), scopes=None,
-              active_pairings_of_cohort: tuple = ()) -> Facts:
+              active_pairings_of_cohort: tuple = (), held_meeting_number: int | None = None) -> Facts:
     """What routing needs beyond the event: admins, who left, which cohorts have a chat channel.
 
     `scopes` (shared.scopes.ProgrammeScopeReader) adds the programmes' managers to the cohorts'
@@ -53,7 +54,8 @@ def facts_for(people: People, directory, data: dict, pairings_of_leaver: tuple =
     terminated = frozenset(i for i in ids if i and people.person(i).get("status") == TERMINATED)
     channels = frozenset(c for c in cohorts if c and people.prefs(cohort_recipient(c)).chat_webhook_url)
     return Facts(cohort_admins=admins, terminated=terminated, pairings_of_leaver=pairings_of_leaver,
-                 cohort_channels=channels, active_pairings_of_cohort=active_pairings_of_cohort)
+                 cohort_channels=channels, active_pairings_of_cohort=active_pairings_of_cohort,
+                 held_meeting_number=held_meeting_number)
 
 
 class RoutingPolicy(Projection):
@@ -61,9 +63,10 @@ class RoutingPolicy(Projection):
     topics = (topics.HRIS_EMPLOYEES, topics.MATCHING, topics.SESSIONS, topics.FEEDBACK)
     collections = ()  # side effects (messages), never replayed by a rebuild
 
-    def __init__(self, *, directory, deliveries, enqueuer: Enqueuer, scopes):
+    def __init__(self, *, directory, deliveries, enqueuer: Enqueuer, scopes, held):
         self.directory = directory  # a live (generation-following) reader
         self.deliveries = deliveries
+        self.held = held  # adapters.mongo.HeldMeetingOrdinals: each pairing's first held meetings, numbered
         self.enqueuer = enqueuer
         self.scopes = scopes  # programme managers (shared.scopes.ProgrammeScopeReader, live)
 
@@ -87,11 +90,28 @@ class RoutingPolicy(Projection):
         closing = ()
         if envelope.event_type == COHORT_STATUS_CHANGED and envelope.data.get("status") == "closed":
             closing = self._active_pairings_of(envelope.data["cohort_id"])
+        number = self._held_meeting_number(envelope.data) if envelope.event_type == MEETING_HELD else None
         facts = facts_for(people, self.directory, envelope.data, leavers_pairings, scopes=self.scopes,
-                          active_pairings_of_cohort=closing)
+                          active_pairings_of_cohort=closing, held_meeting_number=number)
         intents = route(envelope.event_type, envelope.event_id, envelope.data, facts)
         self.enqueuer.notify(intents, Source.of(envelope), people=people)
         self.deliveries.mark_routed(envelope.event_id)
+
+    def _held_meeting_number(self, data: dict) -> int | None:
+        """The meeting's place among its pairing's held meetings (up to the one that prompts thanks).
+
+        The first time a pairing's meeting is numbered, the meetings this service's view already
+        shows held are numbered before it (in the order they were planned): pairings that met
+        before numbering existed (an upgrade) are not prompted at a "fifth" meeting that is not.
+        """
+        pairing_id, meeting_id = data["pairing_id"], data["meeting_id"]
+        if not self.held.numbered_any(pairing_id):
+            earlier = sorted((m for m in self.directory.meetings_of_pairing(pairing_id)
+                              if m.get("status") == "held" and m["_id"] != meeting_id),
+                             key=lambda m: (m.get("starts_at") or "", m["_id"]))
+            for meeting in earlier:
+                self.held.number(pairing_id, meeting["_id"], bound=GRATITUDE_MEETING)
+        return self.held.number(pairing_id, meeting_id, bound=GRATITUDE_MEETING)
 
     def _active_pairings_of(self, cohort_id: str) -> tuple:
         """A closing cohort's active pairings (a scan of this service's pairings view: once per cohort).

@@ -6,7 +6,11 @@ The rules (issue 6):
   (the mentee's message stays in matching: the message links to the proposal that shows it).
 - `PairingActivated` -> both parties.
 - `PairingDeclined`, `PairingExpired` -> the mentee and the cohort's admins.
-- `MeetingScheduled`, `MeetingRescheduled` -> both parties, the `.ics` invite attached.
+- `MeetingScheduled`, `MeetingRescheduled` -> both parties, the `.ics` invite attached; a recurring
+  series once: by its first meeting when scheduled, by `MeetingSeriesRescheduled` /
+  `MeetingSeriesCancelled` when the whole series moves or is cancelled (its occurrences' own
+  events, `series_index` > 0 or `moved_with_series`, notify nobody; no invite attached: the meeting
+  page has the series' calendar file).
 - a reminder 24 hours before a meeting (built by the reminder job, see `reminder_intents`).
 - `MeetingHeld` -> both parties, asked for feedback.
 - a circle's group meeting (issue 15: each member's copy is a meeting of that pair naming
@@ -22,7 +26,9 @@ The rules (issue 6):
   (`shared_with_id`, issue 15), that manager too (`kudos_shared`: recognition of their report,
   with a link to the page where they read it).
 - gratitude, prompted at the moments that matter: `GoalAchieved` -> the mentee; a cohort closing
-  (`CohortStatusChanged` to `closed`) -> the mentee of each of its active pairings; both asked
+  (`CohortStatusChanged` to `closed`) -> the mentee of each of its active pairings; the pairing's
+  fifth held meeting (`MeetingHeld` whose number among the pairing's held meetings is
+  `GRATITUDE_MEETING`, `Facts.held_meeting_number`) -> the mentee, once per pairing; all asked
   whether they would like to thank their mentor (a link to the kudos form).
 - `PairingCompleted` (its cohort closed, issue 15) -> both parties: thanks, and a link to the
   pairing's page where each says whether they would like to stay in touch.
@@ -48,9 +54,10 @@ from shared.events.catalog.matching import (
 )
 from shared.events.catalog.sessions import (
     AGREEMENT_REVISED, GOAL_ACHIEVED, GOALS_REVISED, MEETING_HELD, MEETING_RESCHEDULED, MEETING_SCHEDULED,
-    PAIRING_AT_RISK,
+    MEETING_SERIES_CANCELLED, MEETING_SERIES_RESCHEDULED, PAIRING_AT_RISK,
 )
 
+GRATITUDE_MEETING = 5  # the held meeting (per pairing) that prompts the mentee to say thank you (issue 15)
 PARTICIPANT_LEFT_REASON = "participant_left"  # a PairingEnded reason (shared.events.catalog.matching.END_REASONS)
 
 # Every event type `route` may turn into intents (the routing policy subscribes to exactly these).
@@ -58,7 +65,7 @@ ROUTED = (
     PAIRING_PROPOSED, PAIRING_ACTIVATED, PAIRING_DECLINED, PAIRING_EXPIRED, PAIRING_ENDED,
     MEETING_SCHEDULED, MEETING_RESCHEDULED, MEETING_HELD, GOALS_REVISED, PAIRING_AT_RISK,
     REVIEW_REQUESTED, KUDOS_SENT, EMPLOYEE_TERMINATED, AGREEMENT_REVISED, GOAL_ACHIEVED, COHORT_STATUS_CHANGED,
-    PAIRING_COMPLETED,
+    PAIRING_COMPLETED, MEETING_SERIES_RESCHEDULED, MEETING_SERIES_CANCELLED,
 )
 
 # category -> urgent? Urgent messages skip the daily digest.
@@ -107,6 +114,7 @@ class Facts:
     terminated: frozenset = frozenset()  # employee ids known to have left the company
     pairings_of_leaver: tuple = ()  # for EmployeeTerminated: open/active pairings of that person
     active_pairings_of_cohort: tuple = ()  # for a cohort closing: its active pairings
+    held_meeting_number: int | None = None  # for MeetingHeld: its place among the pairing's held meetings
 
 
 class _Builder:
@@ -182,14 +190,26 @@ def route(event_type: str, event_id: str, data: dict, facts: Facts | None = None
         b.parties(context, "meeting_scheduled", event_id, ics=True, only=("mentee",))
         b.add(data["mentor_id"], "meeting_scheduled", group_meeting_key(event_type, data), "mentor",
               {**context, "other_id": None}, True)
+    elif event_type == MEETING_RESCHEDULED and data.get("moved_with_series"):
+        pass  # moved with its whole series: MeetingSeriesRescheduled tells each party once
+    elif event_type == MEETING_SERIES_RESCHEDULED:
+        b.parties({**data, "meeting_id": data["meeting_ids"][0], "meeting_count": len(data["meeting_ids"]),
+                   "rescheduled": True, "series_moved": True}, "meeting_scheduled", event_id)
+    elif event_type == MEETING_SERIES_CANCELLED:
+        b.parties({**data, "meeting_id": data["meeting_ids"][0], "meeting_count": len(data["meeting_ids"]),
+                   "series_cancelled": True}, "meeting_scheduled", event_id)
     elif event_type in (MEETING_SCHEDULED, MEETING_RESCHEDULED):
         b.parties({**data, "rescheduled": event_type == MEETING_RESCHEDULED}, "meeting_scheduled", event_id, ics=True)
-    elif event_type == MEETING_HELD and data.get("group_meeting_id"):
-        b.parties(data, "feedback_request", event_id, only=("mentee",))
-        b.add(data["mentor_id"], "feedback_request", group_meeting_key(event_type, data), "mentor",
-              {**data, "other_id": None})
     elif event_type == MEETING_HELD:
-        b.parties(data, "feedback_request", event_id)
+        if data.get("group_meeting_id"):  # a circle member's copy: the mentor is asked once per group meeting
+            b.parties(data, "feedback_request", event_id, only=("mentee",))
+            b.add(data["mentor_id"], "feedback_request", group_meeting_key(event_type, data), "mentor",
+                  {**data, "other_id": None})
+        else:
+            b.parties(data, "feedback_request", event_id)
+        if b.facts.held_meeting_number == GRATITUDE_MEETING:
+            b.parties({**data, "moment": "fifth_meeting"}, "gratitude_prompt", f"gratitude:fifth-meeting:{data['pairing_id']}",
+                      only=("mentee",))
     elif event_type == GOALS_REVISED:
         b.parties(data, "goals_revised", event_id, only=("mentor",))
     elif event_type == AGREEMENT_REVISED:

@@ -10,6 +10,7 @@ from shared.events.catalog.matching import DECLINE_REASONS, END_REASONS
 from shared.events.catalog.sessions import GOAL_STATUSES, USER_CANCEL_REASONS
 from services.portal import directory as listing
 from services.portal.backend import ApiError
+from services.portal.goal_draft import draft_goal_titles
 from services.portal.i18n import gettext
 from services.portal.oidc import login_required
 from services.portal.views import agreement as agreement_view
@@ -371,9 +372,16 @@ def goals(pairing_id):
             raise value
     current = calls["current"]
     editing = mine if (conflict or status != 200) and mine is not None else current["goals"]
+    drafted = False
+    if not editing and mine is None and not current["goals"]:
+        # No goals yet: the mentee's own words from their enrolment, typed in for the pair to edit;
+        # nothing is stored until they save (goal_draft.py).
+        editing = [{"title": title, "status": "open"}
+                   for title in draft_goal_titles(calls["pairing"].get("goals_summary"))]
+        drafted = bool(editing)
     return render_template("goals.html", pairing=calls["pairing"], current=current, editing=editing,
                            history=list(reversed(calls["history"]["items"])), conflict=conflict,
-                           statuses=GOAL_STATUSES), status
+                           statuses=GOAL_STATUSES, drafted=drafted), status
 
 
 # -- feedback and kudos --------------------------------------------------------------------------------

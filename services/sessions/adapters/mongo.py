@@ -27,6 +27,7 @@ PAIRING_MEETINGS = "pairing_meetings"
 ENGAGEMENT = "engagement"
 AGREEMENTS = "agreements"
 LEGACY_TEXTS = "meeting_texts"
+AVAILABILITY_INDEX = "availability_index"  # employee id -> when their availability was last set (no intervals)
 
 
 def _instant(value):
@@ -61,8 +62,13 @@ class PairingsRepository:
     def active(self) -> list[PairingInfo]:
         return [to_info(d) for d in self.pairings.find({"status": "active"})]
 
-    def ended(self) -> list[PairingInfo]:
-        return [to_info(d) for d in self.pairings.find({"status": "ended"})]
+    def all(self) -> list[PairingInfo]:
+        """A scan (the hourly availability retention job)."""
+        return [to_info(d) for d in self.pairings.find({}) if d.get("mentor_id")]
+
+    def finished(self) -> list[PairingInfo]:
+        """Ended and completed pairings: those whose private text may have a retention clock running."""
+        return [to_info(d) for d in self.pairings.find({"status": {"$in": ["ended", "completed"]}})]
 
     def get_cohort(self, cohort_id: str) -> dict | None:
         return self.cohorts.find_one({"_id": cohort_id})
@@ -81,6 +87,7 @@ def to_info(doc: dict) -> PairingInfo:
         status=doc["status"],
         activated_at=parse_rfc3339(doc["activated_at"]) if doc.get("activated_at") else None,
         ended_at=parse_rfc3339(doc["ended_at"]) if doc.get("ended_at") else None,
+        completed_at=parse_rfc3339(doc["completed_at"]) if doc.get("completed_at") else None,
         staying_in_touch=bool(doc.get("staying_in_touch")),
         parted_at=parse_rfc3339(doc["parted_at"]) if doc.get("parted_at") else None,
     )
@@ -288,3 +295,21 @@ class BusyTimesRepository:
     def drop(self) -> None:
         self.weeks.drop()
         self.placements.drop()
+
+
+class AvailabilityIndex:
+    """Who has set a weekly availability, and when last (ids and times only; the intervals stay in
+    the commits' private part): what availability's retention job walks (application/retention.py)."""
+
+    def __init__(self, database):
+        self.collection = database[AVAILABILITY_INDEX]
+
+    def put(self, doc: dict) -> bool:
+        return replace_if_newer(self.collection, doc, likely_new=doc["version"] == 1)
+
+    def all(self) -> list[dict]:
+        """A scan (the hourly retention job only)."""
+        return list(self.collection.find({}))
+
+    def drop(self) -> None:
+        self.collection.drop()

@@ -128,12 +128,12 @@ class MeetingCommands:
         return self._commit(Meeting(meeting_id=meeting_id), events, causation, private)
 
     def reschedule(self, meeting: Meeting, *, by: str, starts_at: datetime, duration_minutes: int | None,
-                   causation: Causation) -> Outcome:
+                   causation: Causation, with_series: bool = False) -> Outcome:
         pairing = self.pairings.get(meeting.pairing_id)
         if pairing is None:
             raise NotFound("pairing_not_found", f"no pairing {meeting.pairing_id} is known")
         events = rules.reschedule(meeting, pairing, by=by, starts_at=starts_at, duration_minutes=duration_minutes,
-                                  now=self.clock.now())
+                                  now=self.clock.now(), with_series=with_series)
         return self._commit(meeting, events, causation)
 
     def cancel(self, meeting: Meeting, *, by: str, reason: str, causation: Causation) -> Outcome:

@@ -32,17 +32,17 @@ from shared.events.catalog.matching import (
     PAIRING_STATUS_BY_EVENT, STAY_IN_TOUCH_CHOSEN,
 )
 from shared.events.catalog.sessions import (
-    AGREEMENT_CONFIRMED, MEETING_DISPUTED, MEETING_EVENTS, MEETING_HELD, MEETING_RESCHEDULED, MEETING_SCHEDULED,
-    MEETING_STREAM_EVENTS, PAIRING_AT_RISK, PAIRING_BACK_ON_TRACK,
+    AGREEMENT_CONFIRMED, AVAILABILITY_SET, MEETING_DISPUTED, MEETING_EVENTS, MEETING_HELD, MEETING_RESCHEDULED,
+    MEETING_SCHEDULED, MEETING_STREAM_EVENTS, PAIRING_AT_RISK, PAIRING_BACK_ON_TRACK,
 )
 from shared.clock import parse_rfc3339, rfc3339
 from shared.events.envelope import Envelope
 from shared.projector import order_of
 from shared.metrics import PAIRINGS_ACTIVE
 from services.sessions.adapters.mongo import (
-    AGREEMENTS, BUSY_PLACEMENTS, BUSY_WEEKS, COHORTS, ENGAGEMENT, MEETINGS, PAIRING_MEETINGS, PAIRINGS, AgreementsRepository,
-    BusyTimesRepository, EngagementRepository, MeetingsRepository, PairingsRepository, busy_week_id, from_doc,
-    to_doc, week_of,
+    AGREEMENTS, AVAILABILITY_INDEX, BUSY_PLACEMENTS, BUSY_WEEKS, COHORTS, ENGAGEMENT, MEETINGS, PAIRING_MEETINGS,
+    PAIRINGS, AgreementsRepository, AvailabilityIndex, BusyTimesRepository, EngagementRepository,
+    MeetingsRepository, PairingsRepository, busy_week_id, from_doc, to_doc, week_of,
 )
 from services.sessions.adapters.circles import CIRCLE_MEMBERS, CIRCLES, CirclesView
 from services.sessions.adapters.roster import ROSTER_HELD, ROSTER_MEETINGS, ROSTER_PAIRS, RosterMeetings, RosterPairs
@@ -195,6 +195,31 @@ class AgreementsProjection(Projection):
         self.repository.put({"_id": envelope.aggregate_id, "cohort_id": data["cohort_id"],
                              "revision": data["revision"], "cadence_days": data["cadence_days"],
                              "version": envelope.aggregate_version, "confirmed_at": data["confirmed_at"]})
+
+
+class AvailabilityIndexProjection(Projection):
+    """availability_index: per person, when they last set their weekly availability (own stream);
+    the retention job's list of whose availability may age (application/retention.py)."""
+
+    name = "sessions-availability-index"
+    topics = ()
+    collections = (AVAILABILITY_INDEX,)
+
+    def __init__(self, database):
+        self.bind(database)
+
+    def bind(self, database) -> None:
+        self.repository = AvailabilityIndex(database)
+
+    def handlers(self):
+        return {AVAILABILITY_SET: self.availability_set}
+
+    def reset(self) -> None:
+        self.repository.drop()
+
+    def availability_set(self, envelope: Envelope) -> None:
+        self.repository.put({"_id": envelope.data["employee_id"], "set_at": envelope.occurred_at,
+                             "version": envelope.aggregate_version})
 
 
 class BusyTimesProjection(Projection):

@@ -73,15 +73,40 @@ class SeriesCommands:
         return self.load(series_id), position
 
     def cancel(self, series: Series, *, by: str, reason: str, causation: Causation) -> list[Outcome]:
-        """Cancel every occurrence still to come; past, held and cancelled ones stay as they are."""
+        """Cancel every occurrence still to come; past, held and cancelled ones stay as they are. The
+        series' MeetingSeriesCancelled names the ones this cancelled (none: no event)."""
         now = self.clock.now()
-        return [self.meetings.cancel(meeting, by=by, reason=reason, causation=causation)
-                for meeting in rules.still_to_come(self.occurrences(series), now)]
+        outcomes = [self.meetings.cancel(meeting, by=by, reason=reason, causation=causation)
+                    for meeting in rules.still_to_come(self.occurrences(series), now)]
+        self._record(series, rules.cancelled(series, [o.meeting.meeting_id for o in outcomes if o.position],
+                                             by=by, reason=reason), causation)
+        return outcomes
 
     def reschedule(self, series: Series, *, by: str, starts_at: datetime, duration_minutes: int | None,
                    causation: Causation) -> list[Outcome]:
-        """Move the next occurrence to `starts_at` and every later one by the same local shift."""
+        """Move the next occurrence to `starts_at` and every later one by the same local shift; each
+        occurrence's MeetingRescheduled is marked `moved_with_series`, and the series' one
+        MeetingSeriesRescheduled says what moved (so each party is told once, not per occurrence)."""
         now = self.clock.now()
-        return [self.meetings.reschedule(meeting, by=by, starts_at=moved, duration_minutes=duration_minutes,
-                                         causation=causation)
-                for meeting, moved in rules.shifted(self.occurrences(series), new_start_of_next=starts_at, now=now)]
+        outcomes = [self.meetings.reschedule(meeting, by=by, starts_at=moved, duration_minutes=duration_minutes,
+                                             causation=causation, with_series=True)
+                    for meeting, moved in rules.shifted(self.occurrences(series), new_start_of_next=starts_at,
+                                                        now=now)]
+        self._record(series, rules.moved(series, [o.meeting for o in outcomes if o.position], by=by), causation)
+        return outcomes
+
+    def _record(self, series: Series, events, causation: Causation) -> None:
+        """The series' event of a change, once per request: a retried request (the same request id)
+        finds its event on the series' stream and adds none (it would announce the change again)."""
+        if not events:
+            return
+        stream = self.aggregates.load(series_stream(series.series_id))
+        if any(event.event_type == events[0].event_type and event.causation_id == causation.causation_id
+               and event.correlation_id == causation.correlation_id for event in stream.events):
+            return
+        try:
+            self.aggregates.append(series_stream(series.series_id), stream.version, events, causation)
+        except ConcurrencyError:
+            # another change of the series at the same moment: ours is recorded after it
+            stream = self.aggregates.load(series_stream(series.series_id))
+            self.aggregates.append(series_stream(series.series_id), stream.version, events, causation)

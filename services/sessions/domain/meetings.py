@@ -149,13 +149,16 @@ def _require_scheduled(meeting: Meeting, action: str) -> None:
 
 
 def reschedule(meeting: Meeting, pairing: PairingInfo, *, by: str, starts_at: datetime, duration_minutes: int | None,
-               now: datetime) -> list[NewEvent]:
+               now: datetime, with_series: bool = False) -> list[NewEvent]:
+    """`with_series`: moved as part of its whole series (the series' own event announces the move)."""
     _require_scheduled(meeting, "rescheduled")
     _require_active(pairing)
     duration = duration_minutes if duration_minutes is not None else meeting.duration_minutes
     _check_slot(starts_at, duration, now)
     data = dict(meeting.base(), organizer_id=meeting.organizer_id, starts_at=rfc3339(starts_at),
                 duration_minutes=duration, timezone=meeting.timezone, rescheduled_by=by)
+    if with_series:
+        data["moved_with_series"] = True
     return [NewEvent(MEETING_RESCHEDULED, data)]
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from shared.retention import private_text_clock_start
+
 
 @dataclass(frozen=True)
 class PairingInfo:
@@ -20,6 +22,7 @@ class PairingInfo:
     status: str  # proposed | active | declined | expired | ended | completed
     activated_at: datetime | None = None
     ended_at: datetime | None = None
+    completed_at: datetime | None = None  # completed: when its cohort closed
     staying_in_touch: bool = False  # completed, and both parties said yes (their latest answers)
     parted_at: datetime | None = None  # completed: when a party last said no to staying in touch
 
@@ -45,6 +48,12 @@ class PairingInfo:
         if self.status == "completed" and not self.staying_in_touch:
             return self.parted_at
         return None
+
+    @property
+    def private_text_clock_start(self) -> datetime | None:
+        """When the retention clock of its private text starts (shared/retention.py); None: kept."""
+        return private_text_clock_start(status=self.status, ended_at=self.ended_at, completed_at=self.completed_at,
+                                        staying_in_touch=self.staying_in_touch, parted_at=self.parted_at)
 
     def fields(self) -> dict:
         return {"pairing_id": self.pairing_id, "cohort_id": self.cohort_id,

@@ -18,7 +18,9 @@ from zoneinfo import ZoneInfo
 from shared.aggregate import NewEvent
 from shared.clock import parse_rfc3339, rfc3339
 from shared.errors import Conflict, Invalid
-from shared.events.catalog.sessions import MEETING_SERIES_SCHEDULED
+from shared.events.catalog.sessions import (
+    MEETING_SERIES_CANCELLED, MEETING_SERIES_RESCHEDULED, MEETING_SERIES_SCHEDULED,
+)
 from services.sessions.domain import meetings as meeting_rules
 from services.sessions.domain.meetings import Meeting
 from services.sessions.domain.pairing import PairingInfo
@@ -117,3 +119,28 @@ def shifted(occurrences: list[Meeting], *, new_start_of_next: datetime, now: dat
              - coming[0].starts_at.astimezone(zone).replace(tzinfo=None))
     return [(m, (m.starts_at.astimezone(zone).replace(tzinfo=None) + delta).replace(tzinfo=zone)
              .astimezone(timezone.utc)) for m in coming]
+
+
+def _pairing_fields(series: Series) -> dict:
+    return {"pairing_id": series.pairing_id, "cohort_id": series.cohort_id, "mentor_id": series.mentor_id,
+            "mentee_id": series.mentee_id}
+
+
+def moved(series: Series, occurrences: list[Meeting], *, by: str) -> list[NewEvent]:
+    """The series' own record of a move of the whole series (`occurrences`: as they now are, the
+    next first); none when nothing moved. Notifications tell each party once, from this event."""
+    if not occurrences:
+        return []
+    first = occurrences[0]
+    return [NewEvent(MEETING_SERIES_RESCHEDULED, dict(
+        _pairing_fields(series), series_id=series.series_id, organizer_id=series.organizer_id,
+        starts_at=rfc3339(first.starts_at), duration_minutes=first.duration_minutes, timezone=first.timezone,
+        interval_weeks=series.interval_weeks, meeting_ids=[m.meeting_id for m in occurrences], rescheduled_by=by))]
+
+
+def cancelled(series: Series, meeting_ids: list[str], *, by: str, reason: str) -> list[NewEvent]:
+    """The series' own record of cancelling what was still to come; none when nothing was."""
+    if not meeting_ids:
+        return []
+    return [NewEvent(MEETING_SERIES_CANCELLED, dict(_pairing_fields(series), series_id=series.series_id,
+                                                    meeting_ids=list(meeting_ids), cancelled_by=by, reason=reason))]

@@ -10,7 +10,10 @@ Streams (the Kafka key is the stream id):
 - a person's availability (`person-availability`, stream id `availability|<employee id>`):
   AvailabilitySet (the weekly intervals and zone in the commit's private part);
 - a recurring meeting (`meeting-series`): MeetingSeriesScheduled (the rule; each occurrence is a
-  meeting stream whose MeetingScheduled names `series_id` and `series_index`);
+  meeting stream whose MeetingScheduled names `series_id` and `series_index`); MeetingSeriesRescheduled
+  and MeetingSeriesCancelled when the whole series is moved or cancelled (once per change, naming the
+  occurrences it moved or cancelled; each occurrence's own MeetingRescheduled / MeetingCancelled
+  follows on its stream, a moved one marked `moved_with_series`);
 - a circle's group meetings (`circle-meetings`, stream id `circle|<circle id>`, issue 15):
   GroupMeetingScheduled (the meeting and each member pairing's own meeting id); every member's copy
   is an ordinary meeting stream whose events name `group_meeting_id` and `circle_id`.
@@ -50,6 +53,10 @@ AGREEMENT_CONFIRMED = "AgreementConfirmed"
 AVAILABILITY_SET = "AvailabilitySet"
 MEETING_SERIES_SCHEDULED = "MeetingSeriesScheduled"
 GROUP_MEETING_SCHEDULED = "GroupMeetingScheduled"
+# Issue 15: a change of the whole series is one event (notifications tell each party once, not once
+# per occurrence).
+MEETING_SERIES_RESCHEDULED = "MeetingSeriesRescheduled"
+MEETING_SERIES_CANCELLED = "MeetingSeriesCancelled"
 AGREEMENT_EVENTS = (AGREEMENT_REVISED, AGREEMENT_CONFIRMED_BY_PARTY, AGREEMENT_CONFIRMED)
 # The events that set a meeting's status (other services map each to one); a dispute does not.
 MEETING_EVENTS = (MEETING_SCHEDULED, MEETING_RESCHEDULED, MEETING_CANCELLED, MEETING_HELD, MEETING_NO_SHOW)
@@ -129,6 +136,9 @@ def meeting_scheduled_v1_to_v2(data: dict) -> dict:
 
 class MeetingRescheduledV1(MeetingScheduledV1):
     rescheduled_by = fields.String(**_id)
+    moved_with_series = fields.Boolean(load_default=False, metadata={
+        "description": "moved as part of its whole series (the series' MeetingSeriesRescheduled announces it); "
+                       "false or absent: this meeting alone"})
 
 
 class MeetingCancelledV1(_MeetingFields):
@@ -273,6 +283,29 @@ class GroupMeetingScheduledV1(_Event):
     members = fields.List(fields.Nested(GroupMemberV1), required=True, validate=validate.Length(min=1))
 
 
+class MeetingSeriesRescheduledV1(_PairingFields):
+    """The whole series moved: its next occurrence to `starts_at`, every later one still to come by
+    the same local shift (`meeting_ids`: the occurrences moved, in order)."""
+
+    series_id = fields.String(**_id)
+    organizer_id = fields.String(**_id)
+    starts_at = Rfc3339Utc(required=True, metadata={"description": "the next occurrence's new start"})
+    duration_minutes = fields.Integer(required=True, strict=True, validate=validate.Range(min=15, max=240))
+    timezone = fields.String(**_id)
+    interval_weeks = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=4))
+    meeting_ids = fields.List(fields.String(validate=validate.Length(min=1)), required=True)
+    rescheduled_by = fields.String(**_id)
+
+
+class MeetingSeriesCancelledV1(_PairingFields):
+    """Every occurrence of the series still to come cancelled (`meeting_ids`, in order)."""
+
+    series_id = fields.String(**_id)
+    meeting_ids = fields.List(fields.String(validate=validate.Length(min=1)), required=True)
+    cancelled_by = fields.String(**_id)
+    reason = fields.String(**_id)
+
+
 class PairingAtRiskV1(_PairingFields):
     last_meeting_at = Rfc3339Utc(load_default=None, allow_none=True)
     days_without_meeting = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
@@ -303,4 +336,6 @@ def register(registry: EventRegistry) -> None:
     registry.register(AVAILABILITY_SET, 1, AvailabilitySetV1)
     registry.register(MEETING_SERIES_SCHEDULED, 1, MeetingSeriesScheduledV1)
     registry.register(GROUP_MEETING_SCHEDULED, 1, GroupMeetingScheduledV1)
+    registry.register(MEETING_SERIES_RESCHEDULED, 1, MeetingSeriesRescheduledV1)
+    registry.register(MEETING_SERIES_CANCELLED, 1, MeetingSeriesCancelledV1)
     registry.register(PERSON_ERASED, 1, PersonErasedV1)  # `service`: "sessions" (shared.erasure)

@@ -2,8 +2,12 @@
 accepts -> the pairing is active."""
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
+from services.matching.api import create_app
 from tests.integration.matching.conftest import ADMIN_H, EMPLOYEES, token
 
 pytestmark = pytest.mark.integration
@@ -55,3 +59,54 @@ def test_a_mentee_chooses_a_mentor_who_accepts(harness):
     assert client.get(f"/v1/pairings/{pairing_id}", headers=mentee).json["status"] == "active"
     paired = client.post(f"/v1/cohorts/{cohort_id}/requests", json={"mentor_id": "M002"}, headers=mentee)
     assert paired.status_code == 409 and paired.json["code"] == "mentee_paired"
+
+
+def _at_once(calls) -> list:
+    """Each call on its own thread, released together (as from two API processes)."""
+    barrier = threading.Barrier(len(calls))
+
+    def run(call):
+        barrier.wait()
+        return call()
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(run, calls))
+
+
+def test_two_requests_or_proposals_for_a_mentors_last_seat_at_once_one_wins_the_other_gets_no_seats_left(harness):
+    for employee_id, (level, dept, manager, tz) in EMPLOYEES.items():
+        harness.hire(employee_id, level=level, department=dept, manager_id=manager, tz=tz, display_name=employee_id)
+    harness.hire("E004", level=3, department="Sales", display_name="E004")
+    cohort_id = harness.cohort(status="matching")
+    assert harness.enroll(cohort_id, "M002", "mentor", capacity=1, topics=["python"]).status_code == 201
+    assert harness.enroll(cohort_id, "M001", "mentor", capacity=1, topics=["python"]).status_code == 201
+    for mentee in ("E002", "E003", "E004"):
+        assert harness.enroll(cohort_id, mentee, "mentee", topics=["python"]).status_code == 201
+    assert harness.client.patch(f"/v1/cohorts/{cohort_id}", json={"matching_style": "both"},
+                                headers=ADMIN_H).status_code == 200
+    harness.settle()
+    other = create_app(harness.settings, clock=harness.clock).test_client()  # a second API process
+
+    asked = _at_once([
+        lambda: harness.client.post(f"/v1/cohorts/{cohort_id}/requests", json={"mentor_id": "M002"},
+                                    headers=token("E002")),
+        lambda: other.post(f"/v1/cohorts/{cohort_id}/requests", json={"mentor_id": "M002"}, headers=token("E003"))])
+    assert sorted(r.status_code for r in asked) == [201, 422], [r.json for r in asked]
+    [lost] = [r for r in asked if r.status_code == 422]
+    assert lost.json["code"] == "no_seats_left" and "mentor_id" in lost.json["errors"], lost.json
+
+    # an admin proposing M001 to both mentees at once (one from each API process): one proposal
+    harness.settle()
+    waiting = [m for m in ("E002", "E003") if m not in {r.json.get("mentee_id") for r in asked}]
+    proposed = _at_once([
+        lambda: harness.client.post(f"/v1/cohorts/{cohort_id}/pairings", headers=ADMIN_H,
+                                    json={"mentor_id": "M001", "mentee_id": waiting[0]}),
+        lambda: other.post(f"/v1/cohorts/{cohort_id}/pairings", headers=ADMIN_H,
+                           json={"mentor_id": "M001", "mentee_id": "E004"})])
+    codes = sorted(r.status_code for r in proposed)
+    assert codes == [201, 422], [r.json for r in proposed]
+    [lost] = [r for r in proposed if r.status_code == 422]
+    assert lost.json["code"] in ("no_seats_left", "rule_violations"), lost.json  # the race, or the views saw it
+    harness.settle()
+    open_pairs = [p for p in harness.pairings(cohort_id)["items"] if p["status"] in ("proposed", "active")]
+    assert sorted(p["mentor_id"] for p in open_pairs) == ["M001", "M002"]

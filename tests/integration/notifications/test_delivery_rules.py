@@ -4,6 +4,7 @@ test's thread (`drain`, `process_queue`); Kafka and sender threads are covered i
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from urllib.parse import urlparse
 
@@ -243,3 +244,57 @@ def test_a_closing_cohort_and_an_achieved_goal_prompt_the_mentee_to_say_thank_yo
                                producer="sessions", aggregate_type="pairing-goals", aggregate_id="P1", version=2))
         assert [m["Subject"] for m in smtp.to("e1@example.com") if "goal" in m["Subject"].lower()] == [
             "A goal achieved: would you like to thank Person M1?"]
+
+
+def test_the_fifth_held_meeting_prompts_the_mentee_to_say_thank_you_once(make_settings):
+    with SmtpSink() as smtp:
+        settings = make_settings("notifications", smtp_url=smtp.url)
+        context = bootstrap.build(settings)
+        context.ensure_indexes()
+        for who in ("M1", "E1"):
+            feed(context, person(who), hris=True)
+
+        def held(n: int) -> dict:
+            return envelope("MeetingHeld", {**PAIRING, "meeting_id": f"MT{n}", "held_at": rfc3339(utcnow()),
+                                            "duration_minutes": 30, "attendees": ["M1", "E1"]},
+                            producer="sessions", aggregate_type="meeting", aggregate_id=f"MT{n}", version=2)
+
+        # the first four, as four consumers would number them: at the same time (each its own partition)
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(lambda n: apply(context, held(n)), range(1, 5)))
+        fifth = held(5)
+        for raw in (fifth, fifth, held(6)):  # the fifth redelivered, then a sixth
+            feed(context, raw)
+
+        def prompts(address: str) -> list[str]:
+            return [m["Subject"] for m in smtp.to(address) if "thank" in m["Subject"].lower()]
+
+        assert prompts("e1@example.com") == ["Your fifth mentoring meeting: would you like to thank Person M1?"]
+        assert prompts("m1@example.com") == []  # mentors are not asked
+        numbers = sorted(doc["_id"] for doc in context.database["held_meeting_ordinals"].find({}))
+        assert numbers == [f"P1|{n}" for n in range(1, 6)]
+
+
+def test_moving_a_whole_series_emails_each_party_once(make_settings):
+    with SmtpSink() as smtp:
+        settings = make_settings("notifications", smtp_url=smtp.url)
+        context = bootstrap.build(settings)
+        context.ensure_indexes()
+        for who in ("M1", "E1"):
+            feed(context, person(who), hris=True)
+        start = utcnow() + timedelta(days=7)
+        ids = [f"S1-{n}" for n in range(3)]
+        for n, meeting_id in enumerate(ids):  # each occurrence's own move, as sessions stores it
+            feed(context, envelope("MeetingRescheduled", {
+                **PAIRING, "meeting_id": meeting_id, "organizer_id": "M1", "starts_at": rfc3339(start + timedelta(weeks=n)),
+                "duration_minutes": 45, "timezone": "Europe/London", "rescheduled_by": "M1", "moved_with_series": True},
+                producer="sessions", aggregate_type="meeting", aggregate_id=meeting_id, version=2))
+        feed(context, envelope("MeetingSeriesRescheduled", {
+            **PAIRING, "series_id": "S1", "organizer_id": "M1", "starts_at": rfc3339(start), "duration_minutes": 45,
+            "timezone": "Europe/London", "interval_weeks": 1, "meeting_ids": ids, "rescheduled_by": "M1"},
+            producer="sessions", aggregate_type="meeting-series", aggregate_id="series|S1", version=2))
+        for address in ("e1@example.com", "m1@example.com"):
+            [message] = smtp.to(address)
+            assert message["Subject"].startswith("Recurring mentoring meetings moved with Person ")
+            body = message.get_body(("plain",)).get_content()
+            assert "the 2 after it move by the same shift, every 1 week(s)" in body and "/meetings/S1-0" in body

@@ -15,6 +15,7 @@ from shared.events.envelope import Envelope
 from shared.memory import InMemoryEventStore
 
 from services.matching.adapters.mongo import PARTICIPANTS, VIEW_COLLECTIONS, RunProgress, Views
+from services.matching.adapters.seats import SEAT_CLAIMS
 from services.matching.application.commands import Actor, MatchingCommands
 from services.matching.application.policies import NotAFitPolicy, TerminationPolicy
 from services.matching.application.projections import MatchingViews, participants_projection
@@ -49,7 +50,8 @@ class Matching:
         self.directory = participants_projection(self.database)
         self.participants = DirectoryRepository(self.database, PARTICIPANTS)
         self.commands = MatchingCommands(self.store, self.registry, views=self.views, participants=self.participants,
-                                         projector=self.projector, clock=self.clock, wait_timeout_s=0.01)
+                                         projector=self.projector, clock=self.clock, wait_timeout_s=0.01,
+                                         seat_claims=self.database[SEAT_CLAIMS])
         self.processor = RunProcessor(self.commands, RunProgress(self.database))
         self.runs = SyncProjector(self.store, [self.processor])
         self.terminations = TerminationPolicy(self.commands)

@@ -107,6 +107,9 @@ class FakeDirectory:
     def pairings_of(self, employee_id):
         return [dict(p) for p in self.pairings.values() if employee_id in (p.get("mentor_id"), p.get("mentee_id"))]
 
+    def meetings_of_pairing(self, pairing_id):
+        return [dict(m) for m in self.meetings.values() if m.get("pairing_id") == pairing_id]
+
     def scheduled_meetings(self):
         return [dict(m) for m in self.meetings.values() if m.get("status") == "scheduled"]
 

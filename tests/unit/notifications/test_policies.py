@@ -6,9 +6,11 @@ from datetime import timedelta
 
 from shared.events.catalog.hris import EMPLOYEE_TERMINATED
 from shared.events.catalog.matching import PAIRING_DECLINED, PAIRING_PROPOSED
-from shared.events.catalog.sessions import PAIRING_AT_RISK
+from shared.events.catalog.sessions import MEETING_HELD, PAIRING_AT_RISK
 from shared.events.envelope import new_event
+from services.notifications.adapters.mongo import HeldMeetingOrdinals
 from services.notifications.application.policies import RoutingPolicy
+from tests.unit.sessions.fakedb import FakeDatabase
 from tests.unit.notifications.fakes import FakeScopes, World
 
 PAIRING = {"pairing_id": "P1", "cohort_id": "C1", "mentor_id": "M", "mentee_id": "E"}
@@ -20,9 +22,10 @@ def event(event_type, data, world, *, ago=timedelta(0)):
                      correlation_id="c", causation_id=None, occurred_at=world.clock.now() - ago)
 
 
-def policy(world, handed):
+def policy(world, handed, held=None):
     return RoutingPolicy(directory=world.directory, deliveries=world.deliveries, scopes=world.scopes,
-                         enqueuer=world.enqueuer(handoff=lambda doc, people: handed.append(doc)))
+                         enqueuer=world.enqueuer(handoff=lambda doc, people: handed.append(doc)),
+                         held=held or HeldMeetingOrdinals(FakeDatabase()))
 
 
 def test_an_event_is_routed_once_however_often_it_arrives():
@@ -81,3 +84,50 @@ def test_the_programme_managers_are_told_what_the_cohort_creator_is_each_once_by
     declined = event(PAIRING_DECLINED, {**PAIRING, "declined_by": "E", "reason": "no_time"}, world)
     routing.handlers()[PAIRING_DECLINED](declined)
     assert sorted({doc["recipient_id"] for doc in handed[9:]}) == ["A", "E", "H"]
+
+
+def _held(world, meeting_id: str):
+    return new_event(event_type=MEETING_HELD, schema_version=1, producer="sessions", aggregate_type="meeting",
+                     aggregate_id=meeting_id, aggregate_version=2, correlation_id="c", causation_id=None,
+                     occurred_at=world.clock.now(),
+                     data={**PAIRING, "meeting_id": meeting_id, "held_at": world.clock.now().isoformat(),
+                           "duration_minutes": 30, "attendees": ["M", "E"]})
+
+
+def _thanks(handed) -> set[tuple[str, str]]:
+    """Who was asked to say thank you, after which meeting (a delivery per channel)."""
+    return {(d["recipient_id"], d["context"]["meeting_id"]) for d in handed if d["category"] == "gratitude_prompt"}
+
+
+def test_the_fifth_held_meeting_prompts_the_mentee_once_however_its_event_is_redelivered():
+    world, handed = World(), []
+    held = HeldMeetingOrdinals(FakeDatabase())
+    routing = policy(world, handed, held)
+    events = {f"MT{n}": _held(world, f"MT{n}") for n in range(1, 8)}
+    for envelope in events.values():
+        routing.handlers()[MEETING_HELD](envelope)
+    assert _thanks(handed) == {("E", "MT5")}  # the mentee only, at the fifth
+    prompts = len(handed)
+    world.deliveries.routed.clear()  # redelivered past the routed mark (a crash before it): same number, same key
+    routing.handlers()[MEETING_HELD](events["MT5"])
+    assert len(handed) == prompts  # nothing new enqueued
+    assert held.number("P1", "MT5", bound=5) == 5 and held.number("P1", "MT6", bound=5) is None
+
+
+def test_two_consumers_numbering_the_same_pairings_meetings_at_once_give_each_meeting_one_number():
+    held = HeldMeetingOrdinals(FakeDatabase())
+    order = ["MT1", "MT2", "MT1", "MT3", "MT2", "MT4", "MT5", "MT3", "MT5", "MT6"]  # interleaved, redelivered
+    numbers = {meeting: held.number("P1", meeting, bound=5) for meeting in order}
+    assert sorted(n for n in numbers.values() if n) == [1, 2, 3, 4, 5] and numbers["MT6"] is None
+    assert [held.number("P1", m, bound=5) for m in ("MT1", "MT2", "MT3", "MT4", "MT5")] == [1, 2, 3, 4, 5]
+
+
+def test_meetings_held_before_numbering_existed_count_so_no_later_meeting_is_called_the_fifth():
+    world, handed = World(), []
+    for n in range(1, 5):  # four held before the upgrade: in the view, never numbered
+        world.directory.meetings[f"OLD{n}"] = {"_id": f"OLD{n}", "meeting_id": f"OLD{n}", "pairing_id": "P1",
+                                               "status": "held", "starts_at": f"2026-01-0{n}T09:00:00Z"}
+    routing = policy(world, handed)
+    routing.handlers()[MEETING_HELD](_held(world, "NEW1"))
+    routing.handlers()[MEETING_HELD](_held(world, "NEW2"))
+    assert _thanks(handed) == {("E", "NEW1")}

@@ -420,3 +420,32 @@ def test_a_programmes_outcomes_show_mentees_against_their_comparison_and_hide_sm
     app, _, oidc = portal
     mentee, _ = sign_in(app, oidc)
     assert mentee.get(f"/console/programs/{PROGRAM}/outcomes").status_code == 403
+
+
+def test_a_pairing_without_goals_gets_a_first_draft_from_the_goals_summary_saved_only_when_the_user_saves(portal):
+    app, backend, oidc = portal
+    backend.pairing["goals_summary"] = ("- Get better at public speaking\n- delegate more; Prepare for a team lead role. "
+                                        "Public speaking!\n- Learn the budget process")
+    client, _ = sign_in(app, oidc)
+    page = client.get(f"/pairings/{PAIRING}/goals").get_data(as_text=True)
+    assert "A first draft from the goals summary" in page
+    titles = re.findall(r'id="title_\d+" name="title_\d+" value="([^"]*)"', page)
+    assert titles == ["Get better at public speaking", "Delegate more", "Prepare for a team lead role", ""]
+    assert backend.goals["revision"] == 0  # offered, not saved
+
+    saved = client.post(f"/pairings/{PAIRING}/goals", data={
+        "csrf_token": csrf(client), "expected_revision": "0", "rows": "3", "title_0": "Speak at the all-hands",
+        "status_0": "open", "title_1": "", "status_1": "open", "title_2": "Prepare for a team lead role",
+        "status_2": "open", "title_3": "", "status_3": "open"})
+    assert saved.status_code == 302
+    assert [g["title"] for g in backend.goals["goals"]] == ["Speak at the all-hands", "Prepare for a team lead role"]
+    again = client.get(f"/pairings/{PAIRING}/goals").get_data(as_text=True)
+    assert "A first draft" not in again  # goals exist now: the editor shows them, no draft
+
+
+def test_no_draft_without_a_goals_summary():
+    from services.portal.goal_draft import draft_goal_titles
+
+    assert draft_goal_titles(None) == [] and draft_goal_titles("  ") == []
+    assert draft_goal_titles("Lead a team of five, and hire two") == ["Lead a team of five, and hire two"]
+    assert len(draft_goal_titles("x " * 300)[0]) <= 200

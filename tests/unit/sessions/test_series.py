@@ -103,3 +103,44 @@ def test_the_persons_export_has_the_series_rule_beside_its_meetings():
     assert {m["series_id"] for m in part["data"]["meetings"]} == {series.series_id}
     [rule] = [e for e in part["events"] if e["event_type"] == "MeetingSeriesScheduled"]
     assert rule["data"]["meeting_ids"] == series.meeting_ids
+
+
+def _series_events(ctx, series, event_type):
+    from services.sessions.application.series import series_stream
+
+    return [e for e in ctx.store.load(series_stream(series.series_id)).events if e.event_type == event_type]
+
+
+def test_moving_or_cancelling_the_whole_series_tells_each_party_once_not_once_per_occurrence():
+    ctx = context()
+    series = _series(ctx)
+    move = _request()
+    outcomes = ctx.series.reschedule(series, by="mentor-1", starts_at=FIRST + timedelta(hours=1), duration_minutes=None,
+                                     causation=move)
+    moved_events = [ctx.store.load(o.meeting.meeting_id).events[-1] for o in outcomes]
+    assert [e.data["moved_with_series"] for e in moved_events] == [True] * 4
+    [announced] = _series_events(ctx, series, "MeetingSeriesRescheduled")
+    assert announced.data["meeting_ids"] == series.meeting_ids
+    assert announced.data["starts_at"] == "2026-03-16T10:00:00.000Z" and announced.data["rescheduled_by"] == "mentor-1"
+    ctx.series.reschedule(series, by="mentor-1", starts_at=FIRST + timedelta(hours=1), duration_minutes=None,
+                          causation=move)  # the same request again: no second announcement
+    assert len(_series_events(ctx, series, "MeetingSeriesRescheduled")) == 1
+
+    # notifications: each occurrence's move notifies nobody, the series' event each party once
+    told = [i for e in moved_events for i in route(e.event_type, e.event_id, e.data)]
+    told += route(announced.event_type, announced.event_id, announced.data)
+    assert sorted(i.recipient_id for i in told) == ["mentee-1", "mentor-1"]
+    assert all(i.context["series_moved"] and not i.attach_ics for i in told)
+    single = ctx.meetings.reschedule(ctx.series.occurrences(series)[3], by="mentee-1",
+                                     starts_at=FIRST + timedelta(weeks=3, hours=3), duration_minutes=None,
+                                     causation=_request())  # one occurrence alone: as any meeting
+    alone = ctx.store.load(single.meeting.meeting_id).events[-1]
+    assert not alone.data.get("moved_with_series") and len(route(alone.event_type, alone.event_id, alone.data)) == 2
+
+    ctx.series.cancel(series, by="mentee-1", reason="no_longer_needed", causation=_request())
+    [cancelled] = _series_events(ctx, series, "MeetingSeriesCancelled")
+    assert cancelled.data["meeting_ids"] == series.meeting_ids and cancelled.data["cancelled_by"] == "mentee-1"
+    assert sorted(i.recipient_id for i in route(cancelled.event_type, cancelled.event_id, cancelled.data)) == [
+        "mentee-1", "mentor-1"]
+    ctx.series.cancel(series, by="mentee-1", reason="no_longer_needed", causation=_request())  # nothing left
+    assert len(_series_events(ctx, series, "MeetingSeriesCancelled")) == 1
