@@ -31,7 +31,7 @@ def _stream_types(context, stream_id):
 
 VIEWS = ("pairings", "cohorts", "participants", "meetings", "engagement", "agreements", "programme_managers",
          "cohort_programmes", "busy_weeks", "busy_placements", "roster_pairs", "roster_meetings", "roster_held",
-         "pairing_meetings", "circles", "circle_members")
+         "pairing_meetings", "circles", "circle_members", "availability_index")
 
 
 def _projection_state(context):
