@@ -260,6 +260,29 @@ def _journey(browser, stack, pages: Pages) -> None:
     assert "Privacy: erase a person" in admin.content()
     pages.check(admin, "console-privacy")
 
+    # -- a mentoring circle (issue 15): the mentor schedules for the circle, a member sees it ------
+    circle_id, circle_mentor, members = _a_circle(stack, program_url.rstrip("/").rsplit("/", 1)[1])
+    leader = browser.new_context(**context).new_page()
+    leader.goto(f"{portal}/circles/{circle_id}")
+    sign_in(leader, circle_mentor)
+    leader.wait_for_url(f"{portal}/circles/{circle_id}")
+    pages.check(leader, "participant-circle")
+    circle_zone = ZoneInfo(stack.people[circle_mentor].get("timezone") or "UTC")
+    circle_start = (datetime.now(circle_zone) + timedelta(days=3)).replace(hour=11, minute=0, second=0, microsecond=0)
+
+    def schedule_for_the_circle():
+        leader.fill("#starts_at", circle_start.strftime("%Y-%m-%dT%H:%M"))
+        leader.fill("#agenda", "How we give each other feedback")
+
+    until_accepted(leader, schedule_for_the_circle, "Schedule for every active member", "Circle meeting scheduled")
+    pages.check(leader, "participant-circle-scheduled")
+    member = browser.new_context(**context).new_page()
+    member.goto(f"{portal}/circles/{circle_id}")
+    sign_in(member, members[0])
+    member.wait_for_url(f"{portal}/circles/{circle_id}")
+    wait_for_text(member, "How we give each other feedback", timeout_s=60)
+    pages.check(member, "participant-circle-member")
+
     # -- German, chosen from the browser's language ----------------------------------------------
     german = browser.new_context(**dict(context, locale="de-DE", extra_http_headers={"Accept-Language": "de"}))
     page = german.new_page()
@@ -284,6 +307,43 @@ def _journey(browser, stack, pages: Pages) -> None:
     page.wait_for_url(f"{portal}/signed-out")
     page.goto(f"{portal}/")
     page.wait_for_selector("#username", timeout=30000)  # asked to sign in again at the IdP
+
+
+def _a_circle(stack, program_id: str) -> tuple[str, str, list[str]]:
+    """A circle cohort of the same people, matched and accepted through the APIs (the console's
+    matching pages are the first journey's): (circle id, its mentor, its active members)."""
+    import requests
+
+    from shared.http.auth import mint_token
+
+    base = stack.apis["matching"]
+
+    def call(method: str, path: str, who: str = ADMIN, roles=("admin", "participant"), **body):
+        token = mint_token(stack.settings["matching"].jwt_secret, who, list(roles))
+        response = requests.request(method, f"{base}{path}", json=body or None, timeout=30,
+                                    headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code < 300, (method, path, response.status_code, response.text)
+        return response.json()
+
+    today = datetime.now().date()
+    cohort_id = call("POST", f"/v1/programs/{program_id}/cohorts", name="Circles", format="circle",
+                     circle_min_size=1, circle_max_size=4, starts_on=today.isoformat(),
+                     ends_on=(today + timedelta(days=180)).isoformat())["cohort_id"]
+    call("POST", f"/v1/cohorts/{cohort_id}/status", status="enrolling")
+    for line in stack.enrolments:
+        call("POST", f"/v1/cohorts/{cohort_id}/enrollments", **{k: v for k, v in line.items() if k != "cohort_id"})
+    call("POST", f"/v1/cohorts/{cohort_id}/status", status="matching")
+    run_id = call("POST", f"/v1/cohorts/{cohort_id}/matching-runs", mode="maximize_coverage")["run_id"]
+    deadline = time.monotonic() + 120
+    while call("GET", f"/v1/matching-runs/{run_id}")["status"] == "running":
+        assert time.monotonic() < deadline, "the circle cohort's run did not finish"
+        time.sleep(1)
+    circles = call("GET", f"/v1/cohorts/{cohort_id}/circles")["items"]
+    circle = max(circles, key=lambda c: (len(c["members"]), c["circle_id"]))
+    for member in circle["members"]:
+        call("POST", f"/v1/pairings/{member['pairing_id']}/accept", who=circle["mentor_id"], roles=("participant",))
+        call("POST", f"/v1/pairings/{member['pairing_id']}/accept", who=member["mentee_id"], roles=("participant",))
+    return circle["circle_id"], circle["mentor_id"], [m["mentee_id"] for m in circle["members"]]
 
 
 def _mentor_of(stack, pairing_id: str) -> str:

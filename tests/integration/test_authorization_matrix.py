@@ -311,7 +311,9 @@ def _seed_sessions(app, ids: dict) -> dict:
                                     json={"starts_at": rfc3339(utcnow() + timedelta(days=30)), "duration_minutes": 45,
                                           "count": 2})  # a series starts within a year
     assert series.status_code == 201, series.json
-    circle_id = f"circle-{pairing_id}"  # the pairing as a member of a circle (issue 15), and its group meeting
+    # matching's seeded circle (issue 15): one path serves both services' circle routes, so sessions
+    # learns the same circle id, with the seeded pairing as its member; and a group meeting of it
+    circle_id = ids["circle_id"]
     _seed_sessions_circle(app, circle_id, pairing_id, cohort_id)
     group = app.test_client().post(f"/v1/circles/{circle_id}/meetings", headers=_headers("admin"),
                                    json={"starts_at": "2030-01-09T10:00:00+00:00", "duration_minutes": 60})
