@@ -45,6 +45,7 @@ from pymongo.errors import PyMongoError
 from shared.consumer import ConsumerRunner, Projection, bindable, watermark_group
 from shared.events.envelope import Envelope
 from shared.events.registry import NewerSchemaVersion, UnknownEventType
+from shared.eventstore import loading_through
 from shared.generations import GenerationDatabase, Generations, physical
 from shared.lease import Lease
 from shared.metrics import CONSUMER_PARTITION_PAUSED, PROJECTION_CHECKPOINT_LAG
@@ -92,7 +93,8 @@ def applying(commit):
     private = _PRIVATE.set(getattr(commit, "private", None) or {})
     order = _ORDERS.set(_orders([commit]))
     try:
-        yield
+        with loading_through([commit]):
+            yield
     finally:
         _ORDERS.reset(order)
         _PRIVATE.reset(private)
@@ -288,7 +290,8 @@ class StoreProjector:
         # order_of in a batch too (it used to raise there, so every run fell back to one by one)
         orders = _ORDERS.set(_orders(run))
         try:
-            owner.apply_batch(envelopes)
+            with loading_through(run):
+                owner.apply_batch(envelopes)
             return len(envelopes)
         except TRANSIENT_ERRORS:
             raise

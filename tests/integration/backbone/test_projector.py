@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from shared.aggregate import AggregateStore, Causation, NewEvent
-from shared.eventstore import EventStore
+from shared.consumer import Projection
+from shared.eventstore import STREAMS, EventStore, stream_key
 from shared.mongo import database_for
 from shared.projector import CHECKPOINTS, StoreProjector, checkpoint_id
 from tests.helpers import wait_until
@@ -174,3 +175,45 @@ def test_a_newer_version_from_a_newer_deployment_stops_the_projector_until_the_c
         thread.join(timeout=10)
     assert _projector(newer).catch_up() == 1  # the worker's deploy reads it
     assert _view(newer)["t1"]["title"] == "written by v2 code"
+
+
+class _LoadsWhatItReactsTo(Projection):
+    """A process manager's shape (matching's run processor): on an event, it loads that event's
+    own stream and decides from what it finds there."""
+
+    name = "reacts"
+    topics = ()
+    collections = ()
+
+    def __init__(self, context):
+        self.context = context
+        self.seen: list[tuple[str, int]] = []
+
+    def handlers(self):
+        return {NOTE_WRITTEN: self.written}
+
+    def reset(self) -> None:
+        pass
+
+    def written(self, envelope) -> None:
+        self.seen.append((envelope.aggregate_id, self.context.things.load(envelope.aggregate_id).version))
+
+
+def test_a_handler_loading_the_stream_it_reacts_to_finds_the_commit_before_its_pointer_is_written(make_settings):
+    # A commit is inserted before its stream's pointer: a projector can apply it in between (the
+    # writer slow, or gone). Before, the handler then loaded the stream short of its own event: a
+    # matching run's request read as no run, and the run never started.
+    context = _context(make_settings("backbone"))
+    _note(context, "t1", "first")
+    second = _note(context, "t1", "second")
+    pointers = context.database[STREAMS]
+    assert pointers.delete_one({"_id": stream_key("t1", 2)}).deleted_count == 1  # as if not yet written
+    context.store._prefixes.clear()
+    assert context.things.load("t1").version == 1  # outside a projector: the stream ends at the gap
+
+    manager = _LoadsWhatItReactsTo(context)
+    StoreProjector(context, [manager], name="reacts", registry=context.registry).catch_up()
+    assert manager.seen == [("t1", 1), ("t1", 2)]  # each event sees its own stream through itself
+    assert pointers.find_one({"_id": stream_key("t1", 2)})["position"] == second.position  # restored
+    context.store._prefixes.clear()
+    assert context.things.load("t1").version == 2
