@@ -199,3 +199,33 @@ def compare_with_rebuild(service: str, settings: Settings, *, idle_timeout_s: fl
     return RebuildCheck(service, live, differences, documents=sum(len(docs) for docs in live.values()),
                         kafka_records=report.kafka_records, store_events=report.store_events, seconds=seconds,
                         skipped=list(report.skipped))
+
+
+def relay_backlog(settings: Settings) -> int:
+    """Stored events of the service its relay has not published yet."""
+    from shared.relay import EventRelay
+
+    return EventRelay(settings, EventStore(database_for(settings)), producer=None).backlog()
+
+
+def settle_all(settings_by_service: dict[str, Settings], *, timeout_s: float = 600) -> dict:
+    """Until every service's relay has published what it stored and every consumer group and store
+    projector has applied it, twice in a row (what one service applies, a policy may answer with
+    events of its own); returns what was still behind per service ({} when all settled)."""
+    deadline = time.monotonic() + timeout_s
+    quiet = 0
+    while True:
+        behind = {}
+        for service, settings in settings_by_service.items():
+            left = max(1.0, deadline - time.monotonic())
+            relay_deadline = time.monotonic() + left
+            while (backlog := relay_backlog(settings)) and time.monotonic() < relay_deadline:
+                time.sleep(0.3)
+            service_behind = wait_settled(settings, timeout_s=max(1.0, deadline - time.monotonic()))
+            if backlog:
+                service_behind["relay"] = backlog
+            if service_behind:
+                behind[service] = service_behind
+        quiet = 0 if behind else quiet + 1
+        if quiet == 2 or time.monotonic() > deadline:
+            return behind
