@@ -44,6 +44,7 @@ from typing import Callable
 
 import requests
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
 
 from scripts import gen_org
 from shared import consistency, topics
@@ -410,11 +411,21 @@ class Lag:
             self.partitions[service] = [TopicPartition(n, p) for n in names
                                         for p in sorted(self.consumer.partitions_for_topic(n) or [])]
 
+    def end_offsets(self, service: str) -> dict:
+        for attempt in range(5):
+            try:
+                return self.consumer.end_offsets(self.partitions[service])
+            except (KeyError, KafkaError):  # kafka-python's offset lookup fails now and then on a busy broker
+                time.sleep(0.5 * (attempt + 1))
+        return {}
+
     def sample(self) -> dict[str, int]:
         now = {}
         for service in SERVICES:
             settings = self.stack.settings[service]
-            ends = self.consumer.end_offsets(self.partitions[service])
+            ends = self.end_offsets(service)
+            if not ends:
+                continue
             behind = consistency.lagging(settings, consistency.consumer_group(service),
                                          {(tp.topic, tp.partition): end for tp, end in ends.items()})
             now[service] = sum(behind.values())
@@ -501,10 +512,11 @@ class Simulation:
                 for cohort in org.cohorts:
                     if cohort.start_week == week:
                         self.open_cohort(cohort, week)
-                self.meetings(week)
-                self.feedback(week)
-                self.reads(week)
-                jobs.run(org.day(week, 6.5))
+                # the pairs' week, the readers' and the timers' run side by side, as they would
+                with ThreadPoolExecutor(3) as week_pool:
+                    for done in [week_pool.submit(self.pairs_week, week), week_pool.submit(self.reads, week),
+                                 week_pool.submit(jobs.run, org.day(week, 6.5))]:
+                        done.result()
                 behind = lag.sample()
                 self.say(f"week {week + 1}/{self.options.weeks} ({org.day(week).date()}): "
                          f"{sum(p.active for p in org.pairings.values())} active pairings, "
@@ -609,6 +621,10 @@ class Simulation:
             if pairing.cohort_id == cohort.cohort_id:
                 pairing.active = False
 
+    def pairs_week(self, week: int) -> None:
+        self.feedback(week)  # last week's meetings rated, then this week's held
+        self.meetings(week)
+
     def meetings(self, week: int) -> None:
         """Pairs due this week schedule a meeting (the mentor) and, once held, record it (the mentee)
         at its simulated date; the first held meeting sets goals, every fourth revises them."""
@@ -663,8 +679,9 @@ class Simulation:
         """What people look at: a tenth of the active participants their pairings and inbox; the
         admin every running cohort's stats and engagement."""
         org = self.org
-        active = sorted({x for p in org.pairings.values() if p.active for x in (p.mentor_id, p.mentee_id)})
-        readers = org.rng.sample(active, max(1, len(active) // 10)) if active else []
+        rng = random.Random(self.options.seed * 1000 + week)  # its own: it runs beside the pairs' week
+        active = sorted({x for p in list(org.pairings.values()) if p.active for x in (p.mentor_id, p.mentee_id)})
+        readers = rng.sample(active, max(1, len(active) // 10)) if active else []
         self.each("GET matching /v1/me/pairings", readers, lambda e: self.api.call(
             "GET", "matching", "/v1/me/pairings", "/v1/me/pairings", e))
         self.each("GET notifications /v1/me/notifications", readers, lambda e: self.api.call(
@@ -677,34 +694,37 @@ class Simulation:
 
     # -- the end: settled, stopped, every projection against a rebuild ---------------------------
     def check(self) -> tuple[dict, list[dict]]:
-        from shared.eventstore import EventStore
-        from shared.worker import projector_for
-
         started = time.perf_counter()
         behind = consistency.settle_all(self.stack.settings)
         settled_s = time.perf_counter() - started
         self.say(f"settled in {settled_s:.1f} s" + (f"; still behind: {behind}" if behind else ""))
         self.stack.stop()  # nothing may apply while the live views are compared with a rebuild
-        checks = []
-        for service in SERVICES:
-            settings = self.stack.settings[service]
-            context = consistency.bootstrap_of(service).build(settings)
-            projector = projector_for(context)
-            if projector is not None:
-                projector.catch_up()  # a job's last commit, stored after the worker's last pass
-            stored = EventStore(database_for(settings)).current_position()
-            check = consistency.compare_with_rebuild(service, settings)
-            checks.append({"service": service, "equal": check.equal, "differences": check.differences,
-                           "documents": check.documents, "events_stored": stored,
-                           "kafka_records_replayed": check.kafka_records, "store_events_replayed": check.store_events,
-                           "rebuild_s": round(check.seconds, 1),
-                           "replay_per_s": round((check.kafka_records + check.store_events) / max(check.seconds, 0.001), 1)})
-            self.say(f"{service}: live projections {'equal' if check.equal else 'DIFFER FROM'} a rebuild "
-                     f"({check.documents} documents; {check.kafka_records} records + {check.store_events} own events "
-                     f"replayed in {check.seconds:.1f} s)")
-            for line in check.differences:
+        # the four services' rebuilds are independent (own database, own replay): side by side
+        with ThreadPoolExecutor(len(SERVICES)) as side_by_side:
+            checks = list(side_by_side.map(self.check_one, SERVICES))
+        for check in checks:
+            self.say(f"{check['service']}: live projections {'equal' if check['equal'] else 'DIFFER FROM'} a rebuild "
+                     f"({check['documents']} documents; {check['kafka_records_replayed']} records + "
+                     f"{check['store_events_replayed']} own events replayed in {check['rebuild_s']} s)")
+            for line in check["differences"]:
                 self.say("  " + line[:2000])
         return {"settled_s": round(settled_s, 1), "behind": behind}, checks
+
+    def check_one(self, service: str) -> dict:
+        from shared.eventstore import EventStore
+        from shared.worker import projector_for
+
+        settings = self.stack.settings[service]
+        projector = projector_for(consistency.bootstrap_of(service).build(settings))
+        if projector is not None:
+            projector.catch_up()  # a job's last commit, stored after the worker's last pass
+        stored = EventStore(database_for(settings)).current_position()
+        check = consistency.compare_with_rebuild(service, settings)
+        return {"service": service, "equal": check.equal, "differences": check.differences,
+                "documents": check.documents, "events_stored": stored,
+                "kafka_records_replayed": check.kafka_records, "store_events_replayed": check.store_events,
+                "rebuild_s": round(check.seconds, 1),
+                "replay_per_s": round((check.kafka_records + check.store_events) / max(check.seconds, 0.001), 1)}
 
 
 def org_data(options: Options) -> tuple[list[dict], Path]:
