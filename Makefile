@@ -16,7 +16,7 @@ LOCAL_JWT_SECRET = $(shell mkdir -p $(STATE) && { test -s $(STATE)/jwt-secret ||
 # environment's identity.
 kafka_as = $(if $(KAFKA_BOOTSTRAP_SERVERS),,KAFKA_SASL_USERNAME=$(1) KAFKA_SASL_PASSWORD=$(or $(KAFKA_$(shell echo $(1) | tr a-z A-Z)_PASSWORD),$(1)-local-dev))
 
-.PHONY: install up down wipe status run lint test test-unit bench dev-token deploy-check deploy-generate
+.PHONY: install up down wipe status run lint test test-unit bench simulate dev-token deploy-check deploy-generate
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -77,6 +77,13 @@ test-unit: install
 bench: up  ## benchmarks, each printed as a ratio against a baseline measured in the same run
 	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 	$(PY) -m bench
+
+# Every service (API + worker) in a database and topic prefix of the run's own, an organisation from
+# scripts/gen_org.py fed to the HRIS topic, then a year of programmes, cohorts, meetings, feedback and
+# HRIS changes through the public APIs; a table of per-route throughput and latency, consumer lag and
+# the rebuild check (exit 1 when a projection differs from a rebuild). docs/capacity.md reads it.
+simulate: up  ## make simulate [EMPLOYEES=100000] [WEEKS=52] [SEED=1] [SIMULATE_ARGS="--enrol-share 0.05"]
+	$(PY) -m scripts.simulate --employees $(or $(EMPLOYEES),5000) --weeks $(or $(WEEKS),52) --seed $(or $(SEED),1) $(SIMULATE_ARGS)
 
 dev-token: export JWT_SECRET ?= $(LOCAL_JWT_SECRET)
 dev-token: install  ## make dev-token SUB=E000001 ROLES="admin participant"

@@ -3,7 +3,7 @@ start and wipe (scripts/devstack.py with its own ports and state): nothing lost,
 
 Every worker runs as two replicas, as the prod overlay runs them. The property checked after each
 fault: the live state of every projection of the service (Kafka-fed and own-stream, each collection
-a projection lists) equals a rebuild from scratch into a new generation (`rebuild_service`, what
+a projection lists) equals a rebuild from scratch into a new generation (`shared.consistency`: `rebuild_service`, what
 `python -m shared.cli rebuild` runs): Kafka from offset 0, the event store from position 1.
 
 - workers SIGKILLed mid-stream and restarted (matching during an HRIS load; sessions and feedback
@@ -39,14 +39,16 @@ from kafka.errors import KafkaError
 from shared import topics
 from shared.clock import rfc3339, utcnow
 from shared.config import Settings
+from shared.consistency import (
+    compare_with_rebuild, consumed_topics, consumer_group, end_offsets, snapshot,
+)
 from shared.consumer import ConsumerRunner
 from shared.eventstore import EventStore
-from shared.generations import Generations, physical
 from shared.http.auth import mint_token
 from shared.kafka import ensure_topics, connection_options
 from shared.lease import holder
 from shared.mongo import client_for, database_for
-from shared.projector import CHECKPOINTS, own_projections_of, rebuild_service
+from shared.projector import CHECKPOINTS
 from shared.relay import LEASE_NAME, RELAY_STATE, EventRelay
 from shared.worker import consumer_for, projector_for
 from tests.e2e.processes import (
@@ -58,9 +60,6 @@ from tests.helpers import wait_until
 pytestmark = pytest.mark.e2e
 
 SERVICES = ("matching", "sessions", "feedback", "notifications")
-# Fields of projection documents that are not derived from events (set by other parts of a service),
-# per service and collection: left out of "live equals a rebuild". None today.
-NOT_FROM_EVENTS: dict[str, dict[str, tuple[str, ...]]] = {}
 
 
 # -- infrastructure -----------------------------------------------------------------------------
@@ -261,14 +260,6 @@ def publish_world(settings, records: dict[str, list[dict]]) -> None:
 
 # -- consumers, positions, projections ------------------------------------------------------------
 
-def service_parts(service: str, settings):
-    """(bootstrap module, context, consumer runner) of a service, built in this process."""
-    bootstrap = importlib.import_module(f"services.{service}.bootstrap")
-    worker = importlib.import_module(f"services.{service}.worker")
-    context = bootstrap.build(settings)
-    return bootstrap, context, worker.build_consumer(settings, context=context)
-
-
 def build_runner(service: str, settings, group_id: str | None = None) -> ConsumerRunner:
     """The service's consumer runner (its worker's projections and policies) under `group_id`."""
     bootstrap = importlib.import_module(f"services.{service}.bootstrap")
@@ -295,65 +286,7 @@ def send_due_notifications(runner) -> int:
 
 
 def group_of(service: str) -> str:
-    return importlib.import_module(f"services.{service}.bootstrap").CONSUMER_GROUP
-
-
-def _offline(service: str) -> Settings:
-    return Settings(service_name=service, mongo_url="mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=200",
-                    mongo_database="unused", jwt_secret="unused-offline-secret-0123456789")
-
-
-def consumed_topics(service: str) -> list[str]:
-    bootstrap = importlib.import_module(f"services.{service}.bootstrap")
-    return sorted({t for p in bootstrap.build(_offline(service)).projections() for t in p.topics})
-
-
-def projection_collections(service: str) -> list[str]:
-    """Every collection a projection of the service owns (Kafka-fed and own-stream): what a
-    rebuild recreates, so what must equal a rebuild."""
-    bootstrap = importlib.import_module(f"services.{service}.bootstrap")
-    context = bootstrap.build(_offline(service))
-    return sorted({n for p in context.projections() + own_projections_of(context) for n in p.collections})
-
-
-def end_offsets(settings, contract_topics) -> dict[tuple[str, int], int]:
-    """Per partition: the offset after its last *record*. Topics written in Kafka transactions (every
-    relay's) end with a commit marker that takes an offset of its own, so a consumer that applied
-    everything stands one short of the broker's end offset there."""
-    consumer = KafkaConsumer(**connection_options(settings), group_id=None,
-                             enable_auto_commit=False, isolation_level="read_committed")
-    try:
-        partitions = []
-        for contract_topic in contract_topics:
-            name = topics.resolve(contract_topic, settings.kafka_topic_prefix)
-            partitions += [TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name) or [])]
-        ends = consumer.end_offsets(partitions)
-        out = {}
-        for tp, end in ends.items():
-            out[(tp.topic, tp.partition)] = _after_last_record(consumer, tp, end)
-        return out
-    finally:
-        consumer.close()
-
-
-def _after_last_record(consumer, tp, end: int) -> int:
-    back = 4
-    while end > 0:
-        start = max(0, end - back)
-        consumer.assign([tp])
-        consumer.seek(tp, start)
-        last = None
-        deadline = time.monotonic() + 10
-        while consumer.position(tp) < end and time.monotonic() < deadline:
-            for record in consumer.poll(timeout_ms=300).get(tp, []):
-                if record.offset < end:
-                    last = record.offset
-        if last is not None:
-            return last + 1
-        if start == 0:
-            return 0
-        back *= 8
-    return 0
+    return consumer_group(service)
 
 
 def applied(settings, group: str, contract_topics) -> int:
@@ -400,40 +333,15 @@ def wait_projected(settings, *, timeout_s: float = 60) -> None:
     wait_until(lambda: not behind(), timeout_s=timeout_s, interval_s=0.3, message="own-stream projections caught up")
 
 
-def snapshot(settings, service: str, names: list[str] | None = None) -> dict:
-    """The live generation of every projection collection: {collection: {_id: document}}."""
-    db = database_for(settings)
-    generation, covered = Generations(db).live(fresh=True)
-    names = projection_collections(service) if names is None else names
-    ignored = NOT_FROM_EVENTS.get(service, {})
-    return {name: {doc["_id"]: {k: v for k, v in doc.items() if k not in ignored.get(name, ())}
-                   for doc in db[physical(name, generation) if name in covered else name].find({})}
-            for name in names}
-
-
 def assert_equal_to_rebuild(service: str, settings) -> dict:
     """The live projections equal a rebuild from scratch (Kafka from offset 0 for Kafka-fed ones,
-    the event store for own-stream ones) into a new generation (`shared.projector.rebuild_service`,
-    as `python -m shared.cli rebuild` does). Run with the service's workers stopped."""
-    names = projection_collections(service)
-    assert names, f"{service} has no rebuildable projection"
-    live = snapshot(settings, service, names)
-    bootstrap, context, runner = service_parts(service, settings)
-    try:
-        report = rebuild_service(context, runner, registry=bootstrap.registry(), idle_timeout_s=5, grace_s=0)
-    finally:
-        runner.producer.close()
-    if report.skipped:
-        print(f"{service}: not rebuilt (no collections: policies or not opted in): {report.skipped}")
-    rebuilt = snapshot(settings, service, names)
-    for name in names:
-        missing = set(rebuilt[name]) - set(live[name])
-        extra = set(live[name]) - set(rebuilt[name])
-        differ = [k for k in set(live[name]) & set(rebuilt[name]) if live[name][k] != rebuilt[name][k]]
-        assert not (missing or extra or differ), (
-            f"{service}.{name} differs from a rebuild: missing {sorted(missing)[:5]}, extra {sorted(extra)[:5]}, "
-            f"different {[(k, live[name][k], rebuilt[name][k]) for k in differ[:2]]}")
-    return live
+    the event store for own-stream ones) into a new generation (`shared.consistency`, as
+    `python -m shared.cli rebuild` does). Run with the service's workers stopped."""
+    check = compare_with_rebuild(service, settings)
+    if check.skipped:
+        print(f"{service}: not rebuilt (no collections: policies or not opted in): {check.skipped}")
+    assert check.equal, "\n".join(check.differences)
+    return check.live
 
 
 def catch_up_own(service: str, settings) -> None:
