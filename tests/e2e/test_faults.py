@@ -40,7 +40,7 @@ from shared import topics
 from shared.clock import rfc3339, utcnow
 from shared.config import Settings
 from shared.consistency import (
-    compare_with_rebuild, consumed_topics, consumer_group, end_offsets, snapshot,
+    compare_with_rebuild, consumed_topics, consumer_group, end_offsets, lagging, snapshot,
 )
 from shared.consumer import ConsumerRunner
 from shared.eventstore import EventStore
@@ -303,18 +303,9 @@ def applied(settings, group: str, contract_topics) -> int:
 def wait_caught_up(settings, group: str, contract_topics, *, timeout_s: float = 90) -> None:
     """Until the group's watermarks reach today's last record on every partition of those topics."""
     ends = end_offsets(settings, contract_topics)
-    positions = database_for(settings)["consumer_positions"]
 
     def behind():
-        lagging = {}
-        for (topic, partition), end in ends.items():
-            if end == 0:
-                continue
-            doc = positions.find_one({"_id": f"{group}|{topic}|{partition}"})
-            done = int(doc["next_offset"]) if doc else 0
-            if done < end:
-                lagging[f"{topic}:{partition}"] = end - done
-        return lagging
+        return lagging(settings, group, ends)
 
     wait_until(lambda: not behind(), timeout_s=timeout_s, interval_s=0.3,
                message=f"group {group} caught up (behind: {behind()})")
