@@ -283,6 +283,23 @@ def _journey(browser, stack, pages: Pages) -> None:
     wait_for_text(member, "How we give each other feedback", timeout_s=60)
     pages.check(member, "participant-circle-member")
 
+    # -- a mentee chooses a mentor (issue 15): suggestions with reasons, a request with a message ---
+    choosing = _enrolled_cohort(stack, program_url.rstrip("/").rsplit("/", 1)[1], "Choose your mentor",
+                                matching_style="mentee_choice")
+    chooser_id = [line["employee_id"] for line in stack.enrolments if line["role"] == "mentee"][-1]
+    chooser = browser.new_context(**context).new_page()
+    chooser.goto(f"{portal}/cohorts/{choosing}/choose")
+    sign_in(chooser, chooser_id)
+    chooser.wait_for_url(f"{portal}/cohorts/{choosing}/choose")
+    wait_for_text(chooser, "Ask this mentor", timeout_s=60)
+    pages.check(chooser, "participant-choose")
+    chooser.locator("textarea[name=message]").first.fill("I would like to learn how you plan a quarter")
+    with chooser.expect_navigation():  # one form per suggestion: the best-ranked mentor's
+        chooser.get_by_role("button", name="Ask this mentor").first.click()
+    wait_for_text(chooser, "Your request is on its way", reload=False, timeout_s=30)
+    assert "I would like to learn how you plan a quarter" in chooser.content()  # "what your mentor reads"
+    pages.check(chooser, "participant-request-sent")
+
     # -- German, chosen from the browser's language ----------------------------------------------
     german = browser.new_context(**dict(context, locale="de-DE", extra_http_headers={"Accept-Language": "de"}))
     page = german.new_page()
@@ -309,30 +326,42 @@ def _journey(browser, stack, pages: Pages) -> None:
     page.wait_for_selector("#username", timeout=30000)  # asked to sign in again at the IdP
 
 
-def _a_circle(stack, program_id: str) -> tuple[str, str, list[str]]:
-    """A circle cohort of the same people, matched and accepted through the APIs (the console's
-    matching pages are the first journey's): (circle id, its mentor, its active members)."""
+def _api(stack):
+    """The matching API as a given person (an admin by default), for what the journey sets up
+    outside the pages it tests."""
     import requests
 
     from shared.http.auth import mint_token
 
-    base = stack.apis["matching"]
-
     def call(method: str, path: str, who: str = ADMIN, roles=("admin", "participant"), **body):
         token = mint_token(stack.settings["matching"].jwt_secret, who, list(roles))
-        response = requests.request(method, f"{base}{path}", json=body or None, timeout=30,
+        response = requests.request(method, f"{stack.apis['matching']}{path}", json=body or None, timeout=30,
                                     headers={"Authorization": f"Bearer {token}"})
         assert response.status_code < 300, (method, path, response.status_code, response.text)
         return response.json()
 
+    return call
+
+
+def _enrolled_cohort(stack, program_id: str, name: str, **settings) -> str:
+    """Another cohort of the same people, enrolled and open for matching."""
+    call = _api(stack)
     today = datetime.now().date()
-    cohort_id = call("POST", f"/v1/programs/{program_id}/cohorts", name="Circles", format="circle",
-                     circle_min_size=1, circle_max_size=4, starts_on=today.isoformat(),
-                     ends_on=(today + timedelta(days=180)).isoformat())["cohort_id"]
+    cohort_id = call("POST", f"/v1/programs/{program_id}/cohorts", name=name, starts_on=today.isoformat(),
+                     ends_on=(today + timedelta(days=180)).isoformat(), **settings)["cohort_id"]
     call("POST", f"/v1/cohorts/{cohort_id}/status", status="enrolling")
     for line in stack.enrolments:
         call("POST", f"/v1/cohorts/{cohort_id}/enrollments", **{k: v for k, v in line.items() if k != "cohort_id"})
     call("POST", f"/v1/cohorts/{cohort_id}/status", status="matching")
+    return cohort_id
+
+
+def _a_circle(stack, program_id: str) -> tuple[str, str, list[str]]:
+    """A circle cohort of the same people, matched and accepted through the APIs (the console's
+    matching pages are the first journey's): (circle id, its mentor, its active members)."""
+    call = _api(stack)
+    cohort_id = _enrolled_cohort(stack, program_id, "Circles", format="circle", circle_min_size=1,
+                                 circle_max_size=4)
     run_id = call("POST", f"/v1/cohorts/{cohort_id}/matching-runs", mode="maximize_coverage")["run_id"]
     deadline = time.monotonic() + 120
     while call("GET", f"/v1/matching-runs/{run_id}")["status"] == "running":

@@ -217,7 +217,8 @@ def test_the_views_rebuilt_from_the_store_equal_the_live_ones(harness):
         return [sorted(documents.find({}), key=lambda d: d["_id"]) for documents in views.all()]
 
     live = snapshot()
-    assert all(live)  # every view has documents
+    # every view has documents (circles: this cohort is one of pairs; tests/integration/matching/test_circles.py)
+    assert all(docs for documents, docs in zip(views.all(), live) if documents is not views.circles)
     report = rebuild_service(harness.context, None, grace_s=0)
     assert report.store_events > 0 and "pairings" in report.collections
     from shared.generations import physical

@@ -8,6 +8,7 @@ from shared.cli import upgrade_views
 from shared.generations import Generations
 from services.matching.adapters.mongo import PARTY_PAIRINGS
 from services.matching.application.projections import MatchingViews
+from tests.helpers import wait_until
 from tests.integration.matching.conftest import token
 
 pytestmark = pytest.mark.integration
@@ -28,8 +29,10 @@ def test_migrate_rebuilds_views_the_running_code_has_and_the_database_lacks(harn
     upgrade_views("matching", harness.context)
     generations = Generations(database)
     assert generations.current(fresh=True) == 1
-    listed = harness.client.get("/v1/me/pairings", headers=token(mentee)).json["items"]
-    assert [item["mentee_id"] for item in listed] == [mentee]
+    # readers follow the swap to the new generation within a second (shared.generations.live_database)
+    wait_until(lambda: [item["mentee_id"] for item in harness.client.get(
+        "/v1/me/pairings", headers=token(mentee)).json["items"]] == [mentee], timeout_s=10,
+        message="the participant's pairing listed from the rebuilt views")
 
     upgrade_views("matching", harness.context)  # the same code again: nothing to do
     assert generations.current(fresh=True) == 1

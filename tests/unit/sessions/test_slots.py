@@ -137,7 +137,8 @@ def _feed_meeting(projection, store_position, meeting_id, event_type, data, vers
     envelope = new_event(event_type=event_type, schema_version=2 if event_type == "MeetingScheduled" else 1,
                          producer="sessions", aggregate_type="meeting", aggregate_id=meeting_id,
                          aggregate_version=version, data=data, correlation_id="c", causation_id=None)
-    commit = type("Commit", (), {"position": store_position, "events": [envelope], "private": {}})()
+    commit = type("Commit", (), {"position": store_position, "stream_id": meeting_id, "events": [envelope],
+                                     "private": {}})()
     with applying(commit):
         projection.handlers()[event_type](envelope)
 
