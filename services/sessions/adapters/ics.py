@@ -158,41 +158,63 @@ def meeting_invitation(meeting, participants: dict[str, dict | None], *, stamp: 
     URL, at the end of DESCRIPTION.
     """
     zone = ZoneInfo(meeting.timezone)
-    start = meeting.starts_at.astimezone(zone)
-    end = meeting.ends_at().astimezone(zone)
-    cancelled = meeting.status == "cancelled"
-    organizer = _person("ORGANIZER", participants.get(meeting.organizer_id), meeting.organizer_id)
     mentor = participants.get(meeting.mentor_id) or {}
     mentee = participants.get(meeting.mentee_id) or {}
     summary = "Mentoring session: {} and {}".format(mentor.get("display_name") or meeting.mentor_id,
                                                      mentee.get("display_name") or meeting.mentee_id)
-    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", f"PRODID:{PRODID}", "CALSCALE:GREGORIAN"]
-    if organizer:
-        lines.append("METHOD:CANCEL" if cancelled else "METHOD:REQUEST")
-    lines += vtimezone(meeting.timezone, start)
-    lines += [
-        "BEGIN:VEVENT",
-        # an occurrence of a series is that series' event at its original time (RFC 5545 RECURRENCE-ID)
-        # a member's copy of a circle's group meeting shares the group meeting's UID: one calendar event
-        f"UID:{escape_text(meeting.series_id or meeting.group_meeting_id or meeting.meeting_id)}@sessions.mentoring",
-        *([_recurrence_id(meeting)] if meeting.series_id and meeting.original_starts_at else []),
-        f"DTSTAMP:{_utc(stamp)}",
-        f"DTSTART;TZID={meeting.timezone}:{_local(start)}",
-        f"DTEND;TZID={meeting.timezone}:{_local(end)}",
-        f"SUMMARY:{escape_text(summary)}",
-        *([f"DESCRIPTION:{escape_text(text)}"] if (text := _description(description, url)) else []),
-        *([f"URL:{_CONTROLS.sub('', _LINE_BREAKS.sub('', url))}"] if url else []),
-        f"SEQUENCE:{meeting.sequence}",
-        f"STATUS:{'CANCELLED' if cancelled else 'CONFIRMED'}",
-    ]
-    if organizer:
-        lines.append(organizer)
-    for employee_id in meeting.parties:
+    # an occurrence of a series is that series' event at its original time (RFC 5545 RECURRENCE-ID)
+    # a member's copy of a circle's group meeting shares the group meeting's UID: one calendar event
+    return _calendar(
+        tzid=meeting.timezone, start=meeting.starts_at.astimezone(zone), cancelled=meeting.status == "cancelled",
+        organizer=_person("ORGANIZER", participants.get(meeting.organizer_id), meeting.organizer_id),
+        events=[_vevent(
+            uid=meeting.series_id or meeting.group_meeting_id or meeting.meeting_id,
+            recurrence_id=_recurrence_id(meeting) if meeting.series_id and meeting.original_starts_at else None,
+            stamp=stamp, tzid=meeting.timezone, start=meeting.starts_at.astimezone(zone),
+            end=meeting.ends_at().astimezone(zone), summary=summary, about=_about(description, url),
+            sequence=meeting.sequence, cancelled=meeting.status == "cancelled",
+            people=_people(participants, meeting.organizer_id, meeting.parties))])
+
+
+def _about(description: str | None, url: str | None) -> list[str]:
+    """DESCRIPTION (the agenda, then the page) and URL, each when there is one."""
+    text = _description(description, url)
+    return [*([f"DESCRIPTION:{escape_text(text)}"] if text else []),
+            *([f"URL:{_CONTROLS.sub('', _LINE_BREAKS.sub('', url))}"] if url else [])]
+
+
+def _people(participants: dict[str, dict | None], organizer_id: str, attendee_ids) -> list[str]:
+    """ORGANIZER, then one ATTENDEE per person, each only when the HRIS gave them an email."""
+    lines = [line] if (line := _person("ORGANIZER", participants.get(organizer_id), organizer_id)) else []
+    for employee_id in attendee_ids:
         attendee = _person("ATTENDEE", participants.get(employee_id), employee_id,
                            ";ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION;RSVP=TRUE")
         if attendee:
             lines.append(attendee)
-    lines += ["END:VEVENT", "END:VCALENDAR"]
+    return lines
+
+
+def _vevent(*, uid: str, stamp: datetime, tzid: str, start: datetime, end: datetime, summary: str,
+            about: list[str], sequence: int, cancelled: bool, people: list[str], recurrence_id: str | None = None,
+            rules: tuple[str, ...] = ()) -> list[str]:
+    """One VEVENT: start and end in the organiser's zone, `rules` (RRULE, EXDATE) after DTEND."""
+    return ["BEGIN:VEVENT", f"UID:{escape_text(uid)}@sessions.mentoring",
+            *([recurrence_id] if recurrence_id else []), f"DTSTAMP:{_utc(stamp)}",
+            f"DTSTART;TZID={tzid}:{_local(start)}", f"DTEND;TZID={tzid}:{_local(end)}", *rules,
+            f"SUMMARY:{escape_text(summary)}", *about, f"SEQUENCE:{sequence}",
+            f"STATUS:{'CANCELLED' if cancelled else 'CONFIRMED'}", *people, "END:VEVENT"]
+
+
+def _calendar(*, tzid: str, start: datetime, cancelled: bool, organizer: str | None, events: list[list[str]]) -> str:
+    """The VCALENDAR around `events`: METHOD only with an organiser (RFC 5546), the zone's VTIMEZONE,
+    CRLF line ends and folded lines."""
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", f"PRODID:{PRODID}", "CALSCALE:GREGORIAN"]
+    if organizer:
+        lines.append("METHOD:CANCEL" if cancelled else "METHOD:REQUEST")
+    lines += vtimezone(tzid, start)
+    for event in events:
+        lines += event
+    lines.append("END:VCALENDAR")
     return "".join(fold_line(line) + "\r\n" for line in lines)
 
 
@@ -207,43 +229,28 @@ def series_invitation(series, occurrences: list, participants: dict[str, dict | 
     organiser's zone, so DST keeps the local time), an EXDATE per cancelled occurrence, and one
     overriding VEVENT (same UID, RECURRENCE-ID) per occurrence moved since."""
     zone = ZoneInfo(series.timezone)
+    tz = series.timezone
     start = series.starts_at.astimezone(zone)
-    end = (series.starts_at + timedelta(minutes=series.duration_minutes)).astimezone(zone)
-    uid = f"UID:{escape_text(series.series_id)}@sessions.mentoring"
-    organizer = _person("ORGANIZER", participants.get(series.organizer_id), series.organizer_id)
     mentor = participants.get(series.mentor_id) or {}
     mentee = participants.get(series.mentee_id) or {}
-    summary = "SUMMARY:" + escape_text("Mentoring session: {} and {}".format(
-        mentor.get("display_name") or series.mentor_id, mentee.get("display_name") or series.mentee_id))
-    people = [organizer] if organizer else []
-    for employee_id in series.parties:
-        attendee = _person("ATTENDEE", participants.get(employee_id), employee_id,
-                           ";ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION;RSVP=TRUE")
-        if attendee:
-            people.append(attendee)
-    text = _description(description, url)
-    about = [*([f"DESCRIPTION:{escape_text(text)}"] if text else []),
-             *([f"URL:{_CONTROLS.sub('', _LINE_BREAKS.sub('', url))}"] if url else [])]
-    tz = series.timezone
+    summary = "Mentoring session: {} and {}".format(mentor.get("display_name") or series.mentor_id,
+                                                     mentee.get("display_name") or series.mentee_id)
+    same = dict(uid=series.series_id, stamp=stamp, tzid=tz, summary=summary, about=_about(description, url),
+                cancelled=False, people=_people(participants, series.organizer_id, series.parties))
     cancelled = [m for m in occurrences if m.status == "cancelled"]
     moved = [m for m in occurrences if m.status != "cancelled" and m.starts_at != m.original_starts_at]
-    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", f"PRODID:{PRODID}", "CALSCALE:GREGORIAN"]
-    if organizer:
-        lines.append("METHOD:REQUEST")
-    lines += vtimezone(tz, start)
-    lines += ["BEGIN:VEVENT", uid, f"DTSTAMP:{_utc(stamp)}", f"DTSTART;TZID={tz}:{_local(start)}",
-              f"DTEND;TZID={tz}:{_local(end)}",
-              f"RRULE:FREQ=WEEKLY;INTERVAL={series.interval_weeks};COUNT={series.count}",
-              *[f"EXDATE;TZID={tz}:{_local(m.original_starts_at.astimezone(zone))}" for m in cancelled],
-              summary, *about, f"SEQUENCE:{max([0, *(m.sequence for m in occurrences)])}", "STATUS:CONFIRMED",
-              *people, "END:VEVENT"]
-    for meeting in moved:
-        lines += ["BEGIN:VEVENT", uid, _recurrence_id(meeting), f"DTSTAMP:{_utc(stamp)}",
-                  f"DTSTART;TZID={tz}:{_local(meeting.starts_at.astimezone(zone))}",
-                  f"DTEND;TZID={tz}:{_local(meeting.ends_at().astimezone(zone))}", summary, *about,
-                  f"SEQUENCE:{meeting.sequence}", "STATUS:CONFIRMED", *people, "END:VEVENT"]
-    lines.append("END:VCALENDAR")
-    return "".join(fold_line(line) + "\r\n" for line in lines)
+    recurring = _vevent(
+        start=start, end=(series.starts_at + timedelta(minutes=series.duration_minutes)).astimezone(zone),
+        rules=(f"RRULE:FREQ=WEEKLY;INTERVAL={series.interval_weeks};COUNT={series.count}",
+               *[f"EXDATE;TZID={tz}:{_local(m.original_starts_at.astimezone(zone))}" for m in cancelled]),
+        sequence=max([0, *(m.sequence for m in occurrences)]), **same)
+    overrides = [_vevent(recurrence_id=_recurrence_id(meeting), start=meeting.starts_at.astimezone(zone),
+                         end=meeting.ends_at().astimezone(zone), sequence=meeting.sequence, **same)
+                 for meeting in moved]
+    # a series is never sent as a cancellation: its cancelled occurrences are EXDATEs
+    return _calendar(tzid=tz, start=start, cancelled=False,
+                     organizer=_person("ORGANIZER", participants.get(series.organizer_id), series.organizer_id),
+                     events=[recurring, *overrides])
 
 
 def circle_page_url(app_url: str, circle_id: str) -> str:
@@ -258,34 +265,15 @@ def group_invitation(group, copies: list, participants: dict[str, dict | None], 
     agenda (pass it only to the circle's own people) and the circle's page."""
     starts_at, minutes, sequence = current_slot(group, copies)
     zone = ZoneInfo(group.timezone)
-    start, end = starts_at.astimezone(zone), ends_at(starts_at, minutes).astimezone(zone)
+    start = starts_at.astimezone(zone)
     cancelled = status_of(copies) == "cancelled"
-    organizer = _person("ORGANIZER", participants.get(group.organizer_id), group.organizer_id)
     mentor = participants.get(group.mentor_id) or {}
-    summary = "Mentoring circle: {}".format(mentor.get("display_name") or group.mentor_id)
-    people = [group.mentor_id, *sorted(m.mentee_id for m in copies if m.status != "cancelled")]
-    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", f"PRODID:{PRODID}", "CALSCALE:GREGORIAN"]
-    if organizer:
-        lines.append("METHOD:CANCEL" if cancelled else "METHOD:REQUEST")
-    lines += vtimezone(group.timezone, start)
-    lines += [
-        "BEGIN:VEVENT",
-        f"UID:{escape_text(group.group_meeting_id)}@sessions.mentoring",
-        f"DTSTAMP:{_utc(stamp)}",
-        f"DTSTART;TZID={group.timezone}:{_local(start)}",
-        f"DTEND;TZID={group.timezone}:{_local(end)}",
-        f"SUMMARY:{escape_text(summary)}",
-        *([f"DESCRIPTION:{escape_text(text)}"] if (text := _description(description, url)) else []),
-        *([f"URL:{_CONTROLS.sub('', _LINE_BREAKS.sub('', url))}"] if url else []),
-        f"SEQUENCE:{sequence}",
-        f"STATUS:{'CANCELLED' if cancelled else 'CONFIRMED'}",
-    ]
-    if organizer:
-        lines.append(organizer)
-    for employee_id in people:
-        attendee = _person("ATTENDEE", participants.get(employee_id), employee_id,
-                           ";ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION;RSVP=TRUE")
-        if attendee:
-            lines.append(attendee)
-    lines += ["END:VEVENT", "END:VCALENDAR"]
-    return "".join(fold_line(line) + "\r\n" for line in lines)
+    attendees = [group.mentor_id, *sorted(m.mentee_id for m in copies if m.status != "cancelled")]
+    return _calendar(
+        tzid=group.timezone, start=start, cancelled=cancelled,
+        organizer=_person("ORGANIZER", participants.get(group.organizer_id), group.organizer_id),
+        events=[_vevent(uid=group.group_meeting_id, stamp=stamp, tzid=group.timezone, start=start,
+                        end=ends_at(starts_at, minutes).astimezone(zone),
+                        summary="Mentoring circle: {}".format(mentor.get("display_name") or group.mentor_id),
+                        about=_about(description, url), sequence=sequence, cancelled=cancelled,
+                        people=_people(participants, group.organizer_id, attendees))])
