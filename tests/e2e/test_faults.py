@@ -564,7 +564,8 @@ def test_notifications_worker_sigkilled_mid_burst_sends_at_most_one_duplicate(fa
         tag = uuid.uuid4().hex[:6]
         people = [person(f"{r}-{tag}-{i}") for i in range(pairings) for r in ("M", "E")]
         publish(settings, topics.HRIS_EMPLOYEES, people)
-        env = worker_env(settings, tmp_path, SMTP_URL=smtp.url)
+        # a claim of the killed worker is taken over once it expires: 10 s here, not a minute
+        env = worker_env(settings, tmp_path, SMTP_URL=smtp.url, NOTIFICATIONS_CLAIM_TTL_S="10")
         workers = start_workers("notifications", env, tmp_path)
         try:
             wait_caught_up(settings, "notifications-worker", [topics.HRIS_EMPLOYEES], timeout_s=60)
@@ -579,6 +580,10 @@ def test_notifications_worker_sigkilled_mid_burst_sends_at_most_one_duplicate(fa
             workers[0] = start_workers("notifications", env, tmp_path, replicas=1)[0]
             wait_until(lambda: len(smtp.by_message_id()) >= 2 * pairings, timeout_s=90, interval_s=0.3,
                        message="every email sent")
+            # killed between sending and recording: the email is out but its delivery stays queued until
+            # the claim expires and the survivor sends it again (the one duplicate allowed below)
+            wait_until(lambda: database_for(settings)["deliveries"].count_documents({"status": {"$ne": "sent"}}) == 0,
+                       timeout_s=90, interval_s=0.5, message="every delivery recorded sent")
             wait_caught_up(settings, "notifications-worker", consumed_topics("notifications"), timeout_s=60)
             wait_until(lambda: relay_backlog(settings) == 0, timeout_s=30, message="outcomes relayed")
         finally:

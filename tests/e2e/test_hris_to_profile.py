@@ -1,4 +1,4 @@
-"""End to end with real processes: an HRIS file loaded by `shared.cli load-hris` (the first 5,000
+"""End to end with real processes: an HRIS file loaded by `shared.cli load-hris` (the first 3,000
 people of org-20k: the whole file is the benchmarks' load) becomes profiles readable over HTTP,
 even when the worker is SIGKILLed in the middle of the load."""
 from __future__ import annotations
@@ -17,7 +17,7 @@ from tests.helpers import wait_until
 
 pytestmark = pytest.mark.e2e
 
-PEOPLE = 5000
+PEOPLE = 3000
 
 
 def _applied_offsets(db) -> int:
