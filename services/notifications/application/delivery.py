@@ -21,27 +21,30 @@ only after the claim on it expired**. Expiry is judged by the database server's 
 (`ServerClock`), the one clock every replica shares.
 
 **Send, mark, record (the claim holder, a batch at a time).** Send on the channel; the moment an
-email or chat post is accepted, insert its *sent mark* `"<claim id>|sent"` (the sender threads'
-marks are group-committed: one insert for whatever the threads accepted at that moment), and only
-then send the next message. The batch's bookkeeping follows when the batch ends, in bulk: the
-outcomes into the deliveries (`sent`, or `retry` with the next due time, or `failed`; updates by
-`_id` in chunks, FerretDB stalls on large update batches), the outcome events (`NotificationSent` /
-`NotificationFailed`, version 1 of the stream named by the notification id: the event store's
-expected-version check makes it exactly once; one ordered insert, `EventStore.append_many`), and
-the queue entries' deletion. A sender does not start a send when less than a third of its claim is
-left, and if its claim expired before it could record, it records only if no successor has claimed
-since.
+email or chat post is accepted, queue its *sent mark* `"<claim id>|sent"` for insertion (the marks
+are group-committed: one insert for whatever the sender threads accepted meanwhile). A thread goes
+on sending while at most `unmarked_sends` (8) of its accepted sends wait for their marks, and
+waits for them all before its batch is recorded, so nothing is recorded `sent` without its mark.
+The batch's bookkeeping is then handed to the pool's bookkeeper thread, which writes several
+batches' outcomes together, in bulk, while the senders go on: the outcomes into the deliveries
+(`sent`, or `retry` with the next due time, or `failed`; updates by `_id` in chunks, FerretDB
+stalls on large update batches), the outcome events (`NotificationSent` / `NotificationFailed`,
+version 1 of the stream named by the notification id: the event store's expected-version check
+makes it exactly once; one ordered insert, `EventStore.append_many`), and the queue entries'
+deletion. A delivery stays in flight in its process until then (the sweep does not hand it over
+again). A sender does not start a send when less than a third of its claim is left, and if its
+claim expired before its outcome was recorded, it is recorded only if no successor has claimed since.
 
-**The crash window.** A sender that dies after the channel accepted the message and before its
-sent mark is stored leaves a claim that expires; another sender then sends again. **That is the
-single crash window: a crash between send and mark yields one duplicate per delivery in flight at
-the crash** (at most one per sender thread: a thread waits for its mark before its next send),
-never more. A crash after the mark and before the batch's bookkeeping costs no duplicate: the
-successor that steps over the expired claim finds the mark and records `sent` without sending.
-Emails carry a stable `Message-ID` (the notification id), so most mail clients fold a duplicate
-away; the in-app inbox is keyed by the notification id and never duplicates (it is not marked).
-A crash after recording `sent` and before the outcome event or the dequeue is harmless: the queue
-entry is still there, and the sweep finishes the bookkeeping without sending.
+**The crash window.** A sender that dies after the channel accepted a message and before its sent
+mark is stored leaves a claim that expires; another sender then sends again. **That is the single
+crash window: a crash yields at most `unmarked_sends` duplicates per sender thread** (the sends
+whose marks were not written yet), never more. A crash after the marks and before the bookkeeping
+costs no duplicate: the successor that steps over the expired claim finds the mark and records
+`sent` without sending. Emails carry a stable `Message-ID` (the notification id), so most mail
+clients fold a duplicate away; the in-app inbox is keyed by the notification id and never
+duplicates (it is not marked). A crash after recording `sent` and before the outcome event or the
+dequeue is harmless: the queue entry is still there, and the sweep finishes the bookkeeping
+without sending.
 
 **Finding what is due.** FerretDB v1 indexes only `{_id: <string>}` filters, so a due-time query
 scans. Hence two paths: (1) in-process hand-off: what the consumer enqueues as due now goes
