@@ -597,8 +597,9 @@ class SenderPool:
     are waiting, written together (the worker runs both as jobs). Why a bookkeeper: a batch's
     bookkeeping took as long as its sends (FerretDB updates are slow), and one writer of larger
     bulks beats every sender thread writing its own (FerretDB's SQLite serialises writers). A
-    delivery stays in flight here until its outcome is written. `drain()` and `process_queue()`
-    run everything on the calling thread (tests, scripts).
+    delivery stays in flight here until its outcome is written. Without a bookkeeper (neither
+    `start()` nor a `bookkeep_once()` call yet), `work_once()` records its own batch. `drain()` and
+    `process_queue()` run everything on the calling thread (tests, scripts).
     """
 
     def __init__(self, sender: Sender, deliveries, clock, *, threads: int = 4, batch: int = 50,
@@ -615,6 +616,9 @@ class SenderPool:
         # Sent batches waiting for the bookkeeper; when it falls this far behind, a sender thread
         # records its own batch (the claims must not expire before their outcomes are written).
         self._unrecorded: queue.Queue = queue.Queue(maxsize=max_unrecorded or 2 * threads)
+        # Set once a bookkeeper runs (`start()`, or the worker's job calling `bookkeep_once`); until
+        # then a sender turn records its own batch (a script or test driving `work_once` alone).
+        self._bookkeeper = threading.Event()
         self._inflight: set[str] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -694,6 +698,9 @@ class SenderPool:
         except BaseException:
             self._release(keys)
             raise
+        if not self._bookkeeper.is_set():
+            self._record([(batch, keys)])
+            return handled
         try:
             self._unrecorded.put_nowait((batch, keys))
         except queue.Full:  # the bookkeeper is behind: record this batch here
@@ -703,6 +710,7 @@ class SenderPool:
     def bookkeep_once(self, timeout_s: float = 0.5, *, most: int = 20) -> int:
         """One bookkeeper turn: the outcomes of up to `most` sent batches, written together;
         returns how many batches."""
+        self._bookkeeper.set()
         try:
             first = self._unrecorded.get(timeout=timeout_s) if timeout_s > 0 else self._unrecorded.get_nowait()
         except queue.Empty:
@@ -756,6 +764,7 @@ class SenderPool:
     def start(self) -> None:
         self._stop.clear()
         self.sender.stopping.clear()
+        self._bookkeeper.set()
         for index in range(self.threads):
             self._spawn(f"notifications-sender-{index}", self._sender_loop)
         self._spawn("notifications-bookkeeper", self._bookkeeper_loop)

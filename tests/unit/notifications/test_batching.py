@@ -32,6 +32,7 @@ def test_one_failed_send_in_a_batch_is_retried_alone_and_the_rest_are_recorded_b
     world = World(people=PEOPLE)
     world.email = FailsOnce(on_send=3)  # the third email: the server says "try later"
     pool = world.pool(world.sender("s"), batch=50)
+    assert pool.bookkeep_once(0) == 0  # a bookkeeper runs (the worker's job), nothing to record yet
     for doc in proposals(world, 6):
         pool.submit(doc)
     assert pool.work_once(0) == 24
@@ -187,9 +188,19 @@ def test_records_wait_for_their_marks():
     world.deliveries.mark_sent = lambda marks: (order.append("mark"), mark_sent(marks))
     world.deliveries.record_many = lambda changes: (order.append("record"), record_many(changes))
     pool = world.pool(world.sender("s", unmarked_sends=8))
+    pool.bookkeep_once(0)
     for doc in proposals(world, 2):
         pool.submit(doc)
     pool.work_once(0)
     assert "mark" in order and "record" not in order
     pool.bookkeep_once(0)
     assert order[-1] == "record" and world.deliveries.claim(d.sent_mark_id("ev0|P0|email", 1)) is not None
+
+
+def test_without_a_bookkeeper_a_sender_turn_records_its_own_batch():
+    world = World(people=PEOPLE)
+    pool = world.pool(world.sender("s"))
+    for doc in proposals(world, 2):
+        pool.submit(doc)
+    assert pool.work_once(0) == 8
+    assert pool.backlog() == 0 and world.deliveries.queue == {} and len(world.outcomes.events()) == 8
