@@ -440,9 +440,9 @@ class Sender:
         except LookupError as exc:  # no template for the category: no retry can help
             self._fail(claim, "no_template", str(exc), batch)
             return
+        self._marks_written(batch, self.unmarked_sends - 1)  # before judging the time left: it may wait
         if not self._time_left(claim):
             return  # the claim expires and the next sender takes attempt n+1
-        self._marks_written(batch, self.unmarked_sends - 1)
         if self.before_send is not None:
             self.before_send(doc)
         try:
@@ -547,9 +547,11 @@ class Sender:
             else:
                 self._record(batch, claim, {"status": d.CANCELLED},
                              {"at": now, "outcome": d.CANCELLED, "error": "channel turned off by the recipient"})
-        if not live or not all(self._time_left(c) for c in live):
+        if not live:
             return 0
         self._marks_written(batch, self.unmarked_sends - 1)
+        if not all(self._time_left(c) for c in live):
+            return 0
         try:
             message = self.messages.digest(recipient_id, channel, [c.doc for c in live], prefs, people)
         except LookupError as exc:  # no template: no retry can help
