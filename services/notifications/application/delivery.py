@@ -21,27 +21,30 @@ only after the claim on it expired**. Expiry is judged by the database server's 
 (`ServerClock`), the one clock every replica shares.
 
 **Send, mark, record (the claim holder, a batch at a time).** Send on the channel; the moment an
-email or chat post is accepted, insert its *sent mark* `"<claim id>|sent"` (the sender threads'
-marks are group-committed: one insert for whatever the threads accepted at that moment), and only
-then send the next message. The batch's bookkeeping follows when the batch ends, in bulk: the
-outcomes into the deliveries (`sent`, or `retry` with the next due time, or `failed`; updates by
-`_id` in chunks, FerretDB stalls on large update batches), the outcome events (`NotificationSent` /
-`NotificationFailed`, version 1 of the stream named by the notification id: the event store's
-expected-version check makes it exactly once; one ordered insert, `EventStore.append_many`), and
-the queue entries' deletion. A sender does not start a send when less than a third of its claim is
-left, and if its claim expired before it could record, it records only if no successor has claimed
-since.
+email or chat post is accepted, queue its *sent mark* `"<claim id>|sent"` for insertion (the marks
+are group-committed: one insert for whatever the sender threads accepted meanwhile). A thread goes
+on sending while at most `unmarked_sends` (8) of its accepted sends wait for their marks, and
+waits for them all before its batch is recorded, so nothing is recorded `sent` without its mark.
+The batch's bookkeeping is then handed to the pool's bookkeeper thread, which writes several
+batches' outcomes together, in bulk, while the senders go on: the outcomes into the deliveries
+(`sent`, or `retry` with the next due time, or `failed`; updates by `_id` in chunks, FerretDB
+stalls on large update batches), the outcome events (`NotificationSent` / `NotificationFailed`,
+version 1 of the stream named by the notification id: the event store's expected-version check
+makes it exactly once; one ordered insert, `EventStore.append_many`), and the queue entries'
+deletion. A delivery stays in flight in its process until then (the sweep does not hand it over
+again). A sender does not start a send when less than a third of its claim is left, and if its
+claim expired before its outcome was recorded, it is recorded only if no successor has claimed since.
 
-**The crash window.** A sender that dies after the channel accepted the message and before its
-sent mark is stored leaves a claim that expires; another sender then sends again. **That is the
-single crash window: a crash between send and mark yields one duplicate per delivery in flight at
-the crash** (at most one per sender thread: a thread waits for its mark before its next send),
-never more. A crash after the mark and before the batch's bookkeeping costs no duplicate: the
-successor that steps over the expired claim finds the mark and records `sent` without sending.
-Emails carry a stable `Message-ID` (the notification id), so most mail clients fold a duplicate
-away; the in-app inbox is keyed by the notification id and never duplicates (it is not marked).
-A crash after recording `sent` and before the outcome event or the dequeue is harmless: the queue
-entry is still there, and the sweep finishes the bookkeeping without sending.
+**The crash window.** A sender that dies after the channel accepted a message and before its sent
+mark is stored leaves a claim that expires; another sender then sends again. **That is the single
+crash window: a crash yields at most `unmarked_sends` duplicates per sender thread** (the sends
+whose marks were not written yet), never more. A crash after the marks and before the bookkeeping
+costs no duplicate: the successor that steps over the expired claim finds the mark and records
+`sent` without sending. Emails carry a stable `Message-ID` (the notification id), so most mail
+clients fold a duplicate away; the in-app inbox is keyed by the notification id and never
+duplicates (it is not marked). A crash after recording `sent` and before the outcome event or the
+dequeue is harmless: the queue entry is still there, and the sweep finishes the bookkeeping
+without sending.
 
 **Finding what is due.** FerretDB v1 indexes only `{_id: <string>}` filters, so a due-time query
 scans. Hence two paths: (1) in-process hand-off: what the consumer enqueues as due now goes
@@ -183,7 +186,7 @@ class Claim:
 
 @dataclass
 class _Record:
-    """One outcome a batch writes when it ends (`Sender._flush`)."""
+    """One outcome a batch writes when it ends (`Sender.flush`)."""
 
     claim: Claim
     fields: dict
@@ -192,19 +195,23 @@ class _Record:
 
 
 @dataclass
-class _Batch:
+class Batch:
+    """What a batch's sends left to record (`Sender.flush`)."""
+
     records: list[_Record] = field(default_factory=list)
     finished: list[dict] = field(default_factory=list)  # final already (recorded by someone): bookkeeping only
+    marks: list[int] = field(default_factory=list)  # tickets of sent marks not known to be written yet
 
 
 class GroupInsert:
     """Inserts from several threads gathered into one round trip (a group commit).
 
-    A caller's documents are written before its call returns; whoever finds no write under way
+    `submit(docs)` queues documents and returns a ticket at once; `wait(ticket)` returns when they
+    are written (raising what their insert raised). Whoever waits and finds no write under way
     writes everything queued so far, the others wait for it. So N sender threads marking their
-    sends at the same moment cost one insert, and each still waits for its own mark before its
-    next send (the crash window stays one message per sender thread). On FerretDB's SQLite,
-    concurrent writers also queue behind a lock with coarse back-off sleeps: fewer, larger writes.
+    sends cost one insert, and a thread need not wait for a mark before its next send (only before
+    its `unmarked_sends`-th: `Sender`). On FerretDB's SQLite, concurrent writers also queue behind
+    a lock with coarse back-off sleeps: fewer, larger writes. Calling it is submit-and-wait.
     """
 
     def __init__(self, insert):
@@ -212,14 +219,21 @@ class GroupInsert:
         self._cond = threading.Condition()
         self._queued: list[dict] = []
         self._writing = False
-        self._round = 0  # rounds written so far; a caller waits for the round its documents went into
+        self._round = 0  # rounds written so far; a ticket is the round its documents go into
         self._failed: dict[int, BaseException] = {}
 
     def __call__(self, docs: list[dict]) -> None:
+        self.wait(self.submit(docs))
+
+    def submit(self, docs: list[dict]) -> int:
         with self._cond:
             self._queued.extend(docs)
-            mine = self._round + 1 if not self._writing else self._round + 2
-            while self._round < mine:
+            # queued documents go into the next write to start: the one after the write under way
+            return self._round + 1 if not self._writing else self._round + 2
+
+    def wait(self, ticket: int) -> None:
+        with self._cond:
+            while self._round < ticket:
                 if not self._writing:
                     self._writing, batch, self._queued = True, self._queued, []
                     self._cond.release()
@@ -231,14 +245,14 @@ class GroupInsert:
                     finally:
                         self._cond.acquire()
                     self._round += 1
-                    self._failed.pop(self._round - 64, None)  # long since seen by its callers
+                    self._failed.pop(self._round - 1024, None)  # long since seen by its callers
                     if error is not None:
                         self._failed[self._round] = error
                     self._writing = False
                     self._cond.notify_all()
                 else:
                     self._cond.wait()
-            error = self._failed.get(mine)
+            error = self._failed.get(ticket)
         if error is not None:
             raise error
 
@@ -252,12 +266,18 @@ class Sender:
     """Claims, sends and records deliveries (one batch at a time; thread-safe, share one per pool).
 
     Per batch: one insert of the claims; per delivery the send and, once an email or chat post is
-    accepted, one insert of its sent mark; then the batch's outcomes in bulk (delivery updates,
-    outcome events, dequeues: a few round trips for the whole batch)."""
+    accepted, its sent mark (group-committed, see GroupInsert); then the batch's outcomes in bulk
+    (delivery updates, outcome events, dequeues: a few round trips for several batches).
+
+    `unmarked_sends`: how many accepted sends a batch may have whose marks are not written yet. A
+    thread that waited for each mark before its next send spent most of its time waiting for
+    MongoDB (a mark's round trip is several SMTP sends); with a few in flight the marks of several
+    sends and threads go in one insert. The price is the crash window: a crash duplicates at most
+    this many messages per sender thread (each with its stable Message-ID)."""
 
     def __init__(self, *, directory, preferences, deliveries, channels: dict, renderer, outcomes: AggregateStore,
                  clock, server_clock, config: DeliveryConfig, owner: str | None = None,
-                 before_send=None, after_send=None):
+                 before_send=None, after_send=None, unmarked_sends: int = 8):
         self.directory = directory
         self.preferences = preferences
         self.deliveries = deliveries
@@ -276,6 +296,7 @@ class Sender:
         # on the rest expire and whoever comes next takes them).
         self.stopping = threading.Event()
         self._marks = GroupInsert(self.deliveries.mark_sent)
+        self.unmarked_sends = max(1, unmarked_sends)
 
     # -- a batch -------------------------------------------------------------------------------
 
@@ -283,8 +304,16 @@ class Sender:
         """Claim what is due among `docs`, send it, record it; returns how many were attempted.
 
         `known`: look-ups the consumer made a moment ago for these deliveries (hand-off)."""
+        handled, batch = self.send_batch(docs, known)
+        self.flush([batch])
+        return handled
+
+    def send_batch(self, docs: list[dict], known: list[People] | tuple = ()) -> tuple[int, "Batch"]:
+        """Claim and send (each accepted email or chat post marked at once); returns how many were
+        attempted and the batch whose outcomes `flush` records (the pool's bookkeeper does, so the
+        sender thread goes on sending meanwhile)."""
         now = self.clock.now()
-        batch = _Batch()
+        batch = Batch()
         ready = []
         for doc in docs:
             if doc["status"] in d.FINAL:
@@ -292,8 +321,7 @@ class Sender:
             elif d.is_due(doc, now):
                 ready.append(doc)
         if not ready:
-            self._flush(batch)
-            return 0
+            return 0, batch
         people = People(self.directory, self.preferences)
         for seen in known:
             people.absorb(seen)
@@ -314,10 +342,10 @@ class Sender:
             handled += 1
         for (recipient_id, channel), claims in digests.items():
             handled += self._send_digest(recipient_id, channel, claims, people, batch)
-        self._flush(batch)
-        return handled
+        self._marks_written(batch, 0)  # nothing is recorded sent before its mark is written
+        return handled, batch
 
-    def _claim(self, docs: list[dict], batch: _Batch) -> list[Claim]:
+    def _claim(self, docs: list[dict], batch: Batch) -> list[Claim]:
         """Claim the next attempt of each delivery (bulk inserts); returns the claims this sender won."""
         server_now = self.server_clock.now()
         expires_at = server_now + _seconds(self.config.claim_ttl_s)
@@ -363,15 +391,21 @@ class Sender:
                 return mark.get("sent_at") or self.clock.now()
         return None
 
-    def _mark_sent(self, claims: list[Claim]) -> None:
-        """The channel accepted these: mark them before anything else, so that a crash from here on
-        is followed by bookkeeping instead of a second send."""
+    def _marks_written(self, batch: Batch, at_most: int) -> None:
+        """Wait until at most `at_most` of the batch's marks are unwritten (the oldest first)."""
+        while len(batch.marks) > at_most:
+            self._marks.wait(batch.marks.pop(0))
+
+    def _mark_sent(self, claims: list[Claim], batch: Batch) -> None:
+        """The channel accepted these: mark them before anything else (the next sends wait for the
+        mark once `unmarked_sends` are outstanding), so that a crash from here on is followed by
+        bookkeeping instead of a second send."""
         marked = [c for c in claims if c.doc["channel"] in MARKED_CHANNELS]
         if marked:
             now = self.clock.now()
-            self._marks([
+            batch.marks.append(self._marks.submit([
                 {"_id": d.sent_mark_id(c.doc["_id"], c.number), "delivery_id": c.doc["_id"], "attempt": c.number,
-                 "owner": self.owner, "claimed_at": now, "sent_at": now} for c in marked])
+                 "owner": self.owner, "claimed_at": now, "sent_at": now} for c in marked]))
 
     def _time_left(self, claim: Claim) -> bool:
         """Enough of the claim left to start a send (a third of the TTL): else leave it to expire."""
@@ -390,7 +424,7 @@ class Sender:
 
     # -- one attempt ---------------------------------------------------------------------------
 
-    def _attempt(self, claim: Claim, people: People, batch: _Batch) -> None:
+    def _attempt(self, claim: Claim, people: People, batch: Batch) -> None:
         doc, channel = claim.doc, claim.doc["channel"]
         if claim.sent_at is not None:
             self._succeed(claim, batch, at=claim.sent_at)
@@ -406,6 +440,7 @@ class Sender:
         except LookupError as exc:  # no template for the category: no retry can help
             self._fail(claim, "no_template", str(exc), batch)
             return
+        self._marks_written(batch, self.unmarked_sends - 1)  # before judging the time left: it may wait
         if not self._time_left(claim):
             return  # the claim expires and the next sender takes attempt n+1
         if self.before_send is not None:
@@ -424,22 +459,22 @@ class Sender:
             return
         if self.after_send is not None:
             self.after_send(doc)
-        self._mark_sent([claim])
+        self._mark_sent([claim], batch)
         self._succeed(claim, batch)
 
     def _attempts(self, claim: Claim) -> int:
         return int(claim.doc.get("attempts", 0)) + 1
 
     @staticmethod
-    def _record(batch: _Batch, claim: Claim, fields: dict, history: dict | None, *, final: bool = True) -> None:
+    def _record(batch: Batch, claim: Claim, fields: dict, history: dict | None, *, final: bool = True) -> None:
         batch.records.append(_Record(claim, {**fields, "claim": claim.number}, history, final))
 
-    def _succeed(self, claim: Claim, batch: _Batch, *, at: datetime | None = None) -> None:
+    def _succeed(self, claim: Claim, batch: Batch, *, at: datetime | None = None) -> None:
         at = at or self.clock.now()
         self._record(batch, claim, {"status": d.SENT, "sent_at": at, "attempts": self._attempts(claim)},
                      {"at": at, "outcome": d.SENT})
 
-    def _transient(self, claim: Claim, exc: TransientFailure, batch: _Batch, *, status: str = d.RETRY) -> None:
+    def _transient(self, claim: Claim, exc: TransientFailure, batch: Batch, *, status: str = d.RETRY) -> None:
         attempts = self._attempts(claim)
         now = self.clock.now()
         due = d.after_transient(attempts, max_attempts=self.config.max_attempts, base_s=self.config.retry_base_s, now=now)
@@ -450,7 +485,7 @@ class Sender:
                                     "last_error": exc.code},
                      {"at": now, "outcome": d.RETRY, "error": str(exc), "next_attempt_at": due}, final=False)
 
-    def _fail(self, claim: Claim, code: str, message: str, batch: _Batch) -> None:
+    def _fail(self, claim: Claim, code: str, message: str, batch: Batch) -> None:
         now = self.clock.now()
         error = f"{code}: {message}"[:500] if not message.startswith(code) else message[:500]
         self._record(batch, claim, {"status": d.FAILED, "error": error, "attempts": self._attempts(claim)},
@@ -458,11 +493,11 @@ class Sender:
 
     # -- the batch's bookkeeping ---------------------------------------------------------------
 
-    def _flush(self, batch: _Batch) -> None:
-        """Write the batch's outcomes: delivery updates, then outcome events, then dequeues (each in
-        bulk). A crash in between is finished by the sweep: a final delivery still queued gets its
-        outcome event (exactly once) and its entry removed, without a send."""
-        records = [record for record in batch.records if self._still_ours(record.claim)]
+    def flush(self, batches: list[Batch]) -> None:
+        """Write the batches' outcomes: delivery updates, then outcome events, then dequeues (each in
+        bulk, several batches together). A crash in between is finished by the sweep: a final delivery
+        still queued gets its outcome event (exactly once) and its entry removed, without a send."""
+        records = [record for batch in batches for record in batch.records if self._still_ours(record.claim)]
         if records:
             self.deliveries.record_many([(r.claim.doc["_id"], r.fields, r.history) for r in records])
         for record in records:
@@ -472,7 +507,7 @@ class Sender:
             outcome = record.fields["status"]
             if outcome != d.CANCELLED:
                 NOTIFICATION_DELIVERIES.labels(record.claim.doc["channel"], d.RETRY if not record.final else outcome).inc()
-        self._finish_bookkeeping([r.claim.doc for r in records if r.final] + batch.finished)
+        self._finish_bookkeeping([r.claim.doc for r in records if r.final] + [doc for batch in batches for doc in batch.finished])
 
     def _finish_bookkeeping(self, docs: list[dict]) -> None:
         """Final deliveries: their outcome events (exactly once), then the queue entries go."""
@@ -502,7 +537,7 @@ class Sender:
     # -- digests -------------------------------------------------------------------------------
 
     def _send_digest(self, recipient_id: str, channel: str, claims: list[Claim], people: People,
-                     batch: _Batch) -> int:
+                     batch: Batch) -> int:
         prefs = people.prefs(recipient_id)
         now = self.clock.now()
         live = []
@@ -512,7 +547,10 @@ class Sender:
             else:
                 self._record(batch, claim, {"status": d.CANCELLED},
                              {"at": now, "outcome": d.CANCELLED, "error": "channel turned off by the recipient"})
-        if not live or not all(self._time_left(c) for c in live):
+        if not live:
+            return 0
+        self._marks_written(batch, self.unmarked_sends - 1)
+        if not all(self._time_left(c) for c in live):
             return 0
         try:
             message = self.messages.digest(recipient_id, channel, [c.doc for c in live], prefs, people)
@@ -540,7 +578,7 @@ class Sender:
         if self.after_send is not None:
             for claim in live:
                 self.after_send(claim.doc)
-        self._mark_sent(live)
+        self._mark_sent(live, batch)
         for claim in live:
             self._succeed(claim, batch)
         return len(live)
@@ -551,16 +589,24 @@ def _causation(doc: dict) -> Causation:
 
 
 class SenderPool:
-    """This process's sender threads, fed by hand-off from the consumer and by the sweep.
+    """This process's sender threads, fed by hand-off from the consumer and by the sweep, and its
+    bookkeeper, which records what the sender threads sent.
 
     `submit(doc)` never blocks the caller (the consumer): the local queue is bounded, and what does
     not fit is left to the sweep (it is in `delivery_queue` already). `work_once()` is one turn of a
-    sender thread (the worker runs it as a job); `drain()` and `process_queue()` run everything on
-    the calling thread (tests, scripts).
+    sender thread: claim a batch, send it, hand its outcomes to the bookkeeper and go on with the
+    next batch; `bookkeep_once()` is one turn of the bookkeeper: the outcomes of whatever batches
+    are waiting, written together (the worker runs both as jobs). Why a bookkeeper: a batch's
+    bookkeeping took as long as its sends (FerretDB updates are slow), and one writer of larger
+    bulks beats every sender thread writing its own (FerretDB's SQLite serialises writers). A
+    delivery stays in flight here until its outcome is written. Without a bookkeeper (neither
+    `start()` nor a `bookkeep_once()` call yet), `work_once()` records its own batch. `drain()` and
+    `process_queue()` run everything on the calling thread (tests, scripts).
     """
 
     def __init__(self, sender: Sender, deliveries, clock, *, threads: int = 4, batch: int = 50,
-                 sweep_interval_s: float = 10.0, sweep_limit: int = 5000, max_local: int = 10000):
+                 sweep_interval_s: float = 10.0, sweep_limit: int = 5000, max_local: int = 10000,
+                 max_unrecorded: int | None = None):
         self.sender = sender
         self.deliveries = deliveries
         self.clock = clock
@@ -569,6 +615,12 @@ class SenderPool:
         self.sweep_interval_s = sweep_interval_s
         self.sweep_limit = sweep_limit
         self._local: queue.Queue = queue.Queue(maxsize=max_local)
+        # Sent batches waiting for the bookkeeper; when it falls this far behind, a sender thread
+        # records its own batch (the claims must not expire before their outcomes are written).
+        self._unrecorded: queue.Queue = queue.Queue(maxsize=max_unrecorded or 2 * threads)
+        # Set once a bookkeeper runs (`start()`, or the worker's job calling `bookkeep_once`); until
+        # then a sender turn records its own batch (a script or test driving `work_once` alone).
+        self._bookkeeper = threading.Event()
         self._inflight: set[str] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -619,24 +671,72 @@ class SenderPool:
         return items
 
     def _process(self, items: list[tuple[dict, People | None]]) -> int:
+        """Claim, send and record on this thread (`drain`)."""
         known = list({id(people): people for _, people in items if people is not None}.values())
         try:
             return self.sender.process([doc for doc, _ in items], known)
         finally:
-            with self._lock:
-                for doc, _ in items:
-                    self._inflight.discard(doc["_id"])
+            self._release([doc["_id"] for doc, _ in items])
+
+    def _release(self, keys: list[str]) -> None:
+        with self._lock:
+            for key in keys:
+                self._inflight.discard(key)
 
     def work_once(self, timeout_s: float = 0.5) -> int:
+        """One sender turn: a batch claimed and sent, its outcomes handed to the bookkeeper."""
         items = self._take(timeout_s)
         if not items:
             return 0
+        keys = [doc["_id"] for doc, _ in items]
+        known = list({id(people): people for _, people in items if people is not None}.values())
         try:
-            return self._process(items)
+            handled, batch = self.sender.send_batch([doc for doc, _ in items], known)
         except TRANSIENT_ERRORS as exc:
+            self._release(keys)
             log.warning("notifications sender: MongoDB unavailable (%s); the sweep retries these later", exc)
             self._stop.wait(1.0)
             return 0
+        except BaseException:
+            self._release(keys)
+            raise
+        if not self._bookkeeper.is_set():
+            self._record([(batch, keys)])
+            return handled
+        try:
+            self._unrecorded.put_nowait((batch, keys))
+        except queue.Full:  # the bookkeeper is behind: record this batch here
+            self._record([(batch, keys)])
+        return handled
+
+    def bookkeep_once(self, timeout_s: float = 0.5, *, most: int = 20) -> int:
+        """One bookkeeper turn: the outcomes of up to `most` sent batches, written together;
+        returns how many batches."""
+        self._bookkeeper.set()
+        try:
+            first = self._unrecorded.get(timeout=timeout_s) if timeout_s > 0 else self._unrecorded.get_nowait()
+        except queue.Empty:
+            return 0
+        waiting = [first]
+        while len(waiting) < most:
+            try:
+                waiting.append(self._unrecorded.get_nowait())
+            except queue.Empty:
+                break
+        self._record(waiting)
+        return len(waiting)
+
+    def _record(self, waiting: list[tuple[Batch, list[str]]]) -> None:
+        """A failure here leaves the claims to expire: whoever claims next finds the sent marks and
+        records without sending again (the crash window of the module docstring)."""
+        try:
+            self.sender.flush([batch for batch, _ in waiting])
+        except TRANSIENT_ERRORS as exc:
+            log.warning("notifications bookkeeper: MongoDB unavailable (%s); these are recorded once their "
+                        "claims expire", exc)
+            self._stop.wait(1.0)
+        finally:
+            self._release([key for _, keys in waiting for key in keys])
 
     def drain(self) -> int:
         handled = 0
@@ -666,8 +766,10 @@ class SenderPool:
     def start(self) -> None:
         self._stop.clear()
         self.sender.stopping.clear()
+        self._bookkeeper.set()
         for index in range(self.threads):
             self._spawn(f"notifications-sender-{index}", self._sender_loop)
+        self._spawn("notifications-bookkeeper", self._bookkeeper_loop)
         self._spawn("notifications-sweep", self._sweep_loop)
 
     def _spawn(self, name: str, target) -> None:
@@ -681,6 +783,14 @@ class SenderPool:
                 self.work_once()
             except Exception:  # noqa: BLE001 - a sender thread never dies of one bad batch
                 log.exception("notifications sender failed a batch; the sweep retries it")
+                self._stop.wait(1.0)
+
+    def _bookkeeper_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.bookkeep_once()
+            except Exception:  # noqa: BLE001 - the claims expire and the next claimant records them
+                log.exception("notifications bookkeeper failed; these are recorded once their claims expire")
                 self._stop.wait(1.0)
 
     def _sweep_loop(self) -> None:
@@ -697,6 +807,8 @@ class SenderPool:
         for thread in self._threads:
             thread.join(timeout=15)
         self._threads.clear()
+        while self.bookkeep_once(0):  # what the senders sent last
+            pass
         for channel in self.sender.channels.values():
             close = getattr(channel, "close", None)
             if close is not None:

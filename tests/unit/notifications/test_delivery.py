@@ -124,7 +124,7 @@ def test_a_sender_killed_after_its_sends_but_before_its_bookkeeping_causes_no_se
     def die(batch):
         raise Crash("killed before the batch's bookkeeping")
 
-    dying._flush = die
+    dying.flush = die
     with pytest.raises(Crash):
         dying.process([dict(doc) for doc in new])
     assert len(world.email.sent) == 2 and len(world.deliveries.queue) == 4 and world.outcomes.events() == []

@@ -1,6 +1,8 @@
 """Templates (language fallback, escaping, unsubscribe footer), the .ics invite, SMTP URLs, tokens."""
 from __future__ import annotations
 
+import email
+import email.policy
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -12,6 +14,12 @@ from services.notifications.adapters.templates import TemplateRenderer
 from services.notifications.application.links import LinkRefused, link_key, unsubscribe_token, verify_unsubscribe_token
 from services.notifications.domain.ics import build_ics
 from services.notifications.domain.routing import CATEGORIES
+
+
+def parsed(raw: bytes):
+    """The email as a mail client reads it."""
+    return email.message_from_bytes(raw, policy=email.policy.default)
+
 
 BASE = {"recipient_name": "Ada", "other_name": "Bob <b>", "role": "mentee", "reasons": ["Both speak German"],
         "answer_by_local": "2026-01-03 10:00 CET", "accept_url": "https://app/p/1?action=accept",
@@ -95,9 +103,9 @@ def test_smtp_url_parsing_and_the_email_carries_unsubscribe_and_invite():
     assert (config.host, config.port, config.username, config.password, config.starttls, config.sender) == (
         "mail.example", 2525, "user@x", "p:ss", True, "noreply@x.org")
     assert SmtpConfig.from_url("smtps://mail.example").port == 465
-    mail = build_email(OutgoingMessage("nid", "E1", "meeting_scheduled", "Subj", "text", "<p>html</p>",
+    mail = parsed(build_email(OutgoingMessage("nid", "E1", "meeting_scheduled", "Subj", "text", "<p>html</p>",
                                        email="e@x.org", unsubscribe_url="https://u",
-                                       attachments=[("invite.ics", "text/calendar", "BEGIN:VCALENDAR\r\n")]), "s@x")
+                                       attachments=[("invite.ics", "text/calendar", "BEGIN:VCALENDAR\r\n")]), "s@x"))
     assert mail["List-Unsubscribe"] == "<https://u>" and mail["Message-ID"] == "<nid@mentoring.notifications>"
     parts = {part.get_content_type() for part in mail.walk()}
     assert {"text/plain", "text/html", "text/calendar"} <= parts
@@ -141,7 +149,7 @@ def test_data_that_would_inject_headers_is_a_permanent_failure_naming_the_reason
         return OutgoingMessage(**{"notification_id": "nid", "recipient_id": "E1", "category": "kudos",
                                   "subject": "Subj", "text": "t", "html": "<p>t</p>", "email": "e@x.org", **fields})
 
-    assert build_email(message(display_name="Ada Lovelace"), "s@x")["To"] == "Ada Lovelace <e@x.org>"
+    assert parsed(build_email(message(display_name="Ada Lovelace"), "s@x"))["To"] == "Ada Lovelace <e@x.org>"
     for hostile in ({"subject": "Hi\r\nBcc: victim@evil.example"}, {"subject": "Hi\nX-Spam: no"},
                     {"display_name": "Ada\r\nBcc: victim@evil.example"}, {"email": "e@x.org\r\nBcc: v@evil.example"},
                     {"email": "e@x.org, v@evil.example"}, {"email": "not an address"}, {"subject": "a\x00b"}):
@@ -180,3 +188,28 @@ def test_a_completed_pairing_thanks_and_links_to_the_pairing_page_to_choose_stay
     german = renderer.render("pairing_completed", ["de"], context)
     assert german.subject == "Danke: Ihr Mentoring mit Bob ist abgeschlossen"
     assert 'href="https://app/pairings/P1"' in german.html and "In Kontakt bleiben?" in german.html
+
+
+def test_the_email_reads_back_as_written_in_any_language_with_its_invite():
+    subject = "Ihr Treffen mit Jürgen Groß — " + "sehr lange Betreffzeile " * 8
+    text = "Hallo Zoë,\n" + "ein Satz, der sehr lang ist und nicht umgebrochen wird " * 40 + "\n-- \nAbmelden: https://u"
+    html = "<p>Hallo Zoë, 日本語 &amp; ünïcödé</p>"
+    mail = parsed(build_email(OutgoingMessage(
+        "nid", "E1", "meeting_scheduled", subject, text, html, email="zoe@x.org", display_name='Zoë "Z" Groß',
+        unsubscribe_url="https://u", attachments=[("invite.ics", "text/calendar", "BEGIN:VCALENDAR\r\nSUMMARY:Jürgen\r\n")]),
+        "Mentoring <noreply@x.org>"))
+    assert mail["Subject"] == subject and mail["From"] == "Mentoring <noreply@x.org>"
+    assert mail["To"].addresses[0].display_name == 'Zoë "Z" Groß' and mail["To"].addresses[0].addr_spec == "zoe@x.org"
+    assert mail["Message-ID"] == "<nid@mentoring.notifications>" and mail["X-Notification-Category"] == "meeting_scheduled"
+    assert mail.get_body(("plain",)).get_content() == text and mail.get_body(("html",)).get_content() == html
+    invite = next(part for part in mail.iter_attachments())
+    assert invite.get_content_type() == "text/calendar" and invite.get_param("method") == "REQUEST"
+    assert invite.get_filename() == "invite.ics" and invite.get_content() == "BEGIN:VCALENDAR\r\nSUMMARY:Jürgen\r\n"
+    assert not mail.defects and all(len(line) <= 998 for line in build_email(OutgoingMessage(
+        "nid", "E1", "kudos", "Ü" * 600, text, html, email="zoe@x.org"), "s@x").split(b"\r\n"))
+
+
+def test_an_address_that_is_not_ascii_fails_the_delivery_for_good():
+    with pytest.raises(PermanentFailure) as caught:
+        build_email(OutgoingMessage("nid", "E1", "kudos", "S", "t", "<p>t</p>", email="zoë@x.org"), "s@x")
+    assert caught.value.code == "invalid_header"
