@@ -97,6 +97,10 @@ class Settings:
     notifications_claim_ttl_s: float = 60.0
     notifications_sweep_interval_s: float = 10.0
     notifications_send_batch: int = 50
+    # emails a sender thread may send before their "sent" marks are stored: a crash sends at most
+    # this many again per thread (same Message-ID). 1 keeps "a crash duplicates at most one email per
+    # thread"; 8 measured ~25 % more emails/s (README, notifications figures)
+    notifications_unmarked_sends: int = 1
     # Retention (README "Privacy"): meeting notes, agendas, feedback comments and kudos notes are
     # forgotten this many days after their pairing ends; notifications' inbox items and delivery logs
     # (with expired delivery claims) after theirs; how often each worker's retention job runs.
@@ -190,6 +194,7 @@ class Settings:
             notifications_claim_ttl_s=_float("NOTIFICATIONS_CLAIM_TTL_S", cls.notifications_claim_ttl_s),
             notifications_sweep_interval_s=_float("NOTIFICATIONS_SWEEP_INTERVAL_S", cls.notifications_sweep_interval_s),
             notifications_send_batch=_int("NOTIFICATIONS_SEND_BATCH", cls.notifications_send_batch),
+            notifications_unmarked_sends=_int("NOTIFICATIONS_UNMARKED_SENDS", cls.notifications_unmarked_sends),
             retention_private_text_days=_float("RETENTION_PRIVATE_TEXT_DAYS", cls.retention_private_text_days),
             retention_availability_days=_float("RETENTION_AVAILABILITY_DAYS", cls.retention_availability_days),
             retention_inbox_days=_float("RETENTION_INBOX_DAYS", cls.retention_inbox_days),

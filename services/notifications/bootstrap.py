@@ -130,6 +130,7 @@ def build(settings: Settings | None = None, *, clock=None) -> NotificationsConte
         renderer=TemplateRenderer(),
         outcomes=outcomes,
         clock=clock, server_clock=ServerClock(database), config=config,
+        unmarked_sends=settings.notifications_unmarked_sends,
     )
     senders = SenderPool(sender, deliveries, clock, threads=settings.notifications_sender_threads,
                          batch=settings.notifications_send_batch,

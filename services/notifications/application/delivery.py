@@ -23,8 +23,9 @@ only after the claim on it expired**. Expiry is judged by the database server's 
 **Send, mark, record (the claim holder, a batch at a time).** Send on the channel; the moment an
 email or chat post is accepted, queue its *sent mark* `"<claim id>|sent"` for insertion (the marks
 are group-committed: one insert for whatever the sender threads accepted meanwhile). A thread goes
-on sending while at most `unmarked_sends` (8) of its accepted sends wait for their marks, and
-waits for them all before its batch is recorded, so nothing is recorded `sent` without its mark.
+on sending while at most `unmarked_sends` (`NOTIFICATIONS_UNMARKED_SENDS`, default 1) of its accepted
+sends wait for their marks, and waits for them all before its batch is recorded, so nothing is
+recorded `sent` without its mark.
 The batch's bookkeeping is then handed to the pool's bookkeeper thread, which writes several
 batches' outcomes together, in bulk, while the senders go on: the outcomes into the deliveries
 (`sent`, or `retry` with the next due time, or `failed`; updates by `_id` in chunks, FerretDB
@@ -277,7 +278,7 @@ class Sender:
 
     def __init__(self, *, directory, preferences, deliveries, channels: dict, renderer, outcomes: AggregateStore,
                  clock, server_clock, config: DeliveryConfig, owner: str | None = None,
-                 before_send=None, after_send=None, unmarked_sends: int = 8):
+                 before_send=None, after_send=None, unmarked_sends: int = 1):
         self.directory = directory
         self.preferences = preferences
         self.deliveries = deliveries
