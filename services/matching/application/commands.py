@@ -637,10 +637,8 @@ class MatchingCommands:
             raise RuntimeError("matching views are behind the event store; completing the cohort later")
         causation = Causation.from_event(envelope)
         completed = 0
-        for doc in self.views.pairings_of_cohort(data["cohort_id"]):
-            if doc["status"] != "active":
-                continue
-            completed += self._react(self.pairings, doc["_id"], lambda events: pairings.complete(
+        for entry in self.views.pairing_entries(data["cohort_id"], statuses=("active",)):
+            completed += self._react(self.pairings, entry.pairing_id, lambda events: pairings.complete(
                 PairingState.from_events(events), completed_at=envelope.occurred_at,
                 closed_cohort_event_id=envelope.event_id), causation)
         return completed
@@ -648,17 +646,19 @@ class MatchingCommands:
     def expire_overdue(self) -> int:
         """Expire every proposal whose answer deadline has passed (the worker's periodic job).
 
-        The view only finds candidates; each pairing's own stream decides.
+        The views only find candidates (each cohort's proposals and their deadlines, from its pairing
+        index: never a scan of every pairing); each pairing's own stream decides.
         """
         now = self.clock.now()
         expired = 0
-        for doc in self.views.pairings_with_status("proposed"):
-            if not doc.get("answer_by") or parse_rfc3339(doc["answer_by"]) > now:
-                continue
-            state, version = self.pairing(doc["_id"])
-            causation = Causation(correlation_id=f"expiry-{doc['_id']}", causation_id=None)
+        overdue = [entry.pairing_id for cohort_id in self.views.cohort_ids()
+                   for entry in self.views.pairing_entries(cohort_id, statuses=("proposed",))
+                   if entry.answer_by and parse_rfc3339(entry.answer_by) <= now]
+        for pairing_id in overdue:
+            state, version = self.pairing(pairing_id)
+            causation = Causation(correlation_id=f"expiry-{pairing_id}", causation_id=None)
             try:
-                expired += bool(self._append(self.pairings, doc["_id"], version, pairings.expire(state, now),
+                expired += bool(self._append(self.pairings, pairing_id, version, pairings.expire(state, now),
                                              causation))
             except ConcurrencyError:
                 continue  # answered meanwhile: the next tick decides again
