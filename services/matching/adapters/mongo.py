@@ -175,9 +175,11 @@ class Views:
         with ThreadPoolExecutor(PAGE_READERS) as pool:
             return [doc for doc in pool.map(documents.get, keys) if doc is not None]
 
-    def never_again_pairs(self) -> set[tuple[str, str]]:
-        """(mentor, mentee) pairs never to be proposed again, whatever the cohort."""
-        return {(mentor, doc["_id"]) for doc in self.never_again.find({}) for mentor in doc.get("mentors") or ()}
+    def never_again_pairs(self, mentee_id: str | None = None) -> set[tuple[str, str]]:
+        """(mentor, mentee) pairs never to be proposed again, whatever the cohort: every mentee's (a
+        scan of the collection, once a run), or one mentee's (an `_id` read, on every suggestions call)."""
+        docs = [self.never_again.get(mentee_id) or {"_id": mentee_id}] if mentee_id else self.never_again.find({})
+        return {(mentor, doc["_id"]) for doc in docs for mentor in doc.get("mentors") or ()}
 
     def pairings_of_employee(self, employee_id: str) -> list[dict]:
         """Every pairing naming the person as mentor or mentee, in any cohort (their `party_pairings`)."""

@@ -470,7 +470,7 @@ class MatchingCommands:
             if enrollment.paused:
                 raise Conflict("paused", f"{employee_id} is paused in this cohort: no new proposals", field=field)
         self.wait_for_head()
-        taken = self.inputs.pairings_of(cohort_id)
+        taken = self.inputs.pairings_of(cohort_id, mentee_id=mentee_id)
         if mentee_id in taken.paired_mentees:
             raise Conflict("mentee_paired", f"{mentee_id} already has an open pairing in this cohort",
                            field="mentee_id")
@@ -519,7 +519,7 @@ class MatchingCommands:
         left (requests and proposals hold theirs), ranked by the optimiser's own score."""
         cohort, enrollment = self._choosing_mentee(cohort_id, mentee_id)
         self.wait_for_head()
-        taken = self.inputs.pairings_of(cohort_id)
+        taken = self.inputs.pairings_of(cohort_id, mentee_id=mentee_id)
         mentors = self.cohort_mentors.get(cohort_id, taken)
         mentee = self.inputs.mentee_of(self._mentee_document(cohort_id, mentee_id), mentors)
         found, eligible = suggest_mentors(list(mentors.values()), mentee, MatchingRules.from_dict(cohort.rules),
@@ -549,7 +549,7 @@ class MatchingCommands:
         if open_pairing is not None and self._asked_by(open_pairing, mentee_id, causation):
             state, _ = self.pairing(open_pairing["_id"])  # the same request again: its first answer
             return self._pairing_answer(state, open_pairing["_id"], Appended())
-        taken = self.inputs.pairings_of(cohort_id)
+        taken = self.inputs.pairings_of(cohort_id, mentee_id=mentee_id)
         if open_pairing is None and mentee_id in taken.paired_mentees:  # the openings lag the pairings
             open_pairing = {"status": "active"}
         violations: list[str] = []

@@ -6,6 +6,7 @@ for the views to include everything stored so far (`MatchingCommands.wait_for_he
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -17,6 +18,8 @@ from shared.errors import Invalid
 from services.matching.adapters.mongo import Views
 from services.matching.domain import pairing as pairings
 from services.matching.domain.assignment import MenteeCandidate, MentorCandidate, goal_topics, topic_key
+
+log = logging.getLogger(__name__)
 
 MAX_CHAIN = 32
 PROFILE_READERS = 8  # profiles read by `_id` on this many connections at once
@@ -50,7 +53,10 @@ class MatchingInputs:
         self.views = views
         self.participants = participants
 
-    def pairings_of(self, cohort_id: str) -> Taken:
+    def pairings_of(self, cohort_id: str, *, mentee_id: str | None = None) -> Taken:
+        """The cohort's open pairings and forbidden pairs; `mentee_id`: a decision about that mentee
+        only (suggestions, a request, a manual proposal), which needs only their pairs never to be
+        proposed again (one `_id` read, not the whole collection a run reads)."""
         taken = Taken()
         for entry in self.views.pairing_entries(cohort_id):  # parties and status only: the index
             if entry.status in pairings.OPEN:
@@ -60,7 +66,7 @@ class MatchingInputs:
             if entry.status in ("declined", "ended"):
                 taken.forbidden.add((entry.mentor_id, entry.mentee_id))
         # And in any cohort: a declined proposal or a pairing ended as not a fit is never proposed again.
-        taken.forbidden |= self.views.never_again_pairs()
+        taken.forbidden |= self.views.never_again_pairs(mentee_id)
         return taken
 
     def candidates(self, cohort_id: str, taken: Taken) -> tuple[dict[str, MentorCandidate], dict[str, MenteeCandidate]]:
@@ -177,15 +183,17 @@ class MatchingInputs:
 
 
 class CohortMentors:
-    """The cohort's mentor candidates for suggestions, kept per process for `ttl_s` seconds.
+    """The cohort's mentor candidates for suggestions, kept per process and refreshed every `ttl_s`.
 
-    Why: building them reads the cohort's mentor enrolments and the HRIS directory with their
-    management chains, which on FerretDB v1 are scans (org-20k, 2,500 mentors: 15-35 s on the busy
-    2-core machine); a mentee's page cannot wait for that each time. What is kept is only what
-    changes slowly (enrolment, profile, chain); the seats taken are applied fresh on every call
-    (`Taken`, read after the views caught up), so a request or proposal is seen at once. A mentor
-    enrolled, paused or withdrawn within the last `ttl_s` may be missing or shown a moment too
-    long: the request itself decides on the mentor's enrolment stream and fresh profiles.
+    Why: building them reads the cohort's active mentors' enrolments and their profiles with their
+    management chains by `_id` (measured, bench/bench_cohort_reads.py: 2,500 mentors, 2.1 s and 2.6 s
+    on the 2-core machine); a mentee's page cannot wait for that each time. Only the first call of a
+    process for a cohort builds while it waits; afterwards a call past `ttl_s` gets the kept entry at
+    once and starts one rebuild in the background. What is kept is only what changes slowly
+    (enrolment, profile, chain); the seats taken are applied fresh on every call (`Taken`, read after
+    the views caught up), so a request or proposal is seen at once. A mentor enrolled, paused or
+    withdrawn within the last `ttl_s` (plus a rebuild) may be missing or shown a moment too long: the
+    request itself decides on the mentor's enrolment stream and fresh profiles.
     """
 
     def __init__(self, inputs: MatchingInputs, ttl_s: float = 60.0, max_cohorts: int = 16, clock=time.monotonic):
@@ -200,14 +208,34 @@ class CohortMentors:
     def get(self, cohort_id: str, taken: Taken) -> dict[str, MentorCandidate]:
         with self._guard:
             lock = self._locks.setdefault(cohort_id, threading.Lock())
-        with lock:  # one build per cohort at a time: the others wait for it and share it
             entry = self._entries.get(cohort_id)
-            if entry is None or self.clock() - entry[0] > self.ttl_s:
-                entry = (self.clock(), self.inputs.mentors_for(cohort_id, Taken()))
+        if entry is None:
+            with lock:  # one build per cohort at a time: the others wait for it and share it
                 with self._guard:
-                    self._entries[cohort_id] = entry
-                    self._entries.move_to_end(cohort_id)
-                    while len(self._entries) > self.max_cohorts:
-                        self._entries.popitem(last=False)
+                    entry = self._entries.get(cohort_id)
+                if entry is None:
+                    entry = self._build(cohort_id)
+        elif self.clock() - entry[0] > self.ttl_s and lock.acquire(blocking=False):
+            threading.Thread(target=self._rebuild, args=(cohort_id, lock), daemon=True,
+                             name=f"cohort-mentors-{cohort_id}").start()
         return {employee_id: replace(mentor, seats_taken=taken.seats[employee_id]) if taken.seats.get(employee_id)
                 else mentor for employee_id, mentor in entry[1].items()}
+
+    def _build(self, cohort_id: str) -> tuple[float, dict[str, MentorCandidate]]:
+        entry = (self.clock(), self.inputs.mentors_for(cohort_id, Taken()))
+        with self._guard:
+            self._entries[cohort_id] = entry
+            self._entries.move_to_end(cohort_id)
+            while len(self._entries) > self.max_cohorts:
+                self._entries.popitem(last=False)
+        return entry
+
+    def _rebuild(self, cohort_id: str, lock: threading.Lock) -> None:
+        """In the background, holding the cohort's lock (taken by the caller); a failure keeps the old
+        entry, and the next call past `ttl_s` tries again."""
+        try:
+            self._build(cohort_id)
+        except Exception:  # noqa: BLE001 - logged; the kept entry still answers
+            log.exception("rebuilding the mentors of cohort %s for suggestions failed", cohort_id)
+        finally:
+            lock.release()

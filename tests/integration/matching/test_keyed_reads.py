@@ -56,7 +56,7 @@ def test_the_keyed_reads_equal_a_scan_after_concurrent_writes_from_two_processes
         enrolled = _together([enrol(harness.client if n % 2 else other, e, role) for n, (e, role) in enumerate(people)])
         assert [r.status_code for r in enrolled] == [201] * len(people), [r.json for r in enrolled if r.status_code != 201]
         harness.settle()
-        asked = _together([lambda e=e, m=m: (harness.client if n % 2 else other).post(
+        asked = _together([lambda e=e, m=m, client=harness.client if n % 2 else other: client.post(
             f"/v1/cohorts/{cohort_id}/requests", json={"mentor_id": m}, headers=token(e))
             for n, (e, m) in enumerate(zip(mentees[:8], mentors))])
         assert [r.status_code for r in asked] == [201] * 8, [r.json for r in asked]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 
-from services.matching.adapters.mongo import ENROLLMENTS, PAIRINGS, PARTICIPANTS
+from services.matching.adapters.mongo import ENROLLMENTS, NEVER_AGAIN, PAIRINGS, PARTICIPANTS
 from services.matching.adapters.pairing_index import PairingIndex
 from services.matching.application.commands import Actor
 from tests.unit.matching.conftest import ADMIN, REQUEST
@@ -86,12 +86,20 @@ def test_suggestions_requests_runs_closing_expiry_and_outcomes_filter_nothing_bu
     cohort_id = a_busy_cohort(matching)
     matching.hire("E099", level=3)
     matching.enroll(cohort_id, "E099", "mentee")  # after the run: unpaired
-    collections = [matching.database[name] for name in (ENROLLMENTS, PAIRINGS, PARTICIPANTS)]
+    collections = [matching.database[name] for name in (ENROLLMENTS, PAIRINGS, PARTICIPANTS, NEVER_AGAIN)]
+    found = matching.commands.suggestions(cohort_id, "E099", limit=5)
+    assert found["items"] and found["can_request"]
+    # one mentee's decision needs their pairs never to be proposed again: read by `_id`, the same pairs
+    everyone = matching.commands.inputs.pairings_of(cohort_id).forbidden
+    mine = matching.commands.inputs.pairings_of(cohort_id, mentee_id="E002").forbidden
+    assert ("M002", "E002") in mine and {pair for pair in everyone if pair[1] == "E002"} == {
+        pair for pair in mine if pair[1] == "E002"}
     for collection in collections:
         collection.scans.clear()
     found = matching.commands.suggestions(cohort_id, "E099", limit=5)
-    assert found["items"] and found["can_request"]
     _ask(matching, cohort_id, "E099", found["items"][0]["mentor_id"])
+    assert collections[3].scans == []  # a run reads every mentee's list at once (below)
+    collections = collections[:3]
     matching.run(cohort_id, dry_run=True)
     matching.clock.advance(days=8)
     assert matching.commands.expire_overdue() > 0
@@ -134,3 +142,42 @@ def test_the_pairing_index_is_the_same_whatever_order_its_entries_were_saved_in(
     assert len(in_order) > 10
     assert stored(random.Random(3).sample(range(300), 300), 1) == in_order
     assert stored(random.Random(4).sample(range(300), 300), 64) == in_order
+
+
+def test_suggestions_mentors_are_built_once_then_refreshed_in_the_background_past_their_ttl():
+    """Only a process's first call for a cohort waits for the build; a call past the TTL answers from
+    the kept mentors at once while one rebuild runs, and the next call sees the rebuilt ones."""
+    import threading
+
+    from services.matching.application.inputs import CohortMentors, Taken
+    from services.matching.domain.assignment import MentorCandidate
+
+    class Inputs:
+        def __init__(self):
+            self.builds, self.release = 0, threading.Event()
+
+        def mentors_for(self, cohort_id, taken):
+            self.builds += 1
+            if self.builds > 1:
+                assert self.release.wait(5)
+            return {"M1": MentorCandidate("M1", level=self.builds, capacity=2)}
+
+    now = [0.0]
+    inputs = Inputs()
+    mentors = CohortMentors(inputs, ttl_s=60, clock=lambda: now[0])
+    assert mentors.get("C", Taken())["M1"].level == 1 and inputs.builds == 1
+    now[0] = 30
+    assert mentors.get("C", Taken(seats={"M1": 1}))["M1"].seats_taken == 1 and inputs.builds == 1
+    now[0] = 61
+    assert mentors.get("C", Taken())["M1"].level == 1  # the kept entry, while the rebuild waits
+    for _ in range(100):
+        if inputs.builds == 2:
+            break
+        threading.Event().wait(0.02)
+    assert mentors.get("C", Taken())["M1"].level == 1 and inputs.builds == 2  # one rebuild at a time
+    inputs.release.set()
+    for _ in range(100):
+        if mentors.get("C", Taken())["M1"].level == 2:
+            break
+        threading.Event().wait(0.02)
+    assert mentors.get("C", Taken())["M1"].level == 2 and inputs.builds == 2
