@@ -11,6 +11,7 @@ import pytest
 from services.matching.adapters.enrollment_index import EnrollmentIndex
 from services.matching.adapters.pairing_index import PairingIndex
 from services.matching.api import create_app
+from tests.helpers import wait_until
 from tests.integration.matching.conftest import ADMIN_H, OwnStoreWorker, token
 
 pytestmark = pytest.mark.integration
@@ -69,12 +70,21 @@ def test_the_keyed_reads_equal_a_scan_after_concurrent_writes_from_two_processes
                                                    headers=token(p["mentor_id"])) for p in requests[:6]]
         answers += [lambda p=p: other.post(f"/v1/pairings/{p['pairing_id']}/decline", json={"reason": "no_time"},
                                            headers=token(p["mentor_id"])) for p in requests[6:]]
+        offers = [p for p in proposals if not p["mentee_accepted"]]
         answers += [lambda p=p: other.post(f"/v1/pairings/{p['pairing_id']}/accept", json={},
-                                           headers=token(p["mentee_id"]))
-                    for p in proposals if not p["mentee_accepted"]][:6]
-        answers += [lambda: other.post(f"/v1/cohorts/{cohort_id}/enrollments/{mentees[-1]}/withdraw",
-                                       headers=ADMIN_H)]
-        assert all(r.status_code == 200 for r in _together(answers))
+                                           headers=token(p["mentee_id"])) for p in offers[:6]]
+        # a mentee none of these answers touches leaves (their pairing ends: more writes at once)
+        leaving = next(p["mentee_id"] for p in offers[6:])
+        answers += [lambda: other.post(f"/v1/cohorts/{cohort_id}/enrollments/{leaving}/withdraw", headers=ADMIN_H)]
+        answered = _together(answers)
+        assert all(r.status_code == 200 for r in answered), [r.json for r in answered if r.status_code != 200]
+        ended = next(p["pairing_id"] for p in offers[6:] if p["mentee_id"] == leaving)
+
+        def reacted():  # the withdrawal's reaction ends the leaver's pairing after the request
+            harness.settle()
+            return harness.context.views.pairings.get(ended)["status"] == "ended"
+
+        wait_until(reacted, timeout_s=60, message="the leaver's pairing to end")
         harness.settle()
     finally:
         second_worker.close()
