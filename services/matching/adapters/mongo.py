@@ -152,7 +152,10 @@ class Views:
         return self._read(self.enrollments, keys)
 
     def enrollments_of_employee(self, employee_id: str) -> list[dict]:
-        return self.enrollments.find({"employee_id": employee_id})
+        """The person's enrolment in each cohort that has one, by `_id` (one look-up per cohort, side by
+        side): a termination, an erasure or an export no longer scans every cohort's enrolments."""
+        return self._read(self.enrollments, [self.enrollment_key(cohort_id, employee_id)
+                                             for cohort_id in self.cohort_ids()])
 
     def pairing_entries(self, cohort_id: str, *, statuses: tuple[str, ...] | None = None) -> list[PairingEntry]:
         """The cohort's pairings' parties, status and deadline, from the index alone."""

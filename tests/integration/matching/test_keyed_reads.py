@@ -103,6 +103,7 @@ def test_the_keyed_reads_equal_a_scan_after_concurrent_writes_from_two_processes
     for person in (mentors[0], mentees[0], mentees[20]):
         assert sorted(views.pairings_of_employee(person), key=lambda d: d["_id"]) == [
             d for d in scanned if person in (d["mentor_id"], d["mentee_id"])]
+        assert views.enrollments_of_employee(person) == list(database["enrollments"].find({"employee_id": person}))
     # the list pages through the index as the sorted scan would
     listed, cursor = [], None
     while True:

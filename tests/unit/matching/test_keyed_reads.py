@@ -62,6 +62,13 @@ def test_a_cohorts_pairings_and_enrolments_from_the_indexes_equal_a_scan(matchin
     for person in ("E001", "M003", "E010", "M004", "nobody"):
         assert sorted(views.pairings_of_employee(person), key=lambda d: d["_id"]) == [
             d for d in scanned if person in (d["mentor_id"], d["mentee_id"])]
+    other = matching.cohort(status="enrolling")  # a second cohort: a person's enrolments span cohorts
+    matching.enroll(other, "E001", "mentee")
+    matching.projector.catch_up()
+    for person in ("E001", "E010", "M004", "nobody"):
+        assert sorted(views.enrollments_of_employee(person), key=lambda d: d["_id"]) == sorted(
+            matching.database[ENROLLMENTS].find({"employee_id": person}), key=lambda d: d["_id"])
+    assert len(views.enrollments_of_employee("E001")) == 2
 
 
 def test_the_pairings_list_pages_through_the_index_like_the_sorted_scan(matching, monkeypatch):
@@ -107,6 +114,9 @@ def test_suggestions_requests_runs_closing_expiry_and_outcomes_filter_nothing_bu
     matching.commands.change_cohort_status(cohort_id, "closed", ADMIN, REQUEST)
     matching.work()
     assert {doc["status"] for doc in matching.pairings(cohort_id).values()} >= {"completed", "expired"}
+    matching.terminate("E099", "2026-09-01T00:00:00Z")  # their enrolment withdrawn, found by `_id`
+    matching.work()
+    assert matching.views.enrollments.get(f"{cohort_id}|E099")["status"] == "withdrawn"
     assert [collection.scans for collection in collections] == [[], [], []]
     # outcomes: the cohorts' enrolments and pairings by `_id` (the directory is read whole on purpose:
     # every person's history is the comparison group, application/outcomes.py)
