@@ -125,6 +125,7 @@ def _compare(rows: list[dict], what: str, before, after, *, after_repeat: int = 
 def run() -> list[dict]:
     settings = isolated_settings("matching", new_run())
     rows: list[dict] = []
+    print({"database": settings.database}, flush=True)  # dropped at the end; by hand after a killed run
     try:
         database = database_for(settings)
         views = Views(database)

@@ -36,7 +36,7 @@ def _together(calls) -> list:
 
 def test_the_keyed_reads_equal_a_scan_after_concurrent_writes_from_two_processes(harness, monkeypatch):
     monkeypatch.setattr(EnrollmentIndex, "spread", 8)  # many chunks for a few dozen people
-    monkeypatch.setattr(PairingIndex, "spread", 4)
+    monkeypatch.setattr(PairingIndex, "spread", 2)  # several chunks whatever the (random) ids
     mentors, mentees = [f"M{n:03d}" for n in range(8)], [f"E{n:03d}" for n in range(30)]
     for employee_id in mentors:
         harness.hire(employee_id, level=8)
@@ -92,7 +92,7 @@ def test_the_keyed_reads_equal_a_scan_after_concurrent_writes_from_two_processes
     views, database = harness.context.views, harness.context.database
     scanned = sorted(database["pairings"].find({"cohort_id": cohort_id}), key=lambda d: d["_id"])
     assert {doc["status"] for doc in scanned} >= {"proposed", "active", "declined"} and len(scanned) > 20
-    assert len(views.pairing_index.find({"cohort_id": cohort_id})) > 5  # a directory and chunks
+    assert len(views.pairing_index.find({"cohort_id": cohort_id})) >= 4  # a directory and chunks
     assert views.pairings_of_cohort(cohort_id) == scanned
     assert [(e.pairing_id, e.mentor_id, e.mentee_id, e.status, e.answer_by)
             for e in views.pairing_entries(cohort_id)] == [

@@ -42,12 +42,12 @@ def a_busy_cohort(matching) -> str:
 
 
 def test_a_cohorts_pairings_and_enrolments_from_the_indexes_equal_a_scan(matching, monkeypatch):
-    monkeypatch.setattr(PairingIndex, "spread", 4)  # many chunks for these few dozen pairings
+    monkeypatch.setattr(PairingIndex, "spread", 2)  # several chunks for these few dozen (random) ids
     cohort_id = a_busy_cohort(matching)
     views = matching.views
     scanned = scanned_pairings(matching, cohort_id)
     assert {doc["status"] for doc in scanned} >= {"proposed", "active", "declined", "ended"}
-    assert len(views.pairing_index.find({"cohort_id": cohort_id})) > 4  # a directory and several chunks
+    assert len(views.pairing_index.find({"cohort_id": cohort_id})) >= 4  # a directory and chunks
     assert views.pairings_of_cohort(cohort_id) == scanned
     assert [(e.pairing_id, e.mentor_id, e.mentee_id, e.status, e.answer_by)
             for e in views.pairing_entries(cohort_id)] == [
@@ -72,7 +72,7 @@ def test_a_cohorts_pairings_and_enrolments_from_the_indexes_equal_a_scan(matchin
 
 
 def test_the_pairings_list_pages_through_the_index_like_the_sorted_scan(matching, monkeypatch):
-    monkeypatch.setattr(PairingIndex, "spread", 4)
+    monkeypatch.setattr(PairingIndex, "spread", 2)  # several chunks whatever the (random) ids
     cohort_id = a_busy_cohort(matching)
     scanned = scanned_pairings(matching, cohort_id)
     for status in (None, "proposed", "active", "declined", "expired"):
