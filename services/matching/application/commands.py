@@ -470,7 +470,7 @@ class MatchingCommands:
             if enrollment.paused:
                 raise Conflict("paused", f"{employee_id} is paused in this cohort: no new proposals", field=field)
         self.wait_for_head()
-        taken = self.inputs.pairings_of(cohort_id)
+        taken = self.inputs.pairings_of(cohort_id, mentee_id=mentee_id)
         if mentee_id in taken.paired_mentees:
             raise Conflict("mentee_paired", f"{mentee_id} already has an open pairing in this cohort",
                            field="mentee_id")
@@ -519,7 +519,7 @@ class MatchingCommands:
         left (requests and proposals hold theirs), ranked by the optimiser's own score."""
         cohort, enrollment = self._choosing_mentee(cohort_id, mentee_id)
         self.wait_for_head()
-        taken = self.inputs.pairings_of(cohort_id)
+        taken = self.inputs.pairings_of(cohort_id, mentee_id=mentee_id)
         mentors = self.cohort_mentors.get(cohort_id, taken)
         mentee = self.inputs.mentee_of(self._mentee_document(cohort_id, mentee_id), mentors)
         found, eligible = suggest_mentors(list(mentors.values()), mentee, MatchingRules.from_dict(cohort.rules),
@@ -549,7 +549,7 @@ class MatchingCommands:
         if open_pairing is not None and self._asked_by(open_pairing, mentee_id, causation):
             state, _ = self.pairing(open_pairing["_id"])  # the same request again: its first answer
             return self._pairing_answer(state, open_pairing["_id"], Appended())
-        taken = self.inputs.pairings_of(cohort_id)
+        taken = self.inputs.pairings_of(cohort_id, mentee_id=mentee_id)
         if open_pairing is None and mentee_id in taken.paired_mentees:  # the openings lag the pairings
             open_pairing = {"status": "active"}
         violations: list[str] = []
@@ -637,10 +637,8 @@ class MatchingCommands:
             raise RuntimeError("matching views are behind the event store; completing the cohort later")
         causation = Causation.from_event(envelope)
         completed = 0
-        for doc in self.views.pairings_of_cohort(data["cohort_id"]):
-            if doc["status"] != "active":
-                continue
-            completed += self._react(self.pairings, doc["_id"], lambda events: pairings.complete(
+        for entry in self.views.pairing_entries(data["cohort_id"], statuses=("active",)):
+            completed += self._react(self.pairings, entry.pairing_id, lambda events: pairings.complete(
                 PairingState.from_events(events), completed_at=envelope.occurred_at,
                 closed_cohort_event_id=envelope.event_id), causation)
         return completed
@@ -648,17 +646,19 @@ class MatchingCommands:
     def expire_overdue(self) -> int:
         """Expire every proposal whose answer deadline has passed (the worker's periodic job).
 
-        The view only finds candidates; each pairing's own stream decides.
+        The views only find candidates (each cohort's proposals and their deadlines, from its pairing
+        index: never a scan of every pairing); each pairing's own stream decides.
         """
         now = self.clock.now()
         expired = 0
-        for doc in self.views.pairings_with_status("proposed"):
-            if not doc.get("answer_by") or parse_rfc3339(doc["answer_by"]) > now:
-                continue
-            state, version = self.pairing(doc["_id"])
-            causation = Causation(correlation_id=f"expiry-{doc['_id']}", causation_id=None)
+        overdue = [entry.pairing_id for cohort_id in self.views.cohort_ids()
+                   for entry in self.views.pairing_entries(cohort_id, statuses=("proposed",))
+                   if entry.answer_by and parse_rfc3339(entry.answer_by) <= now]
+        for pairing_id in overdue:
+            state, version = self.pairing(pairing_id)
+            causation = Causation(correlation_id=f"expiry-{pairing_id}", causation_id=None)
             try:
-                expired += bool(self._append(self.pairings, doc["_id"], version, pairings.expire(state, now),
+                expired += bool(self._append(self.pairings, pairing_id, version, pairings.expire(state, now),
                                              causation))
             except ConcurrencyError:
                 continue  # answered meanwhile: the next tick decides again

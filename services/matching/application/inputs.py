@@ -6,9 +6,11 @@ for the views to include everything stored so far (`MatchingCommands.wait_for_he
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from shared.errors import Invalid
@@ -17,10 +19,10 @@ from services.matching.adapters.mongo import Views
 from services.matching.domain import pairing as pairings
 from services.matching.domain.assignment import MenteeCandidate, MentorCandidate, goal_topics, topic_key
 
+log = logging.getLogger(__name__)
+
 MAX_CHAIN = 32
-FULL_SCAN_ABOVE = 500
-PROFILE_PROJECTION = {name: 1 for name in ("employee_id", "level", "languages", "timezone", "department",
-                                           "manager_id", "skills", "status", "profile_stamp")}
+PROFILE_READERS = 8  # profiles read by `_id` on this many connections at once
 
 
 class RuleViolations(Invalid):
@@ -51,17 +53,20 @@ class MatchingInputs:
         self.views = views
         self.participants = participants
 
-    def pairings_of(self, cohort_id: str) -> Taken:
+    def pairings_of(self, cohort_id: str, *, mentee_id: str | None = None) -> Taken:
+        """The cohort's open pairings and forbidden pairs; `mentee_id`: a decision about that mentee
+        only (suggestions, a request, a manual proposal), which needs only their pairs never to be
+        proposed again (one `_id` read, not the whole collection a run reads)."""
         taken = Taken()
-        for doc in self.views.pairings_of_cohort(cohort_id):
-            if doc["status"] in pairings.OPEN:
-                taken.seats[doc["mentor_id"]] = taken.seats.get(doc["mentor_id"], 0) + 1
-                taken.holders.setdefault(doc["mentor_id"], []).append(doc["_id"])
-                taken.paired_mentees.add(doc["mentee_id"])
-            if doc["status"] in ("declined", "ended"):
-                taken.forbidden.add((doc["mentor_id"], doc["mentee_id"]))
+        for entry in self.views.pairing_entries(cohort_id):  # parties and status only: the index
+            if entry.status in pairings.OPEN:
+                taken.seats[entry.mentor_id] = taken.seats.get(entry.mentor_id, 0) + 1
+                taken.holders.setdefault(entry.mentor_id, []).append(entry.pairing_id)
+                taken.paired_mentees.add(entry.mentee_id)
+            if entry.status in ("declined", "ended"):
+                taken.forbidden.add((entry.mentor_id, entry.mentee_id))
         # And in any cohort: a declined proposal or a pairing ended as not a fit is never proposed again.
-        taken.forbidden |= self.views.never_again_pairs()
+        taken.forbidden |= self.views.never_again_pairs(mentee_id)
         return taken
 
     def candidates(self, cohort_id: str, taken: Taken) -> tuple[dict[str, MentorCandidate], dict[str, MenteeCandidate]]:
@@ -69,7 +74,7 @@ class MatchingInputs:
         no candidates at all (their pairings stay; they only get no new proposals)."""
         cache: dict = {}
         mentors, mentees = {}, {}
-        enrolled = [e for e in self.views.enrollments_of_cohort(cohort_id)
+        enrolled = [e for e in self.views.enrollments_of_cohort(cohort_id, status="active")
                     if e["status"] == "active" and not e.get("paused")]
         self._prefetch([e["employee_id"] for e in enrolled], cache)
         for enrollment in enrolled:
@@ -85,9 +90,9 @@ class MatchingInputs:
 
     def mentors_for(self, cohort_id: str, taken: Taken) -> dict[str, MentorCandidate]:
         """The cohort's active, unpaused mentors with the seats they hold (a mentee's suggestions):
-        only the mentors' enrolments are read (still a scan of the cohort's on FerretDB v1)."""
+        only the active mentors' enrolments are read, by `_id` (their ids from the enrolments index)."""
         cache: dict = {}
-        enrolled = [e for e in self.views.enrollments.find({"cohort_id": cohort_id, "role": "mentor"})
+        enrolled = [e for e in self.views.enrollments_of_cohort(cohort_id, role="mentor", status="active")
                     if e["status"] == "active" and not e.get("paused")]
         self._prefetch([e["employee_id"] for e in enrolled], cache)
         return {e["employee_id"]: self.mentor(e, taken.seats.get(e["employee_id"], 0), cache) for e in enrolled}
@@ -108,18 +113,24 @@ class MatchingInputs:
     # -- candidates ----------------------------------------------------------------------------
 
     def _prefetch(self, employee_ids: list[str], cache: dict) -> None:
-        """For a large cohort, read the whole directory once instead of one look-up per person.
+        """The people's profiles and their management chains, by `_id`, one level of the hierarchy at
+        a time, PROFILE_READERS look-ups at once (the managers of a level are read together, each once).
 
-        Measured on FerretDB v1 (org-20k, a loaded machine): single `_id` look-ups ran at ~100/s,
-        an `_id: {$in: [5,000 ids]}` query took 170 s (evaluated per document), while one plain
-        scan costs about as much as reading the collection. Small cohorts keep the look-ups.
+        Never the whole directory: a scan of it grew with the organisation (FerretDB v1, org-20k: 12 s
+        of the 15-57 s a cohort's suggestions took to build), and `_id: {$in: [...]}` is no index read
+        there either (measured at org-20k: 170 s for 5,000 ids). Single `_id` look-ups side by side cost
+        what the cohort's people and their managers are, whatever the size of the organisation.
         """
-        if len(employee_ids) < FULL_SCAN_ABOVE:
-            return
-        for doc in self.participants.collection.find({}, PROFILE_PROJECTION):
-            cache[doc["_id"]] = doc
-        for employee_id in employee_ids:
-            cache.setdefault(employee_id, None)
+        wanted = [employee_id for employee_id in dict.fromkeys(employee_ids) if employee_id not in cache]
+        for _ in range(MAX_CHAIN + 1):
+            if not wanted:
+                return
+            with ThreadPoolExecutor(PROFILE_READERS) as pool:
+                profiles = list(pool.map(self.participants.get, wanted))
+            cache.update(zip(wanted, profiles))
+            wanted = list(dict.fromkeys(profile["manager_id"] for profile in profiles
+                                        if profile is not None and profile.get("manager_id")
+                                        and profile["manager_id"] not in cache))
 
     def _profile(self, employee_id: str, cache: dict) -> dict | None:
         if employee_id not in cache:
@@ -172,15 +183,17 @@ class MatchingInputs:
 
 
 class CohortMentors:
-    """The cohort's mentor candidates for suggestions, kept per process for `ttl_s` seconds.
+    """The cohort's mentor candidates for suggestions, kept per process and refreshed every `ttl_s`.
 
-    Why: building them reads the cohort's mentor enrolments and the HRIS directory with their
-    management chains, which on FerretDB v1 are scans (org-20k, 2,500 mentors: 15-35 s on the busy
-    2-core machine); a mentee's page cannot wait for that each time. What is kept is only what
-    changes slowly (enrolment, profile, chain); the seats taken are applied fresh on every call
-    (`Taken`, read after the views caught up), so a request or proposal is seen at once. A mentor
-    enrolled, paused or withdrawn within the last `ttl_s` may be missing or shown a moment too
-    long: the request itself decides on the mentor's enrolment stream and fresh profiles.
+    Why: building them reads the cohort's active mentors' enrolments and their profiles with their
+    management chains by `_id` (measured, bench/bench_cohort_reads.py: 2,500 mentors, 2.1 s and 2.6 s
+    on the 2-core machine); a mentee's page cannot wait for that each time. Only the first call of a
+    process for a cohort builds while it waits; afterwards a call past `ttl_s` gets the kept entry at
+    once and starts one rebuild in the background. What is kept is only what changes slowly
+    (enrolment, profile, chain); the seats taken are applied fresh on every call (`Taken`, read after
+    the views caught up), so a request or proposal is seen at once. A mentor enrolled, paused or
+    withdrawn within the last `ttl_s` (plus a rebuild) may be missing or shown a moment too long: the
+    request itself decides on the mentor's enrolment stream and fresh profiles.
     """
 
     def __init__(self, inputs: MatchingInputs, ttl_s: float = 60.0, max_cohorts: int = 16, clock=time.monotonic):
@@ -195,14 +208,34 @@ class CohortMentors:
     def get(self, cohort_id: str, taken: Taken) -> dict[str, MentorCandidate]:
         with self._guard:
             lock = self._locks.setdefault(cohort_id, threading.Lock())
-        with lock:  # one build per cohort at a time: the others wait for it and share it
             entry = self._entries.get(cohort_id)
-            if entry is None or self.clock() - entry[0] > self.ttl_s:
-                entry = (self.clock(), self.inputs.mentors_for(cohort_id, Taken()))
+        if entry is None:
+            with lock:  # one build per cohort at a time: the others wait for it and share it
                 with self._guard:
-                    self._entries[cohort_id] = entry
-                    self._entries.move_to_end(cohort_id)
-                    while len(self._entries) > self.max_cohorts:
-                        self._entries.popitem(last=False)
+                    entry = self._entries.get(cohort_id)
+                if entry is None:
+                    entry = self._build(cohort_id)
+        elif self.clock() - entry[0] > self.ttl_s and lock.acquire(blocking=False):
+            threading.Thread(target=self._rebuild, args=(cohort_id, lock), daemon=True,
+                             name=f"cohort-mentors-{cohort_id}").start()
         return {employee_id: replace(mentor, seats_taken=taken.seats[employee_id]) if taken.seats.get(employee_id)
                 else mentor for employee_id, mentor in entry[1].items()}
+
+    def _build(self, cohort_id: str) -> tuple[float, dict[str, MentorCandidate]]:
+        entry = (self.clock(), self.inputs.mentors_for(cohort_id, Taken()))
+        with self._guard:
+            self._entries[cohort_id] = entry
+            self._entries.move_to_end(cohort_id)
+            while len(self._entries) > self.max_cohorts:
+                self._entries.popitem(last=False)
+        return entry
+
+    def _rebuild(self, cohort_id: str, lock: threading.Lock) -> None:
+        """In the background, holding the cohort's lock (taken by the caller); a failure keeps the old
+        entry, and the next call past `ttl_s` tries again."""
+        try:
+            self._build(cohort_id)
+        except Exception:  # noqa: BLE001 - logged; the kept entry still answers
+            log.exception("rebuilding the mentors of cohort %s for suggestions failed", cohort_id)
+        finally:
+            lock.release()

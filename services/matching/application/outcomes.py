@@ -67,11 +67,11 @@ class ProgramOutcomes:
         mentees: dict[str, date] = {}
         for cohort in closed:
             t0 = _day(cohort["starts_on"])
-            for pairing in self.views.pairings_of_cohort(cohort["cohort_id"]):
-                if pairing.get("status") in PARTICIPATED and t0 is not None:
+            for pairing in self.views.pairing_entries(cohort["cohort_id"], statuses=PARTICIPATED):
+                if t0 is not None:
                     # In two closed cohorts: observed from the first.
-                    mentees[pairing["mentee_id"]] = min(t0, mentees.get(pairing["mentee_id"], t0))
-        enrolled = {e["employee_id"] for c in cohorts for e in self.views.enrollments_of_cohort(c["cohort_id"])}
+                    mentees[pairing.mentee_id] = min(t0, mentees.get(pairing.mentee_id, t0))
+        enrolled = {employee_id for c in cohorts for employee_id in self.views.enrolled(c["cohort_id"])}
         people = {doc["_id"]: person_of(doc) for doc in self.directory.find({}, _DIRECTORY_FIELDS)
                   if not doc.get("erased")}
         result = outcomes(sorted(mentees.items()), people, excluded=enrolled | set(mentees), as_of=as_of)

@@ -18,6 +18,10 @@ and finds the summary already holding it. "Unmatched" needs, per enrolled mentee
 pairing names them: `cohort_mentee_openings` keeps those pairing ids (a set, so applying twice is
 harmless), written between the summary and the pairing.
 
+A cohort's pairings (its list, a run's and every suggestions call's seats taken, a closing cohort's
+active pairings, expiry) are read from `cohort_pairing_index` (adapters/pairing_index.py): each
+pairing's entry (parties, status, answer_by), set whenever it changes, before the pairing document.
+
 The enrolments list (`GET /v1/cohorts/{id}/enrollments`) reads `cohort_enrollment_index`
 (adapters/enrollment_index.py): each enrolment's entry (employee id, role, status) as its document
 will be after the event, set by the same handlers, written after the summary and before the
@@ -38,6 +42,7 @@ from shared.events.catalog import matching as ev
 from shared.events.envelope import Envelope
 from shared.projector import order_of, private_of
 
+from services.matching.adapters import pairing_index
 from services.matching.adapters.enrollment_index import entry_of
 from services.matching.adapters.mongo import PARTICIPANTS, VIEW_COLLECTIONS, Views
 from services.matching.domain.pairing import PairingState
@@ -140,6 +145,7 @@ class MatchingViews(Projection):
         self.views = Views(database)
         self.erased = ErasedPeople(database)  # an erased person's enrolment keeps no private text
         self._index_writes: dict = {}  # cohort id -> its last saved index write (chunks kept for the next run)
+        self._pairing_index_writes: dict = {}  # the same for the pairing index
 
     def reset(self) -> None:
         for documents in self.views.all():
@@ -336,7 +342,19 @@ class MatchingViews(Projection):
             self._never_again(after)
         if after.get("circle_id") and (before or {}).get("status") != after["status"]:
             self._circle_member(envelope, after)
+        if before is None or pairing_index.entry_of(before) != pairing_index.entry_of(after):
+            self._index_pairing(envelope, after)
         self.views.pairings.put(after)
+
+    def _index_pairing(self, envelope: Envelope, pairing: dict) -> None:
+        """The pairing's entry in its cohort's pairing index, written before the pairing (a crash in
+        between applies the event again and sets the same entry). The cohort's chunks stay in memory
+        for the next event while no one else changed the index (a run's proposals, one after another)."""
+        cohort_id = pairing["cohort_id"]
+        writing = self.views.pairing_index.writing(cohort_id, after=self._pairing_index_writes.pop(cohort_id, None))
+        writing.put(pairing_index.entry_of(pairing), order_of(envelope))
+        writing.save()
+        self._pairing_index_writes = {cohort_id: writing}
 
     def _circle_member(self, envelope: Envelope, pairing: dict) -> None:
         """The pairing's entry (mentee, status) in its circle's document. Written before the pairing

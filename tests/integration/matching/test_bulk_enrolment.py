@@ -214,9 +214,9 @@ def test_a_dry_run_checks_every_row_as_the_import_would_and_stores_nothing(harne
 def test_the_enrolments_list_pages_through_bulk_and_single_enrolments_in_order_with_filters(harness, monkeypatch):
     """The list reads the enrolments index (adapters/enrollment_index.py): every enrolment, bulk or
     one by one, withdrawn or revised, is on exactly one page, in employee id order, under every filter."""
-    from services.matching.adapters import enrollment_index
+    from services.matching.adapters.enrollment_index import EnrollmentIndex
 
-    monkeypatch.setattr(enrollment_index, "SPREAD", 16)  # ~10 chunks for these 170 people, not one
+    monkeypatch.setattr(EnrollmentIndex, "spread", 16)  # ~10 chunks for these 170 people, not one
     people = [f"L{n:04d}" for n in range(170)]
     for employee_id in people:
         harness.hire(employee_id)

@@ -54,6 +54,7 @@ class _Cursor(list):
 class MemoryCollection:
     def __init__(self):
         self.docs: dict = {}
+        self.scans: list[dict] = []  # every filter other than `{_id: <string>}` (a scan on FerretDB v1)
 
     def find_one(self, query: dict, projection=None):
         if set(query) == {"_id"} and not isinstance(query["_id"], dict):
@@ -63,6 +64,7 @@ class MemoryCollection:
         return found[0] if found else None
 
     def find(self, query: dict | None = None, projection=None):
+        self.scans.append(query or {})
         return _Cursor(copy.deepcopy(d) for d in self.docs.values() if _matches(d, query or {}))
 
     def count_documents(self, query: dict) -> int:

@@ -261,15 +261,18 @@ def test_not_a_fit_feedback_ends_the_pairing_once(matching):
     assert matching.pairings(cohort_id)[pid]["end_reason"] == "not_a_fit"
 
 
-def test_a_large_cohort_reads_the_directory_in_one_scan_with_the_same_result(matching, monkeypatch):
+def test_a_run_reads_its_people_and_their_managers_by_id_never_the_whole_directory(matching):
     cohort_id = matching.populated()
-    by_lookups = matching.run(cohort_id, dry_run=True)
-    monkeypatch.setattr("services.matching.application.inputs.FULL_SCAN_ABOVE", 1)
-    scans = []
+    matching.hire("X001", level=9)  # not enrolled, nobody's manager: never read
+    matching.hire("B001", level=9)  # M001's manager: read for the chain, once
+    matching.hire("M001", level=7, manager_id="B001", occurred_at="2026-01-02T00:00:00Z")
+    reads = []
     collection = matching.participants.collection
-    original = collection.find
-    monkeypatch.setattr(collection, "find", lambda *a, **k: scans.append(a) or original(*a, **k))
-    by_scan = matching.run(cohort_id, dry_run=True)
-    assert scans == [({}, scans[0][1])]
-    assert by_scan["proposals"] == by_lookups["proposals"] and by_scan["input_hash"] == by_lookups["input_hash"]
-    assert ("M001", "E001") not in {(p["mentor_id"], p["mentee_id"]) for p in by_scan["proposals"]}
+    original = collection.find_one
+    collection.find_one = lambda query, *a, **k: reads.append(query["_id"]) or original(query, *a, **k)
+    collection.scans.clear()
+    result = matching.run(cohort_id, dry_run=True)
+    assert collection.scans == []
+    assert sorted(reads) == ["B001", "E001", "E002", "E003", "M001", "M002"]
+    # the chains are whole: E001 reports to M001, so that pair breaks the management-chain rule
+    assert result["proposals"] and ("M001", "E001") not in {(p["mentor_id"], p["mentee_id"]) for p in result["proposals"]}

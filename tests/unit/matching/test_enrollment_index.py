@@ -7,7 +7,6 @@ import random
 
 import pytest
 
-from services.matching.adapters import enrollment_index
 from services.matching.adapters.enrollment_index import EnrollmentIndex, entry_of, starts_chunk
 from tests.unit.matching.fakes import MemoryDatabase
 
@@ -17,7 +16,7 @@ COHORT = "coh-1"
 @pytest.fixture(autouse=True)
 def small_chunks(monkeypatch):
     """Chunks of ~16 entries, so a few hundred people make many of them."""
-    monkeypatch.setattr(enrollment_index, "SPREAD", 16)
+    monkeypatch.setattr(EnrollmentIndex, "spread", 16)
 
 
 def people(n: int, seed: int = 7) -> list[dict]:
@@ -58,7 +57,7 @@ def test_pages_list_every_row_once_in_order_with_every_filter():
     rows = people(700)
     shuffled = random.Random(1).sample(rows, len(rows))
     index = index_of(shuffled, [1] * 50 + [200, 449, 1])
-    assert sum(starts_chunk(r["employee_id"]) for r in rows) > 3  # several chunks
+    assert sum(starts_chunk(r["employee_id"], 16) for r in rows) > 3  # several chunks
     for filters in ({}, {"role": "mentor"}, {"status": "withdrawn"}, {"role": "mentee", "status": "active"},
                     {"prefix": "E0001"}, {"prefix": "E00002", "role": "mentor"}, {"prefix": "X"}):
         expected = [r["employee_id"] for r in rows
