@@ -66,6 +66,7 @@ from shared.kafka import connection_options
 log = logging.getLogger(__name__)
 
 POSITIONS = "consumer_positions"
+REPLAY_MAX_POLL_RECORDS = 2000  # records per poll of a replay (rebuild): one batch write each per projection
 
 Handler = Callable[[Envelope], None]
 
@@ -215,9 +216,9 @@ class _Watermarks:
                 self._cache.pop((tp.topic, tp.partition), None)
 
     def clear(self, topic_names: Iterable[str], partitions: int = 64) -> None:
-        for name in topic_names:
-            for partition in range(partitions):
-                self.collection.find_one_and_delete({"_id": self.key(name, partition)})
+        """Forget the group's watermarks of these topics: one round trip (a scan of a small collection)."""
+        keys = [self.key(name, partition) for name in topic_names for partition in range(partitions)]
+        self.collection.delete_many({"_id": {"$in": keys}})
         with self._lock:
             self._cache.clear()
 
@@ -290,6 +291,8 @@ class ConsumerRunner:
         if not self.bindable:
             self._bind(generation or 0)  # legacy projections: generation 0, no look-up
         self._routes: dict[tuple[str, str], list[Handler]] = {}
+        self._owners: dict[tuple[str, str], Projection | None] = {}
+        self._batching = any(p.batchable for p in projections)
         for projection in projections:
             for event_type, handler in projection.handlers().items():
                 for topic in projection.topics:
@@ -342,7 +345,9 @@ class ConsumerRunner:
             auto_offset_reset="earliest",
             # The relay publishes in transactions: never apply what an aborted (fenced) relay wrote.
             isolation_level="read_committed",
-            max_poll_records=self.settings.consumer_max_poll_records,
+            # A replay (no group) has no poll deadline: larger polls, fewer and larger batch writes.
+            max_poll_records=(self.settings.consumer_max_poll_records if group_id is not None
+                              else max(self.settings.consumer_max_poll_records, REPLAY_MAX_POLL_RECORDS)),
             max_poll_interval_ms=300000,
             session_timeout_ms=10000,
             heartbeat_interval_ms=3000,
@@ -479,7 +484,7 @@ class ConsumerRunner:
                     run.append((record, envelope))
                     continue
                 self._flush_run(contract_topic, run, done)
-                done.mark(record, self._process_record(contract_topic, record))
+                done.mark(record, self._process_record(contract_topic, record, envelope))
             self._flush_run(contract_topic, run, done)
         except _Pause as pause:
             if not commit:
@@ -512,20 +517,28 @@ class ConsumerRunner:
             PROJECTION_STALENESS.labels(self.settings.service_name, self.group_id).set(max(0.0, staleness))
 
     def _batch_owner(self, contract_topic: str, envelope: Envelope):
-        handlers = self._routes.get((contract_topic, envelope.event_type), [])
-        owners = [p for p in self.projections if contract_topic in p.topics and envelope.event_type in p.batchable]
-        return owners[0] if len(owners) == 1 and len(handlers) == 1 else None
+        """The one projection taking `envelope` in a batch (None: it goes one by one); cached per type."""
+        key = (contract_topic, envelope.event_type)
+        if key not in self._owners:
+            handlers = self._routes.get(key, [])
+            owners = [p for p in self.projections if contract_topic in p.topics and envelope.event_type in p.batchable]
+            self._owners[key] = owners[0] if len(owners) == 1 and len(handlers) == 1 else None
+        return self._owners[key]
+
+    def _decode(self, contract_topic: str, record):
+        """The record's envelope (or UnknownEventType); raises PoisonRecord. Decoded once per record."""
+        return self.registry.decode(record.value, inbound_hris=contract_topic == topics.HRIS_EMPLOYEES)
 
     def _batch_route(self, contract_topic: str, record):
-        """(projection, envelope) when the record can join a batch; (None, None) otherwise."""
-        if not any(p.batchable for p in self.projections):
+        """(projection, decoded) when the record can join a batch; (None, decoded or the PoisonRecord) otherwise."""
+        if not self._batching:
             return None, None
         try:
-            decoded = self.registry.decode(record.value, inbound_hris=contract_topic == topics.HRIS_EMPLOYEES)
-        except PoisonRecord:
-            return None, None  # the per-record path dead-letters it (or pauses on a newer version)
+            decoded = self._decode(contract_topic, record)
+        except PoisonRecord as exc:
+            return None, exc  # the per-record path dead-letters it (or pauses on a newer version)
         if isinstance(decoded, UnknownEventType):
-            return None, None
+            return None, decoded
         return self._batch_owner(contract_topic, decoded), decoded
 
     def _flush_run(self, contract_topic: str, run: list, done: "_Progress") -> None:
@@ -552,8 +565,8 @@ class ConsumerRunner:
                 log.warning("batch of %s failed; applying one by one", len(run), exc_info=True)
                 pending = list(run)
                 run.clear()
-                for record, _ in pending:
-                    done.mark(record, self._process_record(contract_topic, record))
+                for record, envelope in pending:
+                    done.mark(record, self._process_record(contract_topic, record, envelope))
                 return
         for record, envelope in run:
             EVENTS_CONSUMED.labels(self.settings.service_name, self.group_id, contract_topic, envelope.event_type,
@@ -561,11 +574,15 @@ class ConsumerRunner:
             done.mark(record, envelope.occurred_at)
         run.clear()
 
-    def _process_record(self, contract_topic: str, record) -> str | None:
-        """Apply one record; returns its occurred_at when applied. Raises _Rewind on persistent transient errors."""
+    def _process_record(self, contract_topic: str, record, decoded=None) -> str | None:
+        """Apply one record (`decoded`: what `_batch_route` made of it already, if anything); returns
+        its occurred_at when applied. Raises _Rewind on persistent transient errors."""
         service = self.settings.service_name
         try:
-            decoded = self.registry.decode(record.value, inbound_hris=contract_topic == topics.HRIS_EMPLOYEES)
+            if isinstance(decoded, PoisonRecord):
+                raise decoded
+            if decoded is None:
+                decoded = self._decode(contract_topic, record)
         except NewerSchemaVersion as exc:
             raise _Pause(record.offset, exc.reason, str(exc)) from None
         except PoisonRecord as exc:
