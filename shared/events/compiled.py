@@ -156,7 +156,7 @@ def _validated(field: fields.Field, convert: Convert) -> Convert:
     return checked
 
 
-def _compile_field(field: fields.Field, *, as_json: bool) -> Convert:
+def _compile_field(field: Any, *, as_json: bool) -> Convert:  # a marshmallow Field of any kind
     if field.load_only or field.dump_only:
         raise Unsupported("load_only/dump_only")
     kind = type(field)
