@@ -40,6 +40,7 @@ import logging
 import threading
 import time
 from abc import ABC, abstractmethod
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
@@ -466,7 +467,10 @@ class ConsumerRunner:
                 except Exception:  # noqa: BLE001 - partition no longer assigned: its next owner reads it
                     pass
 
-    def _process_partition(self, consumer, tp: TopicPartition, records, *, commit: bool) -> None:
+    def _process_partition(self, consumer, tp: TopicPartition, records, *, commit: bool,
+                           decoded: dict[int, Any] | None = None) -> None:
+        """Apply a partition's polled records. `decoded`: offset -> what `_decode_or_poison` made of
+        the record already (a replay decodes on its reading thread)."""
         self._ensure_bound()
         contract_topic = self._physical_to_contract[tp.topic]
         watermark = self.watermarks.get(tp.topic, tp.partition)
@@ -477,7 +481,8 @@ class ConsumerRunner:
                 if record.offset < watermark:
                     EVENTS_CONSUMED.labels(self.settings.service_name, self.group_id, contract_topic, "", "duplicate").inc()
                     continue
-                batch_projection, envelope = self._batch_route(contract_topic, record)
+                batch_projection, envelope = self._batch_route(
+                    contract_topic, record, decoded.get(record.offset) if decoded is not None else None)
                 if batch_projection is not None:
                     if run and self._batch_owner(contract_topic, run[-1][1]) is not batch_projection:
                         self._flush_run(contract_topic, run, done)
@@ -529,15 +534,21 @@ class ConsumerRunner:
         """The record's envelope (or UnknownEventType); raises PoisonRecord. Decoded once per record."""
         return self.registry.decode(record.value, inbound_hris=contract_topic == topics.HRIS_EMPLOYEES)
 
-    def _batch_route(self, contract_topic: str, record):
+    def _decode_or_poison(self, contract_topic: str, record):
+        """The decoded record, or the PoisonRecord saying why it cannot be (the per-record path
+        dead-letters it, or pauses on a newer version)."""
+        try:
+            return self._decode(contract_topic, record)
+        except PoisonRecord as exc:
+            return exc
+
+    def _batch_route(self, contract_topic: str, record, decoded=None):
         """(projection, decoded) when the record can join a batch; (None, decoded or the PoisonRecord) otherwise."""
         if not self._batching:
-            return None, None
-        try:
-            decoded = self._decode(contract_topic, record)
-        except PoisonRecord as exc:
-            return None, exc  # the per-record path dead-letters it (or pauses on a newer version)
-        if isinstance(decoded, UnknownEventType):
+            return None, decoded
+        if decoded is None:
+            decoded = self._decode_or_poison(contract_topic, record)
+        if isinstance(decoded, (PoisonRecord, UnknownEventType)):
             return None, decoded
         return self._batch_owner(contract_topic, decoded), decoded
 
@@ -711,10 +722,19 @@ class ConsumerRunner:
         return self.replay(idle_timeout_s=idle_timeout_s)
 
     def replay(self, *, idle_timeout_s: float = 5.0) -> int:
-        """Apply every topic from offset 0 up to today's end offsets (no group: nothing committed)."""
+        """Apply every topic from offset 0 up to today's end offsets (no group: nothing committed).
+
+        The records of a poll are applied on a writer thread while the next poll is fetched: one
+        poll's records at a time, in order, by that one thread (one writer per document, as live),
+        so its database round trips overlap the fetching. A partition's final watermark is written
+        only once everything before it has been applied.
+        """
         self._ensure_bound()
         self._replaying = True
         consumer = self._make_consumer(None)
+        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"replay-{self.group_id}")
+        applying: Future | None = None
+        applied = 0
         try:
             partitions = []
             for name in self._physical_to_contract:
@@ -724,29 +744,43 @@ class ConsumerRunner:
             consumer.seek_to_beginning(*partitions)
             ends = consumer.end_offsets(partitions)
             remaining = {tp for tp in partitions if ends[tp] > 0}
-            applied = 0
             idle_since = time.monotonic()
             while remaining:
                 batches = consumer.poll(timeout_ms=500)
                 if not batches and time.monotonic() - idle_since > idle_timeout_s:
                     raise RuntimeError(f"replay stalled before the end offsets: {sorted(map(str, remaining))}")
-                for tp, records in batches.items():
+                if batches:
                     idle_since = time.monotonic()
-                    wanted = [r for r in records if r.offset < ends[tp]]
-                    before = self.processed
-                    self._process_partition(consumer, tp, wanted, commit=False)
-                    applied += self.processed - before
+                    wanted = {tp: [r for r in records if r.offset < ends[tp]] for tp, records in batches.items()}
+                    decoded = {tp: {r.offset: self._decode_or_poison(self._physical_to_contract[tp.topic], r)
+                                    for r in records} for tp, records in wanted.items()}
+                    if applying is not None:
+                        applied += applying.result()
+                    applying = writer.submit(self._replay_polled, consumer, wanted, decoded)
                 # Done by position, not by the last record's offset: a transactional topic ends
                 # with a commit marker, an offset no record is ever returned for.
                 for tp in list(remaining):
                     if consumer.position(tp) >= ends[tp]:
                         remaining.discard(tp)
+                        if applying is not None:
+                            applied += applying.result()
+                            applying = None
                         if self.watermarks.get(tp.topic, tp.partition) < ends[tp]:
                             self.watermarks.save(tp.topic, tp.partition, ends[tp], None)
+            if applying is not None:
+                applied += applying.result()
             return applied
         finally:
+            writer.shutdown(wait=True)
             self._replaying = False
             consumer.close(autocommit=False)
+
+    def _replay_polled(self, consumer, batches: dict, decoded: dict) -> int:
+        """One poll of a replay (decoded already), applied on the replay's writer thread; returns how many."""
+        before = self.processed
+        for tp, records in batches.items():
+            self._process_partition(consumer, tp, records, commit=False, decoded=decoded[tp])
+        return self.processed - before
 
 
 class _Rewind(Exception):
