@@ -131,3 +131,24 @@ def test_a_crash_between_the_batch_write_and_the_commit_reapplies_without_changi
     assert people == after_crash
     assert people["E2"]["status"] == "terminated"
     assert people["E3"].get("erased") and "Cy" not in str(people["E3"])  # an erased person stays out
+
+
+def test_a_rebuild_through_the_write_behind_replay_equals_the_live_directory(make_settings):
+    settings = make_settings("backbone")
+    records = []
+    for i in range(300):
+        person = f"E{i % 40}"
+        records.append((person, hris_upsert(person, occurred_at=f"2026-11-{1 + (i * 7) % 28:02d}T09:00:00Z",
+                                            display_name=f"Name {i}", level=1 + i % 10)))
+        if i % 37 == 0:
+            records.append((person, _terminated(person, occurred_at=f"2026-11-{1 + (i * 5) % 28:02d}T10:00:00Z",
+                                                on="2026-11-15")))
+    records.append(("E5", b"{poison"))
+    ErasedPeople(database_for(settings)).record("E7", at="2026-11-01T00:00:00Z", source="test")
+    publish(settings, topics.HRIS_EMPLOYEES, records)
+    _run_until(_runner(settings), len(records))
+    live = _people(settings)
+    assert live["E7"].get("erased")
+
+    assert _runner(settings).rebuild(idle_timeout_s=30) == len(records)  # every record handled (the poison skipped)
+    assert _people(settings) == live
