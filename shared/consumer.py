@@ -40,6 +40,7 @@ import logging
 import threading
 import time
 from abc import ABC, abstractmethod
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
@@ -66,6 +67,7 @@ from shared.kafka import connection_options
 log = logging.getLogger(__name__)
 
 POSITIONS = "consumer_positions"
+REPLAY_MAX_POLL_RECORDS = 2000  # records per poll of a replay (rebuild): one batch write each per projection
 
 Handler = Callable[[Envelope], None]
 
@@ -215,9 +217,9 @@ class _Watermarks:
                 self._cache.pop((tp.topic, tp.partition), None)
 
     def clear(self, topic_names: Iterable[str], partitions: int = 64) -> None:
-        for name in topic_names:
-            for partition in range(partitions):
-                self.collection.find_one_and_delete({"_id": self.key(name, partition)})
+        """Forget the group's watermarks of these topics: one round trip (a scan of a small collection)."""
+        keys = [self.key(name, partition) for name in topic_names for partition in range(partitions)]
+        self.collection.delete_many({"_id": {"$in": keys}})
         with self._lock:
             self._cache.clear()
 
@@ -290,6 +292,8 @@ class ConsumerRunner:
         if not self.bindable:
             self._bind(generation or 0)  # legacy projections: generation 0, no look-up
         self._routes: dict[tuple[str, str], list[Handler]] = {}
+        self._owners: dict[tuple[str, str], Projection | None] = {}
+        self._batching = any(p.batchable for p in projections)
         for projection in projections:
             for event_type, handler in projection.handlers().items():
                 for topic in projection.topics:
@@ -342,7 +346,9 @@ class ConsumerRunner:
             auto_offset_reset="earliest",
             # The relay publishes in transactions: never apply what an aborted (fenced) relay wrote.
             isolation_level="read_committed",
-            max_poll_records=self.settings.consumer_max_poll_records,
+            # A replay (no group) has no poll deadline: larger polls, fewer and larger batch writes.
+            max_poll_records=(self.settings.consumer_max_poll_records if group_id is not None
+                              else max(self.settings.consumer_max_poll_records, REPLAY_MAX_POLL_RECORDS)),
             max_poll_interval_ms=300000,
             session_timeout_ms=10000,
             heartbeat_interval_ms=3000,
@@ -461,7 +467,10 @@ class ConsumerRunner:
                 except Exception:  # noqa: BLE001 - partition no longer assigned: its next owner reads it
                     pass
 
-    def _process_partition(self, consumer, tp: TopicPartition, records, *, commit: bool) -> None:
+    def _process_partition(self, consumer, tp: TopicPartition, records, *, commit: bool,
+                           decoded: dict[int, Any] | None = None) -> None:
+        """Apply a partition's polled records. `decoded`: offset -> what `_decode_or_poison` made of
+        the record already (a replay decodes on its reading thread)."""
         self._ensure_bound()
         contract_topic = self._physical_to_contract[tp.topic]
         watermark = self.watermarks.get(tp.topic, tp.partition)
@@ -472,14 +481,15 @@ class ConsumerRunner:
                 if record.offset < watermark:
                     EVENTS_CONSUMED.labels(self.settings.service_name, self.group_id, contract_topic, "", "duplicate").inc()
                     continue
-                batch_projection, envelope = self._batch_route(contract_topic, record)
+                batch_projection, envelope = self._batch_route(
+                    contract_topic, record, decoded.get(record.offset) if decoded is not None else None)
                 if batch_projection is not None:
                     if run and self._batch_owner(contract_topic, run[-1][1]) is not batch_projection:
                         self._flush_run(contract_topic, run, done)
                     run.append((record, envelope))
                     continue
                 self._flush_run(contract_topic, run, done)
-                done.mark(record, self._process_record(contract_topic, record))
+                done.mark(record, self._process_record(contract_topic, record, envelope))
             self._flush_run(contract_topic, run, done)
         except _Pause as pause:
             if not commit:
@@ -512,20 +522,34 @@ class ConsumerRunner:
             PROJECTION_STALENESS.labels(self.settings.service_name, self.group_id).set(max(0.0, staleness))
 
     def _batch_owner(self, contract_topic: str, envelope: Envelope):
-        handlers = self._routes.get((contract_topic, envelope.event_type), [])
-        owners = [p for p in self.projections if contract_topic in p.topics and envelope.event_type in p.batchable]
-        return owners[0] if len(owners) == 1 and len(handlers) == 1 else None
+        """The one projection taking `envelope` in a batch (None: it goes one by one); cached per type."""
+        key = (contract_topic, envelope.event_type)
+        if key not in self._owners:
+            handlers = self._routes.get(key, [])
+            owners = [p for p in self.projections if contract_topic in p.topics and envelope.event_type in p.batchable]
+            self._owners[key] = owners[0] if len(owners) == 1 and len(handlers) == 1 else None
+        return self._owners[key]
 
-    def _batch_route(self, contract_topic: str, record):
-        """(projection, envelope) when the record can join a batch; (None, None) otherwise."""
-        if not any(p.batchable for p in self.projections):
-            return None, None
+    def _decode(self, contract_topic: str, record):
+        """The record's envelope (or UnknownEventType); raises PoisonRecord. Decoded once per record."""
+        return self.registry.decode(record.value, inbound_hris=contract_topic == topics.HRIS_EMPLOYEES)
+
+    def _decode_or_poison(self, contract_topic: str, record):
+        """The decoded record, or the PoisonRecord saying why it cannot be (the per-record path
+        dead-letters it, or pauses on a newer version)."""
         try:
-            decoded = self.registry.decode(record.value, inbound_hris=contract_topic == topics.HRIS_EMPLOYEES)
-        except PoisonRecord:
-            return None, None  # the per-record path dead-letters it (or pauses on a newer version)
-        if isinstance(decoded, UnknownEventType):
-            return None, None
+            return self._decode(contract_topic, record)
+        except PoisonRecord as exc:
+            return exc
+
+    def _batch_route(self, contract_topic: str, record, decoded=None):
+        """(projection, decoded) when the record can join a batch; (None, decoded or the PoisonRecord) otherwise."""
+        if not self._batching:
+            return None, decoded
+        if decoded is None:
+            decoded = self._decode_or_poison(contract_topic, record)
+        if isinstance(decoded, (PoisonRecord, UnknownEventType)):
+            return None, decoded
         return self._batch_owner(contract_topic, decoded), decoded
 
     def _flush_run(self, contract_topic: str, run: list, done: "_Progress") -> None:
@@ -552,8 +576,8 @@ class ConsumerRunner:
                 log.warning("batch of %s failed; applying one by one", len(run), exc_info=True)
                 pending = list(run)
                 run.clear()
-                for record, _ in pending:
-                    done.mark(record, self._process_record(contract_topic, record))
+                for record, envelope in pending:
+                    done.mark(record, self._process_record(contract_topic, record, envelope))
                 return
         for record, envelope in run:
             EVENTS_CONSUMED.labels(self.settings.service_name, self.group_id, contract_topic, envelope.event_type,
@@ -561,11 +585,15 @@ class ConsumerRunner:
             done.mark(record, envelope.occurred_at)
         run.clear()
 
-    def _process_record(self, contract_topic: str, record) -> str | None:
-        """Apply one record; returns its occurred_at when applied. Raises _Rewind on persistent transient errors."""
+    def _process_record(self, contract_topic: str, record, decoded=None) -> str | None:
+        """Apply one record (`decoded`: what `_batch_route` made of it already, if anything); returns
+        its occurred_at when applied. Raises _Rewind on persistent transient errors."""
         service = self.settings.service_name
         try:
-            decoded = self.registry.decode(record.value, inbound_hris=contract_topic == topics.HRIS_EMPLOYEES)
+            if isinstance(decoded, PoisonRecord):
+                raise decoded
+            if decoded is None:
+                decoded = self._decode(contract_topic, record)
         except NewerSchemaVersion as exc:
             raise _Pause(record.offset, exc.reason, str(exc)) from None
         except PoisonRecord as exc:
@@ -694,10 +722,19 @@ class ConsumerRunner:
         return self.replay(idle_timeout_s=idle_timeout_s)
 
     def replay(self, *, idle_timeout_s: float = 5.0) -> int:
-        """Apply every topic from offset 0 up to today's end offsets (no group: nothing committed)."""
+        """Apply every topic from offset 0 up to today's end offsets (no group: nothing committed).
+
+        The records of a poll are applied on a writer thread while the next poll is fetched: one
+        poll's records at a time, in order, by that one thread (one writer per document, as live),
+        so its database round trips overlap the fetching. A partition's final watermark is written
+        only once everything before it has been applied.
+        """
         self._ensure_bound()
         self._replaying = True
         consumer = self._make_consumer(None)
+        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"replay-{self.group_id}")
+        applying: Future | None = None
+        applied = 0
         try:
             partitions = []
             for name in self._physical_to_contract:
@@ -707,29 +744,43 @@ class ConsumerRunner:
             consumer.seek_to_beginning(*partitions)
             ends = consumer.end_offsets(partitions)
             remaining = {tp for tp in partitions if ends[tp] > 0}
-            applied = 0
             idle_since = time.monotonic()
             while remaining:
                 batches = consumer.poll(timeout_ms=500)
                 if not batches and time.monotonic() - idle_since > idle_timeout_s:
                     raise RuntimeError(f"replay stalled before the end offsets: {sorted(map(str, remaining))}")
-                for tp, records in batches.items():
+                if batches:
                     idle_since = time.monotonic()
-                    wanted = [r for r in records if r.offset < ends[tp]]
-                    before = self.processed
-                    self._process_partition(consumer, tp, wanted, commit=False)
-                    applied += self.processed - before
+                    wanted = {tp: [r for r in records if r.offset < ends[tp]] for tp, records in batches.items()}
+                    decoded = {tp: {r.offset: self._decode_or_poison(self._physical_to_contract[tp.topic], r)
+                                    for r in records} for tp, records in wanted.items()}
+                    if applying is not None:
+                        applied += applying.result()
+                    applying = writer.submit(self._replay_polled, consumer, wanted, decoded)
                 # Done by position, not by the last record's offset: a transactional topic ends
                 # with a commit marker, an offset no record is ever returned for.
                 for tp in list(remaining):
                     if consumer.position(tp) >= ends[tp]:
                         remaining.discard(tp)
+                        if applying is not None:
+                            applied += applying.result()
+                            applying = None
                         if self.watermarks.get(tp.topic, tp.partition) < ends[tp]:
                             self.watermarks.save(tp.topic, tp.partition, ends[tp], None)
+            if applying is not None:
+                applied += applying.result()
             return applied
         finally:
+            writer.shutdown(wait=True)
             self._replaying = False
             consumer.close(autocommit=False)
+
+    def _replay_polled(self, consumer, batches: dict, decoded: dict) -> int:
+        """One poll of a replay (decoded already), applied on the replay's writer thread; returns how many."""
+        before = self.processed
+        for tp, records in batches.items():
+            self._process_partition(consumer, tp, records, commit=False, decoded=decoded[tp])
+        return self.processed - before
 
 
 class _Rewind(Exception):
