@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
-import socket
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +22,7 @@ import requests
 from scripts import idp
 from tests.e2e import processes as processes_module
 from tests.e2e.processes import (
-    ORG_DATA, ROOT, Process, SmtpSink, service_env, start_api_patiently, start_worker,
+    ORG_DATA, ROOT, Process, SmtpSink, ports_below_ephemeral, service_env, start_api_patiently, start_worker,
 )
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -87,21 +85,6 @@ def _enrolment_lines(mentees: int, mentors: int) -> list[dict]:
     return chosen["mentor"] + chosen["mentee"]
 
 
-def _port_pair_below_ephemeral() -> int:
-    """Two free ports under Linux's ephemeral range (32768+): Keycloak binds minutes after we choose
-    them, and free_port() (the services, the portal) only ever hands out ephemeral ports."""
-    for _ in range(200):
-        port = random.randrange(20000, 32000)
-        try:
-            with socket.socket() as first, socket.socket() as second:
-                first.bind(("127.0.0.1", port))
-                second.bind(("127.0.0.1", port + 1))
-            return port
-        except OSError:
-            continue
-    raise RuntimeError("no two consecutive free ports below 32000")
-
-
 def _wait(url: str, timeout_s: float, process: Process) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -125,7 +108,7 @@ def stack(make_settings, tmp_path):
     settings = {service: make_settings(service) for service in SERVICES}
     portal_settings = replace(settings["matching"], service_name="portal",
                               mongo_database=settings["matching"].database.replace("matching", "portal"))
-    kc_port = _port_pair_below_ephemeral()
+    kc_port = ports_below_ephemeral(2)  # Keycloak binds minutes after we choose them
     issuer = idp.issuer(kc_port)
     auth_env = dict(JWT_JWKS_URL=f"{issuer}/protocol/openid-connect/certs", JWT_ISSUER=issuer,
                     JWT_AUDIENCE=idp.API_AUDIENCE, MENTORING_ENV="development")

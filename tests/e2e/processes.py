@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -133,17 +134,24 @@ start_api_patiently = start_api  # the journey's name for it
 
 # -- a private Kafka + MongoDB for fault tests (scripts/devstack.py, own ports and state) -------
 
-def free_port_pair() -> int:
-    """A port p with p and p+1 both free (Kafka's listener and its KRaft controller)."""
-    for _ in range(50):
-        port = free_port()
+def ports_below_ephemeral(count: int = 1) -> int:
+    """A port p with p .. p+count-1 free, under Linux's ephemeral range (32768+), for a server that
+    binds later or again (a restart). free_port() hands out ephemeral ports: while such a server is
+    down, a client's outgoing connection (even one retrying to that very server: TCP's simultaneous
+    open lets it connect to itself) can take its port, and the restart fails "Address already in use"."""
+    for _ in range(200):
+        port = random.randrange(20000, 32000 - count)
+        sockets = [socket.socket() for _ in range(count)]
         try:
-            with socket.socket() as sock:
-                sock.bind(("127.0.0.1", port + 1))
+            for offset, sock in enumerate(sockets):
+                sock.bind(("127.0.0.1", port + offset))
             return port
         except OSError:
             continue
-    raise RuntimeError("no two consecutive free ports")
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise RuntimeError(f"no {count} consecutive free ports below 32000")
 
 
 class PrivateStack:
@@ -151,8 +159,8 @@ class PrivateStack:
 
     def __init__(self, state_dir: Path):
         self.state_dir = state_dir
-        self.kafka_port = free_port_pair()
-        self.mongo_port = free_port()
+        self.kafka_port = ports_below_ephemeral(2)  # Kafka's listener and its KRaft controller
+        self.mongo_port = ports_below_ephemeral()
         env = dict(os.environ, MENTORING_STATE=str(state_dir), DEVSTACK_KAFKA_PORT=str(self.kafka_port),
                    DEVSTACK_MONGO_PORT=str(self.mongo_port))
         env.pop("DEVSTACK_KAFKA_CONTROLLER_PORT", None)

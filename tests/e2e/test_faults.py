@@ -660,25 +660,25 @@ def test_a_server_restart_during_a_flow_loses_nothing(server, stack, fault_setti
                + start_workers("sessions", worker_env(sessions, tmp_path), tmp_path))
     flow = CohortFlow(base, matching.jwt_secret).start()
     try:
-        wait_until(lambda: flow.count() >= 5, timeout_s=60, message="cohorts created before the fault")
-        wait_until(lambda: database_for(sessions)["cohorts"].count_documents({}) >= 3, timeout_s=60,
-                   message=f"the pipeline flowing before the fault ({workers[2].log()[-300:]})")
-        during = flow.count()
-        if server == "kafka":
-            stack.stop_kafka()
-            time.sleep(3)
-            assert flow.count() > during, "commands are accepted while Kafka is down"
-            stack.start_kafka()
-        else:
-            stack.stop_mongo()
-            time.sleep(3)
-            stack.start_mongo()
-        resumed = flow.count()
-        wait_until(lambda: flow.count() >= resumed + 5, timeout_s=60, message="cohorts created after the restart")
-        publish(matching, topics.HRIS_EMPLOYEES, after)
-    finally:
-        flow.stop()
-    try:
+        try:
+            wait_until(lambda: flow.count() >= 5, timeout_s=60, message="cohorts created before the fault")
+            wait_until(lambda: database_for(sessions)["cohorts"].count_documents({}) >= 3, timeout_s=60,
+                       message=f"the pipeline flowing before the fault ({workers[2].log()[-300:]})")
+            during = flow.count()
+            if server == "kafka":
+                stack.stop_kafka()
+                time.sleep(3)
+                assert flow.count() > during, "commands are accepted while Kafka is down"
+                stack.start_kafka()
+            else:
+                stack.stop_mongo()
+                time.sleep(3)
+                stack.start_mongo()
+            resumed = flow.count()
+            wait_until(lambda: flow.count() >= resumed + 5, timeout_s=60, message="cohorts created after the restart")
+            publish(matching, topics.HRIS_EMPLOYEES, after)
+        finally:
+            flow.stop()
         assert_relay_caught_up(matching, timeout_s=90)
         wait_caught_up(matching, "matching-worker", consumed_topics("matching"), timeout_s=90)
         wait_projected(matching)
