@@ -140,12 +140,22 @@ class EventRegistry:
         return self.upcast(envelope)
 
     def decode(self, value: bytes | None, *, inbound_hris: bool = False) -> Envelope | UnknownEventType:
+        return self.decode_object(self.parse(value), inbound_hris=inbound_hris)
+
+    @staticmethod
+    def parse(value: bytes | None) -> dict:
+        """A record's value as a JSON object, not yet validated (a consumer looks at its
+        `event_type` before paying for `decode_object`); raises InvalidJson."""
         try:
             raw = json.loads(value.decode("utf-8")) if value is not None else None
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise InvalidJson(f"record value is not UTF-8 JSON: {exc}") from exc
         if not isinstance(raw, dict):
             raise InvalidJson("record value is not a JSON object")
+        return raw
+
+    def decode_object(self, raw: dict, *, inbound_hris: bool = False) -> Envelope | UnknownEventType:
+        """`decode` of a value already parsed (`parse`)."""
         try:
             envelope = Envelope.from_hris(raw) if inbound_hris else Envelope.from_dict(raw)
         except ValidationError as exc:
