@@ -25,8 +25,9 @@
   projection of this runner handles (matching reads the sessions topic for `PersonErased` only),
   and cheaply: the record's JSON is parsed and its `event_type` looked at, nothing validated
   (envelope, data, upcasting). Such a record counts as applied (offsets and watermarks move
-  past it) even with a bad envelope: the consumers that do handle its type dead-letter it. A
-  record that is not a JSON object or names no type is still poison.
+  past it) even with a bad envelope or a schema version newer than this code knows: the
+  consumers that do handle its type dead-letter it or pause on it. A record that is not a JSON
+  object or names no type is still poison.
 - The dead-letter producer is replaced after a failed send (a kafka-python producer can stay
   stuck after a broker outage), like the relay's.
 - Opted-in projections (`collections`) are bound to the live generation of their collections

@@ -1,6 +1,7 @@
 """Event types known to this code base: one marshmallow schema per (type, version), and upcasters.
 
-Decoding a Kafka record goes through `EventRegistry.decode`, which is the single place that
+Decoding a Kafka record goes through `EventRegistry.decode` (or its two halves, `parse` then
+`decode_object`: a consumer looks at the type in between), the single place that
 turns bytes into a validated, current-version `Envelope` or says precisely why it cannot:
 bad JSON, a bad envelope, an unknown schema version, or data that fails its schema. Those
 are poison records: the consumer dead-letters them. Unknown event *types* are not errors:
