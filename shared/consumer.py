@@ -21,7 +21,13 @@
       first); a deploy of the new code reads it;
     - `database_error`: a non-transient MongoDB error (OperationFailure, WriteError, …);
     - `handler_error`: any other exception from a handler on valid data: a bug, fixed by a deploy.
-- Events of unknown types are skipped, as the contract requires.
+- Events of unknown types are skipped, as the contract requires. So are events of types no
+  projection of this runner handles (matching reads the sessions topic for `PersonErased` only),
+  and cheaply: the record's JSON is parsed and its `event_type` looked at, nothing validated
+  (envelope, data, upcasting). Such a record counts as applied (offsets and watermarks move
+  past it) even with a bad envelope or a schema version newer than this code knows: the
+  consumers that do handle its type dead-letter it or pause on it. A record that is not a JSON
+  object or names no type is still poison.
 - The dead-letter producer is replaced after a failed send (a kafka-python producer can stay
   stuck after a broker outage), like the relay's.
 - Opted-in projections (`collections`) are bound to the live generation of their collections
@@ -170,6 +176,13 @@ def bindable(projections) -> list[Projection]:
 
 class HandlerFailed(Exception):
     reason = "handler_error"
+
+
+@dataclass(frozen=True)
+class _Unhandled:
+    """A record of a type no projection of this runner handles: skipped undecoded (its data unread)."""
+
+    event_type: str
 
 
 @dataclass
@@ -531,8 +544,14 @@ class ConsumerRunner:
         return self._owners[key]
 
     def _decode(self, contract_topic: str, record):
-        """The record's envelope (or UnknownEventType); raises PoisonRecord. Decoded once per record."""
-        return self.registry.decode(record.value, inbound_hris=contract_topic == topics.HRIS_EMPLOYEES)
+        """The record's envelope (or UnknownEventType, or _Unhandled); raises PoisonRecord. Decoded
+        once per record, and only when a projection here handles its type: the envelope and data
+        validation (and upcasting) of the many records a runner reads past is not paid for."""
+        raw = self.registry.parse(record.value)
+        event_type = raw.get("event_type")
+        if isinstance(event_type, str) and event_type and (contract_topic, event_type) not in self._routes:
+            return _Unhandled(event_type)
+        return self.registry.decode_object(raw, inbound_hris=contract_topic == topics.HRIS_EMPLOYEES)
 
     def _decode_or_poison(self, contract_topic: str, record):
         """The decoded record, or the PoisonRecord saying why it cannot be (the per-record path
@@ -548,7 +567,7 @@ class ConsumerRunner:
             return None, decoded
         if decoded is None:
             decoded = self._decode_or_poison(contract_topic, record)
-        if isinstance(decoded, (PoisonRecord, UnknownEventType)):
+        if isinstance(decoded, (PoisonRecord, UnknownEventType, _Unhandled)):
             return None, decoded
         return self._batch_owner(contract_topic, decoded), decoded
 
@@ -601,6 +620,9 @@ class ConsumerRunner:
             return None
         if isinstance(decoded, UnknownEventType):
             EVENTS_CONSUMED.labels(service, self.group_id, contract_topic, decoded.envelope.event_type, "skipped").inc()
+            return None
+        if isinstance(decoded, _Unhandled):
+            EVENTS_CONSUMED.labels(service, self.group_id, contract_topic, decoded.event_type, "skipped").inc()
             return None
         handlers = self._routes.get((contract_topic, decoded.event_type), [])
         if not handlers:

@@ -1,6 +1,7 @@
 """Event types known to this code base: one marshmallow schema per (type, version), and upcasters.
 
-Decoding a Kafka record goes through `EventRegistry.decode`, which is the single place that
+Decoding a Kafka record goes through `EventRegistry.decode` (or its two halves, `parse` then
+`decode_object`: a consumer looks at the type in between), the single place that
 turns bytes into a validated, current-version `Envelope` or says precisely why it cannot:
 bad JSON, a bad envelope, an unknown schema version, or data that fails its schema. Those
 are poison records: the consumer dead-letters them. Unknown event *types* are not errors:
@@ -140,12 +141,22 @@ class EventRegistry:
         return self.upcast(envelope)
 
     def decode(self, value: bytes | None, *, inbound_hris: bool = False) -> Envelope | UnknownEventType:
+        return self.decode_object(self.parse(value), inbound_hris=inbound_hris)
+
+    @staticmethod
+    def parse(value: bytes | None) -> dict:
+        """A record's value as a JSON object, not yet validated (a consumer looks at its
+        `event_type` before paying for `decode_object`); raises InvalidJson."""
         try:
             raw = json.loads(value.decode("utf-8")) if value is not None else None
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise InvalidJson(f"record value is not UTF-8 JSON: {exc}") from exc
         if not isinstance(raw, dict):
             raise InvalidJson("record value is not a JSON object")
+        return raw
+
+    def decode_object(self, raw: dict, *, inbound_hris: bool = False) -> Envelope | UnknownEventType:
+        """`decode` of a value already parsed (`parse`)."""
         try:
             envelope = Envelope.from_hris(raw) if inbound_hris else Envelope.from_dict(raw)
         except ValidationError as exc:
