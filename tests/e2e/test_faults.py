@@ -557,7 +557,7 @@ def test_sessions_and_feedback_workers_sigkilled_mid_burst_end_equal_to_a_rebuil
         assert counts.get(name) == 120, counts
 
 
-def test_notifications_worker_sigkilled_mid_burst_sends_at_most_one_duplicate(fault_settings, tmp_path):
+def test_notifications_worker_sigkilled_mid_burst_sends_at_most_one_duplicate_per_sender_thread(fault_settings, tmp_path):
     pairings = 40
     with SmtpSink() as smtp:
         settings = fault_settings("notifications", smtp_url=smtp.url)
@@ -592,10 +592,13 @@ def test_notifications_worker_sigkilled_mid_burst_sends_at_most_one_duplicate(fa
         db = database_for(settings)
         deliveries = list(db["deliveries"].find({}))
     assert len(counts) == 2 * pairings, "one email per party of each proposal"
-    assert max(counts.values()) <= 2 and sum(n - 1 for n in counts.values()) <= 1, (
-        f"more duplicates than the one-per-crash window allows: {sorted(counts.values())[-3:]}")
+    # the crash window (services/notifications/application/delivery.py): each sender thread of the killed
+    # worker may have sent up to NOTIFICATIONS_UNMARKED_SENDS emails whose sent marks were not stored yet
+    window = settings.notifications_sender_threads * settings.notifications_unmarked_sends
+    assert max(counts.values()) <= 2 and sum(n - 1 for n in counts.values()) <= window, (
+        f"more duplicates than the crash window allows ({window}): {sorted(counts.values())[-5:]}")
     assert len(deliveries) == 4 * pairings and {d["status"] for d in deliveries} == {"sent"}
-    assert sum(d["attempts"] - 1 for d in deliveries) <= 1
+    assert sum(d["attempts"] - 1 for d in deliveries) <= window
     assert db["inbox"].count_documents({}) == 2 * pairings
     outcomes = [e for c in EventStore(db).read_all() for e in c.events if e.event_type == "NotificationSent"]
     assert len(outcomes) == 4 * pairings == len({e.data["notification_id"] for e in outcomes})
