@@ -20,7 +20,9 @@ harmless), written between the summary and the pairing.
 
 A cohort's pairings (its list, a run's and every suggestions call's seats taken, a closing cohort's
 active pairings, expiry) are read from `cohort_pairing_index` (adapters/pairing_index.py): each
-pairing's entry (parties, status, answer_by), set whenever it changes, before the pairing document.
+pairing's entry (parties, status, answer_by), set whenever it changes, before the pairing document;
+a run of pairing commits (a matching run's proposals, StoreProjector's `apply_batch`) saves each
+cohort's index once, then writes the pairing documents.
 
 The enrolments list (`GET /v1/cohorts/{id}/enrollments`) reads `cohort_enrollment_index`
 (adapters/enrollment_index.py): each enrolment's entry (employee id, role, status) as its document

@@ -7,11 +7,13 @@ from __future__ import annotations
 from services.matching.adapters.mongo import PAIRING_INDEX, VIEW_COLLECTIONS
 from services.matching.adapters.pairing_index import PairingIndex
 from services.matching.application.commands import Actor
+from services.matching.application.erasure_progress import ErasureList
 from services.matching.application.partners import PARTNERS, PartnersProjection
 from services.matching.application.projections import MatchingViews
 from shared.events.catalog import default_registry
 from shared.events.catalog import matching as ev
 from shared.projector import StoreProjector
+from shared.scopes import ProgrammeScopes
 from tests.unit.matching.conftest import ADMIN, REQUEST
 from tests.unit.matching.fakes import MemoryDatabase, SyncProjector
 from tests.unit.matching.test_choice import _choosing
@@ -43,9 +45,10 @@ def views_of(database) -> dict:
 def test_a_runs_proposals_save_each_index_chunk_once_and_equal_the_views_applied_one_by_one(matching, monkeypatch):
     monkeypatch.setattr(PairingIndex, "spread", 2)  # several chunks for these few dozen (random) ids
     batched_db, one_by_one_db = MemoryDatabase(), MemoryDatabase()
-    batched = StoreProjector(matching.store, [MatchingViews(batched_db), PartnersProjection(batched_db)],
-                             name="views", registry=default_registry(), database=batched_db, generation=0,
-                             batch_commits=10_000)
+    worker_projections = [MatchingViews(batched_db), PartnersProjection(batched_db),  # as bootstrap's own_projections
+                          ProgrammeScopes(batched_db, topics=()), ErasureList(batched_db)]
+    batched = StoreProjector(matching.store, worker_projections, name="views", registry=default_registry(),
+                             database=batched_db, generation=0, batch_commits=10_000)
     one_by_one = SyncProjector(matching.store, [MatchingViews(one_by_one_db), PartnersProjection(one_by_one_db)])
     cohort_id = _choosing(matching, style="admin_run")
     for n in range(4, 30):
