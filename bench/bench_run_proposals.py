@@ -1,4 +1,4 @@
-"""A matching run's proposals reaching the views (issue 16, scale): BENCH_PROPOSALS (default 2,000)
+"""A matching run's proposals reaching the views (issue 16, scale): BENCH_PROPOSALS (default 1,000)
 `PairingProposed` commits in one cohort, as a run stores them, applied by the matching views'
 store projector (MatchingViews and PartnersProjection, as the worker runs them) on the real database.
 
@@ -26,7 +26,7 @@ from shared.eventstore import EventStore, StreamAppend
 from shared.mongo import database_for
 from shared.projector import StoreProjector
 
-PROPOSALS = int(os.environ.get("BENCH_PROPOSALS", "2000"))
+PROPOSALS = int(os.environ.get("BENCH_PROPOSALS", "1000"))
 APPEND_CHUNK = 500
 
 
@@ -77,6 +77,7 @@ def run() -> list[dict]:
         for mode in modes:
             load = os.getloadavg()[0]
             seconds[mode] = (_applied_s(database_for(settings[mode]), mode.replace("one by one, ", "")), load)
+            print(f"{mode}: {seconds[mode][0]:.1f} s (load {load:.1f})", flush=True)
         batched, load = seconds["batched"]
         rows = []
         for baseline in ("one by one", "one by one, no index"):
