@@ -12,11 +12,12 @@ from pathlib import Path
 from shared.config import act_as_local_kafka_admin
 from bench import (
     bench_audit, bench_backbone, bench_e2e, bench_enrolment, bench_http, bench_matching, bench_notifications, bench_portal,
-    bench_rebuild, bench_unhandled,
+    bench_rebuild, bench_run_proposals, bench_unhandled,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCHMARKS = ["store", "ingest", "matching", "http", "e2e", "rebuild", "portal", "notifications", "enrolment", "audit", "unhandled"]
+BENCHMARKS = ["store", "ingest", "matching", "http", "e2e", "rebuild", "portal", "notifications", "enrolment", "audit",
+              "unhandled", "proposals"]
 ORG = Path(os.environ.get("ORG_DATA", ROOT.parent / "shared" / "data" / "org-20k"))
 
 
@@ -59,6 +60,9 @@ def main() -> None:
     if "unhandled" in wanted:
         # matching's worker over 20,000 sessions events it reads past (issue 13), vs decoding them all
         rows += bench_unhandled.run()
+    if "proposals" in wanted:
+        # a run's proposals into the views: batched vs one by one vs before the pairing index (issue 16)
+        rows += bench_run_proposals.run()
     out.write_text(json.dumps(rows, indent=2))
     _print(rows)
     print(f"\nwritten to {out}")

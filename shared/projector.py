@@ -17,11 +17,12 @@ checkpoint only ever moves to positions whose commits were applied).
 - Failures never skip a commit: a transient MongoDB error is retried with backoff; anything else
   (a bug, a newer schema version from a newer deployment) stops the projector at that commit,
   sets `mentoring_consumer_partition_paused{topic="store"}` and logs, and retries with backoff.
-- Runs of commits (a bulk enrolment's thousands of one-event commits): consecutive commits whose
-  every event goes to exactly one handler, of a projection listing the type in `batchable`, are
-  given to that projection's `apply_batch` at once (with every commit's private data reachable by
-  `private_of`), so it can write them in a round trip; on any error other than a transient one the
-  run is applied commit by commit instead (handlers are idempotent: what the batch wrote is skipped).
+- Runs of commits (a bulk enrolment's thousands of one-event commits, a matching run's proposals):
+  consecutive commits whose every event type is listed in `batchable` by every projection handling
+  it (the same projections for the whole run) are given to each of those projections' `apply_batch`
+  in turn, at once (with every commit's private data reachable by `private_of`), so it can write
+  them in a round trip; on any error other than a transient one the run is applied commit by commit
+  instead (handlers are idempotent: what the batch wrote is skipped).
 - Generations (shared.generations): a rebuild builds a new generation with a fixed projector
   (`generation=n`, its own checkpoint), then makes it live; the live projector notices, re-binds
   its projections and continues from the rebuild's checkpoint.
@@ -135,7 +136,7 @@ class StoreProjector:
         self.service = self.settings.service_name if self.settings is not None else "service"
         self.applied = 0
         self._routes: dict[str, list] = {}
-        self._batch_owners: dict[str, Projection] = {}  # event type -> the one projection batching it
+        self._batch_owners: dict[str, tuple[Projection, ...]] = {}  # event type -> the projections batching it
         self._stop = threading.Event()
         self._failures = 0
         self._leased = False  # True while run() applies under the lease
@@ -152,12 +153,13 @@ class StoreProjector:
         for projection in self.bindable:
             projection.bind(GenerationDatabase(self.database, generation, projection.collections))
         self._routes = {}
+        handling: dict[str, list[Projection]] = {}
         for projection in self.projections:
             for event_type, handler in projection.handlers().items():
                 self._routes.setdefault(event_type, []).append(handler)
-        self._batch_owners = {event_type: projection for projection in self.projections
-                              for event_type in getattr(projection, "batchable", ())
-                              if len(self._routes.get(event_type, ())) == 1}
+                handling.setdefault(event_type, []).append(projection)
+        self._batch_owners = {event_type: tuple(projections) for event_type, projections in handling.items()
+                              if all(event_type in getattr(p, "batchable", ()) for p in projections)}
         self.generation = generation
 
     def _ensure_bound(self) -> None:
@@ -256,7 +258,7 @@ class StoreProjector:
         self._leased, self._lease_at = held, now
         return held
 
-    def _batch_owner(self, commit) -> Projection | None:
+    def _batch_owner(self, commit) -> tuple[Projection, ...] | None:
         owners = {self._batch_owners.get(raw.event_type) for raw in commit.events}
         if len(owners) != 1:
             return None
@@ -271,7 +273,7 @@ class StoreProjector:
         last = None
         for commit in commits:
             owner = self._batch_owner(commit) if self._batch_owners else None
-            if owner is not None and owner is last:
+            if owner is not None and owner == last:
                 runs[-1].append(commit)
             else:
                 runs.append([commit])
@@ -279,8 +281,8 @@ class StoreProjector:
         return runs
 
     def _apply_run(self, run: list) -> int:
-        owner = self._batch_owner(run[0]) if len(run) > 1 else None
-        if owner is None:
+        owners = self._batch_owner(run[0]) if len(run) > 1 else None
+        if owners is None:
             return sum(self._apply(commit) for commit in run)
         envelopes = [self.registry.to_current(raw) for commit in run for raw in commit.events]
         private: dict = {}
@@ -291,8 +293,9 @@ class StoreProjector:
         orders = _ORDERS.set(_orders(run))
         try:
             with loading_through(run):
-                owner.apply_batch(envelopes)
-            return len(envelopes)
+                for owner in owners:
+                    owner.apply_batch(envelopes)
+            return len(envelopes) * len(owners)  # as `_apply` counts: one per handler given an event
         except TRANSIENT_ERRORS:
             raise
         except Exception:  # noqa: BLE001 - the commits one by one isolate (and report) the bad one

@@ -64,9 +64,11 @@ class Documents:
         """First documents in one round trip; returns the `_id`s already stored (not written)."""
         return insert_new(self.collection, docs)
 
-    def put_newer(self, doc: dict) -> bool:
-        """Store `doc` only over a strictly older `version` (documents summing many streams' events)."""
-        return replace_if_newer(self.collection, doc)
+    def put_newer(self, doc: dict, *, likely_new: bool = False) -> bool:
+        """Store `doc` only over a strictly older `version` (documents summing many streams' events).
+        `likely_new`: the caller just found none stored (an insert first: a conditional replace that
+        matches nothing scans the collection on FerretDB v1, shared.mongo.replace_if_newer)."""
+        return replace_if_newer(self.collection, doc, likely_new=likely_new)
 
     def find(self, query: dict) -> list[dict]:
         return list(self.collection.find(query))

@@ -11,7 +11,8 @@ status, answer_by]` in pairing id order, in one JSON string each, and a director
 each chunk's entries by status (a reader wanting only active or proposed pairings skips the rest).
 
 Written only by the views projection, before the pairing document (a crash in between applies the
-event again: setting an entry twice is harmless), whenever a pairing is new or its entry changes;
+event again: setting an entry twice is harmless), whenever a pairing is new or its entry changes (a
+run of pairing events, such as a matching run's proposals: saved once per cohort, then the documents);
 every document's `version` is the store order of the last event that changed it. A rebuild, which
 applies the same events, writes the same documents (chunk boundaries depend only on the ids).
 """

@@ -104,6 +104,10 @@ class PartnersProjection(Projection):
     def handlers(self):
         return {event_type: self.pairing_event for event_type in ev.PAIRING_EVENTS}
 
+    # Applied one by one (Projection.apply_batch), but listed so that the store projector can give a
+    # run's proposals to MatchingViews.apply_batch: it batches only types every handler batches.
+    batchable = frozenset(ev.PAIRING_EVENTS)
+
     def get(self, a: str, b: str) -> dict | None:
         return self.collection.find_one({"_id": partners_key(a, b)})
 
