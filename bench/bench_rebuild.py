@@ -35,9 +35,10 @@ def _publish(settings, count: int) -> None:
     producer.close()
 
 
-def raw_consume_rate(settings, count: int) -> float:
-    """Records per second a bare kafka-python consumer reads (and json-decodes) the HRIS topic from 0."""
-    topic = topics.resolve(topics.HRIS_EMPLOYEES, settings.kafka_topic_prefix)
+def raw_consume_rate(settings, count: int, contract_topic: str = topics.HRIS_EMPLOYEES) -> float:
+    """Records per second a bare kafka-python consumer reads (and json-decodes) a topic (the HRIS one
+    by default) from offset 0: every apply-rate benchmark's baseline."""
+    topic = topics.resolve(contract_topic, settings.kafka_topic_prefix)
     consumer = KafkaConsumer(**connection_options(settings), group_id=None,
                              enable_auto_commit=False, max_poll_records=settings.consumer_max_poll_records)
     partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]

@@ -10,7 +10,6 @@ kafka-python read (+ `json.loads`) of the topic as the ceiling.
 """
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import threading
@@ -19,6 +18,7 @@ from dataclasses import replace
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from bench.bench_rebuild import raw_consume_rate
 from bench.harness import drop, isolated_settings, new_run
 from shared import topics
 from shared.config import Settings
@@ -122,21 +122,7 @@ def _decode_cost_us(settings: Settings, values: list[bytes]) -> dict[str, float]
 
 def _raw_rate(settings: Settings, count: int) -> float:
     """Records per second a bare kafka-python consumer reads (and json-decodes) the topic at: the ceiling."""
-    name = topics.resolve(topics.SESSIONS, settings.kafka_topic_prefix)
-    consumer = KafkaConsumer(**connection_options(settings), group_id=None, enable_auto_commit=False,
-                             max_poll_records=settings.consumer_max_poll_records)
-    partitions = [TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name))]
-    consumer.assign(partitions)
-    consumer.seek_to_beginning(*partitions)
-    seen, started = 0, time.perf_counter()
-    while seen < count:
-        for batch in consumer.poll(timeout_ms=500).values():
-            for record in batch:
-                json.loads(record.value)
-            seen += len(batch)
-    elapsed = time.perf_counter() - started
-    consumer.close()
-    return count / elapsed
+    return raw_consume_rate(settings, count, topics.SESSIONS)
 
 
 class _NoDeadLetters:
