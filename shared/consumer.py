@@ -543,13 +543,18 @@ class ConsumerRunner:
             self._owners[key] = owners[0] if len(owners) == 1 and len(handlers) == 1 else None
         return self._owners[key]
 
+    def handles(self, contract_topic: str, event_type: str) -> bool:
+        """Whether a projection of this runner handles `event_type` on `contract_topic` (the records
+        it does not are read past undecoded: neither validated nor dead-lettered here)."""
+        return (contract_topic, event_type) in self._routes
+
     def _decode(self, contract_topic: str, record):
         """The record's envelope (or UnknownEventType, or _Unhandled); raises PoisonRecord. Decoded
         once per record, and only when a projection here handles its type: the envelope and data
         validation (and upcasting) of the many records a runner reads past is not paid for."""
         raw = self.registry.parse(record.value)
         event_type = raw.get("event_type")
-        if isinstance(event_type, str) and event_type and (contract_topic, event_type) not in self._routes:
+        if isinstance(event_type, str) and event_type and not self.handles(contract_topic, event_type):
             return _Unhandled(event_type)
         return self.registry.decode_object(raw, inbound_hris=contract_topic == topics.HRIS_EMPLOYEES)
 
