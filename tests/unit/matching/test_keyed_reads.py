@@ -17,15 +17,20 @@ def scanned_pairings(matching, cohort_id: str) -> list[dict]:
     return sorted(matching.database[PAIRINGS].find({"cohort_id": cohort_id}), key=lambda d: d["_id"])
 
 
+def enrol_people(matching, cohort_id: str, *, mentees: int, mentors: int) -> None:
+    """Hire and enrol mentees E004.. and mentors M004.. (capacity 3) beside _choosing's first few."""
+    for n in range(4, 4 + mentees):
+        matching.hire(f"E{n:03d}", level=3)
+        matching.enroll(cohort_id, f"E{n:03d}", "mentee")
+    for n in range(4, 4 + mentors):
+        matching.hire(f"M{n:03d}", level=8)
+        matching.enroll(cohort_id, f"M{n:03d}", "mentor", capacity=3)
+
+
 def a_busy_cohort(matching) -> str:
     """Requests, a run's proposals, answers of every kind, a withdrawal: pairings in every status."""
     cohort_id = _choosing(matching)
-    for n in range(4, 30):
-        matching.hire(f"E{n:03d}", level=3)
-        matching.enroll(cohort_id, f"E{n:03d}", "mentee")
-    for n in range(4, 12):
-        matching.hire(f"M{n:03d}", level=8)
-        matching.enroll(cohort_id, f"M{n:03d}", "mentor", capacity=3)
+    enrol_people(matching, cohort_id, mentees=26, mentors=8)
     asked = _ask(matching, cohort_id, "E001", "M003")
     matching.commands.accept(asked["pairing_id"], Actor("M003", False), None, REQUEST)
     declined = _ask(matching, cohort_id, "E002", "M002")

@@ -17,6 +17,7 @@ from shared.scopes import ProgrammeScopes
 from tests.unit.matching.conftest import ADMIN, REQUEST
 from tests.unit.matching.fakes import MemoryDatabase, SyncProjector
 from tests.unit.matching.test_choice import _choosing
+from tests.unit.matching.test_keyed_reads import enrol_people
 
 
 def counting_writes(collection) -> list[str]:
@@ -51,12 +52,7 @@ def test_a_runs_proposals_save_each_index_chunk_once_and_equal_the_views_applied
                              database=batched_db, generation=0, batch_commits=10_000)
     one_by_one = SyncProjector(matching.store, [MatchingViews(one_by_one_db), PartnersProjection(one_by_one_db)])
     cohort_id = _choosing(matching, style="admin_run")
-    for n in range(4, 30):
-        matching.hire(f"E{n:03d}", level=3)
-        matching.enroll(cohort_id, f"E{n:03d}", "mentee")
-    for n in range(4, 12):
-        matching.hire(f"M{n:03d}", level=8)
-        matching.enroll(cohort_id, f"M{n:03d}", "mentor", capacity=3)
+    enrol_people(matching, cohort_id, mentees=26, mentors=8)
     batched.catch_up()
     written = counting_writes(batched_db[PAIRING_INDEX])
 
@@ -88,12 +84,7 @@ def test_a_batch_applied_again_after_a_crash_before_the_pairings_were_written_ch
     monkeypatch.setattr(PairingIndex, "spread", 2)
     crashed_db, clean_db = MemoryDatabase(), MemoryDatabase()
     cohort_id = _choosing(matching, style="admin_run")
-    for n in range(4, 20):
-        matching.hire(f"E{n:03d}", level=3)
-        matching.enroll(cohort_id, f"E{n:03d}", "mentee")
-    for n in range(4, 9):
-        matching.hire(f"M{n:03d}", level=8)
-        matching.enroll(cohort_id, f"M{n:03d}", "mentor", capacity=3)
+    enrol_people(matching, cohort_id, mentees=16, mentors=5)
     matching.run(cohort_id)
 
     def projector(database):
