@@ -67,6 +67,12 @@ APPEND_MANY_CHUNK = 500
 # Positions `read_all` reads side by side (measured on FerretDB: 8 concurrent `_id` reads took
 # 0.5 ms each against 1.45 ms one after another).
 READ_WINDOW = 8
+# Commits a process read lately, kept for its other readers: a worker's relay and its projectors
+# read the same new commits moments apart (one database read instead of three or four). Bounded in
+# age because `forget_private` (retention, erasure) changes a stored commit, maybe in another
+# process: a reader may act on what was stored this long ago, as one that read a moment earlier would.
+RECENT_COMMITS = 4096
+RECENT_MAX_AGE_S = 5.0
 
 # Kafka's default `message.max.bytes` is 1 MiB (1048588); keep room for the key, headers and the
 # record batch overhead, so the relay can always publish what the store accepted.
@@ -166,6 +172,8 @@ class EventStorePort(Protocol):
 
     def read_all(self, from_position: int = 1, *, limit: int | None = None) -> Iterator[Commit]: ...
 
+    def committed_window(self, first: int, size: int) -> list[dict | None]: ...
+
     def current_position(self) -> int: ...
 
     def forget_private(self, stream_id: str, fields: Sequence[str]) -> int: ...
@@ -221,6 +229,8 @@ class EventStore:
         self._majority = None  # `commits` with majority reads where offered (decided on first use)
         self._readers: ThreadPoolExecutor | None = None  # read_all's window reads (started on first use)
         self._readers_lock = threading.Lock()
+        self._recent: OrderedDict[int, tuple[dict, float]] = OrderedDict()  # position -> (document, read at)
+        self._recent_lock = threading.Lock()
         # Streams only ever grow, so a prefix read once stays true: `load` keeps the last
         # `cached_streams` streams it read and fetches only the commits written since.
         self._prefixes: OrderedDict[str, tuple[int, tuple[Envelope, ...], dict, float]] = OrderedDict()
@@ -547,6 +557,7 @@ class EventStore:
                      for name in fields if name in (data or {})}
             if unset:
                 self.commits.update_one({"_id": commit["_id"]}, {"$unset": unset})
+                self._forget_recent(pointer["position"])
                 changed += 1
             version = commit["last_version"]
         with self._prefix_lock:
@@ -590,7 +601,7 @@ class EventStore:
             # one round trip per window instead of one per commit. The first missing position still
             # ends the read: what lies beyond it is not returned, exactly as one by one.
             window = READ_WINDOW if limit is None else max(1, min(READ_WINDOW, limit - count))
-            docs = self._read_window(position, window)
+            docs = self.committed_window(position, window)
             for doc in docs:
                 if doc is None:
                     return
@@ -603,11 +614,37 @@ class EventStore:
                 if limit is not None and count >= limit:
                     return
 
-    def _read_window(self, first: int, size: int) -> list[dict | None]:
-        if size == 1:
-            return [self.commit_at(first, collection=self._majority)]
-        with self._readers_lock:
-            if self._readers is None:
-                self._readers = ThreadPoolExecutor(READ_WINDOW, thread_name_prefix="eventstore-read")
-        return list(self._readers.map(lambda p: self.commit_at(p, collection=self._majority),
-                                      range(first, first + size)))
+    def committed_window(self, first: int, size: int) -> list[dict | None]:
+        """The documents at positions `first`.. `first + size - 1` as majority reads see them (None: not
+        written yet), read side by side; those this process read in the last RECENT_MAX_AGE_S come
+        from memory (read_all and the relay share them)."""
+        if self._majority is None:
+            self._majority = majority_reads(self.commits)
+        now = time.monotonic()
+        positions = range(first, first + size)
+        with self._recent_lock:
+            found = {p: entry[0] for p in positions
+                     if (entry := self._recent.get(p)) is not None and now - entry[1] < RECENT_MAX_AGE_S}
+        missing = [p for p in positions if p not in found]
+        if len(missing) == 1:
+            read = [self.commit_at(missing[0], collection=self._majority)]
+        elif missing:
+            with self._readers_lock:
+                if self._readers is None:
+                    self._readers = ThreadPoolExecutor(READ_WINDOW, thread_name_prefix="eventstore-read")
+            read = list(self._readers.map(lambda p: self.commit_at(p, collection=self._majority), missing))
+        else:
+            read = []
+        with self._recent_lock:
+            for position, doc in zip(missing, read):
+                if doc is not None:
+                    found[position] = doc
+                    self._recent[position] = (doc, now)
+                    self._recent.move_to_end(position)
+            while len(self._recent) > RECENT_COMMITS:
+                self._recent.popitem(last=False)
+        return [found.get(p) for p in positions]
+
+    def _forget_recent(self, position: int) -> None:
+        with self._recent_lock:
+            self._recent.pop(position, None)

@@ -139,6 +139,7 @@ class MatchingViews(Projection):
     # documents read with the defaults, `cohort_format` and a null circle_id)
     topics = ()  # fed from the service's own event store
     collections = VIEW_COLLECTIONS
+    version = 2  # 2: the enrolment index's chunks hold ~512 entries (adapters/enrollment_index.py SPREAD), not ~2048
 
     def __init__(self, database):
         self.bind(database)

@@ -232,10 +232,16 @@ def test_forget_private_on_the_real_server_and_other_processes_stop_serving_it_f
     store.append("s-forget", 1, events[1:], private={events[1].event_id: {"notes": "more words"}})
     other_process = EventStore(database_for(settings))
     assert other_process.load("s-forget").private[events[1].event_id] == {"notes": "more words"}  # now cached
+    # both processes have read the commits lately (the recent-commits memory a relay and projectors share)
+    for reader in (store, other_process):
+        assert "secret words" in str([c.private for c in reader.read_all()])
 
     assert store.forget_private("s-forget", ("notes",)) == 2
     assert store.load("s-forget").private == {events[0].event_id: {"score": 4}, events[1].event_id: {}}
     assert [e.event_id for c in store.read_all() for e in c.events] == [e.event_id for e in events]
+    assert [c.private for c in store.read_all()] == [{events[0].event_id: {"score": 4}}, {events[1].event_id: {}}]
+    monkeypatch.setattr("shared.eventstore.RECENT_MAX_AGE_S", 0.0)  # the other process's memory has aged out
+    assert "words" not in str([c.private for c in other_process.read_all()])
     assert "secret" not in str(list(store.commits.find({})))
     monkeypatch.setattr("shared.eventstore.PREFIX_CACHE_MAX_AGE_S", 0.0)  # the cache's age has passed
     assert other_process.load("s-forget").private == {events[0].event_id: {"score": 4}, events[1].event_id: {}}
