@@ -33,10 +33,7 @@ v1's `find_one_and_update` is not isolated: a `$inc` counter handed two writers 
 own last commit, a collision, or a read), so by induction every position below an inserted one is
 occupied: positions fill as a prefix, and a commit can never appear behind one that the relay
 has already seen. The writer starts from the highest position this process has seen; after a
-refusal it tries the next position at once, up to BLIND_TRIES times in a row (each refusal proves
-its position occupied, unless the stream index refused, and then no later try can succeed
-either), and only then reads what refused it, galloping forward with `_id` reads to the end of
-the prefix when it has fallen far behind. The hint document is
+collision it gallops forward with `_id` reads to the end of the prefix. The hint document is
 raised (`$max`) every HINT_EVERY positions, so a new process (and `current_position`) starts
 near the end instead of at 1; a stale or lost hint update only costs a few more reads, because
 the hint never exceeds a position that is really inserted.
@@ -79,10 +76,6 @@ POINTERS_MOVED_ID = "pointers_moved"  # in COUNTERS: LEGACY_STREAMS was copied i
 SEALED_STREAM = "$sealed"
 POINTER_STREAM_PREFIX = "$pointer|"
 HINT_EVERY = 32
-# Positions a writer tries one after the other, each after a refused insert, before it reads what
-# refused it. Under contention the next position is usually free by then, and a try costs the same
-# round trip as a read; a real version conflict pays these tries before it is recognised.
-BLIND_TRIES = 4
 # Commits per round trip of `append_many`: one insert of a few hundred small documents takes tens
 # of milliseconds on FerretDB, and the claim lock (other appends of this process wait) is released
 # between chunks.
@@ -446,7 +439,7 @@ class EventStore:
         pointer is only ever written after its commit, and a refused commit writes nothing.
         """
         position = self._start_position() + 1
-        blind_tries = 0
+        unverified_collision = False
         for _ in range(self.max_position_retries):
             doc["_id"] = position_key(position)
             doc["position"] = position
@@ -457,16 +450,15 @@ class EventStore:
             except BulkWriteError as exc:
                 if _refused_at(exc) > 0:
                     break  # the commit is in; a reader or a conflict had already restored its pointer
-                if blind_tries < BLIND_TRIES:
-                    # Most refusals are another writer on the same position: try the next one at
-                    # once and read only after BLIND_TRIES refusals in a row. Safe: if the stream
-                    # index refused instead, it refuses at every later position too (a stream
-                    # version never frees up), so no try can succeed and leave a hole; and a try
-                    # that succeeds at p follows refusals that each found a position occupied.
-                    blind_tries += 1
+                if not unverified_collision:
+                    # Most collisions are another writer on the same position: try the next one
+                    # at once and verify only if that collides too. Safe: if the stream index
+                    # collided instead, it collides again at the next position (a stream version
+                    # never frees up), so this insert cannot succeed and leave a hole.
+                    unverified_collision = True
                     position += 1
                     continue
-                blind_tries = 0
+                unverified_collision = False
                 stored = self.commit_at(position)
                 if stored is not None and stored.get("commit_id") == doc["commit_id"]:
                     # Our own insert, retried after a lost reply: its pointer may not have followed.

@@ -346,15 +346,19 @@ def test_pointers_an_older_version_kept_apart_are_adopted_once_and_streams_load_
     assert [c.position for c in upgraded.read_all(1)] == [1, 2, 3, 4]
 
 
-def test_a_bulk_whose_pointer_a_reader_restored_first_stores_every_commit_after_it(store):
+def test_a_pointer_a_reader_restored_before_its_own_insert_leaves_every_commit_stored(store):
     """A store projector may restore a pointer between its commit and the pointer's own insert."""
     settings, store = store
     store.commits.insert_one(pointer_document("b", 1, 2))  # what `loading_through` writes for position 2
     appended = store.append_many([StreamAppend(s, 0, _events(s, 1, 1)) for s in ("a", "b", "c", "d")])
     assert appended == [1, 2, 3, 4]
     assert [c.stream_id for c in store.read_all(1)] == ["a", "b", "c", "d"]
+    store.commits.insert_one(pointer_document("e", 1, 5))  # and for a single append's commit
+    assert store.append("e", 0, _events("e", 1, 1)) == 5
+    assert store.append("f", 0, _events("f", 1, 1)) == 6
     fresh = EventStore(database_for(settings))
-    assert [fresh.load(s).version for s in ("a", "b", "c", "d")] == [1, 1, 1, 1]
+    assert [fresh.load(s).version for s in ("a", "b", "c", "d", "e", "f")] == [1] * 6
+    assert [c.position for c in store.read_all(1)] == [1, 2, 3, 4, 5, 6]
 
 
 def test_forget_private_on_the_real_server_and_other_processes_stop_serving_it_from_their_cache(store, monkeypatch):
