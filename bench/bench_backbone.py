@@ -69,7 +69,7 @@ def _monitored_client(settings: Settings) -> tuple[MongoClient, _RoundTrips]:
     return MongoClient(settings.mongo_url, tz_aware=True, event_listeners=[trips]), trips
 
 
-def bench_event_store(commands: int = 2000, rounds: int = 4) -> list[dict]:
+def bench_event_store(commands: int = 2000, rounds: int = 10) -> list[dict]:
     settings = _settings("store")
     client, trips = _monitored_client(settings)
     database = client[settings.database]
