@@ -18,10 +18,10 @@ An append is ONE round trip: an ordered `insert_many` of the commit and then its
 server stops at the first refusal, so a commit refused (position or version taken) writes
 nothing, and a pointer never exists without its commit. The two are still two documents: a server
 that stops between them leaves a commit without its pointer. `load` then ends one commit short,
-never beyond what is stored; the first append decided
-on that (a stale version) is refused by the unique index, finds the commit by its fields and
-restores the pointer (`_stream_commit`), so the client's retry loads it and succeeds; a store
-projector applying the commit restores it at once (`loading_through`). Pointers used to live in
+never beyond what is stored; the first append decided on that (a stale version) is refused by the
+unique index, finds the commit by its fields and restores the pointer (`_stream_commit`), so the
+client's retry loads it and succeeds; a store projector applying the commit restores it at once
+(`loading_through`). Pointers used to live in
 `event_streams`, written in a second round trip; `ensure_indexes` copies them here once. (Writing
 the pointer off the request path instead would have turned that rare crash case into the common
 case: a client's next command, served by another process, would load short and get a 409.)
@@ -210,12 +210,12 @@ class EventStorePort(Protocol):
 
 
 # The commits a store projector is applying right now: (stream id, first version) -> position.
-# A commit is inserted before its stream's pointer (in one ordered insert, but as two documents),
-# so a handler that loads the very stream whose commit it is applying (a process manager: a matching run's request, then its outcome) could
-# find the pointer not yet written and load the stream short of the commit it reacts to (measured:
-# a run never started, its request read as no run at all, one time in five under load). `load`
-# restores such a pointer from here and goes on; the writer's own pointer insert then collides
-# harmlessly.
+# A commit is inserted before its stream's pointer (in one ordered insert, but as two documents), so
+# a handler that loads the very stream whose commit it is applying (a process manager: a matching
+# run's request, then its outcome) could find the pointer not yet written and load the stream short
+# of the commit it reacts to (measured, when the pointer took a second round trip: a run never
+# started, its request read as no run at all, one time in five under load). `load` restores such a
+# pointer from here and goes on; the writer's own pointer insert then collides harmlessly.
 _APPLYING: contextvars.ContextVar[dict | None] = contextvars.ContextVar("commits_being_applied", default=None)
 
 
