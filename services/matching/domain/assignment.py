@@ -333,7 +333,8 @@ def _unique_sorted(keys: np.ndarray) -> np.ndarray:
 
 def _pairs_of(owner_lists: Iterable[Sequence[str]], pos: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
     """(owner index, position) of every id in the owners' lists that ``pos`` knows."""
-    lens, flat = [], []
+    lens: list[int] = []
+    flat: list[str] = []
     for ids in owner_lists:
         lens.append(len(ids))
         flat.extend(ids)
@@ -458,6 +459,7 @@ class _Problem:
         self.weights = rules.weights
         self.weight_sum = float(sum(self.weights.values()))
 
+        self._offered: dict[int, set[str]] = {}  # mentor -> topic keys offered (reasons)
         self._build_tables()
 
     def _build_tables(self) -> None:
@@ -576,7 +578,9 @@ class _Problem:
     def reasons(self, i: int, j: int) -> tuple[str, ...]:
         e, m = self.mentees[i], self.mentors[j]
         out: list[str] = []
-        offered = {_topic_key(t) for t in (*m.topics, *m.skills)}
+        offered = self._offered.get(j)
+        if offered is None:  # a mentor's proposals share it
+            offered = self._offered[j] = {_topic_key(t) for t in (*m.topics, *m.skills)}
         wanted: list[str] = []
         for t in e.topics:
             k = _topic_key(t)
