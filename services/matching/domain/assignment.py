@@ -779,30 +779,48 @@ def _top_per_row(block: np.ndarray, k: int, group: int = TOP_GROUP) -> np.ndarra
     return np.take_along_axis(cols, pick, axis=1)
 
 
-def _top_per_column(S: np.ndarray, k: int, group: int = TOP_GROUP) -> tuple[np.ndarray, np.ndarray]:
-    """The k largest entries of every column of S: (m x k) row indices, best first (ties: by
-    argpartition's pick, then stable), and their values.
+def _best_rows_per_column(
+    S: np.ndarray, want: np.ndarray, chunk_cells: int, group: int = TOP_GROUP
+) -> tuple[np.ndarray, np.ndarray]:
+    """(row, column) of the ``want[j]`` largest entries of every column j of S (ties: by
+    argpartition's pick), column by column and best first within a column.
 
     As :func:`_top_per_row`, but by interleaved groups of rows: the group maxima are an
     element-wise maximum of ``group`` contiguous slabs of S (no transposed copy of S), and
-    only the k best groups' rows of each column are gathered."""
+    only the k best groups' rows of each column are gathered, k = the largest want.  Columns
+    go in blocks of about ``chunk_cells`` gathered entries (a mentor with hundreds of seats
+    must not make an n x m temporary)."""
     n, m = S.shape
+    k = int(min(n, want.max(initial=0)))
+    if k <= 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
     n_groups = n // group
-    if n_groups <= 2 * k:
-        cand = np.broadcast_to(np.arange(n), (m, n))
-    else:
-        covered = n_groups * group
-        maxima = S[:covered].reshape(group, n_groups, m).max(axis=0)  # n_groups x m
-        best_groups = _top_per_row(np.ascontiguousarray(maxima.T), k)  # m x k
-        cand = (best_groups[:, :, None] + n_groups * np.arange(group)).reshape(m, k * group)
-        if covered < n:
-            cand = np.concatenate([cand, np.broadcast_to(np.arange(covered, n), (m, n - covered))], axis=1)
-    values = S[cand, np.arange(m)[:, None]]  # m x candidates
-    pick = _top_per_row(values, min(k, values.shape[1]))
-    values = np.take_along_axis(values, pick, axis=1)
-    order = np.argsort(-values.astype(np.int32), axis=1, kind="stable")
-    rows = np.take_along_axis(np.take_along_axis(cand, pick, axis=1), order, axis=1)
-    return rows, np.take_along_axis(values, order, axis=1)
+    grouped = n_groups > 2 * k
+    covered = n_groups * group
+    if grouped:
+        maxima = np.ascontiguousarray(S[:covered].reshape(group, n_groups, m).max(axis=0).T)  # m x groups
+    width = k * group + (n - covered) if grouped else n
+    step = max(1, chunk_cells // width)
+    parts_i, parts_j = [], []
+    for lo in range(0, m, step):
+        hi = min(m, lo + step)
+        if grouped:
+            best_groups = _top_per_row(maxima[lo:hi], k)
+            cand = (best_groups[:, :, None] + n_groups * np.arange(group)).reshape(hi - lo, k * group)
+            if covered < n:
+                cand = np.concatenate([cand, np.broadcast_to(np.arange(covered, n), (hi - lo, n - covered))],
+                                      axis=1)
+            values = S[cand, np.arange(lo, hi)[:, None]]
+        else:
+            cand = np.broadcast_to(np.arange(n), (hi - lo, n))
+            values = np.ascontiguousarray(S[:, lo:hi].T)
+        pick = _top_per_row(values, k)
+        order = np.argsort(-np.take_along_axis(values, pick, axis=1).astype(np.int32), axis=1, kind="stable")
+        rows = np.take_along_axis(np.take_along_axis(cand, pick, axis=1), order, axis=1)
+        keep = np.arange(k)[None, :] < want[lo:hi, None]
+        parts_i.append(rows[keep])
+        parts_j.append(np.repeat(np.arange(lo, hi), keep.sum(axis=1)))
+    return np.concatenate(parts_i).astype(np.int64), np.concatenate(parts_j).astype(np.int64)
 
 
 def _initial_candidates(
@@ -818,14 +836,9 @@ def _initial_candidates(
         top = _top_per_row(S[lo : lo + step], k_mentee)
         parts_i.append(np.repeat(np.arange(lo, lo + top.shape[0]), top.shape[1]))
         parts_j.append(top.reshape(-1))
-    want = (k_mentor_per_seat * free).astype(np.int64)
-    kc = int(min(n, want.max(initial=0)))
-    if kc > 0:
-        # best first, then each mentor keeps its own k_mentor_per_seat * free
-        top, _ = _top_per_column(S, kc)
-        keep = np.arange(top.shape[1])[None, :] < want[:, None]
-        parts_i.append(top[keep])
-        parts_j.append(np.repeat(np.arange(m), keep.sum(axis=1)))
+    best_i, best_j = _best_rows_per_column(S, (k_mentor_per_seat * free).astype(np.int64), chunk_cells)
+    parts_i.append(best_i)
+    parts_j.append(best_j)
     ei = np.concatenate(parts_i).astype(np.int64)
     ej = np.concatenate(parts_j).astype(np.int64)
     ok = (S[ei, ej] >= 0) & (free[ej] > 0)

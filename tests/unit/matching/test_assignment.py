@@ -393,7 +393,7 @@ def test_the_proof_adds_pairs_when_the_candidates_miss_the_optimum():
 
 @pytest.mark.parametrize("seed", range(8))
 def test_grouped_top_k_picks_the_k_largest_entries(seed):
-    """_top_per_row / _top_per_column look only inside the groups with the largest maxima once a
+    """_top_per_row / _best_rows_per_column look only inside the groups with the largest maxima once a
     row (column) is wide enough: they must still return k distinct positions holding exactly
     the k largest values, with heavy ties and ineligible (-1) entries."""
     rng = np.random.default_rng(seed)
@@ -408,13 +408,17 @@ def test_grouped_top_k_picks_the_k_largest_entries(seed):
                                       np.sort(block, axis=1)[:, width - kk:])
     S = block.T.copy()  # width x rows: columns of `width` mentees
     for k in sorted({1, 5, 30, width}):
-        kk = min(k, width)
-        best_rows, values = A._top_per_column(S, kk)
-        assert best_rows.shape == values.shape == (rows, kk)
-        assert all(len(set(r)) == kk for r in best_rows.tolist())
-        np.testing.assert_array_equal(values, S[best_rows, np.arange(rows)[:, None]])
-        assert (np.diff(values.astype(np.int32), axis=1) <= 0).all()  # best first
-        np.testing.assert_array_equal(values, -np.sort(-S.T, axis=1)[:, :kk])
+        want = rng.integers(0, min(k, width) + 1, rows)  # each column its own count
+        want[0] = min(k, width)
+        for chunk_cells in (7, 1 << 20):
+            bi, bj = A._best_rows_per_column(S, want, chunk_cells)
+            np.testing.assert_array_equal(np.bincount(bj, minlength=rows), want)
+            for j in range(rows):
+                picked = bi[bj == j]
+                assert len(set(picked.tolist())) == len(picked)
+                values = S[picked, j]
+                assert (np.diff(values.astype(np.int32)) <= 0).all()  # best first
+                np.testing.assert_array_equal(values, -np.sort(-S[:, j])[: want[j]])
 
 
 def dense_optimum_weight(S, free, mode):
