@@ -950,8 +950,9 @@ def _exact_solve(
             break
         key = ei * m + ej  # sorted and unique
         new = _unique_sorted(vi * m + vj)
-        at = np.minimum(np.searchsorted(key, new), len(key) - 1)
-        key = np.sort(np.concatenate([key, new[key[at] != new]]))
+        if len(key):
+            new = new[key[np.minimum(np.searchsorted(key, new), len(key) - 1)] != new]
+        key = np.sort(np.concatenate([key, new]))
         ei, ej = key // m, key % m
         w = _edge_weights(S[ei, ej], n, mode)
     stats["candidate_edges"] = int(len(ei))
