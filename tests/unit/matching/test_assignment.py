@@ -386,3 +386,68 @@ def test_the_proof_adds_pairs_when_the_candidates_miss_the_optimum():
                                    add_per_mentee=1, chunk_cells=3)
     assert len(mi) == 5 and stats["rounds"] > 1 and stats["violations_per_round"][-1] == 0
     assert int(S[mi, mj].astype(np.int64).sum()) == units(assign([star, *others], mentees).totals.total_score)
+
+
+# --------------------------------------------------------------------------- candidate lists at width
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_grouped_top_k_picks_the_k_largest_entries(seed):
+    """_top_per_row / _best_rows_per_column look only inside the groups with the largest maxima once a
+    row (column) is wide enough: they must still return k distinct positions holding exactly
+    the k largest values, with heavy ties and ineligible (-1) entries."""
+    rng = np.random.default_rng(seed)
+    rows, width = int(rng.integers(1, 60)), int(rng.integers(1, 1200))
+    block = rng.integers(-1, int(rng.integers(2, 60)), size=(rows, width)).astype(np.int16)
+    for k in sorted({1, 3, 8, 17, 40, width}):
+        kk = min(k, width)
+        top = np.asarray(A._top_per_row(block, k))
+        assert top.shape == (rows, kk)
+        assert all(len(set(r)) == kk for r in top.tolist())
+        np.testing.assert_array_equal(np.sort(np.take_along_axis(block, top, axis=1), axis=1),
+                                      np.sort(block, axis=1)[:, width - kk:])
+    S = block.T.copy()  # width x rows: columns of `width` mentees
+    for k in sorted({1, 5, 30, width}):
+        want = rng.integers(0, min(k, width) + 1, rows)  # each column its own count
+        want[0] = min(k, width)
+        for chunk_cells in (7, 1 << 20):
+            bi, bj = A._best_rows_per_column(S, want, chunk_cells)
+            np.testing.assert_array_equal(np.bincount(bj, minlength=rows), want)
+            for j in range(rows):
+                picked = bi[bj == j]
+                assert len(set(picked.tolist())) == len(picked)
+                values = S[picked, j]
+                assert (np.diff(values.astype(np.int32)) <= 0).all()  # best first
+                np.testing.assert_array_equal(values, -np.sort(-S[:, j])[: want[j]])
+
+
+def dense_optimum_weight(S, free, mode):
+    """Total objective weight of an optimum without pruning: every free seat a row of a dense
+    assignment over all mentees plus "stays empty" columns (scipy's linear_sum_assignment)."""
+    n = S.shape[0]
+    seats = np.repeat(np.arange(S.shape[1]), free)
+    big = 1e15
+    weights = A._edge_weights(S[:, seats].T, n, mode).astype(np.float64)
+    cost = np.concatenate([np.where(S[:, seats].T >= 0, -weights, big), np.zeros((len(seats), len(seats)))], axis=1)
+    rows, cols = linear_sum_assignment(cost)
+    return int(-cost[rows, cols][cols < n].sum())
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_exact_solver_equals_a_dense_optimum_on_wide_random_matrices(seed):
+    """Score matrices wide enough for the grouped top-k (rows of 120 mentors, columns of 300
+    mentees), coarse scores (many ties), a fifth of the pairs ineligible, 0-3 free seats, few
+    first candidates (the proof must add pairs): the solver's pairs are feasible and weigh as much
+    as a dense optimum over every seat and pair, in both modes."""
+    rng = np.random.default_rng(seed)
+    n, m = 300, 120
+    S = (rng.integers(0, 40, (n, m)) * 250).astype(np.int16)
+    S[rng.random((n, m)) < 0.2] = -1
+    free = rng.integers(0, 4, m).astype(np.int64)
+    for mode in ("maximize_score", "maximize_coverage"):
+        mi, mj, stats = A._exact_solve(S, free, mode, k_mentee=2, k_mentor_per_seat=1, add_per_mentee=2,
+                                       chunk_cells=2000)
+        assert len(set(mi.tolist())) == len(mi)
+        assert (np.bincount(mj, minlength=m) <= free).all() and (S[mi, mj] >= 0).all()
+        assert int(A._edge_weights(S[mi, mj], n, mode).sum()) == dense_optimum_weight(S, free, mode)
+        assert stats["violations_per_round"][-1] == 0
