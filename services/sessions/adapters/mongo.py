@@ -11,8 +11,10 @@ application/commands.py), except `meeting_texts`, read-only, where older version
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import datetime, timedelta, timezone
+from functools import partial
+from typing import Callable, TypeVar
 
 from pymongo import ASCENDING
 
@@ -94,15 +96,25 @@ def to_info(doc: dict) -> PairingInfo:
     )
 
 
-_READERS = ThreadPoolExecutor(8, thread_name_prefix="sessions-view-read")
+_SIDE_BY_SIDE = ThreadPoolExecutor(8, thread_name_prefix="sessions-views")
+T = TypeVar("T")
+
+
+def side_by_side(calls: list[Callable[[], T]]) -> list[T]:
+    """Round trips to different documents at once (a batch of new meetings waits for one, not one
+    per document it touches); every call has finished when this returns or raises (the first
+    error), so what follows (a placement written last) never overtakes them."""
+    if len(calls) <= 1:
+        return [call() for call in calls]
+    futures = [_SIDE_BY_SIDE.submit(call) for call in calls]
+    wait(futures)
+    return [future.result() for future in futures]
 
 
 def read_side_by_side(collection, ids: list[str]) -> dict[str, dict | None]:
     """Documents by `_id`, read at once (`_id` look-ups: the one read FerretDB v1 indexes; an `$in`
-    would scan): a batch of new meetings waits for one read, not one per document it touches."""
-    if len(ids) == 1:
-        return {ids[0]: collection.find_one({"_id": ids[0]})}
-    return dict(zip(ids, _READERS.map(lambda key: collection.find_one({"_id": key}), ids)))
+    would scan)."""
+    return dict(zip(ids, side_by_side([partial(collection.find_one, {"_id": key}) for key in ids])))
 
 
 class MeetingsRepository:
@@ -141,8 +153,8 @@ class MeetingsRepository:
             if doc["_id"] not in stored:
                 by_pairing.setdefault(doc["pairing_id"], []).append(doc)
         bundles = read_side_by_side(self.by_pairing, list(by_pairing))
-        for pairing_id, filed in by_pairing.items():
-            self._file(pairing_id, filed, bundles[pairing_id])
+        side_by_side([partial(self._file, pairing_id, filed, bundles[pairing_id])
+                      for pairing_id, filed in by_pairing.items()])
         return stored
 
     def _file_under_pairing(self, doc: dict) -> None:
@@ -302,6 +314,10 @@ class BusyTimesRepository:
 
     def week_docs(self, keys: list[str]) -> dict[str, dict | None]:
         return read_side_by_side(self.weeks, keys)
+
+    def put_weeks(self, docs: list[tuple[dict, bool]]) -> None:
+        """Week documents (each with `new`, as `put_week`) written side by side."""
+        side_by_side([partial(self.put_week, doc, new=new) for doc, new in docs])
 
     def placement(self, meeting_id: str) -> dict | None:
         return self.placements.find_one({"_id": meeting_id})

@@ -279,6 +279,7 @@ class BusyTimesProjection(Projection):
                 entries.setdefault(key, []).append((order, entry))
             placements.append({"_id": envelope.aggregate_id, "keys": keys, "version": order})
         docs = self.repository.week_docs(sorted(entries))
+        writes = []
         for key in sorted(entries):
             doc = docs[key]
             fresh = [(order, entry) for order, entry in entries[key] if doc is None or order > doc["version"]]
@@ -287,8 +288,9 @@ class BusyTimesProjection(Projection):
             ids = {entry["meeting_id"] for _, entry in fresh}
             meetings = [m for m in (doc or {}).get("meetings") or [] if m["meeting_id"] not in ids]
             meetings += [entry for _, entry in fresh]
-            self.repository.put_week({"_id": key, "meetings": sorted(meetings, key=lambda m: (m["starts_at"], m["meeting_id"])),
-                                      "version": max(order for order, _ in fresh)}, new=doc is None)
+            writes.append(({"_id": key, "meetings": sorted(meetings, key=lambda m: (m["starts_at"], m["meeting_id"])),
+                            "version": max(order for order, _ in fresh)}, doc is None))
+        self.repository.put_weeks(writes)
         self.repository.insert_placements(placements)  # last, as one by one; one already there is this event's
 
     def meeting_event(self, envelope: Envelope) -> None:
