@@ -144,10 +144,16 @@ class MeetingsProjection(Projection):
             return super().apply_batch(envelopes)
         stored = self.repository.insert_first([to_doc(meeting_rules.fold(e.aggregate_id, [e])) for e in envelopes])
         for envelope in envelopes:
-            if envelope.aggregate_id in stored:  # applied before (a replay): decided as one by one
-                self.meeting_event(envelope)
+            if envelope.aggregate_id in stored:  # applied before (a replay): decided on what is stored
+                self._advance(envelope)
 
     def meeting_event(self, envelope: Envelope) -> None:
+        if _new_meetings([envelope]):  # a new meeting alone is a run of one: inserted first, not looked up
+            self.apply_batch([envelope])
+        else:
+            self._advance(envelope)
+
+    def _advance(self, envelope: Envelope) -> None:
         doc = self.repository.get(envelope.aggregate_id)
         if doc is not None and doc.get("version", 0) >= envelope.aggregate_version:
             return
@@ -294,6 +300,12 @@ class BusyTimesProjection(Projection):
         self.repository.insert_placements(placements)  # last, as one by one; one already there is this event's
 
     def meeting_event(self, envelope: Envelope) -> None:
+        if _new_meetings([envelope]):  # a new meeting alone is a run of one: no placement to look up yet
+            self.apply_batch([envelope])
+        else:
+            self._move(envelope)
+
+    def _move(self, envelope: Envelope) -> None:
         order = order_of(envelope)
         meeting_id = envelope.aggregate_id
         placement = self.repository.placement(meeting_id)

@@ -79,7 +79,7 @@ def test_a_schedule_reads_its_new_stream_once_and_never_reads_it_back(counted):
     assert commands.count("insert") == 2  # the commit and its stream's pointer
 
 
-def test_the_projector_applies_a_run_of_new_meetings_once_per_document_and_polls_idle_with_one_read(counted):
+def test_the_projector_writes_a_run_of_new_meetings_once_per_document_and_polls_idle_with_one_read(counted):
     context, commands = counted
     projector = context.projector
     pairings = [PairingInfo(f"p{i}", "c1", f"mentor-{i}", f"mentee-{i}", "active", activated_at=utcnow())
@@ -97,6 +97,12 @@ def test_the_projector_applies_a_run_of_new_meetings_once_per_document_and_polls
     commands.seen.clear()
     assert projector.catch_up() == 0
     assert commands.count("find", "event_commits") == 1  # idle: the next position only, not a window of them
+
+    _schedule(context, pairings[0], 8)  # one request alone: a run of one, written the same way
+    commands.seen.clear()
+    assert projector.catch_up() > 0
+    assert commands.count("find", "meetings") == 0 and commands.count("find", "busy_placements") == 0
+    assert commands.count("insert", "meetings") == 1 and commands.count(collection="busy_weeks") == 2 * 2
 
 
 def test_concurrent_schedules_each_find_their_meeting_in_the_next_list(make_settings, request):

@@ -16,6 +16,7 @@ from shared.clock import ManualClock
 from shared.config import Settings
 from shared.memory import InMemoryEventStore
 from shared.projector import StoreProjector
+from services.sessions.adapters.mongo import busy_week_id, to_doc, week_of
 from services.sessions.bootstrap import SessionsContext
 from services.sessions.domain.pairing import PairingInfo
 from tests.unit.sessions.fakedb import FakeDatabase
@@ -51,16 +52,31 @@ def _views(ctx) -> dict:
     return {name: sorted(ctx.database[name].find({}), key=lambda d: d["_id"]) for name in VIEWS}
 
 
+def _what_the_streams_say(ctx, meeting_ids) -> tuple[list, dict, dict]:
+    """The meetings view, each pairing's list and each person's weeks, from the streams alone."""
+    meetings = [ctx.meetings.load(i) for i in sorted(meeting_ids)]
+    lists: dict = {}
+    weeks: dict = {}
+    for m in sorted(meetings, key=lambda m: (to_doc(m)["starts_at"], m.meeting_id)):
+        lists.setdefault(m.pairing_id, []).append(m.meeting_id)
+        if m.status == "scheduled":
+            ends = m.starts_at + timedelta(minutes=m.duration_minutes)
+            for person in m.parties:
+                for week in {week_of(m.starts_at), week_of(ends - timedelta(microseconds=1))}:
+                    weeks.setdefault(busy_week_id(person, week), set()).add(m.meeting_id)
+    return [to_doc(m) for m in meetings], lists, weeks
+
+
 @given(SCHEDULES)
 @settings(max_examples=25, deadline=None)
 def test_a_run_of_new_meetings_gives_the_views_one_by_one_gives_and_a_replay_changes_nothing(schedules):
     store = InMemoryEventStore()
     ctx = _context(store)
-    moves = []
+    moves, ids = [], []
     for pick, days, moved in schedules:
-        meeting_id = _schedule(ctx, PAIRINGS[pick], days)
+        ids.append(_schedule(ctx, PAIRINGS[pick], days))
         if moved is not None:
-            moves.append((meeting_id, days + moved))
+            moves.append((ids[-1], days + moved))
     for meeting_id, days in moves:  # reschedules after the run: one by one, on the batched views
         meeting = ctx.meetings.load(meeting_id)
         ctx.meetings.reschedule(meeting, by=meeting.mentee_id, starts_at=NOW + timedelta(days=days),
@@ -70,7 +86,10 @@ def test_a_run_of_new_meetings_gives_the_views_one_by_one_gives_and_a_replay_cha
     reference.projector.catch_up()
     batched = _views(ctx)
     assert batched == _views(reference)
-    assert len(batched["meetings"]) == len(schedules)
+    meetings, lists, weeks = _what_the_streams_say(ctx, ids)
+    assert batched["meetings"] == meetings
+    assert {d["_id"]: [m["_id"] for m in d["meetings"]] for d in batched["pairing_meetings"]} == lists
+    assert {d["_id"]: {m["meeting_id"] for m in d["meetings"]} for d in batched["busy_weeks"] if d["meetings"]} == weeks
 
     ctx.database["projector_checkpoints"].drop()  # the whole store again (a lost checkpoint)
     ctx.projector.catch_up()
