@@ -12,8 +12,9 @@ checkpoint only ever moves to positions whose commits were applied).
   that event (`Commit.private[event_id]`, stored atomically with the events, never published);
   None when there are none. The handler signature stays `(envelope)`.
 - Read-your-writes: a request handler appends (`AggregateStore.append` returns `Appended` with
-  `.position`), then `projector.wait_for(appended.position)` polls the checkpoint until the view
-  includes it (True) or `timeout_s` passes (False). Request handlers never write views.
+  `.position`), then `projector.wait_for(appended.position)` polls the checkpoint (one read at a
+  time per process, shared by its waiting threads) until the view includes it (True) or
+  `timeout_s` passes (False). Request handlers never write views.
 - Failures never skip a commit: a transient MongoDB error is retried with backoff; anything else
   (a bug, a newer schema version from a newer deployment) stops the projector at that commit,
   sets `mentoring_consumer_partition_paused{topic="store"}` and logs, and retries with backoff.
