@@ -300,10 +300,12 @@ def _meeting_for_party(meeting_id: str):
     return meeting
 
 
-def _meeting_out(meeting) -> dict:
+def _meeting_out(meeting, texts: dict | None = None) -> dict:
+    """The meeting as a caller sees it; `texts`: its private text if already known (else read)."""
     out = to_doc(meeting)
     is_party = current_principal().subject in meeting.parties
-    texts = _context().meetings.texts(meeting.meeting_id) if is_party or meeting.disputed_by else {}
+    if texts is None:
+        texts = _context().meetings.texts(meeting.meeting_id) if is_party or meeting.disputed_by else {}
     if is_party:
         out["agenda"] = texts.get("agenda")
     if out["disputed"]:  # the reason: for the pair and the admins who resolve it
@@ -316,7 +318,7 @@ def _done(outcome: Outcome) -> dict:
     the caller's next list shows the change). The answer itself comes from the stream."""
     context = _context()
     context.projector.wait_for(outcome.position, timeout_s=context.settings.read_your_writes_timeout_s)
-    return _meeting_out(outcome.meeting)
+    return _meeting_out(outcome.meeting, outcome.texts)
 
 
 # -- meetings ----------------------------------------------------------------------------------

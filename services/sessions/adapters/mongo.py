@@ -11,12 +11,15 @@ application/commands.py), except `meeting_texts`, read-only, where older version
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import datetime, timedelta, timezone
+from functools import partial
+from typing import Callable, TypeVar
 
 from pymongo import ASCENDING
 
 from shared.clock import parse_rfc3339, rfc3339
-from shared.mongo import replace_if_newer
+from shared.mongo import insert_new, replace_if_newer
 from services.sessions.domain.meetings import Meeting
 from services.sessions.domain.pairing import PairingInfo
 
@@ -93,6 +96,27 @@ def to_info(doc: dict) -> PairingInfo:
     )
 
 
+_SIDE_BY_SIDE = ThreadPoolExecutor(8, thread_name_prefix="sessions-views")
+T = TypeVar("T")
+
+
+def side_by_side(calls: list[Callable[[], T]]) -> list[T]:
+    """Round trips to different documents at once (a batch of new meetings waits for one, not one
+    per document it touches); every call has finished when this returns or raises (the first
+    error), so what follows (a placement written last) never overtakes them."""
+    if len(calls) <= 1:
+        return [call() for call in calls]
+    futures = [_SIDE_BY_SIDE.submit(call) for call in calls]
+    wait(futures)
+    return [future.result() for future in futures]
+
+
+def read_side_by_side(collection, ids: list[str]) -> dict[str, dict | None]:
+    """Documents by `_id`, read at once (`_id` look-ups: the one read FerretDB v1 indexes; an `$in`
+    would scan)."""
+    return dict(zip(ids, side_by_side([partial(collection.find_one, {"_id": key}) for key in ids])))
+
+
 class MeetingsRepository:
     """Each meeting's current state (the meetings projection writes it; lists read it).
 
@@ -111,22 +135,41 @@ class MeetingsRepository:
     def get(self, meeting_id: str) -> dict | None:
         return self.collection.find_one({"_id": meeting_id})
 
-    def put(self, doc: dict) -> bool:
-        if not replace_if_newer(self.collection, doc):
+    def put(self, doc: dict, *, new: bool = False) -> bool:
+        """Store the meeting unless a later version is stored. `new`: none was found just before,
+        so the insert goes first (on FerretDB v1 the conditional replace of a meeting not yet
+        stored scans every meeting: 30 ms a schedule at a few hundred, growing with the view)."""
+        if not replace_if_newer(self.collection, doc, likely_new=new):
             return False
         self._file_under_pairing(doc)
         return True
 
+    def insert_first(self, docs: list[dict]) -> set[str]:
+        """Meetings' first versions in one insert, then filed under their pairings; returns the ids
+        already stored (a replay: the caller decides those against what is stored)."""
+        stored = insert_new(self.collection, docs)
+        by_pairing: dict[str, list[dict]] = {}
+        for doc in docs:
+            if doc["_id"] not in stored:
+                by_pairing.setdefault(doc["pairing_id"], []).append(doc)
+        bundles = read_side_by_side(self.by_pairing, list(by_pairing))
+        side_by_side([partial(self._file, pairing_id, filed, bundles[pairing_id])
+                      for pairing_id, filed in by_pairing.items()])
+        return stored
+
     def _file_under_pairing(self, doc: dict) -> None:
+        self._file(doc["pairing_id"], [doc], self.by_pairing.find_one({"_id": doc["pairing_id"]}))
+
+    def _file(self, pairing_id: str, docs: list[dict], bundle: dict | None) -> None:
         """The pairing's meetings, earliest first, in one document: `for_pairing` is one `_id` read
         (the pairing page, a pairing's end, retention) where a `pairing_id` filter scanned every
         meeting on FerretDB v1. Read-then-write is safe here: the meetings projection is its only
         writer (one store projector, under a lease), and a meeting's entry is rewritten at each of
         its events, so even a write lost to a paused former lease holder heals at the next one."""
-        pairing_id = doc["pairing_id"]
-        bundle = self.by_pairing.find_one({"_id": pairing_id}) or {}
-        entries = [m for m in bundle.get("meetings") or () if m["_id"] != doc["_id"]]
-        entries.append(doc)
+        bundle = bundle or {}
+        ids = {doc["_id"] for doc in docs}
+        entries = [m for m in bundle.get("meetings") or () if m["_id"] not in ids]
+        entries.extend(docs)
         entries.sort(key=lambda m: (m["starts_at"], m["_id"]))
         self.by_pairing.replace_one({"_id": pairing_id}, {"_id": pairing_id, "meetings": entries}, upsert=True)
 
@@ -269,6 +312,13 @@ class BusyTimesRepository:
     def week_doc(self, key: str) -> dict | None:
         return self.weeks.find_one({"_id": key})
 
+    def week_docs(self, keys: list[str]) -> dict[str, dict | None]:
+        return read_side_by_side(self.weeks, keys)
+
+    def put_weeks(self, docs: list[tuple[dict, bool]]) -> None:
+        """Week documents (each with `new`, as `put_week`) written side by side."""
+        side_by_side([partial(self.put_week, doc, new=new) for doc, new in docs])
+
     def placement(self, meeting_id: str) -> dict | None:
         return self.placements.find_one({"_id": meeting_id})
 
@@ -277,6 +327,10 @@ class BusyTimesRepository:
 
     def put_placement(self, doc: dict, *, new: bool) -> bool:
         return replace_if_newer(self.placements, doc, likely_new=new)
+
+    def insert_placements(self, docs: list[dict]) -> set[str]:
+        """New meetings' placements in one insert; returns the ids already placed."""
+        return insert_new(self.placements, docs)
 
     def busy(self, employee_id: str, start: datetime, end: datetime) -> list[tuple[datetime, datetime, str]]:
         """(start, end, meeting id) of the person's scheduled meetings overlapping [start, end)."""

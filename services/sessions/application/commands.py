@@ -10,6 +10,7 @@ event, and a retried request either finds both stored or neither.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from dataclasses import dataclass
@@ -65,10 +66,13 @@ def request_id(causation: Causation) -> str:
 
 @dataclass(frozen=True)
 class Outcome:
-    """A command's result: the meeting as it now is, and the commit to wait for (0: nothing stored)."""
+    """A command's result: the meeting as it now is, and the commit to wait for (0: nothing stored).
+    `texts`: the meeting's private text when the command knows it without reading the stream (a
+    new meeting's agenda); None: ask `MeetingCommands.texts`."""
 
     meeting: Meeting
     position: int = 0
+    texts: dict | None = None
 
 
 def private_texts(stream: LoadedStream, legacy: dict | None = None) -> dict:
@@ -110,7 +114,9 @@ class MeetingCommands:
         if not events:
             return Outcome(meeting)
         appended = self.aggregates.append(meeting.meeting_id, meeting.version, events, causation, private=private)
-        return Outcome(self.load(meeting.meeting_id), getattr(appended, "position", 0))
+        # The events just stored, applied to the state they were decided on: the stream as a reload
+        # would fold it, without reading it back (three round trips for a new meeting).
+        return Outcome(rules.advance(meeting, appended), getattr(appended, "position", 0))
 
     def schedule(self, pairing: PairingInfo, *, actor_id: str, organizer_id: str, starts_at: datetime,
                  duration_minutes: int, timezone: str, agenda: str | None, causation: Causation,
@@ -125,7 +131,9 @@ class MeetingCommands:
                                 duration_minutes=duration_minutes, timezone=timezone, now=self.clock.now(),
                                 actor_id=actor_id)
         private = {0: {"agenda": agenda}} if agenda else None
-        return self._commit(Meeting(meeting_id=meeting_id), events, causation, private)
+        outcome = self._commit(Meeting(meeting_id=meeting_id), events, causation, private)
+        # A new stream's only text is the agenda just stored (legacy texts predate every new meeting).
+        return dataclasses.replace(outcome, texts={"agenda": agenda} if agenda else {})
 
     def reschedule(self, meeting: Meeting, *, by: str, starts_at: datetime, duration_minutes: int | None,
                    causation: Causation, with_series: bool = False) -> Outcome:

@@ -134,7 +134,26 @@ class MeetingsProjection(Projection):
     def reset(self) -> None:
         self.repository.drop()
 
+    # Runs of new meetings (requests scheduling at once, a series' or a circle's occurrences) are
+    # stored in one insert and filed once per pairing: the store projector applies commits one at a
+    # time for every request of the service, and each request waits for its own (read-your-writes).
+    batchable = frozenset({MEETING_SCHEDULED})
+
+    def apply_batch(self, envelopes: list[Envelope]) -> None:
+        if not _new_meetings(envelopes):
+            return super().apply_batch(envelopes)
+        stored = self.repository.insert_first([to_doc(meeting_rules.fold(e.aggregate_id, [e])) for e in envelopes])
+        for envelope in envelopes:
+            if envelope.aggregate_id in stored:  # applied before (a replay): decided on what is stored
+                self._advance(envelope)
+
     def meeting_event(self, envelope: Envelope) -> None:
+        if _new_meetings([envelope]):  # a new meeting alone is a run of one: inserted first, not looked up
+            self.apply_batch([envelope])
+        else:
+            self._advance(envelope)
+
+    def _advance(self, envelope: Envelope) -> None:
         doc = self.repository.get(envelope.aggregate_id)
         if doc is not None and doc.get("version", 0) >= envelope.aggregate_version:
             return
@@ -142,7 +161,7 @@ class MeetingsProjection(Projection):
         meeting_rules.apply(meeting, envelope.event_type, envelope.data)
         meeting.version = envelope.aggregate_version
         meeting.updated_at = envelope.occurred_at
-        self.repository.put(to_doc(meeting))
+        self.repository.put(to_doc(meeting), new=doc is None)
 
 
 class EngagementProjection(Projection):
@@ -247,21 +266,52 @@ class BusyTimesProjection(Projection):
     def reset(self) -> None:
         self.repository.drop()
 
+    # Runs of new meetings: each week document they touch is read and written once for the run,
+    # their placements inserted together (see MeetingsProjection.batchable).
+    batchable = frozenset({MEETING_SCHEDULED})
+
+    def apply_batch(self, envelopes: list[Envelope]) -> None:
+        """As one by one: a new meeting has no placement yet, so only week documents at a lower
+        order take its entry (a replayed one finds every week of its placement at its order or
+        later, since the placement is written after them and any later event rewrites them)."""
+        if not _new_meetings(envelopes):
+            return super().apply_batch(envelopes)
+        entries: dict[str, list[tuple[int, dict]]] = {}
+        placements = []
+        for envelope in envelopes:
+            order = order_of(envelope)
+            keys, entry = _busy_entry(envelope)
+            for key in keys:
+                entries.setdefault(key, []).append((order, entry))
+            placements.append({"_id": envelope.aggregate_id, "keys": keys, "version": order})
+        docs = self.repository.week_docs(sorted(entries))
+        writes = []
+        for key in sorted(entries):
+            doc = docs[key]
+            fresh = [(order, entry) for order, entry in entries[key] if doc is None or order > doc["version"]]
+            if not fresh:
+                continue
+            ids = {entry["meeting_id"] for _, entry in fresh}
+            meetings = [m for m in (doc or {}).get("meetings") or [] if m["meeting_id"] not in ids]
+            meetings += [entry for _, entry in fresh]
+            writes.append(({"_id": key, "meetings": sorted(meetings, key=lambda m: (m["starts_at"], m["meeting_id"])),
+                            "version": max(order for order, _ in fresh)}, doc is None))
+        self.repository.put_weeks(writes)
+        self.repository.insert_placements(placements)  # last, as one by one; one already there is this event's
+
     def meeting_event(self, envelope: Envelope) -> None:
+        if _new_meetings([envelope]):  # a new meeting alone is a run of one: no placement to look up yet
+            self.apply_batch([envelope])
+        else:
+            self._move(envelope)
+
+    def _move(self, envelope: Envelope) -> None:
         order = order_of(envelope)
         meeting_id = envelope.aggregate_id
         placement = self.repository.placement(meeting_id)
         if placement is not None and placement["version"] >= order:
             return
-        data = envelope.data
-        keys: list[str] = []
-        entry = None
-        if envelope.event_type in (MEETING_SCHEDULED, MEETING_RESCHEDULED):  # else it is no longer scheduled
-            starts_at = parse_rfc3339(data["starts_at"])
-            ends_at = starts_at + timedelta(minutes=data["duration_minutes"])
-            entry = {"meeting_id": meeting_id, "starts_at": data["starts_at"], "ends_at": rfc3339(ends_at)}
-            weeks = sorted({week_of(starts_at), week_of(ends_at - timedelta(microseconds=1))})
-            keys = [busy_week_id(person, week) for person in (data["mentor_id"], data["mentee_id"]) for week in weeks]
+        keys, entry = _busy_entry(envelope)
         for key in sorted(set(keys) | set((placement or {}).get("keys") or [])):
             doc = self.repository.week_doc(key)
             if doc is not None and doc["version"] >= order:
@@ -347,6 +397,25 @@ class CirclesProjection(Projection):
         if part.apply(data["pairing_id"], envelope.aggregate_version, PAIRING_STATUS_BY_EVENT[envelope.event_type],
                       cohort_id=data["cohort_id"], mentor_id=data["mentor_id"], mentee_id=data["mentee_id"]):
             self.view.save(circle_id, at.partition, at.offset, part, exists=offset is not None)
+
+
+def _new_meetings(envelopes: list[Envelope]) -> bool:
+    """Whether a run is only meetings' first events, each meeting once (what the batches write)."""
+    return (all(e.event_type == MEETING_SCHEDULED and e.aggregate_version == 1 for e in envelopes)
+            and len({e.aggregate_id for e in envelopes}) == len(envelopes))
+
+
+def _busy_entry(envelope: Envelope) -> tuple[list[str], dict | None]:
+    """The week documents a meeting event puts the meeting in (none once it is no longer
+    scheduled), and its entry there."""
+    if envelope.event_type not in (MEETING_SCHEDULED, MEETING_RESCHEDULED):
+        return [], None
+    data = envelope.data
+    starts_at = parse_rfc3339(data["starts_at"])
+    ends_at = starts_at + timedelta(minutes=data["duration_minutes"])
+    entry = {"meeting_id": envelope.aggregate_id, "starts_at": data["starts_at"], "ends_at": rfc3339(ends_at)}
+    weeks = sorted({week_of(starts_at), week_of(ends_at - timedelta(microseconds=1))})
+    return [busy_week_id(person, week) for person in (data["mentor_id"], data["mentee_id"]) for week in weeks], entry
 
 
 class RosterMeetingsProjection(Projection):

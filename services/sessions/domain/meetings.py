@@ -5,6 +5,7 @@ the new events (type, data) or raises a domain error. No I/O, time comes in as `
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -20,7 +21,7 @@ from services.sessions.domain.pairing import PairingInfo
 MIN_MINUTES = 15
 MAX_MINUTES = 240
 MAX_HELD_MINUTES = 480
-__all__ = ["USER_CANCEL_REASONS", "PAIRING_ENDED_REASON", "Meeting", "fold", "apply", "schedule", "reschedule",
+__all__ = ["USER_CANCEL_REASONS", "PAIRING_ENDED_REASON", "Meeting", "fold", "advance", "apply", "schedule", "reschedule",
            "cancel", "cancel_for_ended_pairing", "complete", "no_show", "dispute"]
 
 
@@ -72,7 +73,13 @@ class Meeting:
 
 def fold(meeting_id: str, events) -> Meeting:
     """The meeting's state from its stored events (Envelopes)."""
-    meeting = Meeting(meeting_id=meeting_id)
+    return advance(Meeting(meeting_id=meeting_id), events)
+
+
+def advance(meeting: Meeting, events) -> Meeting:
+    """The meeting after `events` (Envelopes that follow its version), as a new object: what a
+    command just appended, applied to the state it decided on, equals the stream read back."""
+    meeting = copy.deepcopy(meeting)
     for event in events:
         apply(meeting, event.event_type, event.data)
         meeting.version = event.aggregate_version
