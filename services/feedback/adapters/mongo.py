@@ -9,14 +9,16 @@ Every collection here is a read model written by exactly one projection and rebu
                                                       the kudos mentees shared with them (issue 15)
   fb_people                                         - the HRIS directory, only `manager_id` and `display_name`
                                                       (whom a mentee may share a thank-you with; shared.directory)
+  fb_cohort_pairings, _members, _meetings,          - per cohort, the rows the summary, the export and the
+  fb_cohort_feedback, _reviews, _surveys              closing survey read, by `_id` (adapters/cohort_lists.py)
 Projections write through the (generation-bound) database they are bound to; readers use
 `shared.generations.live_database`, so a rebuild's swap is followed without a restart. Request
 handlers never write here.
 
 `private_comments` and `kudos_notes` are where versions before the commit-private store kept the
 words; they are only read (never dropped: nothing else holds what is in them).
-Documents are keyed by a computed string `_id` (FerretDB indexes only that); lists per cohort
-or person scan with a secondary index for a real mongod.
+Documents are keyed by a computed string `_id` (FerretDB indexes only that); a cohort's lists are
+read from the cohort lists; lists per person scan, with a secondary index for a real mongod.
 """
 from __future__ import annotations
 
@@ -24,9 +26,10 @@ from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
 from shared.directory import DirectoryRepository
+from services.feedback.adapters.cohort_lists import OWN_LISTS, PROGRAMME_LISTS, CohortLists
 
-PROGRAMME = ("fb_cohorts", "fb_members", "fb_pairings", "fb_meetings")
-OWN = ("fb_feedback", "fb_reviews", "fb_surveys", "fb_comments")
+PROGRAMME = ("fb_cohorts", "fb_members", "fb_pairings", "fb_meetings", *PROGRAMME_LISTS)
+OWN = ("fb_feedback", "fb_reviews", "fb_surveys", "fb_comments", *OWN_LISTS)
 KUDOS = ("fb_kudos", "fb_kudos_shared")
 PEOPLE = "fb_people"
 READ_MODELS = PROGRAMME + OWN + KUDOS
@@ -78,14 +81,17 @@ class ReadModels:
         self.kudos = database["fb_kudos"]
         self.kudos_shared = database["fb_kudos_shared"]
         self.people = DirectoryRepository(database, PEOPLE)
+        self.lists = CohortLists(database)  # a cohort's rows, by `_id` (adapters/cohort_lists.py)
 
     def ensure_indexes(self) -> None:
-        for collection, key in ((self.members, "cohort_id"), (self.pairings, "cohort_id"), (self.pairings, "status"),
-                                (self.meetings, "pairing_id"), (self.meetings, "cohort_id"),
-                                (self.feedback, "cohort_id"), (self.feedback, "about_id"),
-                                (self.reviews, "cohort_id"), (self.reviews, "employee_id"),
-                                (self.surveys, "cohort_id"), (self.surveys, "employee_id"),
-                                (self.kudos, "to_id"), (self.feedback, "pairing_id"), (self.kudos, "pairing_id")):
+        """What a real mongod serves from an index: the field filters left (a person's lists, the
+        periodic jobs' and retention's filters); a cohort's lists are `_id` reads."""
+        for collection, key in ((self.members, "employee_id"), (self.pairings, "status"),
+                                (self.meetings, "pairing_id"), (self.feedback, "about_id"), (self.feedback, "from_id"),
+                                (self.reviews, "employee_id"), (self.surveys, "employee_id"),
+                                (self.pairings, "mentor_id"), (self.pairings, "mentee_id"),
+                                (self.kudos, "to_id"), (self.kudos, "from_id"), (self.feedback, "pairing_id"),
+                                (self.kudos, "pairing_id")):
             collection.create_index([(key, ASCENDING)])
 
     def drop(self, names=READ_MODELS) -> None:
@@ -107,24 +113,27 @@ class ReadModels:
         return [_clean(d) for d in self.meetings.find({"pairing_id": pairing_id}) if d.get("held_at")]
 
     def held_meetings_of_cohort(self, cohort_id: str) -> list[dict]:
-        """Held and undisputed (summary and export counts): a disputed held meeting does not count."""
-        return [_clean(d) for d in self.meetings.find({"cohort_id": cohort_id})
-                if d.get("held_at") and d.get("disputed_status") != "held"]
+        """Held and undisputed (summary and export counts): a disputed held meeting does not count.
+        Rows: meeting_id, pairing_id, held_at, disputed_status."""
+        return [m for m in self.lists.meetings.rows(cohort_id) if m["held_at"] and m["disputed_status"] != "held"]
 
     def pairings_of_cohort(self, cohort_id: str) -> list[dict]:
-        return [_clean(d) for d in self.pairings.find({"cohort_id": cohort_id})]
+        """Rows: pairing_id, mentor_id, mentee_id, status, activated_at."""
+        return self.lists.pairings.rows(cohort_id)
 
     def active_pairings(self) -> list[dict]:
         return [_clean(d) for d in self.pairings.find({"status": "active"})]
 
     def enrolled_members(self, cohort_id: str) -> list[dict]:
-        return [_clean(d) for d in self.members.find({"cohort_id": cohort_id}) if d.get("enrolled")]
+        """Rows: employee_id, role, enrolled."""
+        return [m for m in self.lists.members.rows(cohort_id) if m["enrolled"]]
 
     def all_cohorts(self) -> list[dict]:
         return [_clean(d) for d in self.cohorts.find({})]
 
     def feedback_of_cohort(self, cohort_id: str) -> list[dict]:
-        return [_clean(d) for d in self.feedback.find({"cohort_id": cohort_id})]
+        """Rows: feedback_id, pairing_id, from_id, rating, meeting_id, good_fit, given_at."""
+        return self.lists.feedback.rows(cohort_id)
 
     def feedback_about(self, employee_id: str) -> list[dict]:
         return [_clean(d) for d in self.feedback.find({"about_id": employee_id})]
@@ -133,7 +142,9 @@ class ReadModels:
         return _clean(self.reviews.find_one({"_id": review_id}))
 
     def reviews_of_cohort(self, cohort_id: str) -> list[dict]:
-        return [_clean(d) for d in self.reviews.find({"cohort_id": cohort_id})]
+        """Rows: review_id, employee_id, respondent, due_on, requested_at, submitted, submitted_at,
+        satisfaction, goal_progress."""
+        return self.lists.reviews.rows(cohort_id)
 
     def reviews_of(self, employee_id: str) -> list[dict]:
         return [_clean(d) for d in self.reviews.find({"employee_id": employee_id})]
@@ -142,7 +153,8 @@ class ReadModels:
         return _clean(self.surveys.find_one({"_id": survey_id}))
 
     def surveys_of_cohort(self, cohort_id: str) -> list[dict]:
-        return [_clean(d) for d in self.surveys.find({"cohort_id": cohort_id})]
+        """Rows: survey_id, employee_id, respondent, requested_at, answered, answered_at, recommend_score."""
+        return self.lists.surveys.rows(cohort_id)
 
     def surveys_of(self, employee_id: str) -> list[dict]:
         return [_clean(d) for d in self.surveys.find({"employee_id": employee_id})]
