@@ -13,11 +13,15 @@ month that had one (`"<cohort>|first"`). A reader walks back from today's month 
 a marked month reads the days before today, newest first, a few side by side. A marker whose snapshot
 never got stored (a crash in between) only costs a walk further back.
 
-Unit names ("reviews.2026-01") and item ids are stored as values, never as field names (dots),
-and in lists of objects (FerretDB v1 refuses nested arrays).
+The units (each with its basis: every counted answer's id and person, thousands in a large cohort)
+are one JSON string: FerretDB's cost follows the number of values in a document (as sub-documents,
+a 3,000-pairing cohort's snapshot took ~2 s to read). Snapshots stored before are lists of objects
+(`{"name", "figures", "basis": [{"cell", "items": [{"item", "person"}]}]}`) and read as such. A
+read that serves the day's summary (`published`) fetches only the `summary` field.
 """
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 
@@ -28,15 +32,14 @@ MONTHS = "summary_snapshot_months"
 DAYS_AT_ONCE = 8  # a marked month's days read side by side (the previous day, usually, in the first round)
 
 
-def _encode(units: dict) -> list[dict]:
-    return [{"name": name, "figures": unit["figures"],
-             "basis": [{"cell": cell, "items": [{"item": item, "person": items[item]} for item in sorted(items)]}
-                       for cell, items in sorted(unit["basis"].items())]}
-            for name, unit in sorted(units.items())]
+def _encode(units: dict) -> str:
+    return json.dumps(units, sort_keys=True, separators=(",", ":"))
 
 
-def _decode(units: list[dict]) -> dict:
-    return {unit["name"]: {"figures": unit["figures"],
+def _decode(units: str | list[dict]) -> dict:
+    if isinstance(units, str):
+        return json.loads(units)
+    return {unit["name"]: {"figures": unit["figures"],  # stored by versions before the JSON string
                            "basis": {cell["cell"]: {pair["item"]: pair["person"] for pair in cell["items"]}
                                      for cell in unit["basis"]}}
             for unit in units}
@@ -80,6 +83,11 @@ class SnapshotStore:
     def get(self, cohort_id: str, day: date) -> dict | None:
         doc = self.collection.find_one({"_id": self.key(cohort_id, day)})
         return self._snapshot(doc) if doc else None
+
+    def published(self, cohort_id: str, day: date) -> dict | None:
+        """The day's published summary only (what every read after the day's first serves)."""
+        doc = self.collection.find_one({"_id": self.key(cohort_id, day)}, {"summary": 1})
+        return doc["summary"] if doc else None
 
     def latest_before(self, cohort_id: str, day: date) -> dict | None:
         """The last snapshot published before `day`: marked months from `day`'s back to the first."""

@@ -186,3 +186,21 @@ def test_the_latest_snapshot_before_a_day_is_found_by_month_markers():
     snapshots.ensure_indexes()
     assert snapshots.latest_before("C1", date(2026, 2, 20))["day"] == "2026-01-17"
     assert snapshots.latest_before("C1", date(2025, 12, 25))["day"] == "2025-11-30"
+
+
+def test_a_snapshot_stored_as_sub_documents_by_an_earlier_version_is_still_released_against():
+    ctx = context()
+    snapshots = SnapshotStore(ctx.database)
+    units = {"feedback": {"figures": {"overall": {"ratings": 5}}, "basis": {"mentees": {"F1": "E1", "F2": "E2"}}}}
+    ctx.database["summary_snapshots"].insert_one({
+        "_id": "C1|2026-01-31", "cohort_id": "C1", "day": "2026-01-31", "summary": {"feedback": {"ratings": 5}},
+        "units": [{"name": "feedback", "figures": {"overall": {"ratings": 5}},
+                   "basis": [{"cell": "mentees", "items": [{"item": "F1", "person": "E1"},
+                                                           {"item": "F2", "person": "E2"}]}]}]})
+    snapshots.ensure_indexes()  # migrate marks its month
+    assert snapshots.latest_before("C1", date(2026, 2, 1)) == {
+        "summary": {"feedback": {"ratings": 5}}, "units": units, "day": "2026-01-31"}
+    stored = snapshots.put_once("C1", date(2026, 2, 1), {"summary": {"feedback": {"ratings": 7}}, "units": units})
+    assert stored["units"] == units and isinstance(ctx.database["summary_snapshots"].find_one(
+        {"_id": "C1|2026-02-01"})["units"], str)  # one JSON string: one value for FerretDB to read
+    assert snapshots.published("C1", date(2026, 2, 1)) == {"feedback": {"ratings": 7}}
