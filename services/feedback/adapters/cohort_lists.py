@@ -13,25 +13,31 @@ slim rows (the fields the readers need, one JSON string per chunk) and a directo
 - Fed from the store (`FeedbackView`, one store projector): `fb_cohort_feedback`,
   `fb_cohort_reviews`, `fb_cohort_surveys`, versions being store orders.
 
+A person's lists (`fb_person_*`: the feedback about them, their reviews, surveys and the kudos
+sent to them; the `/v1/me/...` routes) are the same index keyed by the person, rows being ids only;
+the documents are then read by `_id`, side by side.
+
 A row is written before the document it comes from and only when it changes (a crash in between
 applies the event again: the document is still old, the row is set again, harmlessly); a rebuild
 applies the same events and writes the same documents (chunk boundaries depend only on the keys).
 """
 from __future__ import annotations
 
-from shared.cohort_index import CohortIndex, CohortIndexWrite
+from concurrent.futures import ThreadPoolExecutor
+
+from shared.cohort_index import CHUNK_READERS, CohortIndex, CohortIndexWrite
 
 ROW_SPREAD = 256  # ~30 kB chunks at ~120 bytes a row: one change rewrites one chunk and the directory
 
 
 class CohortList(CohortIndex):
-    """One kind of a cohort's documents as rows: `key` and `fields` of each document."""
+    """One kind of documents as rows (`key` and `fields` of each) per `owner` (the cohort, or a person)."""
 
     spread = ROW_SPREAD
 
-    def __init__(self, collection, key: str, fields: tuple[str, ...], *, partitioned: bool):
+    def __init__(self, collection, key: str, fields: tuple[str, ...], *, partitioned: bool, owner: str = "cohort_id"):
         super().__init__(collection)
-        self.key, self.fields, self.partitioned = key, fields, partitioned
+        self.key, self.fields, self.partitioned, self.owner = key, fields, partitioned, owner
         self._last: CohortIndexWrite | None = None  # the writer's last save (its chunks are reused)
 
     @staticmethod
@@ -51,10 +57,10 @@ class CohortList(CohortIndex):
         return [{self.key: key, **dict(zip(self.fields, values))} for key, values in sorted(entries.items())]
 
     def index(self, before: dict | None, after: dict, order: int, *, partition: int | None = None) -> None:
-        """Set `after`'s row in its cohort's list (of `partition`'s, for a Kafka-fed list) as of the
+        """Set `after`'s row in its owner's list (of `partition`'s, for a Kafka-fed list) as of the
         event at `order`, unless `before` (the document as stored) already has that row."""
-        cohort_id = after.get("cohort_id")
-        if not cohort_id or (before is not None and before.get("cohort_id") == cohort_id
+        cohort_id = after.get(self.owner)
+        if not cohort_id or (before is not None and before.get(self.owner) == cohort_id
                              and self.entry_of(before) == self.entry_of(after)):
             return
         last, self._last = self._last, None
@@ -74,12 +80,27 @@ MEETINGS = "fb_cohort_meetings"
 FEEDBACK = "fb_cohort_feedback"
 REVIEWS = "fb_cohort_reviews"
 SURVEYS = "fb_cohort_surveys"
+FEEDBACK_ABOUT = "fb_person_feedback"
+REVIEWS_OF = "fb_person_reviews"
+SURVEYS_OF = "fb_person_surveys"
+KUDOS_TO = "fb_person_kudos"
 PROGRAMME_LISTS = (PAIRINGS, MEMBERS, MEETINGS)
-OWN_LISTS = (FEEDBACK, REVIEWS, SURVEYS)
+OWN_LISTS = (FEEDBACK, REVIEWS, SURVEYS, FEEDBACK_ABOUT, REVIEWS_OF, SURVEYS_OF)
+KUDOS_LISTS = (KUDOS_TO,)
+
+
+def read_by_ids(collection, ids: list[str]) -> list[dict]:
+    """The documents of `ids` (those that exist), in that order: `_id` reads side by side (FerretDB
+    v1 scans the collection for `{_id: {$in: [...]}}`)."""
+    if not ids:
+        return []
+    with ThreadPoolExecutor(min(CHUNK_READERS, len(ids))) as pool:
+        found = list(pool.map(lambda doc_id: collection.find_one({"_id": doc_id}), ids))
+    return [doc for doc in found if doc is not None]
 
 
 class CohortLists:
-    """The six lists on one database handle (readers: live; a projection: its generation)."""
+    """The cohorts' and the people's lists on one database handle (readers: live; a projection: its generation)."""
 
     def __init__(self, database):
         self.pairings = CohortList(database[PAIRINGS], "pairing_id", ("mentor_id", "mentee_id", "status",
@@ -96,3 +117,8 @@ class CohortLists:
         self.surveys = CohortList(database[SURVEYS], "survey_id", (
             "employee_id", "respondent", "requested_at", "answered", "answered_at", "recommend_score"),
             partitioned=False)
+        self.feedback_about = CohortList(database[FEEDBACK_ABOUT], "feedback_id", (), partitioned=False,
+                                         owner="about_id")
+        self.reviews_of = CohortList(database[REVIEWS_OF], "review_id", (), partitioned=False, owner="employee_id")
+        self.surveys_of = CohortList(database[SURVEYS_OF], "survey_id", (), partitioned=False, owner="employee_id")
+        self.kudos_to = CohortList(database[KUDOS_TO], "kudos_id", (), partitioned=False, owner="to_id")

@@ -11,6 +11,7 @@ Every collection here is a read model written by exactly one projection and rebu
                                                       (whom a mentee may share a thank-you with; shared.directory)
   fb_cohort_pairings, _members, _meetings,          - per cohort, the rows the summary, the export and the
   fb_cohort_feedback, _reviews, _surveys              closing survey read, by `_id` (adapters/cohort_lists.py)
+  fb_person_feedback, _reviews, _surveys, _kudos    - per person, the ids their `/v1/me/...` lists read
 Projections write through the (generation-bound) database they are bound to; readers use
 `shared.generations.live_database`, so a rebuild's swap is followed without a restart. Request
 handlers never write here.
@@ -18,7 +19,9 @@ handlers never write here.
 `private_comments` and `kudos_notes` are where versions before the commit-private store kept the
 words; they are only read (never dropped: nothing else holds what is in them).
 Documents are keyed by a computed string `_id` (FerretDB indexes only that); a cohort's lists are
-read from the cohort lists; lists per person scan, with a secondary index for a real mongod.
+read from the cohort lists, a person's feedback, reviews, surveys and kudos from theirs; the rare
+reads left (a subject access export, erasure, retention, the periodic jobs) filter fields, with a
+secondary index for a real mongod.
 """
 from __future__ import annotations
 
@@ -26,11 +29,11 @@ from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
 from shared.directory import DirectoryRepository
-from services.feedback.adapters.cohort_lists import OWN_LISTS, PROGRAMME_LISTS, CohortLists
+from services.feedback.adapters.cohort_lists import KUDOS_LISTS, OWN_LISTS, PROGRAMME_LISTS, CohortLists, read_by_ids
 
 PROGRAMME = ("fb_cohorts", "fb_members", "fb_pairings", "fb_meetings", *PROGRAMME_LISTS)
 OWN = ("fb_feedback", "fb_reviews", "fb_surveys", "fb_comments", *OWN_LISTS)
-KUDOS = ("fb_kudos", "fb_kudos_shared")
+KUDOS = ("fb_kudos", "fb_kudos_shared", *KUDOS_LISTS)
 PEOPLE = "fb_people"
 READ_MODELS = PROGRAMME + OWN + KUDOS
 LEGACY_COMMENTS = "private_comments"
@@ -135,8 +138,12 @@ class ReadModels:
         """Rows: feedback_id, pairing_id, from_id, rating, meeting_id, good_fit, given_at."""
         return self.lists.feedback.rows(cohort_id)
 
+    def _listed(self, collection, rows, owner_id: str) -> list[dict]:
+        ids = [row[rows.key] for row in rows.rows(owner_id)]
+        return [_clean(doc) for doc in read_by_ids(collection, ids)]
+
     def feedback_about(self, employee_id: str) -> list[dict]:
-        return [_clean(d) for d in self.feedback.find({"about_id": employee_id})]
+        return self._listed(self.feedback, self.lists.feedback_about, employee_id)
 
     def review(self, review_id: str) -> dict | None:
         return _clean(self.reviews.find_one({"_id": review_id}))
@@ -147,7 +154,7 @@ class ReadModels:
         return self.lists.reviews.rows(cohort_id)
 
     def reviews_of(self, employee_id: str) -> list[dict]:
-        return [_clean(d) for d in self.reviews.find({"employee_id": employee_id})]
+        return self._listed(self.reviews, self.lists.reviews_of, employee_id)
 
     def survey(self, survey_id: str) -> dict | None:
         return _clean(self.surveys.find_one({"_id": survey_id}))
@@ -157,7 +164,7 @@ class ReadModels:
         return self.lists.surveys.rows(cohort_id)
 
     def surveys_of(self, employee_id: str) -> list[dict]:
-        return [_clean(d) for d in self.surveys.find({"employee_id": employee_id})]
+        return self._listed(self.surveys, self.lists.surveys_of, employee_id)
 
     def comment(self, feedback_id: str) -> dict | None:
         """The comment of a feedback as its author wrote it (shared or not): for the author and exports."""
@@ -165,9 +172,11 @@ class ReadModels:
         return _clean(doc)
 
     def kudos_to(self, employee_id: str) -> list[dict]:
-        seen = {}
-        for doc in list(self.db[LEGACY_KUDOS].find({"to_id": employee_id})) + list(self.kudos.find({"to_id": employee_id})):
-            seen[doc["_id"]] = _clean(doc)
+        """The kudos sent to the person: theirs by `_id`, and those versions before the commit-private
+        store left in `kudos_notes` (a collection nothing adds to any more: its scan does not grow)."""
+        seen = {doc["_id"]: _clean(doc) for doc in self.db[LEGACY_KUDOS].find({"to_id": employee_id})}
+        ids = [row["kudos_id"] for row in self.lists.kudos_to.rows(employee_id)]
+        seen.update((doc["_id"], _clean(doc)) for doc in read_by_ids(self.kudos, ids))
         return list(seen.values())
 
     def kudos_by_id(self, kudos_id: str) -> dict | None:

@@ -39,16 +39,18 @@ from services.feedback.adapters.mongo import KUDOS, OWN, PEOPLE, PROGRAMME, Read
 PEOPLE_FIELDS = ("manager_id", "display_name")
 
 
-def _apply_listed(collection, rows: CohortList, doc_id: str, fields: dict, order: int, *,
+def _apply_listed(collection, lists: tuple[CohortList, ...], doc_id: str, fields: dict, order: int, *,
                   version: int | None = None, partition: int | None = None) -> None:
     """Set `fields` on the document (`apply_versioned` when the event has an aggregate `version`, else
-    `put`), its row in the cohort's list first: a crash in between finds the document old, so the
-    event is applied again and sets the same row. `order` versions the list's documents (a store
-    order, or the record's offset in `partition`)."""
+    `put`), its rows in its cohort's and person's lists first: a crash in between finds the document
+    old, so the event is applied again and sets the same rows. `order` versions the lists' documents
+    (a store order, or the record's offset in `partition`)."""
     before = collection.find_one({"_id": doc_id})
     if version is not None and before is not None and int(before.get("version", 0)) >= version:
-        return  # already applied: the row was set before the document
-    rows.index(before, {**(before or {}), **fields}, order, partition=partition)
+        return  # already applied: the rows were set before the document
+    after = {**(before or {}), **fields}
+    for rows in lists:
+        rows.index(before, after, order, partition=partition)
     if version is None:
         put(collection, doc_id, fields)
     else:
@@ -59,7 +61,7 @@ def _consumed(collection, rows: CohortList, envelope: Envelope, doc_id: str, fie
               versioned: bool = True) -> None:
     """`_apply_listed` for an event read from Kafka: the list of its partition, versioned by its offset."""
     record = record_of(envelope)
-    _apply_listed(collection, rows, doc_id, fields, record.offset, partition=record.partition,
+    _apply_listed(collection, (rows,), doc_id, fields, record.offset, partition=record.partition,
                   version=envelope.aggregate_version if versioned else None)
 
 
@@ -198,7 +200,9 @@ class FeedbackView(Projection):
         erased = bool(self.erased.erased_among((data["from_id"], data["about_id"])))
         if erased:
             data["comment"] = None
-        _apply_listed(self.models.feedback, self.models.lists.feedback, data["feedback_id"], data, order_of(envelope))
+        lists = self.models.lists
+        _apply_listed(self.models.feedback, (lists.feedback, lists.feedback_about), data["feedback_id"], data,
+                      order_of(envelope))
         private = None if erased else private_of(envelope)
         if private and private.get("comment"):
             put(self.models.comments, data["feedback_id"], {
@@ -210,11 +214,13 @@ class FeedbackView(Projection):
         self._review(envelope, {**data, "requested_at": envelope.occurred_at, "submitted": False})
 
     def _review(self, envelope: Envelope, fields: dict) -> None:
-        _apply_listed(self.models.reviews, self.models.lists.reviews, envelope.data["review_id"], fields,
+        lists = self.models.lists
+        _apply_listed(self.models.reviews, (lists.reviews, lists.reviews_of), envelope.data["review_id"], fields,
                       order_of(envelope), version=envelope.aggregate_version)
 
     def _survey(self, envelope: Envelope, fields: dict) -> None:
-        _apply_listed(self.models.surveys, self.models.lists.surveys, envelope.data["survey_id"], fields,
+        lists = self.models.lists
+        _apply_listed(self.models.surveys, (lists.surveys, lists.surveys_of), envelope.data["survey_id"], fields,
                       order_of(envelope), version=envelope.aggregate_version)
 
     @staticmethod
@@ -262,7 +268,8 @@ class KudosView(Projection):
         manager_id = data.get("shared_with_id")
         if manager_id and not self.erased.is_erased(manager_id):
             self._index_shared(manager_id, data["kudos_id"])
-        put(self.models.kudos, data["kudos_id"], {**data, "note": note, "sent_at": envelope.occurred_at})
+        _apply_listed(self.models.kudos, (self.models.lists.kudos_to,), data["kudos_id"],
+                      {**data, "note": note, "sent_at": envelope.occurred_at}, order_of(envelope))
 
     def _index_shared(self, manager_id: str, kudos_id: str) -> None:
         """Add the kudos to its manager's list (read-modify-replace: only this store projector

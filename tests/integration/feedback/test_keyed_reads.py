@@ -85,7 +85,7 @@ def test_a_cohorts_lists_from_every_partition_equal_scans_and_give_the_same_summ
                 assert response.status_code == 201, response.json
         assert worker.context.commands.request_due_reviews(worker.context.clock.now() + timedelta(days=60)) > 0
         assert worker.context.commands.request_surveys("C1", _cause()) > 0
-        worker.context.projector.catch_up()
+        assert worker.context.projector.wait_for(worker.context.store.current_position(), timeout_s=30)  # its thread
 
         partitions = {doc["_id"] for doc in models.lists.pairings.find({}) if "chunks" in doc}
         assert len({key for key in partitions if key.startswith("C1|")}) >= 2  # the records came on several
@@ -94,6 +94,14 @@ def test_a_cohorts_lists_from_every_partition_equal_scans_and_give_the_same_summ
                 assert getattr(models.lists, name).rows(cohort_id) == _scanned(models, name, cohort_id), name
         assert {m["meeting_id"] for m in models.held_meetings_of_cohort("C1")} == {
             f"MT-{p}" for p, c, _, _ in PAIRS if c == "C1"} - {"MT-P01"}
+
+        for person in ("M1", "E01", "E10", "nobody"):  # a person's lists (the /v1/me routes)
+            for read, collection, field in ((models.feedback_about, models.feedback, "about_id"),
+                                            (models.reviews_of, models.reviews, "employee_id"),
+                                            (models.surveys_of, models.surveys, "employee_id")):
+                assert sorted(read(person), key=str) == sorted(
+                    ({k: v for k, v in d.items() if k != "_id"} for d in collection.find({field: person})), key=str)
+        assert len(client.get("/v1/me/feedback", headers=auth(settings, "M1")).json["items"]) == 3
 
         by_scans = FeedbackQueries(ScanningModels(live_database(worker.context.database)))
         after_all = date.today() + timedelta(days=2)

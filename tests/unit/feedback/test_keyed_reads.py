@@ -98,7 +98,7 @@ def test_each_cohort_list_equals_a_scan_of_its_documents():
 def test_a_redelivered_record_and_a_rebuild_write_the_same_lists():
     store = InMemoryEventStore()
     ctx = a_busy_cohort(store)
-    names = ("fb_cohort_pairings", "fb_cohort_meetings", "fb_cohort_feedback", "fb_cohort_reviews")
+    names = ("fb_cohort_pairings", "fb_cohort_meetings", "fb_cohort_feedback", "fb_cohort_reviews", "fb_person_feedback")
     before = {name: sorted(ctx.database[name].find({}), key=lambda d: d["_id"]) for name in names}
     held_meeting(ctx.database, "MT10", "P10", "C1", "M2", "E10", partition=2)  # MT10's record again, later
     consume(ctx.database, MEETING_DISPUTED, "meeting", "MT11", 3, {
@@ -108,8 +108,32 @@ def test_a_redelivered_record_and_a_rebuild_write_the_same_lists():
     rebuilt.projector.catch_up()
     after = {name: sorted(ctx.database[name].find({}), key=lambda d: d["_id"]) for name in names}
     assert after == before
-    for name in ("fb_cohort_feedback", "fb_cohort_reviews"):
+    for name in ("fb_cohort_feedback", "fb_cohort_reviews", "fb_person_feedback"):
         assert sorted(rebuilt.database[name].find({}), key=lambda d: d["_id"]) == before[name]
+
+
+def test_a_persons_lists_equal_a_scan_and_their_own_routes_filter_nothing_but_ids():
+    ctx = a_busy_cohort()
+    for n in range(4):
+        ctx.commands.send_kudos(f"P{10 + n}", f"E{10 + n}", f"thanks {n}", request())
+    ctx.projector.catch_up()
+    db, models = ctx.database, ctx.models
+    people = ["M1", "E1", "M2", "M3", "E10", "E11", "E13", "nobody"]
+    for collection in db.collections.values():
+        collection.scans.clear()
+    for person in people:
+        for read, name, field in ((models.feedback_about, "fb_feedback", "about_id"),
+                                  (models.reviews_of, "fb_reviews", "employee_id"),
+                                  (models.surveys_of, "fb_surveys", "employee_id"),
+                                  (models.kudos_to, "fb_kudos", "to_id")):
+            keyed = sorted(read(person), key=str)
+            assert keyed == sorted(({k: v for k, v in d.items() if k != "_id"} for d in db[name].docs.values()
+                                    if d.get(field) == person), key=str), (person, name)
+        ctx.queries.feedback_about(person), ctx.queries.personal_summary(person), ctx.queries.kudos_for(person)
+        ctx.queries.reviews_of(person), ctx.queries.surveys_of(person)
+    assert {name for name, c in db.collections.items() if c.scans} == {"kudos_notes"}  # the legacy notes only
+    assert len(models.feedback_about("M2")) == 3 and len(models.kudos_to("M2")) == 1
+    assert models.reviews_of("E10") and models.surveys_of("E10")
 
 
 def test_the_summary_the_export_and_the_closing_survey_filter_nothing_but_ids():
