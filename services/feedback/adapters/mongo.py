@@ -90,7 +90,7 @@ class ReadModels:
         """What a real mongod serves from an index: the field filters left (a person's lists, the
         periodic jobs' and retention's filters); a cohort's lists are `_id` reads."""
         for collection, key in ((self.members, "employee_id"), (self.pairings, "status"),
-                                (self.meetings, "pairing_id"), (self.feedback, "about_id"), (self.feedback, "from_id"),
+                                (self.feedback, "about_id"), (self.feedback, "from_id"),
                                 (self.reviews, "employee_id"), (self.surveys, "employee_id"),
                                 (self.pairings, "mentor_id"), (self.pairings, "mentee_id"),
                                 (self.kudos, "to_id"), (self.kudos, "from_id"), (self.feedback, "pairing_id"),
@@ -112,8 +112,10 @@ class ReadModels:
     def meeting(self, meeting_id: str) -> dict | None:
         return _clean(self.meetings.find_one({"_id": meeting_id}))
 
-    def held_meetings_of_pairing(self, pairing_id: str) -> list[dict]:
-        return [_clean(d) for d in self.meetings.find({"pairing_id": pairing_id}) if d.get("held_at")]
+    def held_meetings_of_pairing(self, pairing_id: str, cohort_id: str) -> list[dict]:
+        """Rows (as `held_meetings_of_cohort`'s) of the pairing's held meetings, disputed ones too: its
+        cohort's list, by `_id` (a `{pairing_id}` filter scans every meeting on FerretDB v1)."""
+        return [m for m in self.lists.meetings.rows(cohort_id) if m["pairing_id"] == pairing_id and m["held_at"]]
 
     def held_meetings_of_cohort(self, cohort_id: str) -> list[dict]:
         """Held and undisputed (summary and export counts): a disputed held meeting does not count.

@@ -149,6 +149,7 @@ def test_the_summary_the_export_and_the_closing_survey_filter_nothing_but_ids():
     assert ctx.queries.export_rows("C1") == expected_rows
     assert ctx.queries.cohort_summary("unknown") is None
     ctx.commands.request_surveys("C1", request())
+    ctx.commands.give_feedback(GiveFeedback("P1", "M1", 4), request())  # the pairing's rating: it had a meeting
     assert {name: c.scans for name, c in ctx.database.collections.items() if c.scans} == {}
     assert first["feedback"]["held_meetings"] == len(ctx.models.held_meetings_of_cohort("C1")) == 10
     assert later["as_of"] == "2026-03-13T00:00:00Z"
