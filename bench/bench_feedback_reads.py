@@ -10,7 +10,7 @@ cohort; the measured cohort's lists built as the projections build them (the Kaf
 partitions). Then, the scan (before) BENCH_REPEAT times and the keyed read (after) 20 times:
 - the inputs of a day's summary release (pairings, members, held meetings, feedback, reviews,
   surveys) and the release itself;
-- the CSV export's rows; the latest published summary before today;
+- the CSV export's rows; the latest published summary before today; a person's feedback and reviews;
 - through the API (Flask test client, an admin's token): GET export.csv, the summary's first read of
   a day (the release), and a later read the same day;
 - one pairing's row written to its partition's list (what each pairing event now also costs).
@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import random
 import time
+import uuid
 import zlib
 from datetime import date, datetime, timedelta, timezone
 
@@ -42,6 +43,7 @@ REPEAT = int(os.environ.get("BENCH_REPEAT", "1"))
 AFTER_REPEAT = 20
 COHORTS = 40
 COHORT = "coh-00"
+PERSON = "M000001"  # a mentor of two pairings: the ratings about them, their reviews (GET /v1/me/...)
 PARTITIONS = 3
 TODAY = date(2026, 11, 27)
 GIVEN = "2026-10-01T10:00:00.000Z"
@@ -52,38 +54,42 @@ def _insert(collection, docs: list[dict]) -> None:
         collection.insert_many(docs[start:start + 1000], ordered=False)
 
 
+def _id(*parts) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "|".join(map(str, parts))))  # the services' ids are UUIDs
+
+
 def _documents() -> dict[str, list[dict]]:
     docs: dict[str, list[dict]] = {name: [] for name in ("pairings", "members", "meetings", "feedback", "reviews",
                                                           "surveys")}
     for n in range(PAIRINGS):
         cohort = COHORT if n < COHORT_PAIRINGS else f"coh-{1 + n % (COHORTS - 1):02d}"
-        pairing, mentor, mentee = f"pair-{n * 2654435761 % 10**9:09d}-{n}", f"M{n % 7000:06d}", f"E{n:06d}"
+        pairing, mentor, mentee = _id("pairing", n), f"M{n % 7000:06d}", f"E{n:06d}"
         docs["pairings"].append({"_id": pairing, "pairing_id": pairing, "cohort_id": cohort, "mentor_id": mentor,
                                  "mentee_id": mentee, "status": "active" if n % 5 else "ended",
                                  "activated_at": "2026-09-01T09:00:00.000Z", "version": 2})
         for who, role in ((mentor, "mentor"), (mentee, "mentee")):
             docs["members"].append({"_id": f"{cohort}|{who}|{n}", "cohort_id": cohort, "employee_id": f"{who}-{n}",
                                     "role": role, "enrolled": n % 11 != 0, "version": 1})
-        meeting = f"mt-{n:07d}"
+        meeting = _id("meeting", n)
         docs["meetings"].append({"_id": meeting, "meeting_id": meeting, "pairing_id": pairing, "cohort_id": cohort,
                                  "mentor_id": mentor, "mentee_id": mentee, "held_at": "2026-09-20T10:00:00.000Z",
                                  "duration_minutes": 45, "attendees": [mentor, mentee],
                                  **({"disputed_by": mentor, "disputed_status": "held"} if n % 50 == 0 else {})})
         for who, about, rating in ((mentee, mentor, 1 + n % 5), (mentor, mentee, 4)):
-            feedback = f"fb-{n:07d}-{who}"
+            feedback = _id("feedback", n, who)
             docs["feedback"].append({"_id": feedback, "feedback_id": feedback, "pairing_id": pairing,
                                      "cohort_id": cohort, "meeting_id": meeting, "from_id": who, "about_id": about,
                                      "rating": rating, "good_fit": n % 9 != 0, "comment": None,
                                      "comment_shared": False, "given_at": GIVEN})
         for who in ((mentor, mentee) if n % 2 == 0 else ()):
-            review = f"rv-{n:07d}-{who}"
+            review = _id("review", n, who)
             docs["reviews"].append({"_id": review, "review_id": review, "pairing_id": pairing, "cohort_id": cohort,
                                     "employee_id": who, "due_on": "2026-10-01", "requested_at": GIVEN,
                                     "submitted": n % 4 == 0, "submitted_at": GIVEN if n % 4 == 0 else None,
                                     "satisfaction": 4 if n % 4 == 0 else None,
                                     "goal_progress": 3 if n % 4 == 0 else None, "version": 2})
         for who in ((mentor, mentee) if n % 3 == 0 else ()):
-            survey = f"sv-{n:07d}-{who}"
+            survey = _id("survey", n, who)
             docs["surveys"].append({"_id": survey, "survey_id": survey, "cohort_id": cohort, "employee_id": who,
                                     "requested_at": GIVEN, "answered": n % 2 == 0,
                                     "answered_at": GIVEN if n % 2 == 0 else None,
@@ -109,7 +115,13 @@ def _partition(doc_id: str) -> int:
 
 
 def _index(models: ReadModels, docs: dict[str, list[dict]]) -> None:
-    """The measured cohort's lists, as the projections write them (Kafka-fed ones per partition)."""
+    """The measured cohort's lists, as the projections write them (Kafka-fed ones per partition), and
+    the measured person's."""
+    for rows, name in ((models.lists.feedback_about, "feedback"), (models.lists.reviews_of, "reviews")):
+        writing = rows.writing(PERSON)
+        for order, doc in enumerate((d for d in docs[name] if d.get(rows.owner) == PERSON), start=1):
+            writing.put(rows.entry_of(doc), order)
+        writing.save()
     for name, rows in docs.items():
         cohort_list = getattr(models.lists, name)
         mine = [d for d in rows if d["cohort_id"] == COHORT]
@@ -121,6 +133,11 @@ def _index(models: ReadModels, docs: dict[str, list[dict]]) -> None:
                 if part is None or _partition(doc["_id"]) == part:
                     writing.put(cohort_list.entry_of(doc), order)
             writing.save()
+
+
+def _by_id(feedback: list[dict], reviews: list[dict]) -> tuple[list, list]:
+    """In id order (the routes sort by date; these all share one): the same items either way."""
+    return sorted(feedback, key=lambda f: f["feedback_id"]), sorted(reviews, key=lambda r: r["review_id"])
 
 
 def _timed(call, repeat: int) -> tuple[list[float], object]:
@@ -178,6 +195,9 @@ def run() -> list[dict]:
 
         _compare(rows, "the latest published summary before today", scanned_latest,
                  lambda: snapshots.latest_before(COHORT, TODAY)["day"])
+        _compare(rows, f"{PERSON}'s feedback about them and reviews (GET /v1/me/feedback, /v1/me/reviews)",
+                 lambda: _by_id(scanning.feedback_about(PERSON), scanning.reviews_of(PERSON)),
+                 lambda: _by_id(keyed.feedback_about(PERSON), keyed.reviews_of(PERSON)))
         _http(rows, settings)
         writes, last = [], None
         pairings = [d for d in docs["pairings"] if d["cohort_id"] == COHORT and _partition(d["_id"]) == 0]

@@ -168,7 +168,7 @@ def test_the_summary_the_export_and_the_closing_survey_filter_nothing_but_ids():
 
 
 class ScanningModels(ReadModels):
-    """The cohort reads as they were: `{cohort_id}` filters (a scan on FerretDB v1), whole documents."""
+    """The reads as they were: `{cohort_id}` and person filters (a scan on FerretDB v1), whole documents."""
 
     def _scan(self, collection, cohort_id: str) -> list[dict]:
         return sorted(collection.find({"cohort_id": cohort_id}), key=lambda d: d["_id"])
@@ -190,6 +190,12 @@ class ScanningModels(ReadModels):
 
     def surveys_of_cohort(self, cohort_id: str) -> list[dict]:
         return self._scan(self.surveys, cohort_id)
+
+    def feedback_about(self, employee_id: str) -> list[dict]:
+        return [{k: v for k, v in d.items() if k != "_id"} for d in self.feedback.find({"about_id": employee_id})]
+
+    def reviews_of(self, employee_id: str) -> list[dict]:
+        return [{k: v for k, v in d.items() if k != "_id"} for d in self.reviews.find({"employee_id": employee_id})]
 
 
 def test_the_latest_snapshot_before_a_day_is_found_by_month_markers():
