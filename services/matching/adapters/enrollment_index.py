@@ -22,8 +22,9 @@ starts a chunk when its hash is 0 modulo `SPREAD` (content-defined chunking; the
 enrolment at a time produce the same documents, and no chunk ever needs a split decision that could
 differ after a crash. Chunks average `SPREAD` entries.
 
-Written only by the views projection (`CohortIndexWrite`), before the enrolment document the entry
-comes from: see `services/matching/application/projections.py`. Crash safety: chunks first (those
+The layout and its writer are `shared.cohort_index` (also feedback's lists). Written only by the
+views projection (`CohortIndexWrite`), before the enrolment document the entry comes from: see
+`services/matching/application/projections.py`. Crash safety: chunks first (those
 the directory does not list yet before the ones it does, so an entry moved into a new chunk is never
 only in memory), the directory last. A chunk that exists but is not in the directory is what a crash
 left: creating it again takes its stored entries (newer) over the ones still in the chunk they came
