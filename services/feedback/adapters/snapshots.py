@@ -29,6 +29,7 @@ from pymongo.errors import DuplicateKeyError
 
 SNAPSHOTS = "summary_snapshots"
 MONTHS = "summary_snapshot_months"
+BACKFILLED = "|marked before"  # the months of snapshots older than the markers are marked (no cohort id starts with "|")
 DAYS_AT_ONCE = 8  # a marked month's days read side by side (the previous day, usually, in the first round)
 
 
@@ -51,14 +52,20 @@ class SnapshotStore:
         self.months = database[MONTHS]
 
     def ensure_indexes(self) -> None:
-        """Marks the months of snapshots stored before the markers existed (run by `migrate`: one scan,
-        every marker an insert that leaves an existing one alone)."""
+        """Marks the months of snapshots stored before the markers existed (`migrate` and a worker's
+        start: one scan, once; every marker an insert that leaves an existing one alone)."""
+        if self.months.find_one({"_id": BACKFILLED}) is not None:
+            return
         months: dict[str, set[str]] = {}
         for doc in self.collection.find({}, {"cohort_id": 1, "day": 1}):
             months.setdefault(doc["cohort_id"], set()).add(doc["day"][:7])
         for cohort_id, marked in months.items():
             for month in sorted(marked):  # the earliest first: it is the cohort's first month
                 self._mark(cohort_id, month)
+        try:
+            self.months.insert_one({"_id": BACKFILLED})
+        except DuplicateKeyError:
+            pass  # another process finished it too
 
     @staticmethod
     def _month(day: date) -> str:
