@@ -1,18 +1,30 @@
 """Event store in MongoDB: optimistic concurrency, atomic multi-event commits, a global order.
 
-Layout (collections in the owning service's database):
+Layout (one collection, `event_commits`, in the owning service's database):
 
-- `event_commits`: one document per command: all the events that command produced, so they are
-  stored atomically by a single insert (no multi-document transaction needed, which FerretDB
-  lacks). `_id` is the commit's global position ("p" + 15 digits). A unique index on
-  (`stream_id`, `first_version`) is the optimistic-concurrency guard: two writers that loaded the
-  same stream version cannot both insert the next commit. Private per-event data (`private`,
-  keyed by event id) lives in the same document, so it is stored atomically with the events;
-  the relay publishes only `events`.
-- `event_streams`: a pointer per commit, `_id` = "<stream>|<first_version>", so a stream is read
-  by `_id` look-ups alone (the only look-ups FerretDB v1 indexes). It is written after the commit;
-  if a crash loses it, the next append finds the commit through the unique index and restores it.
+- A commit: one document per command: all the events that command produced, so they are stored
+  atomically by a single insert (no multi-document transaction needed, which FerretDB lacks).
+  `_id` is the commit's global position ("p" + 15 digits). A unique index on (`stream_id`,
+  `first_version`) is the optimistic-concurrency guard: two writers that loaded the same stream
+  version cannot both insert the next commit. Private per-event data (`private`, keyed by event
+  id) lives in the same document, so it is stored atomically with the events; the relay
+  publishes only `events`.
+- A stream pointer per commit, `_id` = "<stream>|<first_version>" -> its position, so a stream is
+  read by `_id` look-ups alone (the only look-ups FerretDB v1 indexes). Its own keys in the unique
+  index (`stream_id` "$pointer|<stream>") never meet a commit's.
 - `event_counters` / "position": a *hint* of how far positions go (see below).
+
+An append is ONE round trip: an ordered `insert_many` of the commit and then its pointer. The
+server stops at the first refusal, so a commit refused (position or version taken) writes
+nothing, and a pointer never exists without its commit. The two are still two documents: a server
+that stops between them leaves a commit without its pointer. `load` then ends one commit short,
+never beyond what is stored; the first append decided on that (a stale version) is refused by the
+unique index, finds the commit by its fields and restores the pointer (`_stream_commit`), so the
+client's retry loads it and succeeds; a store projector applying the commit restores it at once
+(`loading_through`). Pointers used to live in
+`event_streams`, written in a second round trip; `ensure_indexes` copies them here once. (Writing
+the pointer off the request path instead would have turned that rare crash case into the common
+case: a client's next command, served by another process, would load short and get a 409.)
 
 How a writer gets a position: it inserts its commit with `_id` = the next free position, and the
 unique `_id` decides — the one operation that is atomic on mongod and on FerretDB alike (FerretDB
@@ -55,10 +67,14 @@ from shared.metrics import EVENTS_APPENDED
 from shared.mongo import insert_new, majority_reads
 
 COMMITS = "event_commits"
-STREAMS = "event_streams"
+# Where stream pointers lived before they moved into `event_commits` (one insert with their commit):
+# `ensure_indexes` copies them over once; only processes of the previous version still use it.
+LEGACY_STREAMS = "event_streams"
 COUNTERS = "event_counters"
 HINT_ID = "position"  # the legacy counter document: old code $inc'ed it, this code only $max'es it
+POINTERS_MOVED_ID = "pointers_moved"  # in COUNTERS: LEGACY_STREAMS was copied into COMMITS
 SEALED_STREAM = "$sealed"
+POINTER_STREAM_PREFIX = "$pointer|"
 HINT_EVERY = 32
 # Commits per round trip of `append_many`: one insert of a few hundred small documents takes tens
 # of milliseconds on FerretDB, and the claim lock (other appends of this process wait) is released
@@ -67,12 +83,26 @@ APPEND_MANY_CHUNK = 500
 # Positions `read_all` reads side by side (measured on FerretDB: 8 concurrent `_id` reads took
 # 0.5 ms each against 1.45 ms one after another).
 READ_WINDOW = 8
+# Commits a process read lately, kept for its other readers: a worker's relay and its projectors
+# read the same new commits moments apart (one database read instead of three or four). Bounded in
+# age because `forget_private` (retention, erasure) changes a stored commit, maybe in another
+# process: a reader may act on what was stored this long ago, as one that read a moment earlier would.
+RECENT_COMMITS = 4096
+RECENT_MAX_AGE_S = 5.0
 
 # Kafka's default `message.max.bytes` is 1 MiB (1048588); keep room for the key, headers and the
 # record batch overhead, so the relay can always publish what the store accepted.
 DEFAULT_MAX_EVENT_BYTES = 1_000_000
 # MongoDB refuses documents over 16 MiB; one commit (events + private data) must stay below.
 MAX_COMMIT_BYTES = 15 * 1024 * 1024
+
+
+def _refused_at(error: BulkWriteError) -> int:
+    """Where an ordered insert stopped on a duplicate key (the documents before it are stored)."""
+    errors = error.details.get("writeErrors") or []
+    if not errors or errors[0].get("code") != 11000:
+        raise error
+    return int(errors[0]["index"])
 
 
 class ConcurrencyError(Exception):
@@ -102,6 +132,20 @@ def position_key(position: int) -> str:
 
 def stream_key(stream_id: str, first_version: int) -> str:
     return f"{stream_id}|{first_version:09d}"
+
+
+def pointer_document(stream_id: str, first_version: int, position: int) -> dict:
+    """The `_id`-keyed way from a stream version to its commit's position (in COMMITS, beside the commits).
+
+    Its own non-null (`stream_id`, `first_version`) pair, distinct from every commit's and seal's
+    (stream ids never start with '$'), keeps the unique stream index free of NULLs.
+    """
+    return {
+        "_id": stream_key(stream_id, first_version),
+        "position": position,
+        "stream_id": POINTER_STREAM_PREFIX + stream_id,
+        "first_version": first_version,
+    }
 
 
 def event_bytes(event: dict) -> bytes:
@@ -166,18 +210,20 @@ class EventStorePort(Protocol):
 
     def read_all(self, from_position: int = 1, *, limit: int | None = None) -> Iterator[Commit]: ...
 
+    def committed_window(self, first: int, size: int) -> list[dict | None]: ...
+
     def current_position(self) -> int: ...
 
     def forget_private(self, stream_id: str, fields: Sequence[str]) -> int: ...
 
 
 # The commits a store projector is applying right now: (stream id, first version) -> position.
-# `append` inserts a commit before its stream's pointer, so a handler that loads the very stream
-# whose commit it is applying (a process manager: a matching run's request, then its outcome) could
-# find the pointer not yet written and load the stream short of the commit it reacts to (measured:
-# a run never started, its request read as no run at all, one time in five under load). `load`
-# restores such a pointer from here and goes on; the writer's own pointer insert then collides
-# harmlessly.
+# A commit is inserted before its stream's pointer (in one ordered insert, but as two documents), so
+# a handler that loads the very stream whose commit it is applying (a process manager: a matching
+# run's request, then its outcome) could find the pointer not yet written and load the stream short
+# of the commit it reacts to (measured, when the pointer took a second round trip: a run never
+# started, its request read as no run at all, one time in five under load). `load` restores such a
+# pointer from here and goes on; the writer's own pointer insert then collides harmlessly.
 _APPLYING: contextvars.ContextVar[dict | None] = contextvars.ContextVar("commits_being_applied", default=None)
 
 
@@ -208,7 +254,6 @@ class EventStore:
     ):
         self.db = database
         self.commits = database[COMMITS]
-        self.streams = database[STREAMS]
         self.counters = database[COUNTERS]
         self.max_event_bytes = max_event_bytes
         self.max_position_retries = max_position_retries
@@ -221,6 +266,8 @@ class EventStore:
         self._majority = None  # `commits` with majority reads where offered (decided on first use)
         self._readers: ThreadPoolExecutor | None = None  # read_all's window reads (started on first use)
         self._readers_lock = threading.Lock()
+        self._recent: OrderedDict[int, tuple[dict, float]] = OrderedDict()  # position -> (document, read at)
+        self._recent_lock = threading.Lock()
         # Streams only ever grow, so a prefix read once stays true: `load` keeps the last
         # `cached_streams` streams it read and fetches only the commits written since.
         self._prefixes: OrderedDict[str, tuple[int, tuple[Envelope, ...], dict, float]] = OrderedDict()
@@ -231,6 +278,28 @@ class EventStore:
         self.commits.create_index(
             [("stream_id", ASCENDING), ("first_version", ASCENDING)], unique=True, name="stream_version_unique"
         )
+        self._adopt_legacy_pointers()
+
+    def _adopt_legacy_pointers(self) -> None:
+        """Copy the pointers an older version kept in LEGACY_STREAMS into COMMITS, once per database.
+
+        Idempotent (existing pointers stay as they are), so processes starting at once, or one that
+        dies half-way, only repeat work; the marker is written when a copy is complete. A pointer a
+        process of the older version writes there afterwards (a rolling upgrade) is restored like a
+        lost one: by the next append's conflict on that stream.
+        """
+        if self.counters.find_one({"_id": POINTERS_MOVED_ID}) is not None:
+            return
+        batch: list[dict] = []
+        for legacy in self.db[LEGACY_STREAMS].find({}):
+            stream_id, _, first_version = str(legacy["_id"]).rpartition("|")
+            batch.append(pointer_document(stream_id, int(first_version), int(legacy["position"])))
+            if len(batch) >= APPEND_MANY_CHUNK:
+                insert_new(self.commits, batch)
+                batch = []
+        insert_new(self.commits, batch)
+        with contextlib.suppress(DuplicateKeyError):  # another process completed a copy too
+            self.counters.insert_one({"_id": POINTERS_MOVED_ID})
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -247,8 +316,6 @@ class EventStore:
         doc = self._commit_document(stream_id, expected_version, events, private)
         with self._claim_lock:
             position = self._claim(doc, stream_id, expected_version)
-        self._saw(position)
-        self._write_pointer(stream_id, doc["first_version"], position)
         if position % HINT_EVERY == 0:
             self._raise_hint(position)
         EVENTS_APPENDED.inc(len(events))
@@ -261,9 +328,10 @@ class EventStore:
         Each entry is its own commit document exactly as `append` stores it, so every guarantee
         holds unchanged: the unique (stream, first_version) index refuses a stale version, and the
         relay and projectors see ordinary commits. They are inserted with one *ordered*
-        `insert_many` per chunk at consecutive positions: the server inserts them one after the
-        other and stops at the first refusal, so position p+1 is only ever written after p, and
-        positions still fill as a prefix. A refusal is decided as `_claim` decides it, on what is
+        `insert_many` per chunk at consecutive positions, each commit followed by its stream
+        pointer: the server inserts them one after the other and stops at the first refusal, so
+        position p+1 is only ever written after p, positions still fill as a prefix, and a pointer
+        never precedes its commit. A refused commit is decided as `_claim` decides it, on what is
         stored (FerretDB does not say which index collided): another writer's commit at that
         position (move to the end of the prefix and go on), or the stream's version taken (that
         entry gets its ConcurrencyError; the rest go on at the same, still free, position).
@@ -279,31 +347,30 @@ class EventStore:
             stored = [(docs[i], result) for i in chunk if isinstance(result := results[i], int)]
             if not stored:
                 continue
-            # The pointers, after their commits (as `append`): a lost one is restored on a conflict.
-            insert_new(self.streams, [{"_id": stream_key(doc["stream_id"], doc["first_version"]), "position": position}
-                                      for doc, position in stored])
             if any(position % HINT_EVERY == 0 for _, position in stored):
                 self._raise_hint(max(position for _, position in stored))
             EVENTS_APPENDED.inc(sum(len(doc["events"]) for doc, _ in stored))
         return [result for result in results if result is not None]
 
     def _claim_many(self, docs: list[dict], indexes: list[int], results: list) -> None:
-        """Insert `docs[i]` for `i` in `indexes` at consecutive free positions (ordered); fills `results`."""
+        """Insert `docs[i]` for `i` in `indexes` at consecutive free positions (ordered), each with its
+        pointer; fills `results`."""
         pending = list(indexes)
         position = self._start_position() + 1
         retries = 0
         while pending:
+            batch = []
             for offset, i in enumerate(pending):
                 docs[i]["_id"] = position_key(position + offset)
                 docs[i]["position"] = position + offset
+                batch += [docs[i], pointer_document(docs[i]["stream_id"], docs[i]["first_version"], position + offset)]
             try:
-                self.commits.insert_many([docs[i] for i in pending], ordered=True)
+                self.commits.insert_many(batch, ordered=True)
                 inserted, refused = len(pending), False
             except BulkWriteError as exc:
-                errors = exc.details.get("writeErrors") or []
-                if not errors or errors[0].get("code") != 11000:
-                    raise
-                inserted, refused = int(errors[0]["index"]), True
+                at = _refused_at(exc)
+                # A refused pointer (odd index) was restored already: its commit is in, go on after it.
+                inserted, refused = (at // 2 + 1, False) if at % 2 else (at // 2, True)
             for i in pending[:inserted]:
                 results[i] = docs[i]["position"]
             if inserted:
@@ -311,11 +378,13 @@ class EventStore:
             position += inserted
             pending = pending[inserted:]
             if not refused:
-                break
+                continue
             doc = docs[pending[0]]
             stored = self.commit_at(position)
             if stored is not None and stored.get("commit_id") == doc["commit_id"]:
-                results[pending.pop(0)] = position  # our own insert, retried after a lost reply
+                # Our own insert, retried after a lost reply: its pointer may not have followed.
+                self._write_pointer(doc["stream_id"], doc["first_version"], position)
+                results[pending.pop(0)] = position
                 self._saw(position)
                 position += 1
                 continue
@@ -374,16 +443,23 @@ class EventStore:
         return doc
 
     def _claim(self, doc: dict, stream_id: str, expected_version: int) -> int:
-        """Insert the commit at the next free position; returns it."""
+        """Insert the commit at the next free position, its stream pointer right behind it; returns the position.
+
+        One ordered insert of the two documents: the server stops at the first refusal, so the
+        pointer is only ever written after its commit, and a refused commit writes nothing.
+        """
         position = self._start_position() + 1
         unverified_collision = False
         for _ in range(self.max_position_retries):
             doc["_id"] = position_key(position)
             doc["position"] = position
             try:
-                self.commits.insert_one(doc)
+                self.commits.insert_many([doc, pointer_document(stream_id, doc["first_version"], position)],
+                                         ordered=True)
                 break
-            except DuplicateKeyError as exc:
+            except BulkWriteError as exc:
+                if _refused_at(exc) > 0:
+                    break  # the commit is in; a reader or a conflict had already restored its pointer
                 if not unverified_collision:
                     # Most collisions are another writer on the same position: try the next one
                     # at once and verify only if that collides too. Safe: if the stream index
@@ -395,15 +471,17 @@ class EventStore:
                 unverified_collision = False
                 stored = self.commit_at(position)
                 if stored is not None and stored.get("commit_id") == doc["commit_id"]:
-                    break  # our own insert, retried after a lost reply
+                    # Our own insert, retried after a lost reply: its pointer may not have followed.
+                    self._write_pointer(stream_id, doc["first_version"], position)
+                    break
                 if stored is not None:
                     # The position was taken (by another writer or a seal): move to the end.
                     position = self._end_of_prefix(position) + 1
                     continue
-                # The position is free, so the stream index collided: the version is taken.
+                # The position is free, so the stream index refused: the version is taken.
                 owner = self._stream_commit(stream_id, doc["first_version"])
                 if owner is None:
-                    continue  # nothing explains the collision: look again
+                    continue  # nothing explains the refusal: look again
                 if owner.get("commit_id") == doc["commit_id"]:
                     position = owner["position"]  # ours after all (a retried insert that had landed)
                     break
@@ -458,10 +536,11 @@ class EventStore:
             pass  # two first upserts raced; the other one wrote a hint
 
     def _write_pointer(self, stream_id: str, first_version: int, position: int) -> None:
+        """Restore a pointer its commit's insert did not write (its writer or the server stopped in between)."""
         try:
-            self.streams.insert_one({"_id": stream_key(stream_id, first_version), "position": position})
+            self.commits.insert_one(pointer_document(stream_id, first_version, position))
         except DuplicateKeyError:
-            pass  # already restored by a repair
+            pass  # already restored by another repair
 
     def _stream_commit(self, stream_id: str, first_version: int) -> dict | None:
         """The commit of this stream that starts at `first_version`, if any; restores a lost pointer.
@@ -469,7 +548,7 @@ class EventStore:
         The field query is the one read that is not an `_id` look-up (a scan on FerretDB); it runs
         only on conflicts whose pointer is missing.
         """
-        pointer = self.streams.find_one({"_id": stream_key(stream_id, first_version)})
+        pointer = self.commits.find_one({"_id": stream_key(stream_id, first_version)})
         if pointer is not None:
             commit = self.commit_at(pointer["position"])
             if commit is not None and commit.get("stream_id") == stream_id:
@@ -504,7 +583,7 @@ class EventStore:
         events: list[Envelope] = list(known)
         private = dict(known_private)
         while True:
-            pointer = self.streams.find_one({"_id": stream_key(stream_id, version + 1)})
+            pointer = self.commits.find_one({"_id": stream_key(stream_id, version + 1)})
             if pointer is None:
                 applying = (_APPLYING.get() or {}).get((stream_id, version + 1))
                 if applying is None:
@@ -537,7 +616,7 @@ class EventStore:
         """
         changed, version = 0, 0
         while True:
-            pointer = self.streams.find_one({"_id": stream_key(stream_id, version + 1)})
+            pointer = self.commits.find_one({"_id": stream_key(stream_id, version + 1)})
             if pointer is None:
                 break
             commit = self.commit_at(pointer["position"])
@@ -547,6 +626,7 @@ class EventStore:
                      for name in fields if name in (data or {})}
             if unset:
                 self.commits.update_one({"_id": commit["_id"]}, {"$unset": unset})
+                self._forget_recent(pointer["position"])
                 changed += 1
             version = commit["last_version"]
         with self._prefix_lock:
@@ -590,7 +670,7 @@ class EventStore:
             # one round trip per window instead of one per commit. The first missing position still
             # ends the read: what lies beyond it is not returned, exactly as one by one.
             window = READ_WINDOW if limit is None else max(1, min(READ_WINDOW, limit - count))
-            docs = self._read_window(position, window)
+            docs = self.committed_window(position, window)
             for doc in docs:
                 if doc is None:
                     return
@@ -603,11 +683,37 @@ class EventStore:
                 if limit is not None and count >= limit:
                     return
 
-    def _read_window(self, first: int, size: int) -> list[dict | None]:
-        if size == 1:
-            return [self.commit_at(first, collection=self._majority)]
-        with self._readers_lock:
-            if self._readers is None:
-                self._readers = ThreadPoolExecutor(READ_WINDOW, thread_name_prefix="eventstore-read")
-        return list(self._readers.map(lambda p: self.commit_at(p, collection=self._majority),
-                                      range(first, first + size)))
+    def committed_window(self, first: int, size: int) -> list[dict | None]:
+        """The documents at positions `first`.. `first + size - 1` as majority reads see them (None: not
+        written yet), read side by side; those this process read in the last RECENT_MAX_AGE_S come
+        from memory (read_all and the relay share them)."""
+        if self._majority is None:
+            self._majority = majority_reads(self.commits)
+        now = time.monotonic()
+        positions = range(first, first + size)
+        with self._recent_lock:
+            found = {p: entry[0] for p in positions
+                     if (entry := self._recent.get(p)) is not None and now - entry[1] < RECENT_MAX_AGE_S}
+        missing = [p for p in positions if p not in found]
+        if len(missing) == 1:
+            read = [self.commit_at(missing[0], collection=self._majority)]
+        elif missing:
+            with self._readers_lock:
+                if self._readers is None:
+                    self._readers = ThreadPoolExecutor(READ_WINDOW, thread_name_prefix="eventstore-read")
+            read = list(self._readers.map(lambda p: self.commit_at(p, collection=self._majority), missing))
+        else:
+            read = []
+        with self._recent_lock:
+            for position, doc in zip(missing, read):
+                if doc is not None:
+                    found[position] = doc
+                    self._recent[position] = (doc, now)
+                    self._recent.move_to_end(position)
+            while len(self._recent) > RECENT_COMMITS:
+                self._recent.popitem(last=False)
+        return [found.get(p) for p in positions]
+
+    def _forget_recent(self, position: int) -> None:
+        with self._recent_lock:
+            self._recent.pop(position, None)

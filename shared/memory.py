@@ -128,6 +128,9 @@ class InMemoryEventStore:
         with self._lock:
             return self._commits.get(position)
 
+    def committed_window(self, first: int, size: int) -> list[dict | None]:
+        return [self.commit_at(position) for position in range(first, first + size)]
+
     def seal(self, position: int) -> dict | None:
         with self._lock:
             doc = self._commits.setdefault(position, sealed_placeholder(position))

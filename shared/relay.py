@@ -31,6 +31,7 @@ kafka-python producer whose sends failed across a broker restart can stay stuck 
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import socket
@@ -46,7 +47,7 @@ from pymongo.errors import DuplicateKeyError
 
 from shared import topics
 from shared.config import Settings
-from shared.eventstore import EventStore, event_bytes, position_key
+from shared.eventstore import READ_WINDOW, EventStore, event_bytes, position_key
 from shared.kafka import make_producer, connection_options
 from shared.lease import Lease
 from shared.metrics import EVENTS_PUBLISHED, RELAY_BACKLOG
@@ -170,17 +171,22 @@ class EventRelay:
         start = position = self._next
         batch: list[dict] = []
         while position - start < self.batch_size:
-            doc = self.store.commit_at(position, collection=self._reads)
-            if doc is None:
-                if not self._gap_to_seal(position):
-                    break
-                doc = self.store.seal(position)
-                log.warning("sealed position %s after waiting %.1fs", position, self.settings.relay_gap_timeout_s)
-                if doc is None:
-                    position += 1
-                    continue
-            self._gap_since = None
-            if not doc.get("sealed"):
+            # read READ_WINDOW positions side by side (the projectors of this process share them)
+            window = self.store.committed_window(position, min(READ_WINDOW, self.batch_size - (position - start)))
+            stored = list(itertools.takewhile(lambda doc: doc is not None, window))
+            for doc in stored:
+                self._gap_since = None
+                if not doc.get("sealed"):
+                    batch.append(doc)
+                position += 1
+            if len(stored) == len(window):
+                continue
+            if not self._gap_to_seal(position):  # the first missing position: the end, or a gap to wait out
+                break
+            doc = self.store.seal(position)
+            log.warning("sealed position %s after waiting %.1fs", position, self.settings.relay_gap_timeout_s)
+            if doc is not None:  # a commit won the race for the position
+                self._gap_since = None
                 batch.append(doc)
             position += 1
         if position == start:

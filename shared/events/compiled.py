@@ -60,21 +60,21 @@ class FastSchema:
 
     def load(self, data):
         """What `schema.load(data)` returns; raises its ValidationError."""
-        if self._load is not None:
-            try:
-                return self._load(data)
-            except Exception:  # noqa: BLE001 - anything unexpected: marshmallow is the authority
-                pass
-        return self.schema.load(data)
+        return _fast_or(self._load, data, lambda: self.schema.load(data))
 
     def json(self, data):
         """What `schema.dump(schema.load(data))` returns (the JSON form); raises the load's ValidationError."""
-        if self._json is not None:
-            try:
-                return self._json(data)
-            except Exception:  # noqa: BLE001 - anything unexpected: marshmallow is the authority
-                pass
-        return self.schema.dump(self.schema.load(data))
+        return _fast_or(self._json, data, lambda: self.schema.dump(self.schema.load(data)))
+
+
+def _fast_or(compiled: Convert | None, data, marshmallow):
+    """The compiled conversion's answer, or marshmallow's (the authority) when there is none or it is unsure."""
+    if compiled is not None:
+        try:
+            return compiled(data)
+        except Exception:  # noqa: BLE001 - anything unexpected: marshmallow is the authority
+            pass
+    return marshmallow()
 
 
 def _compile_schema(schema: Schema, *, as_json: bool) -> Convert:

@@ -261,12 +261,13 @@ class MatchingCommands:
         """Bulk enrolment (admins): each row all-or-nothing on its own stream; a bad row stops no other.
 
         `rows`: (row number, validated body). The cohort is loaded and checked once (an unknown or
-        closed cohort refuses the whole request); profiles and enrolment streams are read by `_id`
-        side by side; every new enrolment's commit goes to the store in a few multi-stream appends
-        (`append_many`: each stream's own commit, the same guarantees as one by one); the views are
-        waited for once. Returns, by row number, `{"outcome": "enrolled" | "already_enrolled" |
-        "error", ...}`; an error names `code`, `field` and `message`. A repeated request finds every
-        row enrolled ("already_enrolled", the first enrolment's id).
+        closed cohort refuses the whole request); profiles, and the enrolment streams of the people
+        the views already list in the cohort, are read by `_id` side by side; every new enrolment's
+        commit goes to the store in a few multi-stream appends (`append_many`: each stream's own
+        commit, the same guarantees as one by one); the views are waited for once. Returns, by row
+        number, `{"outcome": "enrolled" | "already_enrolled" | "error", ...}`; an error names `code`,
+        `field` and `message`. A repeated request finds every row enrolled ("already_enrolled", the
+        first enrolment's id).
 
         `dry_run`: every check against the cohort's current state, nothing stored; a row that would
         be enrolled answers "enrolled" without an enrollment id (the console imports a file only
@@ -286,48 +287,66 @@ class MatchingCommands:
             first_row[employee_id] = row
             unique.append((row, body))
 
-        def read(item: tuple[int, dict]):
-            employee_id = item[1]["employee_id"]
-            return self.participants.get(employee_id), self.enrollment(cohort_id, employee_id)
+        # Only people the views know in this cohort (any status) have their enrolment stream read
+        # first: everyone else is appended as a first enrolment, and the store's (stream, version)
+        # guard refuses it if the views were behind (then that row is read and decided again).
+        known = set() if dry_run else set(self.views.enrollment_index.entries(cohort_id))
+        profiles: dict[int, dict | None] = {}
+        loaded: set[int] = set()
 
-        with ThreadPoolExecutor(BULK_READERS) as pool:
-            reads = list(pool.map(read, unique))
-        appends, pending = [], []
-        for (row, body), (profile, (state, version)) in zip(unique, reads):
-            employee_id = body["employee_id"]
-            if profile is None or profile.get("status") != "active" or profile.get("profile_stamp") is None:
-                outcomes[row] = _row_error("employee_unknown",
-                                           f"{employee_id} is not an active employee known from the HRIS", "employee_id")
-                continue
-            if state.active:
-                outcomes[row] = {"outcome": "already_enrolled", "enrollment_id": state.enrollment_id,
-                                 "role": state.role}
-                continue
-            enrollment_id = new_id("enr")
-            try:
-                events = enrollments.enroll(cohort, state, enrollment_id=enrollment_id, employee_id=employee_id,
-                                            role=body["role"], capacity=int(body.get("capacity") or 0),
-                                            topics=body.get("topics") or [])
-            except DomainError as error:
-                outcomes[row] = _row_error(error.code, error.message, error.field)
-                continue
-            private = {"preferences": body.get("preferences") or {}, "goals_summary": body.get("goals_summary")}
-            appends.append((enrollments.stream_id(cohort_id, employee_id), version, events, {0: private}))
-            pending.append((row, body, enrollment_id))
-        if dry_run:
-            return {**outcomes, **{row: {"outcome": "enrolled", "role": body["role"]} for row, body, _ in pending}}
-        results = self.enrollments.append_many(appends, causation, occurred_at=self.clock.now()) if appends else []
-        last = 0
-        for (row, body, enrollment_id), result in zip(pending, results):
-            if isinstance(result, ConcurrencyError):
-                state, _ = self.enrollment(cohort_id, body["employee_id"])  # enrolled meanwhile by someone else
-                outcomes[row] = ({"outcome": "already_enrolled", "enrollment_id": state.enrollment_id,
-                                  "role": state.role} if state.active else
-                                 _row_error("enrollment_changed", f"{body['employee_id']}'s enrolment changed "
-                                                                  "meanwhile; send the row again", "employee_id"))
-                continue
-            outcomes[row] = {"outcome": "enrolled", "enrollment_id": enrollment_id, "role": body["role"]}
-            last = max(last, result.position)
+        def read(item: tuple[int, dict]):
+            row, employee_id = item[0], item[1]["employee_id"]
+            profile = profiles[row] if row in profiles else self.participants.get(employee_id)
+            if dry_run or row in loaded or employee_id in known:
+                return profile, self.enrollment(cohort_id, employee_id)
+            return profile, (EnrollmentState(), 0)
+
+        todo, last = unique, 0
+        while todo:
+            with ThreadPoolExecutor(BULK_READERS) as pool:
+                reads = list(pool.map(read, todo))
+            appends, pending = [], []
+            for (row, body), (profile, (state, version)) in zip(todo, reads):
+                profiles[row] = profile
+                employee_id = body["employee_id"]
+                if not _active_employee(profile):
+                    outcomes[row] = _row_error("employee_unknown",
+                                               f"{employee_id} is not an active employee known from the HRIS",
+                                               "employee_id")
+                    continue
+                if state.active:
+                    outcomes[row] = {"outcome": "already_enrolled", "enrollment_id": state.enrollment_id,
+                                     "role": state.role}
+                    continue
+                enrollment_id = new_id("enr")
+                try:
+                    events = enrollments.enroll(cohort, state, enrollment_id=enrollment_id, employee_id=employee_id,
+                                                role=body["role"], capacity=int(body.get("capacity") or 0),
+                                                topics=body.get("topics") or [])
+                except DomainError as error:
+                    outcomes[row] = _row_error(error.code, error.message, error.field)
+                    continue
+                private = {"preferences": body.get("preferences") or {}, "goals_summary": body.get("goals_summary")}
+                appends.append((enrollments.stream_id(cohort_id, employee_id), version, events, {0: private}))
+                pending.append((row, body, enrollment_id))
+            if dry_run:
+                return {**outcomes, **{row: {"outcome": "enrolled", "role": body["role"]} for row, body, _ in pending}}
+            results = self.enrollments.append_many(appends, causation, occurred_at=self.clock.now()) if appends else []
+            todo = []
+            for (row, body, enrollment_id), result in zip(pending, results):
+                if isinstance(result, ConcurrencyError):
+                    if row not in loaded:  # appended unread (or read before someone else's enrolment): read it now
+                        loaded.add(row)
+                        todo.append((row, body))
+                        continue
+                    state, _ = self.enrollment(cohort_id, body["employee_id"])  # enrolled meanwhile by someone else
+                    outcomes[row] = ({"outcome": "already_enrolled", "enrollment_id": state.enrollment_id,
+                                      "role": state.role} if state.active else
+                                     _row_error("enrollment_changed", f"{body['employee_id']}'s enrolment changed "
+                                                                      "meanwhile; send the row again", "employee_id"))
+                    continue
+                outcomes[row] = {"outcome": "enrolled", "enrollment_id": enrollment_id, "role": body["role"]}
+                last = max(last, result.position)
         self._wait(last)
         return outcomes
 

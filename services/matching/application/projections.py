@@ -139,6 +139,7 @@ class MatchingViews(Projection):
     # documents read with the defaults, `cohort_format` and a null circle_id)
     topics = ()  # fed from the service's own event store
     collections = VIEW_COLLECTIONS
+    version = 2  # 2: the enrolment index's chunks hold ~512 entries (adapters/enrollment_index.py SPREAD), not ~2048
 
     def __init__(self, database):
         self.bind(database)
@@ -335,16 +336,10 @@ class MatchingViews(Projection):
             self._index_writes = {cohort_id: writing}  # one cohort's chunks in memory at most
 
     def pairing_event(self, envelope: Envelope) -> None:
-        before = self.views.pairings.get(envelope.data["pairing_id"])
-        after = self._pairing_changed(envelope, before)
-        if after is None:
-            return
-        if before is None or pairing_index.entry_of(before) != pairing_index.entry_of(after):
-            self._index_pairings([(after, envelope)])
-        self.views.pairings.put(after)
+        self._pairing_batch([envelope])
 
     def _pairing_batch(self, envelopes: list[Envelope]) -> None:
-        """A run of pairing events (a run's proposals): each as `pairing_event`, but the index's changes
+        """A run of pairing events (a run's proposals; one alone for `pairing_event`): the index's changes
         saved once per cohort (one write per touched chunk, not per event), then the pairing documents,
         still after the index. A crash before the documents are written applies the run again: every
         event finds its document old, sets the same entries, and the summaries already hold their

@@ -15,12 +15,13 @@ import base64
 import json
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 from pymongo import ASCENDING, DESCENDING, DeleteOne, ReturnDocument, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
-from shared.clock import utcnow
+from shared.clock import parse_rfc3339, utcnow
 from shared.directory import DirectoryRepository
 from shared.lease import server_now
 from shared.mongo import insert_new, replace_if_newer
@@ -30,11 +31,85 @@ PREFERENCES, DELIVERIES, QUEUE, CLAIMS, INBOX = "preferences", "deliveries", "de
 ROUTED_EVENTS, REMINDERS_SENT = "routed_events", "reminders_sent"
 HELD_ORDINALS = "held_meeting_ordinals"  # `{pairing_id}|{n}` -> the pairing's n-th held meeting (n <= a bound)
 INBOX_INDEX = "inbox_index"  # per recipient: their in-app notifications, newest first (own-stream view)
-VIEWS = (COHORTS, PAIRINGS, MEETINGS)  # what the directory projection owns (people: shared.directory)
+# Keyed lists (SlotList) beside the pairings and meetings, so that no hot path filters on anything but
+# `_id` (FerretDB v1 scans every other filter: a leaver's pairings scanned all pairings, and the
+# minutely reminders job scanned every meeting ever scheduled):
+PARTY_PAIRINGS = "party_pairings"  # `{employee_id}|{n}` -> a pairing naming the person
+PAIRING_MEETINGS = "pairing_meetings"  # `{pairing_id}|{n}` -> a meeting of the pairing
+MEETING_HOURS = "meeting_hours"  # `{YYYY-MM-DDTHH}|{n}` -> a meeting scheduled to start in that UTC hour
+VIEWS = (COHORTS, PAIRINGS, MEETINGS, PARTY_PAIRINGS, PAIRING_MEETINGS, MEETING_HOURS)  # the directory projection's
+# (people: shared.directory)
+SLOT_READERS = 8  # a long list's slots are read by `_id` on this many connections at once
 
 
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def hour_key(moment: datetime) -> str:
+    return _aware(moment).astimezone(timezone.utc).strftime("%Y-%m-%dT%H")
+
+
+class SlotList:
+    """Append-only lists that several consumers extend at once: list `key`'s members are in numbered
+    slots `{key}|1`, `{key}|2`, ..., each claimed by a unique `_id` insert (the first insert wins on
+    mongod and FerretDB alike; FerretDB's updates are not isolated, so no list is a document that
+    writers read, change and write back). A list is read by `_id` look-ups, slot after slot, until
+    the first free one; members are never removed (a reader checks each member's own document).
+
+    `add(..., once=True)` walks the list first and adds nothing if the member is there (a
+    redelivered event); `once=False` adds without looking (readers drop repeats): one insert,
+    starting from the slot after the last one this process claimed in the list. `member_field`
+    names the member in a slot's document."""
+
+    def __init__(self, collection, *, member_field: str = "member"):
+        self.collection = collection
+        self.member_field = member_field
+        self._next: dict[str, int] = {}  # key -> the slot after the last one this process claimed
+        self._lock = threading.Lock()
+
+    def add(self, key: str, member: str, *, once: bool = True, bound: int | None = None) -> int | None:
+        """The member's slot number (claiming the first free one); None when slots 1..`bound` are
+        taken by others."""
+        with self._lock:
+            n = 1 if once else self._next.get(key, 1)
+        while bound is None or n <= bound:
+            slot = f"{key}|{n}"
+            doc = self.collection.find_one({"_id": slot}) if once else None
+            if doc is None:
+                try:
+                    self.collection.insert_one({"_id": slot, self.member_field: member})
+                    with self._lock:
+                        self._next[key] = max(self._next.get(key, 1), n + 1)
+                    return n
+                except DuplicateKeyError:
+                    doc = self.collection.find_one({"_id": slot}) if once else None  # another writer took it
+            if doc is not None and doc[self.member_field] == member:
+                return n
+            n += 1
+        return None
+
+    def forget(self) -> None:
+        """After the lists were dropped: claim from slot 1 again (a slot past a free one is never read)."""
+        with self._lock:
+            self._next.clear()
+
+    def members(self, key: str, *, window: int = 1) -> list[str]:
+        """The list's members in slot order, each once; `window` slots read side by side at a time."""
+        found: list[str] = []
+        n = 1
+        while True:
+            slots = [f"{key}|{k}" for k in range(n, n + window)]
+            if window == 1:
+                docs = [self.collection.find_one({"_id": slots[0]})]
+            else:
+                with ThreadPoolExecutor(window) as pool:
+                    docs = list(pool.map(lambda slot: self.collection.find_one({"_id": slot}), slots))
+            for doc in docs:
+                if doc is None:
+                    return list(dict.fromkeys(found))
+                found.append(doc[self.member_field])
+            n += window
 
 
 class Directory:
@@ -49,6 +124,9 @@ class Directory:
         self.cohorts = database[COHORTS]
         self.pairings = database[PAIRINGS]
         self.meetings = database[MEETINGS]
+        self.party_pairings = SlotList(database[PARTY_PAIRINGS])
+        self.pairing_meetings = SlotList(database[PAIRING_MEETINGS])
+        self.meeting_hours = SlotList(database[MEETING_HOURS])
         self.database = database
 
     def ensure_indexes(self) -> None:
@@ -60,6 +138,8 @@ class Directory:
     def drop_views(self) -> None:
         for name in VIEWS:
             self.database[name].drop()
+        for slots in (self.party_pairings, self.pairing_meetings, self.meeting_hours):
+            slots.forget()
 
     # people (written by shared.directory.DirectoryProjection)
     def person(self, employee_id: str | None) -> dict | None:
@@ -85,10 +165,19 @@ class Directory:
         return replace_if_newer(self.pairings, doc)
 
     def pairings_of_cohort(self, cohort_id: str) -> list[dict]:
+        """A scan on FerretDB (rare: once per cohort, when it closes)."""
         return list(self.pairings.find({"cohort_id": cohort_id}))
 
+    def put_party_pairings(self, doc: dict) -> None:
+        """A pairing seen for the first time, in its parties' lists (before the pairing is written: a
+        crash in between adds it again on the replay, which finds it listed)."""
+        for party in (doc["mentor_id"], doc["mentee_id"]):
+            self.party_pairings.add(party, doc["_id"])
+
     def pairings_of(self, employee_id: str) -> list[dict]:
-        return list(self.pairings.find({"$or": [{"mentor_id": employee_id}, {"mentee_id": employee_id}]}))
+        """The pairings naming the person: their list, then each pairing by `_id`."""
+        found = (self.pairing(pairing_id) for pairing_id in self.party_pairings.members(employee_id))
+        return [doc for doc in found if doc is not None]
 
     # meetings
     def meeting(self, meeting_id: str) -> dict | None:
@@ -97,9 +186,18 @@ class Directory:
     def put_meeting(self, doc: dict) -> bool:
         return replace_if_newer(self.meetings, doc)
 
+    def put_meeting_lists(self, doc: dict, *, first_seen: bool, starts_at: datetime | None) -> None:
+        """A meeting in its pairing's list (when first seen) and in the list of the hour it starts in
+        (when scheduled or moved), before the meeting is written (a replay adds it again: the pairing's
+        list finds it, the hour's holds it twice, which readers drop)."""
+        if first_seen:
+            self.pairing_meetings.add(doc["pairing_id"], doc["_id"])
+        if starts_at is not None:
+            self.meeting_hours.add(hour_key(starts_at), doc["_id"], once=False)
+
     def meetings_of_pairing(self, pairing_id: str) -> list[dict]:
-        """A scan on FerretDB (rare: once per pairing, when its first held meeting is numbered)."""
-        return list(self.meetings.find({"pairing_id": pairing_id}))
+        found = (self.meeting(meeting_id) for meeting_id in self.pairing_meetings.members(pairing_id))
+        return [doc for doc in found if doc is not None]
 
     def meetings_of(self, employee_id: str) -> list[dict]:
         """A scan (rare: the subject access export)."""
@@ -108,8 +206,18 @@ class Directory:
     def cohorts_administered_by(self, employee_id: str) -> list[dict]:
         return list(self.cohorts.find({"admins": employee_id}))
 
-    def scheduled_meetings(self) -> list[dict]:
-        return list(self.meetings.find({"status": "scheduled"}))
+    def meetings_starting(self, after: datetime, until: datetime) -> list[dict]:
+        """Scheduled meetings starting in (`after`, `until`]: the lists of the hours in between, then
+        each meeting by `_id` (side by side), as it is now (a moved or cancelled one is left out)."""
+        hour = _aware(after).astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+        ids: list[str] = []
+        while hour <= until:
+            ids += self.meeting_hours.members(hour_key(hour), window=SLOT_READERS)
+            hour += timedelta(hours=1)
+        with ThreadPoolExecutor(SLOT_READERS) as pool:
+            docs = list(pool.map(self.meeting, dict.fromkeys(ids)))
+        return [doc for doc in docs if doc is not None and doc.get("status") == "scheduled" and doc.get("starts_at")
+                and after < parse_rfc3339(doc["starts_at"]) <= until]
 
 
 class RemindersSent:
@@ -147,26 +255,15 @@ class HeldMeetingOrdinals:
     """
 
     def __init__(self, database):
-        self.collection = database[HELD_ORDINALS]
+        self.slots = SlotList(database[HELD_ORDINALS], member_field="meeting_id")
 
     def number(self, pairing_id: str, meeting_id: str, *, bound: int) -> int | None:
         """The meeting's place among the pairing's held meetings, claiming the first free slot;
         None when the first `bound` slots hold other meetings."""
-        for n in range(1, bound + 1):
-            key = f"{pairing_id}|{n}"
-            doc = self.collection.find_one({"_id": key})
-            if doc is None:
-                try:
-                    self.collection.insert_one({"_id": key, "pairing_id": pairing_id, "meeting_id": meeting_id})
-                    return n
-                except DuplicateKeyError:
-                    doc = self.collection.find_one({"_id": key})  # another consumer's meeting took it
-            if doc is not None and doc["meeting_id"] == meeting_id:
-                return n
-        return None
+        return self.slots.add(pairing_id, meeting_id, bound=bound)
 
     def numbered_any(self, pairing_id: str) -> bool:
-        return self.collection.find_one({"_id": f"{pairing_id}|1"}) is not None
+        return self.slots.collection.find_one({"_id": f"{pairing_id}|1"}) is not None
 
 
 class PreferencesRepository:

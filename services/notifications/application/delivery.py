@@ -769,8 +769,10 @@ class SenderPool:
         self.sender.stopping.clear()
         self._bookkeeper.set()
         for index in range(self.threads):
-            self._spawn(f"notifications-sender-{index}", self._sender_loop)
-        self._spawn("notifications-bookkeeper", self._bookkeeper_loop)
+            self._spawn(f"notifications-sender-{index}", lambda: self._repeat(
+                self.work_once, "notifications sender failed a batch; the sweep retries it"))
+        self._spawn("notifications-bookkeeper", lambda: self._repeat(
+            self.bookkeep_once, "notifications bookkeeper failed; these are recorded once their claims expire"))
         self._spawn("notifications-sweep", self._sweep_loop)
 
     def _spawn(self, name: str, target) -> None:
@@ -778,20 +780,14 @@ class SenderPool:
         thread.start()
         self._threads.append(thread)
 
-    def _sender_loop(self) -> None:
+    def _repeat(self, step, failure: str) -> None:
+        """Run `step` until stopped; a failure is logged and retried a second later (a sender thread
+        never dies of one bad batch; the bookkeeper's claims expire and the next claimant records them)."""
         while not self._stop.is_set():
             try:
-                self.work_once()
-            except Exception:  # noqa: BLE001 - a sender thread never dies of one bad batch
-                log.exception("notifications sender failed a batch; the sweep retries it")
-                self._stop.wait(1.0)
-
-    def _bookkeeper_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.bookkeep_once()
-            except Exception:  # noqa: BLE001 - the claims expire and the next claimant records them
-                log.exception("notifications bookkeeper failed; these are recorded once their claims expire")
+                step()
+            except Exception:  # noqa: BLE001 - see above
+                log.exception(failure)
                 self._stop.wait(1.0)
 
     def _sweep_loop(self) -> None:

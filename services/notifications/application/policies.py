@@ -146,10 +146,8 @@ class Reminders:
     def send_due(self) -> int:
         now = self.clock.now()
         sent = 0
-        for meeting in self.directory.scheduled_meetings():
-            starts_at = meeting.get("starts_at")
-            if not starts_at:
-                continue
+        for meeting in self.directory.meetings_starting(now, now + self.lead):
+            starts_at = meeting["starts_at"]
             start = parse_rfc3339(starts_at)
             # Only meetings scheduled with more than the lead time get a reminder (else the
             # invitation itself is the reminder), and only before they start.

@@ -31,7 +31,7 @@ from shared.events.catalog.notifications import NOTIFICATION_READ, NOTIFICATION_
 from shared.events.envelope import Envelope
 from shared.projector import order_of
 from services.notifications.adapters.mongo import (
-    COHORTS, INBOX_INDEX, MEETINGS, PAIRINGS, PEOPLE, Directory, InboxIndexRepository,
+    INBOX_INDEX, PEOPLE, VIEWS, Directory, InboxIndexRepository,
 )
 
 PEOPLE_FIELDS = ("email", "display_name", "timezone", "languages")
@@ -48,7 +48,7 @@ def people_projection(database) -> DirectoryProjection:
 class NotificationsViews(Projection):
     name = "notifications-views"
     topics = (topics.MATCHING, topics.SESSIONS)
-    collections = (COHORTS, PAIRINGS, MEETINGS)
+    collections = VIEWS
 
     def __init__(self, database):
         self.bind(database)
@@ -71,7 +71,8 @@ class NotificationsViews(Projection):
 
     def pairing_event(self, envelope: Envelope) -> None:
         data = envelope.data
-        doc = self.directory.pairing(data["pairing_id"]) or {"_id": data["pairing_id"], "version": 0}
+        stored = self.directory.pairing(data["pairing_id"])
+        doc = stored or {"_id": data["pairing_id"], "version": 0}
         if envelope.aggregate_version <= doc.get("version", 0):
             return
         status = PAIRING_STATUS_BY_EVENT[envelope.event_type] or doc.get("status", "proposed")
@@ -80,11 +81,14 @@ class NotificationsViews(Projection):
                    version=envelope.aggregate_version)
         if envelope.event_type == PAIRING_PROPOSED or "proposed_at" not in doc:
             doc["proposed_at"] = envelope.occurred_at
+        if stored is None:
+            self.directory.put_party_pairings(doc)
         self.directory.put_pairing(doc)
 
     def meeting_event(self, envelope: Envelope) -> None:
         data = envelope.data
-        doc = self.directory.meeting(data["meeting_id"]) or {"_id": data["meeting_id"], "version": 0}
+        stored = self.directory.meeting(data["meeting_id"])
+        doc = stored or {"_id": data["meeting_id"], "version": 0}
         if envelope.aggregate_version <= doc.get("version", 0):
             return
         doc.update(meeting_id=data["meeting_id"], pairing_id=data["pairing_id"], cohort_id=data["cohort_id"],
@@ -97,6 +101,9 @@ class NotificationsViews(Projection):
                        scheduled_at=envelope.occurred_at, correlation_id=envelope.correlation_id)
             if data.get("group_meeting_id"):  # a member's copy of a circle's meeting: one reminder for the mentor
                 doc.update(group_meeting_id=data["group_meeting_id"], circle_id=data.get("circle_id"))
+        moved = envelope.event_type in (MEETING_SCHEDULED, MEETING_RESCHEDULED)
+        self.directory.put_meeting_lists(doc, first_seen=stored is None,
+                                         starts_at=parse_rfc3339(data["starts_at"]) if moved else None)
         self.directory.put_meeting(doc)
 
 

@@ -1,13 +1,19 @@
 """Event store and relay against the real MongoDB-compatible server and Kafka."""
 from __future__ import annotations
 
+import multiprocessing
 import threading
+from collections import defaultdict
 
 import pytest
+from pymongo import MongoClient, monitoring
 
 from shared import topics
 from shared.errors import Invalid
-from shared.eventstore import ConcurrencyError, EventStore, EventTooLarge
+from shared.eventstore import (
+    COMMITS, COUNTERS, LEGACY_STREAMS, ConcurrencyError, EventStore, EventTooLarge, StreamAppend, pointer_document,
+    stream_key,
+)
 from shared.events.envelope import new_event
 from shared.kafka import make_producer
 from shared.mongo import database_for
@@ -216,13 +222,143 @@ def test_an_event_kafka_could_not_take_is_refused_before_storing(make_settings):
     assert EventStore(database_for(settings)).max_event_bytes == 1_000_000  # the default services get
 
 
-def test_a_conflict_whose_pointer_was_lost_restores_it(store):
+def test_a_commit_whose_pointer_was_lost_loads_short_then_the_first_conflict_restores_it_and_the_next_command_succeeds(store):
     settings, store = store
     store.append("lost", 0, _events("lost", 1, 1))
-    store.streams.delete_one({"_id": "lost|000000001"})  # the writer crashed before its pointer
+    store.append("lost", 1, _events("lost", 2, 1))
+    # The server stopped between the commit and its pointer (the two documents of one insert).
+    assert store.commits.delete_one({"_id": stream_key("lost", 2)}).deleted_count == 1
+    other_process = EventStore(database_for(settings))
+    assert other_process.load("lost").version == 1  # short, never beyond what is stored
+    with pytest.raises(ConcurrencyError):  # the command decided on version 1: refused, pointer restored
+        other_process.append("lost", 1, _events("lost", 2, 1, correlation="stale"))
+    assert store.commits.find_one({"_id": stream_key("lost", 2)})["position"] == 2
+    reloaded = other_process.load("lost")
+    assert reloaded.version == 2 and [e.correlation_id for e in reloaded.events] == ["req-1", "req-1"]
+    assert other_process.append("lost", 2, _events("lost", 3, 1, correlation="retry")) == 3  # the retry succeeds
+    assert [c.position for c in store.read_all(1)] == [1, 2, 3]
+    assert EventStore(database_for(settings)).load("lost").version == 3
+
+
+class _Commands(monitoring.CommandListener):
+    def __init__(self):
+        self.names: list[str] = []
+
+    def started(self, event):
+        self.names.append(event.command_name)
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+
+def test_a_command_writes_in_one_round_trip_after_one_read_of_a_stream_it_holds(store):
+    """Issue 16: the write path of a command is at most two round trips (load, append)."""
+    settings, _ = store
+    commands = _Commands()
+    client = MongoClient(settings.mongo_url, event_listeners=[commands])
+    try:
+        writer = EventStore(client[settings.database])
+        writer.append("one-trip", 0, _events("one-trip", 1, 2))
+        writer.load("one-trip")
+        commands.names.clear()
+        loaded = writer.load("one-trip")  # the cached prefix, then whether a commit follows it
+        writer.append("one-trip", loaded.version, _events("one-trip", 3, 1))
+        assert commands.names == ["find", "insert"]
+        assert writer.load("one-trip").version == 3
+        assert EventStore(database_for(settings)).load("one-trip").version == 3  # its pointer came with it
+    finally:
+        client.close()
+
+
+def _append_contended(settings, writer: int, rounds: int, streams: int, start, results) -> None:
+    """One process of a service: commands on streams other processes write too, retried on a 409."""
+    store = EventStore(database_for(settings))
+    won = []
+    start.wait()
+    for n in range(rounds):
+        stream = f"shared-{(n + writer) % streams}"
+        while True:
+            version = store.load(stream).version
+            events = _events(stream, version + 1, 1 + n % 2, correlation=f"w{writer}-{n}")
+            try:
+                won.append((stream, version + 1, store.append(stream, version, events), [e.event_id for e in events]))
+                break
+            except ConcurrencyError:
+                continue
+    results.put(won)
+
+
+def test_writers_in_several_processes_on_shared_streams_leave_no_gap_and_one_commit_per_version(store):
+    settings, store = store
+    spawn = multiprocessing.get_context("spawn")
+    writers, rounds, streams = 3, 30, 4
+    start, results = spawn.Barrier(writers), spawn.Queue()
+    processes = [spawn.Process(target=_append_contended, args=(settings, i, rounds, streams, start, results))
+                 for i in range(writers)]
+    for process in processes:
+        process.start()
+    won = [entry for _ in processes for entry in results.get(timeout=120)]
+    for process in processes:
+        process.join(timeout=30)
+        assert process.exitcode == 0
+
+    assert len(won) == writers * rounds
+    # Positions fill as a prefix: the relay, reading them in order, can skip none.
+    assert sorted(position for _, _, position, _ in won) == list(range(1, writers * rounds + 1))
+    commits = list(store.read_all(1))
+    assert [c.position for c in commits] == list(range(1, writers * rounds + 1))
+    assert store.current_position() == writers * rounds and store.commit_at(writers * rounds + 1) is None
+    # One commit per stream version, versions without holes, each stream loads exactly its commits.
+    by_stream = defaultdict(list)
+    for commit in commits:
+        by_stream[commit.stream_id].append(commit)
+    for stream, stream_commits in by_stream.items():
+        versions = [e.aggregate_version for c in stream_commits for e in c.events]
+        assert versions == list(range(1, len(versions) + 1)), stream
+        loaded = EventStore(database_for(settings)).load(stream)
+        assert [e.event_id for e in loaded.events] == [e.event_id for c in stream_commits for e in c.events]
+    assert {e.event_id for c in commits for e in c.events} == {i for _, _, _, ids in won for i in ids}
+
+
+def test_pointers_an_older_version_kept_apart_are_adopted_once_and_streams_load_through_them(store):
+    settings, store = store
+    store.append("old-a", 0, _events("old-a", 1, 2))
+    store.append("old-b", 0, _events("old-b", 1, 1))
+    store.append("old-a", 2, _events("old-a", 3, 1))
+    database = database_for(settings)
+    # The older layout: the pointers in their own collection, and no adoption marker yet.
+    for key in (stream_key("old-a", 1), stream_key("old-b", 1), stream_key("old-a", 3)):
+        pointer = database[COMMITS].find_one_and_delete({"_id": key})
+        database[LEGACY_STREAMS].insert_one({"_id": key, "position": pointer["position"]})
+    database[COUNTERS].delete_one({"_id": "pointers_moved"})
+    assert EventStore(database).load("old-a").version == 0
+
+    upgraded = EventStore(database)
+    upgraded.ensure_indexes()
+    upgraded.ensure_indexes()  # a second process starting: nothing to do
+    assert upgraded.load("old-a").version == 3 and upgraded.load("old-b").version == 1
+    assert upgraded.append("old-a", 3, _events("old-a", 4, 1)) == 4
     with pytest.raises(ConcurrencyError):
-        EventStore(database_for(settings)).append("lost", 0, _events("lost", 1, 1))
-    assert EventStore(database_for(settings)).load("lost").version == 1
+        upgraded.append("old-b", 0, _events("old-b", 1, 1))
+    assert [c.position for c in upgraded.read_all(1)] == [1, 2, 3, 4]
+
+
+def test_a_pointer_a_reader_restored_before_its_own_insert_leaves_every_commit_stored(store):
+    """A store projector may restore a pointer between its commit and the pointer's own insert."""
+    settings, store = store
+    store.commits.insert_one(pointer_document("b", 1, 2))  # what `loading_through` writes for position 2
+    appended = store.append_many([StreamAppend(s, 0, _events(s, 1, 1)) for s in ("a", "b", "c", "d")])
+    assert appended == [1, 2, 3, 4]
+    assert [c.stream_id for c in store.read_all(1)] == ["a", "b", "c", "d"]
+    store.commits.insert_one(pointer_document("e", 1, 5))  # and for a single append's commit
+    assert store.append("e", 0, _events("e", 1, 1)) == 5
+    assert store.append("f", 0, _events("f", 1, 1)) == 6
+    fresh = EventStore(database_for(settings))
+    assert [fresh.load(s).version for s in ("a", "b", "c", "d", "e", "f")] == [1] * 6
+    assert [c.position for c in store.read_all(1)] == [1, 2, 3, 4, 5, 6]
 
 
 def test_forget_private_on_the_real_server_and_other_processes_stop_serving_it_from_their_cache(store, monkeypatch):
@@ -232,10 +368,16 @@ def test_forget_private_on_the_real_server_and_other_processes_stop_serving_it_f
     store.append("s-forget", 1, events[1:], private={events[1].event_id: {"notes": "more words"}})
     other_process = EventStore(database_for(settings))
     assert other_process.load("s-forget").private[events[1].event_id] == {"notes": "more words"}  # now cached
+    # both processes have read the commits lately (the recent-commits memory a relay and projectors share)
+    for reader in (store, other_process):
+        assert "secret words" in str([c.private for c in reader.read_all()])
 
     assert store.forget_private("s-forget", ("notes",)) == 2
     assert store.load("s-forget").private == {events[0].event_id: {"score": 4}, events[1].event_id: {}}
     assert [e.event_id for c in store.read_all() for e in c.events] == [e.event_id for e in events]
+    assert [c.private for c in store.read_all()] == [{events[0].event_id: {"score": 4}}, {events[1].event_id: {}}]
+    monkeypatch.setattr("shared.eventstore.RECENT_MAX_AGE_S", 0.0)  # the other process's memory has aged out
+    assert "words" not in str([c.private for c in other_process.read_all()])
     assert "secret" not in str(list(store.commits.find({})))
     monkeypatch.setattr("shared.eventstore.PREFIX_CACHE_MAX_AGE_S", 0.0)  # the cache's age has passed
     assert other_process.load("s-forget").private == {events[0].event_id: {"score": 4}, events[1].event_id: {}}

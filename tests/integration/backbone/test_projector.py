@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 
 from shared.aggregate import AggregateStore, Causation, NewEvent
 from shared.consumer import Projection
-from shared.eventstore import STREAMS, EventStore, stream_key
+from shared.eventstore import COMMITS, EventStore, stream_key
 from shared.mongo import database_for
 from shared.projector import CHECKPOINTS, StoreProjector, checkpoint_id
 from tests.helpers import wait_until
@@ -206,7 +206,7 @@ def test_a_handler_loading_the_stream_it_reacts_to_finds_the_commit_before_its_p
     context = _context(make_settings("backbone"))
     _note(context, "t1", "first")
     second = _note(context, "t1", "second")
-    pointers = context.database[STREAMS]
+    pointers = context.database[COMMITS]
     assert pointers.delete_one({"_id": stream_key("t1", 2)}).deleted_count == 1  # as if not yet written
     context.store._prefixes.clear()
     assert context.things.load("t1").version == 1  # outside a projector: the stream ends at the gap

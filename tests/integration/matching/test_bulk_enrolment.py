@@ -176,6 +176,35 @@ def test_a_withdrawn_person_enrols_again_in_bulk_and_the_views_equal_a_rebuild(h
     assert rebuilt == live
 
 
+def test_people_the_views_do_not_list_yet_are_still_enrolled_once(harness, monkeypatch):
+    """Only people the cohort's index lists have their stream read before the append; when the views
+    are behind (here: they list no one), the store's (stream, version) guard refuses the second
+    enrolment and the row is read and decided again: the first enrolment's id, a withdrawn person
+    enrolled again, and no one enrolled twice."""
+    for employee_id in ("S001", "S002", "S003"):
+        harness.hire(employee_id)
+    cohort_id = harness.cohort(status="enrolling")
+    first = harness.client.post(path(cohort_id), json=[{"employee_id": e, "role": "mentee", "topics": ["go"]}
+                                                       for e in ("S001", "S002")], headers=ADMIN_H).json
+    assert harness.client.post(f"{path(cohort_id)}/S002/withdraw", headers=ADMIN_H).status_code == 200
+    harness.settle()
+    monkeypatch.setattr(harness.context.views.enrollment_index, "entries", lambda cohort_id, **_: {})
+    rows = [{"employee_id": e, "role": "mentee", "topics": ["go"]} for e in ("S001", "S002", "S003")]
+    again = harness.client.post(path(cohort_id), json=rows, headers=ADMIN_H)
+    assert again.status_code == 200, again.json
+    assert [row["outcome"] for row in again.json["rows"]] == ["already_enrolled", "enrolled", "enrolled"]
+    assert again.json["rows"][0]["enrollment_id"] == first["rows"][0]["enrollment_id"]
+    monkeypatch.undo()
+    enrolled = listed(harness, cohort_id)
+    assert {e: row["status"] for e, row in enrolled.items()} == {"S001": "active", "S002": "active", "S003": "active"}
+    assert enrolled["S002"]["enrollment_id"] == again.json["rows"][1]["enrollment_id"]
+    from services.matching.domain import enrollment as enrollments
+    streams = [harness.context.store.load(enrollments.stream_id(cohort_id, e)) for e in ("S001", "S002", "S003")]
+    assert [[event.event_type for event in stream.events] for stream in streams] == [
+        ["ParticipantEnrolled"], ["ParticipantEnrolled", "EnrollmentWithdrawn", "ParticipantEnrolled"],
+        ["ParticipantEnrolled"]]
+
+
 def test_a_dry_run_checks_every_row_as_the_import_would_and_stores_nothing(harness):
     for employee_id in ("D001", "D002", "D003"):
         harness.hire(employee_id)
