@@ -1,6 +1,7 @@
 """Small helpers for tests that talk to the real Kafka."""
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -10,6 +11,7 @@ from contextlib import contextmanager
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from shared import topics
+from shared.consumer import RecordAt, consuming
 from shared.kafka import connection_options
 
 
@@ -110,3 +112,13 @@ def projecting(context, *, caught_up_s: float = 30):
         yield
     finally:
         halt()
+
+
+_OFFSETS = itertools.count(1)  # each record applied by hand a later offset than the last
+
+
+def apply_consumed(projection, envelope, *, partition: int = 0) -> None:
+    """Apply `envelope` as a consumer runner does, without Kafka: its handler knows the record it came
+    from (`shared.consumer.record_of`: the partition given, the next offset)."""
+    with consuming({envelope.event_id: RecordAt(topic="", partition=partition, offset=next(_OFFSETS))}):
+        projection.handlers()[envelope.event_type](envelope)

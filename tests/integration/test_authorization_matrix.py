@@ -39,7 +39,7 @@ import pytest
 from shared.clock import rfc3339, utcnow
 from shared.events.envelope import Envelope
 from shared.http.auth import mint_token
-from tests.helpers import start_projector
+from tests.helpers import apply_consumed, start_projector
 from tests.integration.feedback import support as feedback_support
 from tests.integration.matching.conftest import ADMIN_H, EMPLOYEES, Harness
 from tests.integration.sessions import _support as sessions_support
@@ -340,14 +340,13 @@ def _seed_sessions_circle(app, circle_id: str, pairing_id: str, cohort_id: str) 
 def _seed_feedback(app, ids: dict) -> None:
     from services.feedback.application.projections import ProgrammeView
 
-    handlers = ProgrammeView(app.extensions["feedback"].database).handlers()
+    view = ProgrammeView(app.extensions["feedback"].database)
     pairing_id, cohort_id = ids["pairing_id"], ids["cohort_id"]
     for raw in (feedback_support.cohort_created(cohort_id),
                 feedback_support.pairing_proposed(pairing_id, cohort_id, MENTOR, PARTY),
                 feedback_support.pairing_activated(pairing_id, cohort_id, MENTOR, PARTY),
                 feedback_support.meeting_held(ids["meeting_id"], pairing_id, cohort_id, MENTOR, PARTY)):
-        envelope = Envelope.from_dict(raw)
-        handlers[envelope.event_type](envelope)
+        apply_consumed(view, Envelope.from_dict(raw))
 
 
 def _path(rule: str, ids: dict) -> str:

@@ -25,7 +25,7 @@ from shared.aggregate import Causation
 from shared.clock import rfc3339, utcnow
 from shared.events.envelope import Envelope
 from shared.http.auth import mint_token
-from tests.helpers import start_projector
+from tests.helpers import apply_consumed, start_projector
 from tests.integration.feedback import support as feedback_support
 from tests.integration.matching.conftest import ADMIN_H, EMPLOYEES, Harness
 from tests.integration.notifications.servers import SmtpSink, person
@@ -130,15 +130,14 @@ class Seeded:
     def feedback(self):
         context, client = self.contexts["feedback"], self.client("feedback")
         pairing_id, cohort_id = self.ids["pairing_id"], self.ids["cohort_id"]
-        handlers = context.projections()[0].handlers()  # ProgrammeView
+        programme = context.projections()[0]  # ProgrammeView
         raws = [feedback_support.cohort_created(cohort_id),
                 feedback_support.pairing_proposed(pairing_id, cohort_id, MENTOR, PERSON),
                 feedback_support.pairing_activated(pairing_id, cohort_id, MENTOR, PERSON, activated_at=ACTIVATED_AT)]
         raws += [feedback_support.meeting_held(meeting_id, pairing_id, cohort_id, MENTOR, PERSON, held_at=held_at)
                  for meeting_id, held_at in self.ids["meetings"].values()]
         for raw in raws:
-            envelope = Envelope.from_dict(raw)
-            handlers[envelope.event_type](envelope)
+            apply_consumed(programme, Envelope.from_dict(raw))
         base = f"/v1/pairings/{pairing_id}"
         _ok(client.post(f"{base}/feedback", headers=_auth(PERSON),
                         json={"rating": 5, "comment": "PERSON PRIVATE COMMENT", "share_comment": False}), 201)

@@ -17,6 +17,7 @@ from shared.memory import InMemoryEventStore
 from services.feedback.bootstrap import FeedbackContext
 from services.notifications.application.erasure import ERASED_TEXT, _redact, _replace_all, _texts_of
 from tests.helpers import hris_upsert
+from tests.unit.feedback.programme import active_pairing, held_meeting
 from tests.unit.sessions.fakedb import FakeDatabase
 
 NOW = datetime(2026, 2, 1, 9, 0, tzinfo=timezone.utc)
@@ -62,12 +63,8 @@ def test_an_erased_persons_hris_records_fold_into_the_erased_form_also_in_a_rebu
 def _feedback_context(store, database) -> FeedbackContext:
     ctx = FeedbackContext(settings=Settings(service_name="feedback", feedback_pseudonym_secret="unit-test-key"),
                           database=database, store=store, clock=ManualClock(NOW))
-    database["fb_pairings"].insert_one({"_id": "P1", "pairing_id": "P1", "cohort_id": "C1", "mentor_id": "M1",
-                                        "mentee_id": "E1", "status": "active",
-                                        "activated_at": "2026-01-01T09:00:00.000Z", "version": 2})
-    database["fb_meetings"].insert_one({"_id": "MT1", "meeting_id": "MT1", "pairing_id": "P1", "cohort_id": "C1",
-                                        "mentor_id": "M1", "mentee_id": "E1", "held_at": "2026-01-10T10:00:00.000Z",
-                                        "duration_minutes": 45, "attendees": ["M1", "E1"]})
+    active_pairing(database, "P1", "C1", "M1", "E1")  # as the worker's consumer applies matching's and sessions' events
+    held_meeting(database, "MT1", "P1", "C1", "M1", "E1")
     return ctx
 
 

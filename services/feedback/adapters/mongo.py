@@ -9,14 +9,19 @@ Every collection here is a read model written by exactly one projection and rebu
                                                       the kudos mentees shared with them (issue 15)
   fb_people                                         - the HRIS directory, only `manager_id` and `display_name`
                                                       (whom a mentee may share a thank-you with; shared.directory)
+  fb_cohort_pairings, _members, _meetings,          - per cohort, the rows the summary, the export and the
+  fb_cohort_feedback, _reviews, _surveys              closing survey read, by `_id` (adapters/cohort_lists.py)
+  fb_person_feedback, _reviews, _surveys, _kudos    - per person, the ids their `/v1/me/...` lists read
 Projections write through the (generation-bound) database they are bound to; readers use
 `shared.generations.live_database`, so a rebuild's swap is followed without a restart. Request
 handlers never write here.
 
 `private_comments` and `kudos_notes` are where versions before the commit-private store kept the
 words; they are only read (never dropped: nothing else holds what is in them).
-Documents are keyed by a computed string `_id` (FerretDB indexes only that); lists per cohort
-or person scan with a secondary index for a real mongod.
+Documents are keyed by a computed string `_id` (FerretDB indexes only that); a cohort's lists are
+read from the cohort lists, a person's feedback, reviews, surveys and kudos from theirs; the rare
+reads left (a subject access export, erasure, retention, the periodic jobs) filter fields, with a
+secondary index for a real mongod.
 """
 from __future__ import annotations
 
@@ -24,10 +29,11 @@ from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
 from shared.directory import DirectoryRepository
+from services.feedback.adapters.cohort_lists import KUDOS_LISTS, OWN_LISTS, PROGRAMME_LISTS, CohortLists, read_by_ids
 
-PROGRAMME = ("fb_cohorts", "fb_members", "fb_pairings", "fb_meetings")
-OWN = ("fb_feedback", "fb_reviews", "fb_surveys", "fb_comments")
-KUDOS = ("fb_kudos", "fb_kudos_shared")
+PROGRAMME = ("fb_cohorts", "fb_members", "fb_pairings", "fb_meetings", *PROGRAMME_LISTS)
+OWN = ("fb_feedback", "fb_reviews", "fb_surveys", "fb_comments", *OWN_LISTS)
+KUDOS = ("fb_kudos", "fb_kudos_shared", *KUDOS_LISTS)
 PEOPLE = "fb_people"
 READ_MODELS = PROGRAMME + OWN + KUDOS
 LEGACY_COMMENTS = "private_comments"
@@ -78,14 +84,17 @@ class ReadModels:
         self.kudos = database["fb_kudos"]
         self.kudos_shared = database["fb_kudos_shared"]
         self.people = DirectoryRepository(database, PEOPLE)
+        self.lists = CohortLists(database)  # a cohort's rows, by `_id` (adapters/cohort_lists.py)
 
     def ensure_indexes(self) -> None:
-        for collection, key in ((self.members, "cohort_id"), (self.pairings, "cohort_id"), (self.pairings, "status"),
-                                (self.meetings, "pairing_id"), (self.meetings, "cohort_id"),
-                                (self.feedback, "cohort_id"), (self.feedback, "about_id"),
-                                (self.reviews, "cohort_id"), (self.reviews, "employee_id"),
-                                (self.surveys, "cohort_id"), (self.surveys, "employee_id"),
-                                (self.kudos, "to_id"), (self.feedback, "pairing_id"), (self.kudos, "pairing_id")):
+        """What a real mongod serves from an index: the field filters left (a person's lists, the
+        periodic jobs' and retention's filters); a cohort's lists are `_id` reads."""
+        for collection, key in ((self.members, "employee_id"), (self.pairings, "status"),
+                                (self.feedback, "about_id"), (self.feedback, "from_id"),
+                                (self.reviews, "employee_id"), (self.surveys, "employee_id"),
+                                (self.pairings, "mentor_id"), (self.pairings, "mentee_id"),
+                                (self.kudos, "to_id"), (self.kudos, "from_id"), (self.feedback, "pairing_id"),
+                                (self.kudos, "pairing_id")):
             collection.create_index([(key, ASCENDING)])
 
     def drop(self, names=READ_MODELS) -> None:
@@ -103,49 +112,61 @@ class ReadModels:
     def meeting(self, meeting_id: str) -> dict | None:
         return _clean(self.meetings.find_one({"_id": meeting_id}))
 
-    def held_meetings_of_pairing(self, pairing_id: str) -> list[dict]:
-        return [_clean(d) for d in self.meetings.find({"pairing_id": pairing_id}) if d.get("held_at")]
+    def held_meetings_of_pairing(self, pairing_id: str, cohort_id: str) -> list[dict]:
+        """Rows (as `held_meetings_of_cohort`'s) of the pairing's held meetings, disputed ones too: its
+        cohort's list, by `_id` (a `{pairing_id}` filter scans every meeting on FerretDB v1)."""
+        return [m for m in self.lists.meetings.rows(cohort_id) if m["pairing_id"] == pairing_id and m["held_at"]]
 
     def held_meetings_of_cohort(self, cohort_id: str) -> list[dict]:
-        """Held and undisputed (summary and export counts): a disputed held meeting does not count."""
-        return [_clean(d) for d in self.meetings.find({"cohort_id": cohort_id})
-                if d.get("held_at") and d.get("disputed_status") != "held"]
+        """Held and undisputed (summary and export counts): a disputed held meeting does not count.
+        Rows: meeting_id, pairing_id, held_at, disputed_status."""
+        return [m for m in self.lists.meetings.rows(cohort_id) if m["held_at"] and m["disputed_status"] != "held"]
 
     def pairings_of_cohort(self, cohort_id: str) -> list[dict]:
-        return [_clean(d) for d in self.pairings.find({"cohort_id": cohort_id})]
+        """Rows: pairing_id, mentor_id, mentee_id, status, activated_at."""
+        return self.lists.pairings.rows(cohort_id)
 
     def active_pairings(self) -> list[dict]:
         return [_clean(d) for d in self.pairings.find({"status": "active"})]
 
     def enrolled_members(self, cohort_id: str) -> list[dict]:
-        return [_clean(d) for d in self.members.find({"cohort_id": cohort_id}) if d.get("enrolled")]
+        """Rows: employee_id, role, enrolled."""
+        return [m for m in self.lists.members.rows(cohort_id) if m["enrolled"]]
 
     def all_cohorts(self) -> list[dict]:
         return [_clean(d) for d in self.cohorts.find({})]
 
     def feedback_of_cohort(self, cohort_id: str) -> list[dict]:
-        return [_clean(d) for d in self.feedback.find({"cohort_id": cohort_id})]
+        """Rows: feedback_id, pairing_id, from_id, rating, meeting_id, good_fit, given_at."""
+        return self.lists.feedback.rows(cohort_id)
+
+    def _listed(self, collection, rows, owner_id: str) -> list[dict]:
+        ids = [row[rows.key] for row in rows.rows(owner_id)]
+        return [_clean(doc) for doc in read_by_ids(collection, ids)]
 
     def feedback_about(self, employee_id: str) -> list[dict]:
-        return [_clean(d) for d in self.feedback.find({"about_id": employee_id})]
+        return self._listed(self.feedback, self.lists.feedback_about, employee_id)
 
     def review(self, review_id: str) -> dict | None:
         return _clean(self.reviews.find_one({"_id": review_id}))
 
     def reviews_of_cohort(self, cohort_id: str) -> list[dict]:
-        return [_clean(d) for d in self.reviews.find({"cohort_id": cohort_id})]
+        """Rows: review_id, employee_id, respondent, due_on, requested_at, submitted, submitted_at,
+        satisfaction, goal_progress."""
+        return self.lists.reviews.rows(cohort_id)
 
     def reviews_of(self, employee_id: str) -> list[dict]:
-        return [_clean(d) for d in self.reviews.find({"employee_id": employee_id})]
+        return self._listed(self.reviews, self.lists.reviews_of, employee_id)
 
     def survey(self, survey_id: str) -> dict | None:
         return _clean(self.surveys.find_one({"_id": survey_id}))
 
     def surveys_of_cohort(self, cohort_id: str) -> list[dict]:
-        return [_clean(d) for d in self.surveys.find({"cohort_id": cohort_id})]
+        """Rows: survey_id, employee_id, respondent, requested_at, answered, answered_at, recommend_score."""
+        return self.lists.surveys.rows(cohort_id)
 
     def surveys_of(self, employee_id: str) -> list[dict]:
-        return [_clean(d) for d in self.surveys.find({"employee_id": employee_id})]
+        return self._listed(self.surveys, self.lists.surveys_of, employee_id)
 
     def comment(self, feedback_id: str) -> dict | None:
         """The comment of a feedback as its author wrote it (shared or not): for the author and exports."""
@@ -153,9 +174,11 @@ class ReadModels:
         return _clean(doc)
 
     def kudos_to(self, employee_id: str) -> list[dict]:
-        seen = {}
-        for doc in list(self.db[LEGACY_KUDOS].find({"to_id": employee_id})) + list(self.kudos.find({"to_id": employee_id})):
-            seen[doc["_id"]] = _clean(doc)
+        """The kudos sent to the person: theirs by `_id`, and those versions before the commit-private
+        store left in `kudos_notes` (a collection nothing adds to any more: its scan does not grow)."""
+        seen = {doc["_id"]: _clean(doc) for doc in self.db[LEGACY_KUDOS].find({"to_id": employee_id})}
+        ids = [row["kudos_id"] for row in self.lists.kudos_to.rows(employee_id)]
+        seen.update((doc["_id"], _clean(doc)) for doc in read_by_ids(self.kudos, ids))
         return list(seen.values())
 
     def kudos_by_id(self, kudos_id: str) -> dict | None:

@@ -93,7 +93,7 @@ class FeedbackCommands:
         else:
             meeting = None
             feedback_id = pairing_feedback_id(command.pairing_id, command.from_id, rating_period(self.clock.now()))
-            held = len(self.models.held_meetings_of_pairing(command.pairing_id))
+            held = len(self.models.held_meetings_of_pairing(command.pairing_id, pairing["cohort_id"])) if pairing else 0
         comment = (command.comment or "").strip() or None
         stream = self.feedback.load(feedback_id)
         if stream.version and self._same_feedback(stream, command, comment):

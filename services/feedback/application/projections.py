@@ -11,12 +11,14 @@
 
 Idempotence: aggregate-keyed documents remember the aggregate version they applied and ignore
 anything not newer; meeting and feedback documents are set to the same values on redelivery.
+A cohort's rows (adapters/cohort_lists.py: what the summary, the export and the closing survey
+read by `_id`) are set before the document they come from, when they change (`_apply_listed`).
 Reactions (surveys when a cohort closes) are policies (application/policies.py).
 """
 from __future__ import annotations
 
 from shared import topics
-from shared.consumer import Projection
+from shared.consumer import Projection, record_of
 from shared.directory import DirectoryProjection
 from shared.erasure import ErasedPeople
 from shared.events.catalog.feedback import (
@@ -28,12 +30,39 @@ from shared.events.catalog.matching import (
 )
 from shared.events.catalog.sessions import MEETING_DISPUTED, MEETING_HELD
 from shared.events.envelope import Envelope
-from shared.projector import private_of
+from shared.projector import order_of, private_of
+from services.feedback.adapters.cohort_lists import CohortList
 from services.feedback.adapters.mongo import KUDOS, OWN, PEOPLE, PROGRAMME, ReadModels, apply_versioned, put
 
 # Feedback needs no profile: only who manages a mentor, and the names a manager reads the shared
 # thank-yous under (matching shows a line manager no card of their report's mentee).
 PEOPLE_FIELDS = ("manager_id", "display_name")
+
+
+def _apply_listed(collection, lists: tuple[CohortList, ...], doc_id: str, fields: dict, order: int, *,
+                  version: int | None = None, partition: int | None = None) -> None:
+    """Set `fields` on the document (`apply_versioned` when the event has an aggregate `version`, else
+    `put`), its rows in its cohort's and person's lists first: a crash in between finds the document
+    old, so the event is applied again and sets the same rows. `order` versions the lists' documents
+    (a store order, or the record's offset in `partition`)."""
+    before = collection.find_one({"_id": doc_id})
+    if version is not None and before is not None and int(before.get("version", 0)) >= version:
+        return  # already applied: the rows were set before the document
+    after = {**(before or {}), **fields}
+    for rows in lists:
+        rows.index(before, after, order, partition=partition)
+    if version is None:
+        put(collection, doc_id, fields)
+    else:
+        apply_versioned(collection, doc_id, version, fields)
+
+
+def _consumed(collection, rows: CohortList, envelope: Envelope, doc_id: str, fields: dict, *,
+              versioned: bool = True) -> None:
+    """`_apply_listed` for an event read from Kafka: the list of its partition, versioned by its offset."""
+    record = record_of(envelope)
+    _apply_listed(collection, (rows,), doc_id, fields, record.offset, partition=record.partition,
+                  version=envelope.aggregate_version if versioned else None)
 
 
 def people_projection(database) -> DirectoryProjection:
@@ -94,7 +123,7 @@ class ProgrammeView(Projection):
 
     def _member(self, envelope: Envelope, enrolled: bool) -> None:
         data = envelope.data
-        apply_versioned(self.models.members, f"{data['cohort_id']}|{data['employee_id']}", envelope.aggregate_version, {
+        _consumed(self.models.members, self.models.lists.members, envelope, f"{data['cohort_id']}|{data['employee_id']}", {
             "cohort_id": data["cohort_id"], "employee_id": data["employee_id"], "role": data["role"],
             "enrolled": enrolled})
 
@@ -122,22 +151,22 @@ class ProgrammeView(Projection):
             fields["staying_in_touch"] = data["staying_in_touch"]
             if not data["stay_in_touch"]:
                 fields["parted_at"] = envelope.occurred_at  # ... then from the "no"
-        apply_versioned(self.models.pairings, data["pairing_id"], envelope.aggregate_version, fields)
+        _consumed(self.models.pairings, self.models.lists.pairings, envelope, data["pairing_id"], fields)
 
     def meeting_held(self, envelope: Envelope) -> None:
         data = envelope.data
-        put(self.models.meetings, data["meeting_id"], {
+        _consumed(self.models.meetings, self.models.lists.meetings, envelope, data["meeting_id"], {
             "meeting_id": data["meeting_id"], "pairing_id": data["pairing_id"], "cohort_id": data["cohort_id"],
             "mentor_id": data["mentor_id"], "mentee_id": data["mentee_id"], "held_at": data["held_at"],
             "duration_minutes": data["duration_minutes"], "attendees": list(data.get("attendees") or []),
-        })
+        }, versioned=False)
 
     def meeting_disputed(self, envelope: Envelope) -> None:
         """A party contests the held record: the cohort's held-meeting counts leave it out (as the
         sessions service's engagement does); who may rate the meeting does not change."""
         data = envelope.data
-        put(self.models.meetings, data["meeting_id"], {"disputed_by": data["disputed_by"],
-                                                       "disputed_status": data["disputed_status"]})
+        _consumed(self.models.meetings, self.models.lists.meetings, envelope, data["meeting_id"],
+                  {"disputed_by": data["disputed_by"], "disputed_status": data["disputed_status"]}, versioned=False)
 
 
 class FeedbackView(Projection):
@@ -171,7 +200,9 @@ class FeedbackView(Projection):
         erased = bool(self.erased.erased_among((data["from_id"], data["about_id"])))
         if erased:
             data["comment"] = None
-        put(self.models.feedback, data["feedback_id"], data)
+        lists = self.models.lists
+        _apply_listed(self.models.feedback, (lists.feedback, lists.feedback_about), data["feedback_id"], data,
+                      order_of(envelope))
         private = None if erased else private_of(envelope)
         if private and private.get("comment"):
             put(self.models.comments, data["feedback_id"], {
@@ -180,9 +211,17 @@ class FeedbackView(Projection):
 
     def review_requested(self, envelope: Envelope) -> None:
         data = envelope.data
-        apply_versioned(self.models.reviews, data["review_id"], envelope.aggregate_version, {
-            **data, "requested_at": envelope.occurred_at, "submitted": False,
-        })
+        self._review(envelope, {**data, "requested_at": envelope.occurred_at, "submitted": False})
+
+    def _review(self, envelope: Envelope, fields: dict) -> None:
+        lists = self.models.lists
+        _apply_listed(self.models.reviews, (lists.reviews, lists.reviews_of), envelope.data["review_id"], fields,
+                      order_of(envelope), version=envelope.aggregate_version)
+
+    def _survey(self, envelope: Envelope, fields: dict) -> None:
+        lists = self.models.lists
+        _apply_listed(self.models.surveys, (lists.surveys, lists.surveys_of), envelope.data["survey_id"], fields,
+                      order_of(envelope), version=envelope.aggregate_version)
 
     @staticmethod
     def _answer(envelope: Envelope, scores: tuple[str, ...]) -> dict:
@@ -193,23 +232,16 @@ class FeedbackView(Projection):
         return {**fields, **{name: private.get(name, envelope.data.get(name)) for name in scores}}
 
     def review_submitted(self, envelope: Envelope) -> None:
-        data = envelope.data
-        apply_versioned(self.models.reviews, data["review_id"], envelope.aggregate_version, {
-            **self._answer(envelope, ("goal_progress", "satisfaction", "goals")), "submitted": True,
-            "submitted_at": envelope.occurred_at,
-        })
+        self._review(envelope, {**self._answer(envelope, ("goal_progress", "satisfaction", "goals")), "submitted": True,
+                                "submitted_at": envelope.occurred_at})
 
     def survey_requested(self, envelope: Envelope) -> None:
         data = envelope.data
-        apply_versioned(self.models.surveys, data["survey_id"], envelope.aggregate_version, {
-            **data, "requested_at": envelope.occurred_at, "answered": False,
-        })
+        self._survey(envelope, {**data, "requested_at": envelope.occurred_at, "answered": False})
 
     def survey_answered(self, envelope: Envelope) -> None:
-        data = envelope.data
-        apply_versioned(self.models.surveys, data["survey_id"], envelope.aggregate_version, {
-            **self._answer(envelope, ("recommend_score",)), "answered": True, "answered_at": envelope.occurred_at,
-        })
+        self._survey(envelope, {**self._answer(envelope, ("recommend_score",)), "answered": True,
+                                "answered_at": envelope.occurred_at})
 
 
 class KudosView(Projection):
@@ -236,7 +268,8 @@ class KudosView(Projection):
         manager_id = data.get("shared_with_id")
         if manager_id and not self.erased.is_erased(manager_id):
             self._index_shared(manager_id, data["kudos_id"])
-        put(self.models.kudos, data["kudos_id"], {**data, "note": note, "sent_at": envelope.occurred_at})
+        _apply_listed(self.models.kudos, (self.models.lists.kudos_to,), data["kudos_id"],
+                      {**data, "note": note, "sent_at": envelope.occurred_at}, order_of(envelope))
 
     def _index_shared(self, manager_id: str, kudos_id: str) -> None:
         """Add the kudos to its manager's list (read-modify-replace: only this store projector

@@ -81,14 +81,15 @@ class FeedbackQueries:
                 and not self.models.feedback_of_cohort(cohort_id):
             return None
         day = self.clock.now().astimezone(timezone.utc).date() if self.clock else date.today()
-        snapshot = self.snapshots.get(cohort_id, day) if self.snapshots else None
-        if snapshot is None:
+        summary = self.snapshots.published(cohort_id, day) if self.snapshots else None
+        if summary is None:
             self.settle()
             previous = self.snapshots.latest_before(cohort_id, day) if self.snapshots else None
             snapshot = self.release(cohort_id, day, previous)
             if self.snapshots:
                 snapshot = self.snapshots.put_once(cohort_id, day, snapshot)
-        return {"cohort_id": cohort_id, "as_of": f"{day.isoformat()}T00:00:00Z", **snapshot["summary"]}
+            summary = snapshot["summary"]
+        return {"cohort_id": cohort_id, "as_of": f"{day.isoformat()}T00:00:00Z", **summary}
 
     def release(self, cohort_id: str, day: date, previous: dict | None) -> dict:
         """The snapshot of `day`: answers given before the day began, released against `previous`."""

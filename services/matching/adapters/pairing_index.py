@@ -22,7 +22,7 @@ import bisect
 import json
 from dataclasses import dataclass
 
-from services.matching.adapters.enrollment_index import CohortIndex
+from shared.cohort_index import CohortIndex
 
 PAIRING_SPREAD = 256  # ~30 kB chunks (~120 bytes an entry): one status change rewrites one of them
 

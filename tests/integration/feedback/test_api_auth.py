@@ -10,6 +10,7 @@ from shared.events.envelope import Envelope
 from services.feedback.api import create_app
 from services.feedback.application.projections import ProgrammeView
 from services.feedback import bootstrap
+from tests.helpers import apply_consumed
 from tests.integration.feedback.support import auth, cohort_created, meeting_held, pairing_activated, pairing_proposed
 
 pytestmark = pytest.mark.integration
@@ -34,10 +35,8 @@ def app(make_settings):
     settings = make_settings("feedback")
     context = bootstrap.build(settings)
     view = ProgrammeView(context.database)
-    handlers = view.handlers()
     for raw in (cohort_created(), pairing_proposed(), pairing_activated(), meeting_held()):
-        envelope = Envelope.from_dict(raw)
-        handlers[envelope.event_type](envelope)
+        apply_consumed(view, Envelope.from_dict(raw))
     return settings, create_app(settings).test_client()
 
 
@@ -95,10 +94,9 @@ def test_rating_is_required_and_bounded(app):
 
 
 def _project(context, *raws) -> None:
-    handlers = ProgrammeView(context.database).handlers()
+    view = ProgrammeView(context.database)
     for raw in raws:
-        envelope = Envelope.from_dict(raw)
-        handlers[envelope.event_type](envelope)
+        apply_consumed(view, Envelope.from_dict(raw))
 
 
 def test_an_unknown_cohort_export_is_a_problem_not_found(app):

@@ -15,7 +15,7 @@ from shared.relay import EventRelay
 from services.feedback import bootstrap
 from services.feedback.api import create_app
 from services.feedback.application.projections import ProgrammeView
-from tests.helpers import read_topic
+from tests.helpers import apply_consumed, read_topic
 from tests.integration.feedback.support import auth, cohort_created, meeting_held, pairing_activated, pairing_proposed
 
 pytestmark = pytest.mark.integration
@@ -27,8 +27,7 @@ def test_comment_and_kudos_note_survive_a_crash_and_a_retry_gets_the_first_answe
     context.ensure_indexes()
     view = ProgrammeView(context.database)
     for raw in (cohort_created(), pairing_proposed(), pairing_activated(), meeting_held()):
-        envelope = Envelope.from_dict(raw)
-        view.handlers()[envelope.event_type](envelope)
+        apply_consumed(view, Envelope.from_dict(raw))
 
     client = create_app(settings).test_client()  # no worker: the store projector is "down"
     mentee = {**auth(settings, "E1"), "X-Request-ID": str(uuid.uuid4())}

@@ -16,6 +16,7 @@ from shared.projector import rebuild_service
 from services.feedback import bootstrap
 from services.feedback.application.projections import ProgrammeView
 from services.feedback.domain.rules import GiveFeedback
+from tests.helpers import apply_consumed
 from tests.integration.feedback.support import (
     _pairing_fields, cohort_created, envelope, meeting_held, pairing_activated, pairing_proposed,
 )
@@ -38,14 +39,12 @@ def test_comments_and_kudos_notes_are_gone_after_the_period_and_ratings_stay(mak
                      "reason": "completed", "ended_by": "A1"}, producer="matching", occurred_at=ENDED_AT)
     raws = (cohort_created(), pairing_proposed(), pairing_activated(), meeting_held())
     for raw in raws:
-        envelope_ = Envelope.from_dict(raw)
-        view.handlers()[envelope_.event_type](envelope_)
+        apply_consumed(view, Envelope.from_dict(raw))
     feedback = context.commands.give_feedback(GiveFeedback("P1", "E1", 2, meeting_id="MT1",
                                                            comment="Too many interruptions"), _cause())
     context.commands.send_kudos("P1", "M1", "Brave questions today", _cause())
     context.projector.catch_up()
-    envelope_ = Envelope.from_dict(ended)
-    view.handlers()[envelope_.event_type](envelope_)
+    apply_consumed(view, Envelope.from_dict(ended))
 
     def everything() -> str:
         return json.dumps([list(context.database[name].find({})) for name in context.database.list_collection_names()],

@@ -23,6 +23,8 @@ from shared.memory import InMemoryEventStore
 from services.feedback.application.projections import ProgrammeView
 from services.feedback.bootstrap import FeedbackContext
 from services.feedback.domain.rules import GiveFeedback
+from tests.helpers import apply_consumed
+from tests.unit.feedback.programme import active_pairing, held_meeting
 from tests.unit.sessions.fakedb import FakeDatabase
 
 NOW = datetime(2026, 2, 1, 9, 0, tzinfo=timezone.utc)
@@ -40,12 +42,8 @@ def context(store=None) -> FeedbackContext:
     db = ctx.database
     db["fb_cohorts"].insert_one({"_id": "C1", "cohort_id": "C1", "program_id": "PR1", "status": "active",
                                  "starts_on": "2026-01-01", "ends_on": "2026-12-31", "rules": {}, "version": 1})
-    db["fb_pairings"].insert_one({"_id": "P1", "pairing_id": "P1", "cohort_id": "C1", "mentor_id": "M1",
-                                  "mentee_id": "E1", "status": "active", "activated_at": "2026-01-01T09:00:00.000Z",
-                                  "version": 2})
-    db["fb_meetings"].insert_one({"_id": "MT1", "meeting_id": "MT1", "pairing_id": "P1", "cohort_id": "C1",
-                                  "mentor_id": "M1", "mentee_id": "E1", "held_at": "2026-01-10T10:00:00.000Z",
-                                  "duration_minutes": 45, "attendees": ["M1", "E1"]})
+    active_pairing(db, "P1", "C1", "M1", "E1")
+    held_meeting(db, "MT1", "P1", "C1", "M1", "E1")
     return ctx
 
 
@@ -163,9 +161,9 @@ def test_a_disputed_held_meeting_leaves_the_cohort_counts_but_can_still_be_rated
                              "meeting_id": "MT1", "pairing_id": "P1", "cohort_id": "C1", "mentor_id": "M1",
                              "mentee_id": "E1", "disputed_by": "M1", "disputed_status": "held", "recorded_by": "E1",
                              "disputed_at": "2026-01-11T10:00:00.000Z"})
-    handler = ProgrammeView(ctx.database).handlers()[MEETING_DISPUTED]
-    handler(disputed)
-    handler(disputed)  # a redelivery changes nothing
+    view = ProgrammeView(ctx.database)
+    apply_consumed(view, disputed)
+    apply_consumed(view, disputed)  # a redelivery changes nothing
     assert ctx.queries.export_rows("C1")[0]["meetings_held"] == 0
     assert ctx.queries.cohort_summary("C1")["feedback"]["held_meetings"] == 0
     assert ctx.commands.give_feedback(GiveFeedback("P1", "E1", 4, meeting_id="MT1"), request()).position > 0

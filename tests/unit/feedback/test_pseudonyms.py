@@ -14,6 +14,7 @@ from shared.memory import InMemoryEventStore
 from services.feedback.bootstrap import FeedbackContext
 from services.feedback.domain.pseudonym import pseudonym
 from tests.unit.feedback.test_application import request
+from tests.unit.feedback.programme import enrolled
 from tests.unit.sessions.fakedb import FakeDatabase
 
 
@@ -29,8 +30,7 @@ def _context() -> FeedbackContext:
                           clock=ManualClock(datetime(2026, 2, 1, 9, 0, tzinfo=timezone.utc)))
     ctx.database["fb_cohorts"].insert_one({"_id": "C1", "cohort_id": "C1", "status": "closed", "rules": {},
                                            "starts_on": "2026-01-01", "ends_on": "2026-01-31", "version": 1})
-    ctx.database["fb_members"].insert_one({"_id": "C1|E1", "cohort_id": "C1", "employee_id": "E1",
-                                           "role": "mentee", "enrolled": True, "version": 1})
+    enrolled(ctx.database, "C1", "E1", "mentee")
     return ctx
 
 

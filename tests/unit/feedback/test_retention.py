@@ -11,6 +11,7 @@ from shared.events.envelope import new_event
 from shared.memory import InMemoryEventStore
 from services.feedback.application.projections import ProgrammeView
 from services.feedback.domain.rules import GiveFeedback
+from tests.helpers import apply_consumed
 from tests.unit.feedback.test_application import NOW, context, request
 
 
@@ -58,7 +59,7 @@ def _pairing_event(ctx, event_type: str, version: int, at, **data) -> None:
                          aggregate_id="P1", aggregate_version=version, correlation_id="x", causation_id=None,
                          occurred_at=at, data={"pairing_id": "P1", "cohort_id": "C1", "mentor_id": "M1",
                                                "mentee_id": "E1", **data})
-    ProgrammeView(ctx.database).handlers()[event_type](envelope)
+    apply_consumed(ProgrammeView(ctx.database), envelope)
 
 
 def test_a_completed_pairings_words_go_a_period_after_the_completion_unless_the_pair_stays_in_touch():

@@ -1,14 +1,20 @@
 """The cohort summary changes only at fixed points: one published snapshot per cohort and day."""
 from __future__ import annotations
 
+import itertools
+
 from tests.unit.feedback.test_application import context
+
+ORDERS = itertools.count(1)
 
 
 def _rated(ctx, person: str, rating: int, given_at: str) -> None:
-    ctx.database["fb_feedback"].insert_one({
-        "_id": f"F-{person}-{given_at}", "feedback_id": f"F-{person}-{given_at}", "pairing_id": f"P-{person}",
-        "cohort_id": "C1", "meeting_id": None, "from_id": person, "about_id": "M1", "rating": rating,
-        "good_fit": None, "comment_shared": False, "given_at": given_at})
+    """A feedback document and its row in the cohort's list, as the store projector writes them."""
+    doc = {"_id": f"F-{person}-{given_at}", "feedback_id": f"F-{person}-{given_at}", "pairing_id": f"P-{person}",
+           "cohort_id": "C1", "meeting_id": None, "from_id": person, "about_id": "M1", "rating": rating,
+           "good_fit": None, "comment_shared": False, "given_at": given_at}
+    ctx.models.lists.feedback.index(None, doc, next(ORDERS))
+    ctx.database["fb_feedback"].insert_one(doc)
 
 
 def test_a_repeat_read_the_same_day_gives_the_same_figures_even_after_new_answers():

@@ -7,7 +7,8 @@ import random
 
 import pytest
 
-from services.matching.adapters.enrollment_index import EnrollmentIndex, entry_of, starts_chunk
+from shared.cohort_index import starts_chunk
+from services.matching.adapters.enrollment_index import EnrollmentIndex, entry_of
 from tests.unit.matching.fakes import MemoryDatabase
 
 COHORT = "coh-1"

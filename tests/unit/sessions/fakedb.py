@@ -43,21 +43,32 @@ def _refuse_nested_arrays(value, inside_array: bool = False) -> None:
             _refuse_nested_arrays(item, False)
 
 
+def _keyed(query) -> bool:
+    return bool(query) and set(query) == {"_id"} and isinstance(query["_id"], str)
+
+
 class FakeCollection:
     def __init__(self, name: str):
         self.name = name
         self.docs: dict = {}
+        self.scans: list[dict] = []  # every filter other than `{_id: <string>}` (a scan on FerretDB v1)
 
     def create_index(self, *args, **kwargs):
         return "index"
 
     def find_one(self, query=None, projection=None):
+        if _keyed(query):
+            doc = self.docs.get(query["_id"])
+            return copy.deepcopy(doc) if doc is not None else None
+        self.scans.append(query or {})
         for doc in self.docs.values():
             if _matches(doc, query or {}):
                 return copy.deepcopy(doc)
         return None
 
     def find(self, query=None, projection=None):
+        if not _keyed(query):
+            self.scans.append(query or {})
         return [copy.deepcopy(doc) for doc in list(self.docs.values()) if _matches(doc, query or {})]
 
     def count_documents(self, query):
