@@ -20,7 +20,7 @@ import statistics
 import time
 from datetime import datetime, timedelta, timezone
 
-from bench.harness import drop, isolated_settings, new_run, percentiles
+from bench.harness import drop, isolated_settings, new_run, percentiles, timed
 from shared import audit_log
 from shared.http import audit
 from shared.mongo import database_for
@@ -68,12 +68,9 @@ def _insert(collection, docs: list[dict]) -> None:
 
 
 def _timed(call, repeat: int) -> tuple[float, object]:
-    samples, result = [], None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        result = call()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples), result
+    """The median seconds of `repeat` calls, and the last result."""
+    samples, result = timed(call, repeat)
+    return statistics.median(samples) / 1000, result
 
 
 def run() -> list[dict]:

@@ -29,7 +29,7 @@ import time
 
 from pymongo import ASCENDING
 
-from bench.harness import isolated_settings, new_run, percentiles
+from bench.harness import isolated_settings, new_run, percentiles, report, timed
 from shared.mongo import client_for, database_for
 from services.matching.adapters import enrollment_index, pairing_index
 from services.matching.adapters.mongo import PARTICIPANTS, Documents, Views
@@ -98,26 +98,14 @@ def _pairings() -> list[dict]:
     return docs
 
 
-def _timed(call, repeat: int = REPEAT) -> tuple[list[float], object]:
-    samples, result = [], None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        result = call()
-        samples.append((time.perf_counter() - started) * 1000)
-    return samples, result
-
-
-def _report(rows: list[dict], row: dict) -> None:
-    rows.append(row)
-    print({k: round(v, 1) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
 
 
 def _compare(rows: list[dict], what: str, before, after, *, after_repeat: int = REPEAT) -> None:
-    before_ms, old = _timed(before)
-    after_ms, new = _timed(after, after_repeat)
+    before_ms, old = timed(before, REPEAT)
+    after_ms, new = timed(after, after_repeat)
     assert old == new, f"{what}: the keyed read differs from the scan"  # a broken bench, not a figure
     b, a = percentiles(before_ms), percentiles(after_ms)
-    _report(rows, {"what": what, "items": len(new) if hasattr(new, "__len__") else None,
+    report(rows, {"what": what, "items": len(new) if hasattr(new, "__len__") else None,
                    "before_p50_ms": b["p50"], "after_p50_ms": a["p50"], "after_p95_ms": a["p95"],
                    "ratio": b["p50"] / a["p50"] if a["p50"] else None})
 
@@ -143,7 +131,7 @@ def run() -> list[dict]:
         for order, doc in enumerate((d for d in pairings if d["cohort_id"] == COHORT), start=1):
             writing.put(pairing_index.entry_of(doc), order)
         writing.save()
-        _report(rows, {"what": f"setup: {PEOPLE} people, {ENROLMENTS} enrolments, {PAIRINGS} pairings",
+        report(rows, {"what": f"setup: {PEOPLE} people, {ENROLMENTS} enrolments, {PAIRINGS} pairings",
                        "seconds": time.perf_counter() - started, "load": os.getloadavg()[0]})
         tenth = sorted(d["_id"] for d in pairings if d["cohort_id"] == COHORT)[COHORT_PAIRINGS // 3]
 
@@ -220,8 +208,8 @@ def run() -> list[dict]:
             writing.put(pairing_index.entry_of({**doc, "status": "ended"}), 10_000_000 + n)
             writing.save()
             writes.append((time.perf_counter() - started) * 1000)
-        _report(rows, {"what": f"one pairing's index write ({COHORT_PAIRINGS} in the cohort)", **percentiles(writes)})
-        _report(rows, {"what": "load average at the end", "load": os.getloadavg()[0]})
+        report(rows, {"what": f"one pairing's index write ({COHORT_PAIRINGS} in the cohort)", **percentiles(writes)})
+        report(rows, {"what": "load average at the end", "load": os.getloadavg()[0]})
         return rows
     finally:
         client_for(settings.mongo_url).drop_database(settings.database)  # its only trace (no topics)

@@ -20,7 +20,7 @@ import time
 
 from pymongo import ASCENDING
 
-from bench.harness import isolated_settings, new_run, percentiles
+from bench.harness import isolated_settings, new_run, percentiles, report
 from shared.mongo import client_for, database_for
 from services.matching.adapters.enrollment_index import entry_of
 from services.matching.adapters.mongo import Views
@@ -69,11 +69,6 @@ def _walk(page, cohort_id: str, filters: dict, *, pages: int | None = None) -> t
             return samples, rows
 
 
-def _report(rows: list[dict], row: dict) -> None:
-    rows.append(row)
-    print({k: round(v, 1) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
-
-
 def run() -> list[dict]:
     settings = isolated_settings("matching", new_run())
     cohort_id = "coh-bench"
@@ -93,14 +88,14 @@ def run() -> list[dict]:
             writing.save()
         build_s = time.perf_counter() - started
         rows: list[dict] = []
-        _report(rows, {"what": f"index built from {ENROLLED} shuffled rows, runs of 200", "seconds": build_s})
+        report(rows, {"what": f"index built from {ENROLLED} shuffled rows, runs of 200", "seconds": build_s})
         for name, filters in FILTERS.items():
             after, count = _walk(views.enrollments_page, cohort_id, {"role": None, "status": None, "prefix": None,
                                                                      **filters})
-            _report(rows, {"what": f"page of {PAGE}, {name}: after (index)", "pages": len(after), "rows": count,
+            report(rows, {"what": f"page of {PAGE}, {name}: after (index)", "pages": len(after), "rows": count,
                            **percentiles(after)})
             before, _ = _walk(lambda c, **kw: _old_page(views, c, **kw), cohort_id, filters, pages=BEFORE_PAGES)
-            _report(rows, {"what": f"page of {PAGE}, {name}: before (range query)", **percentiles(before)})
+            report(rows, {"what": f"page of {PAGE}, {name}: before (range query)", **percentiles(before)})
         singles, writing = [], None
         for n in range(30):
             doc = {**docs[n], "employee_id": f"F{n:06d}", "enrollment_id": f"enr-single-{n}"}
@@ -109,7 +104,7 @@ def run() -> list[dict]:
             writing.put(entry_of(doc), 10_000_000 + n)
             writing.save()
             singles.append((time.perf_counter() - started) * 1000)
-        _report(rows, {"what": "one enrolment's index write (12,500 rows)", **percentiles(singles)})
+        report(rows, {"what": "one enrolment's index write (12,500 rows)", **percentiles(singles)})
         return rows
     finally:
         client_for(settings.mongo_url).drop_database(settings.database)  # its only trace (no topics)

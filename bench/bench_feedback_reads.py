@@ -26,7 +26,7 @@ import uuid
 import zlib
 from datetime import date, datetime, timedelta, timezone
 
-from bench.harness import isolated_settings, new_run, percentiles
+from bench.harness import isolated_settings, new_run, percentiles, report, timed
 from shared.clock import ManualClock
 from shared.http.auth import mint_token
 from shared.mongo import client_for, database_for
@@ -140,26 +140,14 @@ def _by_id(feedback: list[dict], reviews: list[dict]) -> tuple[list, list]:
     return sorted(feedback, key=lambda f: f["feedback_id"]), sorted(reviews, key=lambda r: r["review_id"])
 
 
-def _timed(call, repeat: int) -> tuple[list[float], object]:
-    samples, result = [], None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        result = call()
-        samples.append((time.perf_counter() - started) * 1000)
-    return samples, result
-
-
-def _report(rows: list[dict], row: dict) -> None:
-    rows.append(row)
-    print({k: round(v, 1) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
 
 
 def _compare(rows: list[dict], what: str, before, after) -> None:
-    before_ms, old = _timed(before, REPEAT)
-    after_ms, new = _timed(after, AFTER_REPEAT)
+    before_ms, old = timed(before, REPEAT)
+    after_ms, new = timed(after, AFTER_REPEAT)
     assert old == new, f"{what}: the keyed read differs from the scan"  # a broken bench, not a figure
     b, a = percentiles(before_ms), percentiles(after_ms)
-    _report(rows, {"what": what, "before_p50_ms": b["p50"], "after_p50_ms": a["p50"], "after_p95_ms": a["p95"],
+    report(rows, {"what": what, "before_p50_ms": b["p50"], "after_p50_ms": a["p50"], "after_p95_ms": a["p95"],
                    "ratio": b["p50"] / a["p50"] if a["p50"] else None})
 
 
@@ -179,7 +167,7 @@ def run() -> list[dict]:
             _insert(getattr(models, name), items)
         _index(models, docs)
         _snapshots(snapshots)
-        _report(rows, {"what": f"setup: {PAIRINGS} pairings ({COHORT_PAIRINGS} in the cohort), "
+        report(rows, {"what": f"setup: {PAIRINGS} pairings ({COHORT_PAIRINGS} in the cohort), "
                                f"{len(docs['feedback'])} feedback, {len(docs['meetings'])} meetings, "
                                f"{COHORTS * SNAPSHOT_DAYS} snapshots",
                        "seconds": time.perf_counter() - started, "load": os.getloadavg()[0]})
@@ -207,9 +195,9 @@ def run() -> list[dict]:
             last.put(models.lists.pairings.entry_of({**doc, "status": "completed"}), 10_000_000 + n)
             last.save()
             writes.append((time.perf_counter() - started) * 1000)
-        _report(rows, {"what": f"one pairing's row written ({len(pairings)} in its partition's list)",
+        report(rows, {"what": f"one pairing's row written ({len(pairings)} in its partition's list)",
                        **percentiles(writes)})
-        _report(rows, {"what": "load average at the end", "load": os.getloadavg()[0]})
+        report(rows, {"what": "load average at the end", "load": os.getloadavg()[0]})
         return rows
     finally:
         client_for(settings.mongo_url).drop_database(settings.database)  # its only trace (no topics)
@@ -226,16 +214,16 @@ def _http(rows: list[dict], settings) -> None:
         assert response.status_code == 200, response.get_data(as_text=True)[:200]
         return response
 
-    samples, response = _timed(lambda: get(f"/v1/cohorts/{COHORT}/feedback/export.csv"), AFTER_REPEAT)
-    _report(rows, {"what": f"GET export.csv ({response.get_data(as_text=True).count(chr(10)) - 1} rows)",
+    samples, response = timed(lambda: get(f"/v1/cohorts/{COHORT}/feedback/export.csv"), AFTER_REPEAT)
+    report(rows, {"what": f"GET export.csv ({response.get_data(as_text=True).count(chr(10)) - 1} rows)",
                    **percentiles(samples)})
     firsts = []
     for _ in range(5):  # each a new day: the release and its storing
         clock.advance(days=1)
-        firsts += _timed(lambda: get(f"/v1/cohorts/{COHORT}/feedback/summary"), 1)[0]
-    _report(rows, {"what": "GET summary, a day's first read (the release, keyed)", **percentiles(firsts)})
-    samples, _ = _timed(lambda: get(f"/v1/cohorts/{COHORT}/feedback/summary"), AFTER_REPEAT)
-    _report(rows, {"what": "GET summary, a later read the same day", **percentiles(samples)})
+        firsts += timed(lambda: get(f"/v1/cohorts/{COHORT}/feedback/summary"), 1)[0]
+    report(rows, {"what": "GET summary, a day's first read (the release, keyed)", **percentiles(firsts)})
+    samples, _ = timed(lambda: get(f"/v1/cohorts/{COHORT}/feedback/summary"), AFTER_REPEAT)
+    report(rows, {"what": "GET summary, a later read the same day", **percentiles(samples)})
 
 
 if __name__ == "__main__":

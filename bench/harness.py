@@ -5,6 +5,7 @@ import json
 import os
 import secrets
 import statistics
+import time
 import uuid
 from dataclasses import replace
 
@@ -78,3 +79,19 @@ def percentiles(samples: list[float]) -> dict:
         return {"p50": None, "p95": None, "p99": None, "n": 0}
     cuts = statistics.quantiles(ordered, n=100, method="inclusive") if len(ordered) > 1 else [ordered[0]] * 99
     return {"p50": cuts[49], "p95": cuts[94], "p99": cuts[98], "n": len(ordered)}
+
+
+def timed(call, repeat: int) -> tuple[list[float], object]:
+    """`call()` `repeat` times: each call's milliseconds, and the last call's result."""
+    samples, result = [], None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = call()
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples, result
+
+
+def report(rows: list[dict], row: dict) -> None:
+    """Keep a row of a read benchmark and print it as it comes (floats to one decimal)."""
+    rows.append(row)
+    print({k: round(v, 1) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
