@@ -22,8 +22,10 @@ live in `audit_log` in documents whose `_id`s a reader can compute:
   missing; a sparse stream (one actor, one programme) would pay that per hour. Hours keep a page
   of a sparse stream at about two reads per hour it spans, and a busy hour at one read per
   `BUCKET_ENTRIES` entries (a page needs all of an hour's slots: writers' buckets interleave);
-- `origin` holds the oldest day a reader needs to look at (the first write, moved forward by
-  retention), so the walk ends.
+- `origin` holds the oldest day a reader needs to look at, so the walk ends: the day before the
+  first write (entries of several writers arrive a little out of order, and the first one stored
+  may be just past midnight while another, stored after it, was made just before), moved forward
+  by retention.
 
 Writing: an entry is one `bulk_write` of replaces by `_id` into its streams' open buckets, plus one
 `insert_many` when a stream opens a bucket (a new hour, a full bucket, with the new markers).
@@ -92,6 +94,10 @@ def hour_of(at: datetime) -> str:
     return f"{at.astimezone(timezone.utc):%Y%m%d%H}"
 
 
+def _day_before(hour: str) -> str:
+    return f"{datetime.strptime(hour[:8], '%Y%m%d').date() - timedelta(days=1):%Y%m%d}"
+
+
 def bucket_id(stream: str, hour: str, n: int) -> str:
     return f"{stream}|B|{hour}|{n:04d}"
 
@@ -157,7 +163,7 @@ class AuditLogWriter:
     def _claim(self, claims: dict[str, int], markers: list[str], entry: dict, hour: str) -> dict[str, _Open]:
         """New buckets by unique inserts (with the markers, in one round trip while none collides)."""
         opened: dict[str, _Open] = {}
-        docs: list[dict] = [{"_id": ORIGIN, "day": hour[:8]} if m == ORIGIN else {"_id": m} for m in markers]
+        docs: list[dict] = [{"_id": ORIGIN, "day": _day_before(hour)} if m == ORIGIN else {"_id": m} for m in markers]
         while claims or docs:
             buckets = {s: _Open(hour, n, [entry]) for s, n in claims.items()}
             docs += [self._bucket(s, b) for s, b in buckets.items()]

@@ -10,6 +10,7 @@ rebuild from scratch into a new generation (`shared.projector.rebuild_service`, 
 from __future__ import annotations
 
 import importlib
+import json
 import time
 from dataclasses import dataclass, field
 
@@ -61,6 +62,23 @@ def projection_collections(service: str) -> list[str]:
     rebuild recreates, so what must equal a rebuild."""
     context = bootstrap_of(service).build(offline_settings(service))
     return sorted({n for p in context.projections() + own_projections_of(context) for n in p.collections})
+
+
+def slot_list_collections(service: str) -> set[str]:
+    """The collections a projection keeps as slot lists (`slot_lists`: members in numbered slots
+    claimed by unique inserts, notifications' `SlotList`): the slot a member lands in depends on how
+    partitions interleaved, so a list equals a rebuild's when it holds the same members."""
+    context = bootstrap_of(service).build(offline_settings(service))
+    return {n for p in context.projections() + own_projections_of(context) for n in getattr(p, "slot_lists", ())}
+
+
+def _as_lists(docs: dict) -> dict:
+    """Slot documents (`{list}|{n}` -> member) as {list: sorted members}."""
+    lists: dict[str, set] = {}
+    for key, doc in docs.items():
+        lists.setdefault(key.rsplit("|", 1)[0], set()).add(json.dumps({k: v for k, v in doc.items() if k != "_id"},
+                                                                       sort_keys=True, default=str))
+    return {key: sorted(members) for key, members in lists.items()}
 
 
 def end_offsets(settings: Settings, contract_topics) -> dict[tuple[str, int], int]:
@@ -148,9 +166,11 @@ def snapshot(settings: Settings, service: str, names: list[str] | None = None) -
     generation, covered = Generations(db).live(fresh=True)
     names = projection_collections(service) if names is None else names
     ignored = NOT_FROM_EVENTS.get(service, {})
-    return {name: {doc["_id"]: {k: v for k, v in doc.items() if k not in ignored.get(name, ())}
-                   for doc in db[physical(name, generation) if name in covered else name].find({})}
-            for name in names}
+    slot_lists = slot_list_collections(service)
+    found = {name: {doc["_id"]: {k: v for k, v in doc.items() if k not in ignored.get(name, ())}
+                    for doc in db[physical(name, generation) if name in covered else name].find({})}
+             for name in names}
+    return {name: _as_lists(docs) if name in slot_lists else docs for name, docs in found.items()}
 
 
 @dataclass

@@ -71,6 +71,18 @@ def test_writers_racing_in_one_hour_lose_nothing_and_every_filter_lists_its_entr
     assert audit.page(database, program_ids={"P2"}, actor_id=None, before=None, limit=5, now=now) == ([], None)
 
 
+def test_an_entry_made_before_midnight_and_stored_after_the_first_one_past_it_is_listed(database):
+    """The trail's first entries: one writer stores an entry made just past midnight, another then
+    stores its entry made just before it (requests audited after they answered, writers racing)."""
+    midnight = datetime(2026, 11, 28, tzinfo=timezone.utc)
+    after, before = _entry(midnight + timedelta(seconds=30), "E1"), _entry(midnight - timedelta(seconds=30), "E2")
+    audit_log.AuditLogWriter(database).write(after, midnight + timedelta(seconds=30))
+    audit_log.AuditLogWriter(database).write(before, midnight - timedelta(seconds=30))
+    now = midnight + timedelta(minutes=5)
+    assert [e["_id"] for e in _walk(database, now=now, limit=10)] == [after["_id"], before["_id"]]
+    assert [e["_id"] for e in _walk(database, now=now, limit=10, actor_id="E2")] == [before["_id"]]
+
+
 def test_a_page_steps_over_empty_hours_days_and_months_with_a_bounded_number_of_reads(database):
     now = datetime.now(timezone.utc).replace(minute=30)
     times = [now - timedelta(days=70, hours=5), now - timedelta(days=40), now - timedelta(days=3, hours=2),

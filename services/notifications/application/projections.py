@@ -31,7 +31,8 @@ from shared.events.catalog.notifications import NOTIFICATION_READ, NOTIFICATION_
 from shared.events.envelope import Envelope
 from shared.projector import order_of
 from services.notifications.adapters.mongo import (
-    INBOX_INDEX, PEOPLE, VIEWS, Directory, InboxIndexRepository,
+    INBOX_INDEX, MEETING_HOURS, PAIRING_MEETINGS, PARTY_PAIRINGS, PEOPLE, VIEWS, Directory,
+    InboxIndexRepository,
 )
 
 PEOPLE_FIELDS = ("email", "display_name", "timezone", "languages")
@@ -49,6 +50,7 @@ class NotificationsViews(Projection):
     name = "notifications-views"
     topics = (topics.MATCHING, topics.SESSIONS)
     collections = VIEWS
+    slot_lists = (PARTY_PAIRINGS, PAIRING_MEETINGS, MEETING_HOURS)  # equal a rebuild's by members (shared.consistency)
 
     def __init__(self, database):
         self.bind(database)
