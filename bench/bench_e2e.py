@@ -94,12 +94,20 @@ def run() -> list[dict]:
         latencies: list[float] = []
         lock = threading.Lock()
 
+        refused: dict[str, int] = {}  # answers other than 200 (or the exception), by kind
+
         def complete(meeting_id: str) -> None:
-            response = requests.post(f"{base}/v1/meetings/{meeting_id}/complete", headers=headers, timeout=30,
-                                      json={"held_at": "2026-01-01T10:00:00Z"})
-            response.raise_for_status()
+            try:
+                response = requests.post(f"{base}/v1/meetings/{meeting_id}/complete", headers=headers, timeout=30,
+                                         json={"held_at": "2026-01-01T10:00:00Z"})
+                outcome = str(response.status_code)
+            except requests.RequestException as error:
+                outcome = type(error).__name__
             with lock:
-                accepted[meeting_id] = time.perf_counter()
+                if outcome == "200":
+                    accepted[meeting_id] = time.perf_counter()
+                else:
+                    refused[outcome] = refused.get(outcome, 0) + 1
 
         def watch() -> None:
             pending = set(meetings)
@@ -133,7 +141,8 @@ def run() -> list[dict]:
                      "baseline": "raw Kafka produce->consume, same rate",
                      "baseline_value": round(raw[cut] * 1000, 1) if raw[cut] is not None else None,
                      "ratio": round(ours[cut] / raw[cut], 2) if ours[cut] and raw[cut] else None,
-                     "note": f"{RATE_PER_S}/s offered for {SECONDS}s; {ours['n']}/{count} observed"})
+                     "note": f"{RATE_PER_S}/s offered for {SECONDS}s; {ours['n']}/{count} observed"
+                             + (f"; not accepted: {refused}" if refused else "")})
     return rows
 
 
