@@ -29,7 +29,7 @@ import time
 
 from pymongo import ASCENDING
 
-from bench.harness import isolated_settings, new_run, percentiles, report, timed
+from bench.harness import isolated_settings, new_run, compare, percentiles, report
 from shared.mongo import client_for, database_for
 from services.matching.adapters import enrollment_index, pairing_index
 from services.matching.adapters.mongo import PARTICIPANTS, Documents, Views
@@ -101,13 +101,7 @@ def _pairings() -> list[dict]:
 
 
 def _compare(rows: list[dict], what: str, before, after, *, after_repeat: int = REPEAT) -> None:
-    before_ms, old = timed(before, REPEAT)
-    after_ms, new = timed(after, after_repeat)
-    assert old == new, f"{what}: the keyed read differs from the scan"  # a broken bench, not a figure
-    b, a = percentiles(before_ms), percentiles(after_ms)
-    report(rows, {"what": what, "items": len(new) if hasattr(new, "__len__") else None,
-                   "before_p50_ms": b["p50"], "after_p50_ms": a["p50"], "after_p95_ms": a["p95"],
-                   "ratio": b["p50"] / a["p50"] if a["p50"] else None})
+    compare(rows, what, before, after, repeat=REPEAT, after_repeat=after_repeat)
 
 
 def run() -> list[dict]:

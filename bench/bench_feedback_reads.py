@@ -26,7 +26,7 @@ import uuid
 import zlib
 from datetime import date, datetime, timedelta, timezone
 
-from bench.harness import isolated_settings, new_run, percentiles, report, timed
+from bench.harness import isolated_settings, new_run, compare, percentiles, report, timed
 from shared.clock import ManualClock
 from shared.http.auth import mint_token
 from shared.mongo import client_for, database_for
@@ -143,12 +143,7 @@ def _by_id(feedback: list[dict], reviews: list[dict]) -> tuple[list, list]:
 
 
 def _compare(rows: list[dict], what: str, before, after) -> None:
-    before_ms, old = timed(before, REPEAT)
-    after_ms, new = timed(after, AFTER_REPEAT)
-    assert old == new, f"{what}: the keyed read differs from the scan"  # a broken bench, not a figure
-    b, a = percentiles(before_ms), percentiles(after_ms)
-    report(rows, {"what": what, "before_p50_ms": b["p50"], "after_p50_ms": a["p50"], "after_p95_ms": a["p95"],
-                   "ratio": b["p50"] / a["p50"] if a["p50"] else None})
+    compare(rows, what, before, after, repeat=REPEAT, after_repeat=AFTER_REPEAT)
 
 
 def run() -> list[dict]:

@@ -95,3 +95,15 @@ def report(rows: list[dict], row: dict) -> None:
     """Keep a row of a read benchmark and print it as it comes (floats to one decimal)."""
     rows.append(row)
     print({k: round(v, 1) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
+
+
+def compare(rows: list[dict], what: str, before, after, *, repeat: int, after_repeat: int) -> None:
+    """A read before (a scan) and after (keyed) in the same run: both must return the same (else the
+    bench is broken, not slow); reports their p50s, the keyed p95 and the ratio."""
+    before_ms, old = timed(before, repeat)
+    after_ms, new = timed(after, after_repeat)
+    assert old == new, f"{what}: the keyed read differs from the scan"
+    b, a = percentiles(before_ms), percentiles(after_ms)
+    report(rows, {"what": what, "items": len(new) if hasattr(new, "__len__") else None,
+                  "before_p50_ms": b["p50"], "after_p50_ms": a["p50"], "after_p95_ms": a["p95"],
+                  "ratio": b["p50"] / a["p50"] if a["p50"] else None})
