@@ -12,6 +12,7 @@ store projector: the inbox index).
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import threading
 import time
@@ -96,20 +97,20 @@ class SlotList:
 
     def members(self, key: str, *, window: int = 1) -> list[str]:
         """The list's members in slot order, each once; `window` slots read side by side at a time."""
+        def read(slot: str) -> dict | None:
+            return self.collection.find_one({"_id": slot})
+
         found: list[str] = []
         n = 1
-        while True:
-            slots = [f"{key}|{k}" for k in range(n, n + window)]
-            if window == 1:
-                docs = [self.collection.find_one({"_id": slots[0]})]
-            else:
-                with ThreadPoolExecutor(window) as pool:
-                    docs = list(pool.map(lambda slot: self.collection.find_one({"_id": slot}), slots))
-            for doc in docs:
-                if doc is None:
-                    return list(dict.fromkeys(found))
-                found.append(doc[self.member_field])
-            n += window
+        # one pool for the whole walk (none for a window of one: a person's or a pairing's short list)
+        with ThreadPoolExecutor(window) if window > 1 else contextlib.nullcontext() as pool:
+            while True:
+                slots = [f"{key}|{k}" for k in range(n, n + window)]
+                for doc in (pool.map(read, slots) if pool is not None else map(read, slots)):
+                    if doc is None:
+                        return list(dict.fromkeys(found))
+                    found.append(doc[self.member_field])
+                n += window
 
 
 class Directory:
